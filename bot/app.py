@@ -1,0 +1,111 @@
+"""Wiring: build the Application, start its services, run polling until told to stop, stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, filters
+
+from .config import Settings
+from .handlers import common, imagine
+from .imagegen import ImageClient
+from .jobs import JobRunner
+from .originals import OriginalsStore
+from .services import KEY, Services
+from .store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+COMMANDS = [
+    BotCommand("imagine", "Make an image: /imagine a red fox --ar 16:9 --2k"),
+    BotCommand("help", "How to use the bot"),
+    BotCommand("cancel", "Stop your running image"),
+    BotCommand("start", "Start"),
+]
+
+
+def build_application(settings: Settings) -> Application:
+    # Each running job holds at most one Bot API connection at a time (status edit or upload), plus handlers.
+    pool = settings.max_concurrent_generations + 16
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_file_base_url)
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .concurrent_updates(32)
+        .connection_pool_size(pool)
+        .pool_timeout(30.0)
+        .connect_timeout(15.0)
+        .read_timeout(30.0)
+        .write_timeout(30.0)
+        .media_write_timeout(600.0)
+        .get_updates_read_timeout(40.0)
+        .build()
+    )
+    app.bot_data["settings"] = settings
+    messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits never re-run a command
+    app.add_handler(CommandHandler("imagine", imagine.imagine, filters=messages))
+    app.add_handler(CommandHandler("start", common.start, filters=messages))
+    app.add_handler(CommandHandler("help", common.help_, filters=messages))
+    app.add_handler(CommandHandler("cancel", common.cancel, filters=messages))
+    app.add_handler(CallbackQueryHandler(imagine.on_button))
+    app.add_error_handler(common.on_error)
+    return app
+
+
+async def start_services(app: Application) -> Services:
+    settings: Settings = app.bot_data["settings"]
+    originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
+                               settings.originals_max_total_mb)
+    originals.open()
+    client = ImageClient(
+        settings.image_api_base_url,
+        settings.image_api_key.get_secret_value(),
+        settings.image_model,
+        timeout=settings.image_request_timeout,
+        retries=settings.image_api_retries,
+        backoff=settings.image_api_retry_backoff,
+        max_connections=settings.max_concurrent_generations * 2,
+    )
+    store = MemoryStore()
+    runner = JobRunner(app.bot, store, client, originals, max_concurrent=settings.max_concurrent_generations)
+    runner.start()
+    services = Services(settings, client, store, originals, runner)
+    app.bot_data[KEY] = services
+    try:
+        await app.bot.set_my_commands(COMMANDS)
+    except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
+        log.warning("could not register the command menu: %s", exc)
+    return services
+
+
+async def stop_services(app: Application) -> None:
+    services: Services | None = app.bot_data.get(KEY)
+    if services is None:
+        return
+    await services.runner.shutdown(services.settings.shutdown_grace_seconds)
+    await services.client.aclose()
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
+    """Run until `stop` is set: the same path for `imagine-bot` and for the tests."""
+    app = build_application(settings)
+    async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
+        await start_services(app)
+        await app.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+        await app.start()
+        log.info("ready as @%s", app.bot.username)
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: no new jobs; waiting for running ones")
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await stop_services(app)
+            log.info("stopped")

@@ -1,0 +1,111 @@
+"""Settings from the environment and `.env`, checked once at start so a bad value is one clear line, not a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .options import AspectRatio, Resolution
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr
+    image_api_key: SecretStr
+    image_api_base_url: str = "https://www.dmxapi.cn"
+    image_model: str = "nano-banana-2"
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+
+    default_aspect_ratio: AspectRatio = AspectRatio.SQUARE
+    default_size: Resolution = Resolution.K1
+    image_request_timeout: Annotated[float, Field(ge=30, le=3600)] = 300.0
+    image_api_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    image_api_retry_backoff: Annotated[float, Field(ge=0, le=60)] = 2.0
+    max_concurrent_generations: Annotated[int, Field(ge=1, le=500)] = 8
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
+
+    data_dir: Path = Path("data")
+    originals_max_age_hours: Annotated[float, Field(gt=0)] = 72.0
+    originals_max_total_mb: Annotated[int, Field(gt=0)] = 2048
+    log_level: str = "INFO"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value().strip()
+        head, _, tail = token.partition(":")
+        if not (head.isdigit() and tail):
+            raise ValueError("expected the form 123456789:ABC... from @BotFather")
+        return SecretStr(token)
+
+    @field_validator("image_api_key")
+    @classmethod
+    def _key_present(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value().strip()
+        if not key:
+            raise ValueError("is empty")
+        return SecretStr(key)
+
+    @field_validator("image_api_base_url", "telegram_api_base_url", "telegram_file_base_url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("default_aspect_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> object:
+        return AspectRatio.parse(value) if isinstance(value, str) else value
+
+    @field_validator("default_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return Resolution.parse(value) if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    def secrets(self) -> list[str]:
+        """Everything that must never reach a log line or a chat."""
+        return [self.telegram_bot_token.get_secret_value(), self.image_api_key.get_secret_value()]
+
+
+class SettingsError(Exception):
+    """One line for the operator: which setting, what is wrong, how to fix it."""
+
+
+_HINTS = {
+    "TELEGRAM_BOT_TOKEN": "get one from @BotFather",
+    "IMAGE_API_KEY": "your DMXAPI token",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        if error["type"] == "missing":
+            hint = _HINTS.get(name, "")
+            raise SettingsError(
+                f"{name} is not set: put it in .env (cp .env.example .env) or the environment"
+                + (f" — {hint}" if hint else "")
+            ) from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if "enum" in error["type"] or error["type"] == "value_error" and name in {"DEFAULT_ASPECT_RATIO", "DEFAULT_SIZE"}:
+            choices = AspectRatio if name == "DEFAULT_ASPECT_RATIO" else Resolution
+            message = "use one of " + ", ".join(c.value for c in choices)
+        raise SettingsError(f"{name} is invalid: {message}; fix it in .env or the environment") from None

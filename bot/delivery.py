@@ -1,0 +1,168 @@
+"""Getting an image into a chat: photo when Telegram accepts it, else a preview plus the untouched original.
+
+Knows Telegram's limits and nothing of the image API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL import Image
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.error import BadRequest
+
+log = logging.getLogger(__name__)
+
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_SIDES = 10_000
+PHOTO_MAX_RATIO = 20
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # public Bot API; a self-hosted server allows 2,000 MB
+CAPTION_MAX = 1024
+PREVIEW_MAX_SIDE = 2560
+UPLOAD_TIMEOUT = 600.0
+
+
+class DeliveryError(Exception):
+    """Telegram did not take the image."""
+
+    kind = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    chat_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+    def kwargs(self) -> dict:
+        reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to else None
+        return {"chat_id": self.chat_id, "message_thread_id": self.thread_id, "reply_parameters": reply}
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """The bytes to deliver and what they are."""
+
+    data: bytes
+    width: int
+    height: int
+    mime_type: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    kind: str  # "photo", "preview+document" or "document"
+    message: Message  # the message that carries the buttons
+
+
+def fits_photo(size: int, width: int, height: int) -> bool:
+    """Telegram's sendPhoto rules: ≤ 10 MB, width + height ≤ 10,000, sides ratio ≤ 20."""
+    return (
+        size <= PHOTO_MAX_BYTES
+        and width + height <= PHOTO_MAX_SIDES
+        and max(width, height) <= PHOTO_MAX_RATIO * max(1, min(width, height))
+    )
+
+
+def make_preview(data: bytes, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
+    """A JPEG small enough to be a photo. CPU-bound: run it off the event loop."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (max_side, max_side))
+        if img.mode in ("RGBA", "LA", "P"):
+            img = img.convert("RGBA")
+            background = Image.new("RGB", img.size, (255, 255, 255))
+            background.paste(img, mask=img.getchannel("A"))
+            img = background
+        elif img.mode != "RGB":
+            img = img.convert("RGB")
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=88, optimize=True)
+        return out.getvalue()
+
+
+def caption(prompt: str, details: str) -> str:
+    """Prompt first, then the details line; the prompt is trimmed so the whole fits Telegram's 1,024."""
+    tail = f"\n\n{details}"
+    room = CAPTION_MAX - len(tail)
+    if len(prompt) > room:
+        prompt = prompt[: room - 1].rstrip() + "…"
+    return prompt + tail
+
+
+def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
+    """`red-fox-in-snow_16x9_4K.png`: ASCII, no path characters, readable in a file list."""
+    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()[:48].rstrip("-") or "image"
+    return f"{slug}_{ratio.replace(':', 'x')}_{size}.{extension}"
+
+
+async def send_document(bot: Bot, target: Target, picture: Picture, caption_text: str,
+                        markup: InlineKeyboardMarkup | None = None) -> Message:
+    """The file byte for byte: Telegram must not treat it as a photo or recompress it."""
+    if len(picture.data) > DOCUMENT_MAX_BYTES and "api.telegram.org" in bot.base_url:
+        raise DeliveryError(f"original of {len(picture.data)} bytes is over the document limit")
+    return await bot.send_document(
+        document=picture.data,
+        filename=picture.filename,
+        caption=caption_text,
+        reply_markup=markup,
+        disable_content_type_detection=True,
+        write_timeout=UPLOAD_TIMEOUT,
+        read_timeout=UPLOAD_TIMEOUT,
+        **target.kwargs(),
+    )
+
+
+async def deliver(
+    bot: Bot,
+    target: Target,
+    picture: Picture,
+    caption_text: str,
+    markup: Callable[[bool], InlineKeyboardMarkup],
+    *,
+    with_original: bool = False,
+) -> Delivered:
+    """Send the picture the best way Telegram allows; `with_original` adds the file even when a photo fits.
+
+    `markup(original_button)` builds the buttons. Kinds: "photo", "photo+document", "preview+document", "document",
+    and "preview" when the original could not follow the preview. Raises DeliveryError when nothing was sent.
+    """
+    try:
+        as_photo = fits_photo(len(picture.data), picture.width, picture.height)
+        photo = picture.data if as_photo else await asyncio.to_thread(make_preview, picture.data)
+        add_document = with_original or not as_photo
+        try:
+            message = await bot.send_photo(
+                photo=photo,
+                caption=caption_text,
+                reply_markup=markup(not add_document),
+                write_timeout=UPLOAD_TIMEOUT,
+                read_timeout=UPLOAD_TIMEOUT,
+                **target.kwargs(),
+            )
+        except BadRequest as exc:
+            # Photo_invalid_dimensions, Image_process_failed, too big…: the file itself always works.
+            log.warning("sendPhoto refused (%s); sending the original as a document", exc.message)
+            message = await send_document(bot, target, picture, caption_text, markup(False))
+            return Delivered("document", message)
+        kind = "photo" if as_photo else "preview"
+        if not add_document:
+            return Delivered(kind, message)
+        try:
+            await send_document(bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text)
+        except Exception as exc:  # the picture is there; the runner tells the user the file is missing
+            log.warning("original could not follow the %s: %s", kind, exc)
+            return Delivered(kind, message)
+        return Delivered(f"{kind}+document", message)
+    except DeliveryError:
+        raise
+    except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc

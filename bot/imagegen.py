@@ -1,0 +1,319 @@
+"""The image API client: one shared httpx.AsyncClient, typed errors, bounded retries. Knows nothing of Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from .options import ImageRequest
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+_FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
+_REQUEST_ID = re.compile(r"request id:?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
+
+
+class ImageGenError(Exception):
+    """Base of every failure the client reports. `kind` names the user-facing sentence in texts.py."""
+
+    kind = "service"
+    retryable = False
+
+    def __init__(self, detail: str = "", *, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(detail or self.__class__.__name__)
+        self.detail, self.status, self.request_id = detail, status, request_id
+
+
+class AuthError(ImageGenError):
+    """401: the API key is wrong or belongs to another DMXAPI site."""
+
+    kind = "auth"
+
+
+class QuotaError(ImageGenError):
+    """403: the key's quota is used up, or its group is disabled."""
+
+    kind = "quota"
+
+
+class PromptTooLongError(ImageGenError):
+    kind = "prompt_too_long"
+
+
+class InvalidRequestError(ImageGenError):
+    """Any other 4xx: the gateway refused the parameters."""
+
+    kind = "invalid"
+
+
+class RateLimitedError(ImageGenError):
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class UpstreamError(ImageGenError):
+    """5xx, an unreadable answer, or the connection failing."""
+
+    kind = "upstream"
+    retryable = True
+
+
+class GenerationTimeout(ImageGenError):
+    """504/524 from the gateway, or our own read timeout."""
+
+    kind = "timeout"
+    retryable = True
+
+
+class NoImageError(ImageGenError):
+    """200 without an image: usually the model's safety filter."""
+
+    kind = "no_image"
+
+
+class DownloadError(ImageGenError):
+    """The returned URL could not be fetched."""
+
+    kind = "download"
+
+
+class NotAnImageError(ImageGenError):
+    """What came back is not an image Pillow can read."""
+
+    kind = "not_image"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    data: bytes
+    format: str  # Pillow's name: PNG, JPEG, WEBP
+    width: int
+    height: int
+    request_id: str | None
+    upstream_seconds: float
+
+    @property
+    def extension(self) -> str:
+        return _FORMATS.get(self.format, (self.format.lower(), ""))[0]
+
+    @property
+    def mime_type(self) -> str:
+        return _FORMATS.get(self.format, ("", "application/octet-stream"))[1]
+
+
+def inspect_image(data: bytes) -> tuple[str, int, int]:
+    """Real format and dimensions from the bytes (magic, not extension). CPU-bound: call off the event loop."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+            fmt, (width, height) = img.format or "", img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise NotAnImageError(f"unreadable image: {exc}") from None
+    if fmt not in _FORMATS:
+        raise NotAnImageError(f"unsupported image format {fmt!r}")
+    return fmt, width, height
+
+
+class ImageClient:
+    """Talks to `POST {base}/v1/images/generations`. One instance (and one connection pool) per bot."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        model: str,
+        *,
+        timeout: float = 300.0,
+        retries: int = 3,
+        backoff: float = 2.0,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+        max_connections: int = 32,
+    ) -> None:
+        self._model = model
+        self._retries = retries
+        self._backoff = backoff
+        self._max_bytes = max_image_bytes
+        # Total time the retries may take, on top of one full attempt.
+        self._retry_budget = max(60.0, timeout)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot"},
+            timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=True,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def generate(self, request: ImageRequest, response_format: str = "url") -> GeneratedImage:
+        """Make one image; retries what is worth retrying, raises an ImageGenError subclass otherwise."""
+        payload = {
+            "model": self._model,
+            "prompt": request.prompt,
+            "n": 1,
+            "aspect_ratio": request.aspect_ratio.value,
+            "size": request.size.value.upper(),
+            "response_format": response_format,
+        }
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(payload, started)
+            except ImageGenError as exc:
+                delay = self._retry_delay(exc, attempt, time.monotonic() - started)
+                if delay is None:
+                    raise
+                log.warning(
+                    "image API attempt %d failed (%s, status %s, request id %s); retrying in %.1f s",
+                    attempt, exc.kind, exc.status, exc.request_id, delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _retry_delay(self, exc: ImageGenError, attempt: int, elapsed: float) -> float | None:
+        if not exc.retryable or attempt > self._retries:
+            return None
+        if isinstance(exc, GenerationTimeout) and exc.status is None:
+            return None  # our own read timeout already waited the full budget
+        delay = self._backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+        if isinstance(exc, RateLimitedError) and exc.retry_after:
+            delay = max(delay, min(exc.retry_after, 60.0))
+        if elapsed + delay > self._retry_budget:
+            return None
+        return delay
+
+    async def _attempt(self, payload: dict, started: float) -> GeneratedImage:
+        try:
+            response = await self._http.post("/v1/images/generations", json=payload)
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise UpstreamError(f"connect: {exc!r}") from None
+            raise GenerationTimeout(f"no answer within the read timeout: {exc!r}") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"connection failed: {exc!r}") from None
+        request_id = response.headers.get("x-request-id") or response.headers.get("x-oneapi-request-id")
+        body = await asyncio.to_thread(_json_or_none, response.content) if response.content else None
+        if response.status_code != 200:
+            raise _error_for(response, body, request_id)
+        if not isinstance(body, dict):
+            raise UpstreamError("answer is not JSON", status=200, request_id=request_id)
+        data = body.get("data")
+        item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        if item is None or not (item.get("b64_json") or item.get("url")):
+            raise NoImageError(f"no image in answer: {_describe(body)}", status=200, request_id=request_id)
+        upstream_seconds = time.monotonic() - started
+        if item.get("b64_json"):
+            raw = await asyncio.to_thread(_decode_b64, item["b64_json"], request_id)
+        else:
+            raw = await self._download(str(item["url"]), request_id)
+        fmt, width, height = await asyncio.to_thread(inspect_image, raw)
+        return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds)
+
+    async def _download(self, url: str, request_id: str | None) -> bytes:
+        """Fetch the CDN link at once (it may expire), streamed, under the byte cap; a flaky CDN gets 3 tries."""
+        for attempt in range(1, 4):
+            try:
+                return await self._download_once(url, request_id)
+            except DownloadError as exc:
+                if attempt == 3 or (exc.status is not None and exc.status < 500):
+                    raise
+                log.warning("image download attempt %d failed (%s); retrying", attempt, exc.detail)
+                await asyncio.sleep(self._backoff * attempt / 2)
+        raise AssertionError("unreachable")
+
+    async def _download_once(self, url: str, request_id: str | None) -> bytes:
+        request = self._http.build_request("GET", url)
+        del request.headers["Authorization"]  # the key is for the API, not for whoever hosts the file
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            response = await self._http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise DownloadError(
+                        f"GET image: HTTP {response.status_code}", status=response.status_code, request_id=request_id
+                    )
+                declared = int(response.headers.get("content-length") or 0)
+                if declared > self._max_bytes:
+                    raise NotAnImageError(f"image of {declared} bytes is over the cap", request_id=request_id)
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > self._max_bytes:
+                        raise NotAnImageError(f"image over {self._max_bytes} bytes", request_id=request_id)
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
+        return b"".join(chunks)
+
+
+def _json_or_none(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def _decode_b64(text: str, request_id: str | None) -> bytes:
+    if "," in text[:100] and text.startswith("data:"):
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise NotAnImageError("b64_json is not valid base64", request_id=request_id) from None
+
+
+def _describe(body: object) -> str:
+    """A short, secret-free summary of an upstream body for the log."""
+    return json.dumps(body, ensure_ascii=False)[:300]
+
+
+def _error_for(response: httpx.Response, body: object, request_id: str | None) -> ImageGenError:
+    status = response.status_code
+    message = ""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = str(body["error"].get("message") or "")
+        code = str(body["error"].get("code") or "")
+        message = f"{message} [{code}]" if code else message
+    elif isinstance(body, dict):
+        message = _describe(body)
+    else:
+        message = response.text[:200].replace("\n", " ")
+    if request_id is None and (found := _REQUEST_ID.search(message)):
+        request_id = found.group(1)
+    detail = f"HTTP {status}: {message}"
+    kwargs = {"status": status, "request_id": request_id}
+    if status == 401:
+        return AuthError(detail, **kwargs)
+    if status == 403:
+        return QuotaError(detail, **kwargs)
+    if status == 413:
+        return PromptTooLongError(detail, **kwargs)
+    if status == 429:
+        retry_after = response.headers.get("retry-after")
+        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return RateLimitedError(detail, retry_after=seconds, **kwargs)
+    if status in (504, 524, 408):
+        return GenerationTimeout(detail, **kwargs)
+    if status >= 500:
+        return UpstreamError(detail, **kwargs)
+    return InvalidRequestError(detail, **kwargs)

@@ -1,0 +1,323 @@
+"""The job runner: a queue with a global concurrency cap, live status lines, cancel, and a graceful stop.
+
+Jobs run as their own asyncio tasks, so a slow generation never holds up other users' updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+
+from . import delivery, keyboards
+from .imagegen import GeneratedImage, ImageClient, ImageGenError
+from .options import PIXELS
+from .originals import OriginalsStore
+from .store import Job, JobStatus, MemoryStore
+from .texts import t
+
+log = logging.getLogger(__name__)
+
+STATUS_PROMPT_CHARS = 200
+CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for 5 s
+
+
+class ShuttingDown(Exception):
+    """The bot is stopping and takes no new jobs."""
+
+
+def status_interval(elapsed: float) -> float:
+    """Edit often at first, then calmer: every 5 s for a minute, then every 15 s."""
+    return 5.0 if elapsed < 60 else 15.0
+
+
+def describe_size(width: int, height: int) -> str:
+    """`5504×3072 (16:9 · 4K)` when it matches a table entry, else the bare pixels."""
+    for (ratio, size), dims in PIXELS.items():
+        if dims == (width, height):
+            return f"{width}×{height} ({ratio} · {size})"
+    return f"{width}×{height}"
+
+
+def size_matches(job: Job, image: GeneratedImage) -> bool:
+    """A few pixels of rounding are fine; a different shape or class is not."""
+    want_w, want_h = job.request.expected_pixels
+    return abs(image.width - want_w) <= 16 and abs(image.height - want_h) <= 16
+
+
+class JobRunner:
+    def __init__(
+        self,
+        bot: Bot,
+        store: MemoryStore,
+        client: ImageClient,
+        originals: OriginalsStore,
+        *,
+        max_concurrent: int,
+        tick: float = 1.0,
+    ) -> None:
+        self._bot = bot
+        self._store = store
+        self._client = client
+        self._originals = originals
+        self._cap = max_concurrent
+        self._tick = tick
+        self._waiting: list[Job] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, Job] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._last_edit: dict[str, tuple[float, str]] = {}
+        self._editing: set[str] = set()
+        self._last_action: dict[tuple[int, int | None], float] = {}
+        self._closing = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_loop(), name="job-status-ticker")
+
+    async def shutdown(self, grace: float) -> None:
+        """Take no new jobs; give running ones `grace` seconds; stop the rest and tell their users."""
+        self._closing = True
+        for job in list(self._waiting):
+            await self.cancel(job.id, reason="shutdown")
+        if self._running:
+            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._running))
+            if grace > 0:
+                await asyncio.wait(list(self._running.values()), timeout=grace)
+        for job_id in list(self._running):
+            await self.cancel(job_id, reason="shutdown")
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=10)
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
+    # ---- queue ----
+
+    @property
+    def active(self) -> int:
+        return len(self._waiting) + len(self._running)
+
+    async def submit(self, job: Job) -> None:
+        """Store the job, show its status line, and queue it. Raises ShuttingDown while stopping."""
+        if self._closing:
+            raise ShuttingDown
+        await self._store.add_job(job)
+        self._jobs[job.id] = job
+        await self._show_status(job, force=True)  # before it can start, so "Queued" never overwrites "Generating"
+        self._waiting.append(job)
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._waiting and len(self._running) < self._cap and not self._closing:
+            job = self._waiting.pop(0)
+            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+            self._running[job.id].add_done_callback(lambda _t, jid=job.id: self._done(jid))
+
+    def _done(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
+        self._jobs.pop(job_id, None)
+        self._last_edit.pop(job_id, None)
+        self._pump()
+
+    def ahead_of(self, job: Job) -> int:
+        return next((i for i, waiting in enumerate(self._waiting) if waiting.id == job.id), 0)
+
+    async def cancel(self, job_id: str, reason: str = "user") -> bool:
+        """Stop a waiting job at once, or a running one by cancelling its task (and so the upstream request)."""
+        for job in self._waiting:
+            if job.id == job_id:
+                self._waiting.remove(job)
+                self._jobs.pop(job_id, None)
+                await self._finish_cancelled(job, reason)
+                return True
+        task = self._running.get(job_id)
+        if task is None or task.done():
+            return False
+        self._cancel_reason[job_id] = reason
+        task.cancel()
+        return True
+
+    def user_jobs(self, user_id: int) -> list[Job]:
+        """Unfinished jobs of a user, newest first."""
+        jobs = [j for j in self._jobs.values() if j.origin.user_id == user_id and not j.status.final]
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+
+    # ---- one job ----
+
+    async def _run(self, job: Job) -> None:
+        job.status, job.started_at = JobStatus.RUNNING, time.time()
+        await self._store.save_job(job)
+        await self._show_status(job, force=True)
+        self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
+        self._spawn(self._chat_action(job))
+        image: GeneratedImage | None = None
+        try:
+            image = await self._client.generate(job.request)
+            job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
+            await self._edit(job, t("sending", job.origin.lang, label=job.request.label, prompt=self._short(job)), None)
+            await self._originals.save(job.id, image.data, image.extension)
+            await self._deliver(job, image)
+            job.status = JobStatus.DONE
+            await self._delete_status(job)
+        except asyncio.CancelledError:
+            reason = self._cancel_reason.pop(job.id, "shutdown")
+            await self._finish_cancelled(job, reason)
+        except ImageGenError as exc:
+            log.warning("job %s: image API failed: %s (status %s, request id %s)", job.id, exc.detail, exc.status, exc.request_id)
+            await self._fail(job, exc.kind, request_id=exc.request_id)
+        except delivery.DeliveryError as exc:
+            log.warning("job %s: delivery failed: %s", job.id, exc)
+            await self._fail(job, exc.kind)
+        except Exception:
+            log.exception("job %s: unexpected failure", job.id)
+            await self._fail(job, "internal")
+        finally:
+            job.finished_at = time.time()
+            await self._store.save_job(job)
+            log.info(
+                "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
+                job.id, job.origin.chat_id, job.origin.user_id, job.request.label,
+                image.upstream_seconds if image else 0.0, job.bytes, job.delivery, job.status,
+                f" ({job.error_kind})" if job.error_kind else "",
+            )
+
+    async def _deliver(self, job: Job, image: GeneratedImage) -> None:
+        lang = job.origin.lang
+        details = f"{job.request.label} · {image.width}×{image.height}"
+        if not size_matches(job, image):
+            details = "⚠️ " + t(
+                "size_mismatch", lang, asked=job.request.label, width=image.width, height=image.height
+            ).replace(f"{image.width}×{image.height}", describe_size(image.width, image.height))
+        picture = delivery.Picture(
+            image.data,
+            image.width,
+            image.height,
+            image.mime_type,
+            delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, image.extension),
+        )
+        target = delivery.Target(job.origin.chat_id, job.origin.thread_id, job.origin.reply_to)
+        markup: Callable[[bool], InlineKeyboardMarkup] = lambda original: keyboards.result_keyboard(  # noqa: E731
+            job.id, lang, with_original=original
+        )
+        result = await delivery.deliver(self._bot, target, picture, delivery.caption(job.request.prompt, details), markup)
+        job.delivery, job.result_message_id = result.kind, result.message.message_id
+        if result.kind == "preview":
+            await self._send_note(job, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
+
+    async def _fail(self, job: Job, kind: str, request_id: str | None = None) -> None:
+        job.status, job.error_kind = JobStatus.FAILED, kind
+        job.request_id = request_id or job.request_id
+        reason = t("internal" if kind == "internal" else f"error_{kind}", job.origin.lang)
+        text = t("failed", job.origin.lang, reason=reason, prompt=self._short(job))
+        await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang))
+
+    async def _finish_cancelled(self, job: Job, reason: str) -> None:
+        job.status, job.error_kind = JobStatus.CANCELLED, None if reason == "user" else reason
+        job.finished_at = time.time()
+        await self._store.save_job(job)
+        key = "cancelled" if reason == "user" else "stopped_restart"
+        text = t(key, job.origin.lang, label=job.request.label, prompt=self._short(job))
+        await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang) if reason == "user" else None)
+
+    # ---- status line ----
+
+    def _short(self, job: Job) -> str:
+        prompt = job.request.prompt
+        return prompt if len(prompt) <= STATUS_PROMPT_CHARS else prompt[: STATUS_PROMPT_CHARS - 1] + "…"
+
+    def _status_text(self, job: Job) -> str:
+        lang, label, prompt = job.origin.lang, job.request.label, self._short(job)
+        if job.status == JobStatus.RUNNING:
+            elapsed = int(time.time() - (job.started_at or time.time()))
+            return t("generating", lang, label=label, elapsed=f"{elapsed} s", prompt=prompt)
+        ahead = self.ahead_of(job)
+        if ahead:
+            return t("queued_ahead", lang, ahead=ahead, label=label, prompt=prompt)
+        return t("queued", lang, label=label, prompt=prompt)
+
+    async def _show_status(self, job: Job, *, force: bool = False) -> None:
+        text = self._status_text(job)
+        last_at, last_text = self._last_edit.get(job.id, (0.0, ""))
+        started = job.started_at or job.created_at
+        if not force and (text == last_text or time.monotonic() - last_at < status_interval(time.time() - started)):
+            return
+        await self._edit(job, text, keyboards.status_keyboard(job.id, job.origin.lang))
+
+    async def _edit(self, job: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Edit the status line, or send it when there is none yet (or it was deleted)."""
+        self._last_edit[job.id] = (time.monotonic(), text)
+        if job.status_message_id is not None:
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=job.origin.chat_id, message_id=job.status_message_id, reply_markup=markup
+                )
+                return
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return
+                log.info("job %s: status message gone (%s); sending a new one", job.id, exc.message)
+            except TelegramError as exc:
+                log.warning("job %s: status edit failed: %s", job.id, exc)
+                return
+        await self._send_note(job, text, markup, remember=True)
+
+    async def _send_note(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None,
+                         *, remember: bool = False) -> None:
+        target = delivery.Target(job.origin.chat_id, job.origin.thread_id, job.origin.reply_to)
+        try:
+            message = await self._bot.send_message(text=text, reply_markup=markup, **target.kwargs())
+        except TelegramError as exc:
+            log.warning("job %s: could not send a message: %s", job.id, exc)
+            return
+        if remember:
+            job.status_message_id = message.message_id
+
+    async def _delete_status(self, job: Job) -> None:
+        if job.status_message_id is None:
+            return
+        try:
+            await self._bot.delete_message(job.origin.chat_id, job.status_message_id)
+        except TelegramError as exc:
+            log.info("job %s: status message not deleted: %s", job.id, exc)
+
+    async def _tick_loop(self) -> None:
+        """One loop for all status lines and chat actions, so 200 jobs cost 200 edits a tick at most, not 200 timers."""
+        while True:
+            await asyncio.sleep(self._tick)
+            now = time.monotonic()
+            for job in list(self._jobs.values()):
+                if job.status.final or job.id in self._editing:
+                    continue
+                if job.status == JobStatus.RUNNING:
+                    key = (job.origin.chat_id, job.origin.thread_id)
+                    if now - self._last_action.get(key, 0.0) >= CHAT_ACTION_EVERY:
+                        self._last_action[key] = now
+                        self._spawn(self._chat_action(job))
+                self._editing.add(job.id)
+                task = self._spawn(self._show_status(job))
+                task.add_done_callback(lambda _t, jid=job.id: self._editing.discard(jid))
+
+    def _spawn(self, coro) -> asyncio.Task[None]:  # noqa: ANN001
+        """Fire and forget, but keep a reference so the task is not garbage-collected mid-flight."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _chat_action(self, job: Job) -> None:
+        with contextlib.suppress(TelegramError):
+            await self._bot.send_chat_action(
+                job.origin.chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=job.origin.thread_id
+            )
+

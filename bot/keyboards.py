@@ -1,0 +1,93 @@
+"""Inline keyboards and the callback-data codec: `<action>:<id>[:<arg>]`, ASCII, at most 64 bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from .options import AspectRatio, Resolution
+from .texts import t
+
+RATIOS_PER_ROW = 5
+
+
+class Action(StrEnum):
+    RATIO = "r"  # move the ✓ to a ratio (pending request)
+    SIZE = "s"  # move the ✓ to a size (pending request)
+    GENERATE = "g"
+    DISMISS = "x"  # cancel the keyboard
+    CANCEL = "c"  # cancel a queued or running job
+    AGAIN = "a"
+    CHANGE = "m"
+    ORIGINAL = "o"
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    action: Action
+    id: str
+    arg: str = ""
+
+    def encode(self) -> str:
+        data = f"{self.action}:{self.id}" + (f":{self.arg}" if self.arg else "")
+        if len(data.encode()) > 64:
+            raise ValueError("callback data over 64 bytes")
+        return data
+
+    @classmethod
+    def decode(cls, data: str | None) -> Callback | None:
+        """Anything we did not make (old versions, other bots, junk) decodes to None."""
+        parts = (data or "").split(":")
+        if len(parts) not in (2, 3) or not parts[1]:
+            return None
+        try:
+            action = Action(parts[0])
+        except ValueError:
+            return None
+        return cls(action, parts[1], parts[2] if len(parts) == 3 else "")
+
+
+def ratio_arg(ratio: AspectRatio) -> str:
+    return ratio.value.replace(":", "x")
+
+
+def _button(text: str, action: Action, id_: str, arg: str = "") -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=Callback(action, id_, arg).encode())
+
+
+def _mark(label: str, selected: bool) -> str:
+    return f"✓ {label}" if selected else label
+
+
+def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang: str | None) -> InlineKeyboardMarkup:
+    ratios = [
+        _button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio
+    ]
+    rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
+    rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
+    rows.append(
+        [
+            _button(t("generate", lang), Action.GENERATE, pending_id),
+            _button(t("cancel", lang), Action.DISMISS, pending_id),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def status_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_button(t("cancel_job", lang), Action.CANCEL, job_id)]])
+
+
+def retry_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[_button(t("again", lang), Action.AGAIN, job_id), _button(t("change", lang), Action.CHANGE, job_id)]]
+    )
+
+
+def result_keyboard(job_id: str, lang: str | None, *, with_original: bool) -> InlineKeyboardMarkup:
+    row = [_button(t("again", lang), Action.AGAIN, job_id), _button(t("change", lang), Action.CHANGE, job_id)]
+    if with_original:
+        row.append(_button(t("original", lang), Action.ORIGINAL, job_id))
+    return InlineKeyboardMarkup([row])

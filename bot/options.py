@@ -1,0 +1,139 @@
+"""What a user can ask for: aspect ratio, resolution, the pixel table, and the flags typed into a prompt."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_PROMPT_CHARS = 32_000
+
+
+class AspectRatio(StrEnum):
+    SQUARE = "1:1"
+    PORTRAIT_2_3 = "2:3"
+    LANDSCAPE_3_2 = "3:2"
+    PORTRAIT_3_4 = "3:4"
+    LANDSCAPE_4_3 = "4:3"
+    PORTRAIT_4_5 = "4:5"
+    LANDSCAPE_5_4 = "5:4"
+    PORTRAIT_9_16 = "9:16"
+    LANDSCAPE_16_9 = "16:9"
+    ULTRAWIDE_21_9 = "21:9"
+
+    @classmethod
+    def parse(cls, text: str) -> AspectRatio:
+        """Accept `16:9`, `16x9`, `16/9` (phones and habits differ); raise ValueError otherwise."""
+        value = re.sub(r"\s+", "", text).lower().replace("x", ":").replace("/", ":").replace("×", ":")
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(text) from None
+
+
+class Resolution(StrEnum):
+    K1 = "1K"
+    K2 = "2K"
+    K4 = "4K"
+
+    @classmethod
+    def parse(cls, text: str) -> Resolution:
+        """Accept `2K` and the vendor's own lower-case `2k`; the API is always sent upper case."""
+        try:
+            return cls(text.strip().upper())
+        except ValueError:
+            raise ValueError(text) from None
+
+
+PIXELS: dict[tuple[AspectRatio, Resolution], tuple[int, int]] = {
+    (AspectRatio(ratio), Resolution(size)): dims
+    for ratio, row in {
+        "1:1": ((1024, 1024), (2048, 2048), (4096, 4096)),
+        "2:3": ((848, 1264), (1696, 2528), (3392, 5056)),
+        "3:2": ((1264, 848), (2528, 1696), (5056, 3392)),
+        "3:4": ((896, 1200), (1792, 2400), (3584, 4800)),
+        "4:3": ((1200, 896), (2400, 1792), (4800, 3584)),
+        "4:5": ((928, 1152), (1856, 2304), (3712, 4608)),
+        "5:4": ((1152, 928), (2304, 1856), (4608, 3712)),
+        "9:16": ((768, 1376), (1536, 2752), (3072, 5504)),
+        "16:9": ((1376, 768), (2752, 1536), (5504, 3072)),
+        "21:9": ((1584, 672), (3168, 1344), (6336, 2688)),
+    }.items()
+    for size, dims in zip(("1K", "2K", "4K"), row, strict=True)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """One image to make: the unit that flows from handler to runner to image client."""
+
+    prompt: str
+    aspect_ratio: AspectRatio
+    size: Resolution
+
+    @property
+    def expected_pixels(self) -> tuple[int, int]:
+        return PIXELS[(self.aspect_ratio, self.size)]
+
+    @property
+    def label(self) -> str:
+        return f"{self.aspect_ratio} · {self.size}"
+
+
+class OptionError(ValueError):
+    """A flag in the prompt has a value we don't know; carries what to tell the user."""
+
+    def __init__(self, flag: str, value: str, valid: list[str]) -> None:
+        super().__init__(f"{flag} {value!r}")
+        self.flag, self.value, self.valid = flag, value, valid
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPrompt:
+    prompt: str
+    aspect_ratio: AspectRatio | None = None
+    size: Resolution | None = None
+
+
+# Phones turn "--" into an em or en dash; accept all three.
+_DASHES = r"(?:--|—|–)"
+_RATIO_FLAG = re.compile(
+    rf"(?<!\S){_DASHES}(?:aspect-ratio|aspect|ratio|ar)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE
+)
+_SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+_SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
+
+
+def parse_prompt(text: str) -> ParsedPrompt:
+    """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`) from the prompt text, anywhere in it.
+
+    The last occurrence of a flag wins. Raises OptionError for a value that is not valid.
+    """
+    ratio: AspectRatio | None = None
+    size: Resolution | None = None
+    valid_ratios = [r.value for r in AspectRatio]
+    valid_sizes = [s.value for s in Resolution]
+
+    def take_ratio(match: re.Match[str]) -> str:
+        nonlocal ratio
+        value = match.group("v") or ""
+        try:
+            ratio = AspectRatio.parse(value)
+        except ValueError:
+            raise OptionError("--ar", value, valid_ratios) from None
+        return " "
+
+    def take_size(match: re.Match[str]) -> str:
+        nonlocal size
+        value = match.group("v") or ""
+        try:
+            size = Resolution.parse(value)
+        except ValueError:
+            raise OptionError("--size", value, valid_sizes) from None
+        return " "
+
+    text = _RATIO_FLAG.sub(take_ratio, text)
+    text = _SIZE_FLAG.sub(take_size, text)
+    text = _SIZE_SHORT.sub(take_size, text)
+    prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
+    return ParsedPrompt(prompt=prompt, aspect_ratio=ratio, size=size)

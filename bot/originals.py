@@ -1,0 +1,58 @@
+"""Original image files kept on disk so 📄 Original works hours later, pruned by age and total size."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class OriginalsStore:
+    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int) -> None:
+        self._dir = directory
+        self._max_age = max_age_hours * 3600
+        self._max_total = max_total_mb * 1024 * 1024
+
+    def open(self) -> None:
+        """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+
+    async def save(self, job_id: str, data: bytes, extension: str) -> Path:
+        return await asyncio.to_thread(self._save, job_id, data, extension)
+
+    def find(self, job_id: str) -> Path | None:
+        matches = list(self._dir.glob(f"{job_id}.*"))
+        return matches[0] if matches else None
+
+    def _save(self, job_id: str, data: bytes, extension: str) -> Path:
+        path = self._dir / f"{job_id}.{extension}"
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        """Drop files older than the age limit, then the oldest until the total fits."""
+        now = time.time()
+        files = []
+        for path in self._dir.iterdir():
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if now - stat.st_mtime > self._max_age:
+                path.unlink(missing_ok=True)
+            else:
+                files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self._max_total:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+        if files and total > self._max_total:
+            log.warning("originals folder still over its size limit after pruning")

@@ -1,0 +1,28 @@
+"""The services a running bot shares, built once at start and kept in `application.bot_data`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram.ext import ContextTypes
+
+from .config import Settings
+from .imagegen import ImageClient
+from .jobs import JobRunner
+from .originals import OriginalsStore
+from .store import MemoryStore
+
+KEY = "services"
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    client: ImageClient
+    store: MemoryStore
+    originals: OriginalsStore
+    runner: JobRunner
+
+
+def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.bot_data[KEY]

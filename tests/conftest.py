@@ -1,0 +1,158 @@
+"""Fixtures: the fake Bot API and image API on loopback, and the real bot running against them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from bot.app import run_bot
+from bot.config import Settings
+from tests.fakes.imageapi import FakeImageAPI
+from tests.fakes.telegram import FakeBotAPI
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def img() -> AsyncIterator[FakeImageAPI]:
+    async with FakeImageAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path) -> Callable[..., Settings]:  # noqa: ANN001
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "telegram_bot_token": tg.token,
+            "image_api_key": img.api_key,
+            "image_api_base_url": img.base_url,
+            "telegram_api_base_url": tg.base_url,
+            "telegram_file_base_url": tg.base_file_url,
+            "data_dir": tmp_path / "data",
+            "image_api_retry_backoff": 0.05,
+            "shutdown_grace_seconds": 2.0,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+    return make
+
+
+class Harness:
+    """The bot as a user meets it: send text, find the keyboard, press buttons, wait for what arrives."""
+
+    def __init__(self, tg: FakeBotAPI, img: FakeImageAPI) -> None:
+        self.tg, self.img = tg, img
+        self._next_user = 1000
+
+    def person(self, language_code: str = "en") -> tuple[dict, dict]:
+        self._next_user += 1
+        user = self.tg.user(self._next_user, f"User{self._next_user}", language_code=language_code)
+        return user, self.tg.private_chat(user)
+
+    def send(self, chat: dict, user: dict, text: str, **kwargs: object) -> dict:
+        return self.tg.send_text(chat, user, text, **kwargs)
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.tg.bot_messages(chat_id)]
+
+    async def reply_text(self, chat_id: int, contains: str, timeout: float = 10) -> dict:
+        def find() -> dict | None:
+            return next((m for m in self.tg.bot_messages(chat_id) if contains in (m.get("text") or "")), None)
+
+        return await self.tg.wait_for(find, timeout, f"a message containing {contains!r}")
+
+    async def keyboard(self, chat_id: int, timeout: float = 10) -> dict:
+        def find() -> dict | None:
+            for m in reversed(self.tg.bot_messages(chat_id)):
+                if "Generate" in str(m.get("reply_markup")):
+                    return m
+            return None
+
+        return await self.tg.wait_for(find, timeout, "the /imagine keyboard")
+
+    @staticmethod
+    def buttons(message: dict) -> list[dict]:
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return [b for row in rows for b in row]
+
+    def button(self, message: dict, label: str) -> dict:
+        for b in self.buttons(message):
+            if b["text"] == label or b["text"] == f"✓ {label}" or label in b["text"]:
+                return b
+        raise AssertionError(f"no button {label!r} in {[b['text'] for b in self.buttons(message)]}")
+
+    async def press(self, message: dict, label: str, user: dict, timeout: float = 10) -> dict:
+        """Press a button and wait for the bot to answer the callback; returns the answer's params."""
+        current = self.tg.message(message["chat"]["id"], message["message_id"]) or message
+        query_id = self.tg.press(current, self.button(current, label)["callback_data"], user)
+        return await self.tg.wait_for(lambda: self.tg.answered.get(query_id), timeout, f"answer to {label!r}")
+
+    async def press_data(self, message: dict, data: str, user: dict, timeout: float = 10) -> dict:
+        query_id = self.tg.press(message, data, user)
+        return await self.tg.wait_for(lambda: self.tg.answered.get(query_id), timeout, f"answer to {data!r}")
+
+    def results(self, chat_id: int) -> list:
+        return [c for c in self.tg.calls if c.method in ("sendPhoto", "sendDocument")
+                and int(c.params.get("chat_id", 0)) == chat_id]
+
+    async def result(self, chat_id: int, count: int = 1, timeout: float = 15) -> list:
+        return await self.tg.wait_for(
+            lambda: (r := self.results(chat_id)) and len(r) >= count and r, timeout, f"{count} result upload(s)"
+        )
+
+    async def status_says(self, chat_id: int, contains: str, timeout: float = 15) -> dict:
+        """Wait until some bot message in the chat (the status line) contains the text."""
+        return await self.reply_text(chat_id, contains, timeout)
+
+
+@pytest.fixture
+def harness(tg: FakeBotAPI, img: FakeImageAPI) -> Harness:
+    return Harness(tg, img)
+
+
+@dataclass
+class RunningBot:
+    settings: Settings
+    stop_event: asyncio.Event
+    task: asyncio.Task
+
+    async def stop(self, timeout: float = 20) -> None:
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, timeout)
+
+
+@pytest.fixture
+async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  # noqa: ANN001
+    """Start the real bot (same code path as `imagine-bot`) with optional setting overrides; stopped at the end."""
+    running: list[RunningBot] = []
+
+    async def start(**overrides: object) -> RunningBot:
+        settings = make_settings(**overrides)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1))
+        polls = len(tg.calls_of("getUpdates"))
+        await tg.wait_for(lambda: task.done() or len(tg.calls_of("getUpdates")) > polls, 10, "the bot to poll")
+        if task.done():
+            task.result()
+        running.append(RunningBot(settings, stop, task))
+        return running[-1]
+
+    yield start
+    for handle in running:
+        with contextlib.suppress(Exception):
+            await handle.stop(15)
+
+
+@pytest.fixture
+async def bot(start_bot) -> RunningBot:  # noqa: ANN001
+    return await start_bot()
+

@@ -1,0 +1,853 @@
+"""A fake Telegram Bot API server for tests.
+
+``FakeBotAPI`` runs a real aiohttp HTTP server on 127.0.0.1 that speaks enough
+of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
+
+* tests inject updates (``send_text``, ``send_photo``, ``press``, ...) which the
+  bot receives through ``getUpdates`` long polling;
+* every API call is recorded in ``calls`` and applied to per-chat message state
+  (``message``, ``bot_messages``), so edits and deletions can be asserted;
+* Telegram's validation rules that matter for an image bot (text/caption length,
+  photo size and dimensions, "message is not modified", ...) are enforced and
+  errors can be injected with ``fail_next``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import html
+import inspect
+import io
+import itertools
+import json
+import mimetypes
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import hdrs, web
+from PIL import Image
+
+MB = 1024 * 1024
+PHOTO_MAX_BYTES = 10 * MB
+UPLOAD_MAX_BYTES = 50 * MB
+DOWNLOAD_MAX_BYTES = 20 * MB
+TEXT_MAX = 4096
+CAPTION_MAX = 1024
+THUMB_SIDE = 90
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+BAD_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
+
+GROUP_ANONYMOUS_BOT = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+_ADMIN_FLAGS = (
+    "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
+    "can_promote_members can_change_info can_invite_users can_post_stories can_edit_stories "
+    "can_delete_stories can_pin_messages can_manage_topics"
+).split()
+ADMIN_RIGHTS = {"can_be_edited": False, "is_anonymous": False, **dict.fromkeys(_ADMIN_FLAGS, True)}
+
+# Form fields that are always plain strings, even when they look like JSON.
+_RAW_KEYS = frozenset({
+    "text", "caption", "callback_query_id", "inline_message_id", "file_id", "parse_mode",
+    "title", "description", "short_description", "name", "url", "secret_token", "emoji",
+    "action", "business_connection_id", "message_effect_id", "language_code", "question",
+    "explanation", "first_name", "last_name", "phone_number", "address", "custom_title",
+})
+_JSON_SCALAR = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null")
+_COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,})?")
+
+
+@dataclass
+class Call:
+    """One API request received by the fake (also failed and unknown ones)."""
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+class ApiError(Exception):
+    """A Bot API error answer: ``{"ok": false, "error_code": ..., ...}``."""
+
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(f"{code} {description}")
+        self.code, self.description, self.retry_after = code, description, retry_after
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.code)
+
+
+@dataclass
+class _File:
+    file_id: str
+    file_unique_id: str
+    data: bytes
+    file_path: str
+    file_name: str | None = None
+    mime_type: str | None = None
+
+
+def _decode(key: str, raw: str) -> Any:
+    """Decode a form/query value: JSON for objects, arrays, numbers and literals."""
+    if key in _RAW_KEYS:
+        return raw
+    s = raw.strip()
+    if s[:1] in ("{", "[") or _JSON_SCALAR.fullmatch(s):
+        try:
+            return json.loads(s)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _visible_len(text: str, parse_mode: str | None) -> int:
+    """Approximate length after entity parsing (HTML tags are not counted)."""
+    if parse_mode and parse_mode.upper() == "HTML":
+        text = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(text)
+
+
+def _command_entities(text: str | None) -> list[dict]:
+    match = _COMMAND.match(text or "")
+    if not match:
+        return []
+    length = len(match.group().encode("utf-16-le")) // 2
+    return [{"type": "bot_command", "offset": 0, "length": length}]
+
+
+def _inline_markup(markup: Any) -> dict | None:
+    """Only non-empty inline keyboards are visible on a message."""
+    if isinstance(markup, dict) and markup.get("inline_keyboard"):
+        return markup
+    return None
+
+
+def _int(p: dict, key: str) -> int:
+    value = p.get(key)
+    if value is None or value == "":
+        raise ApiError(400, f"Bad Request: {key} is empty")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"Bad Request: invalid {key} specified") from None
+
+
+_API: dict[str, tuple[str, Callable[..., Any]]] = {}
+
+
+def _api(*names: str) -> Callable:
+    """Register a handler for Bot API methods (matched case-insensitively)."""
+
+    def register(fn: Callable) -> Callable:
+        for name in names:
+            _API[name.lower()] = (name, fn)
+        return fn
+
+    return register
+
+
+class FakeBotAPI:
+    """In-process fake of the Telegram Bot API (see module docstring)."""
+
+    def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "imagine_test_bot") -> None:
+        self.token = token
+        self.username = username
+        self.bot_user = {"id": 999000, "is_bot": True, "first_name": "Imagine", "username": username}
+        self.port = 0
+        self.base_url = self.base_file_url = ""
+        self.calls: list[Call] = []
+        self.answered: dict[str, dict] = {}
+        self.commands: dict[tuple[str | None, str], list[dict]] = {}
+        self.webhook: dict | None = None
+        self._updates: list[dict] = []
+        self._update_ids = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+        self._allowed: list[str] | None = None
+        self._users: dict[int, dict] = {self.bot_user["id"]: self.bot_user}
+        self._chats: dict[int, dict] = {}
+        self._admins: dict[int, list[int]] = {}
+        self._messages: dict[int, dict[int, dict]] = {}
+        self._last_message_id: dict[int, int] = {}
+        self._files: dict[str, _File] = {}
+        self._by_path: dict[str, _File] = {}
+        self._photo_sets: dict[str, list[dict]] = {}
+        self._queries: set[str] = set()
+        self._failures: dict[str, list[ApiError]] = {}
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start serving on 127.0.0.1 on a free port."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        app = web.Application(client_max_size=UPLOAD_MAX_BYTES + 16 * MB)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._serve_file)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}/bot"
+        self.base_file_url = f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def stop(self) -> None:
+        """Stop the server; pending long polls return immediately."""
+        self._stopping = True
+        self._wake()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeBotAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------- people and chats
+
+    def user(self, id: int, first_name: str = "User", language_code: str | None = "en",
+             username: str | None = None) -> dict:
+        """A (registered) human user."""
+        user = {"id": id, "is_bot": False, "first_name": first_name}
+        if username:
+            user["username"] = username
+        if language_code:
+            user["language_code"] = language_code
+        self._users[id] = user
+        return dict(user)
+
+    def private_chat(self, user: dict) -> dict:
+        chat = {"id": user["id"], "type": "private", "first_name": user.get("first_name", "User")}
+        if user.get("username"):
+            chat["username"] = user["username"]
+        return self._register_chat(chat)
+
+    def group(self, id: int, title: str = "Group", type: str = "supergroup", is_forum: bool = False) -> dict:
+        chat: dict[str, Any] = {"id": id, "type": type, "title": title}
+        if is_forum:
+            chat["is_forum"] = True
+        return self._register_chat(chat)
+
+    def channel(self, id: int, title: str = "Channel") -> dict:
+        return self._register_chat({"id": id, "type": "channel", "title": title})
+
+    def set_admins(self, chat_id: int, user_ids: list[int]) -> None:
+        """Set a chat's administrators; the first id is reported as the "creator"."""
+        self._admins[chat_id] = list(user_ids)
+
+    # --------------------------------------------------------- incoming updates
+
+    def send_text(self, chat: dict, user: dict | None, text: str, *, reply_to: dict | None = None,
+                  message_thread_id: int | None = None, sender_chat: dict | None = None) -> dict:
+        """A user (or channel) posts a text message; returns the message."""
+        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
+                              sender_chat=sender_chat, text=text,
+                              entities=_command_entities(text) or None)
+
+    def send_photo(self, chat: dict, user: dict | None, image_bytes: bytes, *, caption: str | None = None,
+                   reply_to: dict | None = None, media_group_id: str | None = None,
+                   message_thread_id: int | None = None) -> dict:
+        """A user posts a photo (stored as a downloadable file)."""
+        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
+                              media_group_id=media_group_id,
+                              photo=self._store_photo(image_bytes, check=False),
+                              caption=caption, caption_entities=_command_entities(caption) or None)
+
+    def send_document(self, chat: dict, user: dict | None, data: bytes, file_name: str, mime_type: str, *,
+                      caption: str | None = None, reply_to: dict | None = None,
+                      media_group_id: str | None = None, message_thread_id: int | None = None) -> dict:
+        """A user posts a file as a document."""
+        stored = self._store_file(data, "documents", file_name=file_name, mime_type=mime_type)
+        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
+                              media_group_id=media_group_id, document=self._document(stored),
+                              caption=caption, caption_entities=_command_entities(caption) or None)
+
+    def edit_text(self, message: dict, new_text: str) -> dict:
+        """The author edits a message (text, or caption for media)."""
+        stored = self._messages[message["chat"]["id"]][message["message_id"]]
+        key = "text" if "text" in stored else "caption"
+        stored[key] = new_text
+        stored.pop("entities" if key == "text" else "caption_entities", None)
+        if entities := _command_entities(new_text):
+            stored["entities" if key == "text" else "caption_entities"] = entities
+        stored["edit_date"] = int(time.time())
+        kind = "edited_channel_post" if stored["chat"]["type"] == "channel" else "edited_message"
+        self._enqueue(kind, stored)
+        return copy.deepcopy(stored)
+
+    def press(self, message: dict, data: str, user: dict) -> str:
+        """A user presses an inline button; returns the callback query id."""
+        chat_id, message_id = message["chat"]["id"], message["message_id"]
+        current = self._messages.get(chat_id, {}).get(message_id)
+        if current is None:  # deleted: Telegram sends an InaccessibleMessage
+            current = {"chat": message["chat"], "message_id": message_id, "date": 0}
+        query_id = str(4_000_000_000_000_000_000 + next(self._ids))
+        self._queries.add(query_id)
+        self._enqueue("callback_query", {
+            "id": query_id, "from": user, "chat_instance": str(7_000_000 + chat_id),
+            "data": data, "message": current,
+        })
+        return query_id
+
+    # ------------------------------------------------------- what the bot did
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method.lower() == method.lower()]
+
+    def message(self, chat_id: int, message_id: int) -> dict | None:
+        """Current state of a message (after edits); None if deleted or unknown."""
+        msg = self._messages.get(chat_id, {}).get(message_id)
+        return copy.deepcopy(msg) if msg is not None else None
+
+    def bot_messages(self, chat_id: int) -> list[dict]:
+        """Messages the bot sent to a chat and did not delete, oldest first."""
+        return [copy.deepcopy(m) for m in self._messages.get(chat_id, {}).values()
+                if m.get("from", {}).get("id") == self.bot_user["id"]]
+
+    def file_bytes(self, file_id: str) -> bytes:
+        return self._files[file_id].data
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0,
+                       what: str = "condition") -> Any:
+        """Poll ``predicate`` every 20 ms until truthy and return its value."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out waiting for {what}; last calls: {self._summary()}")
+            await asyncio.sleep(0.02)
+        return value
+
+    def fail_next(self, method: str, error_code: int = 400, description: str = "Bad Request: injected",
+                  retry_after: int | None = None, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` answer an error."""
+        if retry_after is not None:
+            error_code, description = 429, f"Too Many Requests: retry after {retry_after}"
+        self._failures.setdefault(method.lower(), []).extend(
+            ApiError(error_code, description, retry_after) for _ in range(times))
+
+    # ---------------------------------------------------------------- internals
+
+    def _summary(self, n: int = 8) -> str:
+        recent = [c for c in self.calls if c.method != "getUpdates"][-n:]
+        if not recent:
+            return "(none besides getUpdates)"
+        parts = []
+        for c in recent:
+            args = ", ".join(f"{k}={v!r}" for k, v in c.params.items())
+            parts.append(f"{c.method}({args[:100]}{'…' if len(args) > 100 else ''})")
+        return "; ".join(parts)
+
+    def _wake(self) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is None or running is self._loop:
+            self._wakeup.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def _enqueue(self, kind: str, obj: dict) -> None:
+        self._updates.append({"update_id": next(self._update_ids), kind: copy.deepcopy(obj)})
+        self._wake()
+
+    def _register_chat(self, chat: dict) -> dict:
+        self._chats[chat["id"]] = dict(chat)
+        return dict(chat)
+
+    def _chat(self, chat_id: int) -> dict:
+        """A known chat, or a minimal one for ids the test never declared."""
+        if chat_id not in self._chats:
+            if chat_id > 0:
+                self._chats[chat_id] = {"id": chat_id, "type": "private", "first_name": "User"}
+            else:
+                self._chats[chat_id] = {"id": chat_id, "type": "supergroup", "title": "Group"}
+        return self._chats[chat_id]
+
+    def _chat_id(self, p: dict) -> int:
+        value = p.get("chat_id")
+        if isinstance(value, str) and value.startswith("@"):
+            for chat in self._chats.values():
+                if chat.get("username", "").lower() == value[1:].lower():
+                    return chat["id"]
+            raise ApiError(400, "Bad Request: chat not found")
+        return _int(p, "chat_id")
+
+    def _new_message(self, chat: dict, sender: dict | None, *, thread_id: int | None = None,
+                     reply_to: dict | None = None, sender_chat: dict | None = None, **content: Any) -> dict:
+        chat_id = chat["id"]
+        message_id = self._last_message_id.get(chat_id, 0) + 1
+        self._last_message_id[chat_id] = message_id
+        msg: dict[str, Any] = {"message_id": message_id}
+        if sender is not None:
+            msg["from"] = copy.deepcopy(sender)
+        if sender_chat is not None:
+            msg["sender_chat"] = copy.deepcopy(sender_chat)
+        msg["chat"] = copy.deepcopy(chat)
+        msg["date"] = int(time.time())
+        if thread_id is not None:
+            msg["message_thread_id"] = thread_id
+            if chat.get("is_forum"):
+                msg["is_topic_message"] = True
+        if reply_to is not None:
+            msg["reply_to_message"] = reply_to
+        msg.update({k: v for k, v in content.items() if v is not None})
+        self._messages.setdefault(chat_id, {})[message_id] = msg
+        return msg
+
+    def _snapshot(self, chat_id: int, message_id: int) -> dict | None:
+        """A message as embedded in reply_to_message (without its own reply)."""
+        msg = self._messages.get(chat_id, {}).get(message_id)
+        if msg is None:
+            return None
+        snap = copy.deepcopy(msg)
+        snap.pop("reply_to_message", None)
+        return snap
+
+    def _incoming(self, chat: dict, user: dict | None, *, reply_to: dict | None,
+                  thread_id: int | None, sender_chat: dict | None = None, **content: Any) -> dict:
+        chat = self._chats.get(chat["id"]) or self._register_chat(chat)
+        if user is not None:
+            self._users.setdefault(user["id"], dict(user))
+        channel = chat["type"] == "channel"
+        if channel:
+            user, sender_chat = None, sender_chat or chat
+        elif user is None:
+            user, sender_chat = GROUP_ANONYMOUS_BOT, sender_chat or chat
+        reply = None
+        if reply_to is not None:
+            reply = self._snapshot(chat["id"], reply_to["message_id"]) or copy.deepcopy(reply_to)
+            reply.pop("reply_to_message", None)
+        msg = self._new_message(chat, user, thread_id=thread_id, reply_to=reply,
+                                sender_chat=sender_chat, **content)
+        self._enqueue("channel_post" if channel else "message", msg)
+        return copy.deepcopy(msg)
+
+    def _store_file(self, data: bytes, folder: str, *, ext: str | None = None,
+                    file_name: str | None = None, mime_type: str | None = None) -> _File:
+        n = next(self._ids)
+        if ext is None:
+            ext = ("." + file_name.rsplit(".", 1)[1]) if file_name and "." in file_name else ""
+        stored = _File(f"BQACAgFake{n:06d}", f"AgADFake{n:06d}", bytes(data),
+                       f"{folder}/file_{n}{ext}", file_name, mime_type)
+        self._files[stored.file_id] = self._by_path[stored.file_path] = stored
+        return stored
+
+    def _store_photo(self, data: bytes, *, check: bool) -> list[dict]:
+        """Validate an image like Telegram does and store it plus a thumbnail."""
+        if check and len(data) > PHOTO_MAX_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if check and (width + height > 10000 or max(width, height) > 20 * max(min(width, height), 1)):
+                    raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+                im.load()
+                thumb = im.convert("RGB")
+                thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                buf = io.BytesIO()
+                thumb.save(buf, "JPEG", quality=70)
+        except ApiError:
+            raise
+        except Exception as exc:  # anything Pillow cannot decode
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from exc
+        sizes = []
+        for blob, (w, h) in ((buf.getvalue(), thumb.size), (data, (width, height))):
+            f = self._store_file(blob, "photos", ext=".jpg")
+            sizes.append({"file_id": f.file_id, "file_unique_id": f.file_unique_id,
+                          "width": w, "height": h, "file_size": len(blob)})
+        for size in sizes:
+            self._photo_sets[size["file_id"]] = sizes
+        return copy.deepcopy(sizes)
+
+    @staticmethod
+    def _document(f: _File) -> dict:
+        doc: dict[str, Any] = {"file_id": f.file_id, "file_unique_id": f.file_unique_id}
+        if f.file_name:
+            doc["file_name"] = f.file_name
+        if f.mime_type:
+            doc["mime_type"] = f.mime_type
+        doc["file_size"] = len(f.data)
+        return doc
+
+    def _input_file(self, value: Any, files: dict, field_name: str) -> _File | tuple[str, bytes, str]:
+        """Resolve an InputFile: an upload (tuple) or a previously stored file."""
+        if value is None and field_name in files:
+            return files[field_name]
+        if isinstance(value, str) and value.startswith("attach://"):
+            if value[9:] in files:
+                return files[value[9:]]
+            raise ApiError(400, f"Bad Request: file {value[9:]!r} not found in the request")
+        if value is None or value == "":
+            raise ApiError(400, f"Bad Request: there is no {field_name} in the request")
+        if isinstance(value, str) and value in self._files:
+            return self._files[value]
+        raise ApiError(400, BAD_FILE)
+
+    def _photo_content(self, value: Any, files: dict, field_name: str) -> list[dict]:
+        source = self._input_file(value, files, field_name)
+        if isinstance(source, _File):
+            if source.file_id in self._photo_sets:
+                return copy.deepcopy(self._photo_sets[source.file_id])
+            return self._store_photo(source.data, check=True)
+        return self._store_photo(source[1], check=True)
+
+    def _document_content(self, value: Any, files: dict, field_name: str) -> dict:
+        source = self._input_file(value, files, field_name)
+        if isinstance(source, tuple):
+            name, data, ctype = source
+            if len(data) > UPLOAD_MAX_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            if not ctype or ctype == "application/octet-stream":
+                ctype = mimetypes.guess_type(name)[0] or ctype or "application/octet-stream"
+            source = self._store_file(data, "documents", file_name=name, mime_type=ctype)
+        return self._document(source)
+
+    def _reply_to(self, p: dict, chat_id: int) -> dict | None:
+        params = p.get("reply_parameters")
+        if not isinstance(params, dict):
+            if p.get("reply_to_message_id") is None:
+                return None
+            params = {"message_id": p["reply_to_message_id"],
+                      "allow_sending_without_reply": p.get("allow_sending_without_reply")}
+        target_chat = int(params.get("chat_id") or chat_id)
+        reply = self._snapshot(target_chat, int(params["message_id"]))
+        if reply is None and not params.get("allow_sending_without_reply"):
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return reply
+
+    def _check_caption(self, p: dict) -> str | None:
+        caption = p.get("caption")
+        if caption is not None and _visible_len(str(caption), p.get("parse_mode")) > CAPTION_MAX:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return caption or None
+
+    def _bot_message(self, p: dict, chat_id: int, **content: Any) -> dict:
+        reply = self._reply_to(p, chat_id)
+        thread_id = p.get("message_thread_id")
+        msg = self._new_message(self._chat(chat_id), self.bot_user, reply_to=reply,
+                                thread_id=int(thread_id) if thread_id is not None else None, **content)
+        return copy.deepcopy(msg)
+
+    def _find(self, p: dict, action: str) -> dict:
+        if p.get("inline_message_id"):
+            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
+        msg = self._messages.get(self._chat_id(p), {}).get(_int(p, "message_id"))
+        if msg is None:
+            raise ApiError(400, f"Bad Request: message to {action} not found")
+        return msg
+
+    def _edit(self, p: dict, **changes: Any) -> dict:
+        """Apply an edit (None removes a field); enforce "message is not modified"."""
+        msg = self._find(p, "edit")
+        if msg.get("from", {}).get("id") != self.bot_user["id"]:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        new = dict(msg)
+        changes["reply_markup"] = _inline_markup(p.get("reply_markup"))
+        for key, value in changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        if {**new, "edit_date": None} == {**msg, "edit_date": None}:
+            raise ApiError(400, NOT_MODIFIED)
+        new["edit_date"] = int(time.time())
+        self._messages[msg["chat"]["id"]][msg["message_id"]] = new
+        return copy.deepcopy(new)
+
+    def _member(self, chat_id: int, user_id: int) -> dict:
+        user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
+        admins = self._admins.get(chat_id, [])
+        if admins and admins[0] == user_id:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if user_id in admins:
+            return {"status": "administrator", "user": user, **ADMIN_RIGHTS}
+        return {"status": "member", "user": user}
+
+    # ------------------------------------------------------------ HTTP layer
+
+    async def _parse(self, request: web.Request) -> tuple[dict, dict]:
+        params: dict[str, Any] = {k: _decode(k, v) for k, v in request.query.items()}
+        files: dict[str, tuple[str, bytes, str]] = {}
+        ctype = request.content_type
+        if ctype == "application/json":
+            body = await request.read()
+            if body.strip():
+                data = json.loads(body)
+                if not isinstance(data, dict):
+                    raise ApiError(400, "Bad Request: JSON object expected")
+                params.update(data)
+        elif ctype == "multipart/form-data":
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if part.filename is not None:
+                    content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+                    files[part.name] = (part.filename, bytes(await part.read()), content_type)
+                else:
+                    params[part.name] = _decode(part.name, await part.text())
+        elif ctype == "application/x-www-form-urlencoded":
+            form = await request.post()
+            params.update({k: _decode(k, v) for k, v in form.items() if isinstance(v, str)})
+        return params, files
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return ApiError(401, "Unauthorized").response()
+        name, handler = _API.get(request.match_info["method"].lower(),
+                                 (request.match_info["method"], None))
+        try:
+            params, files = await self._parse(request)
+        except ApiError as exc:
+            return exc.response()
+        except ValueError:
+            return ApiError(400, "Bad Request: can't parse request body").response()
+        self.calls.append(Call(name, params, files))
+        try:
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            if injected := self._failures.get(name.lower()):
+                raise injected.pop(0)
+            result = handler(self, params, files)
+            if inspect.isawaitable(result):
+                result = await result
+        except ApiError as exc:
+            return exc.response()
+        except Exception as exc:  # a bug in the fake or an unexpected request: make it loud
+            return ApiError(500, f"Internal Server Error: fake failed: {exc!r}").response()
+        return web.json_response({"ok": True, "result": result})
+
+    async def _serve_file(self, request: web.Request) -> web.Response:
+        stored = self._by_path.get(request.match_info["path"])
+        if request.match_info["token"] != self.token or stored is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+
+    # ------------------------------------------------------------ API methods
+
+    @_api("getMe")
+    def _get_me(self, p: dict, files: dict) -> dict:
+        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    @_api("logOut", "close", "setChatMenuButton", "setMyDescription", "setMyShortDescription",
+          "setMyName", "sendChatAction", "setMyDefaultAdministratorRights")
+    def _true(self, p: dict, files: dict) -> bool:
+        return True
+
+    @_api("setWebhook")
+    def _set_webhook(self, p: dict, files: dict) -> bool:
+        self.webhook = dict(p) if p.get("url") else None
+        return True
+
+    @_api("deleteWebhook")
+    def _delete_webhook(self, p: dict, files: dict) -> bool:
+        self.webhook = None
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    @_api("getWebhookInfo")
+    def _get_webhook_info(self, p: dict, files: dict) -> dict:
+        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}
+
+    def _confirm(self, offset: int | None) -> None:
+        """Forget confirmed updates and those excluded by allowed_updates."""
+        if offset is not None:
+            if offset < 0:
+                self._updates[:] = self._updates[offset:]
+            else:
+                self._updates[:] = [u for u in self._updates if u["update_id"] >= offset]
+        if self._allowed:
+            self._updates[:] = [u for u in self._updates if next(k for k in u if k != "update_id")
+                                in self._allowed]
+
+    @_api("getUpdates")
+    async def _get_updates(self, p: dict, files: dict) -> list[dict]:
+        if self.webhook:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
+        offset = int(p["offset"]) if p.get("offset") is not None else None
+        limit = max(1, min(int(p.get("limit") or 100), 100))
+        if isinstance(p.get("allowed_updates"), list):
+            self._allowed = p["allowed_updates"] or None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(p.get("timeout") or 0)
+        while True:
+            self._confirm(offset)
+            if self._updates or self._stopping or loop.time() >= deadline:
+                return copy.deepcopy(self._updates[:limit])
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+            except TimeoutError:
+                pass
+
+    @_api("sendMessage")
+    def _send_message(self, p: dict, files: dict) -> dict:
+        chat_id = self._chat_id(p)
+        text = p.get("text")
+        text = "" if text is None else str(text)
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if _visible_len(text, p.get("parse_mode")) > TEXT_MAX:
+            raise ApiError(400, "Bad Request: message is too long")
+        return self._bot_message(p, chat_id, text=text, entities=p.get("entities") or None,
+                                 reply_markup=_inline_markup(p.get("reply_markup")))
+
+    @_api("editMessageText")
+    def _edit_message_text(self, p: dict, files: dict) -> dict:
+        text = "" if p.get("text") is None else str(p["text"])
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if _visible_len(text, p.get("parse_mode")) > TEXT_MAX:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        if "text" not in self._find(p, "edit"):
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+        return self._edit(p, text=text, entities=p.get("entities") or None)
+
+    @_api("editMessageCaption")
+    def _edit_message_caption(self, p: dict, files: dict) -> dict:
+        caption = self._check_caption(p)
+        if "text" in self._find(p, "edit"):
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        return self._edit(p, caption=caption, caption_entities=p.get("caption_entities") or None)
+
+    @_api("editMessageReplyMarkup")
+    def _edit_message_reply_markup(self, p: dict, files: dict) -> dict:
+        return self._edit(p)
+
+    @_api("deleteMessage")
+    def _delete_message(self, p: dict, files: dict) -> bool:
+        msg = self._find(p, "delete")
+        del self._messages[msg["chat"]["id"]][msg["message_id"]]
+        return True
+
+    @_api("deleteMessages")
+    def _delete_messages(self, p: dict, files: dict) -> bool:
+        chat = self._messages.get(self._chat_id(p), {})
+        for message_id in p.get("message_ids") or []:
+            chat.pop(int(message_id), None)
+        return True
+
+    @_api("answerCallbackQuery")
+    def _answer_callback_query(self, p: dict, files: dict) -> bool:
+        query_id = str(p.get("callback_query_id", ""))
+        if query_id not in self._queries or query_id in self.answered:
+            raise ApiError(400, QUERY_INVALID)
+        self.answered[query_id] = dict(p)
+        return True
+
+    def _commands_key(self, p: dict) -> tuple[str | None, str]:
+        scope = p.get("scope")
+        key = None if scope in (None, {"type": "default"}) else json.dumps(scope, sort_keys=True)
+        return key, p.get("language_code") or ""
+
+    @_api("setMyCommands")
+    def _set_my_commands(self, p: dict, files: dict) -> bool:
+        commands = p.get("commands") or []
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        self.commands[self._commands_key(p)] = commands
+        return True
+
+    @_api("getMyCommands")
+    def _get_my_commands(self, p: dict, files: dict) -> list[dict]:
+        return self.commands.get(self._commands_key(p), [])
+
+    @_api("deleteMyCommands")
+    def _delete_my_commands(self, p: dict, files: dict) -> bool:
+        self.commands.pop(self._commands_key(p), None)
+        return True
+
+    @_api("sendPhoto")
+    def _send_photo(self, p: dict, files: dict) -> dict:
+        chat_id = self._chat_id(p)
+        caption = self._check_caption(p)
+        photo = self._photo_content(p.get("photo"), files, "photo")
+        return self._bot_message(p, chat_id, photo=photo, caption=caption,
+                                 caption_entities=p.get("caption_entities") or None,
+                                 reply_markup=_inline_markup(p.get("reply_markup")))
+
+    @_api("sendDocument")
+    def _send_document(self, p: dict, files: dict) -> dict:
+        chat_id = self._chat_id(p)
+        caption = self._check_caption(p)
+        document = self._document_content(p.get("document"), files, "document")
+        return self._bot_message(p, chat_id, document=document, caption=caption,
+                                 caption_entities=p.get("caption_entities") or None,
+                                 reply_markup=_inline_markup(p.get("reply_markup")))
+
+    @_api("sendMediaGroup")
+    def _send_media_group(self, p: dict, files: dict) -> list[dict]:
+        chat_id = self._chat_id(p)
+        media = p.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise ApiError(400, "Bad Request: wrong number of media items (must be 2-10)")
+        contents = []
+        for item in media:
+            kind = item.get("type")
+            if kind not in ("photo", "document"):
+                raise ApiError(400, f"Bad Request: unsupported media type {kind!r}")
+            content = {"caption": self._check_caption(item),
+                       "caption_entities": item.get("caption_entities") or None}
+            if kind == "photo":
+                content["photo"] = self._photo_content(item.get("media"), files, "media")
+            else:
+                content["document"] = self._document_content(item.get("media"), files, "media")
+            contents.append(content)
+        self._reply_to(p, chat_id)  # validate once before creating anything
+        group_id = str(13_000_000_000_000_000 + next(self._ids))
+        return [self._bot_message(p, chat_id, media_group_id=group_id, **c) for c in contents]
+
+    @_api("getFile")
+    def _get_file(self, p: dict, files: dict) -> dict:
+        stored = self._files.get(str(p.get("file_id", "")))
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(stored.data) > DOWNLOAD_MAX_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": len(stored.data), "file_path": stored.file_path}
+
+    @_api("getChat")
+    def _get_chat(self, p: dict, files: dict) -> dict:
+        gifts = dict.fromkeys(["unlimited_gifts", "limited_gifts", "unique_gifts",
+                               "premium_subscription", "gifts_from_channels"], False)
+        return {**self._chat(self._chat_id(p)), "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": gifts}
+
+    @_api("getChatAdministrators")
+    def _get_chat_administrators(self, p: dict, files: dict) -> list[dict]:
+        chat_id = self._chat_id(p)
+        if self._chat(chat_id)["type"] == "private":
+            raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+        return [self._member(chat_id, uid) for uid in self._admins.get(chat_id, [])]
+
+    @_api("getChatMember")
+    def _get_chat_member(self, p: dict, files: dict) -> dict:
+        return self._member(self._chat_id(p), _int(p, "user_id"))
