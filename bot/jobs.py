@@ -69,6 +69,7 @@ class JobRunner:
         self._cap = max_concurrent
         self._tick = tick
         self._waiting: list[Job] = []
+        self._announcing: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._jobs: dict[str, Job] = {}
         self._cancel_reason: dict[str, str] = {}
@@ -114,13 +115,20 @@ class JobRunner:
             raise ShuttingDown
         await self._store.add_job(job)
         self._jobs[job.id] = job
-        await self._show_status(job, force=True)  # before it can start, so "Queued" never overwrites "Generating"
-        self._waiting.append(job)
-        self._pump()
+        self._waiting.append(job)  # its place in line is taken now...
+        self._announcing.add(job.id)
+        try:
+            await self._show_status(job, force=True)  # ...but it starts only after "Queued" is shown
+        finally:
+            self._announcing.discard(job.id)
+            self._pump()
 
     def _pump(self) -> None:
-        while self._waiting and len(self._running) < self._cap and not self._closing:
-            job = self._waiting.pop(0)
+        while len(self._running) < self._cap and not self._closing:
+            job = next((j for j in self._waiting if j.id not in self._announcing), None)
+            if job is None:
+                return
+            self._waiting.remove(job)
             self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
             self._running[job.id].add_done_callback(lambda _t, jid=job.id: self._done(jid))
 
@@ -131,7 +139,9 @@ class JobRunner:
         self._pump()
 
     def ahead_of(self, job: Job) -> int:
-        return next((i for i, waiting in enumerate(self._waiting) if waiting.id == job.id), 0)
+        """Waiting jobs that will start before this one (free slots take the first of them at once)."""
+        index = next((i for i, waiting in enumerate(self._waiting) if waiting.id == job.id), 0)
+        return max(0, index - max(0, self._cap - len(self._running)))
 
     async def cancel(self, job_id: str, reason: str = "user") -> bool:
         """Stop a waiting job at once, or a running one by cancelling its task (and so the upstream request)."""

@@ -38,7 +38,7 @@ def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path) -> Callable[..., 
             "telegram_file_base_url": tg.base_file_url,
             "data_dir": tmp_path / "data",
             "image_api_retry_backoff": 0.05,
-            "shutdown_grace_seconds": 2.0,
+            "shutdown_grace_seconds": 0.5,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -1,0 +1,104 @@
+"""Photo when Telegram takes it, preview plus the untouched original when it doesn't, and the result buttons."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.delivery import caption, fits_photo, safe_filename
+
+
+def _uploaded(call) -> bytes:  # noqa: ANN001
+    (_, data, _), = call.files.values()
+    return data
+
+
+async def test_oversize_image_becomes_preview_and_original_document(bot, harness, tg, img):
+    img.noise = True  # a 2K noise PNG is over Telegram's 10 MB photo limit
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine static on an old tv --ar 16:9 --2k")
+    photo, document = await harness.result(chat["id"], count=2, timeout=30)
+    served = img.image_for(img.requests[0])
+    assert len(served) > 10 * 1024 * 1024
+    assert photo.method == "sendPhoto" and document.method == "sendDocument"
+    preview = Image.open(io.BytesIO(_uploaded(photo)))
+    assert preview.format == "JPEG" and len(_uploaded(photo)) < 10 * 1024 * 1024
+    assert abs(preview.width / preview.height - 2752 / 1536) < 0.01
+    assert _uploaded(document) == served  # byte for byte
+    assert document.params["disable_content_type_detection"] is True
+    (name, _, _), = document.files.values()
+    assert name == "static-on-an-old-tv_16x9_2K.png"
+    # the original already went out, so no 📄 button under the preview
+    assert "Original" not in str(photo.params["reply_markup"])
+
+
+async def test_photo_refused_falls_back_to_document(bot, harness, tg, img):
+    tg.fail_next("sendPhoto", 400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a tall tower --ar 9:16 --1k")
+    (upload,) = await tg.wait_for(lambda: [c for c in harness.results(chat["id"]) if c.method == "sendDocument"])
+    assert _uploaded(upload) == img.image_for(img.requests[0])
+    assert "a tall tower" in upload.params["caption"]
+
+
+async def test_original_button_sends_the_file_and_says_when_gone(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a garden --ar 4:5 --1k")
+    (photo_call,) = await harness.result(chat["id"])
+    photo_msg = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    answer = await harness.press(photo_msg, "Original", user)
+    assert "file" in answer["text"]
+    _, document = await harness.result(chat["id"], count=2)
+    assert document.method == "sendDocument"
+    assert _uploaded(document) == img.image_for(img.requests[0])
+    assert document.params["reply_parameters"]["message_id"] == photo_msg["message_id"]
+
+    for path in (bot.settings.data_dir / "originals").iterdir():
+        path.unlink()
+    answer = await harness.press(photo_msg, "Original", user)
+    assert "no longer kept" in answer["text"] and answer["show_alert"] is True
+
+
+async def test_again_and_change_under_a_result(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a kite --ar 3:4 --2k")
+    await harness.result(chat["id"])
+    photo_msg = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    await harness.press(photo_msg, "Again", user)
+    await harness.result(chat["id"], count=2)
+    assert [(r.body["prompt"], r.body["aspect_ratio"], r.body["size"]) for r in img.requests] == [
+        ("a kite", "3:4", "2K")
+    ] * 2
+    await harness.press(photo_msg, "Change", user)
+    kb = await harness.keyboard(chat["id"])
+    assert "✓ 3:4" in str(kb["reply_markup"]) and "✓ 2K" in str(kb["reply_markup"])
+    assert "a kite" in kb["text"]
+
+
+async def test_result_buttons_refuse_other_users(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a mask --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    photo_msg = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    answer = await harness.press(photo_msg, "Again", tg.user(777, "Other"))
+    assert "someone else" in answer["text"]
+    assert len(img.requests) == 1
+
+
+def test_photo_limits():
+    assert fits_photo(5_000_000, 5504, 3072)  # 8576 ≤ 10,000
+    assert not fits_photo(10 * 1024 * 1024 + 1, 1024, 1024)
+    assert not fits_photo(1000, 6336, 4000)
+    assert not fits_photo(1000, 2100, 100)  # ratio 21 > 20
+
+
+def test_caption_fits_telegram():
+    text = caption("y" * 5000, "16:9 · 4K · 5504×3072")
+    assert len(text) <= 1024 and text.endswith("16:9 · 4K · 5504×3072") and "…" in text
+
+
+def test_safe_filename():
+    assert safe_filename("Red fox, in snow!", "16:9", "4K", "png") == "red-fox-in-snow_16x9_4K.png"
+    assert safe_filename("../../etc/passwd", "1:1", "1K", "png") == "etc-passwd_1x1_1K.png"
+    assert safe_filename("小狐狸", "1:1", "2K", "jpg") == "image_1x1_2K.jpg"

@@ -1,0 +1,112 @@
+"""Concurrency, the queue, cancel and a graceful stop — through the fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+def _data(call) -> bytes:  # noqa: ANN001
+    (_, data, _), = call.files.values()
+    return data
+
+
+async def test_two_users_overlap_and_get_their_own_images(bot, harness, tg, img):
+    img.delay = 0.6
+    (alice, a_chat), (bob, b_chat) = harness.person(), harness.person()
+    harness.send(a_chat, alice, "/imagine alice's cat --ar 1:1 --1k")
+    harness.send(b_chat, bob, "/imagine bob's dog --ar 16:9 --1k")
+    started = time.monotonic()
+    (a_upload,) = await harness.result(a_chat["id"])
+    (b_upload,) = await harness.result(b_chat["id"])
+    assert time.monotonic() - started < 1.1  # overlapping, not 2 × 0.6 s in a row
+    assert img.max_inflight == 2
+    by_prompt = {r.body["prompt"]: img.image_for(r) for r in img.requests}
+    assert _data(a_upload) == by_prompt["alice's cat"] and "alice's cat" in a_upload.params["caption"]
+    assert _data(b_upload) == by_prompt["bob's dog"] and "bob's dog" in b_upload.params["caption"]
+
+
+async def test_bot_answers_while_a_generation_runs(bot, harness, tg, img):
+    img.delay = 5
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine slow one --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    other, other_chat = harness.person()
+    started = time.monotonic()
+    harness.send(other_chat, other, "/help")
+    await harness.reply_text(other_chat["id"], "How to use me", timeout=3)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_global_cap_queues_the_rest(start_bot, harness, tg, img):
+    await start_bot(max_concurrent_generations=2)
+    img.delay = 0.5
+    people = [harness.person() for _ in range(5)]
+    for user, chat in people:
+        harness.send(chat, user, f"/imagine job of {user['id']} --ar 1:1 --1k")
+    _, last_chat = people[-1]
+    await tg.wait_for(lambda: any(
+        "Queued — 2 ahead of you" in c.params.get("text", "") and int(c.params["chat_id"]) == last_chat["id"]
+        for c in tg.calls
+    ), what="the last job's queue position")
+    for _, chat in people:
+        await harness.result(chat["id"], timeout=15)
+    assert img.max_inflight == 2
+
+
+async def test_cancel_waiting_and_running_jobs(start_bot, harness, tg, img):
+    await start_bot(max_concurrent_generations=1)
+    img.delay = 10
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine first --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    harness.send(chat, user, "/imagine second --ar 1:1 --1k")
+    waiting = await harness.reply_text(chat["id"], "Queued")
+    assert "second" in waiting["text"]
+    answer = await harness.press(waiting, "Cancel", user)
+    assert answer["text"] == "Cancelled."
+    await tg.wait_for(lambda: "Cancelled" in tg.message(chat["id"], waiting["message_id"])["text"])
+
+    running = await harness.reply_text(chat["id"], "Generating")
+    await harness.press(running, "Cancel", user)
+    await img.wait_for(lambda: img.requests[0].aborted, what="the upstream request to be aborted")
+    msg = await tg.wait_for(lambda: (m := tg.message(chat["id"], running["message_id"])) and "Cancelled" in m["text"] and m)
+    assert "Again" in str(msg["reply_markup"])
+    assert len(img.requests) == 1  # the waiting one never reached the API
+    assert harness.results(chat["id"]) == []
+
+
+async def test_cancel_command(bot, harness, tg, img):
+    img.delay = 10
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine patience --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    harness.send(chat, user, "/cancel")
+    await img.wait_for(lambda: img.requests[0].aborted)
+    await harness.status_says(chat["id"], "Cancelled")
+    harness.send(chat, user, "/cancel")
+    await harness.reply_text(chat["id"], "nothing running")
+
+
+async def test_status_line_shows_elapsed_time(start_bot, harness, tg, img):
+    await start_bot()
+    img.delay = 6.5
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a slow sunrise --ar 21:9 --4k")
+    msg = await harness.status_says(chat["id"], "Generating 21:9 · 4K… 5 s", timeout=10)
+    assert "a slow sunrise" in msg["text"]
+    await harness.result(chat["id"])
+
+
+async def test_stop_finishes_quick_jobs_and_tells_slow_ones(start_bot, harness, tg, img):
+    running_bot = await start_bot(shutdown_grace_seconds=1)
+    user, chat = harness.person()
+    img.delay_next(0.3)
+    img.delay_next(30)
+    harness.send(chat, user, "/imagine quick --ar 1:1 --1k")
+    harness.send(chat, user, "/imagine very slow --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 2)
+    await running_bot.stop()
+    assert len(harness.results(chat["id"])) == 1  # the quick one finished within the grace period
+    await harness.status_says(chat["id"], "restarted", timeout=1)
+    await img.wait_for(lambda: img.requests[1].aborted)
