@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from typing import TextIO
 
 
 class SecretMaskingFormatter(logging.Formatter):
@@ -13,9 +14,6 @@ class SecretMaskingFormatter(logging.Formatter):
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def add(self, *secrets: str) -> None:
-        self._secrets = sorted(set(self._secrets) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -27,20 +25,14 @@ class SecretMaskingFormatter(logging.Formatter):
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> SecretMaskingFormatter:
+def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = None) -> logging.Handler:
+    """Replace the root handlers with one masking handler; returns it (tests remove it again)."""
     formatter = SecretMaskingFormatter(FORMAT, secrets)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "telegram.ext.ExtBot", "aiolimiter"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return formatter
-
-
-def mask_handlers(secrets: Iterable[str]) -> None:
-    """Add secrets to every masking formatter already installed (e.g. by tests capturing logs)."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, SecretMaskingFormatter):
-            handler.formatter.add(*secrets)
+    return handler

@@ -1,0 +1,105 @@
+"""Start-up as an operator meets it, and no secret anywhere: logs, chat messages, error output."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.logs import setup_logging
+
+
+def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> subprocess.CompletedProcess:  # noqa: ANN001
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run([sys.executable, "-m", "bot", *args], env={**base, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc"}, "IMAGE_API_KEY"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token", "IMAGE_API_KEY": "k"}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "DEFAULT_SIZE": "8K"}, "DEFAULT_SIZE"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "DEFAULT_ASPECT_RATIO": "7:3"}, "DEFAULT_ASPECT_RATIO"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "IMAGE_API_BASE_URL": "dmxapi.cn"}, "IMAGE_API_BASE_URL"),
+        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "MAX_CONCURRENT_GENERATIONS": "0"},
+         "MAX_CONCURRENT_GENERATIONS"),
+    ],
+)
+def test_bad_settings_exit_2_with_one_line(tmp_path, env, names):
+    result = _run_cli([], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "Traceback" not in result.stderr
+    assert "abc" not in result.stderr  # the token's secret part is never echoed
+
+
+def test_settings_come_from_dotenv(tmp_path):
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:abc\nIMAGE_API_KEY=k\nDEFAULT_SIZE=9K\n")
+    result = _run_cli([], {}, tmp_path)
+    assert result.returncode == 2 and "DEFAULT_SIZE" in result.stderr
+
+
+
+async def test_wrong_token_is_refused(tmp_path, tg, img):
+    env = {
+        "TELEGRAM_BOT_TOKEN": "999:WRONG", "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "IMAGE_API_BASE_URL": img.base_url, "DATA_DIR": str(tmp_path / "data"),
+        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+    }
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, err.decode()
+    assert "TELEGRAM_BOT_TOKEN was refused" in err.decode() and "Traceback" not in err.decode()
+    assert "WRONG" not in err.decode()
+
+
+async def test_ready_line_and_command_menu(tg, img, make_settings, start_bot):
+    stream = io.StringIO()
+    handler = setup_logging("INFO", [tg.token, img.api_key], stream)
+    try:
+        await start_bot()
+        await tg.wait_for(lambda: "ready as @imagine_test_bot" in stream.getvalue(), 5, "the ready line")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    commands = {c["command"] for c in tg.commands[(None, "")]}
+    assert {"imagine", "help", "start"} <= commands
+
+
+async def test_no_secret_in_logs_or_chat(tg, img, start_bot, harness):
+    stream = io.StringIO()
+    handler = setup_logging("DEBUG", [tg.token, img.api_key], stream)
+    logging.getLogger("httpx").setLevel(logging.DEBUG)  # even if someone turns request logging back on
+    try:
+        await start_bot()
+        user, chat = harness.person()
+        img.fail_next(401, body={"error": {"message": f"invalid key {img.api_key}", "code": "invalid_api_key"}})
+        harness.send(chat, user, "/imagine a secret garden --ar 1:1 --1k")
+        await harness.status_says(chat["id"], "API key was refused")
+        img.fail_next(500, body=f"<html>proxy error for Bearer {img.api_key}</html>", times=4)
+        harness.send(chat, user, "/imagine again --ar 1:1 --1k")
+        await harness.status_says(chat["id"], "had an error")
+        tg.fail_next("sendPhoto", 400, "Bad Request: IMAGE_PROCESS_FAILED")
+        tg.fail_next("sendDocument", 400, "Bad Request: nope")
+        harness.send(chat, user, "/imagine third --ar 1:1 --1k")
+        await harness.status_says(chat["id"], "Telegram refused")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_text = stream.getvalue()
+    assert "getUpdates" in log_text or "get_updates" in log_text or "HTTP" in log_text  # DEBUG really logged
+    secret_part = tg.token.split(":", 1)[1]
+    assert secret_part not in log_text and img.api_key not in log_text
+    assert "***" in log_text  # the secrets were there to mask
+    chat_text = repr([c.params for c in tg.calls])
+    assert secret_part not in chat_text and img.api_key not in chat_text
+    assert "Traceback" not in chat_text
