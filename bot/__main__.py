@@ -15,6 +15,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import Settings, SettingsError, load_settings
 from .imagegen import ImageClient, ImageGenError
+from .store import StoreError
 from .options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, Resolution, parse_prompt
 from .texts import t
 
@@ -68,6 +69,8 @@ def _serve(settings: Settings) -> int:
         return _fail(f"cannot reach the Telegram Bot API at {settings.telegram_api_base_url}: {exc.message}")
     except TelegramError as exc:
         return _fail(f"Telegram refused to start the bot: {exc.message}")
+    except StoreError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     except OSError as exc:
         return _fail(f"cannot use the data folder {settings.data_dir}: {exc.strerror or exc}", EXIT_CONFIG)
     return 0
@@ -88,15 +91,7 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
         return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}", EXIT_CONFIG)
     request = ImageRequest(parsed.prompt, ratio, size)
-    client = ImageClient(
-        settings.image_api_base_url,
-        settings.image_api_key.get_secret_value(),
-        settings.image_model,
-        timeout=settings.image_request_timeout,
-        retries=settings.image_api_retries,
-        backoff=settings.image_api_retry_backoff,
-        max_connections=2,
-    )
+    client = ImageClient.from_settings(settings, max_connections=2)
     print(f"generating {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
     started = time.monotonic()
     try:

@@ -14,7 +14,7 @@ from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
 from .services import KEY, Services
-from .store import MemoryStore
+from .store import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,14 @@ def build_application(settings: Settings) -> Application:
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_file_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=settings.telegram_max_messages_per_second,
+                group_max_rate=20,
+                group_time_period=60,
+                max_retries=5,
+            )
+        )
         .concurrent_updates(32)
         .connection_pool_size(pool)
         .pool_timeout(30.0)
@@ -59,23 +66,25 @@ def build_application(settings: Settings) -> Application:
 
 async def start_services(app: Application) -> Services:
     settings: Settings = app.bot_data["settings"]
+    store = SqliteStore(settings.database)
+    await store.open()  # first: a bad database stops the start before anything else is built
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
                                settings.originals_max_total_mb)
     originals.open()
-    client = ImageClient(
-        settings.image_api_base_url,
-        settings.image_api_key.get_secret_value(),
-        settings.image_model,
-        timeout=settings.image_request_timeout,
-        retries=settings.image_api_retries,
-        backoff=settings.image_api_retry_backoff,
-        max_connections=settings.max_concurrent_generations * 2,
+    client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2)
+    runner = JobRunner(
+        app.bot,
+        store,
+        client,
+        originals,
+        max_concurrent=settings.max_concurrent_generations,
+        user_max_running=settings.user_max_running,
+        user_max_waiting=settings.user_max_waiting,
     )
-    store = MemoryStore()
-    runner = JobRunner(app.bot, store, client, originals, max_concurrent=settings.max_concurrent_generations)
-    runner.start()
     services = Services(settings, client, store, originals, runner)
     app.bot_data[KEY] = services
+    runner.start()
+    await runner.resume()
     try:
         await app.bot.set_my_commands(COMMANDS)
     except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
@@ -89,6 +98,7 @@ async def stop_services(app: Application) -> None:
         return
     await services.runner.shutdown(services.settings.shutdown_grace_seconds)
     await services.client.aclose()
+    await services.store.close()
 
 
 async def run_bot(settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:

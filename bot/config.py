@@ -26,10 +26,14 @@ class Settings(BaseSettings):
     image_request_timeout: Annotated[float, Field(ge=30, le=3600)] = 300.0
     image_api_retries: Annotated[int, Field(ge=0, le=10)] = 3
     image_api_retry_backoff: Annotated[float, Field(ge=0, le=60)] = 2.0
-    max_concurrent_generations: Annotated[int, Field(ge=1, le=500)] = 8
+    max_concurrent_generations: Annotated[int, Field(ge=1, le=1000)] = 8
+    user_max_running: Annotated[int, Field(ge=1, le=100)] = 2
+    user_max_waiting: Annotated[int, Field(ge=0, le=1000)] = 5
+    telegram_max_messages_per_second: Annotated[float, Field(ge=0)] = 30.0
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
 
     data_dir: Path = Path("data")
+    database_url: str | None = None
     originals_max_age_hours: Annotated[float, Field(gt=0)] = 72.0
     originals_max_total_mb: Annotated[int, Field(gt=0)] = 2048
     log_level: str = "INFO"
@@ -76,6 +80,11 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @property
+    def database(self) -> str:
+        """DATABASE_URL, or the SQLite file in DATA_DIR."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'imagine-bot.sqlite3'}"
 
     def secrets(self) -> list[str]:
         """Everything that must never reach a log line or a chat."""

@@ -58,8 +58,18 @@ class Picture:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    kind: str  # "photo", "preview+document" or "document"
+    kind: str  # "photo", "preview", "document", "photo+document" or "preview+document"
     message: Message  # the message that carries the buttons
+    document: Message | None = None  # the original, when it followed the photo
+
+    @property
+    def photo_file_id(self) -> str | None:
+        return self.message.photo[-1].file_id if self.message.photo else None
+
+    @property
+    def document_file_id(self) -> str | None:
+        carrier = self.document or self.message
+        return carrier.document.file_id if carrier.document else None
 
 
 def fits_photo(size: int, width: int, height: int) -> bool:
@@ -157,11 +167,13 @@ async def deliver(
         if not add_document:
             return Delivered(kind, message)
         try:
-            await send_document(bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text)
+            document = await send_document(
+                bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text
+            )
         except Exception as exc:  # the picture is there; the runner tells the user the file is missing
             log.warning("original could not follow the %s: %s", kind, exc)
             return Delivered(kind, message)
-        return Delivered(f"{kind}+document", message)
+        return Delivered(f"{kind}+document", message, document)
     except DeliveryError:
         raise
     except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line

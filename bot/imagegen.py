@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from .config import Settings
 from .options import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,18 @@ class ImageClient:
             timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=True,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_connections: int) -> ImageClient:
+        return cls(
+            settings.image_api_base_url,
+            settings.image_api_key.get_secret_value(),
+            settings.image_model,
+            timeout=settings.image_request_timeout,
+            retries=settings.image_api_retries,
+            backoff=settings.image_api_retry_backoff,
+            max_connections=max_connections,
         )
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ from .config import Settings
 from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
-from .store import MemoryStore
+from .store import Store
 
 KEY = "services"
 
@@ -19,7 +19,7 @@ KEY = "services"
 class Services:
     settings: Settings
     client: ImageClient
-    store: MemoryStore
+    store: Store
     originals: OriginalsStore
     runner: JobRunner
 

@@ -36,7 +36,8 @@ EN: dict[str, str] = {
     "generating": "🎨 Generating {label}… {elapsed}\n{prompt}",
     "sending": "📤 Sending {label}…\n{prompt}",
     "cancelled": "✖ Cancelled · {label}\n{prompt}",
-    "stopped_restart": "⏹ Stopped: the bot was restarted before your image was ready. Tap 🔁 Again to retry.\n{prompt}",
+    "paused_restart": "⏸ The bot is restarting; your image continues as soon as it is back.\n{prompt}",
+    "queue_full": "You already have {limit} images in progress; wait for one to finish or /cancel one.",
     "failed": "⚠️ {reason}\n{prompt}",
     "again": "🔁 Again",
     "change": "📐 Change",
@@ -63,6 +64,7 @@ EN: dict[str, str] = {
     "error_not_image": "The service answered with something that is not an image; please try again.",
     "error_service": "The image service failed; please try again.",
     "error_telegram": "Telegram refused to take the image; please try again.",
+    "error_interrupted": "This image was interrupted by a restart — tap 🔁 Again.",
 }
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN}

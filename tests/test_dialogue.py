@@ -146,8 +146,9 @@ async def test_stale_junk_and_foreign_callbacks(bot, harness, tg, img):
     assert len(img.requests) == 1
 
 
-async def test_every_ratio_and_size_reaches_the_api(bot, harness, tg, img):
+async def test_every_ratio_and_size_reaches_the_api(start_bot, harness, tg, img):
     """One user asks for all 30 combinations by flags; each request carries exactly what was asked."""
+    await start_bot(user_max_waiting=30)
     user, chat = harness.person()
     combos = [(r, s) for r in AspectRatio for s in Resolution]
     for ratio, size in combos:

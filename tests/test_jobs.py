@@ -98,7 +98,7 @@ async def test_status_line_shows_elapsed_time(start_bot, harness, tg, img):
     await harness.result(chat["id"])
 
 
-async def test_stop_finishes_quick_jobs_and_tells_slow_ones(start_bot, harness, tg, img):
+async def test_stop_finishes_quick_jobs_and_pauses_slow_ones(start_bot, harness, tg, img):
     running_bot = await start_bot(shutdown_grace_seconds=1)
     user, chat = harness.person()
     img.delay_next(0.3)
@@ -108,5 +108,9 @@ async def test_stop_finishes_quick_jobs_and_tells_slow_ones(start_bot, harness, 
     await img.wait_for(lambda: img.inflight == 2)
     await running_bot.stop()
     assert len(harness.results(chat["id"])) == 1  # the quick one finished within the grace period
-    await harness.status_says(chat["id"], "restarted", timeout=1)
+    await harness.status_says(chat["id"], "restarting; your image continues", timeout=1)
     await img.wait_for(lambda: img.requests[1].aborted)
+    # the next start picks the paused job up again and delivers it
+    await start_bot()
+    await harness.result(chat["id"], count=2)
+    assert [r.body["prompt"] for r in img.requests] == ["quick", "very slow", "very slow"]

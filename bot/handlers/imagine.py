@@ -15,8 +15,8 @@ from ..delivery import Picture, Target, caption, safe_filename, send_document
 from ..keyboards import Action, Callback, choice_keyboard
 from ..options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, Resolution, parse_prompt
 from ..services import Services, get_services
-from ..store import Job, Origin, PendingRequest, new_id
-from ..jobs import ShuttingDown
+from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
+from ..jobs import QueueFull, ShuttingDown
 from ..texts import t
 from .replies import origin_of, reply
 
@@ -59,8 +59,9 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(context, origin, t("prompt_too_long", lang, length=len(parsed.prompt), limit=MAX_PROMPT_CHARS))
         return
     settings = services.settings
-    ratio = parsed.aspect_ratio or settings.default_aspect_ratio
-    size = parsed.size or settings.default_size
+    prefs = await services.store.get_prefs(*prefs_scope(origin))
+    ratio = parsed.aspect_ratio or prefs.aspect_ratio or settings.default_aspect_ratio
+    size = parsed.size or prefs.size or settings.default_size
     if parsed.aspect_ratio and parsed.size:
         await _submit(context, services, origin, ImageRequest(parsed.prompt, ratio, size))
         return
@@ -99,9 +100,23 @@ async def _submit(
     try:
         await services.runner.submit(job)
     except ShuttingDown:
-        await reply(context, origin, t("busy_shutdown", origin.lang))
+        await _tell(context, origin, t("busy_shutdown", origin.lang), status_message_id)
+        return False
+    except QueueFull as exc:
+        await _tell(context, origin, t("queue_full", origin.lang, limit=exc.limit), status_message_id)
         return False
     return True
+
+
+async def _tell(context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, message_id: int | None) -> None:
+    """Say it in place of the keyboard when there is one, else as a reply."""
+    if message_id is not None:
+        try:
+            await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=message_id)
+            return
+        except BadRequest:
+            pass
+    await reply(context, origin, text)
 
 
 class _Answer:

@@ -32,7 +32,7 @@ from io import BytesIO
 from typing import Any
 
 from aiohttp import web
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 _PX = {
     "1:1": ((1024, 1024), (2048, 2048), (4096, 4096)),
@@ -71,7 +71,7 @@ _ERROR_KINDS = {  # status -> (type, code) of an injected error's default body
 }
 _HTML_PAGE = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>not an image</body></html>"
 _B64_INVALID = "@@not-base64@@"  # 9 alphabet characters: no base64 decoder accepts it
-_PNG_CACHE: dict[tuple[int, int, bool], bytes] = {}  # shared by all instances (and tests)
+_PNG_CACHE: dict[tuple[int, int, bool, bool], bytes] = {}  # shared by all instances (and tests)
 _ids = itertools.count(1)
 
 
@@ -94,8 +94,12 @@ def _new_id() -> str:
     return f"{time.strftime('%Y%m%d%H%M%S')}{next(_ids):06d}{secrets.token_hex(4)}"
 
 
-def _make_png(width: int, height: int, noise: bool) -> bytes:
-    """Random noise (incompressible), or a few shapes on a solid ground (compresses well)."""
+def _make_png(width: int, height: int, noise: bool, texture: bool = False) -> bytes:
+    """Random noise (incompressible), or a few shapes on a solid ground (compresses well).
+
+    ``texture``: the shapes with 2 bits of noise on every channel, so the PNG is about as big as a
+    real photo's (about 1.4 MB at 1K, 21 MB at 4K) instead of a few hundred KB.
+    """
     if noise:
         img = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
     else:
@@ -106,6 +110,9 @@ def _make_png(width: int, height: int, noise: bool) -> bytes:
         for i in range(0, width, max(width // 16, 1)):
             draw.line((i, 0, width - i, height), fill=(255, 255, 255), width=3)
         draw.text((10, 10), f"fake {width}x{height}", fill=(255, 255, 255))
+        if texture:
+            grain = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).point(lambda v: v & 3)
+            img = ImageChops.add(img, grain)
     out = BytesIO()
     img.save(out, "PNG", compress_level=1)
     return out.getvalue()
@@ -141,13 +148,14 @@ class FakeImageAPI:
         self.delay: float = 0.0
         self.response_format: str | None = None
         self.noise: bool = False
+        self.texture: bool = False  # photo-like grain: realistic PNG sizes (4K ~21 MB); ignored with noise
         self._fails: deque[tuple[int, dict | str | None, dict | None]] = deque()
         self._junk: deque[str] = deque()
         self._sizes: deque[tuple[int, int]] = deque()
         self._delays: deque[float] = deque()
         self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.png" -> (body, content type)
         self._served: dict[str, bytes] = {}  # request id -> image bytes
-        self._pending: dict[tuple[int, int, bool], asyncio.Future[bytes]] = {}
+        self._pending: dict[tuple[int, int, bool, bool], asyncio.Future[bytes]] = {}
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -374,7 +382,7 @@ class FakeImageAPI:
 
     async def _base_png(self, width: int, height: int) -> bytes:
         """The cached PNG for this size, made once in a worker thread."""
-        key = (width, height, self.noise)
+        key = (width, height, self.noise, self.texture and not self.noise)
         if key in _PNG_CACHE:
             return _PNG_CACHE[key]
         future = self._pending.get(key)

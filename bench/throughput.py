@@ -1,0 +1,611 @@
+"""Throughput benchmark: the real bot (`bot.app.run_bot`) against the fake Bot API and the fake image API.
+
+    uv run python bench/throughput.py              # full run (about 1-2 minutes)
+    uv run python bench/throughput.py --quick      # N = 1 and 10 only
+    uv run python bench/throughput.py --markdown   # the table as Markdown
+
+Every workload runs in its own subprocess (`--one '<json spec>'`, which prints one JSON line), so peak RSS and
+state never leak from one workload to the next. Inside it, the two fakes run in a separate thread with their
+own asyncio loop; the bot runs alone in the main thread's loop, next to a 10 ms sleep probe that measures the
+loop's lag. All times are `time.monotonic()` (the fakes stamp `Call.at`, `Recorded.started/finished` with it).
+
+Per job: overhead = (fake Bot API received the job's final upload) − (the /imagine update was enqueued in the
+fake) − (time the fake image API spent on the request, `Recorded.finished − started`). It includes the
+getUpdates round trip, the status messages, downloading the image from the fake's URL, checks, the preview
+and both uploads.
+
+One workload by hand, with a cProfile of the bot's thread (top functions to stderr):
+
+    uv run python bench/throughput.py --one '{"n": 20, "cap": 20, "delay": 0, "size": "4K", "texture": true}' \\
+        --profile /tmp/bench.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_TIMEOUT = 120.0
+BENCH_USER_BASE = 500_000
+PROMPT = re.compile(r"bench prompt (\d+)")
+
+TARGETS = {
+    "wall_200": 2.5,  # s, 200 users × 2 s upstream, high cap
+    "overhead_1k": 30.0,  # ms, p50
+    "overhead_4k": 250.0,  # ms, p50
+    "lag_4k": 50.0,  # ms, p99
+    "rss_4k": 300.0,  # MB, 20 concurrent 4K jobs
+}
+
+
+# ====================================================================================== the workload (child)
+
+
+def _slim_fakes() -> tuple[type, type]:
+    """The fakes, minus the memory they would hold on the bot's behalf (they share its process).
+
+    The fake Bot API keeps every upload and the fake image API a fresh copy of each PNG it served; with 20
+    4K jobs that is ~1 GB that is not the bot's. These subclasses count uploaded documents instead of keeping
+    them, drop stored files over 64 KB, and stream each served PNG from the one cached base image.
+    """
+    from aiohttp import hdrs, web
+
+    from tests.fakes import imageapi, telegram
+
+    class Blank(bytes):
+        """An upload that was counted, not kept: empty bytes whose len() is the size received."""
+
+        def __new__(cls, size: int) -> Blank:
+            obj = super().__new__(cls)
+            obj.size = size
+            return obj
+
+        def __len__(self) -> int:
+            return self.size
+
+    class SlimCalls(list):
+        def append(self, call: Any) -> None:
+            call.upload_bytes = sum(len(f[1]) for f in call.files.values())
+            call.files = {k: (f[0], b"", f[2]) for k, f in call.files.items()}
+            super().append(call)
+
+    class SlimBotAPI(telegram.FakeBotAPI):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = SlimCalls()
+
+        def _store_file(self, data: bytes, folder: str, **kwargs: Any) -> Any:
+            return super()._store_file(data if len(data) <= 64 * 1024 else b"", folder, **kwargs)
+
+        async def _parse(self, request: web.Request) -> tuple[dict, dict]:
+            if request.content_type != "multipart/form-data":
+                return await super()._parse(request)
+            params: dict[str, Any] = {k: telegram._decode(k, v) for k, v in request.query.items()}
+            files: dict[str, tuple[str, bytes, str]] = {}
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if part.filename is None:
+                    params[part.name] = telegram._decode(part.name, await part.text())
+                    continue
+                ctype = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+                if part.name == "document":  # counted as it streams in, never held
+                    size = 0
+                    while chunk := await part.read_chunk(1 << 20):
+                        size += len(chunk)
+                    files[part.name] = (part.filename, Blank(size), ctype)
+                else:  # photos are decoded and checked, as the fake always does
+                    files[part.name] = (part.filename, bytes(await part.read()), ctype)
+            return params, files
+
+    class SlimImageAPI(imageapi.FakeImageAPI):
+        async def _answer(self, rec: Any) -> web.Response:
+            response = await super()._answer(rec)
+            name = f"{rec.request_id}.png"
+            if name in self._files:  # served later from the cached base, not from a 20 MB copy
+                key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
+                self._files[name] = (("lazy", imageapi.SIZES[key], rec.request_id), "image/png")
+                self._served.pop(rec.request_id, None)
+            return response
+
+        async def _file(self, request: web.Request) -> web.StreamResponse:
+            found = self._files.pop(request.match_info["name"], None)
+            if found is None or not (isinstance(found[0], tuple) and found[0][0] == "lazy"):
+                return web.Response(status=404, text="404 page not found")
+            _, (width, height), rid = found[0]
+            base = await self._base_png(width, height)
+            # The same bytes as _with_text_chunk(base, "fake-request-id", rid), without the copy.
+            head = imageapi._with_text_chunk(base[:33], "fake-request-id", rid)
+            view = memoryview(base)[33:]
+            response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "image/png"})
+            response.content_length = len(head) + len(view)
+            await response.prepare(request)
+            await response.write(head)
+            for offset in range(0, len(view), 1 << 20):
+                await response.write(view[offset:offset + (1 << 20)])
+            await response.write_eof()
+            return response
+
+    return SlimBotAPI, SlimImageAPI
+
+
+class FakeThread:
+    """A thread running its own event loop, for the fakes; everything that touches them goes through it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._main, name="fakes", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Any, timeout: float | None = None) -> Any:
+        """From a thread without a running loop: block until done."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def arun(self, coro: Any) -> Any:
+        """From the bot's loop: await the coroutine running on the fakes' loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """A plain function on the fakes' loop (they mutate state and wake asyncio events)."""
+
+        async def wrapper() -> Any:
+            return fn(*args)
+
+        return await self.arun(wrapper())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+def _status_kb(field: str) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Linux: set VmHWM back to the current RSS, so the peak is that of the workload alone."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _thread_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+class _CountWarnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(f"{record.name}: {record.getMessage()}"[:300])
+
+
+def _make_settings(tg: Any, img: Any, data_dir: Path, cap: int) -> Any:
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    values: dict[str, Any] = {
+        "telegram_bot_token": tg.token,
+        "image_api_key": img.api_key,
+        "image_api_base_url": img.base_url,
+        "telegram_api_base_url": tg.base_url,
+        "telegram_file_base_url": tg.base_file_url,
+        "data_dir": data_dir,
+        "max_concurrent_generations": cap,
+        "image_api_retry_backoff": 0.05,
+        "shutdown_grace_seconds": 5,
+        "log_level": "WARNING",
+        # Newer settings (ignored by a Settings that does not know them yet):
+        "telegram_max_messages_per_second": 0,  # the fake Bot API has no flood limit
+        "user_max_running": 2,
+        "user_max_waiting": 5,
+        "database_url": f"sqlite:///{data_dir / 'bench.sqlite3'}",
+    }
+    try:
+        return Settings(_env_file=None, **values)
+    except ValidationError:  # a bound on a setting that is still changing: run with its default
+        for name in ("user_max_running", "user_max_waiting"):
+            values.pop(name)
+        return Settings(_env_file=None, **values)
+
+
+async def _lag_probe(samples: list[tuple[float, float]]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(0.01)
+        samples.append((time.monotonic(), loop.time() - before - 0.01))
+
+
+async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any, expect: str) -> dict:
+    from bot.app import run_bot
+
+    n, size, timeout = spec["n"], spec["size"], spec.get("timeout", DEFAULT_TIMEOUT)
+    lags: list[tuple[float, float]] = []
+    probe = asyncio.create_task(_lag_probe(lags))
+    stop = asyncio.Event()
+    bot_task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1), name="bot")
+    result: dict[str, Any] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while not await fakes.call(lambda: len(tg.calls_of("getUpdates"))):
+            if bot_task.done() or time.monotonic() > deadline:
+                bot_task.result()
+                raise RuntimeError("the bot did not start polling within 30 s")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let start-up settle; the next long poll is waiting in the fake
+
+        def prepare() -> tuple[list[tuple[dict, dict]], int]:
+            people = []
+            for i in range(n):
+                user = tg.user(BENCH_USER_BASE + i, f"Bench{i}")
+                people.append((user, tg.private_chat(user)))
+            return people, len(tg.calls)
+
+        people, cursor = await fakes.call(prepare)
+        rss_start = _status_kb("VmRSS")
+        peak_reset = _reset_peak_rss()
+        cpu_start = _process_cpu()
+        fake_cpu_start = await fakes.call(_thread_cpu)
+
+        def send_all() -> list[float]:
+            enqueued = []
+            for i, (user, chat) in enumerate(people):
+                tg.send_text(chat, user, f"/imagine bench prompt {i} --ar 1:1 --size {size}")
+                enqueued.append(time.monotonic())
+            return enqueued
+
+        async def wait_done(deadline: float) -> tuple[dict[int, float], dict[int, int]]:
+            """On the fakes' loop: final upload time per chat, and upload bytes."""
+            final: dict[int, float] = {}
+            uploaded: dict[int, int] = {}
+            wanted = {BENCH_USER_BASE + i for i in range(n)}
+            pos = cursor
+            while len(final) < n and time.monotonic() < deadline:
+                calls = tg.calls
+                while pos < len(calls):
+                    call = calls[pos]
+                    pos += 1
+                    if call.method in ("sendPhoto", "sendDocument"):
+                        chat = int(call.params.get("chat_id", 0))
+                        if chat in wanted:
+                            uploaded[chat] = uploaded.get(chat, 0) + getattr(call, "upload_bytes", 0)
+                            if call.method == expect:
+                                final[chat] = call.at
+                await asyncio.sleep(0.005)
+            return final, uploaded
+
+        enqueued = await fakes.call(send_all)
+        final, uploaded = await fakes.arun(wait_done(enqueued[0] + timeout))
+        t_end = max(final.values()) if final else time.monotonic()
+        peak_kb = _status_kb("VmHWM") if peak_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu_total = _process_cpu() - cpu_start
+        fake_cpu = await fakes.call(_thread_cpu) - fake_cpu_start
+
+        def upstream() -> dict[int, float]:
+            spent: dict[int, float] = {}
+            for rec in img.requests:
+                match = PROMPT.fullmatch(str(rec.body.get("prompt", "")).strip())
+                if match and rec.finished is not None:
+                    i = int(match.group(1))
+                    spent[i] = spent.get(i, 0.0) + rec.finished - rec.started
+            return spent
+
+        spent = await fakes.call(upstream)
+        overheads = [
+            (final[BENCH_USER_BASE + i] - enqueued[i] - spent.get(i, 0.0)) * 1000
+            for i in range(n) if BENCH_USER_BASE + i in final
+        ]
+        window = [lag * 1000 for at, lag in lags if enqueued[0] <= at <= t_end]
+        summary = "" if len(final) == n else await fakes.call(tg._summary, 12)
+        result = {
+            "done": len(final),
+            "wall_s": t_end - enqueued[0],
+            "send_spread_ms": (enqueued[-1] - enqueued[0]) * 1000,
+            "overhead_ms": {"p50": percentile(overheads, 50), "p95": percentile(overheads, 95),
+                            "max": max(overheads, default=None)},
+            "upstream_s": {"p50": percentile(list(spent.values()), 50), "max": max(spent.values(), default=None)},
+            "lag_ms": {"p50": percentile(window, 50), "p99": percentile(window, 99),
+                       "max": max(window, default=None), "samples": len(window)},
+            "rss_mb": {"start": (rss_start or 0) / 1024, "peak": (peak_kb or 0) / 1024,
+                       "peak_is_workload_only": peak_reset},
+            "cpu_s": {"process": cpu_total, "fakes_thread": fake_cpu},
+            "upload_mb_per_job": (sum(uploaded.values()) / max(1, len(uploaded))) / 1e6,
+            "image_requests": len(spent),
+            "missing_calls": summary,
+        }
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(bot_task, 60)
+        except Exception as exc:  # noqa: BLE001 - report, do not hang
+            result.setdefault("error", f"bot stop: {type(exc).__name__}: {exc}")
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+    return result
+
+
+def run_one(spec: dict, profile: str | None = None) -> dict:
+    from tests.fakes.imageapi import SIZES
+
+    bot_api_cls, image_api_cls = _slim_fakes()
+    warnings = _CountWarnings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().addHandler(warnings)
+    fakes = FakeThread()
+
+    async def boot() -> tuple[Any, Any, int]:
+        tg, img = bot_api_cls(), image_api_cls()
+        await tg.start()
+        await img.start()
+        img.delay = float(spec["delay"])
+        img.texture = bool(spec.get("texture"))
+        png = await img._base_png(*SIZES[("1:1", spec["size"])])  # made once now, not during the run
+        return tg, img, len(png)
+
+    tg, img, png_bytes = fakes.run(boot(), 120)
+    from bot.delivery import fits_photo
+
+    width, height = SIZES[("1:1", spec["size"])]
+    expect = "sendPhoto" if fits_photo(png_bytes, width, height) else "sendDocument"
+    profiler = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
+            settings = _make_settings(tg, img, Path(tmp) / "data", spec["cap"])
+            if profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            result = asyncio.run(_drive(spec, fakes, tg, img, settings, expect))
+            if profiler:
+                profiler.disable()
+    finally:
+        async def shutdown() -> None:
+            await tg.stop()
+            await img.stop()
+
+        with contextlib.suppress(Exception):
+            fakes.run(shutdown(), 30)
+        fakes.close()
+    if profiler and profile:
+        import pstats
+
+        profiler.dump_stats(profile)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    result.update(spec=spec, png_mb=png_bytes / 1e6, delivered_as=expect, warnings=warnings.count,
+                  first_warnings=warnings.first)
+    return result
+
+
+# ======================================================================================== the table (parent)
+
+
+def workloads(quick: bool, timeout: float) -> list[dict]:
+    ns = [1, 10] if quick else [1, 10, 50, 200]
+    small = [1, 10] if quick else [1, 20]
+    rows: list[dict] = []
+    for n in ns:
+        rows.append({"name": "2 s · 1K · parallel", "n": n, "cap": 256, "delay": 2.0, "size": "1K"})
+    for n in ns:
+        rows.append({"name": "2 s · 1K · sequential", "n": n, "cap": 1, "delay": 2.0, "size": "1K",
+                     "skip": n > 10})
+    for n in small:
+        rows.append({"name": "0 s · 1K", "n": n, "cap": max(n, 1), "delay": 0.0, "size": "1K"})
+    for n in small:
+        rows.append({"name": "0 s · 4K (~21 MB PNG)", "n": n, "cap": max(n, 1), "delay": 0.0, "size": "4K",
+                     "texture": True})
+    for row in rows:
+        row["timeout"] = timeout
+    return rows
+
+
+def run_child(spec: dict) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=spec["timeout"] + 120, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"spec": spec, "error": "subprocess timed out"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        return {"spec": spec, "error": f"exit {proc.returncode}\n{tail}"}
+    result = json.loads(lines[-1])
+    result["child_s"] = time.monotonic() - started
+    return result
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def table_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    by_key = {(r["spec"]["name"], r["spec"]["n"]): r for r in results}
+    for r in results:
+        spec = r["spec"]
+        head = [spec["name"], str(spec["n"]), str(spec["cap"])]
+        if spec.get("skip"):
+            ref = by_key.get((spec["name"], 10))
+            est = ""
+            if ref and "wall_s" in ref and ref.get("done") == 10:
+                est = f"; ≈{ref['wall_s'] / 10 * spec['n']:.0f} s extrapolated"
+            rows.append(head + [f"skipped (would take {spec['n']}×2 s{est})", "-", "-", "-", "-", "-", "-"])
+            continue
+        if "error" in r:
+            rows.append(head + ["ERROR: " + r["error"].splitlines()[0], "-", "-", "-", "-", "-", "-"])
+            continue
+        wall = f"{r['wall_s']:.2f} s"
+        if r["done"] < spec["n"]:
+            wall = f"TIMEOUT {r['done']}/{spec['n']} done"
+        ratio = f"{r['wall_s'] / (spec['n'] * spec['delay']):.3f}" if spec["delay"] else "-"
+        rss = f"{r['rss_mb']['peak']:.0f}" + ("" if r["rss_mb"]["peak_is_workload_only"] else "*")
+        cpu = f"{r['cpu_s']['process']:.1f} / {r['cpu_s']['fakes_thread']:.1f}"
+        rows.append(head + [wall, ratio, _ms(r["overhead_ms"]["p50"]), _ms(r["overhead_ms"]["p95"]),
+                            _ms(r["lag_ms"]["p99"]), rss, cpu])
+    return rows
+
+
+HEADERS = ["workload (upstream delay · size · mode)", "N", "cap", "wall (all N)", "wall / N×delay",
+           "overhead p50 ms", "p95 ms", "loop lag p99 ms", "peak RSS MB", "CPU s all / fakes"]
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" if i == 0 else "--:" for i in range(len(HEADERS))) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADERS)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([fmt(HEADERS), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def targets(results: list[dict]) -> list[str]:
+    def find(name: str, n: int | None = None) -> dict | None:
+        rows = [r for r in results if r["spec"]["name"].startswith(name) and "error" not in r
+                and not r["spec"].get("skip") and (n is None or r["spec"]["n"] == n)]
+        return max(rows, key=lambda r: r["spec"]["n"]) if rows else None
+
+    out = []
+
+    def check(label: str, row: dict | None, value: float | None, limit: float, unit: str, want_n: int) -> None:
+        if row is None or value is None:
+            out.append(f"  [ n/a ] {label}: not measured")
+            return
+        ok = value <= limit and row["done"] == row["spec"]["n"]
+        note = "" if row["spec"]["n"] == want_n else f"  (measured at N={row['spec']['n']}, target is for N={want_n})"
+        out.append(f"  [{'MET ' if ok else 'MISS'}] {label}: {value:.{2 if unit == 's' else 0}f} {unit} (≤ {limit:g} {unit}){note}")
+
+    par = find("2 s · 1K · parallel")
+    check("200 users × 2 s, cap 256: wall", par, par and par["wall_s"], TARGETS["wall_200"], "s", 200)
+    k1, k4 = find("0 s · 1K"), find("0 s · 4K")
+    check("overhead p50 at 1K", k1, k1 and k1["overhead_ms"]["p50"], TARGETS["overhead_1k"], "ms", 20)
+    check("overhead p50 at 4K", k4, k4 and k4["overhead_ms"]["p50"], TARGETS["overhead_4k"], "ms", 20)
+    check("loop lag p99 during the 4K workload", k4, k4 and k4["lag_ms"]["p99"], TARGETS["lag_4k"], "ms", 20)
+    check("peak RSS with 20 concurrent 4K jobs", k4, k4 and k4["rss_mb"]["peak"], TARGETS["rss_4k"], "MB", 20)
+    return out
+
+
+def notes(results: list[dict]) -> list[str]:
+    ok = [r for r in results if "error" not in r and not r["spec"].get("skip")]
+    base = min((r["rss_mb"]["start"] for r in ok), default=0)
+    k4 = next((r for r in ok if r["spec"].get("texture")), None)
+    lines = [
+        "Notes:",
+        "  - TELEGRAM_MAX_MESSAGES_PER_SECOND=0 (PTB's overall 30/s limiter off): the fake Bot API has no flood",
+        "    limit, and with it on, 200 jobs × ~6 calls would measure the limiter. Per-group limits do not apply",
+        "    (every user is a private chat).",
+        "  - overhead = final upload received by the fake − /imagine update enqueued − time the fake image API",
+        "    spent on the request; it includes the getUpdates round trip (the fake's long poll wakes at once), status",
+        "    messages, the download from the fake's URL, Pillow checks, preview and uploads.",
+        f"  - peak RSS = VmHWM of the whole process, reset when the commands are sent; the process (bot + fakes +",
+        f"    cached fake PNGs) sits at ~{base:.0f} MB before. The fakes stream uploads/downloads instead of keeping",
+        "    them, so the growth is the bot's. * = ru_maxrss since process start (no /proc/self/clear_refs).",
+        "  - CPU s: whole process during the workload / the fakes' thread alone (both share the GIL and the",
+        f"    machine's {os.cpu_count()} CPU(s) with the bot, so big-image rows include the fakes' work).",
+        "  - loop lag: a 10 ms sleep probe in the bot's loop, p99 over the workload.",
+    ]
+    if k4:
+        lines.append(f"  - 4K: the fake serves a {k4['png_mb']:.1f} MB PNG; the bot delivered it via {k4['delivered_as']}"
+                     f" ({k4['upload_mb_per_job']:.1f} MB uploaded per job).")
+    warn = [r for r in ok if r.get("warnings")]
+    for r in warn:
+        lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: {r['warnings']} warning(s) logged, e.g. "
+                     f"{(r['first_warnings'] or ['?'])[0]}")
+    for r in ok:
+        if r["done"] < r["spec"]["n"] and r.get("missing_calls"):
+            lines.append(f"  - {r['spec']['name']} N={r['spec']['n']} last calls: {r['missing_calls'][:400]}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1 and 10 only (smoke run)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per workload")
+    parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
+    parser.add_argument("--one", metavar="SPEC", help="(internal) run one workload, print JSON")
+    parser.add_argument("--profile", metavar="FILE", help="with --one: cProfile the bot's thread into FILE")
+    args = parser.parse_args()
+
+    if args.one:
+        spec = {"name": "manual", "timeout": args.timeout, "cap": 20, "delay": 0.0, "size": "1K", **json.loads(args.one)}
+        print(json.dumps(run_one(spec, args.profile)), flush=True)
+        return 0
+
+    started = time.monotonic()
+    results = []
+    for spec in workloads(args.quick, args.timeout):
+        if spec.get("skip"):
+            results.append({"spec": spec})
+            continue
+        print(f"… {spec['name']}, N={spec['n']}, cap {spec['cap']}", file=sys.stderr, flush=True)
+        results.append(run_child(spec))
+    print(render(table_rows(results), args.markdown))
+    print()
+    print("Targets:")
+    print("\n".join(targets(results)))
+    print()
+    print("\n".join(notes(results)))
+    errors = [r for r in results if "error" in r]
+    for r in errors:
+        print(f"\n{r['spec']['name']} N={r['spec']['n']} failed:\n{r['error']}")
+    print(f"\nTotal: {time.monotonic() - started:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
