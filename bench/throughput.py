@@ -341,10 +341,22 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             return spent
 
         spent = await fakes.call(upstream)
+
+        def timeline(i: int) -> list[tuple[str, float]]:
+            """What reached the fakes for job i, in ms after its /imagine was enqueued (the job's anatomy)."""
+            chat, t0 = BENCH_USER_BASE + i, enqueued[i]
+            events = [(c.method, c.at) for c in tg.calls[cursor:]
+                      if c.method != "getUpdates" and str(c.params.get("chat_id")) == str(chat)]
+            for rec in img.requests:
+                if str(rec.body.get("prompt", "")).strip() == f"bench prompt {i}" and rec.finished is not None:
+                    events += [("image API start", rec.started), ("image API answered", rec.finished)]
+            return [(name, round((at - t0) * 1000, 1)) for name, at in sorted(events, key=lambda e: e[1])]
         overheads = [
             (final[BENCH_USER_BASE + i] - enqueued[i] - spent.get(i, 0.0)) * 1000
             for i in range(n) if BENCH_USER_BASE + i in final
         ]
+        by_overhead = sorted((o, i) for i, o in zip([i for i in range(n) if BENCH_USER_BASE + i in final], overheads))
+        median_job = await fakes.call(timeline, by_overhead[len(by_overhead) // 2][1]) if by_overhead else []
         window = [lag * 1000 for at, lag in lags if enqueued[0] <= at <= t_end]
         summary = "" if len(final) == n else await fakes.call(tg._summary, 12)
         result = {
@@ -361,6 +373,7 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             "cpu_s": {"process": cpu_total, "fakes_thread": fake_cpu},
             "upload_mb_per_job": (sum(uploaded.values()) / max(1, len(uploaded))) / 1e6,
             "image_requests": len(spent),
+            "median_job_timeline_ms": median_job,
             "missing_calls": summary,
         }
     finally:

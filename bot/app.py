@@ -9,7 +9,8 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, filters
 
 from .config import Settings
-from .handlers import common, imagine
+from .handlers import common, history, imagine
+from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
@@ -22,7 +23,9 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 COMMANDS = [
     BotCommand("imagine", "Make an image: /imagine a red fox --ar 16:9 --2k"),
     BotCommand("help", "How to use the bot"),
-    BotCommand("cancel", "Stop your running image"),
+    BotCommand("cancel", "Stop your running image (/cancel all: every one)"),
+    BotCommand("settings", "Default shape, resolution, original file"),
+    BotCommand("history", "Your last images: send again or redo"),
     BotCommand("start", "Start"),
 ]
 
@@ -59,6 +62,8 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("start", common.start, filters=messages))
     app.add_handler(CommandHandler("help", common.help_, filters=messages))
     app.add_handler(CommandHandler("cancel", common.cancel, filters=messages))
+    app.add_handler(CommandHandler("settings", settings_handlers.settings_command, filters=messages))
+    app.add_handler(CommandHandler("history", history.history, filters=messages))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app

@@ -8,6 +8,7 @@ from enum import StrEnum
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from .options import AspectRatio, Resolution
+from .store import Job, Prefs
 from .texts import t
 
 RATIOS_PER_ROW = 5
@@ -22,6 +23,8 @@ class Action(StrEnum):
     AGAIN = "a"
     CHANGE = "m"
     ORIGINAL = "o"
+    RESEND = "h"  # send a finished result again by its stored file id
+    PREFS = "p"  # a /settings button; the id names the scope (u<user id> or c<chat id>)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +94,29 @@ def result_keyboard(job_id: str, lang: str | None, *, with_original: bool) -> In
     if with_original:
         row.append(_button(t("original", lang), Action.ORIGINAL, job_id))
     return InlineKeyboardMarkup([row])
+
+
+def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution,
+                   lang: str | None) -> InlineKeyboardMarkup:
+    """/settings: the default ratio and size (✓ on the effective one) and the always-send-original switch."""
+    ratios = [
+        _button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio
+    ]
+    rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
+    rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
+    switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
+    rows.append([_button(switch, Action.PREFS, scope_key, "o")])
+    rows.append([_button(t("prefs_done", lang), Action.PREFS, scope_key, "d")])
+    return InlineKeyboardMarkup(rows)
+
+
+def history_keyboard(jobs: list[Job], lang: str | None) -> InlineKeyboardMarkup:
+    """A row per job: 📤 n sends the stored result again, 🔁 n makes a new one."""
+    rows = []
+    for number, job in enumerate(jobs, start=1):
+        row = []
+        if job.photo_file_id or job.document_file_id:
+            row.append(_button(f"📤 {number}", Action.RESEND, job.id))
+        row.append(_button(f"🔁 {number}", Action.AGAIN, job.id))
+        rows.append(row)
+    return InlineKeyboardMarkup(rows)

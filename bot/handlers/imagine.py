@@ -18,6 +18,7 @@ from ..services import Services, get_services
 from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..jobs import QueueFull, ShuttingDown
 from ..texts import t
+from . import history, settings
 from .replies import origin_of, reply
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,9 @@ async def _dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: 
     if callback is None:
         await answer(t("expired", lang))
         return
-    if callback.action in (Action.RATIO, Action.SIZE, Action.GENERATE, Action.DISMISS):
+    if callback.action == Action.PREFS:
+        await settings.on_prefs_button(update, context, callback, answer)
+    elif callback.action in (Action.RATIO, Action.SIZE, Action.GENERATE, Action.DISMISS):
         await _on_pending(update, context, services, callback, answer)
     else:
         await _on_job(update, context, services, callback, answer)
@@ -223,6 +226,11 @@ async def _on_job(update, context, services: Services, callback: Callback, answe
         await _show_keyboard(context, services, here, job.request.prompt, job.request.aspect_ratio, job.request.size)
     elif callback.action == Action.ORIGINAL:
         await _send_original(context, services, job, here, answer)
+    elif callback.action == Action.RESEND:
+        target = Target(here.chat_id, here.thread_id, here.reply_to)
+        await answer()
+        if not await history.resend(context, job, target, lang):
+            await reply(context, here, t("resend_gone", lang))
 
 
 async def _send_original(context, services: Services, job: Job, here: Origin, answer: _Answer) -> None:  # noqa: ANN001

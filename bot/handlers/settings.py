@@ -1,0 +1,97 @@
+"""/settings: remembered defaults per user (private chats) or per chat (groups, admins only)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from ..keyboards import Callback, prefs_keyboard
+from ..options import AspectRatio, Resolution
+from ..services import Services, get_services
+from ..store import Prefs, prefs_scope
+from ..texts import t
+from .replies import origin_of, reply
+
+ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+
+
+def scope_key(scope: str, scope_id: int) -> str:
+    return f"{scope[0]}{scope_id}"
+
+
+def parse_scope_key(key: str) -> tuple[str, int] | None:
+    try:
+        return {"u": "user", "c": "chat"}[key[0]], int(key[1:])
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+async def may_change(context: ContextTypes.DEFAULT_TYPE, scope: str, scope_id: int, user_id: int) -> bool:
+    """A user changes their own defaults; a chat's defaults belong to its admins."""
+    if scope == "user":
+        return scope_id == user_id
+    try:
+        member = await context.bot.get_chat_member(scope_id, user_id)
+    except TelegramError:
+        return False
+    return member.status in ADMIN_STATUSES
+
+
+def _effective(services: Services, prefs: Prefs) -> tuple[AspectRatio, Resolution]:
+    settings = services.settings
+    return prefs.aspect_ratio or settings.default_aspect_ratio, prefs.size or settings.default_size
+
+
+async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = get_services(context)
+    origin = origin_of(update)
+    scope, scope_id = prefs_scope(origin)
+    if update.effective_user and not await may_change(context, scope, scope_id, origin.user_id):
+        await reply(context, origin, t("prefs_admins_only", origin.lang))
+        return
+    prefs = await services.store.get_prefs(scope, scope_id)
+    ratio, size = _effective(services, prefs)
+    title = t("prefs_title_user" if scope == "user" else "prefs_title_chat", origin.lang)
+    await reply(context, origin, title, prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang))
+
+
+async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer) -> None:  # noqa: ANN001
+    query = update.callback_query
+    lang = query.from_user.language_code
+    services = get_services(context)
+    scope = parse_scope_key(callback.id)
+    if scope is None or not callback.arg:
+        await answer(t("expired", lang))
+        return
+    if not await may_change(context, *scope, query.from_user.id):
+        await answer(t("prefs_admins_only", lang) if scope[0] == "chat" else t("not_yours", lang))
+        return
+    prefs = await services.store.get_prefs(*scope)
+    kind, value = callback.arg[0], callback.arg[1:]
+    try:
+        if kind == "r":
+            prefs.aspect_ratio = AspectRatio.parse(value)
+        elif kind == "s":
+            prefs.size = Resolution.parse(value)
+        elif kind == "o":
+            prefs.always_original = not prefs.always_original
+        elif kind != "d":
+            raise ValueError(kind)
+    except ValueError:
+        await answer(t("expired", lang))
+        return
+    ratio, size = _effective(services, prefs)
+    if kind == "d":
+        original = t("on" if prefs.always_original else "off", lang)
+        await answer()
+        await query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size, original=original))
+        return
+    await services.store.save_prefs(*scope, prefs)
+    await answer()
+    try:
+        await query.edit_message_reply_markup(prefs_keyboard(callback.id, prefs, ratio, size, lang))
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
