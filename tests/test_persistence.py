@@ -28,9 +28,10 @@ def _env(settings) -> dict[str, str]:  # noqa: ANN001
     }
 
 
-async def _spawn_bot(settings, tg, cwd):  # noqa: ANN001
+async def _spawn_bot(settings, tg, cwd, **extra_env: str):  # noqa: ANN001
     polls = len(tg.calls_of("getUpdates"))
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=_env(settings), cwd=cwd,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env={**_env(settings), **extra_env},
+                                                cwd=cwd,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     await tg.wait_for(lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20,
                       "the bot process to poll")
@@ -251,3 +252,25 @@ async def test_corrupt_database_exits_2_with_one_line(make_settings, tg, img, tm
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "corrupt" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_sigterm_lets_running_jobs_finish_then_exits(make_settings, harness, tg, img, tmp_path):
+    settings = make_settings()
+    env_grace = 3.0
+    user, chat = harness.person()
+    proc = await _spawn_bot(settings, tg, tmp_path, SHUTDOWN_GRACE_SECONDS=str(env_grace))
+    img.delay_next(1.0)
+    img.delay_next(60)
+    harness.send(chat, user, "/imagine finishes in the grace period --ar 1:1 --1k")
+    harness.send(chat, user, "/imagine too slow for it --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 2, 15)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0
+    assert time.monotonic() - started < 0.5 + env_grace + 5
+    assert [c.params["caption"].split("\n")[0] for c in harness.results(chat["id"])] == [
+        "finishes in the grace period"
+    ]
+    await harness.status_says(chat["id"], "restarting; your image continues", timeout=1)
+    assert sorted(_statuses(settings)) == ["done", "queued"]
