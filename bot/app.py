@@ -4,30 +4,54 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
-from telegram import BotCommand, Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, filters
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    TypeHandler,
+    filters,
+)
 
 from .config import Settings
-from .handlers import common, history, imagine
+from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
+from .quota import Quota
 from .services import KEY, Services
 from .store import SqliteStore
+from .texts import LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
-COMMANDS = [
-    BotCommand("imagine", "Make an image: /imagine a red fox --ar 16:9 --2k"),
-    BotCommand("help", "How to use the bot"),
-    BotCommand("cancel", "Stop your running image (/cancel all: every one)"),
-    BotCommand("settings", "Default shape, resolution, original file"),
-    BotCommand("history", "Your last images: send again or redo"),
-    BotCommand("start", "Start"),
-]
+PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
+GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
+
+
+def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str | None]]:
+    """The menu per scope (private chats, groups) and language; the default one is English."""
+    menus: list[tuple[list[BotCommand], BotCommandScope | None, str | None]] = []
+    for lang in [None, *LANGUAGES]:
+        for names, scope in ((PRIVATE_COMMANDS, None), (PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
+                             (GROUP_COMMANDS, BotCommandScopeAllGroupChats())):
+            if lang is not None and scope is None:
+                continue
+            menus.append(([BotCommand(n, t(f"cmd_{n}", lang)) for n in names], scope, lang))
+    return menus
 
 
 def build_application(settings: Settings) -> Application:
@@ -57,19 +81,29 @@ def build_application(settings: Settings) -> Application:
         .build()
     )
     app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, common.gate), group=-1)
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits never re-run a command
-    app.add_handler(CommandHandler("imagine", imagine.imagine, filters=messages))
-    app.add_handler(CommandHandler("start", common.start, filters=messages))
-    app.add_handler(CommandHandler("help", common.help_, filters=messages))
-    app.add_handler(CommandHandler("cancel", common.cancel, filters=messages))
-    app.add_handler(CommandHandler("settings", settings_handlers.settings_command, filters=messages))
-    app.add_handler(CommandHandler("history", history.history, filters=messages))
+    commands = {
+        "imagine": imagine.imagine,
+        "start": common.start,
+        "help": common.help_,
+        "usage": common.usage,
+        "cancel": common.cancel,
+        "settings": settings_handlers.settings_command,
+        "history": history.history,
+        "stats": admin.stats,
+        "grant": admin.grant,
+        "block": admin.block,
+        "unblock": admin.unblock,
+    }
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback, filters=messages))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app
 
 
-async def start_services(app: Application) -> Services:
+async def start_services(app: Application, clock: Callable[[], float] | None = None) -> Services:
     settings: Settings = app.bot_data["settings"]
     store = SqliteStore(settings.database)
     await store.open()  # first: a bad database stops the start before anything else is built
@@ -77,21 +111,24 @@ async def start_services(app: Application) -> Services:
                                settings.originals_max_total_mb)
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2)
+    quota = Quota(store, settings, clock or time.time)
     runner = JobRunner(
         app.bot,
         store,
         client,
         originals,
+        quota,
         max_concurrent=settings.max_concurrent_generations,
         user_max_running=settings.user_max_running,
         user_max_waiting=settings.user_max_waiting,
     )
-    services = Services(settings, client, store, originals, runner)
+    services = Services(settings, client, store, originals, runner, quota)
     app.bot_data[KEY] = services
     runner.start()
     await runner.resume()
     try:
-        await app.bot.set_my_commands(COMMANDS)
+        for commands, scope, lang in command_menus():
+            await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
     except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
         log.warning("could not register the command menu: %s", exc)
     return services
@@ -106,11 +143,13 @@ async def stop_services(app: Application) -> None:
     await services.store.close()
 
 
-async def run_bot(settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
-    """Run until `stop` is set: the same path for `imagine-bot` and for the tests."""
+async def run_bot(
+    settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None
+) -> None:
+    """Run until `stop` is set: the same path for `imagine-bot` and for the tests (which may pass a clock)."""
     app = build_application(settings)
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
-        await start_services(app)
+        await start_services(app, clock)
         await app.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
         await app.start()
         log.info("ready as @%s", app.bot.username)

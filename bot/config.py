@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .options import AspectRatio, Resolution
 
@@ -37,6 +39,43 @@ class Settings(BaseSettings):
     originals_max_age_hours: Annotated[float, Field(gt=0)] = 72.0
     originals_max_total_mb: Annotated[int, Field(gt=0)] = 2048
     log_level: str = "INFO"
+
+    allowed_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    allowed_chat_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    user_daily_quota: Annotated[int, Field(ge=0)] = 20
+    chat_daily_quota: Annotated[int, Field(ge=0)] = 0
+    quota_credits_1k: Annotated[int, Field(ge=0)] = 1
+    quota_credits_2k: Annotated[int, Field(ge=0)] = 1
+    quota_credits_4k: Annotated[int, Field(ge=0)] = 2
+    quota_timezone: str = "UTC"
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        """`123, -100456` (commas or spaces) → a set of ids; empty means nobody listed."""
+        if isinstance(value, str):
+            parts = [p for p in value.replace(",", " ").split() if p]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("use numeric Telegram ids separated by commas, e.g. 12345,-100987") from None
+        return value
+
+    @field_validator("quota_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        value = value.strip() or "UTC"
+        if value.upper() != "UTC":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("unknown time zone; use UTC or a name like Asia/Shanghai") from None
+        return value
+
+    @property
+    def timezone(self) -> tzinfo:
+        return timezone.utc if self.quota_timezone.upper() == "UTC" else ZoneInfo(self.quota_timezone)
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -21,6 +21,7 @@ from . import delivery, keyboards
 from .imagegen import GeneratedImage, ImageClient, ImageGenError
 from .options import PIXELS
 from .originals import OriginalsStore
+from .quota import Quota
 from .store import Job, JobStatus, Store, prefs_scope
 from .texts import t
 
@@ -70,6 +71,7 @@ class JobRunner:
         store: Store,
         client: ImageClient,
         originals: OriginalsStore,
+        quota: Quota,
         *,
         max_concurrent: int,
         user_max_running: int = 2,
@@ -80,6 +82,7 @@ class JobRunner:
         self._store = store
         self._client = client
         self._originals = originals
+        self._quota = quota
         self._cap = max_concurrent
         self._user_running_cap = user_max_running
         self._user_total_cap = user_max_running + user_max_waiting
@@ -108,6 +111,7 @@ class JobRunner:
     async def resume(self) -> int:
         """Re-queue what a previous run left unfinished, in order; a job interrupted twice is told to tap Again."""
         resumed = 0
+        await self._store.refund_unfinished_failures()
         for job in await self._store.unfinished_jobs():
             if job.status == JobStatus.RUNNING and job.attempts >= MAX_ATTEMPTS:
                 await self._fail(job, "interrupted")
@@ -153,12 +157,14 @@ class JobRunner:
     async def submit(self, job: Job) -> None:
         """Store the job, show its status line, and queue it.
 
-        Raises ShuttingDown while stopping and QueueFull when the user is at their limit; nothing is queued then.
+        Raises ShuttingDown while stopping, QueueFull when the user is at their limit, and QuotaExceeded when the
+        credits are not there; nothing is queued or charged then.
         """
         if self._closing:
             raise ShuttingDown
         if len(self.user_jobs(job.origin.user_id)) >= self._user_total_cap:
             raise QueueFull(self._user_total_cap)
+        await self._quota.reserve(job)
         self._jobs[job.id] = job
         self._waiting.append(job)  # its place in line is taken now...
         self._announcing.add(job.id)
@@ -284,9 +290,8 @@ class JobRunner:
         lang = job.origin.lang
         details = f"{job.request.label} · {image.width}×{image.height}"
         if not size_matches(job, image):
-            details = "⚠️ " + t(
-                "size_mismatch", lang, asked=job.request.label, width=image.width, height=image.height
-            ).replace(f"{image.width}×{image.height}", describe_size(image.width, image.height))
+            actual = describe_size(image.width, image.height)
+            details = "⚠️ " + t("size_mismatch", lang, asked=job.request.label, actual=actual)
         picture = delivery.Picture(
             image.data,
             image.width,
@@ -309,6 +314,7 @@ class JobRunner:
             await self._send_note(job, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
 
     async def _fail(self, job: Job, kind: str, request_id: str | None = None) -> None:
+        await self._quota.refund(job)
         job.status, job.error_kind = JobStatus.FAILED, kind
         job.finished_at = time.time()
         job.request_id = request_id or job.request_id
@@ -317,6 +323,7 @@ class JobRunner:
         await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang))
 
     async def _finish_cancelled(self, job: Job) -> None:
+        await self._quota.refund(job)
         job.status, job.finished_at = JobStatus.CANCELLED, time.time()
         await self._store.save_job(job)
         text = t("cancelled", job.origin.lang, label=job.request.label, prompt=self._short(job))

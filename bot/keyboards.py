@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from .options import AspectRatio, Resolution
 from .store import Job, Prefs
-from .texts import t
+from .texts import LANGUAGES, language, t
 
 RATIOS_PER_ROW = 5
 
@@ -106,6 +106,12 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
     switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
     rows.append([_button(switch, Action.PREFS, scope_key, "o")])
+    if scope_key.startswith("u"):  # the language is a person's choice, not a chat's
+        rows.append([
+            _button(_mark(t("prefs_language", lang, name=name), language(lang) == code), Action.PREFS, scope_key,
+                    "l" + code)
+            for code, name in LANGUAGES.items()
+        ])
     rows.append([_button(t("prefs_done", lang), Action.PREFS, scope_key, "d")])
     return InlineKeyboardMarkup(rows)
 

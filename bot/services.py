@@ -10,6 +10,7 @@ from .config import Settings
 from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
+from .quota import Quota
 from .store import Store
 
 KEY = "services"
@@ -22,6 +23,7 @@ class Services:
     store: Store
     originals: OriginalsStore
     runner: JobRunner
+    quota: Quota
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -98,11 +98,25 @@ class Prefs:
     aspect_ratio: AspectRatio | None = None
     size: Resolution | None = None
     always_original: bool = False
+    language: str | None = None  # a user's choice over their Telegram language
 
 
 def prefs_scope(origin: Origin) -> tuple[str, int]:
     """Defaults belong to the user in a private chat and to the chat in groups and channels."""
     return ("user", origin.user_id) if origin.chat_id > 0 else ("chat", origin.chat_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Credits a job takes from today's allowance; a None limit is no limit."""
+
+    job_id: str
+    user_id: int
+    chat_id: int
+    day: str
+    credits: int
+    user_limit: int | None
+    chat_limit: int | None
 
 
 class Store(Protocol):
@@ -119,6 +133,17 @@ class Store(Protocol):
     async def history(self, user_id: int, chat_id: int, limit: int) -> list[Job]: ...
     async def get_prefs(self, scope: str, scope_id: int) -> Prefs: ...
     async def save_prefs(self, scope: str, scope_id: int, prefs: Prefs) -> None: ...
+    async def reserve_credits(self, reservation: Reservation) -> bool: ...
+    async def refund_credits(self, job_id: str) -> bool: ...
+    async def refund_unfinished_failures(self) -> int: ...
+    async def credits_used(self, *, day: str, user_id: int | None = None, chat_id: int | None = None) -> int: ...
+    async def credits_granted(self, user_id: int, day: str) -> int: ...
+    async def grant_credits(self, user_id: int, day: str, credits: int) -> None: ...
+    async def set_blocked(self, user_id: int, blocked: bool) -> None: ...
+    async def is_blocked(self, user_id: int) -> bool: ...
+    async def first_notice(self, subject_id: int, kind: str) -> bool: ...
+    async def clear_notice(self, subject_id: int, kind: str) -> None: ...
+    async def jobs_since(self, since: float) -> list[Job]: ...
 
 
 class StoreError(Exception):
@@ -150,6 +175,20 @@ MIGRATIONS = [
         always_original INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, scope_id)
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    """,
+    """
+    ALTER TABLE prefs ADD COLUMN language TEXT;
+    CREATE TABLE usage (
+        job_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, chat_id INTEGER NOT NULL, day TEXT NOT NULL,
+        credits INTEGER NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL
+    );
+    CREATE INDEX usage_by_user ON usage(user_id, day);
+    CREATE INDEX usage_by_chat ON usage(chat_id, day);
+    CREATE TABLE grants (user_id INTEGER NOT NULL, day TEXT NOT NULL, credits INTEGER NOT NULL, created_at REAL);
+    CREATE INDEX grants_by_user ON grants(user_id, day);
+    CREATE TABLE blocked (user_id INTEGER PRIMARY KEY, at REAL NOT NULL);
+    CREATE TABLE notices (subject_id INTEGER NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
+                          PRIMARY KEY (subject_id, kind));
     """,
 ]
 
@@ -307,14 +346,96 @@ class SqliteStore:
             AspectRatio(row["aspect_ratio"]) if row["aspect_ratio"] else None,
             Resolution(row["size"]) if row["size"] else None,
             bool(row["always_original"]),
+            row["language"],
         )
 
     async def save_prefs(self, scope: str, scope_id: int, prefs: Prefs) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO prefs VALUES (?,?,?,?,?)",
+            "INSERT OR REPLACE INTO prefs (scope, scope_id, aspect_ratio, size, always_original, language) "
+            "VALUES (?,?,?,?,?,?)",
             (scope, scope_id, prefs.aspect_ratio.value if prefs.aspect_ratio else None,
-             prefs.size.value if prefs.size else None, int(prefs.always_original)),
+             prefs.size.value if prefs.size else None, int(prefs.always_original), prefs.language),
         )
+
+    # ---- credits ----
+
+    async def reserve_credits(self, reservation: Reservation) -> bool:
+        """Record the credits of a job if every limit still has room: one statement, so never a double spend."""
+        r = reservation
+        _sum = "(SELECT COALESCE(SUM(credits), 0) FROM usage WHERE {col} = ? AND day = ? AND refunded = 0)"
+        grants = "(SELECT COALESCE(SUM(credits), 0) FROM grants WHERE user_id = ? AND day = ?)"
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
+            "SELECT ?, ?, ?, ?, ?, 0, ? WHERE "
+            f"(? IS NULL OR {_sum.format(col='user_id')} + ? <= ? + {grants}) AND "
+            f"(? IS NULL OR {_sum.format(col='chat_id')} + ? <= ?)",
+            (r.job_id, r.user_id, r.chat_id, r.day, r.credits, time.time(),
+             r.user_limit, r.user_id, r.day, r.credits, r.user_limit, r.user_id, r.day,
+             r.chat_limit, r.chat_id, r.day, r.credits, r.chat_limit),
+        )
+        if cursor.rowcount == 1:
+            return True
+        # Already reserved by this job (a resumed job keeps its reservation)?
+        row = await (await self.db.execute("SELECT refunded FROM usage WHERE job_id = ?", (r.job_id,))).fetchone()
+        return row is not None and not row["refunded"]
+
+    async def refund_credits(self, job_id: str) -> bool:
+        """Give a job's credits back; True only the first time (idempotent across retries and restarts)."""
+        cursor = await self.db.execute("UPDATE usage SET refunded = 1 WHERE job_id = ? AND refunded = 0", (job_id,))
+        return cursor.rowcount == 1
+
+    async def refund_unfinished_failures(self) -> int:
+        """Refunds a crash may have left undone: every failed or cancelled job gets its credits back."""
+        cursor = await self.db.execute(
+            "UPDATE usage SET refunded = 1 WHERE refunded = 0 AND job_id IN "
+            "(SELECT id FROM jobs WHERE status IN ('failed', 'cancelled'))"
+        )
+        return cursor.rowcount
+
+    async def credits_used(self, *, day: str, user_id: int | None = None, chat_id: int | None = None) -> int:
+        column, value = ("user_id", user_id) if user_id is not None else ("chat_id", chat_id)
+        row = await (await self.db.execute(
+            f"SELECT COALESCE(SUM(credits), 0) AS used FROM usage WHERE {column} = ? AND day = ? AND refunded = 0",
+            (value, day),
+        )).fetchone()
+        return row["used"]
+
+    async def credits_granted(self, user_id: int, day: str) -> int:
+        row = await (await self.db.execute(
+            "SELECT COALESCE(SUM(credits), 0) AS granted FROM grants WHERE user_id = ? AND day = ?", (user_id, day)
+        )).fetchone()
+        return row["granted"]
+
+    async def grant_credits(self, user_id: int, day: str, credits: int) -> None:
+        await self.db.execute("INSERT INTO grants VALUES (?, ?, ?, ?)", (user_id, day, credits, time.time()))
+
+    # ---- access ----
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        if blocked:
+            await self.db.execute("INSERT OR REPLACE INTO blocked VALUES (?, ?)", (user_id, time.time()))
+        else:
+            await self.db.execute("DELETE FROM blocked WHERE user_id = ?", (user_id,))
+
+    async def is_blocked(self, user_id: int) -> bool:
+        row = await (await self.db.execute("SELECT 1 FROM blocked WHERE user_id = ?", (user_id,))).fetchone()
+        return row is not None
+
+    async def first_notice(self, subject_id: int, kind: str) -> bool:
+        """True the first time only: for sentences a user should hear once, not on every message."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO notices VALUES (?, ?, ?)", (subject_id, kind, time.time())
+        )
+        return cursor.rowcount == 1
+
+    async def clear_notice(self, subject_id: int, kind: str) -> None:
+        await self.db.execute("DELETE FROM notices WHERE subject_id = ? AND kind = ?", (subject_id, kind))
+
+    # ---- statistics ----
+
+    async def jobs_since(self, since: float) -> list[Job]:
+        cursor = await self.db.execute("SELECT * FROM jobs WHERE created_at >= ? ORDER BY created_at", (since,))
+        return [_job(row) for row in await cursor.fetchall()]
 
 
 def _origin(row: sqlite3.Row) -> Origin:

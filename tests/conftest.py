@@ -39,6 +39,7 @@ def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path) -> Callable[..., 
             "data_dir": tmp_path / "data",
             "image_api_retry_backoff": 0.05,
             "shutdown_grace_seconds": 0.5,
+            "user_daily_quota": 0,  # unlimited unless a test is about quotas
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]

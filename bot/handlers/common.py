@@ -1,32 +1,68 @@
-"""/start, /help, /cancel and the error handler."""
+"""/start, /help, /usage, /cancel, the access gate and the error handler."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from ..options import AspectRatio
-from ..services import get_services
-from ..texts import t
-from .replies import origin_of, reply
+from ..services import Services, get_services
+from ..store import Origin
+from ..texts import resets_text, t
+from .replies import origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
 
+def _costs(services: Services) -> dict[str, int]:
+    s = services.settings
+    return {"c1": s.quota_credits_1k, "c2": s.quota_credits_2k, "c4": s.quota_credits_4k}
+
+
+async def _quota_line(services: Services, origin: Origin) -> str:
+    report = await services.quota.report(origin)
+    if report.limit is None:
+        return ""
+    return t("quota_line", origin.lang, left=report.left, limit=report.limit + report.granted, **_costs(services))
+
+
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(context, origin_of(update), t("start", origin_of(update).lang))
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    origin = origin_of(update)
-    await reply(context, origin, t("help", origin.lang, ratios=", ".join(r.value for r in AspectRatio)))
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    ratios = ", ".join(r.value for r in AspectRatio)
+    await reply(context, origin, t("help", origin.lang, ratios=ratios, quota_line=await _quota_line(services, origin)))
+
+
+async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Credits used today, what is left, and when they reset."""
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    report = await services.quota.report(origin)
+    lang = origin.lang
+    if report.limit is None:
+        text = t("usage_unlimited", lang, used=report.used)
+    else:
+        text = t("usage_report", lang, used=report.used, limit=report.limit, left=report.left)
+        if report.granted:
+            text += t("usage_granted", lang, granted=report.granted)
+    if report.chat_limit is not None:
+        text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
+    resets = resets_text(report.resets_at, services.quota.now(), lang)
+    text += t("usage_costs", lang, resets=resets, **_costs(services))
+    await reply(context, origin, text)
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/cancel` stops the user's newest unfinished job; `/cancel all` stops all of them."""
-    origin = origin_of(update)
+    origin = await origin_for(update, context)
     runner = get_services(context).runner
     jobs = runner.user_jobs(origin.user_id)
     if not jobs:
@@ -37,11 +73,45 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await runner.cancel(job.id)
 
 
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
+    services = get_services(context)
+    settings = services.settings
+    user, chat = update.effective_user, update.effective_chat
+    subject = user.id if user else (chat.id if chat else None)
+    if subject is None or subject in settings.admin_user_ids:
+        return
+    if await services.store.is_blocked(subject):
+        kind = "blocked"
+    elif not (settings.allowed_user_ids or settings.allowed_chat_ids):
+        return
+    elif subject in settings.allowed_user_ids or (chat is not None and chat.id in settings.allowed_chat_ids):
+        return
+    else:
+        kind = "not_allowed"
+    lang = await user_lang(context, user)
+    log.info("update from %s refused: %s", subject, kind)
+    if update.callback_query:
+        await update.callback_query.answer(t(kind, lang))
+    elif _addressed_to_bot(update) and await services.store.first_notice(subject, kind):
+        await reply(context, await origin_for(update, context), t(kind, lang))
+    raise ApplicationHandlerStop
+
+
+def _addressed_to_bot(update: Update) -> bool:
+    """A private message, or a command in a group: worth one answer. Group chatter is not."""
+    message = update.effective_message
+    if message is None or update.effective_chat is None:
+        return False
+    return update.effective_chat.type == "private" or (message.text or message.caption or "").startswith("/")
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Details to the log (secrets masked by the formatter); one plain sentence to the user, never a traceback."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_message:
         try:
-            await reply(context, origin_of(update), t("internal", origin_of(update).lang))
+            origin = await origin_for(update, context)
+            await reply(context, origin, t("internal", origin.lang))
         except Exception:  # noqa: BLE001 - the error handler must never raise
             log.warning("could not tell the user about the error")

@@ -10,7 +10,7 @@ from ..keyboards import history_keyboard, result_keyboard
 from ..services import get_services
 from ..store import Job, JobStatus
 from ..texts import t
-from .replies import origin_of, reply
+from .replies import origin_for, reply
 
 HISTORY_SIZE = 10
 ICONS = {
@@ -24,7 +24,7 @@ ICONS = {
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
-    origin = origin_of(update)
+    origin = await origin_for(update, context)
     jobs = await services.store.history(origin.user_id, origin.chat_id, HISTORY_SIZE)
     if not jobs:
         await reply(context, origin, t("history_empty", origin.lang))

@@ -17,9 +17,10 @@ from ..options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, 
 from ..services import Services, get_services
 from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..jobs import QueueFull, ShuttingDown
-from ..texts import t
+from ..quota import QuotaExceeded
+from ..texts import resets_text, t
 from . import history, settings
-from .replies import origin_of, reply
+from .replies import may_act_for, origin_for, origin_of, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def prompt_from(update: Update) -> str:
 
 async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
-    origin = origin_of(update)
+    origin = await origin_for(update, context)
     lang = origin.lang
     try:
         parsed = parse_prompt(prompt_from(update))
@@ -106,6 +107,11 @@ async def _submit(
     except QueueFull as exc:
         await _tell(context, origin, t("queue_full", origin.lang, limit=exc.limit), status_message_id)
         return False
+    except QuotaExceeded as exc:
+        resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
+        text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets)
+        await _tell(context, origin, text, status_message_id)
+        return False
     return True
 
 
@@ -148,7 +154,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: _Answer) -> None:
     query = update.callback_query
     services = get_services(context)
-    lang = query.from_user.language_code if query.from_user else None
+    lang = await user_lang(context, query.from_user)
     callback = Callback.decode(query.data)
     if callback is None:
         await answer(t("expired", lang))
@@ -163,12 +169,12 @@ async def _dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: 
 
 async def _on_pending(update, context, services: Services, callback: Callback, answer: _Answer) -> None:  # noqa: ANN001
     query = update.callback_query
-    lang = query.from_user.language_code
+    lang = await user_lang(context, query.from_user)
     pending = await services.store.get_pending(callback.id)
     if pending is None:
         await answer(t("expired", lang))
         return
-    if pending.origin.user_id != query.from_user.id:
+    if not await may_act_for(context, pending.origin, query.from_user.id):
         await answer(t("not_yours", lang))
         return
     if callback.action in (Action.RATIO, Action.SIZE):
@@ -206,15 +212,16 @@ async def _on_pending(update, context, services: Services, callback: Callback, a
 
 async def _on_job(update, context, services: Services, callback: Callback, answer: _Answer) -> None:  # noqa: ANN001
     query = update.callback_query
-    lang = query.from_user.language_code
+    lang = await user_lang(context, query.from_user)
     job = await services.store.get_job(callback.id)
     if job is None:
         await answer(t("expired", lang))
         return
-    if job.origin.user_id != query.from_user.id:
+    if not await may_act_for(context, job.origin, query.from_user.id):
         await answer(t("not_yours", lang))
         return
-    here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id)
+    here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id,
+                               lang=lang)
     if callback.action == Action.CANCEL:
         cancelled = await services.runner.cancel(job.id)
         await answer(t("cancel_done", lang) if cancelled else t("expired", lang))

@@ -1,19 +1,30 @@
-"""Turning an update into an Origin, and answering into the same chat and forum topic."""
+"""What every handler needs: who asked and where (Origin), in which language, who may press, and how to answer."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup, Message, Update
+import dataclasses
+
+from telegram import InlineKeyboardMarkup, Message, Update, User
+from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from ..delivery import Target
+from ..services import get_services
 from ..store import Origin
+
+ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
 
 def origin_of(update: Update) -> Origin:
     message = update.effective_message
     chat = update.effective_chat
     user = update.effective_user
-    sender = user.id if user else (message.sender_chat.id if message and message.sender_chat else chat.id)
+    # Channel posts and anonymous admins speak as a chat: the job belongs to (and is counted against) that chat.
+    if message is not None and message.sender_chat is not None and not update.callback_query:
+        sender = message.sender_chat.id
+    else:
+        sender = user.id if user else chat.id
     # Only a forum topic's thread id may be sent back: replies in plain supergroups carry one too, and sending
     # it there fails with "message thread not found".
     thread = message.message_thread_id if message and message.is_topic_message else None
@@ -24,6 +35,33 @@ def origin_of(update: Update) -> Origin:
         reply_to=message.message_id if message and not update.callback_query else None,
         lang=user.language_code if user else None,
     )
+
+
+async def user_lang(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> str | None:
+    """The language a user chose in /settings, else their Telegram app's."""
+    if user is None:
+        return None
+    prefs = await get_services(context).store.get_prefs("user", user.id)
+    return prefs.language or user.language_code
+
+
+async def origin_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Origin:
+    return dataclasses.replace(origin_of(update), lang=await user_lang(context, update.effective_user))
+
+
+async def is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> bool:
+    if chat_id > 0:
+        return False
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except TelegramError:
+        return False
+    return member.status in ADMIN_STATUSES
+
+
+async def may_act_for(context: ContextTypes.DEFAULT_TYPE, owner: Origin, user_id: int) -> bool:
+    """The requester may press a request's buttons, and so may the chat's admins (the only way in channels)."""
+    return owner.user_id == user_id or await is_chat_admin(context, owner.chat_id, user_id)
 
 
 async def reply(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
@@ -12,9 +11,8 @@ from ..options import AspectRatio, Resolution
 from ..services import Services, get_services
 from ..store import Prefs, prefs_scope
 from ..texts import t
-from .replies import origin_of, reply
-
-ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+from ..texts import LANGUAGES
+from .replies import is_chat_admin, origin_for, reply, user_lang
 
 
 def scope_key(scope: str, scope_id: int) -> str:
@@ -30,13 +28,9 @@ def parse_scope_key(key: str) -> tuple[str, int] | None:
 
 async def may_change(context: ContextTypes.DEFAULT_TYPE, scope: str, scope_id: int, user_id: int) -> bool:
     """A user changes their own defaults; a chat's defaults belong to its admins."""
-    if scope == "user":
+    if scope == "user" or user_id == scope_id:  # the user themself, or a channel / anonymous admin as the chat
         return scope_id == user_id
-    try:
-        member = await context.bot.get_chat_member(scope_id, user_id)
-    except TelegramError:
-        return False
-    return member.status in ADMIN_STATUSES
+    return await is_chat_admin(context, scope_id, user_id)
 
 
 def _effective(services: Services, prefs: Prefs) -> tuple[AspectRatio, Resolution]:
@@ -46,20 +40,20 @@ def _effective(services: Services, prefs: Prefs) -> tuple[AspectRatio, Resolutio
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
-    origin = origin_of(update)
+    origin = await origin_for(update, context)
     scope, scope_id = prefs_scope(origin)
-    if update.effective_user and not await may_change(context, scope, scope_id, origin.user_id):
+    if not await may_change(context, scope, scope_id, origin.user_id):
         await reply(context, origin, t("prefs_admins_only", origin.lang))
         return
     prefs = await services.store.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
-    title = t("prefs_title_user" if scope == "user" else "prefs_title_chat", origin.lang)
-    await reply(context, origin, title, prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang))
+    markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
+    await reply(context, origin, _title(scope, origin.lang), markup)
 
 
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer) -> None:  # noqa: ANN001
     query = update.callback_query
-    lang = query.from_user.language_code
+    lang = await user_lang(context, query.from_user)
     services = get_services(context)
     scope = parse_scope_key(callback.id)
     if scope is None or not callback.arg:
@@ -77,6 +71,8 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
             prefs.size = Resolution.parse(value)
         elif kind == "o":
             prefs.always_original = not prefs.always_original
+        elif kind == "l" and value in LANGUAGES and scope[0] == "user":
+            prefs.language = lang = value
         elif kind != "d":
             raise ValueError(kind)
     except ValueError:
@@ -91,7 +87,12 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
     await services.store.save_prefs(*scope, prefs)
     await answer()
     try:
-        await query.edit_message_reply_markup(prefs_keyboard(callback.id, prefs, ratio, size, lang))
+        await query.edit_message_text(_title(scope[0], lang), reply_markup=prefs_keyboard(callback.id, prefs, ratio,
+                                                                                          size, lang))
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise
+
+
+def _title(scope: str, lang: str | None) -> str:
+    return t("prefs_title_user" if scope == "user" else "prefs_title_chat", lang)

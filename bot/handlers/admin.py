@@ -1,0 +1,118 @@
+"""Commands for the bot's admins (ADMIN_USER_IDS): /stats, /grant, /block, /unblock."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from ..options import Resolution
+from ..services import get_services
+from ..store import Job, JobStatus
+from ..texts import t
+from .replies import origin_for, reply
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+DAY = 24 * 3600
+
+
+def admins_only(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or user.id not in get_services(context).settings.admin_user_ids:
+            origin = await origin_for(update, context)
+            await reply(context, origin, t("admins_only_cmd", origin.lang))
+            return
+        await handler(update, context)
+
+    return wrapper
+
+
+def _by_size(jobs: list[Job], lang: str | None) -> str:
+    counts = Counter(job.request.size for job in jobs)
+    return " · ".join(f"{size} {counts[size]}" for size in Resolution if counts[size]) or t("none", lang)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else "-"
+
+
+def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
+    """The /stats message from the last 7 days of jobs (pure, so tests can check its figures)."""
+    done = [j for j in jobs if j.status == JobStatus.DONE]
+    today = [j for j in done if j.created_at >= today_start]
+    failures = Counter(j.error_kind or "unknown" for j in jobs if j.status == JobStatus.FAILED)
+    mismatches = Counter(
+        j.request.size for j in done if j.width and (j.width, j.height) != j.request.expected_pixels
+    )
+    top = Counter(j.origin.user_id for j in done).most_common(5)
+    times = sorted(j.upstream_seconds for j in done if j.upstream_seconds is not None)
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
+    return t(
+        "stats", lang,
+        today=len(today), today_sizes=_by_size(today, lang),
+        week=len(done), week_sizes=_by_size(done, lang),
+        failures=", ".join(f"{kind} {n}" for kind, n in failures.most_common()) or t("none", lang),
+        mismatches=", ".join(f"{size} {n}" for size, n in sorted(mismatches.items())) or t("none", lang),
+        top=", ".join(f"{user} ({n})" for user, n in top) or t("none", lang),
+        median=_seconds(statistics.median(times) if times else None), p95=_seconds(p95),
+    )
+
+
+@admins_only
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    now = services.quota.now()
+    today_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    jobs = await services.store.jobs_since(now.timestamp() - 7 * DAY)
+    await reply(context, origin, stats_text(jobs, today_start, origin.lang))
+
+
+def _ints(args: list[str] | None, count: int) -> list[int] | None:
+    try:
+        values = [int(a) for a in (args or [])]
+    except ValueError:
+        return None
+    return values if len(values) == count else None
+
+
+@admins_only
+async def grant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    values = _ints(context.args, 2)
+    if values is None or values[1] <= 0:
+        await reply(context, origin, t("grant_usage", origin.lang))
+        return
+    user_id, credits = values
+    await services.quota.grant(user_id, credits)
+    await reply(context, origin, t("grant_done", origin.lang, user_id=user_id, credits=credits))
+
+
+async def _set_blocked(update: Update, context: ContextTypes.DEFAULT_TYPE, blocked: bool) -> None:
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    values = _ints(context.args, 1)
+    if values is None:
+        await reply(context, origin, t("block_usage", origin.lang))
+        return
+    await services.store.set_blocked(values[0], blocked)
+    if not blocked:
+        await services.store.clear_notice(values[0], "blocked")
+    await reply(context, origin, t("block_done" if blocked else "unblock_done", origin.lang, user_id=values[0]))
+
+
+@admins_only
+async def block(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _set_blocked(update, context, True)
+
+
+@admins_only
+async def unblock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _set_blocked(update, context, False)

@@ -1,0 +1,102 @@
+"""Daily credits per user and per chat, weighted by size; reserved when a job is queued, refunded if it fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import Settings
+from .options import Resolution
+from .store import Job, Origin, Reservation, Store
+
+
+class QuotaExceeded(Exception):
+    """Not enough credits left today; carries the report to show."""
+
+    def __init__(self, report: UsageReport, credits: int) -> None:
+        super().__init__(f"needs {credits}, {report.left} left")
+        self.report, self.credits = report, credits
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    used: int
+    limit: int | None  # None: unlimited
+    granted: int
+    chat_used: int | None
+    chat_limit: int | None
+    resets_at: datetime
+
+    @property
+    def left(self) -> int | None:
+        lefts = []
+        if self.limit is not None:
+            lefts.append(max(0, self.limit + self.granted - self.used))
+        if self.chat_limit is not None and self.chat_used is not None:
+            lefts.append(max(0, self.chat_limit - self.chat_used))
+        return min(lefts) if lefts else None
+
+
+class Quota:
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._weights = {
+            Resolution.K1: settings.quota_credits_1k,
+            Resolution.K2: settings.quota_credits_2k,
+            Resolution.K4: settings.quota_credits_4k,
+        }
+
+    def credits(self, size: Resolution) -> int:
+        return self._weights[size]
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self._settings.admin_user_ids
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), self._settings.timezone)
+
+    def today(self) -> str:
+        return self.now().date().isoformat()
+
+    def resets_at(self) -> datetime:
+        now = self.now()
+        return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+
+    def limits(self, origin: Origin) -> tuple[int | None, int | None]:
+        """(user limit, chat limit): a private chat counts the user, a channel the channel, a group both."""
+        if self.is_admin(origin.user_id):
+            return None, None
+        user_limit = self._settings.user_daily_quota or None
+        chat_limit = self._settings.chat_daily_quota or None
+        if origin.chat_id > 0:
+            return user_limit, None
+        if origin.user_id == origin.chat_id:  # a channel post, or an anonymous admin speaking as the chat
+            return None, chat_limit
+        return user_limit, chat_limit
+
+    async def reserve(self, job: Job) -> None:
+        """Take the job's credits now; raises QuotaExceeded and takes nothing when they are not there."""
+        user_limit, chat_limit = self.limits(job.origin)
+        credits = self.credits(job.request.size)
+        reservation = Reservation(job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits,
+                                  user_limit, chat_limit)
+        if not await self._store.reserve_credits(reservation):
+            raise QuotaExceeded(await self.report(job.origin), credits)
+
+    async def refund(self, job: Job) -> bool:
+        return await self._store.refund_credits(job.id)
+
+    async def report(self, origin: Origin) -> UsageReport:
+        day = self.today()
+        user_limit, chat_limit = self.limits(origin)
+        used = await self._store.credits_used(day=day, user_id=origin.user_id)
+        granted = await self._store.credits_granted(origin.user_id, day)
+        chat_used = await self._store.credits_used(day=day, chat_id=origin.chat_id) if chat_limit else None
+        return UsageReport(used, user_limit, granted, chat_used, chat_limit, self.resets_at())
+
+    async def grant(self, user_id: int, credits: int) -> None:
+        await self._store.grant_credits(user_id, self.today(), credits)
