@@ -136,10 +136,10 @@ async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  
     """Start the real bot (same code path as `imagine-bot`) with optional setting overrides; stopped at the end."""
     running: list[RunningBot] = []
 
-    async def start(**overrides: object) -> RunningBot:
+    async def start(clock: Callable[[], float] | None = None, **overrides: object) -> RunningBot:
         settings = make_settings(**overrides)
         stop = asyncio.Event()
-        task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1))
+        task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1, clock=clock))
         polls = len(tg.calls_of("getUpdates"))
         await tg.wait_for(lambda: task.done() or len(tg.calls_of("getUpdates")) > polls, 10, "the bot to poll")
         if task.done():
