@@ -509,8 +509,8 @@ def table_rows(results: list[dict]) -> list[list[str]]:
             ref = by_key.get((spec["name"], 10))
             est = ""
             if ref and "wall_s" in ref and ref.get("done") == 10:
-                est = f"; ≈{ref['wall_s'] / 10 * spec['n']:.0f} s extrapolated"
-            rows.append(head + [f"skipped (would take {spec['n']}×2 s{est})", "-", "-", "-", "-", "-", "-"])
+                est = f", ≈{ref['wall_s'] / 10 * spec['n']:.0f} s est."
+            rows.append(head + [f"skipped (≥{spec['n'] * 2:.0f} s{est})", "-", "-", "-", "-", "-", "-"])
             continue
         if "error" in r:
             rows.append(head + ["ERROR: " + r["error"].splitlines()[0], "-", "-", "-", "-", "-", "-"])
@@ -588,6 +588,13 @@ def notes(results: list[dict]) -> list[str]:
     if k4:
         lines.append(f"  - 4K: the fake serves a {k4['png_mb']:.1f} MB PNG; the bot delivered it via {k4['delivered_as']}"
                      f" ({k4['upload_mb_per_job']:.1f} MB uploaded per job).")
+    if any(r["spec"].get("skip") for r in results):
+        lines.append("  - sequential N > 10 skipped: cap 1 runs the jobs one after another (N × 2 s); the estimate")
+        lines.append("    scales the N=10 row.")
+    for r in ok:
+        if r["spec"]["n"] >= 20 and r.get("median_job_timeline_ms"):
+            steps = " · ".join(f"{name} {at:.0f}" for name, at in r["median_job_timeline_ms"])
+            lines.append(f"  - median job of '{r['spec']['name']}' N={r['spec']['n']}, ms after its /imagine: {steps}")
     warn = [r for r in ok if r.get("warnings")]
     for r in warn:
         lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: {r['warnings']} warning(s) logged, e.g. "

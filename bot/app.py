@@ -31,6 +31,7 @@ from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
 from .quota import Quota
+from .references import AlbumCollector, ReferenceFetcher
 from .services import KEY, Services
 from .store import SqliteStore
 from .texts import LANGUAGES, t
@@ -118,11 +119,12 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
         client,
         originals,
         quota,
+        ReferenceFetcher(app.bot, originals),
         max_concurrent=settings.max_concurrent_generations,
         user_max_running=settings.user_max_running,
         user_max_waiting=settings.user_max_waiting,
     )
-    services = Services(settings, client, store, originals, runner, quota)
+    services = Services(settings, client, store, originals, runner, quota, AlbumCollector())
     app.bot_data[KEY] = services
     runner.start()
     await runner.resume()

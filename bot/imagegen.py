@@ -11,6 +11,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -175,8 +176,13 @@ class ImageClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def generate(self, request: ImageRequest, response_format: str = "url") -> GeneratedImage:
-        """Make one image; retries what is worth retrying, raises an ImageGenError subclass otherwise."""
+    async def generate(
+        self, request: ImageRequest, images: Sequence[bytes] = (), response_format: str = "url"
+    ) -> GeneratedImage:
+        """Make one image (an edit of `images` when given); retries what is worth retrying.
+
+        Raises an ImageGenError subclass otherwise.
+        """
         payload = {
             "model": self._model,
             "prompt": request.prompt,
@@ -190,7 +196,7 @@ class ImageClient:
         while True:
             attempt += 1
             try:
-                return await self._attempt(payload, started)
+                return await self._attempt(payload, images, started)
             except ImageGenError as exc:
                 delay = self._retry_delay(exc, attempt, time.monotonic() - started)
                 if delay is None:
@@ -213,9 +219,18 @@ class ImageClient:
             return None
         return delay
 
-    async def _attempt(self, payload: dict, started: float) -> GeneratedImage:
+    async def _post(self, payload: dict, images: Sequence[bytes]) -> httpx.Response:
+        if not images:
+            return await self._http.post("/v1/images/generations", json=payload)
+        # multipart: the same fields as text, and one part named "image" per picture (the name repeated)
+        files = [("image", (f"image-{i}.{_extension_of(data)}", data, _mime_of(data))) for i, data in
+                 enumerate(images, start=1)]
+        fields = {key: str(value) for key, value in payload.items()}
+        return await self._http.post("/v1/images/edits", data=fields, files=files)
+
+    async def _attempt(self, payload: dict, images: Sequence[bytes], started: float) -> GeneratedImage:
         try:
-            response = await self._http.post("/v1/images/generations", json=payload)
+            response = await self._post(payload, images)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise UpstreamError(f"connect: {exc!r}") from None
@@ -277,6 +292,18 @@ class ImageClient:
         except httpx.HTTPError as exc:
             raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
         return b"".join(chunks)
+
+
+def _mime_of(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"
+
+
+def _extension_of(data: bytes) -> str:
+    return {"image/png": "png", "image/webp": "webp"}.get(_mime_of(data), "jpg")
 
 
 def _json_or_none(content: bytes) -> object:

@@ -22,6 +22,7 @@ from .imagegen import GeneratedImage, ImageClient, ImageGenError
 from .options import PIXELS
 from .originals import OriginalsStore
 from .quota import Quota
+from .references import UnusableReference, ReferenceFetcher
 from .store import Job, JobStatus, Store, prefs_scope
 from .texts import t
 
@@ -72,6 +73,7 @@ class JobRunner:
         client: ImageClient,
         originals: OriginalsStore,
         quota: Quota,
+        references: ReferenceFetcher,
         *,
         max_concurrent: int,
         user_max_running: int = 2,
@@ -83,6 +85,7 @@ class JobRunner:
         self._client = client
         self._originals = originals
         self._quota = quota
+        self._references = references
         self._cap = max_concurrent
         self._user_running_cap = user_max_running
         self._user_total_cap = user_max_running + user_max_waiting
@@ -252,7 +255,8 @@ class JobRunner:
             await self._show_status(job, force=True)
             self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
             self._spawn(self._chat_action(job))
-            image = await self._client.generate(job.request)
+            images = await self._references.fetch(job.references) if job.references else []
+            image = await self._client.generate(job.request, images)
             job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
             job.upstream_seconds = image.upstream_seconds
             await self._originals.save(job.id, image.data, image.extension)
@@ -265,6 +269,9 @@ class JobRunner:
                 await self._pause(job)
             else:
                 await self._finish_cancelled(job)
+        except UnusableReference as exc:
+            log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc.kind)
+            await self._fail(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
         except ImageGenError as exc:
             log.warning("job %s: image API failed: %s (status %s, request id %s)", job.id, exc.detail, exc.status,
                         exc.request_id)
@@ -313,12 +320,12 @@ class JobRunner:
         if result.kind == "preview":
             await self._send_note(job, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
 
-    async def _fail(self, job: Job, kind: str, request_id: str | None = None) -> None:
+    async def _fail(self, job: Job, kind: str, request_id: str | None = None, **values: object) -> None:
         await self._quota.refund(job)
         job.status, job.error_kind = JobStatus.FAILED, kind
         job.finished_at = time.time()
         job.request_id = request_id or job.request_id
-        reason = t("internal" if kind == "internal" else f"error_{kind}", job.origin.lang)
+        reason = t("internal" if kind == "internal" else f"error_{kind}", job.origin.lang, **values)
         text = t("failed", job.origin.lang, reason=reason, prompt=self._short(job))
         await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang))
 

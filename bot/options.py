@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_PROMPT_CHARS = 32_000
+VARIANT_CHOICES = (1, 2, 4)
 
 
 class AspectRatio(StrEnum):
@@ -93,24 +94,27 @@ class ParsedPrompt:
     prompt: str
     aspect_ratio: AspectRatio | None = None
     size: Resolution | None = None
+    variants: int | None = None
 
 
 # Phones turn "--" into an em or en dash; accept all three.
 _DASHES = r"(?:--|—|–)"
 _RATIO_FLAG = re.compile(
-    rf"(?<!\S){_DASHES}(?:aspect-ratio|aspect|ratio|ar)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE
+    rf"(?<!\S){_DASHES}(?:aspect-ratio|aspect|ratio|ar)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE
 )
-_SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+_SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
+_VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 
 
 def parse_prompt(text: str) -> ParsedPrompt:
-    """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`) from the prompt text, anywhere in it.
+    """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
     The last occurrence of a flag wins. Raises OptionError for a value that is not valid.
     """
     ratio: AspectRatio | None = None
     size: Resolution | None = None
+    variants: int | None = None
     valid_ratios = [r.value for r in AspectRatio]
     valid_sizes = [s.value for s in Resolution]
 
@@ -132,8 +136,17 @@ def parse_prompt(text: str) -> ParsedPrompt:
             raise OptionError("--size", value, valid_sizes) from None
         return " "
 
+    def take_variants(match: re.Match[str]) -> str:
+        nonlocal variants
+        value = (match.group("v") or "").lstrip("x×")
+        if not value.isdigit() or int(value) not in VARIANT_CHOICES:
+            raise OptionError("--n", match.group("v") or "", [str(n) for n in VARIANT_CHOICES])
+        variants = int(value)
+        return " "
+
+    text = _VARIANTS_FLAG.sub(take_variants, text)
     text = _RATIO_FLAG.sub(take_ratio, text)
     text = _SIZE_FLAG.sub(take_size, text)
     text = _SIZE_SHORT.sub(take_size, text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
-    return ParsedPrompt(prompt=prompt, aspect_ratio=ratio, size=size)
+    return ParsedPrompt(prompt=prompt, aspect_ratio=ratio, size=size, variants=variants)

@@ -11,6 +11,7 @@ from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
 from .quota import Quota
+from .references import AlbumCollector
 from .store import Store
 
 KEY = "services"
@@ -24,6 +25,7 @@ class Services:
     originals: OriginalsStore
     runner: JobRunner
     quota: Quota
+    albums: AlbumCollector
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

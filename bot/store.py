@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import secrets
 import sqlite3
@@ -54,6 +55,10 @@ class PendingRequest:
     size: Resolution
     message_id: int | None = None
     created_at: float = field(default_factory=time.time)
+    references: tuple[str, ...] = ()  # reference image ids (see references.py), in order
+    variants: int = 1
+    ref_width: int | None = None  # the first reference's size, for "keep the original ratio"
+    ref_height: int | None = None
 
 
 class JobStatus(StrEnum):
@@ -89,6 +94,15 @@ class Job:
     result_message_id: int | None = None
     photo_file_id: str | None = None
     document_file_id: str | None = None
+    references: tuple[str, ...] = ()
+    group_id: str | None = None  # the variants of one request share it; None for a single image
+    variant: int = 1
+    variants: int = 1
+    upscale_of: str | None = None  # the job whose result this one re-renders larger
+
+    @property
+    def group(self) -> str:
+        return self.group_id or self.id
 
 
 @dataclass(slots=True)
@@ -99,6 +113,7 @@ class Prefs:
     size: Resolution | None = None
     always_original: bool = False
     language: str | None = None  # a user's choice over their Telegram language
+    variants: int | None = None
 
 
 def prefs_scope(origin: Origin) -> tuple[str, int]:
@@ -143,7 +158,12 @@ class Store(Protocol):
     async def is_blocked(self, user_id: int) -> bool: ...
     async def first_notice(self, subject_id: int, kind: str) -> bool: ...
     async def clear_notice(self, subject_id: int, kind: str) -> None: ...
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        cursor = await self.db.execute("SELECT * FROM jobs WHERE group_id = ? ORDER BY variant", (group_id,))
+        return [_job(row) for row in await cursor.fetchall()]
+
     async def jobs_since(self, since: float) -> list[Job]: ...
+    async def group_jobs(self, group_id: str) -> list[Job]: ...
 
 
 class StoreError(Exception):
@@ -151,7 +171,7 @@ class StoreError(Exception):
 
 
 _ORIGIN = ("chat_id", "user_id", "thread_id", "reply_to", "lang")
-_JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(Job) if f.name not in ("origin", "request"))
+_JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(Job) if f.name not in ("origin", "request", "references"))
 
 MIGRATIONS = [
     """
@@ -189,6 +209,19 @@ MIGRATIONS = [
     CREATE TABLE blocked (user_id INTEGER PRIMARY KEY, at REAL NOT NULL);
     CREATE TABLE notices (subject_id INTEGER NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
                           PRIMARY KEY (subject_id, kind));
+    """,
+    """
+    ALTER TABLE pending ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE pending ADD COLUMN variants INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE pending ADD COLUMN ref_width INTEGER;
+    ALTER TABLE pending ADD COLUMN ref_height INTEGER;
+    ALTER TABLE jobs ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN group_id TEXT;
+    ALTER TABLE jobs ADD COLUMN variant INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN variants INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN upscale_of TEXT;
+    ALTER TABLE prefs ADD COLUMN variants INTEGER;
+    CREATE INDEX jobs_by_group ON jobs(group_id);
     """,
 ]
 
@@ -281,9 +314,11 @@ class SqliteStore:
     async def save_pending(self, pending: PendingRequest) -> None:
         o = pending.origin
         await self.db.execute(
-            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO pending (id, chat_id, user_id, thread_id, reply_to, lang, prompt, aspect_ratio, "
+            "size, message_id, created_at, refs, variants, ref_width, ref_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (pending.id, o.chat_id, o.user_id, o.thread_id, o.reply_to, o.lang, pending.prompt,
-             pending.aspect_ratio.value, pending.size.value, pending.message_id, pending.created_at),
+             pending.aspect_ratio.value, pending.size.value, pending.message_id, pending.created_at,
+             json.dumps(pending.references), pending.variants, pending.ref_width, pending.ref_height),
         )
 
     async def get_pending(self, pending_id: str) -> PendingRequest | None:
@@ -292,7 +327,8 @@ class SqliteStore:
             return None
         return PendingRequest(
             row["id"], _origin(row), row["prompt"], AspectRatio(row["aspect_ratio"]), Resolution(row["size"]),
-            row["message_id"], row["created_at"],
+            row["message_id"], row["created_at"], tuple(json.loads(row["refs"])), row["variants"],
+            row["ref_width"], row["ref_height"],
         )
 
     async def take_pending(self, pending_id: str) -> PendingRequest | None:
@@ -310,9 +346,9 @@ class SqliteStore:
 
     async def save_job(self, job: Job) -> None:
         o, r = job.origin, job.request
-        names = (*_ORIGIN, "prompt", "aspect_ratio", "size", *_JOB_COLUMNS)
+        names = (*_ORIGIN, "prompt", "aspect_ratio", "size", "refs", *_JOB_COLUMNS)
         values = (o.chat_id, o.user_id, o.thread_id, o.reply_to, o.lang, r.prompt, r.aspect_ratio.value,
-                  r.size.value, *(getattr(job, name) for name in _JOB_COLUMNS))
+                  r.size.value, json.dumps(job.references), *(getattr(job, name) for name in _JOB_COLUMNS))
         await self.db.execute(
             f"INSERT OR REPLACE INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values
         )
@@ -347,14 +383,15 @@ class SqliteStore:
             Resolution(row["size"]) if row["size"] else None,
             bool(row["always_original"]),
             row["language"],
+            row["variants"],
         )
 
     async def save_prefs(self, scope: str, scope_id: int, prefs: Prefs) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO prefs (scope, scope_id, aspect_ratio, size, always_original, language) "
-            "VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO prefs (scope, scope_id, aspect_ratio, size, always_original, language, variants) "
+            "VALUES (?,?,?,?,?,?,?)",
             (scope, scope_id, prefs.aspect_ratio.value if prefs.aspect_ratio else None,
-             prefs.size.value if prefs.size else None, int(prefs.always_original), prefs.language),
+             prefs.size.value if prefs.size else None, int(prefs.always_original), prefs.language, prefs.variants),
         )
 
     # ---- credits ----
@@ -433,6 +470,10 @@ class SqliteStore:
 
     # ---- statistics ----
 
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        cursor = await self.db.execute("SELECT * FROM jobs WHERE group_id = ? ORDER BY variant", (group_id,))
+        return [_job(row) for row in await cursor.fetchall()]
+
     async def jobs_since(self, since: float) -> list[Job]:
         cursor = await self.db.execute("SELECT * FROM jobs WHERE created_at >= ? ORDER BY created_at", (since,))
         return [_job(row) for row in await cursor.fetchall()]
@@ -446,4 +487,4 @@ def _job(row: sqlite3.Row) -> Job:
     request = ImageRequest(row["prompt"], AspectRatio(row["aspect_ratio"]), Resolution(row["size"]))
     values = {name: row[name] for name in _JOB_COLUMNS}
     values["status"] = JobStatus(values["status"])
-    return Job(origin=_origin(row), request=request, **values)
+    return Job(origin=_origin(row), request=request, references=tuple(json.loads(row["refs"])), **values)

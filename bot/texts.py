@@ -112,6 +112,17 @@ EN: dict[str, str] = {
     "error_service": "The image service failed; please try again.",
     "error_telegram": "Telegram refused to take the image; please try again.",
     "error_interrupted": "This image was interrupted by a restart — tap 🔁 Again.",
+    "error_reference_too_big": (
+        "Reference image {number} ({name}) is larger than 20 MB, the most Telegram lets a bot download; "
+        "send it smaller or as a compressed photo."
+    ),
+    "error_reference_not_image": "Reference {number} ({name}) is not a picture; send PNG, JPEG or WEBP images.",
+    "error_reference_download": "Reference image {number} could not be downloaded from Telegram; please send it again.",
+    "error_reference_gone": "A reference image is no longer available; please send it again.",
+    "refs_received": "📥 {count} of {limit} reference images received…",
+    "refs_trimmed": "You sent {count} images; I used the first {limit}.",
+    "edit_choose": "🖌 {prompt}\n\nEditing {count} image(s). Shape and resolution, then Generate:",
+    "keep_ratio": "🖼 Keep ratio",
     # the command menu
     "cmd_imagine": "Make an image: /imagine a red fox --ar 16:9",
     "cmd_help": "How to use the bot",
@@ -222,6 +233,14 @@ ZH: dict[str, str] = {
     "error_service": "图片服务失败了，请再试一次。",
     "error_telegram": "Telegram 拒绝接收这张图片，请再试一次。",
     "error_interrupted": "这张图片因重启而中断——请点 🔁 再来一张。",
+    "error_reference_too_big": "参考图 {number}（{name}）超过 20 MB，超出 Telegram 允许机器人下载的大小；请发送更小的图片或以压缩照片发送。",
+    "error_reference_not_image": "参考文件 {number}（{name}）不是图片；请发送 PNG、JPEG 或 WEBP 图片。",
+    "error_reference_download": "无法从 Telegram 下载参考图 {number}，请重新发送。",
+    "error_reference_gone": "参考图已不可用，请重新发送。",
+    "refs_received": "📥 已收到 {count} / {limit} 张参考图…",
+    "refs_trimmed": "你发送了 {count} 张图片，我使用了前 {limit} 张。",
+    "edit_choose": "🖌 {prompt}\n\n编辑 {count} 张图片。选择比例和分辨率，然后点“生成”：",
+    "keep_ratio": "🖼 保持原比例",
     "cmd_imagine": "生成图片：/imagine 红狐狸 --ar 16:9",
     "cmd_help": "使用说明",
     "cmd_cancel": "停止正在生成的图片（/cancel all：全部）",

@@ -1,0 +1,162 @@
+"""Reference images for edits: found in messages and albums, kept as ids, fetched as bytes when a job runs.
+
+An id is `tg:<file_id>` (a picture in Telegram, downloaded with getFile) or `job:<job id>` (one of our own
+originals, e.g. the result an upscale starts from). Ids survive restarts; bytes are fetched only when needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from telegram import Bot, Message
+from telegram.error import TelegramError
+
+from .imagegen import NotAnImageError, inspect_image
+from .options import PIXELS, AspectRatio, Resolution
+from .originals import OriginalsStore
+
+MAX_REFERENCES = 14
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what the public Bot API lets a bot download
+ALBUM_QUIET_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    id: str
+    name: str  # for messages: the file name, or "photo"
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+    mime_type: str | None = None
+
+
+class UnusableReference(Exception):
+    """A reference that cannot be used; `kind` picks the sentence, `number` and `name` say which one."""
+
+    def __init__(self, kind: str, number: int, name: str) -> None:
+        super().__init__(f"reference {number} ({name}): {kind}")
+        self.kind, self.number, self.name = kind, number, name
+
+
+def from_message(message: Message | None) -> list[Reference]:
+    """The picture a message carries: its largest photo size, or a document (photos sent "without compression")."""
+    if message is None:
+        return []
+    if message.photo:
+        best = message.photo[-1]
+        return [Reference(f"tg:{best.file_id}", "photo", best.width, best.height, best.file_size, "image/jpeg")]
+    if message.document:
+        doc = message.document
+        return [Reference(f"tg:{doc.file_id}", doc.file_name or "file", None, None, doc.file_size, doc.mime_type)]
+    return []
+
+
+def check(references: list[Reference]) -> None:
+    """What can be told before downloading anything: too large for the Bot API, or not a picture at all."""
+    for number, ref in enumerate(references, start=1):
+        if ref.size and ref.size > DOWNLOAD_LIMIT:
+            raise UnusableReference("too_big", number, ref.name)
+        if ref.mime_type and not ref.mime_type.startswith("image/"):
+            raise UnusableReference("not_image", number, ref.name)
+
+
+def closest_ratio(width: int, height: int) -> AspectRatio:
+    """The listed ratio nearest the picture's own shape (compared on a log scale, so 2:1 and 1:2 weigh the same)."""
+    target = math.log(width / height)
+    return min(AspectRatio, key=lambda r: abs(math.log(_ratio_value(r)) - target))
+
+
+def _ratio_value(ratio: AspectRatio) -> float:
+    width, height = PIXELS[(ratio, Resolution.K1)]
+    return width / height
+
+
+class ReferenceFetcher:
+    """Turns reference ids into checked image bytes, in order."""
+
+    def __init__(self, bot: Bot, originals: OriginalsStore) -> None:
+        self._bot = bot
+        self._originals = originals
+
+    async def fetch(self, ids: tuple[str, ...]) -> list[bytes]:
+        return list(await asyncio.gather(*(self._one(number, ref_id) for number, ref_id in enumerate(ids, 1))))
+
+    async def _one(self, number: int, ref_id: str) -> bytes:
+        kind, _, value = ref_id.partition(":")
+        if kind == "job":
+            path = self._originals.find(value)
+            if path is None:
+                raise UnusableReference("gone", number, "image")
+            data = await asyncio.to_thread(path.read_bytes)
+        elif kind == "tg":
+            try:
+                file = await self._bot.get_file(value)
+                if file.file_size and file.file_size > DOWNLOAD_LIMIT:
+                    raise UnusableReference("too_big", number, "image")
+                data = bytes(await file.download_as_bytearray())
+            except TelegramError as exc:
+                too_big = "too big" in str(exc).lower()
+                raise UnusableReference("too_big" if too_big else "download", number, "image") from exc
+        else:
+            raise UnusableReference("gone", number, "image")
+        try:
+            await asyncio.to_thread(inspect_image, data)
+        except NotAnImageError:
+            raise UnusableReference("not_image", number, "image") from None
+        return data
+
+
+@dataclass(slots=True)
+class _Album:
+    parts: dict[int, list[Reference]] = field(default_factory=dict)  # message id → its pictures
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    last_part: float = field(default_factory=time.monotonic)
+
+    def references(self) -> list[Reference]:
+        return [ref for _, refs in sorted(self.parts.items()) for ref in refs]
+
+
+class AlbumCollector:
+    """Telegram sends an album as separate messages sharing a media_group_id; this gathers them.
+
+    Albums are remembered for a while (bounded), so a later reply to any of their photos finds all of them.
+    """
+
+    def __init__(self, quiet: float = ALBUM_QUIET_SECONDS, remember: int = 2000) -> None:
+        self._quiet = quiet
+        self._remember = remember
+        self._albums: OrderedDict[tuple[int, str], _Album] = OrderedDict()
+
+    def add(self, message: Message) -> None:
+        key = (message.chat.id, message.media_group_id or "")
+        album = self._albums.get(key) or _Album()
+        self._albums[key] = album
+        self._albums.move_to_end(key)
+        album.parts[message.message_id] = from_message(message)
+        album.last_part = time.monotonic()
+        album.changed.set()
+        while len(self._albums) > self._remember:
+            self._albums.popitem(last=False)
+
+    def references(self, chat_id: int, media_group_id: str) -> list[Reference]:
+        album = self._albums.get((chat_id, media_group_id))
+        return album.references() if album else []
+
+    async def complete(self, chat_id: int, media_group_id: str, on_progress) -> list[Reference]:  # noqa: ANN001
+        """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
+        album = self._albums[(chat_id, media_group_id)]
+        reported = 0
+        while True:
+            album.changed.clear()
+            count = len(album.references())
+            if count != reported:
+                reported = count
+                await on_progress(count)
+            try:
+                await asyncio.wait_for(album.changed.wait(), self._quiet)
+            except TimeoutError:
+                return album.references()
