@@ -123,6 +123,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
         max_concurrent=settings.max_concurrent_generations,
         user_max_running=settings.user_max_running,
         user_max_waiting=settings.user_max_waiting,
+        retry_on_size_mismatch=settings.retry_on_size_mismatch,
     )
     services = Services(settings, client, store, originals, runner, quota, AlbumCollector())
     app.bot_data[KEY] = services

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message, ReplyParameters
 from telegram.error import BadRequest
 
 log = logging.getLogger(__name__)
@@ -178,3 +178,67 @@ async def deliver(
         raise
     except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumDelivered:
+    kind: str  # "album" or "album+documents"
+    photos: list[Message]  # one per picture, in order
+    documents: list[Message]  # the originals, in order, when they were sent
+    buttons: Message  # the message under the album that carries the buttons
+
+
+async def deliver_album(
+    bot: Bot,
+    target: Target,
+    pictures: list[Picture],
+    caption_text: str,
+    summary: str,
+    markup: Callable[[bool], InlineKeyboardMarkup],
+    *,
+    with_original: bool = False,
+) -> AlbumDelivered:
+    """Several pictures as one album (albums can't carry buttons, so they go in a message under it).
+
+    Photos that fit go as they are, others as previews; the originals follow as an album of files when any picture
+    needed a preview or `with_original` asks for them. Raises DeliveryError when the album could not be sent.
+    """
+    try:
+        fits = [fits_photo(len(p.data), p.width, p.height) for p in pictures]
+        photos = await asyncio.gather(
+            *(asyncio.to_thread(make_preview, p.data) if not ok else _same(p.data) for p, ok in zip(pictures, fits))
+        )
+        media = [
+            InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)
+        ]
+        try:
+            sent = await bot.send_media_group(media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
+                                              **target.kwargs())
+        except BadRequest as exc:
+            log.warning("album of photos refused (%s); sending the originals as files", exc.message)
+            sent = []
+        add_documents = with_original or not all(fits) or not sent
+        documents: list[Message] = []
+        if add_documents:
+            files = [
+                InputMediaDocument(p.data, filename=p.filename, caption=caption_text if i == 0 else None,
+                                   disable_content_type_detection=True)
+                for i, p in enumerate(pictures)
+            ]
+            first = sent[0].message_id if sent else target.reply_to
+            documents = list(await bot.send_media_group(
+                files, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
+                **Target(target.chat_id, target.thread_id, first).kwargs(),
+            ))
+        anchor = (sent or documents)[0].message_id
+        buttons = await bot.send_message(
+            text=summary, reply_markup=markup(not add_documents),
+            **Target(target.chat_id, target.thread_id, anchor).kwargs(),
+        )
+        return AlbumDelivered("album+documents" if documents else "album", list(sent), documents, buttons)
+    except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _same(data: bytes) -> bytes:
+    return data

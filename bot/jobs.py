@@ -1,16 +1,20 @@
 """The job runner: a fair queue with a global and a per-user cap, live status lines, cancel, restart recovery.
 
-Jobs run as their own asyncio tasks, so a slow generation never holds up other users' updates. Every change of a
-job's state is written to the store first, so a restart (even a hard kill) resumes what was interrupted.
+A job makes one image. A request for several variants is a group of jobs that share a group id and one status
+line; each job counts against the caps and the credits on its own, and the group is delivered together (one album)
+when the last of them has finished. Jobs run as their own asyncio tasks, so a slow generation never holds up other
+users' updates. Every change of state is written to the store first, so a restart (even a hard kill) resumes what
+was interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -21,8 +25,8 @@ from . import delivery, keyboards
 from .imagegen import GeneratedImage, ImageClient, ImageGenError
 from .options import PIXELS
 from .originals import OriginalsStore
-from .quota import Quota
-from .references import UnusableReference, ReferenceFetcher
+from .quota import Quota, QuotaExceeded
+from .references import ReferenceFetcher, UnusableReference
 from .store import Job, JobStatus, Store, prefs_scope
 from .texts import t
 
@@ -32,6 +36,10 @@ STATUS_PROMPT_CHARS = 200
 CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for 5 s
 CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per chat in this time (groups: 20 messages a minute)
 MAX_ATTEMPTS = 2  # a job interrupted by a restart is run once more, then the user is asked to tap Again
+UPSCALE_INSTRUCTION = (
+    "Keep this exact picture: the same composition, subjects, colours and style. "
+    "Only render it again at a higher resolution, with finer detail."
+)
 
 
 class ShuttingDown(Exception):
@@ -65,6 +73,10 @@ def size_matches(job: Job, image: GeneratedImage) -> bool:
     return abs(image.width - want_w) <= 16 and abs(image.height - want_h) <= 16
 
 
+def label(job: Job) -> str:
+    return job.request.label + (f" · ×{job.variants}" if job.variants > 1 else "")
+
+
 class JobRunner:
     def __init__(
         self,
@@ -78,6 +90,7 @@ class JobRunner:
         max_concurrent: int,
         user_max_running: int = 2,
         user_max_waiting: int = 5,
+        retry_on_size_mismatch: bool = False,
         tick: float = 1.0,
     ) -> None:
         self._bot = bot
@@ -89,12 +102,16 @@ class JobRunner:
         self._cap = max_concurrent
         self._user_running_cap = user_max_running
         self._user_total_cap = user_max_running + user_max_waiting
+        self._retry_mismatch = retry_on_size_mismatch
         self._tick = tick
         self._waiting: list[Job] = []
-        self._announcing: set[str] = set()
+        self._announcing: set[str] = set()  # groups whose status line is being sent: they may not start yet
         self._running: dict[str, asyncio.Task[None]] = {}
         self._user_running: dict[int, int] = {}
         self._jobs: dict[str, Job] = {}  # every unfinished job, waiting or running
+        self._groups: dict[str, list[Job]] = {}  # group id → its jobs (variants), until delivered
+        self._results: dict[str, dict[str, GeneratedImage]] = {}  # group id → job id → its image
+        self._failure_values: dict[str, dict[str, object]] = {}  # job id → what its failure sentence names
         self._served: dict[int, int] = {}  # user → serial number of their last start (round-robin order)
         self._serial = 0
         self._cancel_reason: dict[str, str] = {}
@@ -116,8 +133,13 @@ class JobRunner:
         resumed = 0
         await self._store.refund_unfinished_failures()
         for job in await self._store.unfinished_jobs():
+            if job.group not in self._groups:
+                members = await self._store.group_jobs(job.group) if job.group_id else [job]
+                self._groups[job.group] = [m for m in members if m.status != JobStatus.DONE] or [job]
+            job = next(m for m in self._groups[job.group] if m.id == job.id)
             if job.status == JobStatus.RUNNING and job.attempts >= MAX_ATTEMPTS:
-                await self._fail(job, "interrupted")
+                await self._quota.refund(job)
+                job.status, job.error_kind, job.finished_at = JobStatus.FAILED, "interrupted", time.time()
                 await self._store.save_job(job)
                 continue
             job.status = JobStatus.QUEUED
@@ -125,8 +147,11 @@ class JobRunner:
             self._jobs[job.id] = job
             self._waiting.append(job)
             resumed += 1
-        for job in list(self._waiting):
-            await self._show_status(job, force=True)
+        for group in list(self._groups):
+            if not any(j.id in self._jobs for j in self._groups[group]):
+                await self._settle(group)  # every job of it failed for good: say so
+            else:
+                await self._show_status(group, force=True)
         self._pump()
         if resumed:
             log.info("resumed %d unfinished job(s) from before the restart", resumed)
@@ -143,7 +168,11 @@ class JobRunner:
             self._running[job_id].cancel()
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=10)
-        await asyncio.gather(*(self._pause(job) for job in self._waiting), return_exceptions=True)
+        for job in self._waiting:
+            job.status = JobStatus.QUEUED
+            await self._store.save_job(job)
+        paused = [g for g, members in self._groups.items() if any(m.status == JobStatus.QUEUED for m in members)]
+        await asyncio.gather(*(self._say_paused(group) for group in paused), return_exceptions=True)
         if self._ticker:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -157,32 +186,45 @@ class JobRunner:
     def active(self) -> int:
         return len(self._jobs)
 
-    async def submit(self, job: Job) -> None:
-        """Store the job, show its status line, and queue it.
+    async def submit(self, *jobs: Job) -> None:
+        """Store the job(s) of one request, show its status line, and queue them.
 
         Raises ShuttingDown while stopping, QueueFull when the user is at their limit, and QuotaExceeded when the
         credits are not there; nothing is queued or charged then.
         """
         if self._closing:
             raise ShuttingDown
-        if len(self.user_jobs(job.origin.user_id)) >= self._user_total_cap:
+        lead = jobs[0]
+        if len(self.user_jobs(lead.origin.user_id)) + len(jobs) > self._user_total_cap:
             raise QueueFull(self._user_total_cap)
-        await self._quota.reserve(job)
-        self._jobs[job.id] = job
-        self._waiting.append(job)  # its place in line is taken now...
-        self._announcing.add(job.id)
+        reserved: list[Job] = []
         try:
-            await self._store.add_job(job)
-            await self._show_status(job, force=True)  # ...but it starts only after "Queued" is shown
+            for job in jobs:
+                await self._quota.reserve(job)
+                reserved.append(job)
+        except QuotaExceeded as exc:
+            for job in reserved:
+                await self._quota.refund(job)
+            raise QuotaExceeded(exc.report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
+        group = lead.group
+        self._groups[group] = list(jobs)
+        self._announcing.add(group)
+        for job in jobs:
+            self._jobs[job.id] = job
+            self._waiting.append(job)  # their place in line is taken now...
+        try:
+            for job in jobs:
+                await self._store.add_job(job)
+            await self._show_status(group, force=True)  # ...but they start only after "Queued" is shown
         finally:
-            self._announcing.discard(job.id)
+            self._announcing.discard(group)
             self._pump()
 
     def _next(self) -> Job | None:
         """Round-robin across users: the user who started a job least recently goes first; arrival breaks ties."""
         best: Job | None = None
         for job in self._waiting:
-            if job.id in self._announcing or self._user_running.get(job.origin.user_id, 0) >= self._user_running_cap:
+            if job.group in self._announcing or self._user_running.get(job.origin.user_id, 0) >= self._user_running_cap:
                 continue
             if best is None or self._served.get(job.origin.user_id, -1) < self._served.get(best.origin.user_id, -1):
                 best = job
@@ -195,17 +237,16 @@ class JobRunner:
                 return
             self._waiting.remove(job)
             self._serial += 1
-            self._served[job.origin.user_id] = self._serial
-            self._user_running[job.origin.user_id] = self._user_running.get(job.origin.user_id, 0) + 1
+            user = job.origin.user_id
+            self._served[user] = self._serial
+            self._user_running[user] = self._user_running.get(user, 0) + 1
             self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
-            self._running[job.id].add_done_callback(lambda _t, jid=job.id: self._done(jid))
+            self._running[job.id].add_done_callback(lambda _t, j=job: self._done(j))
 
-    def _done(self, job_id: str) -> None:
-        self._running.pop(job_id, None)
-        job = self._jobs.pop(job_id, None)
-        if job is not None:
-            self._user_running[job.origin.user_id] -= 1
-        self._last_edit.pop(job_id, None)
+    def _done(self, job: Job) -> None:
+        self._running.pop(job.id, None)
+        self._jobs.pop(job.id, None)
+        self._user_running[job.origin.user_id] -= 1
         self._pump()
 
     def start_order(self) -> list[Job]:
@@ -225,19 +266,30 @@ class JobRunner:
         return max(0, index - max(0, self._cap - len(self._running)))
 
     async def cancel(self, job_id: str, reason: str = "user") -> bool:
-        """Stop a waiting job at once, or a running one by cancelling its task (and so the upstream request)."""
-        for job in self._waiting:
-            if job.id == job_id:
-                self._waiting.remove(job)
-                self._jobs.pop(job_id, None)
-                await self._finish_cancelled(job)
-                return True
-        task = self._running.get(job_id)
-        if task is None or task.done():
+        """Cancel every job of the request `job_id` belongs to: waiting ones at once, running ones by cancelling
+        their tasks (and so their upstream requests)."""
+        job = self._jobs.get(job_id) or next(
+            (j for jobs in self._groups.values() for j in jobs if j.id == job_id), None
+        )
+        if job is None or job.group not in self._groups:
             return False
-        self._cancel_reason[job_id] = reason
-        task.cancel()
-        return True
+        members = self._groups[job.group]
+        found = False
+        for member in members:
+            if member in self._waiting:
+                self._waiting.remove(member)
+                self._jobs.pop(member.id, None)
+                await self._quota.refund(member)
+                member.status, member.finished_at = JobStatus.CANCELLED, time.time()
+                await self._store.save_job(member)
+                found = True
+            elif (task := self._running.get(member.id)) is not None and not task.done():
+                self._cancel_reason[member.id] = reason
+                task.cancel()
+                found = True
+        if found and not any(m.id in self._running for m in members):
+            await self._settle(job.group)
+        return found
 
     def user_jobs(self, user_id: int) -> list[Job]:
         """Unfinished jobs of a user, newest first."""
@@ -250,97 +302,176 @@ class JobRunner:
         job.status, job.started_at = JobStatus.RUNNING, time.time()
         job.attempts += 1
         image: GeneratedImage | None = None
+        paused = False
         try:
             await self._store.save_job(job)
-            await self._show_status(job, force=True)
+            await self._show_status(job.group, force=True)
             self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
             self._spawn(self._chat_action(job))
-            images = await self._references.fetch(job.references) if job.references else []
-            image = await self._client.generate(job.request, images)
+            image = await self._generate(job)
             job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
             job.upstream_seconds = image.upstream_seconds
             await self._originals.save(job.id, image.data, image.extension)
-            await self._deliver(job, image)
-            job.status = JobStatus.DONE
-            await self._delete_status(job)
+            self._results.setdefault(job.group, {})[job.id] = image
         except asyncio.CancelledError:
-            reason = self._cancel_reason.pop(job.id, "shutdown")
-            if reason == "shutdown":
-                await self._pause(job)
+            if self._cancel_reason.pop(job.id, "shutdown") == "shutdown":
+                job.status, paused = JobStatus.QUEUED, True
             else:
-                await self._finish_cancelled(job)
+                await self._quota.refund(job)
+                job.status, job.finished_at = JobStatus.CANCELLED, time.time()
         except UnusableReference as exc:
             log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc.kind)
-            await self._fail(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
+            await self._mark_failed(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
         except ImageGenError as exc:
             log.warning("job %s: image API failed: %s (status %s, request id %s)", job.id, exc.detail, exc.status,
                         exc.request_id)
-            await self._fail(job, exc.kind, request_id=exc.request_id)
-        except delivery.DeliveryError as exc:
-            log.warning("job %s: delivery failed: %s", job.id, exc)
-            await self._fail(job, exc.kind)
+            job.request_id = exc.request_id
+            await self._mark_failed(job, exc.kind)
         except Exception:
             log.exception("job %s: unexpected failure", job.id)
-            await self._fail(job, "internal")
+            await self._mark_failed(job, "internal")
+        await self._store.save_job(job)
+        if not paused:
+            await self._settle(job.group)
+
+    async def _generate(self, job: Job) -> GeneratedImage:
+        images = await self._references.fetch(job.references) if job.references else []
+        request = job.request
+        if job.upscale_of:
+            request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
+        image = await self._client.generate(request, images)
+        if self._retry_mismatch and not size_matches(job, image):
+            image = await self._retry_for_size(job, request, images, image)
+        return image
+
+    async def _retry_for_size(self, job: Job, request, images: list[bytes], first: GeneratedImage) -> GeneratedImage:  # noqa: ANN001
+        """One more call when the size is wrong, charged like any job; the better of the two is kept."""
+        retry = dataclasses.replace(job, id=f"{job.id}-r")
+        try:
+            await self._quota.reserve(retry)
+        except QuotaExceeded:
+            log.info("job %s: size mismatch, no credits left for a retry", job.id)
+            return first
+        log.info("job %s: size mismatch (%dx%d); one retry", job.id, first.width, first.height)
+        try:
+            second = await self._client.generate(request, images)
+        except ImageGenError as exc:
+            log.warning("job %s: size retry failed: %s", job.id, exc.detail)
+            await self._quota.refund(retry)
+            return first
+        return second if size_matches(job, second) or not size_matches(job, first) else first
+
+    async def _mark_failed(self, job: Job, kind: str, **values: object) -> None:
+        await self._quota.refund(job)
+        job.status, job.error_kind, job.finished_at = JobStatus.FAILED, kind, time.time()
+        self._failure_values[job.id] = values
+
+    # ---- a whole request ----
+
+    async def _settle(self, group: str) -> None:
+        """When no job of the request is waiting or running any more, deliver what was made and say what wasn't."""
+        members = self._groups.get(group)
+        done = self._results.get(group, {})
+        if not members or any(m.id not in done and not m.status.final for m in members):
+            return  # still waiting or running, or paused by a stop (the next start resumes it)
+        self._groups.pop(group, None)
+        results = self._results.pop(group, {})
+        lead = members[0]
+        made = [(m, results[m.id]) for m in members if m.id in results]
+        failed = [m for m in members if m.status == JobStatus.FAILED]
+        try:
+            if made:
+                await self._deliver(lead, made, failed)
+            elif failed:
+                await self._show_failure(lead, failed[0])
+            else:
+                await self._edit(lead, t("cancelled", lead.origin.lang, label=label(lead), prompt=self._short(lead)),
+                                 keyboards.retry_keyboard(lead.id, lead.origin.lang))
         finally:
-            if job.status.final:
-                job.finished_at = time.time()
-            await self._store.save_job(job)
-            log.info(
-                "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
-                job.id, job.origin.chat_id, job.origin.user_id, job.request.label,
-                job.upstream_seconds or 0.0, job.bytes, job.delivery, job.status,
-                f" ({job.error_kind})" if job.error_kind else "",
-            )
+            for member in members:
+                self._failure_values.pop(member.id, None)
+                await self._store.save_job(member)
+                log.info(
+                    "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
+                    member.id, member.origin.chat_id, member.origin.user_id, member.request.label,
+                    member.upstream_seconds or 0.0, member.bytes, member.delivery, member.status,
+                    f" ({member.error_kind})" if member.error_kind else "",
+                )
 
-    async def _deliver(self, job: Job, image: GeneratedImage) -> None:
-        lang = job.origin.lang
-        details = f"{job.request.label} · {image.width}×{image.height}"
-        if not size_matches(job, image):
-            actual = describe_size(image.width, image.height)
-            details = "⚠️ " + t("size_mismatch", lang, asked=job.request.label, actual=actual)
-        picture = delivery.Picture(
-            image.data,
-            image.width,
-            image.height,
-            image.mime_type,
-            delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, image.extension),
-        )
-        prefs = await self._store.get_prefs(*prefs_scope(job.origin))
-        target = delivery.Target(job.origin.chat_id, job.origin.thread_id, job.origin.reply_to)
-        markup: Callable[[bool], InlineKeyboardMarkup] = lambda original: keyboards.result_keyboard(  # noqa: E731
-            job.id, lang, with_original=original
-        )
-        result = await delivery.deliver(
-            self._bot, target, picture, delivery.caption(job.request.prompt, details), markup,
-            with_original=prefs.always_original,
-        )
-        job.delivery, job.result_message_id = result.kind, result.message.message_id
-        job.photo_file_id, job.document_file_id = result.photo_file_id, result.document_file_id
-        if result.kind == "preview":
-            await self._send_note(job, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
+    async def _deliver(self, lead: Job, made: list[tuple[Job, GeneratedImage]], failed: list[Job]) -> None:
+        lang = lead.origin.lang
+        prefs = await self._store.get_prefs(*prefs_scope(lead.origin))
+        target = delivery.Target(lead.origin.chat_id, lead.origin.thread_id, lead.origin.reply_to)
+        pictures = [self._picture(job, image) for job, image in made]
+        note = self._failed_note(lead, failed) if failed else ""
+        try:
+            if len(made) == 1:
+                job, image = made[0]
+                text = delivery.caption(job.request.prompt, self._details(job, image) + note)
+                result = await delivery.deliver(
+                    self._bot, target, pictures[0], text,
+                    lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
+                                                               size=job.request.size),
+                    with_original=prefs.always_original,
+                )
+                job.delivery, job.result_message_id = result.kind, result.message.message_id
+                job.photo_file_id, job.document_file_id = result.photo_file_id, result.document_file_id
+                if result.kind == "preview":
+                    await self._send_note(lead, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
+            else:
+                ids = [job.id for job, _ in made]
+                details = " · ".join(dict.fromkeys(self._details(job, image) for job, image in made))
+                summary = f"🎨 ×{len(made)} · {details}{note}"
+                album = await delivery.deliver_album(
+                    self._bot, target, pictures, delivery.caption(lead.request.prompt, details), summary,
+                    lambda originals: keyboards.album_keyboard(ids, lang, with_originals=originals,
+                                                               size=lead.request.size),
+                    with_original=prefs.always_original,
+                )
+                for index, (job, _) in enumerate(made):
+                    job.delivery, job.result_message_id = album.kind, album.buttons.message_id
+                    if index < len(album.photos) and album.photos[index].photo:
+                        job.photo_file_id = album.photos[index].photo[-1].file_id
+                    if index < len(album.documents) and album.documents[index].document:
+                        job.document_file_id = album.documents[index].document.file_id
+        except delivery.DeliveryError as exc:
+            log.warning("job %s: delivery failed: %s", lead.id, exc)
+            for job, _ in made:
+                await self._mark_failed(job, exc.kind)
+            await self._show_failure(lead, made[0][0])
+            return
+        for job, _ in made:
+            job.status, job.finished_at = JobStatus.DONE, time.time()
+        await self._delete_status(lead)
 
-    async def _fail(self, job: Job, kind: str, request_id: str | None = None, **values: object) -> None:
-        await self._quota.refund(job)
-        job.status, job.error_kind = JobStatus.FAILED, kind
-        job.finished_at = time.time()
-        job.request_id = request_id or job.request_id
-        reason = t("internal" if kind == "internal" else f"error_{kind}", job.origin.lang, **values)
-        text = t("failed", job.origin.lang, reason=reason, prompt=self._short(job))
-        await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang))
+    def _picture(self, job: Job, image: GeneratedImage) -> delivery.Picture:
+        name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, image.extension)
+        if job.variants > 1:
+            name = name.replace(f".{image.extension}", f"_{job.variant}.{image.extension}")
+        return delivery.Picture(image.data, image.width, image.height, image.mime_type, name)
 
-    async def _finish_cancelled(self, job: Job) -> None:
-        await self._quota.refund(job)
-        job.status, job.finished_at = JobStatus.CANCELLED, time.time()
-        await self._store.save_job(job)
-        text = t("cancelled", job.origin.lang, label=job.request.label, prompt=self._short(job))
-        await self._edit(job, text, keyboards.retry_keyboard(job.id, job.origin.lang))
+    def _details(self, job: Job, image: GeneratedImage) -> str:
+        if size_matches(job, image):
+            return f"{job.request.label} · {image.width}×{image.height}"
+        actual = describe_size(image.width, image.height)
+        return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
 
-    async def _pause(self, job: Job) -> None:
-        """Stopped by a restart: back to the queue in the store, resumed on the next start."""
-        job.status = JobStatus.QUEUED
-        await self._store.save_job(job)
-        await self._edit(job, t("paused_restart", job.origin.lang, prompt=self._short(job)), None)
+    def _failed_note(self, lead: Job, failed: list[Job]) -> str:
+        reason = self._reason(failed[0])
+        return "\n" + t("variants_failed", lead.origin.lang, failed=len(failed), total=lead.variants, reason=reason)
+
+    def _reason(self, job: Job) -> str:
+        kind = job.error_kind or "internal"
+        key = "internal" if kind == "internal" else f"error_{kind}"
+        return t(key, job.origin.lang, **self._failure_values.get(job.id, {}))
+
+    async def _show_failure(self, lead: Job, failed: Job) -> None:
+        text = t("failed", lead.origin.lang, reason=self._reason(failed), prompt=self._short(lead))
+        await self._edit(lead, text, keyboards.retry_keyboard(lead.id, lead.origin.lang))
+
+    async def _say_paused(self, group: str) -> None:
+        lead = self._groups[group][0]
+        await self._edit(lead, t("paused_restart", lead.origin.lang, prompt=self._short(lead)), None)
 
     # ---- status line ----
 
@@ -348,48 +479,59 @@ class JobRunner:
         prompt = job.request.prompt
         return prompt if len(prompt) <= STATUS_PROMPT_CHARS else prompt[: STATUS_PROMPT_CHARS - 1] + "…"
 
-    def _status_text(self, job: Job, order: list[Job] | None = None) -> str:
-        lang, label, prompt = job.origin.lang, job.request.label, self._short(job)
-        if job.status == JobStatus.RUNNING:
-            elapsed = int(time.time() - (job.started_at or time.time()))
-            return t("generating", lang, label=label, elapsed=f"{elapsed} s", prompt=prompt)
-        ahead = self.ahead_of(job, order)
+    def _status_text(self, group: str, order: list[Job] | None = None) -> str:
+        members = self._groups[group]
+        lead = members[0]
+        lang, prompt = lead.origin.lang, self._short(lead)
+        running = [m for m in members if m.status == JobStatus.RUNNING and m.id in self._running]
+        if running:
+            started = min(m.started_at or time.time() for m in running)
+            elapsed = f"{int(time.time() - started)} s"
+            ready = len(self._results.get(group, {}))
+            if ready:
+                elapsed += " · " + t("variants_ready", lang, ready=ready, total=len(members))
+            return t("generating", lang, label=label(lead), elapsed=elapsed, prompt=prompt)
+        waiting = [m for m in members if m in self._waiting]
+        ahead = self.ahead_of(waiting[0], order) if waiting else 0
         if ahead:
-            return t("queued_ahead", lang, ahead=ahead, label=label, prompt=prompt)
-        return t("queued", lang, label=label, prompt=prompt)
+            return t("queued_ahead", lang, ahead=ahead, label=label(lead), prompt=prompt)
+        return t("queued", lang, label=label(lead), prompt=prompt)
 
-    async def _show_status(self, job: Job, *, force: bool = False, order: list[Job] | None = None) -> None:
-        text = self._status_text(job, order)
-        last_at, last_text = self._last_edit.get(job.id, (0.0, ""))
+    async def _show_status(self, group: str, *, force: bool = False, order: list[Job] | None = None) -> None:
+        if group not in self._groups:
+            return
+        lead = self._groups[group][0]
+        text = self._status_text(group, order)
+        last_at, last_text = self._last_edit.get(group, (0.0, ""))
         if not force:
             now = time.monotonic()
-            started = job.started_at or job.created_at
+            started = lead.started_at or lead.created_at
             if text == last_text or now - last_at < status_interval(time.time() - started):
                 return
-            if now - self._chat_edit.get(job.origin.chat_id, 0.0) < CHAT_EDIT_INTERVAL:
+            if now - self._chat_edit.get(lead.origin.chat_id, 0.0) < CHAT_EDIT_INTERVAL:
                 return
-        await self._edit(job, text, keyboards.status_keyboard(job.id, job.origin.lang))
+        await self._edit(lead, text, keyboards.status_keyboard(lead.id, lead.origin.lang))
 
-    async def _edit(self, job: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        """Edit the status line, or send it when there is none yet (or it was deleted)."""
-        self._last_edit[job.id] = (time.monotonic(), text)
-        self._chat_edit[job.origin.chat_id] = time.monotonic()
-        if job.status_message_id is not None:
+    async def _edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Edit the request's status line, or send it when there is none yet (or it was deleted)."""
+        self._last_edit[lead.group] = (time.monotonic(), text)
+        self._chat_edit[lead.origin.chat_id] = time.monotonic()
+        if lead.status_message_id is not None:
             try:
                 await self._bot.edit_message_text(
-                    text, chat_id=job.origin.chat_id, message_id=job.status_message_id, reply_markup=markup
+                    text, chat_id=lead.origin.chat_id, message_id=lead.status_message_id, reply_markup=markup
                 )
                 return
             except BadRequest as exc:
                 if "not modified" in exc.message.lower():
                     return
-                log.info("job %s: status message gone (%s); sending a new one", job.id, exc.message)
+                log.info("job %s: status message gone (%s); sending a new one", lead.id, exc.message)
             except TelegramError as exc:
-                log.warning("job %s: status edit failed: %s", job.id, exc)
+                log.warning("job %s: status edit failed: %s", lead.id, exc)
                 return
-        await self._send_note(job, text, markup, remember=True)
-        if job.status_message_id is not None:
-            await self._store.save_job(job)
+        await self._send_note(lead, text, markup, remember=True)
+        if lead.status_message_id is not None:
+            await self._store.save_job(lead)
 
     async def _send_note(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None,
                          *, remember: bool = False) -> None:
@@ -402,31 +544,35 @@ class JobRunner:
         if remember:
             job.status_message_id = message.message_id
 
-    async def _delete_status(self, job: Job) -> None:
-        if job.status_message_id is None:
+    async def _delete_status(self, lead: Job) -> None:
+        self._last_edit.pop(lead.group, None)
+        if lead.status_message_id is None:
             return
         try:
-            await self._bot.delete_message(job.origin.chat_id, job.status_message_id)
+            await self._bot.delete_message(lead.origin.chat_id, lead.status_message_id)
         except TelegramError as exc:
-            log.info("job %s: status message not deleted: %s", job.id, exc)
+            log.info("job %s: status message not deleted: %s", lead.id, exc)
 
     async def _tick_loop(self) -> None:
-        """One loop for all status lines and chat actions: edits are paced per job and per chat, never per second."""
+        """One loop for all status lines and chat actions: edits are paced per request and per chat."""
         while True:
             await asyncio.sleep(self._tick)
             now = time.monotonic()
             order = self.start_order()
-            for job in list(self._jobs.values()):
-                if job.status.final or job.id in self._editing or job.id in self._announcing:
+            for group, members in list(self._groups.items()):
+                if group in self._editing or group in self._announcing:
                     continue
-                if job.status == JobStatus.RUNNING:
-                    key = (job.origin.chat_id, job.origin.thread_id)
+                if not any(m.id in self._jobs for m in members):
+                    continue
+                lead = members[0]
+                if any(m.id in self._running for m in members):
+                    key = (lead.origin.chat_id, lead.origin.thread_id)
                     if now - self._last_action.get(key, 0.0) >= CHAT_ACTION_EVERY:
                         self._last_action[key] = now
-                        self._spawn(self._chat_action(job))
-                self._editing.add(job.id)
-                task = self._spawn(self._show_status(job, order=order))
-                task.add_done_callback(lambda _t, jid=job.id: self._editing.discard(jid))
+                        self._spawn(self._chat_action(lead))
+                self._editing.add(group)
+                task = self._spawn(self._show_status(group, order=order))
+                task.add_done_callback(lambda _t, g=group: self._editing.discard(g))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Fire and forget, but keep a reference so the task is not garbage-collected mid-flight."""

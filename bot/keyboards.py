@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from .options import AspectRatio, Resolution
+from .options import VARIANT_CHOICES, AspectRatio, Resolution
 from .store import Job, Prefs
 from .texts import LANGUAGES, language, t
 
@@ -24,6 +24,9 @@ class Action(StrEnum):
     CHANGE = "m"
     ORIGINAL = "o"
     RESEND = "h"  # send a finished result again by its stored file id
+    UPSCALE = "u"  # re-render a result at a larger size (arg: the size)
+    VARIANTS = "v"  # choose ×1 / ×2 / ×4 on a pending request
+    KEEP_RATIO = "k"  # pick the ratio closest to the first reference image
     PREFS = "p"  # a /settings button; the id names the scope (u<user id> or c<chat id>)
 
 
@@ -64,12 +67,16 @@ def _mark(label: str, selected: bool) -> str:
     return f"✓ {label}" if selected else label
 
 
-def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang: str | None) -> InlineKeyboardMarkup:
+def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang: str | None, *,
+                    variants: int = 1, keep_ratio: bool = False) -> InlineKeyboardMarkup:
     ratios = [
         _button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio
     ]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
+    if keep_ratio:
+        rows.append([_button(t("keep_ratio", lang), Action.KEEP_RATIO, pending_id)])
     rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
+    rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
     rows.append(
         [
             _button(t("generate", lang), Action.GENERATE, pending_id),
@@ -89,11 +96,32 @@ def retry_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
     )
 
 
-def result_keyboard(job_id: str, lang: str | None, *, with_original: bool) -> InlineKeyboardMarkup:
+def _larger(size: Resolution) -> list[Resolution]:
+    order = list(Resolution)
+    return order[order.index(size) + 1 :]
+
+
+def result_keyboard(job_id: str, lang: str | None, *, with_original: bool,
+                    size: Resolution | None = None) -> InlineKeyboardMarkup:
+    """Under one image: 🔁 📐 📄, and ⬆ for each size above the one made."""
     row = [_button(t("again", lang), Action.AGAIN, job_id), _button(t("change", lang), Action.CHANGE, job_id)]
     if with_original:
         row.append(_button(t("original", lang), Action.ORIGINAL, job_id))
-    return InlineKeyboardMarkup([row])
+    rows = [row]
+    if size is not None and _larger(size):
+        rows.append([_button(f"⬆ {s.value}", Action.UPSCALE, job_id, s.value) for s in _larger(size)])
+    return InlineKeyboardMarkup(rows)
+
+
+def album_keyboard(job_ids: list[str], lang: str | None, *, with_originals: bool,
+                   size: Resolution) -> InlineKeyboardMarkup:
+    """Under an album of variants: 🔁 📐, then ⬆ n (that one at 4K) and 📄 n (that one's original file)."""
+    rows = [[_button(t("again", lang), Action.AGAIN, job_ids[0]), _button(t("change", lang), Action.CHANGE, job_ids[0])]]
+    if size != Resolution.K4:
+        rows.append([_button(f"⬆ {n}", Action.UPSCALE, jid, Resolution.K4.value) for n, jid in enumerate(job_ids, 1)])
+    if with_originals:
+        rows.append([_button(f"📄 {n}", Action.ORIGINAL, jid) for n, jid in enumerate(job_ids, 1)])
+    return InlineKeyboardMarkup(rows)
 
 
 def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution,
