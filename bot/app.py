@@ -20,6 +20,7 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    MessageHandler,
     TypeHandler,
     filters,
 )
@@ -99,6 +100,8 @@ def build_application(settings: Settings) -> Application:
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=messages))
+    pictures = (filters.PHOTO | filters.Document.ALL) & messages
+    app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app
@@ -113,19 +116,20 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2)
     quota = Quota(store, settings, clock or time.time)
+    references = ReferenceFetcher(app.bot, originals)
     runner = JobRunner(
         app.bot,
         store,
         client,
         originals,
         quota,
-        ReferenceFetcher(app.bot, originals),
+        references,
         max_concurrent=settings.max_concurrent_generations,
         user_max_running=settings.user_max_running,
         user_max_waiting=settings.user_max_waiting,
         retry_on_size_mismatch=settings.retry_on_size_mismatch,
     )
-    services = Services(settings, client, store, originals, runner, quota, AlbumCollector())
+    services = Services(settings, client, store, originals, runner, quota, AlbumCollector(), references)
     app.bot_data[KEY] = services
     runner.start()
     await runner.resume()

@@ -132,6 +132,8 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
     ]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
+    rows.append([_button(_mark(f"×{n}", n == (prefs.variants or 1)), Action.PREFS, scope_key, f"v{n}")
+                 for n in VARIANT_CHOICES])
     switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
     rows.append([_button(switch, Action.PREFS, scope_key, "o")])
     if scope_key.startswith("u"):  # the language is a person's choice, not a chat's

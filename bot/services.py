@@ -11,7 +11,7 @@ from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
 from .quota import Quota
-from .references import AlbumCollector
+from .references import AlbumCollector, ReferenceFetcher
 from .store import Store
 
 KEY = "services"
@@ -26,6 +26,7 @@ class Services:
     runner: JobRunner
     quota: Quota
     albums: AlbumCollector
+    references: ReferenceFetcher
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

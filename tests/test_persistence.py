@@ -143,7 +143,7 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
                                 and ": on" in str(m["reply_markup"]) and m)
     assert "✓ 16:9" in str(current["reply_markup"]) and "✓ 4K" in str(current["reply_markup"])
     await harness.press(panel, "Done", user)
-    await harness.reply_text(chat["id"], "Saved: 16:9 · 4K, original file on")
+    await harness.reply_text(chat["id"], "Saved: 16:9 · 4K · ×1, original file on")
     await first.stop()
 
     await start_bot()

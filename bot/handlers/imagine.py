@@ -1,4 +1,4 @@
-"""`/imagine` and its buttons: thin translation between Telegram updates and the job runner."""
+"""`/imagine` (text, photo captions, albums, replies) and its buttons: thin translation to and from the runner."""
 
 from __future__ import annotations
 
@@ -7,17 +7,27 @@ import dataclasses
 import logging
 import re
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..delivery import Picture, Target, caption, safe_filename, send_document
+from ..imagegen import inspect_image
+from ..jobs import QueueFull, ShuttingDown
 from ..keyboards import Action, Callback, choice_keyboard
-from ..options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, Resolution, parse_prompt
+from ..options import (
+    MAX_PROMPT_CHARS,
+    VARIANT_CHOICES,
+    AspectRatio,
+    ImageRequest,
+    OptionError,
+    Resolution,
+    parse_prompt,
+)
+from ..quota import QuotaExceeded
+from ..references import MAX_REFERENCES, Reference, UnusableReference, check, closest_ratio, from_message
 from ..services import Services, get_services
 from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
-from ..jobs import QueueFull, ShuttingDown
-from ..quota import QuotaExceeded
 from ..texts import resets_text, t
 from . import history, settings
 from .replies import may_act_for, origin_for, origin_of, reply, user_lang
@@ -25,6 +35,7 @@ from .replies import may_act_for, origin_for, origin_of, reply, user_lang
 log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"^/\S*\s*", re.DOTALL)
+_IMAGINE = re.compile(r"^/imagine(?:@(?P<bot>\w+))?(?:\s|$)", re.IGNORECASE)
 KEYBOARD_PROMPT_CHARS = 3000
 
 
@@ -33,90 +44,186 @@ def command_text(text: str | None) -> str:
     return _COMMAND.sub("", text or "", count=1).strip()
 
 
-def prompt_from(update: Update) -> str:
-    """The command's words; a reply adds the replied-to message's text or caption in front."""
-    message = update.effective_message
+def is_imagine(text: str | None, bot_username: str) -> bool:
+    """`/imagine …` or `/imagine@thisbot …` (a caption is not parsed as a command by Telegram, so we do it)."""
+    match = _IMAGINE.match(text or "")
+    return bool(match) and (match.group("bot") is None or match.group("bot").lower() == bot_username.lower())
+
+
+def prompt_from(message: Message, quoted_is_reference: bool) -> str:
+    """The command's words; a reply to a text message puts that text in front (a replied picture is a reference)."""
     own = command_text(message.text or message.caption)
     quoted = message.reply_to_message
-    quoted_text = (quoted.text or quoted.caption or "") if quoted else ""
+    if quoted is None or (quoted_is_reference and own):
+        return own
+    quoted_text = quoted.text or quoted.caption or ""
     if quoted_text.startswith("/"):
         quoted_text = command_text(quoted_text)
     return "\n".join(part for part in (quoted_text.strip(), own) if part)
 
 
+def _replied_references(services: Services, message: Message) -> list[Reference]:
+    quoted = message.reply_to_message
+    if quoted is None:
+        return []
+    if quoted.media_group_id:
+        album = services.albums.references(quoted.chat.id, quoted.media_group_id)
+        if album:
+            return album
+    return from_message(quoted)
+
+
 async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/imagine prompt`, also as a reply to a text (its text is the prompt) or to pictures (they are references)."""
     services = get_services(context)
+    message = update.effective_message
+    references = _replied_references(services, message)
     origin = await origin_for(update, context)
-    lang = origin.lang
-    try:
-        parsed = parse_prompt(prompt_from(update))
-    except OptionError as exc:
-        key = "bad_ratio" if exc.flag == "--ar" else "bad_size"
-        await reply(context, origin, t(key, lang, value=exc.value or "?", valid=", ".join(exc.valid)))
-        return
-    if not parsed.prompt:
-        await reply(context, origin, t("usage", lang))
-        return
-    if len(parsed.prompt) > MAX_PROMPT_CHARS:
-        await reply(context, origin, t("prompt_too_long", lang, length=len(parsed.prompt), limit=MAX_PROMPT_CHARS))
-        return
-    settings = services.settings
-    prefs = await services.store.get_prefs(*prefs_scope(origin))
-    ratio = parsed.aspect_ratio or prefs.aspect_ratio or settings.default_aspect_ratio
-    size = parsed.size or prefs.size or settings.default_size
-    if parsed.aspect_ratio and parsed.size:
-        await _submit(context, services, origin, ImageRequest(parsed.prompt, ratio, size))
-        return
-    await _show_keyboard(context, services, origin, parsed.prompt, ratio, size)
+    await _start(context, services, origin, prompt_from(message, bool(references)), references)
 
 
-async def _show_keyboard(
+async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo or file: albums are remembered; a caption starting with /imagine makes it (or its album) the
+    references. An album is collected until no new part came for a moment, with a visible count."""
+    services = get_services(context)
+    message = update.effective_message
+    if message.media_group_id:
+        services.albums.add(message)
+    if not is_imagine(message.caption, context.bot.username):
+        return
+    origin = await origin_for(update, context)
+    status_message_id = None
+    if message.media_group_id:
+        status = await reply(context, origin, t("refs_received", origin.lang, count=1, limit=MAX_REFERENCES))
+        status_message_id = status.message_id
+
+        async def progress(count: int) -> None:
+            if count > 1:
+                text = t("refs_received", origin.lang, count=min(count, MAX_REFERENCES), limit=MAX_REFERENCES)
+                try:
+                    await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=status.message_id)
+                except BadRequest as exc:
+                    log.info("album count not shown: %s", exc.message)
+
+        references = await services.albums.complete(message.chat.id, message.media_group_id, progress)
+    else:
+        references = from_message(message)
+    await _start(context, services, origin, command_text(message.caption), references, status_message_id)
+
+
+async def _start(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
     origin: Origin,
-    prompt: str,
-    ratio: AspectRatio,
-    size: Resolution,
+    text: str,
+    references: list[Reference],
+    status_message_id: int | None = None,
 ) -> None:
-    pending = PendingRequest(new_id(), origin, prompt, ratio, size)
-    message = await reply(context, origin, _choose_text(pending), choice_keyboard(pending.id, ratio, size, origin.lang))
-    pending.message_id = message.message_id
+    lang = origin.lang
+    try:
+        parsed = parse_prompt(text)
+    except OptionError as exc:
+        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
+        await _tell(context, origin, t(key, lang, value=exc.value or "?", valid=", ".join(exc.valid)),
+                    status_message_id)
+        return
+    if not parsed.prompt:
+        await _tell(context, origin, t("usage", lang), status_message_id)
+        return
+    if len(parsed.prompt) > MAX_PROMPT_CHARS:
+        text = t("prompt_too_long", lang, length=len(parsed.prompt), limit=MAX_PROMPT_CHARS)
+        await _tell(context, origin, text, status_message_id)
+        return
+    if len(references) > MAX_REFERENCES:
+        await reply(context, origin, t("refs_trimmed", lang, count=len(references), limit=MAX_REFERENCES))
+        references = references[:MAX_REFERENCES]
+    try:
+        check(references)
+    except UnusableReference as exc:
+        text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
+        await _tell(context, origin, text, status_message_id)
+        return
+    prefs = await services.store.get_prefs(*prefs_scope(origin))
+    pending = PendingRequest(
+        new_id(),
+        origin,
+        parsed.prompt,
+        parsed.aspect_ratio or prefs.aspect_ratio or services.settings.default_aspect_ratio,
+        parsed.size or prefs.size or services.settings.default_size,
+        status_message_id,
+        references=tuple(r.id for r in references),
+        variants=parsed.variants or prefs.variants or 1,
+        ref_width=references[0].width if references else None,
+        ref_height=references[0].height if references else None,
+    )
+    if parsed.aspect_ratio and parsed.size:
+        await _submit(context, services, pending)
+        return
+    await _show_keyboard(context, services, pending)
+
+
+async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
+    """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply."""
+    text, markup = _choose_text(pending), _keyboard(pending)
+    if pending.message_id is not None:
+        try:
+            await context.bot.edit_message_text(text, chat_id=pending.origin.chat_id,
+                                                message_id=pending.message_id, reply_markup=markup)
+        except BadRequest:
+            pending.message_id = None
+    if pending.message_id is None:
+        pending.message_id = (await reply(context, pending.origin, text, markup)).message_id
     await services.store.add_pending(pending)
+
+
+def _keyboard(pending: PendingRequest):  # noqa: ANN202
+    return choice_keyboard(pending.id, pending.aspect_ratio, pending.size, pending.origin.lang,
+                           variants=pending.variants, keep_ratio=bool(pending.references))
 
 
 def _choose_text(pending: PendingRequest) -> str:
     prompt = pending.prompt
     if len(prompt) > KEYBOARD_PROMPT_CHARS:
         prompt = prompt[: KEYBOARD_PROMPT_CHARS - 1] + "…"
+    if pending.references:
+        return t("edit_choose", pending.origin.lang, prompt=prompt, count=len(pending.references))
     return t("choose", pending.origin.lang, prompt=prompt)
 
 
 async def _submit(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
-    origin: Origin,
-    request: ImageRequest,
-    status_message_id: int | None = None,
+    pending: PendingRequest,
+    upscale_of: str | None = None,
 ) -> bool:
-    job = Job(new_id(), origin, request, status_message_id=status_message_id)
+    """Queue the request as one job per variant; tell the user in one sentence when it can't be queued."""
+    origin = pending.origin
+    request = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size)
+    group_id = new_id() if pending.variants > 1 else None
+    jobs = [
+        Job(new_id(), origin, request, status_message_id=pending.message_id if n == 1 else None,
+            references=pending.references, group_id=group_id, variant=n, variants=pending.variants,
+            upscale_of=upscale_of)
+        for n in range(1, pending.variants + 1)
+    ]
     try:
-        await services.runner.submit(job)
+        await services.runner.submit(*jobs)
     except ShuttingDown:
-        await _tell(context, origin, t("busy_shutdown", origin.lang), status_message_id)
+        await _tell(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
         return False
     except QueueFull as exc:
-        await _tell(context, origin, t("queue_full", origin.lang, limit=exc.limit), status_message_id)
+        await _tell(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)
         return False
     except QuotaExceeded as exc:
         resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
         text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets)
-        await _tell(context, origin, text, status_message_id)
+        await _tell(context, origin, text, pending.message_id)
         return False
     return True
 
 
 async def _tell(context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, message_id: int | None) -> None:
-    """Say it in place of the keyboard when there is one, else as a reply."""
+    """Say it in place of the keyboard or status message when there is one, else as a reply."""
     if message_id is not None:
         try:
             await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=message_id)
@@ -143,33 +250,31 @@ class _Answer:
             log.info("callback answer refused: %s", exc.message)
 
 
+PENDING_ACTIONS = {Action.RATIO, Action.SIZE, Action.VARIANTS, Action.KEEP_RATIO, Action.GENERATE, Action.DISMISS}
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = _Answer(update)
     try:
-        await _dispatch(update, context, answer)
+        query = update.callback_query
+        lang = await user_lang(context, query.from_user)
+        callback = Callback.decode(query.data)
+        if callback is None:
+            await answer(t("expired", lang))
+        elif callback.action == Action.PREFS:
+            await settings.on_prefs_button(update, context, callback, answer)
+        elif callback.action in PENDING_ACTIONS:
+            await _on_pending(update, context, callback, answer, lang)
+        else:
+            await _on_job(update, context, callback, answer, lang)
     finally:
         await answer()
 
 
-async def _dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: _Answer) -> None:
+async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: _Answer,
+                      lang: str | None) -> None:
     query = update.callback_query
     services = get_services(context)
-    lang = await user_lang(context, query.from_user)
-    callback = Callback.decode(query.data)
-    if callback is None:
-        await answer(t("expired", lang))
-        return
-    if callback.action == Action.PREFS:
-        await settings.on_prefs_button(update, context, callback, answer)
-    elif callback.action in (Action.RATIO, Action.SIZE, Action.GENERATE, Action.DISMISS):
-        await _on_pending(update, context, services, callback, answer)
-    else:
-        await _on_job(update, context, services, callback, answer)
-
-
-async def _on_pending(update, context, services: Services, callback: Callback, answer: _Answer) -> None:  # noqa: ANN001
-    query = update.callback_query
-    lang = await user_lang(context, query.from_user)
     pending = await services.store.get_pending(callback.id)
     if pending is None:
         await answer(t("expired", lang))
@@ -177,42 +282,59 @@ async def _on_pending(update, context, services: Services, callback: Callback, a
     if not await may_act_for(context, pending.origin, query.from_user.id):
         await answer(t("not_yours", lang))
         return
-    if callback.action in (Action.RATIO, Action.SIZE):
-        try:
-            if callback.action == Action.RATIO:
-                choice = AspectRatio.parse(callback.arg)
-                changed, pending.aspect_ratio = choice != pending.aspect_ratio, choice
-            else:
-                choice = Resolution.parse(callback.arg)
-                changed, pending.size = choice != pending.size, choice
-        except ValueError:
-            await answer(t("expired", lang))
+    if callback.action in (Action.GENERATE, Action.DISMISS):
+        taken = await services.store.take_pending(pending.id)
+        if taken is None:
+            await answer(t("already_started", lang))
             return
         await answer()
-        if changed:
-            await services.store.save_pending(pending)
-            markup = choice_keyboard(pending.id, pending.aspect_ratio, pending.size, pending.origin.lang)
-            try:
-                await query.edit_message_reply_markup(markup)
-            except BadRequest as exc:
-                if "not modified" not in exc.message.lower():
-                    raise
+        if callback.action == Action.DISMISS:
+            await query.edit_message_text(t("cancelled_keyboard", lang))
+        else:
+            await _submit(context, services, taken)
         return
-    taken = await services.store.take_pending(pending.id)
-    if taken is None:
-        await answer(t("already_started", lang))
+    before = dataclasses.replace(pending)
+    try:
+        if callback.action == Action.RATIO:
+            pending.aspect_ratio = AspectRatio.parse(callback.arg)
+        elif callback.action == Action.SIZE:
+            pending.size = Resolution.parse(callback.arg)
+        elif callback.action == Action.VARIANTS:
+            if int(callback.arg) not in VARIANT_CHOICES:
+                raise ValueError(callback.arg)
+            pending.variants = int(callback.arg)
+        else:
+            pending.aspect_ratio = await _reference_ratio(services, pending)
+    except ValueError:
+        await answer(t("expired", lang))
         return
     await answer()
-    if callback.action == Action.DISMISS:
-        await query.edit_message_text(t("cancelled_keyboard", lang))
-        return
-    request = ImageRequest(taken.prompt, taken.aspect_ratio, taken.size)
-    await _submit(context, services, taken.origin, request, status_message_id=taken.message_id)
+    if pending != before:
+        await services.store.save_pending(pending)
+        try:
+            await query.edit_message_reply_markup(_keyboard(pending))
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
 
 
-async def _on_job(update, context, services: Services, callback: Callback, answer: _Answer) -> None:  # noqa: ANN001
+async def _reference_ratio(services: Services, pending: PendingRequest) -> AspectRatio:
+    """The listed ratio nearest the first reference; a file's size is only known once it is downloaded."""
+    if pending.ref_width and pending.ref_height:
+        return closest_ratio(pending.ref_width, pending.ref_height)
+    try:
+        (data,) = await services.references.fetch(pending.references[:1])
+    except UnusableReference as exc:
+        raise ValueError(exc.kind) from None
+    _, width, height = await asyncio.to_thread(inspect_image, data)
+    pending.ref_width, pending.ref_height = width, height
+    return closest_ratio(width, height)
+
+
+async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: _Answer,
+                  lang: str | None) -> None:
     query = update.callback_query
-    lang = await user_lang(context, query.from_user)
+    services = get_services(context)
     job = await services.store.get_job(callback.id)
     if job is None:
         await answer(t("expired", lang))
@@ -222,25 +344,46 @@ async def _on_job(update, context, services: Services, callback: Callback, answe
         return
     here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id,
                                lang=lang)
+    again = PendingRequest(new_id(), here, job.request.prompt, job.request.aspect_ratio, job.request.size,
+                           references=job.references, variants=job.variants)
     if callback.action == Action.CANCEL:
         cancelled = await services.runner.cancel(job.id)
         await answer(t("cancel_done", lang) if cancelled else t("expired", lang))
     elif callback.action == Action.AGAIN:
         await answer()
-        await _submit(context, services, here, job.request)
+        await _submit(context, services, again, upscale_of=job.upscale_of)
     elif callback.action == Action.CHANGE:
         await answer()
-        await _show_keyboard(context, services, here, job.request.prompt, job.request.aspect_ratio, job.request.size)
+        await _show_keyboard(context, services, again)
+    elif callback.action == Action.UPSCALE:
+        await _upscale(context, services, job, again, callback.arg, answer)
     elif callback.action == Action.ORIGINAL:
         await _send_original(context, services, job, here, answer)
     elif callback.action == Action.RESEND:
-        target = Target(here.chat_id, here.thread_id, here.reply_to)
         await answer()
-        if not await history.resend(context, job, target, lang):
+        if not await history.resend(context, job, Target(here.chat_id, here.thread_id, here.reply_to), lang):
             await reply(context, here, t("resend_gone", lang))
 
 
-async def _send_original(context, services: Services, job: Job, here: Origin, answer: _Answer) -> None:  # noqa: ANN001
+async def _upscale(context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, again: PendingRequest,
+                   size_arg: str, answer: _Answer) -> None:
+    """The same picture at a larger size: an edit with that result as the only reference."""
+    lang = again.origin.lang
+    try:
+        size = Resolution.parse(size_arg)
+    except ValueError:
+        await answer(t("expired", lang))
+        return
+    if services.originals.find(job.id) is None:
+        await answer(t("original_gone", lang), alert=True)
+        return
+    await answer()
+    upscale = dataclasses.replace(again, size=size, references=(f"job:{job.id}",), variants=1)
+    await _submit(context, services, upscale, upscale_of=job.id)
+
+
+async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, here: Origin,
+                         answer: _Answer) -> None:
     lang = here.lang
     path = services.originals.find(job.id)
     if path is None:
@@ -250,8 +393,10 @@ async def _send_original(context, services: Services, job: Job, here: Origin, an
     data = await asyncio.to_thread(path.read_bytes)
     request = job.request
     extension = path.suffix.lstrip(".")
-    picture = Picture(data, job.width or 0, job.height or 0, "",
-                      safe_filename(request.prompt, request.aspect_ratio, request.size, extension))
+    name = safe_filename(request.prompt, request.aspect_ratio, request.size, extension)
+    if job.variants > 1:
+        name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
+    picture = Picture(data, job.width or 0, job.height or 0, "", name)
     details = f"{request.label} · {job.width}×{job.height}" if job.width else request.label
     await send_document(context.bot, Target(here.chat_id, here.thread_id, here.reply_to), picture,
                         caption(request.prompt, details))

@@ -7,7 +7,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
-from ..options import AspectRatio, Resolution
+from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
 from ..store import Prefs, prefs_scope
 from ..texts import t
@@ -69,6 +69,8 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
             prefs.aspect_ratio = AspectRatio.parse(value)
         elif kind == "s":
             prefs.size = Resolution.parse(value)
+        elif kind == "v" and value.isdigit() and int(value) in VARIANT_CHOICES:
+            prefs.variants = int(value)
         elif kind == "o":
             prefs.always_original = not prefs.always_original
         elif kind == "l" and value in LANGUAGES and scope[0] == "user":
@@ -82,7 +84,8 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
     if kind == "d":
         original = t("on" if prefs.always_original else "off", lang)
         await answer()
-        await query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size, original=original))
+        await query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size, variants=prefs.variants or 1,
+                                        original=original))
         return
     await services.store.save_prefs(*scope, prefs)
     await answer()
