@@ -14,7 +14,8 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import Settings, SettingsError, load_settings
-from .imagegen import ImageClient, ImageGenError
+from .imagegen import ImageClient, ImageGenError, NotAnImageError, inspect_image
+from .references import MAX_REFERENCES
 from .store import StoreError
 from .options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, Resolution, parse_prompt
 from .texts import t
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--ar", "--aspect", dest="ratio", help="aspect ratio: " + ", ".join(r.value for r in AspectRatio))
     gen.add_argument("--size", help="1K, 2K or 4K")
     gen.add_argument("--out", type=Path, default=Path("output"), help="folder to save into (default: output/)")
+    gen.add_argument("--image", type=Path, action="append", default=[], metavar="PATH",
+                     help=f"a reference picture to edit or combine (repeat, up to {MAX_REFERENCES})")
     args = parser.parse_args(argv)
 
     from .logs import setup_logging
@@ -91,11 +94,24 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
         return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}", EXIT_CONFIG)
     request = ImageRequest(parsed.prompt, ratio, size)
+    if len(args.image) > MAX_REFERENCES:
+        return _fail(f"at most {MAX_REFERENCES} --image pictures, got {len(args.image)}", EXIT_CONFIG)
+    images = []
+    for number, path in enumerate(args.image, start=1):
+        try:
+            data = path.read_bytes()
+            inspect_image(data)
+        except OSError as exc:
+            return _fail(f"cannot read --image {path}: {exc.strerror}", EXIT_CONFIG)
+        except NotAnImageError:
+            return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
+        images.append(data)
     client = ImageClient.from_settings(settings, max_connections=2)
-    print(f"generating {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
+    what = f"editing {len(images)} picture(s) into" if images else "generating"
+    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
     started = time.monotonic()
     try:
-        image = await client.generate(request)
+        image = await client.generate(request, images)
     except ImageGenError as exc:
         rid = f" (request id {exc.request_id})" if exc.request_id else ""
         return _fail(f"{t('error_' + exc.kind)} [{exc.detail}]{rid}")

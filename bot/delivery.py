@@ -212,7 +212,7 @@ async def deliver_album(
             InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)
         ]
         try:
-            sent = await bot.send_media_group(media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
+            sent = await bot.send_media_group(media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
                                               **target.kwargs())
         except BadRequest as exc:
             log.warning("album of photos refused (%s); sending the originals as files", exc.message)
@@ -227,7 +227,7 @@ async def deliver_album(
             ]
             first = sent[0].message_id if sent else target.reply_to
             documents = list(await bot.send_media_group(
-                files, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
+                media=files, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
                 **Target(target.chat_id, target.thread_id, first).kwargs(),
             ))
         anchor = (sent or documents)[0].message_id

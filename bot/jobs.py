@@ -503,10 +503,12 @@ class JobRunner:
         lead = self._groups[group][0]
         text = self._status_text(group, order)
         last_at, last_text = self._last_edit.get(group, (0.0, ""))
+        if text == last_text:
+            return
         if not force:
             now = time.monotonic()
             started = lead.started_at or lead.created_at
-            if text == last_text or now - last_at < status_interval(time.time() - started):
+            if now - last_at < status_interval(time.time() - started):
                 return
             if now - self._chat_edit.get(lead.origin.chat_id, 0.0) < CHAT_EDIT_INTERVAL:
                 return
