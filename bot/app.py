@@ -57,8 +57,9 @@ def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str 
 
 
 def build_application(settings: Settings) -> Application:
-    # Each running job holds at most one Bot API connection at a time (status edit or upload), plus handlers.
-    pool = settings.max_concurrent_generations + 16
+    # Bot API calls are short; a pool beyond a few dozen connections only costs CPU (httpcore scans it per
+    # request), and waiting a moment for a free connection is cheaper (see bench/README.md).
+    pool = min(settings.max_concurrent_generations + 16, 48)
     app = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())

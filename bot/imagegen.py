@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import io
+import itertools
 import json
 import logging
 import random
@@ -23,6 +24,7 @@ from .options import ImageRequest
 log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+POOL_SHARD_SIZE = 16
 _FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 _REQUEST_ID = re.compile(r"request id:?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
 
@@ -153,13 +155,21 @@ class ImageClient:
         self._max_bytes = max_image_bytes
         # Total time the retries may take, on top of one full attempt.
         self._retry_budget = max(60.0, timeout)
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot"},
-            timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=True,
-        )
+        # httpcore scans every connection of a pool for each request it places, so hundreds of parallel
+        # generations in one pool cost CPU that grows with their square: shards of at most 16 keep it linear.
+        shards = max(1, -(-max_connections // POOL_SHARD_SIZE))
+        per_shard = -(-max_connections // shards)
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot"},
+                timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
+                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
+                follow_redirects=True,
+            )
+            for _ in range(shards)
+        ]
+        self._turn = itertools.count()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_connections: int) -> ImageClient:
@@ -174,7 +184,7 @@ class ImageClient:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await asyncio.gather(*(pool.aclose() for pool in self._pools))
 
     async def generate(
         self, request: ImageRequest, images: Sequence[bytes] = (), response_format: str = "url"
@@ -192,11 +202,12 @@ class ImageClient:
             "response_format": response_format,
         }
         started = time.monotonic()
+        http = self._pools[next(self._turn) % len(self._pools)]
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(payload, images, started)
+                return await self._attempt(http, payload, images, started)
             except ImageGenError as exc:
                 delay = self._retry_delay(exc, attempt, time.monotonic() - started)
                 if delay is None:
@@ -219,18 +230,19 @@ class ImageClient:
             return None
         return delay
 
-    async def _post(self, payload: dict, images: Sequence[bytes]) -> httpx.Response:
+    async def _post(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes]) -> httpx.Response:
         if not images:
-            return await self._http.post("/v1/images/generations", json=payload)
+            return await http.post("/v1/images/generations", json=payload)
         # multipart: the same fields as text, and one part named "image" per picture (the name repeated)
         files = [("image", (f"image-{i}.{_extension_of(data)}", data, _mime_of(data))) for i, data in
                  enumerate(images, start=1)]
         fields = {key: str(value) for key, value in payload.items()}
-        return await self._http.post("/v1/images/edits", data=fields, files=files)
+        return await http.post("/v1/images/edits", data=fields, files=files)
 
-    async def _attempt(self, payload: dict, images: Sequence[bytes], started: float) -> GeneratedImage:
+    async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
+                       started: float) -> GeneratedImage:
         try:
-            response = await self._post(payload, images)
+            response = await self._post(http, payload, images)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise UpstreamError(f"connect: {exc!r}") from None
@@ -251,15 +263,15 @@ class ImageClient:
         if item.get("b64_json"):
             raw = await asyncio.to_thread(_decode_b64, item["b64_json"], request_id)
         else:
-            raw = await self._download(str(item["url"]), request_id)
+            raw = await self._download(http, str(item["url"]), request_id)
         fmt, width, height = await asyncio.to_thread(inspect_image, raw)
         return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds)
 
-    async def _download(self, url: str, request_id: str | None) -> bytes:
+    async def _download(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> bytes:
         """Fetch the CDN link at once (it may expire), streamed, under the byte cap; a flaky CDN gets 3 tries."""
         for attempt in range(1, 4):
             try:
-                return await self._download_once(url, request_id)
+                return await self._download_once(http, url, request_id)
             except DownloadError as exc:
                 if attempt == 3 or (exc.status is not None and exc.status < 500):
                     raise
@@ -267,13 +279,13 @@ class ImageClient:
                 await asyncio.sleep(self._backoff * attempt / 2)
         raise AssertionError("unreachable")
 
-    async def _download_once(self, url: str, request_id: str | None) -> bytes:
-        request = self._http.build_request("GET", url)
+    async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> bytes:
+        request = http.build_request("GET", url)
         del request.headers["Authorization"]  # the key is for the API, not for whoever hosts the file
         chunks: list[bytes] = []
         total = 0
         try:
-            response = await self._http.send(request, stream=True)
+            response = await http.send(request, stream=True)
             try:
                 if response.status_code != 200:
                     raise DownloadError(

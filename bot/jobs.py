@@ -42,6 +42,10 @@ UPSCALE_INSTRUCTION = (
 )
 
 
+_SET = asyncio.Event()
+_SET.set()
+
+
 class ShuttingDown(Exception):
     """The bot is stopping and takes no new jobs."""
 
@@ -105,7 +109,7 @@ class JobRunner:
         self._retry_mismatch = retry_on_size_mismatch
         self._tick = tick
         self._waiting: list[Job] = []
-        self._announcing: set[str] = set()  # groups whose status line is being sent: they may not start yet
+        self._announced: dict[str, asyncio.Event] = {}  # group → set once its first status line is out
         self._running: dict[str, asyncio.Task[None]] = {}
         self._user_running: dict[int, int] = {}
         self._jobs: dict[str, Job] = {}  # every unfinished job, waiting or running
@@ -208,23 +212,23 @@ class JobRunner:
             raise QuotaExceeded(exc.report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
         group = lead.group
         self._groups[group] = list(jobs)
-        self._announcing.add(group)
+        announced = self._announced[group] = asyncio.Event()
         for job in jobs:
             self._jobs[job.id] = job
-            self._waiting.append(job)  # their place in line is taken now...
+            self._waiting.append(job)
+        self._pump()  # free slots start generating now, while the status line is being sent
         try:
             for job in jobs:
                 await self._store.add_job(job)
-            await self._show_status(group, force=True)  # ...but they start only after "Queued" is shown
+            await self._show_status(group, force=True)
         finally:
-            self._announcing.discard(group)
-            self._pump()
+            announced.set()
 
     def _next(self) -> Job | None:
         """Round-robin across users: the user who started a job least recently goes first; arrival breaks ties."""
         best: Job | None = None
         for job in self._waiting:
-            if job.group in self._announcing or self._user_running.get(job.origin.user_id, 0) >= self._user_running_cap:
+            if self._user_running.get(job.origin.user_id, 0) >= self._user_running_cap:
                 continue
             if best is None or self._served.get(job.origin.user_id, -1) < self._served.get(best.origin.user_id, -1):
                 best = job
@@ -240,6 +244,8 @@ class JobRunner:
             user = job.origin.user_id
             self._served[user] = self._serial
             self._user_running[user] = self._user_running.get(user, 0) + 1
+            job.status, job.started_at = JobStatus.RUNNING, time.time()
+            job.attempts += 1
             self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
             self._running[job.id].add_done_callback(lambda _t, j=job: self._done(j))
 
@@ -299,13 +305,11 @@ class JobRunner:
     # ---- one job ----
 
     async def _run(self, job: Job) -> None:
-        job.status, job.started_at = JobStatus.RUNNING, time.time()
-        job.attempts += 1
         image: GeneratedImage | None = None
         paused = False
         try:
+            self._spawn(self._refresh_status(job.group))
             await self._store.save_job(job)
-            await self._show_status(job.group, force=True)
             self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
             self._spawn(self._chat_action(job))
             image = await self._generate(job)
@@ -374,6 +378,11 @@ class JobRunner:
         done = self._results.get(group, {})
         if not members or any(m.id not in done and not m.status.final for m in members):
             return  # still waiting or running, or paused by a stop (the next start resumes it)
+        if group in self._announced:
+            await self._announced[group].wait()  # its status line must exist before it is replaced
+        if group not in self._groups:
+            return  # settled meanwhile by another of its jobs
+        self._announced.pop(group, None)
         self._groups.pop(group, None)
         results = self._results.pop(group, {})
         lead = members[0]
@@ -497,6 +506,11 @@ class JobRunner:
             return t("queued_ahead", lang, ahead=ahead, label=label(lead), prompt=prompt)
         return t("queued", lang, label=label(lead), prompt=prompt)
 
+    async def _refresh_status(self, group: str) -> None:
+        """Once the first status line is out, make it say "Generating" (unless it does already)."""
+        await self._announced.get(group, _SET).wait()
+        await self._show_status(group, force=True)
+
     async def _show_status(self, group: str, *, force: bool = False, order: list[Job] | None = None) -> None:
         if group not in self._groups:
             return
@@ -512,10 +526,13 @@ class JobRunner:
                 return
             if now - self._chat_edit.get(lead.origin.chat_id, 0.0) < CHAT_EDIT_INTERVAL:
                 return
-        await self._edit(lead, text, keyboards.status_keyboard(lead.id, lead.origin.lang))
+        await self._edit(lead, text, keyboards.status_keyboard(lead.id, lead.origin.lang), routine=not force)
 
-    async def _edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        """Edit the request's status line, or send it when there is none yet (or it was deleted)."""
+    async def _edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None, *, routine: bool = False) -> None:
+        """Edit the request's status line, or send it when there is none yet (or it was deleted).
+
+        A routine progress edit never sends a new message: it may race the result, which deletes the line.
+        """
         self._last_edit[lead.group] = (time.monotonic(), text)
         self._chat_edit[lead.origin.chat_id] = time.monotonic()
         if lead.status_message_id is not None:
@@ -527,10 +544,14 @@ class JobRunner:
             except BadRequest as exc:
                 if "not modified" in exc.message.lower():
                     return
+                if routine:
+                    return
                 log.info("job %s: status message gone (%s); sending a new one", lead.id, exc.message)
             except TelegramError as exc:
                 log.warning("job %s: status edit failed: %s", lead.id, exc)
                 return
+        elif routine:
+            return
         await self._send_note(lead, text, markup, remember=True)
         if lead.status_message_id is not None:
             await self._store.save_job(lead)
@@ -562,7 +583,7 @@ class JobRunner:
             now = time.monotonic()
             order = self.start_order()
             for group, members in list(self._groups.items()):
-                if group in self._editing or group in self._announcing:
+                if group in self._editing or not self._announced.get(group, _SET).is_set():
                     continue
                 if not any(m.id in self._jobs for m in members):
                     continue
