@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from .options import ImageRequest
 log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
-POOL_SHARD_SIZE = 16
+POOL_SHARD_SIZE = 8
 _FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 _REQUEST_ID = re.compile(r"request id:?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
 
@@ -159,8 +160,10 @@ class ImageClient:
         # generations in one pool cost CPU that grows with their square: shards of at most 16 keep it linear.
         shards = max(1, -(-max_connections // POOL_SHARD_SIZE))
         per_shard = -(-max_connections // shards)
+        tls = ssl.create_default_context()  # loaded once, not once per shard
         self._pools = [
             httpx.AsyncClient(
+                verify=tls,
                 base_url=base_url.rstrip("/"),
                 headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot"},
                 timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),

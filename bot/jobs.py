@@ -309,7 +309,7 @@ class JobRunner:
         paused = False
         try:
             self._spawn(self._refresh_status(job.group))
-            await self._store.save_job(job)
+            self._spawn(self._store.save_job(job))  # "running" is recorded while the request is already on its way
             self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
             self._spawn(self._chat_action(job))
             image = await self._generate(job)
