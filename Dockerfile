@@ -3,7 +3,7 @@
 FROM python:3.11-slim
 
 COPY --from=ghcr.io/astral-sh/uv:0.8 /uv /usr/local/bin/uv
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never MALLOC_ARENA_MAX=2 \
     PYTHONUNBUFFERED=1 DATA_DIR=/data
 
 WORKDIR /app

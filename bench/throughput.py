@@ -483,7 +483,9 @@ def run_child(spec: dict) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
     started = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=spec["timeout"] + 120, cwd=ROOT)
+        # as deployed (Dockerfile): glibc with two malloc arenas, or Pillow's worker threads fragment memory
+        env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=spec["timeout"] + 120, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"spec": spec, "error": "subprocess timed out"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

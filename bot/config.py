@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     user_max_waiting: Annotated[int, Field(ge=0, le=1000)] = 5
     telegram_max_messages_per_second: Annotated[float, Field(ge=0)] = 30.0
     retry_on_size_mismatch: bool = False
+    image_memory_mb: Annotated[int, Field(ge=16)] = 96
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
 
     data_dir: Path = Path("data")

@@ -104,6 +104,39 @@ class NotAnImageError(ImageGenError):
     kind = "not_image"
 
 
+class ByteBudget:
+    """Bounds the image bytes being downloaded and held at once: a 4K PNG is 20-30 MB, and twenty of them
+    arriving together must not all sit in memory. One image larger than the whole budget still gets through alone."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, amount: int) -> Lease:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._used == 0 or self._used + amount <= self._limit)
+            self._used += amount
+        return Lease(self, amount)
+
+    async def _release(self, amount: int) -> None:
+        async with self._changed:
+            self._used -= amount
+            self._changed.notify_all()
+
+
+class Lease:
+    """A share of a ByteBudget, given back once (later calls do nothing)."""
+
+    def __init__(self, budget: ByteBudget, amount: int) -> None:
+        self._budget, self._amount = budget, amount
+
+    async def release(self) -> None:
+        amount, self._amount = self._amount, 0
+        if amount:
+            await self._budget._release(amount)
+
+
 @dataclass(frozen=True, slots=True)
 class GeneratedImage:
     data: bytes
@@ -112,6 +145,11 @@ class GeneratedImage:
     height: int
     request_id: str | None
     upstream_seconds: float
+    lease: Lease | None = None  # the memory it holds; release it once the bytes are stored elsewhere
+
+    async def release(self) -> None:
+        if self.lease is not None:
+            await self.lease.release()
 
     @property
     def extension(self) -> str:
@@ -149,11 +187,13 @@ class ImageClient:
         backoff: float = 2.0,
         max_image_bytes: int = MAX_IMAGE_BYTES,
         max_connections: int = 32,
+        budget: ByteBudget | None = None,
     ) -> None:
         self._model = model
         self._retries = retries
         self._backoff = backoff
         self._max_bytes = max_image_bytes
+        self._budget = budget
         # Total time the retries may take, on top of one full attempt.
         self._retry_budget = max(60.0, timeout)
         # httpcore scans every connection of a pool for each request it places, so hundreds of parallel
@@ -175,7 +215,8 @@ class ImageClient:
         self._turn = itertools.count()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_connections: int) -> ImageClient:
+    def from_settings(cls, settings: Settings, *, max_connections: int, budget: ByteBudget | None = None
+                      ) -> ImageClient:
         return cls(
             settings.image_api_base_url,
             settings.image_api_key.get_secret_value(),
@@ -184,6 +225,7 @@ class ImageClient:
             retries=settings.image_api_retries,
             backoff=settings.image_api_retry_backoff,
             max_connections=max_connections,
+            budget=budget,
         )
 
     async def aclose(self) -> None:
@@ -263,18 +305,25 @@ class ImageClient:
         if item is None or not (item.get("b64_json") or item.get("url")):
             raise NoImageError(f"no image in answer: {_describe(body)}", status=200, request_id=request_id)
         upstream_seconds = time.monotonic() - started
+        lease = None
         if item.get("b64_json"):
             raw = await asyncio.to_thread(_decode_b64, item["b64_json"], request_id)
         else:
-            raw = await self._download(http, str(item["url"]), request_id)
-        fmt, width, height = await asyncio.to_thread(inspect_image, raw)
-        return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds)
+            raw, lease = await self._download(http, str(item["url"]), request_id, _expected_bytes(payload["size"]))
+        try:
+            fmt, width, height = await asyncio.to_thread(inspect_image, raw)
+        except BaseException:
+            if lease is not None:
+                await lease.release()
+            raise
+        return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds, lease)
 
-    async def _download(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> bytes:
+    async def _download(self, http: httpx.AsyncClient, url: str, request_id: str | None,
+                        expected: int) -> tuple[bytes, Lease | None]:
         """Fetch the CDN link at once (it may expire), streamed, under the byte cap; a flaky CDN gets 3 tries."""
         for attempt in range(1, 4):
             try:
-                return await self._download_once(http, url, request_id)
+                return await self._download_once(http, url, request_id, expected)
             except DownloadError as exc:
                 if attempt == 3 or (exc.status is not None and exc.status < 500):
                     raise
@@ -282,11 +331,14 @@ class ImageClient:
                 await asyncio.sleep(self._backoff * attempt / 2)
         raise AssertionError("unreachable")
 
-    async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> bytes:
+    async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None,
+                             expected: int) -> tuple[bytes, Lease | None]:
         request = http.build_request("GET", url)
         del request.headers["Authorization"]  # the key is for the API, not for whoever hosts the file
         chunks: list[bytes] = []
         total = 0
+        # Room is taken before the request: once the answer flows, its bytes pile up in memory whether read or not.
+        lease = await self._budget.acquire(expected) if self._budget is not None else None
         try:
             response = await http.send(request, stream=True)
             try:
@@ -304,9 +356,20 @@ class ImageClient:
                     chunks.append(chunk)
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
-            raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
-        return b"".join(chunks)
+        except BaseException as exc:
+            if lease is not None:
+                await lease.release()
+            if isinstance(exc, httpx.HTTPError):
+                raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
+            raise
+        if total > 4 * 1024 * 1024:  # joining 20 MB holds the event loop (and the GIL) for a while
+            return await asyncio.to_thread(b"".join, chunks), lease
+        return b"".join(chunks), lease
+
+
+def _expected_bytes(size: str) -> int:
+    """What a PNG of that class usually weighs (4K: 20-30 MB), to reserve memory before downloading it."""
+    return {"1K": 2, "2K": 8, "4K": 24}.get(size, 24) * 1024 * 1024
 
 
 def _mime_of(data: bytes) -> str:

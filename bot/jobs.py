@@ -15,6 +15,8 @@ import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 STATUS_PROMPT_CHARS = 200
 CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for 5 s
 CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per chat in this time (groups: 20 messages a minute)
+HEAVY_DELIVERIES = 2  # images over 10 MB being previewed and uploaded at once (memory: ~100 MB each)
 MAX_ATTEMPTS = 2  # a job interrupted by a restart is run once more, then the user is asked to tap Again
 UPSCALE_INSTRUCTION = (
     "Keep this exact picture: the same composition, subjects, colours and style. "
@@ -44,6 +47,15 @@ UPSCALE_INSTRUCTION = (
 
 _SET = asyncio.Event()
 _SET.set()
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A finished image waiting for its request's delivery: what it is, and where its bytes are."""
+
+    image: GeneratedImage  # without its bytes
+    path: Path
+    nbytes: int
 
 
 class ShuttingDown(Exception):
@@ -114,8 +126,9 @@ class JobRunner:
         self._user_running: dict[int, int] = {}
         self._jobs: dict[str, Job] = {}  # every unfinished job, waiting or running
         self._groups: dict[str, list[Job]] = {}  # group id → its jobs (variants), until delivered
-        self._results: dict[str, dict[str, GeneratedImage]] = {}  # group id → job id → its image
+        self._results: dict[str, dict[str, Made]] = {}  # group id → job id → its image (on disk)
         self._failure_values: dict[str, dict[str, object]] = {}  # job id → what its failure sentence names
+        self._heavy = asyncio.Semaphore(HEAVY_DELIVERIES)
         self._served: dict[int, int] = {}  # user → serial number of their last start (round-robin order)
         self._serial = 0
         self._cancel_reason: dict[str, str] = {}
@@ -305,18 +318,13 @@ class JobRunner:
     # ---- one job ----
 
     async def _run(self, job: Job) -> None:
-        image: GeneratedImage | None = None
         paused = False
         try:
             self._spawn(self._refresh_status(job.group))
             self._spawn(self._store.save_job(job))  # "running" is recorded while the request is already on its way
             self._last_action[(job.origin.chat_id, job.origin.thread_id)] = time.monotonic()
             self._spawn(self._chat_action(job))
-            image = await self._generate(job)
-            job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
-            job.upstream_seconds = image.upstream_seconds
-            await self._originals.save(job.id, image.data, image.extension)
-            self._results.setdefault(job.group, {})[job.id] = image
+            self._results.setdefault(job.group, {})[job.id] = await self._keep(job, await self._generate(job))
         except asyncio.CancelledError:
             if self._cancel_reason.pop(job.id, "shutdown") == "shutdown":
                 job.status, paused = JobStatus.QUEUED, True
@@ -337,6 +345,17 @@ class JobRunner:
         await self._store.save_job(job)
         if not paused:
             await self._settle(job.group)
+
+    async def _keep(self, job: Job, image: GeneratedImage) -> Made:
+        """Record the image and put its bytes on disk; from here on no copy stays in memory, so many finished
+        4K images waiting for delivery don't pile up (the caller must not keep `image` either)."""
+        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
+        job.upstream_seconds = image.upstream_seconds
+        try:
+            path = await self._originals.save(job.id, image.data, image.extension)
+        finally:
+            await image.release()
+        return Made(dataclasses.replace(image, data=b"", lease=None), path, len(image.data))
 
     async def _generate(self, job: Job) -> GeneratedImage:
         images = await self._references.fetch(job.references) if job.references else []
@@ -407,15 +426,21 @@ class JobRunner:
                     f" ({member.error_kind})" if member.error_kind else "",
                 )
 
-    async def _deliver(self, lead: Job, made: list[tuple[Job, GeneratedImage]], failed: list[Job]) -> None:
+    async def _deliver(self, lead: Job, made: list[tuple[Job, Made]], failed: list[Job]) -> None:
+        big = any(m.nbytes > delivery.PHOTO_MAX_BYTES for _, m in made)
+        async with self._heavy if big else contextlib.nullcontext():  # previews and big uploads, a few at a time
+            await self._deliver_now(lead, made, failed)
+
+    async def _deliver_now(self, lead: Job, made: list[tuple[Job, Made]], failed: list[Job]) -> None:
         lang = lead.origin.lang
         prefs = await self._store.get_prefs(*prefs_scope(lead.origin))
         target = delivery.Target(lead.origin.chat_id, lead.origin.thread_id, lead.origin.reply_to)
-        pictures = [self._picture(job, image) for job, image in made]
+        pictures = [await self._picture(job, m) for job, m in made]
+        made_images = [(job, m.image) for job, m in made]
         note = self._failed_note(lead, failed) if failed else ""
         try:
             if len(made) == 1:
-                job, image = made[0]
+                job, image = made_images[0]
                 text = delivery.caption(job.request.prompt, self._details(job, image) + note)
                 result = await delivery.deliver(
                     self._bot, target, pictures[0], text,
@@ -426,10 +451,10 @@ class JobRunner:
                 job.delivery, job.result_message_id = result.kind, result.message.message_id
                 job.photo_file_id, job.document_file_id = result.photo_file_id, result.document_file_id
                 if result.kind == "preview":
-                    await self._send_note(lead, t("original_too_big", lang, mb=len(image.data) / 1024 / 1024))
+                    await self._send_note(lead, t("original_too_big", lang, mb=made[0][1].nbytes / 1024 / 1024))
             else:
                 ids = [job.id for job, _ in made]
-                details = " · ".join(dict.fromkeys(self._details(job, image) for job, image in made))
+                details = " · ".join(dict.fromkeys(self._details(job, image) for job, image in made_images))
                 summary = f"🎨 ×{len(made)} · {details}{note}"
                 album = await delivery.deliver_album(
                     self._bot, target, pictures, delivery.caption(lead.request.prompt, details), summary,
@@ -453,11 +478,13 @@ class JobRunner:
             job.status, job.finished_at = JobStatus.DONE, time.time()
         await self._delete_status(lead)
 
-    def _picture(self, job: Job, image: GeneratedImage) -> delivery.Picture:
+    async def _picture(self, job: Job, made: Made) -> delivery.Picture:
+        image = made.image
         name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, image.extension)
         if job.variants > 1:
             name = name.replace(f".{image.extension}", f"_{job.variant}.{image.extension}")
-        return delivery.Picture(image.data, image.width, image.height, image.mime_type, name)
+        data = await asyncio.to_thread(made.path.read_bytes)
+        return delivery.Picture(data, image.width, image.height, image.mime_type, name)
 
     def _details(self, job: Job, image: GeneratedImage) -> str:
         if size_matches(job, image):
