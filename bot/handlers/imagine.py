@@ -271,16 +271,24 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await answer()
 
 
+async def _may_press(context: ContextTypes.DEFAULT_TYPE, answer: _Answer, lang: str | None,
+                     record: PendingRequest | Job | None, user_id: int) -> bool:
+    """A button of something gone (expired, or from before a wipe) or of someone else's request gets a short answer."""
+    if record is None:
+        await answer(t("expired", lang))
+        return False
+    if not await may_act_for(context, record.origin, user_id):
+        await answer(t("not_yours", lang))
+        return False
+    return True
+
+
 async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: _Answer,
                       lang: str | None) -> None:
     query = update.callback_query
     services = get_services(context)
     pending = await services.store.get_pending(callback.id)
-    if pending is None:
-        await answer(t("expired", lang))
-        return
-    if not await may_act_for(context, pending.origin, query.from_user.id):
-        await answer(t("not_yours", lang))
+    if not await _may_press(context, answer, lang, pending, query.from_user.id):
         return
     if callback.action in (Action.GENERATE, Action.DISMISS):
         taken = await services.store.take_pending(pending.id)
@@ -336,11 +344,7 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
     query = update.callback_query
     services = get_services(context)
     job = await services.store.get_job(callback.id)
-    if job is None:
-        await answer(t("expired", lang))
-        return
-    if not await may_act_for(context, job.origin, query.from_user.id):
-        await answer(t("not_yours", lang))
+    if not await _may_press(context, answer, lang, job, query.from_user.id):
         return
     here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id,
                                lang=lang)
