@@ -9,6 +9,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension can be
+
 
 class OriginalsStore:
     def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int) -> None:
@@ -24,8 +26,12 @@ class OriginalsStore:
         return await asyncio.to_thread(self._save, job_id, data, extension)
 
     def find(self, job_id: str) -> Path | None:
-        matches = list(self._dir.glob(f"{job_id}.*"))
-        return matches[0] if matches else None
+        """A few stat calls, not a scan of the folder (this runs on the event loop)."""
+        for extension in EXTENSIONS:
+            path = self._dir / f"{job_id}.{extension}"
+            if path.exists():
+                return path
+        return None
 
     def _save(self, job_id: str, data: bytes, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
