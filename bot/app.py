@@ -116,6 +116,9 @@ def build_application(settings: Settings) -> Application:
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=messages))
+    # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
+    plain = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(plain, imagine.imagine))
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
     app.add_handler(CallbackQueryHandler(imagine.on_button))

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     default_aspect_ratio: AspectRatio = AspectRatio.SQUARE
     default_size: Resolution = Resolution.K1
-    image_request_timeout: Annotated[float, Field(ge=30, le=3600)] = 300.0
+    image_request_timeout: Annotated[float, Field(ge=1, le=3600)] = 300.0
     image_api_retries: Annotated[int, Field(ge=0, le=10)] = 3
     image_api_retry_backoff: Annotated[float, Field(ge=0, le=60)] = 2.0
     max_concurrent_generations: Annotated[int, Field(ge=1, le=1000)] = 8

@@ -302,6 +302,8 @@ class ImageClient:
             raise UpstreamError("answer is not JSON", status=200, request_id=request_id)
         data = body.get("data")
         item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        if item is None and isinstance(body.get("error"), dict):  # an error dressed as a 200
+            raise UpstreamError(f"error in a 200 answer: {_describe(body)}", status=200, request_id=request_id)
         if item is None or not (item.get("b64_json") or item.get("url")):
             raise NoImageError(f"no image in answer: {_describe(body)}", status=200, request_id=request_id)
         upstream_seconds = time.monotonic() - started

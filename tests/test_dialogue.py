@@ -158,3 +158,15 @@ async def test_every_ratio_and_size_reaches_the_api(start_bot, harness, tg, img)
     assert seen == {(r.value, s.value) for r, s in combos}
     for r in img.requests:
         assert r.body["prompt"] == f"test {r.body['aspect_ratio']}-{r.body['size']}"
+
+
+async def test_plain_text_in_a_private_chat_is_a_prompt(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "a cosy cabin in the woods --ar 4:5 --2k")
+    await harness.result(chat["id"])
+    assert img.requests[0].body["prompt"] == "a cosy cabin in the woods"
+    group = tg.group(-100123, "Chatty")
+    harness.send(group, user, "just chatting in a group")
+    harness.send(group, user, "/help")
+    await harness.reply_text(group["id"], "How to use me")
+    assert len(img.requests) == 1 and len(tg.bot_messages(group["id"])) == 1
