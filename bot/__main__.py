@@ -114,7 +114,10 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
         image = await client.generate(request, images)
     except ImageGenError as exc:
         rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        return _fail(f"{t('error_' + exc.kind)} [{exc.detail}]{rid}")
+        detail = exc.detail
+        for secret in settings.secrets():  # an upstream message may quote what it was sent
+            detail = detail.replace(secret, "***")
+        return _fail(f"{t('error_' + exc.kind)} [{detail}]{rid}")
     finally:
         await client.aclose()
     args.out.mkdir(parents=True, exist_ok=True)
