@@ -37,6 +37,7 @@ from .references import AlbumCollector, ReferenceFetcher
 from .services import KEY, Services
 from .store import SqliteStore
 from .texts import LANGUAGES, t
+from .updates import PerChatUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def build_application(settings: Settings) -> Application:
                 max_retries=5,
             )
         )
-        .concurrent_updates(32)
+        .concurrent_updates(PerChatUpdateProcessor(64))
         .connection_pool_size(pool)
         .pool_timeout(30.0)
         .connect_timeout(15.0)

@@ -170,3 +170,15 @@ async def test_plain_text_in_a_private_chat_is_a_prompt(bot, harness, tg, img):
     harness.send(group, user, "/help")
     await harness.reply_text(group["id"], "How to use me")
     assert len(img.requests) == 1 and len(tg.bot_messages(group["id"])) == 1
+
+
+async def test_quick_taps_are_handled_in_order(bot, harness, tg, img):
+    """16:9, 4K, then Generate, tapped faster than the bot answers: the image is 16:9 · 4K, never the defaults."""
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a fast thumb")
+    kb = await harness.keyboard(chat["id"])
+    for label in ("16:9", "4K", "Generate"):
+        tg.press(kb, harness.button(kb, label)["callback_data"], user)
+    await harness.result(chat["id"])
+    assert (img.requests[0].body["aspect_ratio"], img.requests[0].body["size"]) == ("16:9", "4K")
+    assert len(tg.answered) == 3
