@@ -38,7 +38,9 @@ STATUS_PROMPT_CHARS = 200
 CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for 5 s
 CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per chat in this time (groups: 20 messages a minute)
 HEAVY_DELIVERIES = 2  # images over 10 MB being previewed and uploaded at once (memory: ~100 MB each)
-MAX_ATTEMPTS = 2  # a job interrupted by a restart is run once more, then the user is asked to tap Again
+MAX_ATTEMPTS = 2
+ADMIN_ALERTS = ("auth", "quota")
+ADMIN_ALERT_EVERY = 3600.0  # a job interrupted by a restart is run once more, then the user is asked to tap Again
 UPSCALE_INSTRUCTION = (
     "Keep this exact picture: the same composition, subjects, colours and style. "
     "Only render it again at a higher resolution, with finer detail."
@@ -107,6 +109,7 @@ class JobRunner:
         user_max_running: int = 2,
         user_max_waiting: int = 5,
         retry_on_size_mismatch: bool = False,
+        admins: frozenset[int] = frozenset(),
         tick: float = 1.0,
     ) -> None:
         self._bot = bot
@@ -119,6 +122,8 @@ class JobRunner:
         self._user_running_cap = user_max_running
         self._user_total_cap = user_max_running + user_max_waiting
         self._retry_mismatch = retry_on_size_mismatch
+        self._admins = admins
+        self._alerted: dict[str, float] = {}
         self._tick = tick
         self._waiting: list[Job] = []
         self._announced: dict[str, asyncio.Event] = {}  # group → set once its first status line is out
@@ -388,6 +393,17 @@ class JobRunner:
         await self._quota.refund(job)
         job.status, job.error_kind, job.finished_at = JobStatus.FAILED, kind, time.time()
         self._failure_values[job.id] = values
+        if kind in ADMIN_ALERTS:
+            self._spawn(self._alert_admins(kind))
+
+    async def _alert_admins(self, kind: str) -> None:
+        """A bad key or spent credit stops every user: the admins hear it directly, at most once an hour."""
+        if time.monotonic() - self._alerted.get(kind, -ADMIN_ALERT_EVERY) < ADMIN_ALERT_EVERY:
+            return
+        self._alerted[kind] = time.monotonic()
+        for admin in self._admins:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_message(admin, t(f"admin_alert_{kind}"))
 
     # ---- a whole request ----
 

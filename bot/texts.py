@@ -128,6 +128,9 @@ EN: dict[str, str] = {
     "refs_trimmed": "You sent {count} images; I used the first {limit}.",
     "edit_choose": "🖌 {prompt}\n\nEditing {count} image(s). Shape and resolution, then Generate:",
     "keep_ratio": "🖼 Keep ratio",
+    "admin_alert_auth": "⚠️ Admin: the image API refused the bot's key (HTTP 401). Check IMAGE_API_KEY and "
+    "IMAGE_API_BASE_URL (a .cn key works only with the .cn gateway).",
+    "admin_alert_quota": "⚠️ Admin: the image API says the key's credit is used up (HTTP 403). Top it up at DMXAPI.",
     # the command menu
     "cmd_imagine": "Make an image: /imagine a red fox --ar 16:9",
     "cmd_help": "How to use the bot",
@@ -251,6 +254,9 @@ ZH: dict[str, str] = {
     "refs_trimmed": "你发送了 {count} 张图片，我使用了前 {limit} 张。",
     "edit_choose": "🖌 {prompt}\n\n编辑 {count} 张图片。选择比例和分辨率，然后点“生成”：",
     "keep_ratio": "🖼 保持原比例",
+    "admin_alert_auth": "⚠️ 管理员：图片 API 拒绝了机器人的密钥（HTTP 401）。请检查 IMAGE_API_KEY 和 "
+    "IMAGE_API_BASE_URL（.cn 的密钥只能用于 .cn 网关）。",
+    "admin_alert_quota": "⚠️ 管理员：图片 API 提示该密钥的额度已用完（HTTP 403）。请到 DMXAPI 充值。",
     "cmd_imagine": "生成图片：/imagine 红狐狸 --ar 16:9",
     "cmd_help": "使用说明",
     "cmd_cancel": "停止正在生成的图片（/cancel all：全部）",

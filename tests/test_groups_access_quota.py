@@ -251,3 +251,17 @@ def test_no_text_over_telegram_limits(lang):
 
 def _fields(template: str) -> set[str]:
     return {name.split(":")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+async def test_admins_hear_about_a_bad_key_once(start_bot, harness, tg, img):
+    boss = tg.user(81, "Boss")
+    boss_chat = tg.private_chat(boss)
+    await start_bot(admin_user_ids="81")
+    img.fail_next(401, times=2)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine one --ar 1:1 --1k")
+    harness.send(chat, user, "/imagine two --ar 1:1 --1k")
+    await tg.wait_for(lambda: sum("API key was refused" in x for x in harness.texts(chat["id"])) == 2)
+    await harness.reply_text(boss_chat["id"], "Check IMAGE_API_KEY")
+    await asyncio.sleep(0.2)
+    assert len(tg.bot_messages(boss_chat["id"])) == 1
