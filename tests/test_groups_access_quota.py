@@ -265,3 +265,16 @@ async def test_admins_hear_about_a_bad_key_once(start_bot, harness, tg, img):
     await harness.reply_text(boss_chat["id"], "Check IMAGE_API_KEY")
     await asyncio.sleep(0.2)
     assert len(tg.bot_messages(boss_chat["id"])) == 1
+
+
+async def test_progress_in_groups_is_paced_under_the_flood_limit(bot, harness, tg, img):
+    user = tg.user(91, "Grouper")
+    group = tg.group(-100950, "Busy group")
+    img.delay = 7
+    harness.send(group, user, "/imagine slow one --ar 1:1 --1k")
+    harness.send(group, user, "/imagine slow two --ar 1:1 --1k")
+    await harness.result(group["id"], count=2, timeout=20)
+    progress = [c for c in tg.calls if c.method in ("editMessageText", "sendChatAction")
+                and int(c.params.get("chat_id", 0)) == group["id"]]
+    # two 7 s jobs: their first "Generating" lines and one chat action, not an edit every few seconds
+    assert len(progress) <= 4, [c.method for c in progress]
