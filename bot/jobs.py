@@ -616,13 +616,17 @@ class JobRunner:
             job.status_message_id = message.message_id
 
     async def _delete_status(self, lead: Job) -> None:
+        """The result is there: the status line goes, or (where the bot may not delete) says it is done."""
         self._last_edit.pop(lead.group, None)
         if lead.status_message_id is None:
             return
         try:
             await self._bot.delete_message(lead.origin.chat_id, lead.status_message_id)
         except TelegramError as exc:
-            log.info("job %s: status message not deleted: %s", lead.id, exc)
+            log.info("job %s: status message not deleted (%s); marking it done", lead.id, exc)
+            with contextlib.suppress(TelegramError):
+                await self._bot.edit_message_text(t("done_line", lead.origin.lang, label=label(lead)),
+                                                  chat_id=lead.origin.chat_id, message_id=lead.status_message_id)
 
     async def _tick_loop(self) -> None:
         """One loop for all status lines and chat actions: edits are paced per request and per chat."""

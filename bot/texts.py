@@ -45,6 +45,7 @@ EN: dict[str, str] = {
     "queued_ahead": "⏳ Queued — {ahead} ahead of you · {label}\n{prompt}",
     "generating": "🎨 Generating {label}… {elapsed}\n{prompt}",
     "cancelled": "✖ Cancelled · {label}\n{prompt}",
+    "done_line": "✅ Done · {label}",
     "paused_restart": "⏸ The bot is restarting; your image continues as soon as it is back.\n{prompt}",
     "queue_full": "You already have {limit} images in progress; wait for one to finish or /cancel one.",
     "quota_exceeded": (
@@ -178,6 +179,7 @@ ZH: dict[str, str] = {
     "queued_ahead": "⏳ 排队中 — 前面还有 {ahead} 个 · {label}\n{prompt}",
     "generating": "🎨 正在生成 {label}… {elapsed}\n{prompt}",
     "cancelled": "✖ 已取消 · {label}\n{prompt}",
+    "done_line": "✅ 已完成 · {label}",
     "paused_restart": "⏸ 机器人正在重启，恢复后会继续生成你的图片。\n{prompt}",
     "queue_full": "你已有 {limit} 张图片在处理中；请等待完成，或用 /cancel 取消一张。",
     "quota_exceeded": "额度不足：本次需要 {credits} 点，今日剩余 {left} 点。额度将于{resets}重置。可以换小一点的分辨率，或联系管理员。",

@@ -102,3 +102,11 @@ def test_safe_filename():
     assert safe_filename("Red fox, in snow!", "16:9", "4K", "png") == "red-fox-in-snow_16x9_4K.png"
     assert safe_filename("../../etc/passwd", "1:1", "1K", "png") == "etc-passwd_1x1_1K.png"
     assert safe_filename("小狐狸", "1:1", "2K", "jpg") == "image_1x1_2K.jpg"
+
+
+async def test_status_line_says_done_where_it_cannot_be_deleted(bot, harness, tg, img):
+    tg.fail_next("deleteMessage", 400, "Bad Request: message can't be deleted")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a lantern --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    await harness.status_says(chat["id"], "✅ Done · 1:1 · 1K")
