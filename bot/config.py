@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .options import AspectRatio, Resolution
@@ -98,10 +98,16 @@ class Settings(BaseSettings):
 
     @field_validator("image_api_base_url", "telegram_api_base_url", "telegram_file_base_url")
     @classmethod
-    def _url_shape(cls, value: str) -> str:
+    def _url_shape(cls, value: str, info: ValidationInfo) -> str:
+        """Forgive the usual slips: a trailing slash, `…/v1` on the gateway, a Bot API URL without `/bot`."""
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if info.field_name == "image_api_base_url":
+            return value.removesuffix("/v1")
+        suffix = "/bot" if info.field_name == "telegram_api_base_url" else "/file/bot"
+        if "{token}" not in value and not value.endswith(suffix):
+            value += suffix
         return value
 
     @field_validator("default_aspect_ratio", mode="before")

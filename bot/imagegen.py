@@ -57,6 +57,12 @@ class PromptTooLongError(ImageGenError):
     kind = "prompt_too_long"
 
 
+class EndpointError(ImageGenError):
+    """404/405: nothing answers image requests at that address (a wrong IMAGE_API_BASE_URL)."""
+
+    kind = "endpoint"
+
+
 class InvalidRequestError(ImageGenError):
     """Any other 4xx: the gateway refused the parameters."""
 
@@ -428,6 +434,8 @@ def _error_for(response: httpx.Response, body: object, request_id: str | None) -
         return QuotaError(detail, **kwargs)
     if status == 413:
         return PromptTooLongError(detail, **kwargs)
+    if status in (404, 405):
+        return EndpointError(detail, **kwargs)
     if status == 429:
         retry_after = response.headers.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None

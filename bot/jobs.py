@@ -43,7 +43,7 @@ GROUP_EDIT_INTERVAL = 12.0
 GROUP_ACTION_EVERY = 20.0
 HEAVY_DELIVERIES = 2  # images over 10 MB being previewed and uploaded at once (memory: ~100 MB each)
 MAX_ATTEMPTS = 2
-ADMIN_ALERTS = ("auth", "quota")
+ADMIN_ALERTS = ("auth", "quota", "endpoint")
 ADMIN_ALERT_EVERY = 3600.0  # a job interrupted by a restart is run once more, then the user is asked to tap Again
 UPSCALE_INSTRUCTION = (
     "Keep this exact picture: the same composition, subjects, colours and style. "

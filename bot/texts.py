@@ -107,6 +107,7 @@ EN: dict[str, str] = {
     "error_quota": "The image service's credit is used up; please tell the bot's admin.",
     "error_prompt_too_long": "The image service says the description is too long; please shorten it.",
     "error_invalid": "The image service refused this request as invalid; try another description or option.",
+    "error_endpoint": "The bot is set up with a wrong image service address; please tell the bot's admin.",
     "error_rate_limited": "The image service is busy right now; please try again in a minute.",
     "error_upstream": "The image service had an error; please try again in a moment.",
     "error_timeout": "The image service took too long; try again, or a smaller resolution.",
@@ -132,6 +133,8 @@ EN: dict[str, str] = {
     "admin_alert_auth": "⚠️ Admin: the image API refused the bot's key (HTTP 401). Check IMAGE_API_KEY and "
     "IMAGE_API_BASE_URL (a .cn key works only with the .cn gateway).",
     "admin_alert_quota": "⚠️ Admin: the image API says the key's credit is used up (HTTP 403). Top it up at DMXAPI.",
+    "admin_alert_endpoint": "⚠️ Admin: nothing answers image requests at IMAGE_API_BASE_URL (HTTP 404/405). "
+    "Use the gateway's root, e.g. https://www.dmxapi.cn.",
     # the command menu
     "cmd_imagine": "Make an image: /imagine a red fox --ar 16:9",
     "cmd_help": "How to use the bot",
@@ -237,6 +240,7 @@ ZH: dict[str, str] = {
     "error_quota": "图片服务的额度已用完，请告知机器人管理员。",
     "error_prompt_too_long": "图片服务提示描述过长，请缩短后再试。",
     "error_invalid": "图片服务认为该请求无效；请换一个描述或选项。",
+    "error_endpoint": "机器人配置的图片服务地址有误，请告知机器人管理员。",
     "error_rate_limited": "图片服务当前繁忙，请一分钟后再试。",
     "error_upstream": "图片服务出错了，请稍后再试。",
     "error_timeout": "图片服务响应超时；请重试，或选择较低的分辨率。",
@@ -259,6 +263,7 @@ ZH: dict[str, str] = {
     "admin_alert_auth": "⚠️ 管理员：图片 API 拒绝了机器人的密钥（HTTP 401）。请检查 IMAGE_API_KEY 和 "
     "IMAGE_API_BASE_URL（.cn 的密钥只能用于 .cn 网关）。",
     "admin_alert_quota": "⚠️ 管理员：图片 API 提示该密钥的额度已用完（HTTP 403）。请到 DMXAPI 充值。",
+    "admin_alert_endpoint": "⚠️ 管理员：IMAGE_API_BASE_URL 地址上没有图片接口（HTTP 404/405）。请填写网关根地址，例如 https://www.dmxapi.cn。",
     "cmd_imagine": "生成图片：/imagine 红狐狸 --ar 16:9",
     "cmd_help": "使用说明",
     "cmd_cancel": "停止正在生成的图片（/cancel all：全部）",

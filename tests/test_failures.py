@@ -10,6 +10,7 @@ ERROR_CASES = [
     (403, 1, "credit is used up", 1),
     (413, 1, "too long", 1),
     (400, 1, "refused this request as invalid", 1),
+    (404, 1, "wrong image service address", 1),
     (429, 9, "busy right now", 4),
     (500, 9, "had an error", 4),
     (502, 9, "had an error", 4),

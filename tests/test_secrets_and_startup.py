@@ -103,3 +103,14 @@ async def test_no_secret_in_logs_or_chat(tg, img, start_bot, harness):
     chat_text = repr([c.params for c in tg.calls])
     assert secret_part not in chat_text and img.api_key not in chat_text
     assert "Traceback" not in chat_text
+
+
+def test_usual_url_slips_are_forgiven():
+    from bot.config import Settings
+
+    settings = Settings(_env_file=None, telegram_bot_token="1:a", image_api_key="k",
+                        image_api_base_url="https://www.dmxapi.cn/v1/", telegram_api_base_url="http://localhost:8081",
+                        telegram_file_base_url="http://localhost:8081/")
+    assert settings.image_api_base_url == "https://www.dmxapi.cn"
+    assert settings.telegram_api_base_url == "http://localhost:8081/bot"
+    assert settings.telegram_file_base_url == "http://localhost:8081/file/bot"
