@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     @property
     def timezone(self) -> tzinfo:
-        return timezone.utc if self.quota_timezone.upper() == "UTC" else ZoneInfo(self.quota_timezone)
+        return UTC if self.quota_timezone.upper() == "UTC" else ZoneInfo(self.quota_timezone)
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -208,7 +208,7 @@ async def deliver_album(
     try:
         fits = [fits_photo(len(p.data), p.width, p.height) for p in pictures]
         photos = await asyncio.gather(
-            *(asyncio.to_thread(make_preview, p.data) if not ok else _same(p.data) for p, ok in zip(pictures, fits))
+            *(asyncio.to_thread(make_preview, p.data) if not ok else _same(p.data) for p, ok in zip(pictures, fits, strict=True))
         )
         media = [
             InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)

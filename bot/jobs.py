@@ -25,7 +25,7 @@ from telegram.error import BadRequest, TelegramError
 
 from . import delivery, keyboards
 from .imagegen import GeneratedImage, ImageClient, ImageGenError
-from .options import PIXELS
+from .options import PIXELS, ImageRequest
 from .originals import OriginalsStore
 from .quota import Quota, QuotaExceeded
 from .references import ReferenceFetcher, UnusableReference
@@ -376,7 +376,8 @@ class JobRunner:
             image = await self._retry_for_size(job, request, images, image)
         return image
 
-    async def _retry_for_size(self, job: Job, request, images: list[bytes], first: GeneratedImage) -> GeneratedImage:  # noqa: ANN001
+    async def _retry_for_size(self, job: Job, request: ImageRequest, images: list[bytes],
+                              first: GeneratedImage) -> GeneratedImage:
         """One more call when the size is wrong, charged like any job; the better of the two is kept."""
         retry = dataclasses.replace(job, id=f"{job.id}-r")
         try:

@@ -10,6 +10,7 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Bot, Message
@@ -146,7 +147,8 @@ class AlbumCollector:
         album = self._albums.get((chat_id, media_group_id))
         return album.references() if album else []
 
-    async def complete(self, chat_id: int, media_group_id: str, on_progress) -> list[Reference]:  # noqa: ANN001
+    async def complete(self, chat_id: int, media_group_id: str,
+                       on_progress: Callable[[int], Awaitable[None]]) -> list[Reference]:
         """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
         album = self._albums[(chat_id, media_group_id)]
         reported = 0

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -141,7 +141,7 @@ async def test_failures_and_cancels_are_refunded(start_bot, harness, tg, img):
 
 
 async def test_quota_resets_at_midnight_and_grants(start_bot, harness, tg, img):
-    now = [datetime(2026, 11, 24, 23, 59, 0, tzinfo=timezone.utc).timestamp()]
+    now = [datetime(2026, 11, 24, 23, 59, 0, tzinfo=UTC).timestamp()]
     boss = tg.user(51, "Boss")
     await start_bot(clock=lambda: now[0], user_daily_quota=1, admin_user_ids="51")
     user, chat = harness.person()

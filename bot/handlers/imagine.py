@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import re
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
@@ -176,7 +176,7 @@ async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services,
     await services.store.add_pending(pending)
 
 
-def _keyboard(pending: PendingRequest):  # noqa: ANN202
+def _keyboard(pending: PendingRequest) -> InlineKeyboardMarkup:
     return choice_keyboard(pending.id, pending.aspect_ratio, pending.size, pending.origin.lang,
                            variants=pending.variants, keep_ratio=bool(pending.references))
 

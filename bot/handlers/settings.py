@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -10,8 +12,7 @@ from ..keyboards import Callback, prefs_keyboard
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
 from ..store import Prefs, prefs_scope
-from ..texts import t
-from ..texts import LANGUAGES
+from ..texts import LANGUAGES, t
 from .replies import is_chat_admin, origin_for, reply, user_lang
 
 
@@ -51,7 +52,8 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await reply(context, origin, _title(scope, origin.lang), markup)
 
 
-async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer) -> None:  # noqa: ANN001
+async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback,
+                          answer: Callable[..., Awaitable[None]]) -> None:
     query = update.callback_query
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
