@@ -27,7 +27,8 @@ def origin_of(update: Update) -> Origin:
         sender = user.id if user else chat.id
     # Only a forum topic's thread id may be sent back: replies in plain supergroups carry one too, and sending
     # it there fails with "message thread not found".
-    thread = message.message_thread_id if message and message.is_topic_message else None
+    in_topic = message is not None and (message.is_topic_message or bool(chat.is_forum))
+    thread = message.message_thread_id if in_topic else None
     return Origin(
         chat_id=chat.id,
         user_id=sender,
