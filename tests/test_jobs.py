@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 
 def _data(call) -> bytes:  # noqa: ANN001
@@ -15,11 +14,9 @@ async def test_two_users_overlap_and_get_their_own_images(bot, harness, tg, img)
     (alice, a_chat), (bob, b_chat) = harness.person(), harness.person()
     harness.send(a_chat, alice, "/imagine alice's cat --ar 1:1 --1k")
     harness.send(b_chat, bob, "/imagine bob's dog --ar 16:9 --1k")
-    started = time.monotonic()
     (a_upload,) = await harness.result(a_chat["id"])
     (b_upload,) = await harness.result(b_chat["id"])
-    assert time.monotonic() - started < 1.1  # overlapping, not 2 × 0.6 s in a row
-    assert img.max_inflight == 2
+    assert img.max_inflight == 2  # both upstream calls were open at the same time
     by_prompt = {r.body["prompt"]: img.image_for(r) for r in img.requests}
     assert _data(a_upload) == by_prompt["alice's cat"] and "alice's cat" in a_upload.params["caption"]
     assert _data(b_upload) == by_prompt["bob's dog"] and "bob's dog" in b_upload.params["caption"]
@@ -31,10 +28,9 @@ async def test_bot_answers_while_a_generation_runs(bot, harness, tg, img):
     harness.send(chat, user, "/imagine slow one --ar 1:1 --1k")
     await img.wait_for(lambda: img.inflight == 1)
     other, other_chat = harness.person()
-    started = time.monotonic()
     harness.send(other_chat, other, "/help")
     await harness.reply_text(other_chat["id"], "How to use me", timeout=3)
-    assert time.monotonic() - started < 1.0
+    assert img.inflight == 1 and not harness.results(chat["id"])  # answered while the image is still being made
 
 
 async def test_global_cap_queues_the_rest(start_bot, harness, tg, img):

@@ -264,11 +264,9 @@ async def test_sigterm_lets_running_jobs_finish_then_exits(make_settings, harnes
     harness.send(chat, user, "/imagine finishes in the grace period --ar 1:1 --1k")
     harness.send(chat, user, "/imagine too slow for it --ar 1:1 --1k")
     await img.wait_for(lambda: img.inflight == 2, 15)
-    started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.wait(), 20)
+    await asyncio.wait_for(proc.wait(), env_grace + 15)
     assert proc.returncode == 0
-    assert time.monotonic() - started < 0.5 + env_grace + 5
     assert [c.params["caption"].split("\n")[0] for c in harness.results(chat["id"])] == [
         "finishes in the grace period"
     ]
