@@ -228,10 +228,11 @@ class JobRunner:
             for job in jobs:
                 await self._quota.reserve(job)
                 reserved.append(job)
-        except QuotaExceeded as exc:
+        except QuotaExceeded:
             for job in reserved:
                 await self._quota.refund(job)
-            raise QuotaExceeded(exc.report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
+            report = await self._quota.report(lead.origin)  # after the refunds, so "left" is true
+            raise QuotaExceeded(report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
         group = lead.group
         self._groups[group] = list(jobs)
         announced = self._announced[group] = asyncio.Event()

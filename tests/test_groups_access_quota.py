@@ -278,3 +278,12 @@ async def test_progress_in_groups_is_paced_under_the_flood_limit(bot, harness, t
                 and int(c.params.get("chat_id", 0)) == group["id"]]
     # two 7 s jobs: their first "Generating" lines and one chat action, not an edit every few seconds
     assert len(progress) <= 4, [c.method for c in progress]
+
+
+async def test_variants_need_credits_for_all_of_them(start_bot, harness, tg, img):
+    await start_bot(user_daily_quota=3, user_max_running=4)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine four at once --ar 1:1 --1k --n 4")
+    msg = await harness.reply_text(chat["id"], "Not enough credits")
+    assert "this needs 4, 3 left today" in msg["text"]
+    assert img.requests == []
