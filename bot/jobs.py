@@ -437,6 +437,13 @@ class JobRunner:
             else:
                 await self._edit(lead, t("cancelled", lead.origin.lang, label=label(lead), prompt=self._short(lead)),
                                  keyboards.retry_keyboard(lead.id, lead.origin.lang))
+        except Exception:  # never leave a request "Generating…" forever: it ends with a sentence
+            log.exception("job %s: could not finish the request", lead.id)
+            for job, _ in made:
+                if not job.status.final:
+                    await self._mark_failed(job, "internal")
+            with contextlib.suppress(Exception):
+                await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED))
         finally:
             for member in members:
                 self._failure_values.pop(member.id, None)

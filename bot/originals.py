@@ -38,11 +38,12 @@ class OriginalsStore:
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
-        self._prune()
+        self._prune(keep=path)
         return path
 
-    def _prune(self) -> None:
-        """Drop files older than the age limit, then the oldest until the total fits."""
+    def _prune(self, keep: Path | None = None) -> None:
+        """Drop files older than the age limit, then the oldest until the total fits; never `keep`, the file
+        just saved, which its delivery is about to read."""
         now = time.time()
         files = []
         for path in self._dir.iterdir():
@@ -58,6 +59,8 @@ class OriginalsStore:
         for _, size, path in sorted(files):
             if total <= self._max_total:
                 break
+            if path == keep:
+                continue
             path.unlink(missing_ok=True)
             total -= size
         if files and total > self._max_total:

@@ -110,3 +110,14 @@ async def test_status_line_says_done_where_it_cannot_be_deleted(bot, harness, tg
     harness.send(chat, user, "/imagine a lantern --ar 1:1 --1k")
     await harness.result(chat["id"])
     await harness.status_says(chat["id"], "✅ Done · 1:1 · 1K")
+
+
+
+async def test_an_original_larger_than_the_whole_folder_limit_is_still_delivered(start_bot, harness, tg, img):
+    await start_bot(originals_max_total_mb=1)
+    img.noise = True  # a 1K noise PNG is about 3 MB, over the 1 MB the folder may hold
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine static --ar 1:1 --1k")
+    (upload,) = await harness.result(chat["id"])
+    (_, data, _), = upload.files.values()
+    assert data == img.image_for(img.requests[0])
