@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -107,46 +108,36 @@ _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 
 
+def parse_variants(text: str) -> int:
+    """`4`, `x4` or `×4`, one of VARIANT_CHOICES; raise ValueError otherwise."""
+    value = text.strip().lstrip("x×")
+    if not value.isdigit() or int(value) not in VARIANT_CHOICES:
+        raise ValueError(text)
+    return int(value)
+
+
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
     The last occurrence of a flag wins. Raises OptionError for a value that is not valid.
     """
-    ratio: AspectRatio | None = None
-    size: Resolution | None = None
-    variants: int | None = None
-    valid_ratios = [r.value for r in AspectRatio]
-    valid_sizes = [s.value for s in Resolution]
+    found: dict[str, object] = {}
 
-    def take_ratio(match: re.Match[str]) -> str:
-        nonlocal ratio
-        value = match.group("v") or ""
-        try:
-            ratio = AspectRatio.parse(value)
-        except ValueError:
-            raise OptionError("--ar", value, valid_ratios) from None
-        return " "
+    def taker(flag: str, parse: Callable[[str], object], valid: list[str]) -> Callable[[re.Match[str]], str]:
+        def take(match: re.Match[str]) -> str:
+            value = match.group("v") or ""
+            try:
+                found[flag] = parse(value)
+            except ValueError:
+                raise OptionError(flag, value, valid) from None
+            return " "
 
-    def take_size(match: re.Match[str]) -> str:
-        nonlocal size
-        value = match.group("v") or ""
-        try:
-            size = Resolution.parse(value)
-        except ValueError:
-            raise OptionError("--size", value, valid_sizes) from None
-        return " "
+        return take
 
-    def take_variants(match: re.Match[str]) -> str:
-        nonlocal variants
-        value = (match.group("v") or "").lstrip("x×")
-        if not value.isdigit() or int(value) not in VARIANT_CHOICES:
-            raise OptionError("--n", match.group("v") or "", [str(n) for n in VARIANT_CHOICES])
-        variants = int(value)
-        return " "
-
-    text = _VARIANTS_FLAG.sub(take_variants, text)
-    text = _RATIO_FLAG.sub(take_ratio, text)
+    take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
+    text = _VARIANTS_FLAG.sub(taker("--n", parse_variants, [str(n) for n in VARIANT_CHOICES]), text)
+    text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
     text = _SIZE_FLAG.sub(take_size, text)
     text = _SIZE_SHORT.sub(take_size, text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
-    return ParsedPrompt(prompt=prompt, aspect_ratio=ratio, size=size, variants=variants)
+    return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"))  # type: ignore[arg-type]
