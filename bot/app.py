@@ -150,6 +150,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
         user_max_waiting=settings.user_max_waiting,
         retry_on_size_mismatch=settings.retry_on_size_mismatch,
         admins=settings.admin_user_ids,
+        memory_mb=settings.image_memory_mb,
     )
     services = Services(settings, client, store, originals, runner, quota, AlbumCollector(), references)
     app.bot_data[KEY] = services

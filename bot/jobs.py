@@ -41,7 +41,7 @@ CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per private chat in 
 # takes at most a third of that, so results never wait behind "12 s… 17 s…".
 GROUP_EDIT_INTERVAL = 12.0
 GROUP_ACTION_EVERY = 20.0
-HEAVY_DELIVERIES = 2  # images over 10 MB being previewed and uploaded at once (memory: ~100 MB each)
+HEAVY_DELIVERY_MB = 96  # what previewing and uploading one image over 10 MB takes in memory, roughly
 MAX_ATTEMPTS = 2
 ADMIN_ALERTS = ("auth", "quota", "endpoint")
 ADMIN_ALERT_EVERY = 3600.0  # a job interrupted by a restart is run once more, then the user is asked to tap Again
@@ -114,6 +114,7 @@ class JobRunner:
         user_max_waiting: int = 5,
         retry_on_size_mismatch: bool = False,
         admins: frozenset[int] = frozenset(),
+        memory_mb: int = 96,
         tick: float = 1.0,
     ) -> None:
         self._bot = bot
@@ -131,13 +132,15 @@ class JobRunner:
         self._tick = tick
         self._waiting: list[Job] = []
         self._announced: dict[str, asyncio.Event] = {}  # group → set once its first status line is out
+        self._status_locks: dict[str, asyncio.Lock] = {}  # one edit of a status line at a time, final ones last
         self._running: dict[str, asyncio.Task[None]] = {}
         self._user_running: dict[int, int] = {}
         self._jobs: dict[str, Job] = {}  # every unfinished job, waiting or running
         self._groups: dict[str, list[Job]] = {}  # group id → its jobs (variants), until delivered
         self._results: dict[str, dict[str, Made]] = {}  # group id → job id → its image (on disk)
         self._failure_values: dict[str, dict[str, object]] = {}  # job id → what its failure sentence names
-        self._heavy = asyncio.Semaphore(HEAVY_DELIVERIES)
+        # images over 10 MB previewed and uploaded at once, from the same memory allowance as the downloads
+        self._heavy = asyncio.Semaphore(max(1, memory_mb // HEAVY_DELIVERY_MB))
         self._served: dict[int, int] = {}  # user → serial number of their last start (round-robin order)
         self._serial = 0
         self._cancel_reason: dict[str, str] = {}
@@ -194,15 +197,15 @@ class JobRunner:
             self._running[job_id].cancel()
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=10)
+        if self._ticker:  # no progress edit may land after "paused"
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         for job in self._waiting:
             job.status = JobStatus.QUEUED
             await self._store.save_job(job)
         paused = [g for g, members in self._groups.items() if any(m.status == JobStatus.QUEUED for m in members)]
         await asyncio.gather(*(self._say_paused(group) for group in paused), return_exceptions=True)
-        if self._ticker:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
         if self._background:
             await asyncio.wait(list(self._background), timeout=5)
 
@@ -421,8 +424,14 @@ class JobRunner:
             return  # still waiting or running, or paused by a stop (the next start resumes it)
         if group in self._announced:
             await self._announced[group].wait()  # its status line must exist before it is replaced
-        if group not in self._groups:
-            return  # settled meanwhile by another of its jobs
+        async with self._status_lock(group):
+            if group not in self._groups:
+                return  # settled meanwhile by another of its jobs
+            await self._finish(group, members)
+        self._status_locks.pop(group, None)
+
+    async def _finish(self, group: str, members: list[Job]) -> None:
+        """Deliver, or end the status line with why not; then record every job's outcome."""
         self._announced.pop(group, None)
         self._groups.pop(group, None)
         results = self._results.pop(group, {})
@@ -535,8 +544,9 @@ class JobRunner:
         await self._edit(lead, text, keyboards.retry_keyboard(lead.id, lead.origin.lang))
 
     async def _say_paused(self, group: str) -> None:
-        lead = self._groups[group][0]
-        await self._edit(lead, t("paused_restart", lead.origin.lang, prompt=self._short(lead)), None)
+        async with self._status_lock(group):
+            lead = self._groups[group][0]
+            await self._edit(lead, t("paused_restart", lead.origin.lang, prompt=self._short(lead)), None)
 
     # ---- status line ----
 
@@ -567,23 +577,29 @@ class JobRunner:
         await self._announced.get(group, _SET).wait()
         await self._show_status(group, force=True)
 
+    def _status_lock(self, group: str) -> asyncio.Lock:
+        return self._status_locks.setdefault(group, asyncio.Lock())
+
     async def _show_status(self, group: str, *, force: bool = False, order: list[Job] | None = None) -> None:
-        if group not in self._groups:
-            return
-        lead = self._groups[group][0]
-        text = self._status_text(group, order)
-        last_at, last_text = self._last_edit.get(group, (0.0, ""))
-        if text == last_text:
-            return
-        if not force:
-            now = time.monotonic()
-            started = lead.started_at or lead.created_at
-            if now - last_at < status_interval(time.time() - started):
+        """Progress on the status line. Edits of one line are serialized, and once the request is settled no
+        progress edit may land after (and so over) its final sentence."""
+        async with self._status_lock(group):
+            if group not in self._groups:
                 return
-            pace = CHAT_EDIT_INTERVAL if lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
-            if now - self._chat_edit.get(lead.origin.chat_id, 0.0) < pace:
+            lead = self._groups[group][0]
+            text = self._status_text(group, order)
+            last_at, last_text = self._last_edit.get(group, (0.0, ""))
+            if text == last_text:
                 return
-        await self._edit(lead, text, keyboards.status_keyboard(lead.id, lead.origin.lang), routine=not force)
+            if not force:
+                now = time.monotonic()
+                started = lead.started_at or lead.created_at
+                if now - last_at < status_interval(time.time() - started):
+                    return
+                pace = CHAT_EDIT_INTERVAL if lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
+                if now - self._chat_edit.get(lead.origin.chat_id, 0.0) < pace:
+                    return
+            await self._edit(lead, text, keyboards.status_keyboard(lead.id, lead.origin.lang), routine=not force)
 
     async def _edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None, *, routine: bool = False) -> None:
         """Edit the request's status line, or send it when there is none yet (or it was deleted).

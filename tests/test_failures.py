@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 ERROR_CASES = [
@@ -103,3 +105,20 @@ async def test_telegram_refusing_every_upload_is_told(bot, harness, tg):
     user, chat = harness.person()
     harness.send(chat, user, "/imagine doomed upload --ar 1:1 --1k")
     await harness.status_says(chat["id"], "Telegram refused")
+
+
+async def test_a_final_sentence_is_never_overwritten_by_progress(bot, harness, tg, img):
+    """Fast failures race the first progress edit; the status line must still end with the failure."""
+    img.fail_next(401, times=20)
+    people = [harness.person() for _ in range(5)]
+    for user, chat in people:
+        for n in range(4):
+            harness.send(chat, user, f"/imagine race {n} --ar 1:1 --1k")
+
+    def finished() -> bool:
+        return sum("API key was refused" in x for _, chat in people for x in harness.texts(chat["id"])) == 20
+
+    await tg.wait_for(finished, 15, "20 failure sentences")
+    await asyncio.sleep(0.5)  # any late progress edit would land now
+    for _, chat in people:
+        assert all("API key was refused" in x for x in harness.texts(chat["id"])), harness.texts(chat["id"])
