@@ -74,6 +74,8 @@ def _serve(settings: Settings) -> int:
         return _fail(f"Telegram refused to start the bot: {exc.message}")
     except StoreError as exc:
         return _fail(str(exc), EXIT_CONFIG)
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        return 130
     except OSError as exc:
         return _fail(f"cannot use the data folder {settings.data_dir}: {exc.strerror or exc}", EXIT_CONFIG)
     return 0

@@ -114,3 +114,11 @@ def test_usual_url_slips_are_forgiven():
     assert settings.image_api_base_url == "https://www.dmxapi.cn"
     assert settings.telegram_api_base_url == "http://localhost:8081/bot"
     assert settings.telegram_file_base_url == "http://localhost:8081/file/bot"
+
+
+def test_unreachable_bot_api_is_one_line(tmp_path):
+    result = _run_cli([], {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k",
+                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d")}, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Telegram Bot API" in lines[0] and "Traceback" not in result.stderr
