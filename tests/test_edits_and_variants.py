@@ -241,3 +241,15 @@ async def test_cli_with_two_images(img, tmp_path):
     (request,) = img.requests
     assert request.path == "/v1/images/edits" and request.images == [first.read_bytes(), second.read_bytes()]
     assert Path(out.decode().split()[0]).name.endswith("_merge-them_1x1_1K.png")
+
+
+async def test_reply_to_a_result_edits_it_with_its_own_prompt(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a paper boat --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    result = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    harness.send(chat, user, "/imagine --ar 1:1 --1k", reply_to=result)
+    await harness.result(chat["id"], count=2)
+    edit = img.requests[1]
+    assert edit.path == "/v1/images/edits" and edit.body["prompt"] == "a paper boat"
+    assert len(edit.images) == 1

@@ -50,16 +50,29 @@ def is_imagine(text: str | None, bot_username: str) -> bool:
     return bool(match) and (match.group("bot") is None or match.group("bot").lower() == bot_username.lower())
 
 
-def prompt_from(message: Message, quoted_is_reference: bool) -> str:
-    """The command's words; a reply to a text message puts that text in front (a replied picture is a reference)."""
+def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int) -> str:
+    """The command's words; a reply to a text message puts that text in front (a replied picture is a reference).
+
+    Replying to one of our own results reuses its prompt, without the "16:9 · 2K · …" line under it.
+    """
     own = command_text(message.text or message.caption)
     quoted = message.reply_to_message
-    if quoted is None or (quoted_is_reference and own):
+    if quoted is None or (quoted_is_reference and _has_words(own)):
         return own
     quoted_text = quoted.text or quoted.caption or ""
+    if quoted.from_user is not None and quoted.from_user.id == bot_id:
+        quoted_text = quoted_text.rsplit("\n\n", 1)[0]
     if quoted_text.startswith("/"):
         quoted_text = command_text(quoted_text)
     return "\n".join(part for part in (quoted_text.strip(), own) if part)
+
+
+def _has_words(text: str) -> bool:
+    """More than flags? (A bad flag counts as words, so its error is what the user sees.)"""
+    try:
+        return bool(parse_prompt(text).prompt)
+    except OptionError:
+        return True
 
 
 def _replied_references(services: Services, message: Message) -> list[Reference]:
@@ -79,7 +92,8 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     references = _replied_references(services, message)
     origin = await origin_for(update, context)
-    await _start(context, services, origin, prompt_from(message, bool(references)), references)
+    prompt = prompt_from(message, bool(references), context.bot.id)
+    await _start(context, services, origin, prompt, references)
 
 
 async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
