@@ -211,10 +211,6 @@ class JobRunner:
 
     # ---- queue ----
 
-    @property
-    def active(self) -> int:
-        return len(self._jobs)
-
     async def submit(self, *jobs: Job) -> None:
         """Store the job(s) of one request, show its status line, and queue them.
 
