@@ -15,7 +15,14 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import Settings, SettingsError, load_settings
 from .imagegen import ImageClient, ImageGenError, NotAnImageError, inspect_image
-from .options import MAX_PROMPT_CHARS, AspectRatio, ImageRequest, OptionError, Resolution, parse_prompt
+from .options import (
+    MAX_PROMPT_CHARS,
+    AspectRatio,
+    ImageRequest,
+    OptionError,
+    Resolution,
+    parse_prompt,
+)
 from .references import MAX_REFERENCES
 from .store import StoreError
 from .texts import t

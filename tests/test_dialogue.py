@@ -182,3 +182,15 @@ async def test_quick_taps_are_handled_in_order(bot, harness, tg, img):
     await harness.result(chat["id"])
     assert (img.requests[0].body["aspect_ratio"], img.requests[0].body["size"]) == ("16:9", "4K")
     assert len(tg.answered) == 3
+
+
+async def test_a_keyboard_too_old_to_edit_still_works(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine an old keyboard")
+    kb = await harness.keyboard(chat["id"])
+    tg.fail_next("editMessageReplyMarkup", 400, "Bad Request: message can't be edited")
+    await harness.press(kb, "9:16", user)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["aspect_ratio"] == "9:16"  # the choice counted, though the ✓ could not move
+    assert not any("went wrong" in x for x in harness.texts(chat["id"]))

@@ -25,12 +25,19 @@ from ..options import (
     parse_prompt,
 )
 from ..quota import QuotaExceeded
-from ..references import MAX_REFERENCES, Reference, UnusableReference, check, closest_ratio, from_message
+from ..references import (
+    MAX_REFERENCES,
+    Reference,
+    UnusableReference,
+    check,
+    closest_ratio,
+    from_message,
+)
 from ..services import Services, get_services
 from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..texts import resets_text, t
 from . import history, settings
-from .replies import may_act_for, origin_for, origin_of, reply, user_lang
+from .replies import edit_quietly, may_act_for, origin_for, origin_of, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +318,7 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
             return
         await answer()
         if callback.action == Action.DISMISS:
-            await query.edit_message_text(t("cancelled_keyboard", lang))
+            await edit_quietly(query.edit_message_text(t("cancelled_keyboard", lang)))
         else:
             await _submit(context, services, taken)
         return
@@ -333,11 +340,7 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
     await answer()
     if pending != before:
         await services.store.save_pending(pending)
-        try:
-            await query.edit_message_reply_markup(_keyboard(pending))
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                raise
+        await edit_quietly(query.edit_message_reply_markup(_keyboard(pending)))
 
 
 async def _reference_ratio(services: Services, pending: PendingRequest) -> AspectRatio:

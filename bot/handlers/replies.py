@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from ..delivery import Target
@@ -14,6 +17,7 @@ from ..services import get_services
 from ..store import Origin
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+log = logging.getLogger(__name__)
 
 
 def origin_of(update: Update) -> Origin:
@@ -70,3 +74,13 @@ async def reply(
 ) -> Message:
     target = Target(origin.chat_id, origin.thread_id, origin.reply_to)
     return await context.bot.send_message(text=text, reply_markup=markup, **target.kwargs())
+
+
+async def edit_quietly(edit: Awaitable[Any]) -> None:
+    """Edit a message under a pressed button. "Not modified", or a message too old or gone to edit, is no error
+    worth telling the user about: the callback answer already said what happened."""
+    try:
+        await edit
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            log.info("message not edited: %s", exc.message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
@@ -13,7 +12,7 @@ from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
 from ..store import Prefs, prefs_scope
 from ..texts import LANGUAGES, t
-from .replies import is_chat_admin, origin_for, reply, user_lang
+from .replies import edit_quietly, is_chat_admin, origin_for, reply, user_lang
 
 
 def scope_key(scope: str, scope_id: int) -> str:
@@ -86,17 +85,13 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
     if kind == "d":
         original = t("on" if prefs.always_original else "off", lang)
         await answer()
-        await query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size, variants=prefs.variants or 1,
-                                        original=original))
+        await edit_quietly(query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size,
+                                                     variants=prefs.variants or 1, original=original)))
         return
     await services.store.save_prefs(*scope, prefs)
     await answer()
-    try:
-        await query.edit_message_text(_title(scope[0], lang), reply_markup=prefs_keyboard(callback.id, prefs, ratio,
-                                                                                          size, lang))
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
+    await edit_quietly(query.edit_message_text(_title(scope[0], lang), reply_markup=markup))
 
 
 def _title(scope: str, lang: str | None) -> str:
