@@ -24,6 +24,8 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
+from .models import Target
+
 log = logging.getLogger(__name__)
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -41,15 +43,10 @@ class DeliveryError(Exception):
     kind = "telegram"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    chat_id: int
-    thread_id: int | None = None
-    reply_to: int | None = None
-
-    def kwargs(self) -> dict:
-        reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to else None
-        return {"chat_id": self.chat_id, "message_thread_id": self.thread_id, "reply_parameters": reply}
+def send_kwargs(target: Target) -> dict:
+    """The Bot API arguments that put a message at `target`: its chat, topic, and the message it answers."""
+    reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) if target.reply_to else None
+    return {"chat_id": target.chat_id, "message_thread_id": target.thread_id, "reply_parameters": reply}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +133,7 @@ async def send_document(bot: Bot, target: Target, picture: Picture, caption_text
         disable_content_type_detection=True,
         write_timeout=UPLOAD_TIMEOUT,
         read_timeout=UPLOAD_TIMEOUT,
-        **target.kwargs(),
+        **send_kwargs(target),
     )
 
 
@@ -165,7 +162,7 @@ async def deliver(
                 reply_markup=markup(not add_document),
                 write_timeout=UPLOAD_TIMEOUT,
                 read_timeout=UPLOAD_TIMEOUT,
-                **target.kwargs(),
+                **send_kwargs(target),
             )
         except BadRequest as exc:
             # Photo_invalid_dimensions, Image_process_failed, too big…: the file itself always works.
@@ -222,7 +219,7 @@ async def deliver_album(
         ]
         try:
             sent = await bot.send_media_group(media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
-                                              **target.kwargs())
+                                              **send_kwargs(target))
         except BadRequest as exc:
             log.warning("album of photos refused (%s); sending the originals as files", exc.message)
             sent = []
@@ -237,12 +234,12 @@ async def deliver_album(
             first = sent[0].message_id if sent else target.reply_to
             documents = list(await bot.send_media_group(
                 media=files, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
-                **Target(target.chat_id, target.thread_id, first).kwargs(),
+                **send_kwargs(Target(target.chat_id, target.thread_id, first)),
             ))
         anchor = (sent or documents)[0].message_id
         buttons = await bot.send_message(
             text=summary, reply_markup=markup(not add_documents),
-            **Target(target.chat_id, target.thread_id, anchor).kwargs(),
+            **send_kwargs(Target(target.chat_id, target.thread_id, anchor)),
         )
         return AlbumDelivered("album+documents" if documents else "album", list(sent), documents, buttons)
     except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line

@@ -25,11 +25,12 @@ from telegram.error import BadRequest, TelegramError
 
 from . import delivery, keyboards
 from .imagegen import GeneratedImage, ImageClient, ImageGenError
+from .models import Job, JobStatus, prefs_scope
 from .options import PIXELS, ImageRequest
 from .originals import OriginalsStore
 from .quota import Quota, QuotaExceeded
 from .references import ReferenceFetcher, UnusableReference
-from .store import Job, JobStatus, Store, prefs_scope
+from .store import Store
 from .texts import t
 
 log = logging.getLogger(__name__)
@@ -468,7 +469,7 @@ class JobRunner:
     async def _deliver_now(self, lead: Job, made: list[tuple[Job, Made]], failed: list[Job]) -> None:
         lang = lead.origin.lang
         prefs = await self._store.get_prefs(*prefs_scope(lead.origin))
-        target = delivery.Target(lead.origin.chat_id, lead.origin.thread_id, lead.origin.reply_to)
+        target = lead.origin.target()
         pictures = [await self._picture(job, m) for job, m in made]
         made_images = [(job, m.image) for job, m in made]
         note = self._failed_note(lead, failed) if failed else ""
@@ -627,9 +628,9 @@ class JobRunner:
 
     async def _send_note(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None,
                          *, remember: bool = False) -> None:
-        target = delivery.Target(job.origin.chat_id, job.origin.thread_id, job.origin.reply_to)
+        target = job.origin.target()
         try:
-            message = await self._bot.send_message(text=text, reply_markup=markup, **target.kwargs())
+            message = await self._bot.send_message(text=text, reply_markup=markup, **delivery.send_kwargs(target))
         except TelegramError as exc:
             log.warning("job %s: could not send a message: %s", job.id, exc)
             return

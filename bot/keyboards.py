@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from .models import Job, Prefs
 from .options import VARIANT_CHOICES, AspectRatio, Resolution
-from .store import Job, Prefs
 from .texts import LANGUAGES, language, t
 
 RATIOS_PER_ROW = 5

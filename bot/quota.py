@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Settings
+from .models import Job, Origin, Reservation
 from .options import Resolution
-from .store import Job, Origin, Reservation, Store
+from .store import Store
 
 
 class QuotaExceeded(Exception):

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.handlers.admin import stats_text
+from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
-from bot.store import Job, JobStatus, Origin
 from bot.texts import EN, TEXTS, ZH, t
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def _data(call) -> bytes:  # noqa: ANN001
     (_, data, _), = call.files.values()
     return data

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from bot.app import run_bot
+from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
-from bot.store import Job, JobStatus, Origin, SqliteStore, StoreError
+from bot.store import SqliteStore, StoreError
 
 
 def _env(settings) -> dict[str, str]:  # noqa: ANN001

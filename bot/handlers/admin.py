@@ -10,9 +10,9 @@ from functools import wraps
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
-from ..store import Job, JobStatus
 from ..texts import t
 from .replies import origin_for, reply
 

@@ -7,9 +7,9 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from ..models import Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
-from ..store import Origin
 from ..texts import resets_text, t
 from .replies import origin_for, reply, user_lang
 

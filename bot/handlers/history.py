@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from ..delivery import Target, caption
+from ..delivery import caption, send_kwargs
 from ..keyboards import history_keyboard, result_keyboard
+from ..models import Job, JobStatus, Target
 from ..services import get_services
-from ..store import Job, JobStatus
 from ..texts import t
 from .replies import origin_for, reply
 
@@ -43,11 +43,11 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
     text = caption(job.request.prompt, details)
     if job.photo_file_id:
         markup = result_keyboard(job.id, lang, with_original=not job.document_file_id)
-        await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **target.kwargs())
+        await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **send_kwargs(target))
         return True
     if job.document_file_id:
         markup = result_keyboard(job.id, lang, with_original=False)
         await context.bot.send_document(document=job.document_file_id, caption=text, reply_markup=markup,
-                                        **target.kwargs())
+                                        **send_kwargs(target))
         return True
     return False

@@ -11,10 +11,11 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from ..delivery import Picture, Target, caption, safe_filename, send_document
+from ..delivery import Picture, caption, safe_filename, send_document
 from ..imagegen import inspect_image
 from ..jobs import QueueFull, ShuttingDown
 from ..keyboards import Action, Callback, choice_keyboard
+from ..models import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..options import (
     MAX_PROMPT_CHARS,
     VARIANT_CHOICES,
@@ -34,7 +35,6 @@ from ..references import (
     from_message,
 )
 from ..services import Services, get_services
-from ..store import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..texts import resets_text, t
 from . import history, settings
 from .replies import edit_quietly, may_act_for, origin_for, origin_of, reply, user_lang
@@ -382,7 +382,7 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
         await _send_original(context, services, job, here, answer)
     elif callback.action == Action.RESEND:
         await answer()
-        if not await history.resend(context, job, Target(here.chat_id, here.thread_id, here.reply_to), lang):
+        if not await history.resend(context, job, here.target(), lang):
             await reply(context, here, t("resend_gone", lang))
 
 
@@ -419,5 +419,5 @@ async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services,
         name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
     picture = Picture(data, job.width or 0, job.height or 0, "", name)
     details = f"{request.label} · {job.width}×{job.height}" if job.width else request.label
-    await send_document(context.bot, Target(here.chat_id, here.thread_id, here.reply_to), picture,
+    await send_document(context.bot, here.target(), picture,
                         caption(request.prompt, details))

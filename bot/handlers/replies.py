@@ -12,9 +12,9 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from ..delivery import Target
+from ..delivery import send_kwargs
+from ..models import Origin
 from ..services import get_services
-from ..store import Origin
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 log = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ async def may_act_for(context: ContextTypes.DEFAULT_TYPE, owner: Origin, user_id
 async def reply(
     context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message:
-    target = Target(origin.chat_id, origin.thread_id, origin.reply_to)
-    return await context.bot.send_message(text=text, reply_markup=markup, **target.kwargs())
+    target = origin.target()
+    return await context.bot.send_message(text=text, reply_markup=markup, **send_kwargs(target))
 
 
 async def edit_quietly(edit: Awaitable[Any]) -> None:

@@ -8,9 +8,9 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
+from ..models import Prefs, prefs_scope
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
-from ..store import Prefs, prefs_scope
 from ..texts import LANGUAGES, t
 from .replies import edit_quietly, is_chat_admin, origin_for, reply, user_lang
 

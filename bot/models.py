@@ -1,0 +1,132 @@
+"""The domain: where a request came from, a request waiting on its keyboard, a job, remembered defaults.
+
+Plain data, no Telegram types and no database: the handlers, the queue, the worker and every store backend share
+these.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .options import AspectRatio, ImageRequest, Resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a message goes: a chat, its forum topic, and the message it answers."""
+
+    chat_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+
+def new_id() -> str:
+    """Short, unguessable, callback-data safe."""
+    return secrets.token_urlsafe(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from and where its answers go."""
+
+    chat_id: int
+    user_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+    lang: str | None = None
+
+    def target(self) -> Target:
+        return Target(self.chat_id, self.thread_id, self.reply_to)
+
+
+@dataclass(slots=True)
+class PendingRequest:
+    """A prompt waiting on the ratio/size keyboard."""
+
+    id: str
+    origin: Origin
+    prompt: str
+    aspect_ratio: AspectRatio
+    size: Resolution
+    message_id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    references: tuple[str, ...] = ()  # reference image ids (see references.py), in order
+    variants: int = 1
+    ref_width: int | None = None  # the first reference's size, for "keep the original ratio"
+    ref_height: int | None = None
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    origin: Origin
+    request: ImageRequest
+    status: JobStatus = JobStatus.QUEUED
+    status_message_id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    upstream_seconds: float | None = None
+    error_kind: str | None = None
+    request_id: str | None = None
+    delivery: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    result_message_id: int | None = None
+    photo_file_id: str | None = None
+    document_file_id: str | None = None
+    references: tuple[str, ...] = ()
+    group_id: str | None = None  # the variants of one request share it; None for a single image
+    variant: int = 1
+    variants: int = 1
+    upscale_of: str | None = None  # the job whose result this one re-renders larger
+
+    @property
+    def group(self) -> str:
+        return self.group_id or self.id
+
+
+@dataclass(slots=True)
+class Prefs:
+    """Remembered defaults of a user (private chats) or a chat (groups)."""
+
+    aspect_ratio: AspectRatio | None = None
+    size: Resolution | None = None
+    always_original: bool = False
+    language: str | None = None  # a user's choice over their Telegram language
+    variants: int | None = None
+
+
+def prefs_scope(origin: Origin) -> tuple[str, int]:
+    """Defaults belong to the user in a private chat and to the chat in groups and channels."""
+    return ("user", origin.user_id) if origin.chat_id > 0 else ("chat", origin.chat_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Credits a job takes from today's allowance; a None limit is no limit."""
+
+    job_id: str
+    user_id: int
+    chat_id: int
+    day: str
+    credits: int
+    user_limit: int | None
+    chat_limit: int | None
