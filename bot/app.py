@@ -30,14 +30,16 @@ from .config import Settings
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
 from .imagegen import ByteBudget, ImageClient
-from .jobs import JobRunner
+from .inbox import Inbox
+from .jobs.queue import JobQueue
+from .jobs.worker import Worker, worker_id
 from .originals import OriginalsStore
+from .presentation import Finisher, StatusLines, TelegramPresentation
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .services import KEY, Services
-from .store import SqliteStore
+from .store import Caps, make_store
 from .texts import LANGUAGES, t
-from .updates import PerChatUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class BoundedRateLimiter(AIORateLimiter):
         self._in_flight = asyncio.Semaphore(in_flight)
 
     async def process_request(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        if isinstance(kwargs.get("rate_limit_args"), dict):  # our priority marks; PTB's limiter wants an int
+            kwargs["rate_limit_args"] = None
         async with self._in_flight:
             return await super().process_request(*args, **kwargs)
 
@@ -89,7 +93,7 @@ def build_application(settings: Settings) -> Application:
                 max_retries=5,
             )
         )
-        .concurrent_updates(PerChatUpdateProcessor(64))
+        .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
         .connection_pool_size(pool)
         .pool_timeout(30.0)
         .connect_timeout(15.0)
@@ -127,40 +131,46 @@ def build_application(settings: Settings) -> Application:
     return app
 
 
-async def start_services(app: Application, clock: Callable[[], float] | None = None) -> Services:
+async def start_services(app: Application, clock: Callable[[], float] | None = None, *,
+                         intake: bool = True) -> Services:
+    """Build what a running bot shares; a worker (`intake=False`) takes no updates and never touches getUpdates
+    or webhooks, whatever its environment says."""
     settings: Settings = app.bot_data["settings"]
-    store = SqliteStore(settings.database)
+    store = make_store(settings.database)
     await store.open()  # first: a bad database stops the start before anything else is built
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
-                               settings.originals_max_total_mb)
+                               settings.originals_max_total_mb, shared=store if store.shares_originals else None)
     originals.open()
-    client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2,
+    client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2,
                                        budget=ByteBudget(settings.image_memory_mb * 1024 * 1024))
     quota = Quota(store, settings, clock or time.time)
     references = ReferenceFetcher(app.bot, originals)
-    runner = JobRunner(
-        app.bot,
-        store,
-        client,
-        originals,
-        quota,
-        references,
-        max_concurrent=settings.max_concurrent_generations,
-        user_max_running=settings.user_max_running,
-        user_max_waiting=settings.user_max_waiting,
-        retry_on_size_mismatch=settings.retry_on_size_mismatch,
-        admins=settings.admin_user_ids,
-        memory_mb=settings.image_memory_mb,
-    )
-    services = Services(settings, client, store, originals, runner, quota, AlbumCollector(), references)
+    name = worker_id()
+    caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
+    lines = StatusLines(app.bot, store, caps)
+    finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,
+                        memory_mb=settings.image_memory_mb)
+    presentation = TelegramPresentation(lines, finisher)
+    queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
+                     user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
+    worker = Worker(store, client, originals, quota, references, presentation, name=name,
+                    concurrency=settings.jobs_here, caps=caps, lease=settings.job_lease_seconds,
+                    retry_on_size_mismatch=settings.retry_on_size_mismatch)
+    queue.on_submit(worker.wake)
+    inbox = Inbox(store, app, owner=name) if intake else None
+    services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
+                        worker, presentation, inbox)
     app.bot_data[KEY] = services
-    runner.start()
-    await runner.resume()
-    try:
-        for commands, scope, lang in command_menus():
-            await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
-    except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
-        log.warning("could not register the command menu: %s", exc)
+    await store.refund_unfinished_failures()
+    lines.start()
+    await worker.start()
+    if inbox is not None:
+        inbox.start()
+        try:
+            for commands, scope, lang in command_menus():
+                await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
+        except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
+            log.warning("could not register the command menu: %s", exc)
     return services
 
 
@@ -168,27 +178,33 @@ async def stop_services(app: Application) -> None:
     services: Services | None = app.bot_data.get(KEY)
     if services is None:
         return
-    await services.runner.shutdown(services.settings.shutdown_grace_seconds)
+    if services.inbox is not None:
+        await services.inbox.stop()
+    services.queue.close()
+    await services.worker.shutdown(services.settings.shutdown_grace_seconds)
+    await services.presentation.close(services.presentation.lines.waiting_groups())
     await services.client.aclose()
     await services.store.close()
 
 
 async def run_bot(
-    settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None
+    settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None,
+    intake: bool = True,
 ) -> None:
-    """Run until `stop` is set: the same path for `imagine-bot` and for the tests (which may pass a clock)."""
+    """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
+    tests (which may pass a clock)."""
     app = build_application(settings)
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
-        await start_services(app, clock)
-        await app.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+        services = await start_services(app, clock, intake=intake)
+        if services.inbox is not None:
+            await app.bot.delete_webhook()
+            services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
         await app.start()
-        log.info("ready as @%s", app.bot.username)
+        log.info("ready as @%s%s", app.bot.username, "" if intake else " (worker: runs jobs, takes no updates)")
         try:
             await stop.wait()
         finally:
             log.info("stopping: no new jobs; waiting for running ones")
-            if app.updater.running:
-                await app.updater.stop()
             if app.running:
                 await app.stop()
             await stop_services(app)

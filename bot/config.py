@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str | None = None
+    job_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    worker_concurrency: Annotated[int | None, Field(ge=0, le=1000)] = None
     originals_max_age_hours: Annotated[float, Field(gt=0)] = 72.0
     originals_max_total_mb: Annotated[int, Field(gt=0)] = 2048
     log_level: str = "INFO"
@@ -127,6 +129,11 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @property
+    def jobs_here(self) -> int:
+        """How many jobs this process runs at once: WORKER_CONCURRENCY, or by default MAX_CONCURRENT_GENERATIONS."""
+        return self.max_concurrent_generations if self.worker_concurrency is None else self.worker_concurrency
 
     @property
     def database(self) -> str:

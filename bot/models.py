@@ -62,6 +62,7 @@ class PendingRequest:
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    MADE = "made"  # generated and kept; waiting for the rest of its request, or being delivered
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -97,10 +98,18 @@ class Job:
     variant: int = 1
     variants: int = 1
     upscale_of: str | None = None  # the job whose result this one re-renders larger
+    extension: str | None = None  # of the original kept for it
+    failure_values: dict = field(default_factory=dict)  # what its failure sentence names (which reference, …)
+    sent: dict = field(default_factory=dict)  # what its delivery has sent so far (name → message id): never twice
 
     @property
     def group(self) -> str:
         return self.group_id or self.id
+
+    @property
+    def label(self) -> str:
+        """`16:9 · 2K`, and `· ×4` for a request of variants: the one way a request is named."""
+        return self.request.label + (f" · ×{self.variants}" if self.variants > 1 else "")
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 MAX_PROMPT_CHARS = 32_000
 VARIANT_CHOICES = (1, 2, 4)
+SIZE_SLACK = 16  # pixels of rounding a result may differ by and still match the table
 
 
 class AspectRatio(StrEnum):
@@ -80,6 +81,19 @@ class ImageRequest:
     @property
     def label(self) -> str:
         return f"{self.aspect_ratio} · {self.size}"
+
+    def matches(self, width: int, height: int) -> bool:
+        """The one "size matches" rule: a few pixels of rounding are fine; a different shape or class is not."""
+        want_w, want_h = self.expected_pixels
+        return abs(width - want_w) <= SIZE_SLACK and abs(height - want_h) <= SIZE_SLACK
+
+
+def describe_size(width: int, height: int) -> str:
+    """`5504×3072 (16:9 · 4K)` when it matches a table entry, else the bare pixels."""
+    for (ratio, size), dims in PIXELS.items():
+        if dims == (width, height):
+            return f"{width}×{height} ({ratio} · {size})"
+    return f"{width}×{height}"
 
 
 class OptionError(ValueError):

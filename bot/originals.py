@@ -1,4 +1,8 @@
-"""Original image files kept on disk so 📄 Original works hours later, pruned by age and total size."""
+"""Original image files kept so 📄 Original and ⬆ work hours later, pruned by age and total size.
+
+Every process keeps them in its `DATA_DIR/originals`; with a database that other machines share (PostgreSQL), they
+are also written to it, and a process that lacks one fetches it from there into its folder.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ import logging
 import time
 from pathlib import Path
 
+from .store import Store
+
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension can be
 
 
 class OriginalsStore:
-    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int) -> None:
+    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None) -> None:
         self._dir = directory
+        self._shared = shared
         self._max_age = max_age_hours * 3600
         self._max_total = max_total_mb * 1024 * 1024
 
@@ -23,6 +30,21 @@ class OriginalsStore:
         self._dir.mkdir(parents=True, exist_ok=True)
 
     async def save(self, job_id: str, data: bytes, extension: str) -> Path:
+        path = await asyncio.to_thread(self._save, job_id, data, extension)
+        if self._shared is not None:
+            await self._shared.save_original(job_id, extension, data)
+            await self._shared.prune_originals(self._max_age, self._max_total)
+        return path
+
+    async def fetch(self, job_id: str) -> Path | None:
+        """The original's file here, brought from the shared database when another process made it."""
+        path = self.find(job_id)
+        if path is not None or self._shared is None:
+            return path
+        found = await self._shared.load_original(job_id)
+        if found is None:
+            return None
+        extension, data = found
         return await asyncio.to_thread(self._save, job_id, data, extension)
 
     def find(self, job_id: str) -> Path | None:

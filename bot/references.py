@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 from telegram import Bot, Message
 from telegram.error import TelegramError
@@ -19,10 +19,12 @@ from telegram.error import TelegramError
 from .imagegen import NotAnImageError, inspect_image
 from .options import PIXELS, AspectRatio, Resolution
 from .originals import OriginalsStore
+from .store import Store
 
 MAX_REFERENCES = 14
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what the public Bot API lets a bot download
 ALBUM_QUIET_SECONDS = 2.0
+ALBUM_KEEP = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ class ReferenceFetcher:
     async def _one(self, number: int, ref_id: str) -> bytes:
         kind, _, value = ref_id.partition(":")
         if kind == "job":
-            path = self._originals.find(value)
+            path = await self._originals.fetch(value)
             if path is None:
                 raise UnusableReference("gone", number, "image")
             data = await asyncio.to_thread(path.read_bytes)
@@ -111,54 +113,36 @@ class ReferenceFetcher:
         return data
 
 
-@dataclass(slots=True)
-class _Album:
-    parts: dict[int, list[Reference]] = field(default_factory=dict)  # message id → its pictures
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    last_part: float = field(default_factory=time.monotonic)
-
-    def references(self) -> list[Reference]:
-        return [ref for _, refs in sorted(self.parts.items()) for ref in refs]
-
-
 class AlbumCollector:
-    """Telegram sends an album as separate messages sharing a media_group_id; this gathers them.
+    """Telegram sends an album as separate messages sharing a media_group_id; this gathers them in the database,
+    so the parts may reach different processes. Albums are kept for a day: a later reply to any of their photos
+    finds all of them."""
 
-    Albums are remembered for a while (bounded), so a later reply to any of their photos finds all of them.
-    """
-
-    def __init__(self, quiet: float = ALBUM_QUIET_SECONDS, remember: int = 2000) -> None:
+    def __init__(self, store: Store, quiet: float = ALBUM_QUIET_SECONDS, poll: float = 0.25) -> None:
+        self._store = store
         self._quiet = quiet
-        self._remember = remember
-        self._albums: OrderedDict[tuple[int, str], _Album] = OrderedDict()
+        self._poll = poll
 
-    def add(self, message: Message) -> None:
-        key = (message.chat.id, message.media_group_id or "")
-        album = self._albums.get(key) or _Album()
-        self._albums[key] = album
-        self._albums.move_to_end(key)
-        album.parts[message.message_id] = from_message(message)
-        album.last_part = time.monotonic()
-        album.changed.set()
-        while len(self._albums) > self._remember:
-            self._albums.popitem(last=False)
+    async def add(self, message: Message) -> None:
+        refs = [dataclasses.asdict(ref) for ref in from_message(message)]
+        await self._store.add_album_part(message.chat.id, message.media_group_id or "", message.message_id, refs)
 
-    def references(self, chat_id: int, media_group_id: str) -> list[Reference]:
-        album = self._albums.get((chat_id, media_group_id))
-        return album.references() if album else []
+    async def references(self, chat_id: int, media_group_id: str) -> list[Reference]:
+        refs, _ = await self._store.album(chat_id, media_group_id)
+        return [Reference(**ref) for ref in refs]
 
     async def complete(self, chat_id: int, media_group_id: str,
                        on_progress: Callable[[int], Awaitable[None]]) -> list[Reference]:
         """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
-        album = self._albums[(chat_id, media_group_id)]
         reported = 0
         while True:
-            album.changed.clear()
-            count = len(album.references())
-            if count != reported:
-                reported = count
-                await on_progress(count)
-            try:
-                await asyncio.wait_for(album.changed.wait(), self._quiet)
-            except TimeoutError:
-                return album.references()
+            refs, newest = await self._store.album(chat_id, media_group_id)
+            if len(refs) != reported:
+                reported = len(refs)
+                await on_progress(reported)
+            if time.time() - newest >= self._quiet:
+                return [Reference(**ref) for ref in refs]
+            await asyncio.sleep(self._poll)
+
+    async def prune(self) -> None:
+        await self._store.prune_albums(time.time() - ALBUM_KEEP)

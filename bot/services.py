@@ -8,8 +8,11 @@ from telegram.ext import ContextTypes
 
 from .config import Settings
 from .imagegen import ImageClient
-from .jobs import JobRunner
+from .inbox import Inbox
+from .jobs.queue import JobQueue
+from .jobs.worker import Worker
 from .originals import OriginalsStore
+from .presentation import TelegramPresentation
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .store import Store
@@ -23,10 +26,13 @@ class Services:
     client: ImageClient
     store: Store
     originals: OriginalsStore
-    runner: JobRunner
+    queue: JobQueue
     quota: Quota
     albums: AlbumCollector
     references: ReferenceFetcher
+    worker: Worker
+    presentation: TelegramPresentation
+    inbox: Inbox | None  # None in a worker, which takes no updates
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -169,12 +169,12 @@ async def test_cancel_stops_every_variant(start_bot, harness, tg, img):
     img.delay = 10
     user, chat = harness.person()
     harness.send(chat, user, "/imagine slow variants --ar 1:1 --1k --n 4")
-    await img.wait_for(lambda: img.inflight == 2)
+    await img.wait_for(lambda: img.inflight == 4)  # the variants of one request start together
     status = await harness.status_says(chat["id"], "Generating")
     await harness.press(status, "Cancel", user)
     await img.wait_for(lambda: all(r.aborted for r in img.requests))
     await harness.status_says(chat["id"], "Cancelled")
-    assert len(img.requests) == 2 and tg.calls_of("sendMediaGroup") == []
+    assert len(img.requests) == 4 and tg.calls_of("sendMediaGroup") == []
 
 
 async def test_upscale_uses_the_result_as_the_only_reference(bot, harness, tg, img):

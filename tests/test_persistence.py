@@ -55,6 +55,7 @@ async def test_round_robin_across_users(start_bot, harness, img):
         harness.send(a_chat, a, f"/imagine a{n} --ar 1:1 --1k")
     await harness.tg.wait_for(lambda: len(harness.tg.calls_of("sendMessage")) >= 4)
     harness.send(b_chat, b, "/imagine b1 --ar 1:1 --1k")
+    await harness.reply_text(b_chat["id"], "Queued")  # b's request is in line before c's
     harness.send(c_chat, c, "/imagine c1 --ar 1:1 --1k")
     await harness.result(a_chat["id"], count=4, timeout=20)
     await harness.result(c_chat["id"])

@@ -48,7 +48,7 @@ def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     today = [j for j in done if j.created_at >= today_start]
     failures = Counter(j.error_kind or "unknown" for j in jobs if j.status == JobStatus.FAILED)
     mismatches = Counter(
-        j.request.size for j in done if j.width and (j.width, j.height) != j.request.expected_pixels
+        j.request.size for j in done if j.width and not j.request.matches(j.width, j.height or 0)
     )
     top = Counter(j.origin.user_id for j in done).most_common(5)
     times = sorted(j.upstream_seconds for j in done if j.upstream_seconds is not None)

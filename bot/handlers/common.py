@@ -63,14 +63,14 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/cancel` stops the user's newest unfinished job; `/cancel all` stops all of them."""
     origin = await origin_for(update, context)
-    runner = get_services(context).runner
-    jobs = runner.user_jobs(origin.user_id)
+    queue = get_services(context).queue
+    jobs = await queue.user_jobs(origin.user_id)
     if not jobs:
         await reply(context, origin, t("nothing_to_cancel", origin.lang))
         return
     everything = (context.args or [""])[0].lower() == "all"
     for job in jobs if everything else jobs[:1]:
-        await runner.cancel(job.id)
+        await queue.cancel(job.id)
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

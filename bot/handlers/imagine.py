@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 
 from ..delivery import Picture, caption, safe_filename, send_document
 from ..imagegen import inspect_image
-from ..jobs import QueueFull, ShuttingDown
+from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import Action, Callback, choice_keyboard
 from ..models import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..options import (
@@ -82,12 +82,12 @@ def _has_words(text: str) -> bool:
         return True
 
 
-def _replied_references(services: Services, message: Message) -> list[Reference]:
+async def _replied_references(services: Services, message: Message) -> list[Reference]:
     quoted = message.reply_to_message
     if quoted is None:
         return []
     if quoted.media_group_id:
-        album = services.albums.references(quoted.chat.id, quoted.media_group_id)
+        album = await services.albums.references(quoted.chat.id, quoted.media_group_id)
         if album:
             return album
     return from_message(quoted)
@@ -97,7 +97,7 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/imagine prompt`, also as a reply to a text (its text is the prompt) or to pictures (they are references)."""
     services = get_services(context)
     message = update.effective_message
-    references = _replied_references(services, message)
+    references = await _replied_references(services, message)
     origin = await origin_for(update, context)
     prompt = prompt_from(message, bool(references), context.bot.id)
     await _start(context, services, origin, prompt, references)
@@ -109,7 +109,7 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     services = get_services(context)
     message = update.effective_message
     if message.media_group_id:
-        services.albums.add(message)
+        await services.albums.add(message)
     if not is_imagine(message.caption, context.bot.username):
         return
     origin = await origin_for(update, context)
@@ -228,7 +228,7 @@ async def _submit(
         for n in range(1, pending.variants + 1)
     ]
     try:
-        await services.runner.submit(*jobs)
+        await services.queue.submit(*jobs)
     except ShuttingDown:
         await _tell(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
         return False
@@ -368,7 +368,7 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
     again = PendingRequest(new_id(), here, job.request.prompt, job.request.aspect_ratio, job.request.size,
                            references=job.references, variants=job.variants)
     if callback.action == Action.CANCEL:
-        cancelled = await services.runner.cancel(job.id)
+        cancelled = await services.queue.cancel(job.id)
         await answer(t("cancel_done", lang) if cancelled else t("expired", lang))
     elif callback.action == Action.AGAIN:
         await answer()
@@ -395,7 +395,7 @@ async def _upscale(context: ContextTypes.DEFAULT_TYPE, services: Services, job: 
     except ValueError:
         await answer(t("expired", lang))
         return
-    if services.originals.find(job.id) is None:
+    if await services.originals.fetch(job.id) is None:
         await answer(t("original_gone", lang), alert=True)
         return
     await answer()
@@ -406,7 +406,7 @@ async def _upscale(context: ContextTypes.DEFAULT_TYPE, services: Services, job: 
 async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, here: Origin,
                          answer: _Answer) -> None:
     lang = here.lang
-    path = services.originals.find(job.id)
+    path = await services.originals.fetch(job.id)
     if path is None:
         await answer(t("original_gone", lang), alert=True)
         return

@@ -1,0 +1,181 @@
+"""The update inbox: every update is written to the database before Telegram hears it arrived, then handled.
+
+Polling confirms an offset only after the batch is recorded; a webhook answers 200 only after `accept` returns.
+So an update Telegram considers delivered is never lost by a crash, and an `update_id` seen before (a retry, a
+repeat, another replica) is recognised and ignored. Handling takes updates from the database with one rule: a
+chat's next update waits until its previous one is done, whichever process handles either — two quick taps
+(16:9, then Generate) always take effect in that order. Slow work (generations, album collection) runs outside
+this order as its own task, so a chat is never blocked by its own jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application
+
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL = 0.5  # how often to look for updates other processes recorded (besides notifications)
+UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead with its process
+KEEP_DONE = 24 * 3600.0  # ids of handled updates are remembered this long (Telegram retries for less)
+
+
+def chat_of(payload: dict) -> int | None:
+    """The chat an update belongs to (its order key), from the raw JSON."""
+    for key in ("message", "edited_message", "channel_post", "edited_channel_post", "my_chat_member",
+                "chat_member", "chat_join_request"):
+        if isinstance(payload.get(key), dict):
+            chat = payload[key].get("chat")
+            return chat.get("id") if isinstance(chat, dict) else None
+    query = payload.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return message["chat"].get("id")
+        sender = query.get("from")
+        return sender.get("id") if isinstance(sender, dict) else None
+    return None
+
+
+class Inbox:
+    def __init__(self, store: Store, app: Application, *, owner: str, concurrency: int = 64) -> None:
+        self._store = store
+        self._app = app
+        self._owner = owner
+        self._slots = concurrency
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        store.on_wake(lambda topic: self._wake.set() if topic == "updates" else None)
+
+    async def accept(self, payload: dict) -> bool:
+        """Record one update (raises if it could not be recorded); False for an update seen before."""
+        update_id = payload.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise ValueError("not an update: no integer update_id")
+        new = await self._store.record_update(update_id, chat_of(payload), payload)
+        if new:
+            self._wake.set()
+        else:
+            log.info("update %s seen before; ignored", update_id)
+        return new
+
+    def start(self) -> None:
+        self._loops.append(asyncio.create_task(self._dispatch(), name="inbox-dispatch"))
+
+    def start_polling(self, *, timeout: int, allowed_updates: list[str]) -> None:
+        self._loops.append(asyncio.create_task(self._poll(timeout, allowed_updates), name="inbox-poll"))
+
+    async def stop(self, grace: float = 10.0) -> None:
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=grace)
+
+    # ---- intake: long polling ----
+
+    async def _poll(self, timeout: int, allowed_updates: list[str]) -> None:
+        """getUpdates, record the batch, and only then ask for the next one (which confirms this one)."""
+        bot = self._app.bot
+        last = await self._store.last_update_id()
+        offset = last + 1 if last is not None else None
+        delay = 1.0
+        while True:
+            try:
+                batch = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed_updates)
+            except RetryAfter as exc:
+                await asyncio.sleep(min(float(exc.retry_after if isinstance(exc.retry_after, (int, float))
+                                              else exc.retry_after.total_seconds()), 60))
+                continue
+            except InvalidToken:
+                raise
+            except (TimedOut, NetworkError) as exc:
+                log.warning("getUpdates failed (%s); again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            except Conflict:
+                log.error("another process is polling this bot, or a webhook is set; polling again in 10 s")
+                await asyncio.sleep(10)
+                continue
+            except TelegramError as exc:
+                log.warning("getUpdates refused (%s); again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            delay = 1.0
+            for update in batch:
+                await self._record(update.to_dict())
+                offset = update.update_id + 1
+
+    async def _record(self, payload: dict) -> None:
+        """Recording must succeed before the offset moves on: a database that is down is waited for."""
+        delay = 0.5
+        while True:
+            try:
+                await self.accept(payload)
+                return
+            except Exception:  # noqa: BLE001
+                log.warning("could not record update %s; retrying in %.1f s", payload.get("update_id"), delay,
+                            exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    # ---- handling ----
+
+    async def _dispatch(self) -> None:
+        swept = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            free = self._slots - len(self._in_flight)
+            claimed: list[tuple[int, dict]] = []
+            if free > 0:
+                try:
+                    claimed = await self._store.claim_update(self._owner, UPDATE_LEASE, free)
+                except Exception:  # noqa: BLE001
+                    log.warning("could not read the inbox", exc_info=True)
+            for update_id, payload in claimed:
+                task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if loop.time() - swept > 600:
+                swept = loop.time()
+                with contextlib.suppress(Exception):
+                    await self._store.prune_updates(time.time() - KEEP_DONE)
+            if claimed and len(claimed) == free:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    async def _handle(self, update_id: int, payload: dict) -> None:
+        try:
+            update: Any = Update.de_json(payload, self._app.bot)
+            await self._app.process_update(update)
+        except Exception:
+            log.exception("update %s could not be handled", update_id)
+        finally:
+            delay = 0.5
+            for _ in range(20):
+                try:
+                    await self._store.update_done(update_id)
+                    break
+                except Exception:  # noqa: BLE001
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10)

@@ -1,0 +1,5 @@
+"""The life of a job, whichever process it is in: queued in the database (`queue`), claimed, generated and kept
+by a worker (`worker`), then handed to the presentation layer through `Presentation` (`interface`).
+
+Nothing here imports Telegram: the chat side is `bot/presentation/`.
+"""

@@ -1,0 +1,27 @@
+"""The narrow interface between the job engine and whatever shows jobs to people (Telegram chats today)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..models import Job
+
+
+class Presentation(Protocol):
+    def submitted(self, jobs: list[Job]) -> None:
+        """A request was queued by this process: show its first status line (in the background)."""
+
+    def started(self, job: Job) -> None:
+        """A job of a request started generating here: its status line says so from now on."""
+
+    def ended(self, job: Job) -> None:
+        """A job ended here (made, failed or cancelled); its request may still be waiting for others."""
+
+    async def settle(self, group: str) -> None:
+        """Every job of the request has ended: deliver what was made, say why the rest wasn't, record it."""
+
+    async def paused(self, group: str) -> None:
+        """This process is stopping and gave the request back to the queue: say it will resume."""
+
+    def alert(self, kind: str) -> None:
+        """A failure that stops every user (bad key, spent credit, wrong address): tell the admins."""

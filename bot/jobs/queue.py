@@ -1,0 +1,90 @@
+"""The queue as the handlers see it: submit a request, cancel it, list a user's jobs — all in the database.
+
+Caps and round-robin order are decided by the store when a worker claims a job (`Store.claim`), so they hold over
+every process sharing the database. Credits are reserved here, before the jobs are stored, and refunded exactly
+once (the usage row is keyed by job id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ..models import Job
+from ..quota import Quota, QuotaExceeded
+from ..store import QueueFull, Store
+from .interface import Presentation
+
+log = logging.getLogger(__name__)
+
+__all__ = ["JobQueue", "QueueFull", "ShuttingDown"]
+
+
+class ShuttingDown(Exception):
+    """This process is stopping and takes no new jobs."""
+
+
+class JobQueue:
+    def __init__(self, store: Store, quota: Quota, presentation: Presentation, *, owner: str, lease: float,
+                 user_max_running: int, user_max_waiting: int) -> None:
+        self._store = store
+        self._owner, self._lease = owner, lease
+        self._quota = quota
+        self._presentation = presentation
+        self._user_limit = user_max_running + user_max_waiting
+        self._closing = False
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_submit(self, callback: Callable[[], None]) -> None:
+        """A local worker hears of new jobs at once (other processes are woken by the store)."""
+        self._listeners.append(callback)
+
+    def close(self) -> None:
+        self._closing = True
+
+    async def submit(self, *jobs: Job) -> None:
+        """Store the job(s) of one request and show its status line.
+
+        Raises ShuttingDown while stopping, QueueFull when the user is at their limit, and QuotaExceeded when the
+        credits are not there; nothing is queued or charged then.
+        """
+        if self._closing:
+            raise ShuttingDown
+        lead = jobs[0]
+        reserved: list[Job] = []
+        try:
+            for job in jobs:
+                await self._quota.reserve(job)
+                reserved.append(job)
+            await self._store.enqueue(list(jobs), self._user_limit)
+        except QuotaExceeded:
+            await self._refund(reserved)
+            report = await self._quota.report(lead.origin)  # after the refunds, so "left" is true
+            raise QuotaExceeded(report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
+        except BaseException:
+            await self._refund(reserved)
+            raise
+        self._presentation.submitted(list(jobs))
+        for listener in self._listeners:
+            listener()
+
+    async def _refund(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            await self._quota.refund(job)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel the request `job_id` belongs to, wherever it runs: waiting jobs end at once, running ones are
+        stopped by their process (it watches the flag; the upstream request is aborted)."""
+        job = await self._store.get_job(job_id)
+        if job is None:
+            return False
+        cancelled, found = await self._store.cancel(job.group)
+        for member in cancelled:
+            await self._quota.refund(member)
+        if cancelled and await self._store.try_settle(job.group, self._owner, self._lease):
+            await self._presentation.settle(job.group)
+        return found
+
+    async def user_jobs(self, user_id: int) -> list[Job]:
+        """Unfinished jobs of a user, newest first."""
+        return await self._store.user_unfinished(user_id)

@@ -1,0 +1,322 @@
+"""A worker: claims jobs from the database, makes their images and keeps them, under a lease it renews.
+
+Each claimed job is its own asyncio task, so a four-minute 4K image never delays anything else; this process runs
+at most `concurrency` of them, and the store's claim keeps the caps over all processes. A job whose process died is
+taken over when its lease runs out (run once more; interrupted twice, it fails with a refund). A cancel pressed on
+any process reaches the task running the job through the database (a flag, polled every second, and a
+notification where the backend has them) and aborts its upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from ..imagegen import GeneratedImage, ImageClient, ImageGenError
+from ..models import Job, JobStatus
+from ..options import ImageRequest
+from ..originals import OriginalsStore
+from ..quota import Quota, QuotaExceeded
+from ..references import ReferenceFetcher, UnusableReference
+from ..store import Caps, Store
+from .interface import Presentation
+
+log = logging.getLogger(__name__)
+
+ADMIN_ALERTS = ("auth", "quota", "endpoint")
+CANCEL_POLL = 1.0
+CLAIM_POLL = 1.0
+UPSCALE_INSTRUCTION = (
+    "Keep this exact picture: the same composition, subjects, colours and style. "
+    "Only render it again at a higher resolution, with finer detail."
+)
+
+
+def worker_id() -> str:
+    """Unique per process and start: host, pid and a random tail (a restarted process is a new worker)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def _dead_here(name: str) -> bool:
+    """A worker of this machine whose process no longer exists."""
+    host, _, rest = name.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        client: ImageClient,
+        originals: OriginalsStore,
+        quota: Quota,
+        references: ReferenceFetcher,
+        presentation: Presentation,
+        *,
+        name: str,
+        concurrency: int,
+        caps: Caps,
+        lease: float,
+        retry_on_size_mismatch: bool = False,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._originals = originals
+        self._quota = quota
+        self._references = references
+        self._presentation = presentation
+        self.name = name
+        self._concurrency = concurrency
+        self._caps = caps
+        self._lease = lease
+        self._retry_mismatch = retry_on_size_mismatch
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._check_cancels = asyncio.Event()
+        self._closing = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        """Take over at once what dead processes of this machine left (a restart after a crash), then run."""
+        self._store.on_wake(self._heard)
+        dead = [name for name in await self._store.holders() if _dead_here(name)]
+        if dead:
+            await self._store.expire(dead)
+            await self._reap()
+        self._loops = [asyncio.create_task(self._maintain(), name="worker-maintenance"),
+                       asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
+        if self._concurrency > 0:
+            self._loops.append(asyncio.create_task(self._claim_loop(), name="worker-claims"))
+
+    def wake(self) -> None:
+        """New work may be there (a local submit, a job ended here)."""
+        self._wake.set()
+
+    def _heard(self, topic: str) -> None:
+        if topic == "cancel":
+            self._check_cancels.set()
+        elif topic == "jobs":
+            self._wake.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def shutdown(self, grace: float) -> None:
+        """Take no new jobs; give running ones `grace` seconds; give the rest back to the queue, for another
+        process or the next start, and say so in their chats."""
+        self._closing = True
+        self._wake.set()
+        if self._running and grace > 0:
+            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._running))
+            await asyncio.wait(list(self._running.values()), timeout=grace)
+        for job_id, task in list(self._running.items()):
+            self._cancel_reason[job_id] = "shutdown"
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=10)
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=10)
+
+    # ---- loops ----
+
+    async def _claim_loop(self) -> None:
+        while not self._closing:
+            self._wake.clear()
+            while len(self._running) < self._concurrency and not self._closing:
+                try:
+                    job = await self._store.claim(self.name, self._caps, self._lease)
+                except Exception:  # noqa: BLE001 - a database hiccup: try again on the next round
+                    log.warning("could not claim a job", exc_info=True)
+                    break
+                if job is None:
+                    break
+                self._start(job)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), CLAIM_POLL)
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._running[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _maintain(self) -> None:
+        """Renew our leases; take over what other processes left behind."""
+        every = max(0.2, self._lease / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._store.renew(self.name, self._lease)
+                await self._reap()
+                await self._store.reap_updates()
+            except Exception:  # noqa: BLE001 - the database may be down for a moment; the next round retries
+                log.warning("lease upkeep failed", exc_info=True)
+
+    async def _reap(self) -> None:
+        reaped = await self._store.reap(self.name, self._lease)
+        if reaped.requeued:
+            log.info("took over %d job(s) whose process stopped", reaped.requeued)
+            self._wake.set()
+        for group in reaped.settle:
+            self._spawn(self._presentation.settle(group))
+
+    async def _watch_cancels(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_cancels.wait(), CANCEL_POLL)
+            self._check_cancels.clear()
+            if not self._running:
+                continue
+            try:
+                flagged = await self._store.cancel_requested(self.name)
+            except Exception:  # noqa: BLE001
+                log.warning("could not read cancel requests", exc_info=True)
+                continue
+            for job_id in flagged:
+                task = self._running.get(job_id)
+                if task is not None and job_id not in self._cancel_reason:
+                    self._cancel_reason[job_id] = "user"
+                    task.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Fire and forget, but keep a reference so the task is not garbage-collected mid-flight."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # ---- one job ----
+
+    async def _run(self, job: Job) -> None:
+        self._presentation.started(job)
+        began = time.monotonic()
+        try:
+            image = await self._generate(job)
+            await self._keep(job, image)
+            job.status = JobStatus.MADE
+        except asyncio.CancelledError:
+            if self._cancel_reason.pop(job.id, "shutdown") == "shutdown":
+                await self._give_back(job)
+                return
+            await self._quota.refund(job)
+            job.status, job.finished_at = JobStatus.CANCELLED, time.time()
+        except UnusableReference as exc:
+            log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc)
+            self._failed(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
+        except ImageGenError as exc:
+            log.warning("job %s: image API failed: %s (status %s, request id %s)", job.id, exc.detail, exc.status,
+                        exc.request_id)
+            job.request_id = exc.request_id
+            self._failed(job, exc.kind)
+        except Exception:
+            log.exception("job %s: unexpected failure", job.id)
+            self._failed(job, "internal")
+        finally:
+            self._cancel_reason.pop(job.id, None)
+        if job.upstream_seconds is None:
+            job.upstream_seconds = time.monotonic() - began
+        if job.status == JobStatus.FAILED:
+            await self._quota.refund(job)
+        await self._record(job)
+
+    async def _record(self, job: Job) -> None:
+        """Write the outcome; whoever completes the request delivers it. A database that is down is retried:
+        a made image must not be lost because one write failed."""
+        delay = 0.5
+        while True:
+            try:
+                won = await self._store.finish_job(job, self.name, self._lease)
+                break
+            except Exception:  # noqa: BLE001
+                log.warning("job %s: could not record its outcome; retrying in %.0f s", job.id, delay,
+                            exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15)
+        self._presentation.ended(job)
+        if won:
+            await self._presentation.settle(job.group)
+
+    async def _give_back(self, job: Job) -> None:
+        with contextlib.suppress(Exception):
+            await self._store.release(job)
+        if job.variant == 1 or job.group_id is None:
+            with contextlib.suppress(Exception):
+                await self._presentation.paused(job.group)
+
+    def _failed(self, job: Job, kind: str, **values: object) -> None:
+        job.status, job.error_kind, job.finished_at = JobStatus.FAILED, kind, time.time()
+        job.failure_values = dict(values)
+        if kind in ADMIN_ALERTS:
+            self._presentation.alert(kind)
+
+    async def _keep(self, job: Job, image: GeneratedImage) -> None:
+        """Record the image and put its bytes where every process finds them; from here on no copy stays in
+        memory, so finished 4K images waiting for the rest of their request don't pile up."""
+        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
+        job.upstream_seconds, job.extension = image.upstream_seconds, image.extension
+        try:
+            await self._originals.save(job.id, image.data, image.extension)
+        finally:
+            await image.release()
+
+    async def _generate(self, job: Job) -> GeneratedImage:
+        images = await self._references.fetch(job.references) if job.references else []
+        request = job.request
+        if job.upscale_of:
+            request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
+        image = await self._client.generate(request, images)
+        if self._retry_mismatch and not job.request.matches(image.width, image.height):
+            image = await self._retry_for_size(job, request, images, image)
+        return image
+
+    async def _retry_for_size(self, job: Job, request: ImageRequest, images: list[bytes],
+                              first: GeneratedImage) -> GeneratedImage:
+        """One more call when the size is wrong, charged like any job; the better of the two is kept."""
+        retry = dataclasses.replace(job, id=f"{job.id}-r")
+        try:
+            await self._quota.reserve(retry)
+        except QuotaExceeded:
+            log.info("job %s: size mismatch, no credits left for a retry", job.id)
+            return first
+        log.info("job %s: size mismatch (%dx%d); one retry", job.id, first.width, first.height)
+        try:
+            second = await self._client.generate(request, images)
+        except ImageGenError as exc:
+            log.warning("job %s: size retry failed: %s", job.id, exc.detail)
+            await self._quota.refund(retry)
+            return first
+        if job.request.matches(second.width, second.height) or not job.request.matches(first.width, first.height):
+            await first.release()
+            return second
+        await second.release()
+        return first

@@ -1,0 +1,54 @@
+"""Telegram presentation of jobs: status lines (`status`) and the end of a request (`finisher`).
+
+`TelegramPresentation` is what the engine (`bot/jobs/`) talks to, through its `Presentation` interface; another
+front end (inline mode, say) would be another implementation of that interface, not a fork of the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from ..models import Job
+from .finisher import Finisher
+from .status import StatusLines
+
+__all__ = ["Finisher", "StatusLines", "TelegramPresentation"]
+
+
+class TelegramPresentation:
+    def __init__(self, lines: StatusLines, finisher: Finisher) -> None:
+        self.lines = lines
+        self.finisher = finisher
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def submitted(self, jobs: list[Job]) -> None:
+        self.lines.submitted(jobs)
+
+    def started(self, job: Job) -> None:
+        self.lines.started(job)
+
+    def ended(self, job: Job) -> None:
+        self.lines.ended(job)
+
+    async def settle(self, group: str) -> None:
+        await self.finisher.settle(group)
+
+    async def paused(self, group: str) -> None:
+        await self.finisher.paused(group)
+
+    def alert(self, kind: str) -> None:
+        self._spawn(self.finisher.alert(kind))
+
+    async def close(self, waiting_groups: list[str]) -> None:
+        """Stopping: no more progress; requests queued here that did not start are told they will resume."""
+        await self.lines.stop()
+        await asyncio.gather(*(self.finisher.paused(group) for group in waiting_groups), return_exceptions=True)
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

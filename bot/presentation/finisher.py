@@ -1,0 +1,216 @@
+"""The end of a request in its chat: deliver what was made (photo, preview + file, or album), say why the rest
+wasn't, record every job's outcome, and tell the admins about failures that stop everyone.
+
+Exactly one process settles a request (the store hands it out). What a delivery has sent is recorded on the lead
+job before the next Telegram call, so a process taking over after a crash never sends a result twice and never
+generates an image that exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from .. import delivery, keyboards
+from ..models import Job, JobStatus, prefs_scope
+from ..options import describe_size
+from ..originals import OriginalsStore
+from ..quota import Quota
+from ..store import Store
+from ..texts import t
+from .status import StatusLines, short_prompt
+
+log = logging.getLogger(__name__)
+
+HEAVY_DELIVERY_MB = 96  # what previewing and uploading one image over 10 MB takes in memory, roughly
+ADMIN_ALERT_EVERY = 3600.0
+
+
+class Finisher:
+    def __init__(self, bot: Bot, store: Store, originals: OriginalsStore, quota: Quota, lines: StatusLines, *,
+                 admins: frozenset[int] = frozenset(), memory_mb: int = 96) -> None:
+        self._bot = bot
+        self._store = store
+        self._originals = originals
+        self._quota = quota
+        self._lines = lines
+        self._admins = admins
+        self._alerted: dict[str, float] = {}
+        # images over 10 MB previewed and uploaded at once, from the same memory allowance as the downloads
+        self._heavy = asyncio.Semaphore(max(1, memory_mb // HEAVY_DELIVERY_MB))
+
+    async def settle(self, group: str) -> None:
+        await self._lines.announced(group)  # its status line must exist before it is replaced
+        async with self._lines.lock(group):
+            self._lines.take(group)
+            members = await self._store.group_jobs(group)
+            if members:
+                await self._finish(group, members)
+
+    async def _finish(self, group: str, members: list[Job]) -> None:
+        """Deliver, or end the status line with why not; then record every job's outcome."""
+        lead = members[0]
+        made = [m for m in members if m.status in (JobStatus.MADE, JobStatus.DONE)]
+        failed = [m for m in members if m.status == JobStatus.FAILED]
+        try:
+            if made:
+                await self._deliver(lead, made, failed)
+            elif failed:
+                await self._show_failure(lead, failed[0])
+            else:
+                await self._lines.edit(lead, t("cancelled", lead.origin.lang, label=lead.label,
+                                               prompt=short_prompt(lead)),
+                                       keyboards.retry_keyboard(lead.id, lead.origin.lang))
+        except Exception:  # never leave a request "Generating…" forever: it ends with a sentence
+            log.exception("job %s: could not finish the request", lead.id)
+            for job in made:
+                if job.status != JobStatus.DONE:
+                    await self._fail(job, "internal")
+            with contextlib.suppress(Exception):
+                await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED))
+        finally:
+            for member in members:
+                await self._store.save_job(member)
+                self._log(member)
+            await self._store.settled(group)
+
+    def _log(self, job: Job) -> None:
+        log.info(
+            "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
+            job.id, job.origin.chat_id, job.origin.user_id, job.request.label, job.upstream_seconds or 0.0,
+            job.bytes, job.delivery, job.status, f" ({job.error_kind})" if job.error_kind else "",
+            extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
+                   "size": job.request.size.value, "outcome": job.status.value},
+        )
+
+    async def _fail(self, job: Job, kind: str) -> None:
+        await self._quota.refund(job)
+        job.status, job.error_kind, job.finished_at = JobStatus.FAILED, kind, time.time()
+
+    async def _deliver(self, lead: Job, made: list[Job], failed: list[Job]) -> None:
+        if "result" not in lead.sent:
+            big = any((m.bytes or 0) > delivery.PHOTO_MAX_BYTES for m in made)
+            async with self._heavy if big else contextlib.nullcontext():  # previews and big uploads, a few at once
+                if not await self._send_result(lead, made, failed):
+                    return
+            lead.sent["result"] = made[0].result_message_id
+            await self._store.record_sent(lead)
+        for job in made:
+            job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
+        if "status" not in lead.sent:
+            await self._lines.delete(lead, lead.label)
+            lead.sent["status"] = True
+            await self._store.record_sent(lead)
+
+    async def _send_result(self, lead: Job, made: list[Job], failed: list[Job]) -> bool:
+        lang = lead.origin.lang
+        prefs = await self._store.get_prefs(*prefs_scope(lead.origin))
+        target = lead.origin.target()
+        pictures = []
+        for job in made:
+            picture = await self._picture(job)
+            if picture is None:
+                await self._fail(job, "internal")
+                failed.append(job)
+            else:
+                pictures.append((job, picture))
+        if not pictures:
+            await self._show_failure(lead, failed[0])
+            return False
+        note = self._failed_note(lead, failed) if failed else ""
+        try:
+            if len(pictures) == 1:
+                job, picture = pictures[0]
+                text = delivery.caption(job.request.prompt, self._details(job) + note)
+                result = await delivery.deliver(
+                    self._bot, target, picture, text,
+                    lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
+                                                               size=job.request.size),
+                    with_original=prefs.always_original,
+                )
+                job.delivery, job.result_message_id = result.kind, result.message.message_id
+                job.photo_file_id, job.document_file_id = result.photo_file_id, result.document_file_id
+                if result.kind == "preview":
+                    await self._lines.send(lead, t("original_too_big", lang, mb=(job.bytes or 0) / 1024 / 1024))
+            else:
+                ids = [job.id for job, _ in pictures]
+                details = " · ".join(dict.fromkeys(self._details(job) for job, _ in pictures))
+                summary = f"🎨 ×{len(pictures)} · {details}{note}"
+                album = await delivery.deliver_album(
+                    self._bot, target, [p for _, p in pictures], delivery.caption(lead.request.prompt, details),
+                    summary,
+                    lambda originals: keyboards.album_keyboard(ids, lang, with_originals=originals,
+                                                               size=lead.request.size),
+                    with_original=prefs.always_original,
+                )
+                for index, (job, _) in enumerate(pictures):
+                    job.delivery, job.result_message_id = album.kind, album.buttons.message_id
+                    if index < len(album.photos) and album.photos[index].photo:
+                        job.photo_file_id = album.photos[index].photo[-1].file_id
+                    if index < len(album.documents) and album.documents[index].document:
+                        job.document_file_id = album.documents[index].document.file_id
+        except delivery.DeliveryError as exc:
+            log.warning("job %s: delivery failed: %s", lead.id, exc)
+            for job, _ in pictures:
+                await self._fail(job, exc.kind)
+            await self._show_failure(lead, pictures[0][0])
+            return False
+        made[:] = [job for job, _ in pictures]
+        return True
+
+    async def _picture(self, job: Job) -> delivery.Picture | None:
+        path = await self._originals.fetch(job.id)
+        if path is None:
+            log.warning("job %s: its image is gone before delivery", job.id)
+            return None
+        extension = path.suffix.lstrip(".")
+        name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, extension)
+        if job.variants > 1:
+            name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
+        data = await asyncio.to_thread(path.read_bytes)
+        mime = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}.get(extension, "image/png")
+        return delivery.Picture(data, job.width or 0, job.height or 0, mime, name)
+
+    def _details(self, job: Job) -> str:
+        """The one details line of a result: what was asked and what came back."""
+        width, height = job.width or 0, job.height or 0
+        if job.request.matches(width, height):
+            return f"{job.request.label} · {width}×{height}"
+        actual = describe_size(width, height)
+        return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
+
+    def _failed_note(self, lead: Job, failed: list[Job]) -> str:
+        reason = self.reason(failed[0])
+        return "\n" + t("variants_failed", lead.origin.lang, failed=len(failed), total=lead.variants, reason=reason)
+
+    def reason(self, job: Job) -> str:
+        kind = job.error_kind or "internal"
+        key = "internal" if kind == "internal" else f"error_{kind}"
+        return t(key, job.origin.lang, **job.failure_values)
+
+    async def _show_failure(self, lead: Job, failed: Job) -> None:
+        text = t("failed", lead.origin.lang, reason=self.reason(failed), prompt=short_prompt(lead))
+        await self._lines.edit(lead, text, keyboards.retry_keyboard(lead.id, lead.origin.lang))
+
+    async def paused(self, group: str) -> None:
+        members = await self._store.group_jobs(group)
+        if not members:
+            return
+        lead = members[0]
+        async with self._lines.lock(group):
+            self._lines.take(group)
+            await self._lines.edit(lead, t("paused_restart", lead.origin.lang, prompt=short_prompt(lead)), None)
+
+    async def alert(self, kind: str) -> None:
+        """A bad key or spent credit stops every user: the admins hear it directly, at most once an hour."""
+        if time.monotonic() - self._alerted.get(kind, -ADMIN_ALERT_EVERY) < ADMIN_ALERT_EVERY:
+            return
+        self._alerted[kind] = time.monotonic()
+        for admin in self._admins:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_message(admin, t(f"admin_alert_{kind}"))

@@ -1,0 +1,297 @@
+"""Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s", paced, and chat actions.
+
+A process shows the lines of the requests it queued (while they wait) and of the jobs it runs. Each line has its
+own next-edit deadline, so a tick touches only lines that are due; queue positions come from one query per tick,
+whatever the number of waiting jobs. A line never goes back from Generating to Queued, and its elapsed time counts
+from the first start of its request on a monotonic clock. Routine edits are marked as progress, so the limiter may
+coalesce them and never lets them delay a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+
+from .. import delivery, keyboards
+from ..models import Job
+from ..store import Caps, Store
+from ..texts import t
+
+log = logging.getLogger(__name__)
+
+STATUS_PROMPT_CHARS = 200
+CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for 5 s
+CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per private chat in this time
+# A group gets 20 bot messages a minute: progress (edits, actions) takes at most a third of that, so results never
+# wait behind "12 s… 17 s…".
+GROUP_EDIT_INTERVAL = 12.0
+GROUP_ACTION_EVERY = 20.0
+PROGRESS = {"progress": True}
+
+
+def status_interval(elapsed: float) -> float:
+    """Edit often at first, then calmer: every 5 s for a minute, then every 15 s."""
+    return 5.0 if elapsed < 60 else 15.0
+
+
+def short_prompt(job: Job) -> str:
+    prompt = job.request.prompt
+    return prompt if len(prompt) <= STATUS_PROMPT_CHARS else prompt[: STATUS_PROMPT_CHARS - 1] + "…"
+
+
+@dataclass(slots=True)
+class Line:
+    """What this process knows of one request's status line."""
+
+    lead: Job
+    total: int
+    generating: set[str] = field(default_factory=set)  # its jobs running here
+    ended: set[str] = field(default_factory=set)  # its jobs that ended (here; others are counted when settled)
+    started: float | None = None  # monotonic, first start of any of its jobs
+    ahead: int = 0
+    waiting: bool = True
+    last_text: str = ""
+    last_edit: float = 0.0
+    due: float = 0.0
+    announced: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class StatusLines:
+    def __init__(self, bot: Bot, store: Store, caps: Caps, *, tick: float = 1.0) -> None:
+        self._bot = bot
+        self._store = store
+        self._caps = caps
+        self._tick = tick
+        self._lines: dict[str, Line] = {}
+        self._chat_edit: dict[int, float] = {}
+        self._last_action: dict[tuple[int, int | None], float] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._tick_loop(), name="status-lines")
+
+    async def stop(self) -> None:
+        """No progress edit may land after this (it could cover a final sentence)."""
+        self._closed = True
+        if self._loop:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
+
+    # ---- what the engine tells ----
+
+    def submitted(self, jobs: list[Job]) -> None:
+        lead = jobs[0]
+        line = self._lines.setdefault(lead.group, Line(lead, len(jobs)))
+        self._spawn(self._announce(line))
+
+    def started(self, job: Job) -> None:
+        line = self._lines.get(job.group)
+        if line is None:  # queued by another process: this one shows it from now on
+            line = self._lines[job.group] = Line(job, job.variants)
+            line.announced.set()
+        if line.started is None:
+            line.started = time.monotonic()
+        line.generating.add(job.id)
+        line.waiting = False
+        line.due = 0.0
+        key = (job.origin.chat_id, job.origin.thread_id)
+        self._last_action[key] = time.monotonic()
+        self._spawn(self._chat_action(job))
+        self._spawn(self.show(job.group, force=True))
+
+    def ended(self, job: Job) -> None:
+        """One job of the request ended here: the line counts it (variants: "2 of 4 ready")."""
+        line = self._lines.get(job.group)
+        if line is not None:
+            line.generating.discard(job.id)
+            line.ended.add(job.id)
+
+    def waiting_groups(self) -> list[str]:
+        """Requests queued here that have not started anywhere (as far as the last tick knew)."""
+        return [group for group, line in self._lines.items() if line.waiting and line.started is None]
+
+    def take(self, group: str) -> Line | None:
+        """The request is being settled: no more progress edits; the finisher writes the last word."""
+        return self._lines.pop(group, None)
+
+    async def announced(self, group: str, timeout: float = 15.0) -> None:
+        """Wait until the first status line of a request queued here is out (it must exist to be replaced)."""
+        line = self._lines.get(group)
+        if line is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(line.announced.wait(), timeout)
+
+    def lock(self, group: str) -> asyncio.Lock | contextlib.nullcontext[None]:
+        line = self._lines.get(group)
+        return line.lock if line is not None else contextlib.nullcontext()
+
+    # ---- texts ----
+
+    def _text(self, line: Line) -> str:
+        lead = line.lead
+        lang, prompt = lead.origin.lang, short_prompt(lead)
+        if line.started is not None:
+            elapsed = f"{int(time.monotonic() - line.started)} s"
+            ready = len(line.ended)
+            if line.total > 1 and 0 < ready < line.total:
+                elapsed += " · " + t("variants_ready", lang, ready=ready, total=line.total)
+            return t("generating", lang, label=lead.label, elapsed=elapsed, prompt=prompt)
+        if line.ahead:
+            return t("queued_ahead", lang, ahead=line.ahead, label=lead.label, prompt=prompt)
+        return t("queued", lang, label=lead.label, prompt=prompt)
+
+    async def _announce(self, line: Line) -> None:
+        try:
+            async with line.lock:
+                await self._positions()
+                if line.lead.group in self._lines:
+                    await self.edit(line.lead, self._text(line), self._cancel_button(line.lead), line=line)
+        finally:
+            line.announced.set()
+
+    def _cancel_button(self, lead: Job) -> InlineKeyboardMarkup:
+        return keyboards.status_keyboard(lead.id, lead.origin.lang)
+
+    async def show(self, group: str, *, force: bool = False) -> None:
+        """Progress on the status line: serialized per line, paced per request and per chat unless forced."""
+        line = self._lines.get(group)
+        if line is None:
+            return
+        await line.announced.wait()
+        async with line.lock:
+            if self._lines.get(group) is not line or self._closed:
+                return
+            text = self._text(line)
+            if text == line.last_text:
+                return
+            now = time.monotonic()
+            if not force:
+                elapsed = now - (line.started or now)
+                if now - line.last_edit < status_interval(elapsed):
+                    return
+                pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
+                if now - self._chat_edit.get(line.lead.origin.chat_id, 0.0) < pace:
+                    return
+            await self.edit(line.lead, text, self._cancel_button(line.lead), line=line, routine=not force)
+
+    # ---- Telegram ----
+
+    async def edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None, *, line: Line | None = None,
+                   routine: bool = False) -> None:
+        """Edit the request's status line, or send it when there is none yet (or it was deleted).
+
+        A routine progress edit never sends a new message: it may race the result, which deletes the line.
+        """
+        if line is not None:
+            line.last_text, line.last_edit = text, time.monotonic()
+        self._chat_edit[lead.origin.chat_id] = time.monotonic()
+        if lead.status_message_id is not None:
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=lead.origin.chat_id, message_id=lead.status_message_id, reply_markup=markup,
+                    rate_limit_args=PROGRESS if routine else None,
+                )
+                return
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower() or routine:
+                    return
+                log.info("job %s: status message gone (%s); sending a new one", lead.id, exc.message)
+            except TelegramError as exc:
+                log.warning("job %s: status edit failed: %s", lead.id, exc)
+                return
+        elif routine:
+            return
+        message = await self.send(lead, text, markup)
+        if message is not None:
+            lead.status_message_id = message
+            await self._store.set_status_message(lead.id, message)
+
+    async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
+        try:
+            message = await self._bot.send_message(text=text, reply_markup=markup,
+                                                   **delivery.send_kwargs(job.origin.target()))
+        except TelegramError as exc:
+            log.warning("job %s: could not send a message: %s", job.id, exc)
+            return None
+        return message.message_id
+
+    async def delete(self, lead: Job, label: str) -> None:
+        """The result is there: the status line goes, or (where the bot may not delete) says it is done."""
+        if lead.status_message_id is None:
+            return
+        try:
+            await self._bot.delete_message(lead.origin.chat_id, lead.status_message_id)
+        except TelegramError as exc:
+            log.info("job %s: status message not deleted (%s); marking it done", lead.id, exc)
+            with contextlib.suppress(TelegramError):
+                await self._bot.edit_message_text(t("done_line", lead.origin.lang, label=label),
+                                                  chat_id=lead.origin.chat_id, message_id=lead.status_message_id)
+
+    async def _chat_action(self, job: Job) -> None:
+        with contextlib.suppress(TelegramError):
+            await self._bot.send_chat_action(job.origin.chat_id, ChatAction.UPLOAD_PHOTO,
+                                             message_thread_id=job.origin.thread_id,
+                                             rate_limit_args=PROGRESS)
+
+    # ---- the tick ----
+
+    async def _positions(self) -> None:
+        """Queue positions of the waiting requests shown here: one query for all of them."""
+        if not any(line.waiting for line in self._lines.values()):
+            return
+        order = await self._store.waiting_order()
+        free = max(0, self._caps.total - await self._store.running_count())
+        first: dict[str, int] = {}
+        for index, (_, group, _) in enumerate(order):
+            first.setdefault(group, index)
+        for group, line in list(self._lines.items()):
+            if not line.waiting:
+                continue
+            if group not in first:
+                if line.announced.is_set():  # started elsewhere or ended: that process shows it now
+                    line.waiting = False
+                    if line.started is None and not line.generating:
+                        self._lines.pop(group, None)
+                continue
+            line.ahead = max(0, first[group] - free)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            try:
+                await self._positions()
+            except Exception:  # noqa: BLE001 - positions are cosmetic; the next tick tries again
+                log.debug("queue positions not read", exc_info=True)
+            now = time.monotonic()
+            for group, line in list(self._lines.items()):
+                if line.due > now or not line.announced.is_set() or line.lock.locked():
+                    continue
+                line.due = now + self._tick
+                if line.generating:
+                    key = (line.lead.origin.chat_id, line.lead.origin.thread_id)
+                    every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
+                    if now - self._last_action.get(key, 0.0) >= every:
+                        self._last_action[key] = now
+                        self._spawn(self._chat_action(line.lead))
+                self._spawn(self.show(group))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

@@ -1,0 +1,625 @@
+"""Every query the bot makes, written once in SQLAlchemy Core for both backends.
+
+`Store` holds the queries; `SqliteStore` and `PostgresStore` (one module each) say how to connect, how a queue
+transaction is made exclusive, and how processes wake each other. Several processes may share one database: a job
+is claimed by exactly one of them under a lease, and whatever decides who does what is a row, never memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..models import Job, JobStatus, Origin, PendingRequest, Prefs, Reservation
+from ..options import AspectRatio, ImageRequest, Resolution
+from . import schema
+from .schema import album_parts, blocked, grants, jobs, meta, notices, originals, pending, prefs, served, updates, usage
+
+log = logging.getLogger(__name__)
+
+PENDING_TTL = 7 * 24 * 3600.0
+MAX_ATTEMPTS = 2  # a job interrupted by a crash is run once more, then the user is asked to tap Again
+FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.MADE.value)
+# settled: 0 open, 1 being delivered by `worker` under a lease, 2 delivered or told why not
+OPEN, DELIVERING, SETTLED = 0, 1, 2
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says which and what to do."""
+
+
+class QueueFull(Exception):
+    """The user already has as many unfinished jobs as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"limit {limit}")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """What may run at once: over all processes, per user (a request of variants counts once)."""
+
+    total: int
+    per_user: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What a sweep of expired leases found: jobs to run again are queued; these groups need settling by us."""
+
+    requeued: int
+    settle: list[str]
+
+
+_ORIGIN = ("chat_id", "user_id", "thread_id", "reply_to", "lang")
+_JSON = ("failure_values", "sent")
+_PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request", "references", *_JSON))
+
+
+def job_row(job: Job) -> dict[str, Any]:
+    o, r = job.origin, job.request
+    row: dict[str, Any] = {name: getattr(o, name) for name in _ORIGIN}
+    row.update(prompt=r.prompt, aspect_ratio=r.aspect_ratio.value, size=r.size.value,
+               refs=json.dumps(job.references))
+    row.update({name: getattr(job, name) for name in _PLAIN})
+    row["status"] = job.status.value
+    row.update({name: json.dumps(getattr(job, name)) for name in _JSON})
+    return row
+
+
+def row_job(row: sa.Row) -> Job:
+    m = row._mapping
+    request = ImageRequest(m["prompt"], AspectRatio(m["aspect_ratio"]), Resolution(m["size"]))
+    values = {name: m[name] for name in _PLAIN}
+    values["status"] = JobStatus(values["status"])
+    values.update({name: json.loads(m[name]) if m[name] else {} for name in _JSON})
+    return Job(origin=_origin(m), request=request, references=tuple(json.loads(m["refs"])), **values)
+
+
+def _origin(m: Any) -> Origin:
+    return Origin(*(m[name] for name in _ORIGIN))
+
+
+class Store:
+    """The queries; a backend subclass supplies the engine, the queue lock and the wake-ups."""
+
+    dialect = ""
+    shares_originals = False  # whether result bytes live in the database (for processes on other machines)
+
+    def __init__(self) -> None:
+        self._engine: AsyncEngine | None = None
+        self._wake_callbacks: list[Callable[[str], None]] = []
+
+    # ---- backend hooks ----
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def insert(self, table: sa.Table) -> Any:
+        raise NotImplementedError
+
+    async def _lock_queue(self, conn: AsyncConnection) -> None:
+        """Make this transaction the only one deciding claims (caps hold across processes)."""
+
+    async def notify(self, conn: AsyncConnection, topic: str) -> None:
+        """Tell other processes something changed (`jobs`, `cancel`, `updates`); a no-op where they poll."""
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Hear `notify` topics from other processes (PostgreSQL); every process also polls."""
+        self._wake_callbacks.append(callback)
+
+    def _woken(self, topic: str) -> None:
+        for callback in self._wake_callbacks:
+            callback(topic)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreError("the database is not open")
+        return self._engine
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
+        """A read, outside any transaction (no lock taken on SQLite)."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return list((await conn.execute(statement, params or {})).all())
+
+    async def _one(self, statement: Any, params: dict | None = None) -> sa.Row | None:
+        rows = await self._all(statement, params)
+        return rows[0] if rows else None
+
+    async def _run(self, statement: Any, params: dict | None = None) -> int:
+        async with self._tx() as conn:
+            return (await conn.execute(statement, params or {})).rowcount
+
+    async def ping(self) -> None:
+        """One round trip; raises when the database does not answer."""
+        await self._all(sa.select(sa.literal(1)))
+
+    async def _after_open(self) -> None:
+        async with self._tx() as conn:
+            # A real write at every start: a read-only database fails here, not on the first user's job.
+            await conn.execute(self.insert(meta).values(key="last_start", value=str(time.time()))
+                               .on_conflict_do_update(index_elements=["key"], set_={"value": str(time.time())}))
+            await conn.execute(sa.delete(pending).where(pending.c.created_at < time.time() - PENDING_TTL))
+
+    # ---- pending keyboard requests ----
+
+    async def add_pending(self, p: PendingRequest) -> None:
+        await self.save_pending(p)
+
+    async def save_pending(self, p: PendingRequest) -> None:
+        row = {name: getattr(p.origin, name) for name in _ORIGIN}
+        row.update(id=p.id, prompt=p.prompt, aspect_ratio=p.aspect_ratio.value, size=p.size.value,
+                   message_id=p.message_id, created_at=p.created_at, refs=json.dumps(p.references),
+                   variants=p.variants, ref_width=p.ref_width, ref_height=p.ref_height)
+        statement = self.insert(pending).values(**row)
+        await self._run(statement.on_conflict_do_update(
+            index_elements=["id"], set_={k: statement.excluded[k] for k in row if k != "id"}))
+
+    async def get_pending(self, pending_id: str) -> PendingRequest | None:
+        row = await self._one(sa.select(pending).where(pending.c.id == pending_id))
+        return _pending(row) if row else None
+
+    async def pending_by_message(self, chat_id: int, message_id: int) -> PendingRequest | None:
+        row = await self._one(sa.select(pending).where(pending.c.chat_id == chat_id,
+                                                       pending.c.message_id == message_id))
+        return _pending(row) if row else None
+
+    async def take_pending(self, pending_id: str) -> PendingRequest | None:
+        """Remove and return it: of two quick taps on Generate, on any processes, only one gets it."""
+        async with self._tx() as conn:
+            rows = (await conn.execute(
+                sa.delete(pending).where(pending.c.id == pending_id).returning(*pending.c))).all()
+        return _pending(rows[0]) if rows else None
+
+    # ---- jobs ----
+
+    async def add_job(self, job: Job) -> None:
+        await self.save_job(job)
+
+    async def save_job(self, job: Job) -> None:
+        """Write the job's fields; a job another process already ended (a cancel) keeps its ending."""
+        row = job_row(job)
+        statement = self.insert(jobs).values(**row)
+        await self._run(statement.on_conflict_do_update(
+            index_elements=["id"], set_={k: statement.excluded[k] for k in row if k != "id"},
+            where=jobs.c.status.not_in(FINAL) | (statement.excluded.status == jobs.c.status),
+        ))
+
+    async def set_status_message(self, job_id: str, message_id: int | None) -> None:
+        await self._run(sa.update(jobs).where(jobs.c.id == job_id).values(status_message_id=message_id))
+
+    async def get_job(self, job_id: str) -> Job | None:
+        row = await self._one(sa.select(jobs).where(jobs.c.id == job_id))
+        return row_job(row) if row else None
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        rows = await self._all(sa.select(jobs).where((jobs.c.group_id == group_id) | (jobs.c.id == group_id))
+                               .order_by(jobs.c.variant))
+        found = [row_job(r) for r in rows]
+        grouped = [j for j in found if j.group_id == group_id]
+        return grouped or found
+
+    async def unfinished_jobs(self) -> list[Job]:
+        rows = await self._all(sa.select(jobs).where(jobs.c.status.in_(UNFINISHED)).order_by(jobs.c.created_at))
+        return [row_job(r) for r in rows]
+
+    async def user_unfinished(self, user_id: int) -> list[Job]:
+        """Unfinished jobs of a user, newest first (whichever process runs them)."""
+        rows = await self._all(sa.select(jobs).where(jobs.c.user_id == user_id, jobs.c.status.in_(UNFINISHED))
+                               .order_by(jobs.c.created_at.desc()))
+        return [row_job(r) for r in rows]
+
+    async def history(self, user_id: int, chat_id: int, limit: int) -> list[Job]:
+        rows = await self._all(sa.select(jobs).where(jobs.c.user_id == user_id, jobs.c.chat_id == chat_id)
+                               .order_by(jobs.c.created_at.desc()).limit(limit))
+        return [row_job(r) for r in rows]
+
+    async def jobs_since(self, since: float) -> list[Job]:
+        rows = await self._all(sa.select(jobs).where(jobs.c.created_at >= since).order_by(jobs.c.created_at))
+        return [row_job(r) for r in rows]
+
+    # ---- the queue ----
+
+    async def enqueue(self, new: list[Job], user_limit: int) -> None:
+        """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished."""
+        user = new[0].origin.user_id
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            count = (await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+                jobs.c.user_id == user, jobs.c.status.in_(UNFINISHED)))).scalar_one()
+            if count + len(new) > user_limit:
+                raise QueueFull(user_limit)
+            await conn.execute(self.insert(jobs), [job_row(j) for j in new])
+            await self.notify(conn, "jobs")
+
+    async def claim(self, worker: str, caps: Caps, lease: float) -> Job | None:
+        """Take the next job for `worker`: round-robin across users (the one served least recently first), the
+        rest of a request already started before anyone else, within the caps over every process."""
+        now = time.time()
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            running = (await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+                jobs.c.status == JobStatus.RUNNING.value))).scalar_one()
+            if running >= caps.total:
+                return None
+            row = (await conn.execute(self._claim_query(), {"user_cap": caps.per_user})).first()
+            if row is None:
+                return None
+            job_id, user_id = row
+            await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
+                status=JobStatus.RUNNING.value, worker=worker, lease_until=now + lease, started_at=now,
+                attempts=jobs.c.attempts + 1, cancel_requested=0))
+            statement = self.insert(served).values(user_id=user_id, serial=time.time_ns())
+            await conn.execute(statement.on_conflict_do_update(index_elements=["user_id"],
+                                                               set_={"serial": statement.excluded.serial}))
+            claimed = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
+        return row_job(claimed)
+
+    def _claim_query(self) -> sa.TextClause:
+        group = "COALESCE(j.group_id, j.id)"
+        return sa.text(f"""
+            SELECT j.id, j.user_id FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id
+            WHERE j.status = 'queued' AND (
+                EXISTS (SELECT 1 FROM jobs g WHERE g.group_id = j.group_id AND g.status = 'running')
+                OR (SELECT COUNT(DISTINCT COALESCE(r.group_id, r.id)) FROM jobs r
+                    WHERE r.user_id = j.user_id AND r.status = 'running') < :user_cap)
+            ORDER BY CASE WHEN EXISTS (SELECT 1 FROM jobs g WHERE g.group_id = j.group_id
+                                       AND g.status IN ('running', 'made')) THEN 0 ELSE 1 END,
+                     COALESCE(s.serial, -1), j.created_at, {group}, j.variant
+            LIMIT 1 {self._skip_locked}""")
+
+    _skip_locked = ""
+
+    async def renew(self, worker: str, lease: float) -> None:
+        """Keep this process's claims: running jobs and requests it is delivering."""
+        await self._run(sa.update(jobs).where(jobs.c.worker == worker, (jobs.c.status == JobStatus.RUNNING.value)
+                                              | (jobs.c.settled == DELIVERING))
+                        .values(lease_until=time.time() + lease))
+
+    async def release(self, job: Job) -> None:
+        """Give a running job back to the queue (a stop): another process, or the next start, runs it."""
+        await self._run(sa.update(jobs).where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING.value)
+                        .values(status=JobStatus.QUEUED.value, worker=None, lease_until=None,
+                                attempts=sa.func.max(jobs.c.attempts - 1, 0) if self.dialect == "sqlite"
+                                else sa.func.greatest(jobs.c.attempts - 1, 0)))
+        job.status = JobStatus.QUEUED
+
+    async def holders(self) -> list[str]:
+        """The workers holding leases now."""
+        rows = await self._all(sa.select(jobs.c.worker).distinct().where(
+            jobs.c.worker.is_not(None), (jobs.c.status == JobStatus.RUNNING.value) | (jobs.c.settled == DELIVERING)))
+        return [r[0] for r in rows]
+
+    async def expire(self, workers: list[str]) -> None:
+        """End the leases of workers known to be dead (their process is gone), so `reap` takes over at once."""
+        await self._run(sa.update(jobs).where(jobs.c.worker.in_(workers)).values(lease_until=0.0))
+
+    async def reap(self, worker: str, lease: float) -> Reaped:
+        """Jobs whose process stopped renewing: run once more, or (interrupted twice) fail; deliveries left
+        halfway are taken over by `worker`, which must settle the returned groups."""
+        now = time.time()
+        settle: list[str] = []
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            expired = (await conn.execute(sa.select(jobs).where(  # no lease at all: left by the first release
+                jobs.c.status == JobStatus.RUNNING.value,
+                (jobs.c.lease_until < now) | jobs.c.lease_until.is_(None)))).all()
+            requeued = 0
+            for row in expired:
+                job = row_job(row)
+                if job.attempts >= MAX_ATTEMPTS:
+                    await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
+                        status=JobStatus.FAILED.value, error_kind="interrupted", finished_at=now, worker=None))
+                    await conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
+                    if await self._settle_in(conn, job.group, worker, lease):
+                        settle.append(job.group)
+                else:
+                    await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
+                        status=JobStatus.QUEUED.value, worker=None, lease_until=None))
+                    requeued += 1
+            stalled = (await conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(
+                jobs.c.settled == DELIVERING, jobs.c.lease_until < now))).all()
+            made = (await conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(  # a crash between two writes
+                jobs.c.settled == OPEN, jobs.c.variant == 1, jobs.c.status.in_(FINAL + (JobStatus.MADE.value,)),
+                jobs.c.worker.is_(None) | (jobs.c.lease_until < now)))).all()
+            for lead, group_id in made:
+                if await self._settle_in(conn, group_id or lead, worker, lease):
+                    settle.append(group_id or lead)
+            for lead, group_id in stalled:
+                await conn.execute(sa.update(jobs).where(jobs.c.id == lead).values(
+                    worker=worker, lease_until=now + lease))
+                settle.append(group_id or lead)
+            if requeued:
+                await self.notify(conn, "jobs")
+        return Reaped(requeued, settle)
+
+    async def finish_job(self, job: Job, worker: str, lease: float) -> bool:
+        """Record a job's result (made, failed or cancelled); True when its request is now complete and
+        this process must deliver it (exactly one process gets True per request)."""
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
+                **{k: v for k, v in job_row(job).items() if k not in ("id", "status_message_id")}))
+            return await self._settle_in(conn, job.group, worker, lease)
+
+    async def try_settle(self, group: str, worker: str, lease: float) -> bool:
+        """Claim the delivery of a request whose jobs have all ended (e.g. cancelled while waiting)."""
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            return await self._settle_in(conn, group, worker, lease)
+
+    async def _settle_in(self, conn: AsyncConnection, group: str, worker: str, lease: float) -> bool:
+        members = (await conn.execute(sa.select(jobs.c.id, jobs.c.status, jobs.c.settled).where(
+            (jobs.c.group_id == group) | (jobs.c.id == group)))).all()
+        if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for _, status, _ in members):
+            return False
+        won = await conn.execute(sa.update(jobs).where(_lead(group), jobs.c.settled == OPEN).values(
+            settled=DELIVERING, worker=worker, lease_until=time.time() + lease))
+        return won.rowcount == 1
+
+    async def settled(self, group: str) -> None:
+        await self._run(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
+
+    async def record_sent(self, job: Job) -> None:
+        """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
+        await self._run(sa.update(jobs).where(jobs.c.id == job.id).values(sent=json.dumps(job.sent)))
+
+    async def cancel(self, group: str) -> tuple[list[Job], bool]:
+        """Cancel a request: waiting jobs at once (returned, for their refunds), running ones flagged for the
+        process that runs them. The bool says whether anything was still unfinished."""
+        now = time.time()
+        where = ((jobs.c.group_id == group) | (jobs.c.id == group))
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            rows = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
+                                       .values(status=JobStatus.CANCELLED.value, finished_at=now)
+                                       .returning(*jobs.c))).all()
+            flagged = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
+                                          .values(cancel_requested=1))).rowcount
+            if flagged:
+                await self.notify(conn, "cancel")
+        return [row_job(r) for r in rows], bool(rows or flagged)
+
+    async def cancel_requested(self, worker: str) -> list[str]:
+        rows = await self._all(sa.select(jobs.c.id).where(jobs.c.worker == worker,
+                                                          jobs.c.status == JobStatus.RUNNING.value,
+                                                          jobs.c.cancel_requested == 1))
+        return [r[0] for r in rows]
+
+    async def waiting_order(self) -> list[tuple[str, str, int]]:
+        """(job id, group, user) of every waiting job in the order they will start: each user's k-th job after
+        everyone's (k-1)-th, least recently served first. One query, whatever the number of jobs."""
+        rows = await self._all(sa.text("""
+            SELECT id, COALESCE(group_id, id), user_id FROM (
+                SELECT j.id, j.group_id, j.user_id, j.created_at, j.variant, COALESCE(s.serial, -1) AS serial,
+                       ROW_NUMBER() OVER (PARTITION BY j.user_id ORDER BY j.created_at, j.variant) AS nth
+                FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id WHERE j.status = 'queued') w
+            ORDER BY nth, serial, created_at, variant"""))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def running_count(self) -> int:
+        row = await self._one(sa.select(sa.func.count()).select_from(jobs)
+                              .where(jobs.c.status == JobStatus.RUNNING.value))
+        return int(row[0]) if row else 0
+
+    # ---- the update inbox ----
+
+    async def record_update(self, update_id: int, chat_id: int | None, payload: dict) -> bool:
+        """Durably keep an update before Telegram hears it was received; False for one seen before."""
+        async with self._tx() as conn:
+            done = await conn.execute(self.insert(updates).values(
+                update_id=update_id, chat_id=chat_id, payload=json.dumps(payload), state="new",
+                received_at=time.time()).on_conflict_do_nothing(index_elements=["update_id"]))
+            if done.rowcount:
+                await self.notify(conn, "updates")
+        return done.rowcount == 1
+
+    async def claim_update(self, owner: str, lease: float, limit: int) -> list[tuple[int, dict]]:
+        """Up to `limit` recorded updates, at most one per chat, and only a chat's oldest unfinished one: the
+        updates of a chat take effect in order, whichever process handles each."""
+        now = time.time()
+        async with self._tx() as conn:
+            await self._lock_queue(conn)
+            rows = (await conn.execute(sa.text("""
+                SELECT u.update_id, u.payload FROM updates u
+                WHERE u.state = 'new' AND (u.chat_id IS NULL OR u.update_id = (
+                    SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
+                    AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
+                ORDER BY u.update_id LIMIT :limit"""), {"now": now, "limit": limit})).all()
+            if rows:
+                await conn.execute(sa.update(updates).where(updates.c.update_id.in_([r[0] for r in rows]))
+                                   .values(state="processing", owner=owner, lease_until=now + lease))
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    async def update_done(self, update_id: int) -> None:
+        """Handled: the payload goes, the id stays (a repeat is still recognised)."""
+        async with self._tx() as conn:
+            await conn.execute(sa.update(updates).where(updates.c.update_id == update_id)
+                               .values(state="done", payload=None, owner=None))
+            await self.notify(conn, "updates")
+
+    async def reap_updates(self) -> int:
+        """Updates whose process died while handling them are handled again."""
+        return await self._run(sa.update(updates).where(updates.c.state == "processing",
+                                                        updates.c.lease_until < time.time())
+                               .values(state="new", owner=None))
+
+    async def prune_updates(self, older_than: float) -> None:
+        await self._run(sa.delete(updates).where(updates.c.state == "done", updates.c.received_at < older_than))
+
+    async def last_update_id(self) -> int | None:
+        row = await self._one(sa.select(sa.func.max(updates.c.update_id)))
+        return row[0] if row else None
+
+    # ---- albums ----
+
+    async def add_album_part(self, chat_id: int, media_group_id: str, message_id: int, refs: list[dict]) -> None:
+        await self._run(self.insert(album_parts).values(
+            chat_id=chat_id, media_group_id=media_group_id, message_id=message_id, refs=json.dumps(refs),
+            received_at=time.time()).on_conflict_do_nothing())
+
+    async def album(self, chat_id: int, media_group_id: str) -> tuple[list[dict], float]:
+        """The album's pictures in message order, and when its newest part arrived."""
+        rows = await self._all(sa.select(album_parts.c.refs, album_parts.c.received_at).where(
+            album_parts.c.chat_id == chat_id, album_parts.c.media_group_id == media_group_id)
+            .order_by(album_parts.c.message_id))
+        return [ref for r in rows for ref in json.loads(r[0])], max((r[1] for r in rows), default=0.0)
+
+    async def prune_albums(self, older_than: float) -> None:
+        await self._run(sa.delete(album_parts).where(album_parts.c.received_at < older_than))
+
+    # ---- originals every process can read ----
+
+    async def save_original(self, job_id: str, extension: str, data: bytes) -> None:
+        statement = self.insert(originals).values(job_id=job_id, extension=extension, data=data, nbytes=len(data),
+                                                  created_at=time.time())
+        await self._run(statement.on_conflict_do_nothing())
+
+    async def load_original(self, job_id: str) -> tuple[str, bytes] | None:
+        row = await self._one(sa.select(originals.c.extension, originals.c.data).where(originals.c.job_id == job_id))
+        return (row[0], bytes(row[1])) if row else None
+
+    async def prune_originals(self, max_age: float, max_total: int) -> int:
+        """Oldest first: everything past the age, then until the total fits."""
+        removed = await self._run(sa.delete(originals).where(originals.c.created_at < time.time() - max_age))
+        rows = await self._all(sa.select(originals.c.job_id, originals.c.nbytes)
+                               .order_by(originals.c.created_at.desc()))
+        total, drop = 0, []
+        for job_id, nbytes in rows:
+            total += nbytes
+            if total > max_total:
+                drop.append(job_id)
+        if drop:
+            removed += await self._run(sa.delete(originals).where(originals.c.job_id.in_(drop)))
+        return removed
+
+    # ---- remembered defaults ----
+
+    async def get_prefs(self, scope: str, scope_id: int) -> Prefs:
+        row = await self._one(sa.select(prefs).where(prefs.c.scope == scope, prefs.c.scope_id == scope_id))
+        if row is None:
+            return Prefs()
+        m = row._mapping
+        return Prefs(AspectRatio(m["aspect_ratio"]) if m["aspect_ratio"] else None,
+                     Resolution(m["size"]) if m["size"] else None, bool(m["always_original"]), m["language"],
+                     m["variants"])
+
+    async def save_prefs(self, scope: str, scope_id: int, p: Prefs) -> None:
+        row = {"scope": scope, "scope_id": scope_id,
+               "aspect_ratio": p.aspect_ratio.value if p.aspect_ratio else None,
+               "size": p.size.value if p.size else None, "always_original": int(p.always_original),
+               "language": p.language, "variants": p.variants}
+        statement = self.insert(prefs).values(**row)
+        await self._run(statement.on_conflict_do_update(
+            index_elements=["scope", "scope_id"],
+            set_={k: statement.excluded[k] for k in row if k not in ("scope", "scope_id")}))
+
+    # ---- credits ----
+
+    async def reserve_credits(self, r: Reservation) -> bool:
+        """Record the credits of a job if every limit still has room: one statement, and the job id is the key,
+        so never a double spend, whichever processes race."""
+        used = "(SELECT COALESCE(SUM(credits), 0) FROM usage WHERE {col} = :{col} AND day = :day AND refunded = 0)"
+        granted = "(SELECT COALESCE(SUM(credits), 0) FROM grants WHERE user_id = :user_id AND day = :day)"
+        params = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day,
+                  "credits": r.credits, "now": time.time(), "user_limit": r.user_limit, "chat_limit": r.chat_limit}
+        check = (f"(CAST(:user_limit AS BIGINT) IS NULL OR {used.format(col='user_id')} + CAST(:credits AS BIGINT) "
+                 f"<= CAST(:user_limit AS BIGINT) + {granted}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
+                 f"{used.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT))")
+        async with self._tx() as conn:
+            await self._lock_credits(conn, r)
+            done = await conn.execute(sa.text(
+                "INSERT INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
+                "SELECT CAST(:job_id AS TEXT), CAST(:user_id AS BIGINT), CAST(:chat_id AS BIGINT), "
+                f"CAST(:day AS TEXT), CAST(:credits AS INTEGER), 0, CAST(:now AS REAL) WHERE {check} "
+                "ON CONFLICT (job_id) DO NOTHING"), params)
+            if done.rowcount == 1:
+                return True
+            row = (await conn.execute(sa.select(usage.c.refunded).where(usage.c.job_id == r.job_id))).first()
+        return row is not None and not row[0]  # already reserved by this job (a resumed job keeps it)
+
+    async def _lock_credits(self, conn: AsyncConnection, r: Reservation) -> None:
+        """Serialise reservations of one user (PostgreSQL); SQLite transactions are exclusive already."""
+
+    async def refund_credits(self, job_id: str) -> bool:
+        """Give a job's credits back; True only the first time (idempotent across processes and restarts)."""
+        return await self._run(sa.update(usage).where(usage.c.job_id == job_id, usage.c.refunded == 0)
+                               .values(refunded=1)) == 1
+
+    async def refund_unfinished_failures(self) -> int:
+        """Refunds a crash may have left undone: every failed or cancelled job gets its credits back."""
+        failed = sa.select(jobs.c.id).where(jobs.c.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)))
+        return await self._run(sa.update(usage).where(usage.c.refunded == 0, usage.c.job_id.in_(failed))
+                               .values(refunded=1))
+
+    async def credits_used(self, *, day: str, user_id: int | None = None, chat_id: int | None = None) -> int:
+        column = usage.c.user_id == user_id if user_id is not None else usage.c.chat_id == chat_id
+        row = await self._one(sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits), 0))
+                              .where(column, usage.c.day == day, usage.c.refunded == 0))
+        return int(row[0]) if row else 0
+
+    async def credits_granted(self, user_id: int, day: str) -> int:
+        row = await self._one(sa.select(sa.func.coalesce(sa.func.sum(grants.c.credits), 0))
+                              .where(grants.c.user_id == user_id, grants.c.day == day))
+        return int(row[0]) if row else 0
+
+    async def grant_credits(self, user_id: int, day: str, credits: int) -> None:
+        await self._run(sa.insert(grants).values(user_id=user_id, day=day, credits=credits, created_at=time.time()))
+
+    # ---- access ----
+
+    async def set_blocked(self, user_id: int, is_blocked: bool) -> None:
+        if is_blocked:
+            statement = self.insert(blocked).values(user_id=user_id, at=time.time())
+            await self._run(statement.on_conflict_do_nothing())
+        else:
+            await self._run(sa.delete(blocked).where(blocked.c.user_id == user_id))
+
+    async def is_blocked(self, user_id: int) -> bool:
+        return await self._one(sa.select(blocked.c.user_id).where(blocked.c.user_id == user_id)) is not None
+
+    async def first_notice(self, subject_id: int, kind: str) -> bool:
+        """True the first time only: for sentences a user should hear once, not on every message."""
+        return await self._run(self.insert(notices).values(subject_id=subject_id, kind=kind, at=time.time())
+                               .on_conflict_do_nothing()) == 1
+
+    async def clear_notice(self, subject_id: int, kind: str) -> None:
+        await self._run(sa.delete(notices).where(notices.c.subject_id == subject_id, notices.c.kind == kind))
+
+
+def _lead(group: str) -> sa.ColumnElement[bool]:
+    """The first job of a request (a single job is its own group): it carries the request's delivery state."""
+    return ((jobs.c.group_id == group) | (jobs.c.id == group)) & (jobs.c.variant == 1)
+
+
+def _pending(row: sa.Row) -> PendingRequest:
+    m = row._mapping
+    return PendingRequest(m["id"], _origin(m), m["prompt"], AspectRatio(m["aspect_ratio"]), Resolution(m["size"]),
+                          m["message_id"], m["created_at"], tuple(json.loads(m["refs"])), m["variants"],
+                          m["ref_width"], m["ref_height"])
+
+
+def tables() -> Iterable[sa.Table]:
+    return schema.metadata.sorted_tables

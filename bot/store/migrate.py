@@ -1,0 +1,47 @@
+"""Bring a database to the newest schema with Alembic, on the connection the store opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+FOLDER = Path(__file__).with_name("migrations")
+
+
+def _config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(FOLDER))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(FOLDER))
+    revision = ScriptDirectory.from_config(config).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def upgrade(connection: Connection, *, stamp_first: str | None = None) -> None:
+    """Migrate to head; `stamp_first` marks a database made before Alembic (the first release) as that revision."""
+    config = _config(connection)
+    if stamp_first is not None:
+        command.stamp(config, stamp_first)
+    command.upgrade(config, "head")
+
+
+def known() -> set[str]:
+    """Every revision this release knows (a database at another one was made by a newer release)."""
+    config = Config()
+    config.set_main_option("script_location", str(FOLDER))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}

@@ -1,0 +1,184 @@
+"""The one definition of the database, for SQLite and PostgreSQL alike: what the queries are written against.
+
+Alembic's migrations (`migrations/versions/`) build exactly this; a test compares the two. Times are Unix seconds
+(REAL), as the first release stored them; ids of chats and users are 64-bit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _origin() -> list[Column]:
+    return [
+        Column("chat_id", BigInteger, nullable=False),
+        Column("user_id", BigInteger, nullable=False),
+        Column("thread_id", BigInteger),
+        Column("reply_to", BigInteger),
+        Column("lang", Text),
+    ]
+
+
+pending = Table(
+    "pending", metadata,
+    Column("id", Text, primary_key=True),
+    *_origin(),
+    Column("prompt", Text, nullable=False),
+    Column("aspect_ratio", Text, nullable=False),
+    Column("size", Text, nullable=False),
+    Column("message_id", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("refs", Text, nullable=False, server_default="[]"),
+    Column("variants", Integer, nullable=False, server_default="1"),
+    Column("ref_width", Integer),
+    Column("ref_height", Integer),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Text, primary_key=True),
+    *_origin(),
+    Column("prompt", Text, nullable=False),
+    Column("aspect_ratio", Text, nullable=False),
+    Column("size", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("status_message_id", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("upstream_seconds", Float),
+    Column("error_kind", Text),
+    Column("request_id", Text),
+    Column("delivery", Text),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("bytes", BigInteger),
+    Column("result_message_id", BigInteger),
+    Column("photo_file_id", Text),
+    Column("document_file_id", Text),
+    Column("refs", Text, nullable=False, server_default="[]"),
+    Column("group_id", Text),
+    Column("variant", Integer, nullable=False, server_default="1"),
+    Column("variants", Integer, nullable=False, server_default="1"),
+    Column("upscale_of", Text),
+    # the engine (schema 0002): who runs it, until when, and what a crash must not repeat
+    Column("worker", Text),
+    Column("lease_until", Float),
+    Column("cancel_requested", Integer, nullable=False, server_default="0"),
+    Column("extension", Text),
+    Column("failure_values", Text),
+    Column("sent", Text),
+    Column("settled", Integer, nullable=False, server_default="0"),
+    Index("jobs_by_status", "status", "created_at"),
+    Index("jobs_by_user", "user_id", "chat_id", "created_at"),
+    Index("jobs_by_group", "group_id"),
+    Index("jobs_by_worker", "worker", "status"),
+)
+
+prefs = Table(
+    "prefs", metadata,
+    Column("scope", Text, nullable=False),
+    Column("scope_id", BigInteger, nullable=False),
+    Column("aspect_ratio", Text),
+    Column("size", Text),
+    Column("always_original", Integer, nullable=False, server_default="0"),
+    Column("language", Text),
+    Column("variants", Integer),
+    PrimaryKeyConstraint("scope", "scope_id"),
+)
+
+meta = Table(
+    "meta", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text),
+)
+
+usage = Table(
+    "usage", metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("day", Text, nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("refunded", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Index("usage_by_user", "user_id", "day"),
+    Index("usage_by_chat", "chat_id", "day"),
+)
+
+grants = Table(
+    "grants", metadata,
+    Column("user_id", BigInteger, nullable=False),
+    Column("day", Text, nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("created_at", Float),
+    Index("grants_by_user", "user_id", "day"),
+)
+
+blocked = Table(
+    "blocked", metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+)
+
+notices = Table(
+    "notices", metadata,
+    Column("subject_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    PrimaryKeyConstraint("subject_id", "kind"),
+)
+
+# ---- schema 0002: what several processes share ----
+
+served = Table(  # round-robin: the serial number of each user's last start
+    "served", metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("serial", BigInteger, nullable=False),
+)
+
+updates = Table(  # the inbox: an update is acknowledged to Telegram only once it is here
+    "updates", metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chat_id", BigInteger),
+    Column("payload", Text),
+    Column("state", Text, nullable=False),  # new → processing → done
+    Column("owner", Text),
+    Column("lease_until", Float),
+    Column("received_at", Float, nullable=False),
+    Index("updates_by_state", "state", "chat_id", "update_id"),
+)
+
+originals = Table(  # result bytes every process can read (PostgreSQL); SQLite keeps them in DATA_DIR only
+    "originals", metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("extension", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("nbytes", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("originals_by_age", "created_at"),
+)
+
+album_parts = Table(  # the photos of one album, whichever process received each
+    "album_parts", metadata,
+    Column("chat_id", BigInteger, nullable=False),
+    Column("media_group_id", Text, nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("refs", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    PrimaryKeyConstraint("chat_id", "media_group_id", "message_id"),
+)

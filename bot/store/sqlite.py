@@ -1,0 +1,184 @@
+"""The embedded backend: one SQLite file in WAL mode, created and migrated on first start.
+
+Several processes on one machine may share the file (WAL lets readers and one writer work at once; every
+transaction that writes begins IMMEDIATE, so the queue's decisions are made one at a time). Processes on other
+machines need PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from . import migrate
+from .database import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+FIRST_RELEASE_VERSION = 3  # PRAGMA user_version of files made before Alembic; revision 0001 is that schema
+
+FIRST_RELEASE_MIGRATIONS = [  # how the first release built its schema, step by step
+    """
+    CREATE TABLE pending (
+        id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL, user_id INTEGER NOT NULL, thread_id INTEGER,
+        reply_to INTEGER, lang TEXT, prompt TEXT NOT NULL, aspect_ratio TEXT NOT NULL, size TEXT NOT NULL,
+        message_id INTEGER, created_at REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL, user_id INTEGER NOT NULL, thread_id INTEGER,
+        reply_to INTEGER, lang TEXT, prompt TEXT NOT NULL, aspect_ratio TEXT NOT NULL, size TEXT NOT NULL,
+        status TEXT NOT NULL, status_message_id INTEGER, created_at REAL NOT NULL, started_at REAL,
+        finished_at REAL, attempts INTEGER NOT NULL DEFAULT 0, upstream_seconds REAL, error_kind TEXT,
+        request_id TEXT, delivery TEXT, width INTEGER, height INTEGER, bytes INTEGER,
+        result_message_id INTEGER, photo_file_id TEXT, document_file_id TEXT
+    );
+    CREATE INDEX jobs_by_status ON jobs(status, created_at);
+    CREATE INDEX jobs_by_user ON jobs(user_id, chat_id, created_at);
+    CREATE TABLE prefs (
+        scope TEXT NOT NULL, scope_id INTEGER NOT NULL, aspect_ratio TEXT, size TEXT,
+        always_original INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, scope_id)
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    """,
+    """
+    ALTER TABLE prefs ADD COLUMN language TEXT;
+    CREATE TABLE usage (
+        job_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, chat_id INTEGER NOT NULL, day TEXT NOT NULL,
+        credits INTEGER NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL
+    );
+    CREATE INDEX usage_by_user ON usage(user_id, day);
+    CREATE INDEX usage_by_chat ON usage(chat_id, day);
+    CREATE TABLE grants (user_id INTEGER NOT NULL, day TEXT NOT NULL, credits INTEGER NOT NULL, created_at REAL);
+    CREATE INDEX grants_by_user ON grants(user_id, day);
+    CREATE TABLE blocked (user_id INTEGER PRIMARY KEY, at REAL NOT NULL);
+    CREATE TABLE notices (subject_id INTEGER NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
+                          PRIMARY KEY (subject_id, kind));
+    """,
+    """
+    ALTER TABLE pending ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE pending ADD COLUMN variants INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE pending ADD COLUMN ref_width INTEGER;
+    ALTER TABLE pending ADD COLUMN ref_height INTEGER;
+    ALTER TABLE jobs ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN group_id TEXT;
+    ALTER TABLE jobs ADD COLUMN variant INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN variants INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN upscale_of TEXT;
+    ALTER TABLE prefs ADD COLUMN variants INTEGER;
+    CREATE INDEX jobs_by_group ON jobs(group_id);
+    """,
+]
+
+
+def sqlite_target(url: str) -> tuple[Path, str]:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db` or a bare path → (file, SQLite URI query like `mode=ro`)."""
+    if "://" not in url:
+        return Path(url), ""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise StoreError(f"DATABASE_URL scheme {parts.scheme!r} is not supported; use sqlite:/// or postgresql://")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise StoreError("DATABASE_URL has no file path; use sqlite:///data/imagine-bot.sqlite3")
+    return Path(unquote(path)), parts.query
+
+
+def _describe(exc: Exception, path: Path) -> StoreError:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"the database {path} is read-only: make it writable for the bot")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"the database {path} is corrupt or not a SQLite file: restore a backup or move it away "
+                          "(the bot will not overwrite it)")
+    return StoreError(f"cannot open the database {path}: {exc}")
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._path, query = sqlite_target(url)
+        self._uri = f"file:{quote(str(self._path))}" + (f"?{query}" if query else "")
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite_insert(table)
+
+    async def open(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the database {self._path}: {exc.strerror}") from None
+        try:
+            self._migrate()
+            self._engine = create_async_engine("sqlite+aiosqlite://", async_creator=self._connect_async,
+                                               poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4)
+            _serialise_writes(self._engine.sync_engine)
+            await self._after_open()
+        except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+            await self.close()
+            raise _describe(exc, self._path) from None
+
+    async def _connect_async(self) -> Any:
+        import aiosqlite
+
+        connection = await aiosqlite.connect(self._uri, uri=True, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=OFF"):
+            await connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    def _migrate(self) -> None:
+        """Check the file, bring a first-release file to its last schema, then let Alembic take it to head."""
+        raw = sqlite3.connect(self._uri, uri=True, isolation_level=None)
+        try:
+            (check,) = raw.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            raw.execute("PRAGMA journal_mode=WAL")
+            (version,) = raw.execute("PRAGMA user_version").fetchone()
+            has_alembic = raw.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone()
+            stamp = None
+            if not has_alembic and version:
+                if version > FIRST_RELEASE_VERSION:
+                    raise StoreError(f"the database {self._path} is from a newer imagine-bot (schema {version})")
+                for number, script in enumerate(FIRST_RELEASE_MIGRATIONS[version:], start=version + 1):
+                    raw.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                stamp = "0001"
+                log.info("database %s: first-release schema, now managed by Alembic", self._path)
+        finally:
+            raw.close()
+        engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(self._uri, uri=True))
+        try:
+            with engine.begin() as connection:
+                before = migrate.current(connection)
+                if before not in (None, migrate.head()) and before not in migrate.known():
+                    raise StoreError(f"the database {self._path} is from a newer imagine-bot (revision {before})")
+                migrate.upgrade(connection, stamp_first=stamp)
+                if before != migrate.head():
+                    log.info("database %s migrated to revision %s", self._path, migrate.head())
+        finally:
+            engine.dispose()
+
+
+def _serialise_writes(engine: sa.Engine) -> None:
+    """Transactions begin IMMEDIATE (take the write lock first), so two processes never deadlock on an upgrade
+    from read to write; plain reads run without a transaction (see `Store._all`)."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
