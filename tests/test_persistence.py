@@ -139,7 +139,7 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
     panel = await harness.reply_text(chat["id"], "Your defaults")
     await harness.press(panel, "16:9", user)
     await harness.press(panel, "4K", user)
-    await harness.press(panel, "Always send the original", user)
+    await harness.press(panel, "Always original", user)
     current = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"]))
                                 and ": on" in str(m["reply_markup"]) and m)
     assert "✓ 16:9" in str(current["reply_markup"]) and "✓ 4K" in str(current["reply_markup"])

@@ -87,7 +87,7 @@ async def test_no_secret_in_logs_or_chat(tg, img, start_bot, harness):
         await harness.status_says(chat["id"], "API key was refused")
         img.fail_next(500, body=f"<html>proxy error for Bearer {img.api_key}</html>", times=4)
         harness.send(chat, user, "/imagine again --ar 1:1 --1k")
-        await harness.status_says(chat["id"], "had an error")
+        await harness.status_says(chat["id"], "busy or unavailable")
         tg.fail_next("sendPhoto", 400, "Bad Request: IMAGE_PROCESS_FAILED")
         tg.fail_next("sendDocument", 400, "Bad Request: nope")
         harness.send(chat, user, "/imagine third --ar 1:1 --1k")
