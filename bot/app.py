@@ -128,8 +128,10 @@ def build_application(settings: Settings) -> Application:
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=messages))
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(private & filters.COMMAND, common.unknown_command))  # after every known one
     # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
-    plain = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+    plain = private & filters.TEXT & ~filters.COMMAND
     app.add_handler(MessageHandler(plain, imagine.imagine))
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))

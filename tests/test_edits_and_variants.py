@@ -144,7 +144,7 @@ async def test_variants_run_in_parallel_and_arrive_as_one_album(start_bot, harne
     assert {data for _, data, _ in sent} == served
     buttons = await harness.reply_text(chat["id"], "🎨 ×4")
     labels = [b["text"] for b in harness.buttons(buttons)]
-    assert [x for x in labels if x.startswith("⬆")] == ["⬆ 1", "⬆ 2", "⬆ 3", "⬆ 4"]
+    assert [x for x in labels if x.startswith("⬆")] == ["⬆ 1 · 4K", "⬆ 2 · 4K", "⬆ 3 · 4K", "⬆ 4 · 4K"]
     assert [x for x in labels if x.startswith("📄")] == ["📄 1", "📄 2", "📄 3", "📄 4"]
     harness.send(chat, user, "/usage")
     await harness.reply_text(chat["id"], "Today you used 4 of 10")

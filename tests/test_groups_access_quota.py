@@ -184,7 +184,7 @@ async def test_stats_match_the_jobs(start_bot, harness, tg, img):
     harness.send(boss_chat, boss, "/stats")
     msg = await harness.reply_text(boss_chat["id"], "Images today")
     assert "Images today: 3 (1K 1 · 2K 1 · 4K 1)" in msg["text"]
-    assert "Failures (7 days): auth 1" in msg["text"]
+    assert "Failures (7 days): API key refused 1" in msg["text"]
     assert "Size mismatches (7 days): 2K 1" in msg["text"]
     assert f"{user['id']} (3)" in msg["text"]
 

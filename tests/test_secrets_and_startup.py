@@ -118,7 +118,8 @@ def test_usual_url_slips_are_forgiven():
 
 def test_unreachable_bot_api_is_one_line(tmp_path):
     result = _run_cli([], {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k",
-                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d")}, tmp_path)
+                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d"),
+                           "TELEGRAM_STARTUP_WAIT_SECONDS": "0"}, tmp_path)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Telegram Bot API" in lines[0] and "Traceback" not in result.stderr
