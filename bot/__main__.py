@@ -111,12 +111,14 @@ _SHELL_ERRORS = {
 
 def shell_error(exc: ImageGenError, url: str) -> str:
     """One line: what failed, the service's status and message, its request id once."""
+    detail = exc.detail
     if exc.status is None and exc.kind in ("upstream", "timeout"):
         what = f"cannot reach the image API at {url}" if exc.kind == "upstream" else _SHELL_ERRORS["timeout"]
+        detail = detail.removeprefix("connection failed: ")
     else:
         what = _SHELL_ERRORS.get(exc.kind, "the image API failed").format(url=url)
-    line = f"{what}: {exc.detail}" if exc.detail else what
-    if exc.request_id and exc.request_id not in line:
+    line = f"{what}: {detail}" if detail else what
+    if exc.request_id and "request id" not in line:  # the gateway often quotes it in its message already
         line += f" (request id {exc.request_id})"
     return line
 
