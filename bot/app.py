@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
-from telegram.error import NetworkError
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -53,8 +53,10 @@ async def wait_for_bot_api(app: Application, settings: Settings) -> None:
         left = deadline - time.monotonic()
         try:
             # a silent server must not hold one try for the whole read timeout
-            await asyncio.wait_for(app.bot.initialize(), timeout=max(1.0, min(30.0, left)))
+            await asyncio.wait_for(app.bot.initialize(), timeout=min(30.0, max(5.0, left)))
             return
+        except BadRequest:
+            raise  # an answer, just not a good one: waiting won't change it
         except (NetworkError, TimeoutError) as exc:
             reason = exc.message if isinstance(exc, NetworkError) else "no answer"
             left = deadline - time.monotonic()

@@ -17,6 +17,14 @@ from .options import AspectRatio, Resolution
 ENV_FILE = ".env"  # read from the current folder (where the bot is started), like the README says
 
 
+def _url(value: str) -> str:
+    """Forgive the usual slips: a trailing slash here, `…/v1` on the gateway, a Bot API URL without `/bot`."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
 class ImageSettings(BaseSettings):
     """What talking to the image API needs, and no more: `imagine-bot generate` runs without any Telegram setting.
 
@@ -34,7 +42,6 @@ class ImageSettings(BaseSettings):
     image_request_timeout: Annotated[float, Field(ge=1, le=3600)] = 300.0
     image_api_retries: Annotated[int, Field(ge=0, le=10)] = 3
     image_api_retry_backoff: Annotated[float, Field(ge=0, le=60)] = 2.0
-    log_level: str = "INFO"
 
     @field_validator("image_api_key")
     @classmethod
@@ -44,19 +51,10 @@ class ImageSettings(BaseSettings):
             raise ValueError("is only spaces")
         return SecretStr(key)
 
-    @field_validator("image_api_base_url", "telegram_api_base_url", "telegram_file_base_url", check_fields=False)
+    @field_validator("image_api_base_url")
     @classmethod
-    def _url_shape(cls, value: str, info: ValidationInfo) -> str:
-        """Forgive the usual slips: a trailing slash, `…/v1` on the gateway, a Bot API URL without `/bot`."""
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        if info.field_name == "image_api_base_url":
-            return value.removesuffix("/v1")
-        suffix = "/bot" if info.field_name == "telegram_api_base_url" else "/file/bot"
-        if "{token}" not in value and not value.endswith(suffix):
-            value += suffix
-        return value
+    def _gateway_url(cls, value: str) -> str:
+        return _url(value).removesuffix("/v1")
 
     @field_validator("default_aspect_ratio", mode="before")
     @classmethod
@@ -67,14 +65,6 @@ class ImageSettings(BaseSettings):
     @classmethod
     def _size(cls, value: object) -> object:
         return Resolution.parse(value) if isinstance(value, str) else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
-        return value
 
     def secrets(self) -> list[str]:
         """Everything that must never reach a log line or a chat."""
@@ -101,6 +91,7 @@ class Settings(ImageSettings):
     database_url: str | None = None
     originals_max_age_hours: Annotated[float, Field(gt=0)] = 72.0
     originals_max_total_mb: Annotated[int, Field(gt=0)] = 2048
+    log_level: str = "INFO"
 
     allowed_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     allowed_chat_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -111,6 +102,21 @@ class Settings(ImageSettings):
     quota_credits_2k: Annotated[int, Field(ge=0)] = 1
     quota_credits_4k: Annotated[int, Field(ge=0)] = 2
     quota_timezone: str = "UTC"
+
+    @field_validator("telegram_api_base_url", "telegram_file_base_url")
+    @classmethod
+    def _bot_api_url(cls, value: str, info: ValidationInfo) -> str:
+        value = _url(value)
+        suffix = "/bot" if info.field_name == "telegram_api_base_url" else "/file/bot"
+        return value if "{token}" in value or value.endswith(suffix) else value + suffix
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
     @classmethod

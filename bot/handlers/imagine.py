@@ -78,21 +78,27 @@ def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int, reques
 
 
 async def request_prompt_of(services: Services, message: Message | None) -> str | None:
-    """The prompt of the request one of our messages belongs to, found through its buttons: a keyboard's name a
-    pending request, a status line's or a result's name a job."""
+    """The prompt of the request one of our messages belongs to, found through its buttons: a keyboard's buttons
+    name a pending request, a status line's or a result's name a job. None when they name none, or requests of
+    several prompts (a /history list)."""
     markup = message.reply_markup if message is not None else None
-    for row in markup.inline_keyboard if markup else ():
-        for button in row:
-            callback = Callback.decode(button.callback_data if isinstance(button.callback_data, str) else None)
-            if callback is None or callback.action == Action.PREFS:
-                continue
-            if callback.action in PENDING_ACTIONS:
-                pending = await services.store.get_pending(callback.id)
-                if pending is not None:
-                    return pending.prompt
-            elif (job := await services.store.get_job(callback.id)) is not None:
-                return job.request.prompt
-    return None
+    named = {
+        (callback.action in PENDING_ACTIONS, callback.id)
+        for row in (markup.inline_keyboard if markup else ())
+        for button in row
+        if (callback := Callback.decode(button.callback_data if isinstance(button.callback_data, str) else None))
+        and callback.action != Action.PREFS
+    }
+    prompts: set[str | None] = set()
+    for pending_id, record_id in named:
+        if pending_id:
+            record = await services.store.get_pending(record_id)
+            prompts.add(record.prompt if record else None)
+        else:
+            job = await services.store.get_job(record_id)
+            prompts.add(job.request.prompt if job else None)
+    prompts.discard(None)
+    return prompts.pop() if len(prompts) == 1 else None
 
 
 def _has_words(text: str) -> bool:
