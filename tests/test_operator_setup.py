@@ -192,3 +192,12 @@ async def test_a_reference_download_failure_keeps_its_cause(tg, tmp_path):
         with pytest.raises(UnusableReference) as info:
             await fetcher.fetch(("tg:nope",))
     assert info.value.kind == "download" and "wrong file_id" in info.value.cause.lower()
+
+
+async def test_startup_goes_on_once_the_bot_api_answers(tg, start_bot, harness):
+    tg.fail_next("getMe", 502, "Bad Gateway", times=2)  # e.g. a self-hosted Bot API server still starting
+    await start_bot(telegram_startup_wait_seconds=30)
+    assert len(tg.calls_of("getMe")) >= 3
+    user, chat = harness.person()
+    harness.send(chat, user, "/start")
+    await harness.reply_text(chat["id"], "Hi!")
