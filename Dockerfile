@@ -1,5 +1,5 @@
 # imagine-bot: small, non-root, uv-based. Build: docker build -t imagine-bot .
-# Run:   docker run --env-file .env -v imagine-data:/data imagine-bot
+# Run:   docker run --env-file .env -e DATA_DIR=/data -v imagine-data:/data imagine-bot  (compose pins DATA_DIR too)
 FROM python:3.11-slim
 
 COPY --from=ghcr.io/astral-sh/uv:0.8 /uv /usr/local/bin/uv

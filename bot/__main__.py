@@ -13,7 +13,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from .config import Settings, SettingsError, load_settings
+from .config import ImageSettings, Settings, SettingsError, load_settings
 from .imagegen import ImageClient, ImageGenError, NotAnImageError, inspect_image
 from .options import (
     MAX_PROMPT_CHARS,
@@ -25,7 +25,7 @@ from .options import (
 )
 from .references import MAX_REFERENCES
 from .store import StoreError
-from .texts import t
+from .texts import join_list, t
 
 log = logging.getLogger("bot")
 
@@ -49,20 +49,23 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"a reference picture to edit or combine (repeat, up to {MAX_REFERENCES})")
     args = parser.parse_args(argv)
 
-    from .logs import setup_logging
+    from .logs import SecretMaskingFormatter, setup_logging
 
     try:
-        settings = load_settings()
+        settings = load_settings(ImageSettings if args.command == "generate" else Settings)
     except SettingsError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    setup_logging(settings.log_level, settings.secrets())
     if args.command == "generate":
+        # At a shell: warnings only (a retry is one line), without the service log's time stamps and module names.
+        handler = setup_logging("WARNING", settings.secrets())
+        handler.setFormatter(SecretMaskingFormatter("imagine-bot: %(message)s", settings.secrets()))
         return asyncio.run(_generate(settings, args))
+    setup_logging(settings.log_level, settings.secrets())
     return _serve(settings)
 
 
 def _serve(settings: Settings) -> int:
-    from .app import run_bot
+    from .app import BotApiUnreachable, run_bot
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -75,6 +78,8 @@ def _serve(settings: Settings) -> int:
         asyncio.run(run())
     except InvalidToken:
         return _fail("TELEGRAM_BOT_TOKEN was refused by Telegram: check it with @BotFather", EXIT_CONFIG)
+    except BotApiUnreachable as exc:
+        return _fail(str(exc))
     except NetworkError as exc:
         return _fail(f"cannot reach the Telegram Bot API at {settings.telegram_api_base_url}: {exc.message}")
     except TelegramError as exc:
@@ -88,16 +93,44 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-async def _generate(settings: Settings, args: argparse.Namespace) -> int:
+# What failed, for someone at a shell (the chat sentences in texts.py speak to users, not to the operator).
+_SHELL_ERRORS = {
+    "auth": "the image API refused IMAGE_API_KEY (a .cn key works only with the .cn gateway, a .com key with .com)",
+    "quota": "the image API says the key's credit is used up",
+    "prompt_too_long": "the image API says the prompt is too long",
+    "invalid": "the image API refused the request as invalid",
+    "endpoint": "nothing answers image requests at {url}: set IMAGE_API_BASE_URL to the gateway's root",
+    "rate_limited": "the image API is rate limiting (still after the retries)",
+    "upstream": "the image API failed (still after the retries)",
+    "timeout": "the image API did not answer in time (IMAGE_REQUEST_TIMEOUT)",
+    "no_image": "the image API answered without an image (often its safety filter refusing the prompt)",
+    "download": "the image was made but could not be downloaded",
+    "not_image": "the image API answered with something that is not a PNG, JPEG or WEBP picture",
+}
+
+
+def shell_error(exc: ImageGenError, url: str) -> str:
+    """One line: what failed, the service's status and message, its request id once."""
+    detail = exc.detail
+    if exc.status is None and exc.kind in ("upstream", "timeout"):
+        what = f"cannot reach the image API at {url}" if exc.kind == "upstream" else _SHELL_ERRORS["timeout"]
+        detail = detail.removeprefix("connection failed: ")
+    else:
+        what = _SHELL_ERRORS.get(exc.kind, "the image API failed").format(url=url)
+    line = f"{what}: {detail}" if detail else what
+    if exc.request_id and "request id" not in line:  # the gateway often quotes it in its message already
+        line += f" (request id {exc.request_id})"
+    return line
+
+
+async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     try:
         parsed = parse_prompt(args.prompt)
-        ratio = AspectRatio.parse(args.ratio) if args.ratio else parsed.aspect_ratio or settings.default_aspect_ratio
-        size = Resolution.parse(args.size) if args.size else parsed.size or settings.default_size
+        ratio = _option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio or settings.default_aspect_ratio
+        size = _option("--size", args.size, Resolution) or parsed.size or settings.default_size
     except OptionError as exc:
-        return _fail(f"unknown {exc.flag} value {exc.value!r}; use one of {', '.join(exc.valid)}", EXIT_CONFIG)
-    except ValueError as exc:
-        return _fail(f"unknown value {exc}; ratios: {', '.join(r.value for r in AspectRatio)}; sizes: 1K, 2K, 4K",
-                     EXIT_CONFIG)
+        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
+        return _fail(t(key, value=exc.value or "?", valid=join_list(exc.valid)), EXIT_CONFIG)
     if not parsed.prompt:
         return _fail("the prompt is empty", EXIT_CONFIG)
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
@@ -116,17 +149,18 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)
     client = ImageClient.from_settings(settings, max_connections=2)
-    what = f"editing {len(images)} picture(s) into" if images else "generating"
+    pictures = "1 picture" if len(images) == 1 else f"{len(images)} pictures"
+    what = f"editing {pictures} into" if images else "generating"
     print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
     started = time.monotonic()
     try:
         image = await client.generate(request, images)
     except ImageGenError as exc:
-        rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        detail = exc.detail
+        url = f"{settings.image_api_base_url}/v1/images/{'edits' if images else 'generations'}"
+        line = shell_error(exc, url)
         for secret in settings.secrets():  # an upstream message may quote what it was sent
-            detail = detail.replace(secret, "***")
-        return _fail(f"{t('error_' + exc.kind)} [{detail}]{rid}")
+            line = line.replace(secret, "***")
+        return _fail(line)
     finally:
         await client.aclose()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +175,16 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"warning: asked {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}), "
               f"the service returned {image.width}×{image.height}", file=sys.stderr)
     return 0
+
+
+def _option(flag: str, value: str | None, kind: type[AspectRatio] | type[Resolution]) -> AspectRatio | Resolution | None:
+    """A command-line --ar/--size value, refused the way the same flag in a chat prompt is."""
+    if value is None:
+        return None
+    try:
+        return kind.parse(value)
+    except ValueError:
+        raise OptionError(flag, value, [c.value for c in kind]) from None
 
 
 if __name__ == "__main__":

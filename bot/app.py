@@ -8,13 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from telegram import (
-    BotCommand,
-    BotCommandScope,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    Update,
-)
+from telegram import Update
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -33,31 +28,49 @@ from .imagegen import ByteBudget, ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker, worker_id
+from .menus import command_menus
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .services import KEY, Services
 from .store import Caps, make_store
-from .texts import LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
-PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
-GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
 
 
-def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str | None]]:
-    """The menu per scope (private chats, groups) and language; the default one is English."""
-    menus: list[tuple[list[BotCommand], BotCommandScope | None, str | None]] = []
-    for lang in [None, *LANGUAGES]:
-        for names, scope in ((PRIVATE_COMMANDS, None), (PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
-                             (GROUP_COMMANDS, BotCommandScopeAllGroupChats())):
-            if lang is not None and scope is None:
-                continue
-            menus.append(([BotCommand(n, t(f"cmd_{n}", lang)) for n in names], scope, lang))
-    return menus
+class BotApiUnreachable(Exception):
+    """The Bot API did not answer within TELEGRAM_STARTUP_WAIT_SECONDS; the message is the operator's one line."""
+
+
+async def wait_for_bot_api(app: Application, settings: Settings) -> None:
+    """getMe until the Bot API answers: after a reboot the network or a self-hosted Bot API server often comes up
+    a little after the bot. A refused token is not waited on (InvalidToken is no NetworkError)."""
+    wait, url = settings.telegram_startup_wait_seconds, settings.telegram_api_base_url
+    deadline = time.monotonic() + wait
+    pause = 1.0
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            # a silent server must not hold one try for the whole read timeout
+            await asyncio.wait_for(app.bot.initialize(), timeout=min(30.0, max(5.0, left)))
+            return
+        except BadRequest:
+            raise  # an answer, just not a good one: waiting won't change it
+        except (NetworkError, TimeoutError) as exc:
+            reason = exc.message if isinstance(exc, NetworkError) else "no answer"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BotApiUnreachable(
+                    f"cannot reach the Telegram Bot API at {url} ({reason}); gave up after {wait:.0f} s "
+                    "(TELEGRAM_STARTUP_WAIT_SECONDS)"
+                ) from None
+            pause = min(pause, left)
+            log.warning("waiting for the Telegram Bot API at %s (%s); next try in %.0f s", url, reason, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 15.0)
 
 
 class BoundedRateLimiter(AIORateLimiter):
@@ -121,8 +134,10 @@ def build_application(settings: Settings) -> Application:
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=messages))
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(private & filters.COMMAND, common.unknown_command))  # after every known one
     # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
-    plain = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+    plain = private & filters.TEXT & ~filters.COMMAND
     app.add_handler(MessageHandler(plain, imagine.imagine))
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
@@ -157,6 +172,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
                     concurrency=settings.jobs_here, caps=caps, lease=settings.job_lease_seconds,
                     retry_on_size_mismatch=settings.retry_on_size_mismatch)
     queue.on_submit(worker.wake)
+    queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
     services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
                         worker, presentation, inbox)
@@ -194,6 +210,11 @@ async def run_bot(
     """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
     tests (which may pass a clock)."""
     app = build_application(settings)
+    try:
+        await wait_for_bot_api(app, settings)
+    except BaseException:
+        await app.bot.shutdown()
+        raise
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
         services = await start_services(app, clock, intake=intake)
         if services.inbox is not None:

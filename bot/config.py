@@ -4,30 +4,81 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .options import AspectRatio, Resolution
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+ENV_FILE = ".env"  # read from the current folder (where the bot is started), like the README says
 
-    telegram_bot_token: SecretStr
+
+def _url(value: str) -> str:
+    """Forgive the usual slips: a trailing slash here, `…/v1` on the gateway, a Bot API URL without `/bot`."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+class ImageSettings(BaseSettings):
+    """What talking to the image API needs, and no more: `imagine-bot generate` runs without any Telegram setting.
+
+    An empty value (`IMAGE_API_KEY=` as copied from .env.example) counts as not set.
+    """
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
+
     image_api_key: SecretStr
     image_api_base_url: str = "https://www.dmxapi.cn"
     image_model: str = "nano-banana-2"
-    telegram_api_base_url: str = "https://api.telegram.org/bot"
-    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
-
     default_aspect_ratio: AspectRatio = AspectRatio.SQUARE
     default_size: Resolution = Resolution.K1
     image_request_timeout: Annotated[float, Field(ge=1, le=3600)] = 300.0
     image_api_retries: Annotated[int, Field(ge=0, le=10)] = 3
     image_api_retry_backoff: Annotated[float, Field(ge=0, le=60)] = 2.0
+
+    @field_validator("image_api_key")
+    @classmethod
+    def _key_present(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value().strip()
+        if not key:
+            raise ValueError("is only spaces")
+        return SecretStr(key)
+
+    @field_validator("image_api_base_url")
+    @classmethod
+    def _gateway_url(cls, value: str) -> str:
+        return _url(value).removesuffix("/v1")
+
+    @field_validator("default_aspect_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> object:
+        return AspectRatio.parse(value) if isinstance(value, str) else value
+
+    @field_validator("default_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return Resolution.parse(value) if isinstance(value, str) else value
+
+    def secrets(self) -> list[str]:
+        """Everything that must never reach a log line or a chat."""
+        return [self.image_api_key.get_secret_value()]
+
+
+class Settings(ImageSettings):
+    """Everything the bot needs: the image API's settings plus Telegram, limits, storage, access and quotas."""
+
+    telegram_bot_token: SecretStr
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    telegram_startup_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+
     max_concurrent_generations: Annotated[int, Field(ge=1, le=1000)] = 8
     user_max_running: Annotated[int, Field(ge=1, le=100)] = 2
     user_max_waiting: Annotated[int, Field(ge=0, le=1000)] = 5
@@ -53,6 +104,21 @@ class Settings(BaseSettings):
     quota_credits_2k: Annotated[int, Field(ge=0)] = 1
     quota_credits_4k: Annotated[int, Field(ge=0)] = 2
     quota_timezone: str = "UTC"
+
+    @field_validator("telegram_api_base_url", "telegram_file_base_url")
+    @classmethod
+    def _bot_api_url(cls, value: str, info: ValidationInfo) -> str:
+        value = _url(value)
+        suffix = "/bot" if info.field_name == "telegram_api_base_url" else "/file/bot"
+        return value if "{token}" in value or value.endswith(suffix) else value + suffix
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
     @classmethod
@@ -90,46 +156,6 @@ class Settings(BaseSettings):
             raise ValueError("expected the form 123456789:ABC... from @BotFather")
         return SecretStr(token)
 
-    @field_validator("image_api_key")
-    @classmethod
-    def _key_present(cls, value: SecretStr) -> SecretStr:
-        key = value.get_secret_value().strip()
-        if not key:
-            raise ValueError("is empty")
-        return SecretStr(key)
-
-    @field_validator("image_api_base_url", "telegram_api_base_url", "telegram_file_base_url")
-    @classmethod
-    def _url_shape(cls, value: str, info: ValidationInfo) -> str:
-        """Forgive the usual slips: a trailing slash, `…/v1` on the gateway, a Bot API URL without `/bot`."""
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        if info.field_name == "image_api_base_url":
-            return value.removesuffix("/v1")
-        suffix = "/bot" if info.field_name == "telegram_api_base_url" else "/file/bot"
-        if "{token}" not in value and not value.endswith(suffix):
-            value += suffix
-        return value
-
-    @field_validator("default_aspect_ratio", mode="before")
-    @classmethod
-    def _ratio(cls, value: object) -> object:
-        return AspectRatio.parse(value) if isinstance(value, str) else value
-
-    @field_validator("default_size", mode="before")
-    @classmethod
-    def _size(cls, value: object) -> object:
-        return Resolution.parse(value) if isinstance(value, str) else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
-        return value
-
     @property
     def jobs_here(self) -> int:
         """How many jobs this process runs at once: WORKER_CONCURRENCY, or by default MAX_CONCURRENT_GENERATIONS."""
@@ -141,8 +167,7 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'imagine-bot.sqlite3'}"
 
     def secrets(self) -> list[str]:
-        """Everything that must never reach a log line or a chat."""
-        return [self.telegram_bot_token.get_secret_value(), self.image_api_key.get_secret_value()]
+        return [self.telegram_bot_token.get_secret_value(), *super().secrets()]
 
 
 class SettingsError(Exception):
@@ -155,20 +180,27 @@ _HINTS = {
 }
 
 
-def load_settings(**overrides: object) -> Settings:
+S = TypeVar("S", bound=ImageSettings)
+
+
+def load_settings(kind: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+    """The settings of `kind`; every missing or bad one is named in the one SettingsError line."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-        if error["type"] == "missing":
-            hint = _HINTS.get(name, "")
-            raise SettingsError(
-                f"{name} is not set: put it in .env (cp .env.example .env) or the environment"
-                + (f" — {hint}" if hint else "")
-            ) from None
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if "enum" in error["type"] or error["type"] == "value_error" and name in {"DEFAULT_ASPECT_RATIO", "DEFAULT_SIZE"}:
-            choices = AspectRatio if name == "DEFAULT_ASPECT_RATIO" else Resolution
-            message = "use one of " + ", ".join(c.value for c in choices)
-        raise SettingsError(f"{name} is invalid: {message}; fix it in .env or the environment") from None
+        problems = list(dict.fromkeys(_problem(error) for error in exc.errors()))
+        where = f"put {'it' if len(problems) == 1 else 'them'} in .env (in the folder you start from; " \
+                "cp .env.example .env) or the environment"
+        raise SettingsError("; ".join(problems) + f" — {where}") from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    if error["type"] == "missing":
+        hint = _HINTS.get(name)
+        return f"{name} is not set" + (f" ({hint})" if hint else "")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "enum" in error["type"] or error["type"] == "value_error" and name in {"DEFAULT_ASPECT_RATIO", "DEFAULT_SIZE"}:
+        choices = AspectRatio if name == "DEFAULT_ASPECT_RATIO" else Resolution
+        message = "use one of " + ", ".join(c.value for c in choices)
+    return f"{name} is invalid: {message}"

@@ -114,9 +114,12 @@ def caption(prompt: str, details: str) -> str:
 
 
 def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
-    """`red-fox-in-snow_16x9_4K.png`: ASCII, no path characters, readable in a file list."""
-    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()[:48].rstrip("-") or "image"
+    """`red-fox-in-snow_16x9_4K.png`, `雪地里的红狐狸_3x4_1K.png`: the prompt's words in its own script (Telegram
+    shows Unicode names), without path or control characters, short enough for a file list. The one file-name
+    helper: results, originals and the CLI all name files here."""
+    # letters, digits and the marks some scripts write vowels with (Devanagari, Thai…); anything else separates
+    kept = "".join(c if unicodedata.category(c)[0] in "LNM" else "-" for c in unicodedata.normalize("NFKC", prompt))
+    slug = re.sub(r"-+", "-", kept).strip("-").lower()[:48].rstrip("-") or "image"
     return f"{slug}_{ratio.replace(':', 'x')}_{size}.{extension}"
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from .config import Settings
+from .config import ImageSettings
 from .options import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class ImageClient:
         self._turn = itertools.count()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_connections: int, budget: ByteBudget | None = None
+    def from_settings(cls, settings: ImageSettings, *, max_connections: int, budget: ByteBudget | None = None
                       ) -> ImageClient:
         return cls(
             settings.image_api_base_url,
@@ -320,9 +320,11 @@ class ImageClient:
             raw, lease = await self._download(http, str(item["url"]), request_id, _expected_bytes(payload["size"]))
         try:
             fmt, width, height = await asyncio.to_thread(inspect_image, raw)
-        except BaseException:
+        except BaseException as exc:
             if lease is not None:
                 await lease.release()
+            if isinstance(exc, NotAnImageError):
+                exc.request_id = request_id  # the log must be able to name the answer that was not an image
             raise
         return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds, lease)
 

@@ -117,8 +117,9 @@ def album_keyboard(job_ids: list[str], lang: str | None, *, with_originals: bool
                    size: Resolution) -> InlineKeyboardMarkup:
     """Under an album of variants: 🔁 📐, then ⬆ n (that one at 4K) and 📄 n (that one's original file)."""
     rows = [[_button(t("again", lang), Action.AGAIN, job_ids[0]), _button(t("change", lang), Action.CHANGE, job_ids[0])]]
-    if size != Resolution.K4:
-        rows.append([_button(f"⬆ {n}", Action.UPSCALE, jid, Resolution.K4.value) for n, jid in enumerate(job_ids, 1)])
+    if size != Resolution.K4:  # each says where it goes: "⬆ 2" alone reads like "two of them"
+        rows.append([_button(f"⬆ {n} · 4K", Action.UPSCALE, jid, Resolution.K4.value)
+                     for n, jid in enumerate(job_ids, 1)])
     if with_originals:
         rows.append([_button(f"📄 {n}", Action.ORIGINAL, jid) for n, jid in enumerate(job_ids, 1)])
     return InlineKeyboardMarkup(rows)
@@ -146,13 +147,13 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
     return InlineKeyboardMarkup(rows)
 
 
-def history_keyboard(jobs: list[Job], lang: str | None) -> InlineKeyboardMarkup:
-    """A row per job: 📤 n sends the stored result again, 🔁 n makes a new one."""
+def history_keyboard(requests: list[list[Job]], lang: str | None) -> InlineKeyboardMarkup:
+    """A row per request (its variants together): 📤 n sends its stored result(s) again, 🔁 n makes it anew."""
     rows = []
-    for number, job in enumerate(jobs, start=1):
+    for number, jobs in enumerate(requests, start=1):
         row = []
-        if job.photo_file_id or job.document_file_id:
-            row.append(_button(f"📤 {number}", Action.RESEND, job.id))
-        row.append(_button(f"🔁 {number}", Action.AGAIN, job.id))
+        if any(job.photo_file_id or job.document_file_id for job in jobs):
+            row.append(_button(f"📤 {number}", Action.RESEND, jobs[0].id))
+        row.append(_button(f"🔁 {number}", Action.AGAIN, jobs[0].id))
         rows.append(row)
     return InlineKeyboardMarkup(rows)

@@ -38,11 +38,12 @@ class Reference:
 
 
 class UnusableReference(Exception):
-    """A reference that cannot be used; `kind` picks the sentence, `number` and `name` say which one."""
+    """A reference that cannot be used; `kind` picks the sentence, `number` and `name` say which one, `cause`
+    what went wrong underneath (for the log, never the chat)."""
 
-    def __init__(self, kind: str, number: int, name: str) -> None:
-        super().__init__(f"reference {number} ({name}): {kind}")
-        self.kind, self.number, self.name = kind, number, name
+    def __init__(self, kind: str, number: int, name: str, cause: str = "") -> None:
+        super().__init__(f"reference {number} ({name}): {kind}" + (f": {cause}" if cause else ""))
+        self.kind, self.number, self.name, self.cause = kind, number, name, cause
 
 
 def from_message(message: Message | None) -> list[Reference]:
@@ -103,13 +104,14 @@ class ReferenceFetcher:
                 data = bytes(await file.download_as_bytearray())
             except TelegramError as exc:
                 too_big = "too big" in str(exc).lower()
-                raise UnusableReference("too_big" if too_big else "download", number, "image") from exc
+                cause = f"{type(exc).__name__}: {exc.message}"
+                raise UnusableReference("too_big" if too_big else "download", number, "image", cause) from exc
         else:
             raise UnusableReference("gone", number, "image")
         try:
             await asyncio.to_thread(inspect_image, data)
-        except NotAnImageError:
-            raise UnusableReference("not_image", number, "image") from None
+        except NotAnImageError as exc:
+            raise UnusableReference("not_image", number, "image", exc.detail) from None
         return data
 
 

@@ -101,7 +101,10 @@ def test_caption_fits_telegram():
 def test_safe_filename():
     assert safe_filename("Red fox, in snow!", "16:9", "4K", "png") == "red-fox-in-snow_16x9_4K.png"
     assert safe_filename("../../etc/passwd", "1:1", "1K", "png") == "etc-passwd_1x1_1K.png"
-    assert safe_filename("小狐狸", "1:1", "2K", "jpg") == "image_1x1_2K.jpg"
+    # any script keeps its words (Telegram shows Unicode file names); nothing but separators is "image"
+    assert safe_filename("雪地里的小狐狸，黄昏", "3:4", "1K", "png") == "雪地里的小狐狸-黄昏_3x4_1K.png"
+    assert safe_filename("नमस्ते दुनिया", "1:1", "1K", "png") == "नमस्ते-दुनिया_1x1_1K.png"
+    assert safe_filename("\x00/\\:*?", "1:1", "2K", "jpg") == "image_1x1_2K.jpg"
 
 
 async def test_status_line_says_done_where_it_cannot_be_deleted(bot, harness, tg, img):

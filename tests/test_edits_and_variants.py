@@ -144,7 +144,7 @@ async def test_variants_run_in_parallel_and_arrive_as_one_album(start_bot, harne
     assert {data for _, data, _ in sent} == served
     buttons = await harness.reply_text(chat["id"], "🎨 ×4")
     labels = [b["text"] for b in harness.buttons(buttons)]
-    assert [x for x in labels if x.startswith("⬆")] == ["⬆ 1", "⬆ 2", "⬆ 3", "⬆ 4"]
+    assert [x for x in labels if x.startswith("⬆")] == ["⬆ 1 · 4K", "⬆ 2 · 4K", "⬆ 3 · 4K", "⬆ 4 · 4K"]
     assert [x for x in labels if x.startswith("📄")] == ["📄 1", "📄 2", "📄 3", "📄 4"]
     harness.send(chat, user, "/usage")
     await harness.reply_text(chat["id"], "Today you used 4 of 10")
@@ -214,7 +214,7 @@ async def test_originals_in_the_topic_with_a_safe_name(bot, harness, tg, img):
     tg.set_admins(forum["id"], [user["id"]])
     harness.send(forum, user, "/settings", message_thread_id=5)
     panel = await harness.reply_text(forum["id"], "Defaults")
-    await harness.press(panel, "Always send the original", user)
+    await harness.press(panel, "Always original", user)
     await tg.wait_for(lambda: ": on" in str(tg.message(forum["id"], panel["message_id"])["reply_markup"]))
     harness.send(forum, user, "/imagine Red fox, in snow! --ar 16:9 --4k --n 2", message_thread_id=5)
     await tg.wait_for(lambda: len(tg.calls_of("sendMediaGroup")) == 2, 15)

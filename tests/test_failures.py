@@ -14,9 +14,9 @@ ERROR_CASES = [
     (400, 1, "refused this request as invalid", 1),
     (404, 1, "wrong image service address", 1),
     (429, 9, "busy right now", 4),
-    (500, 9, "had an error", 4),
-    (502, 9, "had an error", 4),
-    (503, 9, "had an error", 4),
+    (500, 9, "busy or unavailable", 4),
+    (502, 9, "busy or unavailable", 4),
+    (503, 9, "busy or unavailable", 4),
     (504, 9, "took too long", 4),
     (524, 9, "took too long", 4),
 ]
@@ -40,7 +40,7 @@ JUNK_CASES = [
     ("empty_data", "safety filter"),
     ("no_data", "safety filter"),
     ("neither_field", "safety filter"),
-    ("not_json", "had an error"),
+    ("not_json", "busy or unavailable"),
     ("url_not_image", "not an image"),
     ("url_404", "could not be downloaded"),
     ("b64_not_image", "not an image"),
@@ -84,7 +84,7 @@ async def test_again_after_failure_retries_the_same_request(bot, harness, tg, im
     img.fail_next(500, times=4)  # all four attempts of the first job
     user, chat = harness.person()
     harness.send(chat, user, "/imagine a hill --ar 21:9 --1k")
-    failed = await harness.status_says(chat["id"], "had an error")
+    failed = await harness.status_says(chat["id"], "busy or unavailable")
     await harness.press(failed, "Again", user)
     await harness.result(chat["id"])
     assert img.requests[-1].body["aspect_ratio"] == "21:9"

@@ -184,7 +184,7 @@ async def test_stats_match_the_jobs(start_bot, harness, tg, img):
     harness.send(boss_chat, boss, "/stats")
     msg = await harness.reply_text(boss_chat["id"], "Images today")
     assert "Images today: 3 (1K 1 · 2K 1 · 4K 1)" in msg["text"]
-    assert "Failures (7 days): auth 1" in msg["text"]
+    assert "Failures (7 days): API key refused 1" in msg["text"]
     assert "Size mismatches (7 days): 2K 1" in msg["text"]
     assert f"{user['id']} (3)" in msg["text"]
 
@@ -204,7 +204,7 @@ async def test_chinese_users_get_chinese(bot, harness, tg, img):
     harness.send(chat, user, "/imagine 一只猫")
     kb = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if "生成" in str(m.get("reply_markup"))),
                                         None))
-    assert "选择比例和分辨率" in kb["text"]
+    assert "选择比例、分辨率和张数" in kb["text"]
     img.fail_next(403)
     await harness.press(kb, "生成", user)
     await harness.status_says(chat["id"], "图片服务的额度已用完")
@@ -214,7 +214,7 @@ async def test_language_can_be_chosen_in_settings(bot, harness, tg):
     user, chat = harness.person(language_code="en")
     harness.send(chat, user, "/settings")
     panel = await harness.reply_text(chat["id"], "Your defaults")
-    await harness.press(panel, "中文", user)
+    await harness.press(panel, "简体中文", user)
     await tg.wait_for(lambda: "默认设置" in tg.message(chat["id"], panel["message_id"])["text"])
     harness.send(chat, user, "/help")
     await harness.reply_text(chat["id"], "使用方法")

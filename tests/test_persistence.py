@@ -140,7 +140,7 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
     panel = await harness.reply_text(chat["id"], "Your defaults")
     await harness.press(panel, "16:9", user)
     await harness.press(panel, "4K", user)
-    await harness.press(panel, "Always send the original", user)
+    await harness.press(panel, "Always original", user)
     current = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"]))
                                 and ": on" in str(m["reply_markup"]) and m)
     assert "✓ 16:9" in str(current["reply_markup"]) and "✓ 4K" in str(current["reply_markup"])
@@ -186,15 +186,18 @@ async def test_history_resends_by_file_id_and_regenerates(bot, harness, tg, img)
     await harness.status_says(chat["id"], "invalid")
     harness.send(chat, user, "/history")
     listing = await harness.reply_text(chat["id"], "Your last images")
-    assert "1. ⚠️ 3:2 · 1K — second picture" in listing["text"]
-    assert "2. ✅ 1:1 · 1K — first picture" in listing["text"]
+    # finished images first, under the title; the failed one apart
+    title, others = listing["text"].split("Not made (failed or cancelled):")
+    assert "1. ✅ 1:1 · 1K — first picture" in title and "second picture" not in title
+    assert "2. ⚠️ 3:2 · 1K — second picture" in others
     labels = [b["text"] for b in harness.buttons(listing)]
-    assert labels == ["🔁 1", "📤 2", "🔁 2"]
-    await harness.press(listing, "📤 2", user)
+    assert labels == ["📤 1", "🔁 1", "🔁 2"]
+    await harness.press(listing, "📤 1", user)
     resent = await tg.wait_for(lambda: [c for c in tg.calls_of("sendPhoto") if isinstance(c.params.get("photo"), str)])
     assert not resent[0].files and "first picture" in resent[0].params["caption"]
+    assert "⬆ 2K" in str(resent[0].params["reply_markup"]) and "⬆ 4K" in str(resent[0].params["reply_markup"])
     assert len(img.requests) == 2  # nothing regenerated
-    await harness.press(listing, "🔁 1", user)
+    await harness.press(listing, "🔁 2", user)
     await img.wait_for(lambda: len(img.requests) == 3)
     assert img.requests[-1].body["prompt"] == "second picture"
 
@@ -207,7 +210,8 @@ async def test_cancel_all(start_bot, harness, img):
         harness.send(chat, user, f"/imagine job {n} --ar 1:1 --1k")
     await harness.tg.wait_for(lambda: img.inflight == 1 and len(harness.tg.calls_of("sendMessage")) >= 3)
     harness.send(chat, user, "/cancel all")
-    await harness.tg.wait_for(lambda: sum("Cancelled" in t for t in harness.texts(chat["id"])) == 3)
+    await harness.tg.wait_for(lambda: sum("✖ Cancelled ·" in t for t in harness.texts(chat["id"])) == 3)
+    await harness.reply_text(chat["id"], "✖ Cancelled 3 requests.")  # said in the chat, not only far up
     await img.wait_for(lambda: img.requests[0].aborted)
     assert len(img.requests) == 1
 

@@ -87,7 +87,7 @@ async def test_no_secret_in_logs_or_chat(tg, img, start_bot, harness):
         await harness.status_says(chat["id"], "API key was refused")
         img.fail_next(500, body=f"<html>proxy error for Bearer {img.api_key}</html>", times=4)
         harness.send(chat, user, "/imagine again --ar 1:1 --1k")
-        await harness.status_says(chat["id"], "had an error")
+        await harness.status_says(chat["id"], "busy or unavailable")
         tg.fail_next("sendPhoto", 400, "Bad Request: IMAGE_PROCESS_FAILED")
         tg.fail_next("sendDocument", 400, "Bad Request: nope")
         harness.send(chat, user, "/imagine third --ar 1:1 --1k")
@@ -118,7 +118,8 @@ def test_usual_url_slips_are_forgiven():
 
 def test_unreachable_bot_api_is_one_line(tmp_path):
     result = _run_cli([], {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k",
-                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d")}, tmp_path)
+                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d"),
+                           "TELEGRAM_STARTUP_WAIT_SECONDS": "0"}, tmp_path)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Telegram Bot API" in lines[0] and "Traceback" not in result.stderr

@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
-from ..texts import t
+from ..texts import EN, t
 from .replies import origin_for, reply
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -42,6 +42,11 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value is not None else "-"
 
 
+def failure_words(kind: str, lang: str | None) -> str:
+    """A failure kind (`reference_download`) in the words its user was told, shortened for a list."""
+    return t(f"kind_{kind}", lang) if f"kind_{kind}" in EN else kind
+
+
 def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     """The /stats message from the last 7 days of jobs (pure, so tests can check its figures)."""
     done = [j for j in jobs if j.status == JobStatus.DONE]
@@ -53,13 +58,14 @@ def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     top = Counter(j.origin.user_id for j in done).most_common(5)
     times = sorted(j.upstream_seconds for j in done if j.upstream_seconds is not None)
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
+    sep, none = t("list_sep", lang), t("none", lang)
     return t(
         "stats", lang,
         today=len(today), today_sizes=_by_size(today, lang),
         week=len(done), week_sizes=_by_size(done, lang),
-        failures=", ".join(f"{kind} {n}" for kind, n in failures.most_common()) or t("none", lang),
-        mismatches=", ".join(f"{size} {n}" for size, n in sorted(mismatches.items())) or t("none", lang),
-        top=", ".join(f"{user} ({n})" for user, n in top) or t("none", lang),
+        failures=sep.join(f"{failure_words(kind, lang)} {n}" for kind, n in failures.most_common()) or none,
+        mismatches=sep.join(f"{size} {n}" for size, n in sorted(mismatches.items())) or none,
+        top=sep.join(f"{user} ({n})" for user, n in top) or none,
         median=_seconds(statistics.median(times) if times else None), p95=_seconds(p95),
     )
 

@@ -7,10 +7,12 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from ..models import Origin
+from ..menus import PRIVATE_COMMANDS, set_private_menu
+from ..models import Job, Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
-from ..texts import resets_text, t
+from ..texts import join_list, resets_text, t
+from .imagine import keyboard_prompt
 from .replies import origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -32,13 +34,23 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     origin = await origin_for(update, context)
     await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
+    await set_private_menu(context.bot, origin.chat_id, origin.lang, chosen=False)
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     origin = await origin_for(update, context)
-    ratios = ", ".join(r.value for r in AspectRatio)
+    ratios = join_list((r.value for r in AspectRatio), origin.lang)
     await reply(context, origin, t("help", origin.lang, ratios=ratios, quota_line=await _quota_line(services, origin)))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A typo like `/imagin a cat` in a private chat: say which commands there are (groups stay quiet, the
+    command may be another bot's)."""
+    origin = await origin_for(update, context)
+    command = (update.effective_message.text or "").split(maxsplit=1)[0]
+    names = join_list((f"/{name}" for name in PRIVATE_COMMANDS), origin.lang)
+    await reply(context, origin, t("unknown_command", origin.lang, command=command, commands=names))
 
 
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -69,8 +81,19 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(context, origin, t("nothing_to_cancel", origin.lang))
         return
     everything = (context.args or [""])[0].lower() == "all"
+    requests: dict[str, Job] = {}  # the variants of one request are cancelled (and told) as one
     for job in jobs if everything else jobs[:1]:
-        await queue.cancel(job.id)
+        if job.group not in requests and await queue.cancel(job.id):
+            requests[job.group] = job
+    # Said here, in the chat: the status line that also says it may be far up.
+    if len(requests) == 1:
+        (job,) = requests.values()
+        text = t("cancelled_one", origin.lang, label=job.request.label, prompt=keyboard_prompt(job.request.prompt))
+    elif requests:
+        text = t("cancelled_many", origin.lang, count=len(requests))
+    else:
+        text = t("nothing_to_cancel", origin.lang)
+    await reply(context, origin, text)
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

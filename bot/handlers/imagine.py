@@ -1,4 +1,4 @@
-"""`/imagine` (text, photo captions, albums, replies) and its buttons: thin translation to and from the runner."""
+"""`/imagine` (text, photo captions, albums, replies) and its buttons: thin translation to and from the queue."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from ..references import (
     from_message,
 )
 from ..services import Services, get_services
-from ..texts import resets_text, t
+from ..texts import join_list, resets_text, t
 from . import history, settings
 from .replies import edit_quietly, may_act_for, origin_for, origin_of, reply, user_lang
 
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"^/\S*\s*", re.DOTALL)
 _IMAGINE = re.compile(r"^/imagine(?:@(?P<bot>\w+))?(?:\s|$)", re.IGNORECASE)
-KEYBOARD_PROMPT_CHARS = 3000
+# The keyboard message repeats the prompt only as far as a phone shows it above the buttons.
+KEYBOARD_PROMPT_CHARS = 200
+KEYBOARD_PROMPT_LINES = 3
 
 
 def command_text(text: str | None) -> str:
@@ -57,10 +59,11 @@ def is_imagine(text: str | None, bot_username: str) -> bool:
     return bool(match) and (match.group("bot") is None or match.group("bot").lower() == bot_username.lower())
 
 
-def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int) -> str:
+def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int, request_prompt: str | None = None) -> str:
     """The command's words; a reply to a text message puts that text in front (a replied picture is a reference).
 
-    Replying to one of our own results reuses its prompt, without the "16:9 · 2K · …" line under it.
+    Replying to one of our own messages reuses the prompt of the request it belongs to (`request_prompt`, when its
+    buttons name one), else its text without the "16:9 · 2K · …" line under it.
     """
     own = command_text(message.text or message.caption)
     quoted = message.reply_to_message
@@ -68,10 +71,34 @@ def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int) -> str
         return own
     quoted_text = quoted.text or quoted.caption or ""
     if quoted.from_user is not None and quoted.from_user.id == bot_id:
-        quoted_text = quoted_text.rsplit("\n\n", 1)[0]
+        quoted_text = request_prompt if request_prompt is not None else quoted_text.rsplit("\n\n", 1)[0]
     if quoted_text.startswith("/"):
         quoted_text = command_text(quoted_text)
     return "\n".join(part for part in (quoted_text.strip(), own) if part)
+
+
+async def request_prompt_of(services: Services, message: Message | None) -> str | None:
+    """The prompt of the request one of our messages belongs to, found through its buttons: a keyboard's buttons
+    name a pending request, a status line's or a result's name a job. None when they name none, or requests of
+    several prompts (a /history list)."""
+    markup = message.reply_markup if message is not None else None
+    named = {
+        (callback.action in PENDING_ACTIONS, callback.id)
+        for row in (markup.inline_keyboard if markup else ())
+        for button in row
+        if (callback := Callback.decode(button.callback_data if isinstance(button.callback_data, str) else None))
+        and callback.action != Action.PREFS
+    }
+    prompts: set[str | None] = set()
+    for pending_id, record_id in named:
+        if pending_id:
+            record = await services.store.get_pending(record_id)
+            prompts.add(record.prompt if record else None)
+        else:
+            job = await services.store.get_job(record_id)
+            prompts.add(job.request.prompt if job else None)
+    prompts.discard(None)
+    return prompts.pop() if len(prompts) == 1 else None
 
 
 def _has_words(text: str) -> bool:
@@ -99,7 +126,10 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     references = await _replied_references(services, message)
     origin = await origin_for(update, context)
-    prompt = prompt_from(message, bool(references), context.bot.id)
+    quoted = message.reply_to_message
+    own = quoted is not None and quoted.from_user is not None and quoted.from_user.id == context.bot.id
+    request_prompt = await request_prompt_of(services, quoted) if own else None
+    prompt = prompt_from(message, bool(references), context.bot.id, request_prompt)
     await _start(context, services, origin, prompt, references)
 
 
@@ -145,7 +175,7 @@ async def _start(
         parsed = parse_prompt(text)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await _tell(context, origin, t(key, lang, value=exc.value or "?", valid=", ".join(exc.valid)),
+        await _tell(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)),
                     status_message_id)
         return
     if not parsed.prompt:
@@ -165,11 +195,14 @@ async def _start(
         await _tell(context, origin, text, status_message_id)
         return
     prefs = await services.store.get_prefs(*prefs_scope(origin))
+    first = references[0] if references else None
+    # An edit starts from the first picture's own shape, as 🖼 Keep ratio would pick it.
+    picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
     pending = PendingRequest(
         new_id(),
         origin,
         parsed.prompt,
-        parsed.aspect_ratio or prefs.aspect_ratio or services.settings.default_aspect_ratio,
+        parsed.aspect_ratio or picture_ratio or prefs.aspect_ratio or services.settings.default_aspect_ratio,
         parsed.size or prefs.size or services.settings.default_size,
         status_message_id,
         references=tuple(r.id for r in references),
@@ -202,13 +235,22 @@ def _keyboard(pending: PendingRequest) -> InlineKeyboardMarkup:
                            variants=pending.variants, keep_ratio=bool(pending.references))
 
 
+def keyboard_prompt(prompt: str) -> str:
+    """At most a few short lines of the prompt, so the buttons stay on a phone's screen."""
+    lines = prompt.splitlines()
+    short = "\n".join(lines[:KEYBOARD_PROMPT_LINES])
+    if len(short) > KEYBOARD_PROMPT_CHARS:
+        short = short[: KEYBOARD_PROMPT_CHARS - 1].rstrip()
+    return short + "…" if short != prompt else short
+
+
 def _choose_text(pending: PendingRequest) -> str:
-    prompt = pending.prompt
-    if len(prompt) > KEYBOARD_PROMPT_CHARS:
-        prompt = prompt[: KEYBOARD_PROMPT_CHARS - 1] + "…"
+    lang, prompt = pending.origin.lang, keyboard_prompt(pending.prompt)
     if pending.references:
-        return t("edit_choose", pending.origin.lang, prompt=prompt, count=len(pending.references))
-    return t("choose", pending.origin.lang, prompt=prompt)
+        count = len(pending.references)
+        images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
+        return t("edit_choose", lang, prompt=prompt, images=images)
+    return t("choose", lang, prompt=prompt)
 
 
 async def _submit(
@@ -237,7 +279,10 @@ async def _submit(
         return False
     except QuotaExceeded as exc:
         resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
-        text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets)
+        quota, left = services.quota, exc.report.left or 0
+        cheaper = any(quota.credits(s) < quota.credits(pending.size) and quota.credits(s) <= left for s in Resolution)
+        hint = t("quota_hint_smaller" if cheaper else "quota_hint_admin", origin.lang)
+        text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets, hint=hint)
         await _tell(context, origin, text, pending.message_id)
         return False
     return True
@@ -309,6 +354,9 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
     query = update.callback_query
     services = get_services(context)
     pending = await services.store.get_pending(callback.id)
+    if pending is None and callback.action == Action.GENERATE and await _being_made(services, update):
+        await answer(t("being_made", lang))
+        return
     if not await _may_press(context, answer, lang, pending, query.from_user.id):
         return
     if callback.action in (Action.GENERATE, Action.DISMISS):
@@ -341,6 +389,19 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
     if pending != before:
         await services.store.save_pending(pending)
         await edit_quietly(query.edit_message_reply_markup(_keyboard(pending)))
+
+
+async def _being_made(services: Services, update: Update) -> bool:
+    """Is this keyboard message already the status line of a job? (A second tap on Generate after the first.)"""
+    message = update.callback_query.message
+    if message is None:
+        return False
+    owners = {update.callback_query.from_user.id, message.chat.id}  # a user, or a channel speaking as itself
+    for owner in owners:
+        for job in await services.queue.user_jobs(owner):
+            if job.origin.chat_id == message.chat.id and job.status_message_id == message.message_id:
+                return True
+    return False
 
 
 async def _reference_ratio(services: Services, pending: PendingRequest) -> AspectRatio:

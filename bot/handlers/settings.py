@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
+from ..menus import set_private_menu
 from ..models import Prefs, prefs_scope
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
@@ -90,6 +91,8 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
         return
     await services.store.save_prefs(*scope, prefs)
     await answer()
+    if kind == "l":  # the command menu follows the choice, here in this private chat
+        await set_private_menu(context.bot, scope[1], lang, chosen=True)
     markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
     await edit_quietly(query.edit_message_text(_title(scope[0], lang), reply_markup=markup))
 

@@ -34,10 +34,15 @@ class JobQueue:
         self._user_limit = user_max_running + user_max_waiting
         self._closing = False
         self._listeners: list[Callable[[], None]] = []
+        self._cancel_listeners: list[Callable[[list[str]], None]] = []
 
     def on_submit(self, callback: Callable[[], None]) -> None:
         """A local worker hears of new jobs at once (other processes are woken by the store)."""
         self._listeners.append(callback)
+
+    def on_cancel(self, callback: Callable[[list[str]], None]) -> None:
+        """A local worker stops the running jobs of a cancel at once (others learn it from the store)."""
+        self._cancel_listeners.append(callback)
 
     def close(self) -> None:
         self._closing = True
@@ -78,12 +83,16 @@ class JobQueue:
         job = await self._store.get_job(job_id)
         if job is None:
             return False
-        cancelled, found = await self._store.cancel(job.group)
+        cancelled, running = await self._store.cancel(job.group)
         for member in cancelled:
             await self._quota.refund(member)
+        for job_id in running:  # credits back now; the worker's own refund later finds nothing left to do
+            await self._store.refund_credits(job_id)
+        for listener in self._cancel_listeners:
+            listener(running)
         if cancelled and await self._store.try_settle(job.group, self._owner, self._lease):
             await self._presentation.settle(job.group)
-        return found
+        return bool(cancelled or running)
 
     async def user_jobs(self, user_id: int) -> list[Job]:
         """Unfinished jobs of a user, newest first."""

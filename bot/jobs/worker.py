@@ -112,6 +112,14 @@ class Worker:
         """New work may be there (a local submit, a job ended here)."""
         self._wake.set()
 
+    def cancel_here(self, job_ids: list[str]) -> None:
+        """Stop these jobs now if they run in this process (a cancel pressed here)."""
+        for job_id in job_ids:
+            task = self._running.get(job_id)
+            if task is not None and job_id not in self._cancel_reason:
+                self._cancel_reason[job_id] = "user"
+                task.cancel()
+
     def _heard(self, topic: str) -> None:
         if topic == "cancel":
             self._check_cancels.set()
@@ -202,11 +210,7 @@ class Worker:
             except Exception:  # noqa: BLE001
                 log.warning("could not read cancel requests", exc_info=True)
                 continue
-            for job_id in flagged:
-                task = self._running.get(job_id)
-                if task is not None and job_id not in self._cancel_reason:
-                    self._cancel_reason[job_id] = "user"
-                    task.cancel()
+            self.cancel_here(flagged)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Fire and forget, but keep a reference so the task is not garbage-collected mid-flight."""

@@ -386,9 +386,9 @@ class Store:
         """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
         await self._run(sa.update(jobs).where(jobs.c.id == job.id).values(sent=json.dumps(job.sent)))
 
-    async def cancel(self, group: str) -> tuple[list[Job], bool]:
-        """Cancel a request: waiting jobs at once (returned, for their refunds), running ones flagged for the
-        process that runs them. The bool says whether anything was still unfinished."""
+    async def cancel(self, group: str) -> tuple[list[Job], list[str]]:
+        """Cancel a request: waiting jobs at once (returned), running ones flagged (their ids returned) for the
+        process that runs them."""
         now = time.time()
         where = ((jobs.c.group_id == group) | (jobs.c.id == group))
         async with self._tx() as conn:
@@ -397,10 +397,10 @@ class Store:
                                        .values(status=JobStatus.CANCELLED.value, finished_at=now)
                                        .returning(*jobs.c))).all()
             flagged = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
-                                          .values(cancel_requested=1))).rowcount
+                                          .values(cancel_requested=1).returning(jobs.c.id))).scalars().all()
             if flagged:
                 await self.notify(conn, "cancel")
-        return [row_job(r) for r in rows], bool(rows or flagged)
+        return [row_job(r) for r in rows], list(flagged)
 
     async def cancel_requested(self, worker: str) -> list[str]:
         rows = await self._all(sa.select(jobs.c.id).where(jobs.c.worker == worker,

@@ -1,0 +1,55 @@
+"""The command menu: per scope (private chats, groups) and language, and per chat where a language code can't reach.
+
+Telegram picks a menu by a two-letter `language_code`, so Traditional Chinese (`zh-hant`, shared `zh` with
+Simplified) gets its menu per private chat instead, set when such a user starts the bot or chooses it in /settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from telegram.error import TelegramError
+
+from .texts import LANGUAGES, language, t
+
+log = logging.getLogger(__name__)
+
+PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
+GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
+# what a language_code of two letters selects (the languages that have one to themselves)
+BY_CODE = [code for code in LANGUAGES if len(code) == 2]
+
+
+def commands(names: list[str], lang: str | None) -> list[BotCommand]:
+    return [BotCommand(n, t(f"cmd_{n}", lang)) for n in names]
+
+
+def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str | None]]:
+    """The menu per scope (private chats, groups) and language code; the default one is English."""
+    menus: list[tuple[list[BotCommand], BotCommandScope | None, str | None]] = []
+    for lang in [None, *BY_CODE]:
+        for names, scope in ((PRIVATE_COMMANDS, None), (PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
+                             (GROUP_COMMANDS, BotCommandScopeAllGroupChats())):
+            if lang is not None and scope is None:
+                continue
+            menus.append((commands(names, lang), scope, lang))
+    return menus
+
+
+async def set_private_menu(bot: Bot, chat_id: int, lang: str | None, *, chosen: bool) -> None:
+    """A private chat's own menu in `lang`, when the menus by language code would show another language: always
+    after a choice in /settings (`chosen`), else only for a language without a code of its own."""
+    if chat_id <= 0 or not chosen and language(lang) in BY_CODE:
+        return
+    try:
+        await bot.set_my_commands(commands(PRIVATE_COMMANDS, lang), scope=BotCommandScopeChat(chat_id))
+    except TelegramError as exc:  # a menu in the wrong language is no reason to fail the command
+        log.info("chat menu of %s not set: %s", chat_id, exc.message)
