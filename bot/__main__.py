@@ -24,6 +24,7 @@ from .options import (
     parse_prompt,
 )
 from .references import MAX_REFERENCES
+from .serve import ServeError
 from .store import StoreError
 from .texts import t
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     if args.command == "generate":
         return asyncio.run(_generate(settings, args))
     return _serve(settings)
@@ -79,7 +80,7 @@ def _serve(settings: Settings) -> int:
         return _fail(f"cannot reach the Telegram Bot API at {settings.telegram_api_base_url}: {exc.message}")
     except TelegramError as exc:
         return _fail(f"Telegram refused to start the bot: {exc.message}")
-    except StoreError as exc:
+    except (StoreError, ServeError) as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
         return 130

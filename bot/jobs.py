@@ -23,7 +23,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from . import delivery, keyboards
+from . import delivery, keyboards, metrics
 from .imagegen import GeneratedImage, ImageClient, ImageGenError
 from .models import Job, JobStatus, prefs_scope
 from .options import PIXELS, ImageRequest
@@ -261,7 +261,7 @@ class JobRunner:
         while len(self._running) < self._cap and not self._closing:
             job = self._next()
             if job is None:
-                return
+                break
             self._waiting.remove(job)
             self._serial += 1
             user = job.origin.user_id
@@ -271,6 +271,7 @@ class JobRunner:
             job.attempts += 1
             self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
             self._running[job.id].add_done_callback(lambda _t, j=job: self._done(j))
+        metrics.jobs_in_queue(len(self._waiting), len(self._running))
 
     def _done(self, job: Job) -> None:
         self._running.pop(job.id, None)
@@ -316,6 +317,7 @@ class JobRunner:
                 self._cancel_reason[member.id] = reason
                 task.cancel()
                 found = True
+        metrics.jobs_in_queue(len(self._waiting), len(self._running))
         if found and not any(m.id in self._running for m in members):
             await self._settle(job.group)
         return found
@@ -361,6 +363,8 @@ class JobRunner:
         4K images waiting for delivery don't pile up (the caller must not keep `image` either)."""
         job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
         job.upstream_seconds = image.upstream_seconds
+        if not size_matches(job, image):
+            metrics.size_mismatch(job.request.size.value)
         try:
             path = await self._originals.save(job.id, image.data, image.extension)
         finally:
@@ -459,7 +463,12 @@ class JobRunner:
                     member.id, member.origin.chat_id, member.origin.user_id, member.request.label,
                     member.upstream_seconds or 0.0, member.bytes, member.delivery, member.status,
                     f" ({member.error_kind})" if member.error_kind else "",
+                    extra={"job_id": member.id, "chat_id": member.origin.chat_id, "user_id": member.origin.user_id,
+                           "size": member.request.size.value, "outcome": member.status.value},
                 )
+                metrics.job_finished(member.status.value, member.error_kind)
+                if member.delivery:
+                    metrics.delivered(member.delivery)
 
     async def _deliver(self, lead: Job, made: list[tuple[Job, Made]], failed: list[Job]) -> None:
         big = any(m.nbytes > delivery.PHOTO_MAX_BYTES for _, m in made)

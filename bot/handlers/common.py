@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from .. import metrics
 from ..models import Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
@@ -75,6 +76,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
+    metrics.update_received(update)
     services = get_services(context)
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat
