@@ -47,7 +47,7 @@ def build_app(readiness: Readiness, metrics: Metrics, webhook: tuple[str, Webhoo
     routes = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", exposition)]
     if webhook is not None:
         path, endpoint = webhook
-        routes.append(Route(path, endpoint, methods=["POST"]))
+        routes.append(Route(path, endpoint.handle, methods=["POST"]))
     return Starlette(routes=routes)
 
 

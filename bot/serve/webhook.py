@@ -29,7 +29,7 @@ class WebhookEndpoint:
         self._sink = sink
         self._metrics = metrics
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER)
         if given is None or not hmac.compare_digest(given.encode("latin-1"), self._secret):
             log.warning("webhook request from %s refused: %s secret token", _client(request),
