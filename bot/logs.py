@@ -76,6 +76,6 @@ def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "telegram.ext.ExtBot", "aiolimiter"):
+    for noisy in ("httpx", "httpcore", "telegram.ext.ExtBot", "aiolimiter", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
