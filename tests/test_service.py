@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import os
+import signal
 import socket
+import sys
+import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bot.app
+from bot.config import SettingsError, load_settings
 from bot.logs import setup_logging
 from bot.metrics import Metrics
 from bot.serve.http import HttpServer, build_app
@@ -42,7 +48,7 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def update_of(tg, chat: dict, user: dict, text: str, update_id: int = 10**6) -> dict:  # noqa: ANN001
+def update_of(chat: dict, user: dict, text: str, update_id: int = 10**6) -> dict:
     entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
     return {"update_id": update_id, "message": {"message_id": 10**5, "date": 0, "chat": chat, "from": user,
                                                 "text": text, "entities": entities}}
@@ -71,7 +77,7 @@ async def test_webhook_refuses_a_missing_or_wrong_secret(tg, start_bot, harness,
     running = await start_bot(**webhook_settings())
     url = running.settings.telegram_webhook_url
     user, chat = harness.person()
-    body = update_of(tg, chat, user, "/imagine refused --ar 1:1 --1k")
+    body = update_of(chat, user, "/imagine refused --ar 1:1 --1k")
     caplog.set_level(logging.WARNING, logger="bot.serve.webhook")
     async with httpx.AsyncClient() as http:
         missing = await http.post(url, json=body)
@@ -193,9 +199,6 @@ async def test_readyz_follows_the_database_and_healthz_stays(start_bot, monkeypa
 
 
 async def _eventually(probe, timeout: float, what: str):  # noqa: ANN001, ANN202
-    import asyncio
-    import time
-
     deadline = time.monotonic() + timeout
     while (value := await probe()) is None:
         if time.monotonic() > deadline:
@@ -255,6 +258,24 @@ async def test_metrics_move_after_a_job(start_bot, harness):
     assert sample(after, "imagine_deliveries_total", kind="photo") == 1
     assert sample(after, "imagine_updates_received_total", type="message") >= 1
     assert sample(after, "imagine_jobs_running") == 0 and sample(after, "imagine_jobs_waiting") == 0
+    assert sample(after, "imagine_size_mismatches_total", size="1K") == 0
+
+
+async def test_metrics_count_size_mismatches_and_retry_after_waits(tg, start_bot, harness):
+    port = free_port()
+    await start_bot(http_host="127.0.0.1", http_port=port)
+    user, chat = harness.person()
+    harness.img.size_next(1024, 1024)
+    harness.send(chat, user, "/imagine wrong shape --ar 16:9 --2k")
+    await harness.result(chat["id"])
+    tg.fail_next("sendMessage", retry_after=1)
+    harness.send(chat, user, "/help")
+    await harness.reply_text(chat["id"], "/imagine")  # sent once the wait was over
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        text = (await http.get("/metrics")).text
+    assert sample(text, "imagine_size_mismatches_total", size="2K") == 1
+    assert sample(text, "imagine_telegram_retry_after_total") == 1
+    assert sample(text, "imagine_telegram_retry_after_seconds_total") == 1
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -288,3 +309,77 @@ async def test_logs_mask_every_secret_in_both_formats(tg, img, start_bot, harnes
     failure = next(line for line in lines if line["logger"] == "bot.test")
     assert failure["level"] == "ERROR" and "RuntimeError" in failure["exception"]
     assert failure["message"] == "failed with ***"
+
+
+@pytest.mark.parametrize(("values", "fragment"), [
+    ({"telegram_webhook_url": "https://bot.example.org/hook"}, "TELEGRAM_WEBHOOK_SECRET is not set"),
+    ({"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "has space"},
+     "TELEGRAM_WEBHOOK_SECRET is invalid"),
+    ({"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "x" * 257},
+     "TELEGRAM_WEBHOOK_SECRET is invalid"),
+    ({"telegram_webhook_url": "bot.example.org/hook", "telegram_webhook_secret": "ok"}, "TELEGRAM_WEBHOOK_URL"),
+    ({"telegram_webhook_max_connections": 0}, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
+    ({"log_format": "xml"}, "LOG_FORMAT"),
+])
+def test_service_settings_are_checked(values: dict, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment) as raised:
+        load_settings(_env_file=None, telegram_bot_token="1:a", image_api_key="k", **values)
+    assert "has space" not in str(raised.value)  # a bad secret is not echoed
+
+
+def test_http_port_rule() -> None:
+    base = {"_env_file": None, "telegram_bot_token": "1:a", "image_api_key": "k"}
+    assert load_settings(**base).listen_port is None  # polling: no server unless asked
+    assert load_settings(**base, http_port="").listen_port is None
+    assert load_settings(**base, http_port="9100").listen_port == 9100
+    webhook = {"telegram_webhook_url": "https://bot.example.org/tg/hook", "telegram_webhook_secret": "abc"}
+    settings = load_settings(**base, **webhook)
+    assert settings.listen_port == 8080 and settings.webhook_path == "/tg/hook"
+    assert "abc" in settings.secrets()  # masked in logs like the token
+
+
+async def test_a_taken_port_is_one_line_and_exit_2(tg, img, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
+            "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+            "DATA_DIR": str(tmp_path / "data"), "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
+            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        }
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, err.decode()
+    last = err.decode().strip().splitlines()[-1]
+    assert f"cannot listen on 127.0.0.1:{port}" in last and "Traceback" not in err.decode()
+
+
+async def test_sigterm_in_webhook_mode_drains_like_polling(make_settings, tg, img, harness, tmp_path):
+    """SIGTERM with the HTTP server running: the running image still finishes and the exit is clean."""
+    settings = make_settings()
+    env = {
+        "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
+        "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "DATA_DIR": str(settings.data_dir), "SHUTDOWN_GRACE_SECONDS": "10",
+        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        **{key.upper(): str(value) for key, value in webhook_settings().items()},
+    }
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        await tg.wait_for(lambda: proc.returncode is not None or tg.webhook, 20, "the webhook to be set")
+        user, chat = harness.person()
+        img.delay_next(1.0)
+        harness.send(chat, user, "/imagine finishes after the signal --ar 1:1 --1k")
+        await img.wait_for(lambda: img.inflight == 1, 15)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, (await proc.stderr.read()).decode()
+    assert len(harness.results(chat["id"])) == 1
