@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
     telegram_webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40
     http_host: str = "0.0.0.0"
-    http_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # see `listen_port`
+    http_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # see `listen_port`
     log_format: Literal["text", "json"] = "text"
 
     @field_validator("telegram_webhook_url")
