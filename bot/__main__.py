@@ -1,4 +1,4 @@
-"""`imagine-bot` runs the bot; `imagine-bot generate PROMPT --ar 16:9 --size 2K` makes one image from the shell."""
+"""`imagine-bot` runs the bot; `imagine-bot worker` only runs jobs; `imagine-bot generate PROMPT --ar 16:9` makes one image from the shell."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .options import (
     parse_prompt,
 )
 from .references import MAX_REFERENCES
+from .serve import ServeError
 from .store import StoreError
 from .texts import join_list, t
 
@@ -40,6 +41,7 @@ def _fail(message: str, code: int = 1) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("worker", help="only run jobs from the shared database: no updates, no webhook, no polling")
     gen = sub.add_parser("generate", help="make one image and save it under --out")
     gen.add_argument("prompt", help='what to draw; flags like "--ar 16:9" inside it work too')
     gen.add_argument("--ar", "--aspect", dest="ratio", help="aspect ratio: " + ", ".join(r.value for r in AspectRatio))
@@ -60,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         handler = setup_logging("WARNING", settings.secrets())
         handler.setFormatter(SecretMaskingFormatter("imagine-bot: %(message)s", settings.secrets()))
         return asyncio.run(_generate(settings, args))
-    setup_logging(settings.log_level, settings.secrets())
-    return _serve(settings)
+    setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
+    return _serve(settings, intake=args.command != "worker")
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, *, intake: bool = True) -> int:
     from .app import BotApiUnreachable, run_bot
 
     async def run() -> None:
@@ -72,7 +74,7 @@ def _serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_bot(settings, stop)
+        await run_bot(settings, stop, intake=intake)
 
     try:
         asyncio.run(run())
@@ -84,7 +86,7 @@ def _serve(settings: Settings) -> int:
         return _fail(f"cannot reach the Telegram Bot API at {settings.telegram_api_base_url}: {exc.message}")
     except TelegramError as exc:
         return _fail(f"Telegram refused to start the bot: {exc.message}")
-    except StoreError as exc:
+    except (StoreError, ServeError) as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
         return 130

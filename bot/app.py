@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from telegram import Update
@@ -20,7 +22,9 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.error import RetryAfter, TelegramError
 
+from . import metrics
 from .config import Settings
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
@@ -33,6 +37,9 @@ from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
+from .serve.http import HttpServer, build_app
+from .serve.readiness import Readiness
+from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
 
@@ -75,24 +82,43 @@ async def wait_for_bot_api(app: Application, settings: Settings) -> None:
 
 class BoundedRateLimiter(AIORateLimiter):
     """PTB's limiter, plus a cap on Bot API calls in flight. Calls over the cap wait here, in an asyncio
-    semaphore, instead of in httpcore's pool queue, whose bookkeeping costs CPU per queued call per connection."""
+    semaphore, instead of in httpcore's pool queue, whose bookkeeping costs CPU per queued call per connection.
+    It also sees every answer (all calls but getUpdates pass here): `last_answer` for readiness, RetryAfter for
+    the metrics."""
 
     def __init__(self, *, in_flight: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._in_flight = asyncio.Semaphore(in_flight)
+        self.last_answer = -math.inf  # time.monotonic() of the Bot API's last answer, any answer
 
-    async def process_request(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        if isinstance(kwargs.get("rate_limit_args"), dict):  # our priority marks; PTB's limiter wants an int
-            kwargs["rate_limit_args"] = None
+    async def process_request(self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any],
+                              endpoint: str, data: dict[str, Any], rate_limit_args: int | dict | None) -> Any:  # noqa: D102
+        async def observed(*call_args: Any, **call_kwargs: Any) -> Any:
+            try:
+                result = await callback(*call_args, **call_kwargs)
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                metrics.retry_after(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+                self.last_answer = time.monotonic()
+                raise
+            except TelegramError as exc:
+                if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError):  # Telegram answered
+                    self.last_answer = time.monotonic()
+                raise
+            self.last_answer = time.monotonic()
+            return result
+
+        if isinstance(rate_limit_args, dict):  # our priority marks; PTB's limiter wants an int
+            rate_limit_args = None
         async with self._in_flight:
-            return await super().process_request(*args, **kwargs)
+            return await super().process_request(observed, args, kwargs, endpoint, data, rate_limit_args)
 
 
 def build_application(settings: Settings) -> Application:
     # Bot API calls are short; a pool beyond a few dozen connections only costs CPU (httpcore scans it per
     # request), and waiting a moment for a free connection is cheaper (see bench/README.md).
     pool = min(settings.max_concurrent_generations + 4, 16)
-    app = (
+    builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
@@ -114,8 +140,8 @@ def build_application(settings: Settings) -> Application:
         .write_timeout(30.0)
         .media_write_timeout(600.0)
         .get_updates_read_timeout(40.0)
-        .build()
     )
+    app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits never re-run a command
@@ -203,12 +229,31 @@ async def stop_services(app: Application) -> None:
     await services.store.close()
 
 
+def http_server(app: Application, services: Services) -> HttpServer | None:
+    """Health, readiness, metrics and (in webhook mode) the webhook; None in polling mode without HTTP_PORT."""
+    settings = services.settings
+    port = settings.listen_port
+    if port is None:
+        return None
+    limiter = app.bot.rate_limiter
+    assert isinstance(limiter, BoundedRateLimiter)
+    readiness = Readiness(services.store.ping, lambda: limiter.last_answer, app.bot.get_me)
+    webhook = None
+    if settings.webhook and services.inbox is not None:  # a worker serves health and metrics, never a webhook
+        assert settings.telegram_webhook_secret is not None  # required by Settings in webhook mode
+        endpoint = WebhookEndpoint(settings.telegram_webhook_secret.get_secret_value(), services.inbox,
+                                   metrics.current())
+        webhook = (settings.webhook_path, endpoint)
+    return HttpServer(build_app(readiness, metrics.current(), webhook), settings.http_host, port)
+
+
 async def run_bot(
     settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None,
     intake: bool = True,
 ) -> None:
     """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
     tests (which may pass a clock)."""
+    metrics.bind(metrics.Metrics())
     app = build_application(settings)
     try:
         await wait_for_bot_api(app, settings)
@@ -217,15 +262,23 @@ async def run_bot(
         raise
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
         services = await start_services(app, clock, intake=intake)
-        if services.inbox is not None:
-            await app.bot.delete_webhook()
-            services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
-        await app.start()
-        log.info("ready as @%s%s", app.bot.username, "" if intake else " (worker: runs jobs, takes no updates)")
+        server = http_server(app, services)
         try:
+            if server is not None:
+                await server.start()
+            if services.inbox is not None:
+                if settings.webhook:
+                    await register_webhook(app.bot, settings, ALLOWED_UPDATES)
+                else:
+                    await app.bot.delete_webhook()  # a webhook left behind would make getUpdates fail
+                    services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            await app.start()
+            log.info("ready as @%s%s", app.bot.username, "" if intake else " (worker: runs jobs, takes no updates)")
             await stop.wait()
         finally:
             log.info("stopping: no new jobs; waiting for running ones")
+            if server is not None:
+                await server.stop()
             if app.running:
                 await app.stop()
             await stop_services(app)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .options import AspectRatio, Resolution
 
 
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+DEFAULT_HTTP_PORT = 8080
 ENV_FILE = ".env"  # read from the current folder (where the bot is started), like the README says
 
 
@@ -120,6 +124,61 @@ class Settings(ImageSettings):
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return value
 
+    # ---- running as a service (bot/serve/): webhook, health, readiness, metrics, log format ----
+    telegram_webhook_url: str = ""  # empty: long polling
+    telegram_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    telegram_webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40
+    http_host: str = "0.0.0.0"
+    http_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # see `listen_port`
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// behind a proxy on the same host)")
+        return value
+
+    @field_validator("telegram_webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: object, info: ValidationInfo) -> object:
+        """Required in webhook mode; Telegram accepts 1–256 characters of A-Z a-z 0-9 _ - only."""
+        text = (value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")).strip()
+        if not text:
+            if info.data.get("telegram_webhook_url"):
+                raise PydanticCustomError("missing", "required in webhook mode")
+            return None
+        if not _WEBHOOK_SECRET.fullmatch(text):
+            raise ValueError("use 1 to 256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
+        return SecretStr(text)
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.telegram_webhook_url)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the webhook is served at: the one in TELEGRAM_WEBHOOK_URL (a proxy forwards it unchanged)."""
+        return urlsplit(self.telegram_webhook_url).path or "/"
+
+    @property
+    def listen_port(self) -> int | None:
+        """HTTP_PORT, or 8080 in webhook mode; in polling mode no server runs unless HTTP_PORT is set."""
+        if self.http_port is not None:
+            return self.http_port
+        return DEFAULT_HTTP_PORT if self.webhook else None
+
     @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
     @classmethod
     def _id_list(cls, value: object) -> object:
@@ -167,7 +226,10 @@ class Settings(ImageSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'imagine-bot.sqlite3'}"
 
     def secrets(self) -> list[str]:
-        return [self.telegram_bot_token.get_secret_value(), *super().secrets()]
+        secrets = [self.telegram_bot_token.get_secret_value(), *super().secrets()]
+        if self.telegram_webhook_secret is not None:
+            secrets.append(self.telegram_webhook_secret.get_secret_value())
+        return secrets
 
 
 class SettingsError(Exception):
@@ -177,6 +239,8 @@ class SettingsError(Exception):
 _HINTS = {
     "TELEGRAM_BOT_TOKEN": "get one from @BotFather",
     "IMAGE_API_KEY": "your DMXAPI token",
+    "TELEGRAM_WEBHOOK_SECRET": "TELEGRAM_WEBHOOK_URL is set, so webhook mode needs it: 1 to 256 characters of "
+                               "A-Z a-z 0-9 _ -, the same on every replica",
 }
 
 

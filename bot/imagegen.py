@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from . import metrics
 from .config import ImageSettings
 from .options import ImageRequest
 
@@ -313,6 +314,7 @@ class ImageClient:
         if item is None or not (item.get("b64_json") or item.get("url")):
             raise NoImageError(f"no image in answer: {_describe(body)}", status=200, request_id=request_id)
         upstream_seconds = time.monotonic() - started
+        metrics.upstream_latency(payload["size"], upstream_seconds)
         lease = None
         if item.get("b64_json"):
             raw = await asyncio.to_thread(_decode_b64, item["b64_json"], request_id)

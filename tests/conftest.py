@@ -140,8 +140,11 @@ async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  
         settings = make_settings(**overrides)
         stop = asyncio.Event()
         task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1, clock=clock))
-        polls = len(tg.calls_of("getUpdates"))
-        await tg.wait_for(lambda: task.done() or len(tg.calls_of("getUpdates")) > polls, 10, "the bot to poll")
+        def listening() -> int:  # polling, or (webhook mode) the webhook set once its server is up
+            return len(tg.calls_of("getUpdates")) + len(tg.calls_of("setWebhook"))
+
+        before = listening()
+        await tg.wait_for(lambda: task.done() or listening() > before, 10, "the bot to poll or set its webhook")
         if task.done():
             task.result()
         running.append(RunningBot(settings, stop, task))

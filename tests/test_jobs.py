@@ -36,10 +36,15 @@ async def test_global_cap_queues_the_rest(start_bot, harness, tg, img):
     await start_bot(max_concurrent_generations=2)
     img.delay = 0.5
     people = [harness.person() for _ in range(5)]
-    for user, chat in people:
+    for user, chat in people[:4]:
         harness.send(chat, user, f"/imagine job of {user['id']} --ar 1:1 --1k")
-    await tg.wait_for(lambda: any("ahead of you" in c.params.get("text", "") for c in tg.calls),
-                      what="a waiting job's queue position")
+    await tg.wait_for(lambda: len(tg.calls_of("sendMessage")) >= 4)
+    (last, last_chat) = people[-1]
+    harness.send(last_chat, last, f"/imagine job of {last['id']} --ar 1:1 --1k")
+    await tg.wait_for(lambda: any(
+        "Queued — 2 ahead of you" in c.params.get("text", "") and int(c.params["chat_id"]) == last_chat["id"]
+        for c in tg.calls
+    ), what="the last job's queue position")
     for _, chat in people:
         await harness.result(chat["id"], timeout=15)
     assert img.max_inflight == 2
@@ -51,6 +56,7 @@ async def test_cancel_waiting_and_running_jobs(start_bot, harness, tg, img):
     user, chat = harness.person()
     harness.send(chat, user, "/imagine first --ar 1:1 --1k")
     await img.wait_for(lambda: img.inflight == 1)
+    await harness.reply_text(chat["id"], "Generating")
     harness.send(chat, user, "/imagine second --ar 1:1 --1k")
     waiting = await harness.reply_text(chat["id"], "Queued")
     assert "second" in waiting["text"]

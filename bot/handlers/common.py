@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from .. import metrics
 from ..menus import PRIVATE_COMMANDS, set_private_menu
 from ..models import Job, Origin
 from ..options import AspectRatio
@@ -98,6 +99,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
+    metrics.update_received(update)
     services = get_services(context)
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat

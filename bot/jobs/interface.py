@@ -9,7 +9,11 @@ from ..models import Job
 
 class Presentation(Protocol):
     def submitted(self, jobs: list[Job]) -> None:
-        """A request was queued by this process: show its first status line (in the background)."""
+        """A request is about to be queued by this process: its status line is shown here (before any worker
+        can start it, so the line never jumps back)."""
+
+    def queued(self, group: str, ok: bool) -> None:
+        """It was queued (show its first status line, in the background), or it was refused (forget it)."""
 
     def started(self, job: Job) -> None:
         """A job of a request started generating here: its status line says so from now on."""

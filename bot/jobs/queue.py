@@ -57,19 +57,22 @@ class JobQueue:
             raise ShuttingDown
         lead = jobs[0]
         reserved: list[Job] = []
+        self._presentation.submitted(list(jobs))
         try:
             for job in jobs:
                 await self._quota.reserve(job)
                 reserved.append(job)
             await self._store.enqueue(list(jobs), self._user_limit)
         except QuotaExceeded:
+            self._presentation.queued(lead.group, ok=False)
             await self._refund(reserved)
             report = await self._quota.report(lead.origin)  # after the refunds, so "left" is true
             raise QuotaExceeded(report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
         except BaseException:
+            self._presentation.queued(lead.group, ok=False)
             await self._refund(reserved)
             raise
-        self._presentation.submitted(list(jobs))
+        self._presentation.queued(lead.group, ok=True)
         for listener in self._listeners:
             listener()
 

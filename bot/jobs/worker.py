@@ -19,6 +19,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from .. import metrics
 from ..imagegen import GeneratedImage, ImageClient, ImageGenError
 from ..models import Job, JobStatus
 from ..options import ImageRequest
@@ -186,6 +187,7 @@ class Worker:
             try:
                 await self._store.renew(self.name, self._lease)
                 await self._reap()
+                metrics.jobs_in_queue(*await self._store.queue_counts())
                 await self._store.reap_updates()
             except Exception:  # noqa: BLE001 - the database may be down for a moment; the next round retries
                 log.warning("lease upkeep failed", exc_info=True)
@@ -288,6 +290,8 @@ class Worker:
         memory, so finished 4K images waiting for the rest of their request don't pile up."""
         job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
         job.upstream_seconds, job.extension = image.upstream_seconds, image.extension
+        if not job.request.matches(image.width, image.height):
+            metrics.size_mismatch(job.request.size.value)
         try:
             await self._originals.save(job.id, image.data, image.extension)
         finally:

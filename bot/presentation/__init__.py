@@ -26,6 +26,9 @@ class TelegramPresentation:
     def submitted(self, jobs: list[Job]) -> None:
         self.lines.submitted(jobs)
 
+    def queued(self, group: str, ok: bool) -> None:
+        self.lines.queued(group, ok)
+
     def started(self, job: Job) -> None:
         self.lines.started(job)
 

@@ -16,7 +16,7 @@ import time
 from telegram import Bot
 from telegram.error import TelegramError
 
-from .. import delivery, keyboards
+from .. import delivery, keyboards, metrics
 from ..models import Job, JobStatus, prefs_scope
 from ..options import describe_size
 from ..originals import OriginalsStore
@@ -87,6 +87,9 @@ class Finisher:
             extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
                    "size": job.request.size.value, "outcome": job.status.value},
         )
+        metrics.job_finished(job.status.value, job.error_kind)
+        if job.delivery:
+            metrics.delivered(job.delivery)
 
     async def _fail(self, job: Job, kind: str) -> None:
         await self._quota.refund(job)

@@ -96,8 +96,16 @@ class StatusLines:
 
     def submitted(self, jobs: list[Job]) -> None:
         lead = jobs[0]
-        line = self._lines.setdefault(lead.group, Line(lead, len(jobs)))
-        self._spawn(self._announce(line))
+        self._lines[lead.group] = Line(lead, len(jobs))
+
+    def queued(self, group: str, ok: bool) -> None:
+        line = self._lines.get(group)
+        if line is None:
+            return
+        if ok:
+            self._spawn(self._announce(line))
+        else:
+            del self._lines[group]
 
     def started(self, job: Job) -> None:
         line = self._lines.get(job.group)

@@ -419,6 +419,13 @@ class Store:
             ORDER BY nth, serial, created_at, variant"""))
         return [(r[0], r[1], r[2]) for r in rows]
 
+    async def queue_counts(self) -> tuple[int, int]:
+        """(waiting, running) over every process."""
+        rows = await self._all(sa.select(jobs.c.status, sa.func.count()).where(
+            jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))).group_by(jobs.c.status))
+        counts = dict(rows)
+        return counts.get(JobStatus.QUEUED.value, 0), counts.get(JobStatus.RUNNING.value, 0)
+
     async def running_count(self) -> int:
         row = await self._one(sa.select(sa.func.count()).select_from(jobs)
                               .where(jobs.c.status == JobStatus.RUNNING.value))

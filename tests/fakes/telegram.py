@@ -9,12 +9,16 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
   (``message``, ``bot_messages``), so edits and deletions can be asserted;
 * Telegram's validation rules that matter for an image bot (text/caption length,
   photo size and dimensions, "message is not modified", ...) are enforced and
-  errors can be injected with ``fail_next``.
+  errors can be injected with ``fail_next``;
+* webhook mode: after ``setWebhook`` the updates are POSTed to its URL (http is
+  accepted too) with the secret header, oldest first, each retried until it gets
+  a 2xx, and ``getUpdates`` answers 409 — see ``webhook_deliveries``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import html
 import inspect
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import hdrs, web
 from PIL import Image
 
@@ -92,6 +97,15 @@ class ApiError(Exception):
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
         return web.json_response(body, status=self.code)
+
+
+@dataclass
+class WebhookDelivery:
+    """One POST of an update to the webhook: its HTTP status, or None when the connection failed."""
+
+    update: dict[str, Any]
+    status: int | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -194,6 +208,11 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        # webhook mode (see the section "webhook mode")
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._webhook_wakeup = asyncio.Event()
+        self._webhook_error: tuple[int, str] | None = None
+        self._webhook_task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -210,11 +229,17 @@ class FakeBotAPI:
         self.port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{self.port}/bot"
         self.base_file_url = f"http://127.0.0.1:{self.port}/file/bot"
+        self._webhook_task = asyncio.create_task(self._webhook_sender(), name="fake-telegram-webhook")
 
     async def stop(self) -> None:
         """Stop the server; pending long polls return immediately."""
         self._stopping = True
         self._wake()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -366,9 +391,13 @@ class FakeBotAPI:
         except RuntimeError:
             running = None
         if self._loop is None or running is self._loop:
-            self._wakeup.set()
+            self._wake_waiters()
         else:
-            self._loop.call_soon_threadsafe(self._wakeup.set)
+            self._loop.call_soon_threadsafe(self._wake_waiters)
+
+    def _wake_waiters(self) -> None:
+        self._wakeup.set()
+        self._webhook_wakeup.set()
 
     def _enqueue(self, kind: str, obj: dict) -> None:
         self._updates.append({"update_id": next(self._update_ids), kind: copy.deepcopy(obj)})
@@ -657,23 +686,6 @@ class FakeBotAPI:
     def _true(self, p: dict, files: dict) -> bool:
         return True
 
-    @_api("setWebhook")
-    def _set_webhook(self, p: dict, files: dict) -> bool:
-        self.webhook = dict(p) if p.get("url") else None
-        return True
-
-    @_api("deleteWebhook")
-    def _delete_webhook(self, p: dict, files: dict) -> bool:
-        self.webhook = None
-        if p.get("drop_pending_updates"):
-            self._updates.clear()
-        return True
-
-    @_api("getWebhookInfo")
-    def _get_webhook_info(self, p: dict, files: dict) -> dict:
-        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}
-
     def _confirm(self, offset: int | None) -> None:
         """Forget confirmed updates and those excluded by allowed_updates."""
         if offset is not None:
@@ -851,3 +863,79 @@ class FakeBotAPI:
     @_api("getChatMember")
     def _get_chat_member(self, p: dict, files: dict) -> dict:
         return self._member(self._chat_id(p), _int(p, "user_id"))
+
+    # ------------------------------------------------------------ webhook mode
+
+    @_api("setWebhook")
+    def _set_webhook(self, p: dict, files: dict) -> bool:
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        max_connections = int(p.get("max_connections") or 40)
+        if not 1 <= max_connections <= 100:
+            raise ApiError(400, "Bad Request: bad webhook: max_connections must be between 1 and 100")
+        url = str(p.get("url") or "")
+        if url and not url.startswith(("https://", "http://")):  # Telegram wants https; http is for tests
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        if isinstance(p.get("allowed_updates"), list):
+            self._allowed = p["allowed_updates"] or None
+        self.webhook = dict(p) if url else None
+        self._webhook_error = None
+        self._wake()
+        return True
+
+    @_api("deleteWebhook")
+    def _delete_webhook(self, p: dict, files: dict) -> bool:
+        self.webhook = None
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    @_api("getWebhookInfo")
+    def _get_webhook_info(self, p: dict, files: dict) -> dict:
+        info: dict[str, Any] = {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
+                                "pending_update_count": len(self._updates)}
+        if self.webhook:
+            info["max_connections"] = int(self.webhook.get("max_connections") or 40)
+            if self._allowed:
+                info["allowed_updates"] = list(self._allowed)
+        if self._webhook_error:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    async def _webhook_sender(self) -> None:
+        """Telegram's side of a webhook: the oldest pending update is POSTed until a 2xx answer; a failure is
+        retried after a growing pause (50 ms doubling to 1 s here, minutes at Telegram). One at a time."""
+        pause = 0.0
+        async with aiohttp.ClientSession() as session:
+            while not self._stopping:
+                self._webhook_wakeup.clear()
+                hook = self.webhook
+                if hook:
+                    self._confirm(None)  # apply allowed_updates
+                if not hook or not self._updates:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._webhook_wakeup.wait(), 1.0)
+                    continue
+                update = copy.deepcopy(self._updates[0])
+                headers = {"X-Telegram-Bot-Api-Secret-Token": str(hook["secret_token"])} \
+                    if hook.get("secret_token") else {}
+                status, error = None, ""
+                try:
+                    async with session.post(str(hook["url"]), json=update, headers=headers,
+                                            timeout=aiohttp.ClientTimeout(total=10)) as response:
+                        status = response.status
+                        error = f"Wrong response from the webhook: {status} {response.reason}"
+                        await response.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = f"Connection failed: {exc!r}"
+                self.webhook_deliveries.append(WebhookDelivery(update, status))
+                if status is not None and 200 <= status < 300:
+                    self._updates[:] = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                    pause = 0.0
+                    continue
+                self._webhook_error = (int(time.time()), error)
+                pause = min(max(pause * 2, 0.05), 1.0)
+                await asyncio.sleep(pause)
