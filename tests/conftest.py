@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -160,3 +161,26 @@ async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  
 async def bot(start_bot) -> RunningBot:  # noqa: ANN001
     return await start_bot()
 
+
+
+# ---- PostgreSQL: one throwaway cluster for the session (tests/postgres.py) ----
+
+@pytest.fixture(scope="session")
+def pg_cluster():  # noqa: ANN201
+    from tests.postgres import remove_cluster, start_cluster
+
+    cluster, why = start_cluster()
+    if cluster is None:
+        if os.environ.get("IMAGINE_REQUIRE_POSTGRES"):  # CI: a skipped PostgreSQL test is a failure
+            pytest.fail(f"PostgreSQL is required here: {why}")
+        pytest.skip(f"PostgreSQL: {why}")
+    yield cluster
+    remove_cluster(cluster)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:  # noqa: ANN001
+    """Each test using it runs on both backends: a fresh SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'engine.sqlite3'}"
+    return request.getfixturevalue("pg_cluster").new_database()

@@ -1,0 +1,139 @@
+"""The shared engine on both backends: claims, caps, leases, cancel flags, the inbox, credits, originals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.models import Job, JobStatus, Origin, Reservation
+from bot.options import AspectRatio, ImageRequest, Resolution
+from bot.store import Caps, QueueFull, StoreError, make_store
+
+REQUEST = ImageRequest("p", AspectRatio("1:1"), Resolution("1K"))
+
+
+def _job(job_id: str, user: int, **kwargs: object) -> Job:
+    return Job(job_id, Origin(user, user), REQUEST, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(database_url):  # noqa: ANN001, ANN201
+    s = make_store(database_url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_each_job_is_claimed_once_within_the_caps(store, database_url):  # noqa: ANN001
+    for user in range(5):
+        await store.enqueue([_job(f"u{user}j{n}", user) for n in range(4)], 10)
+    others = [make_store(database_url) for _ in range(3)]
+    for other in others:
+        await other.open()
+    try:
+        claims = await asyncio.gather(*(s.claim(f"w{i}", Caps(total=6, per_user=1), 30)
+                                        for i, s in enumerate([store, *others] * 4)))
+    finally:
+        for other in others:
+            await other.close()
+    got = [job for job in claims if job is not None]
+    assert len(got) == 5  # one per user (per-user cap 1), under the total cap of 6
+    assert len({job.id for job in got}) == len(got)
+    assert len({job.origin.user_id for job in got}) == 5
+
+
+async def test_round_robin_and_variants_start_together(store):  # noqa: ANN001
+    await store.enqueue([_job("a1", 1), _job("a2", 1)], 10)
+    await store.enqueue([_job(f"b{n}", 2, group_id="gb", variant=n, variants=4) for n in range(1, 5)], 10)
+    await store.enqueue([_job("c1", 3)], 10)
+    order = []
+    while (job := await store.claim("w", Caps(total=100, per_user=1), 30)) is not None:
+        order.append(job.id)
+    # a1 first; then b's four variants together (a request counts once), c1, and never a2 while a1 runs
+    assert order == ["a1", "b1", "b2", "b3", "b4", "c1"]
+
+
+async def test_user_limit_on_waiting_jobs(store):  # noqa: ANN001
+    await store.enqueue([_job("x1", 7), _job("x2", 7)], 3)
+    with pytest.raises(QueueFull):
+        await store.enqueue([_job("x3", 7), _job("x4", 7)], 3)
+
+
+async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption(store):  # noqa: ANN001
+    await store.enqueue([_job("j", 1)], 10)
+    first = await store.claim("dead", Caps(10, 10), lease=0.01)
+    assert first is not None and first.attempts == 1
+    await asyncio.sleep(0.05)
+    assert (await store.reap("alive", 30)).requeued == 1
+    second = await store.claim("dead-too", Caps(10, 10), lease=0.01)
+    assert second is not None and second.attempts == 2
+    await asyncio.sleep(0.05)
+    reaped = await store.reap("alive", 30)
+    assert reaped.requeued == 0 and reaped.settle == ["j"]  # the reaper must tell the user
+    job = await store.get_job("j")
+    assert job.status == JobStatus.FAILED and job.error_kind == "interrupted"
+
+
+async def test_cancel_flags_a_running_job_and_ends_a_waiting_one(store):  # noqa: ANN001
+    await store.enqueue([_job("r", 1, group_id="g", variant=1, variants=2),
+                         _job("w", 1, group_id="g", variant=2, variants=2)], 10)
+    await store.claim("w1", Caps(1, 1), 30)
+    cancelled, flagged = await store.cancel("g")
+    assert [j.id for j in cancelled] == ["w"] and flagged == ["r"]
+    assert await store.cancel_requested("w1") == ["r"]
+
+
+async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
+    jobs = [_job(f"v{n}", 1, group_id="g", variant=n, variants=2) for n in (1, 2)]
+    await store.enqueue(jobs, 10)
+    a = await store.claim("wa", Caps(10, 10), 30)
+    b = await store.claim("wb", Caps(10, 10), 30)
+    a.status = b.status = JobStatus.MADE
+    won = await asyncio.gather(store.finish_job(a, "wa", 30), store.finish_job(b, "wb", 30))
+    assert sorted(won) == [False, True]
+    assert not await store.try_settle("g", "wc", 30)
+
+
+async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):  # noqa: ANN001
+    assert await store.record_update(1, 10, {"update_id": 1})
+    assert await store.record_update(2, 10, {"update_id": 2})
+    assert await store.record_update(3, 20, {"update_id": 3})
+    assert not await store.record_update(1, 10, {"update_id": 1})
+    first = await store.claim_update("a", 30, 10)
+    assert [u for u, _ in first] == [1, 3]  # update 2 waits for update 1 of the same chat
+    assert await store.claim_update("b", 30, 10) == []
+    await store.update_done(1)
+    assert [u for u, _ in await store.claim_update("b", 30, 10)] == [2]
+
+
+async def test_credits_are_reserved_once_under_a_race(store):  # noqa: ANN001
+    day = "2026-12-01"
+    results = await asyncio.gather(*(store.reserve_credits(Reservation(f"q{n}", 5, 5, day, 1, 3, None))
+                                     for n in range(8)))
+    assert sum(results) == 3 and await store.credits_used(day=day, user_id=5) == 3
+    assert await store.refund_credits("q0") and not await store.refund_credits("q0")
+
+
+async def test_originals_are_shared_through_the_database(store):  # noqa: ANN001
+    await store.save_original("j1", "png", b"\x89PNG data")
+    assert await store.load_original("j1") == ("png", b"\x89PNG data")
+    assert await store.prune_originals(max_age=3600, max_total=1) == 1
+
+
+async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa: ANN001
+    s = make_store("postgresql://postgres@127.0.0.1:1/none")
+    with pytest.raises(StoreError) as exc:
+        await s.open()
+    assert "cannot use the PostgreSQL database 127.0.0.1:1/none" in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+async def test_the_bot_end_to_end_on_postgresql(start_bot, harness, tg, img, pg_cluster):  # noqa: ANN001
+    await start_bot(database_url=pg_cluster.new_database())
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a fox on postgres --ar 16:9 --1k")
+    await harness.result(chat["id"], timeout=20)
+    harness.send(chat, user, "/imagine four at once --ar 1:1 --1k --n 4")
+    await tg.wait_for(lambda: tg.calls_of("sendMediaGroup"), 20, "the album")
+    assert len(img.requests) == 5
