@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from telegram import (
     BotCommand,
@@ -16,7 +15,6 @@ from telegram import (
     Update,
 )
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -36,6 +34,7 @@ from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .services import KEY, Services
 from .store import SqliteStore
+from .telegram_limits import TelegramLimiter
 from .texts import LANGUAGES, t
 from .updates import PerChatUpdateProcessor
 
@@ -43,6 +42,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
+STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
 
 
@@ -58,19 +58,6 @@ def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str 
     return menus
 
 
-class BoundedRateLimiter(AIORateLimiter):
-    """PTB's limiter, plus a cap on Bot API calls in flight. Calls over the cap wait here, in an asyncio
-    semaphore, instead of in httpcore's pool queue, whose bookkeeping costs CPU per queued call per connection."""
-
-    def __init__(self, *, in_flight: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._in_flight = asyncio.Semaphore(in_flight)
-
-    async def process_request(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        async with self._in_flight:
-            return await super().process_request(*args, **kwargs)
-
-
 def build_application(settings: Settings) -> Application:
     # Bot API calls are short; a pool beyond a few dozen connections only costs CPU (httpcore scans it per
     # request), and waiting a moment for a free connection is cheaper (see bench/README.md).
@@ -81,12 +68,11 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_file_base_url)
         .rate_limiter(
-            BoundedRateLimiter(
+            TelegramLimiter(
+                overall_rate=settings.telegram_max_messages_per_second,
+                share=settings.telegram_rate_share,
+                max_retry_after=settings.telegram_max_retry_after,
                 in_flight=pool,
-                overall_max_rate=settings.telegram_max_messages_per_second,
-                group_max_rate=20,
-                group_time_period=60,
-                max_retries=5,
             )
         )
         .concurrent_updates(PerChatUpdateProcessor(64))
@@ -187,6 +173,8 @@ async def run_bot(
             await stop.wait()
         finally:
             log.info("stopping: no new jobs; waiting for running ones")
+            # Running images get the grace period to be delivered; no call waits out a flood wait beyond it.
+            app.bot.rate_limiter.drain(settings.shutdown_grace_seconds + STOP_SLACK)
             if app.updater.running:
                 await app.updater.stop()
             if app.running:

@@ -608,7 +608,8 @@ class JobRunner:
         if lead.status_message_id is not None:
             try:
                 await self._bot.edit_message_text(
-                    text, chat_id=lead.origin.chat_id, message_id=lead.status_message_id, reply_markup=markup
+                    text, chat_id=lead.origin.chat_id, message_id=lead.status_message_id, reply_markup=markup,
+                    rate_limit_args={"progress": True} if routine else None,
                 )
                 return
             except BadRequest as exc:
