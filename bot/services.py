@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
@@ -13,6 +13,7 @@ from .originals import OriginalsStore
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .store import Store
+from .telegram_limits import RefusalPacer
 
 KEY = "services"
 
@@ -27,6 +28,7 @@ class Services:
     quota: Quota
     albums: AlbumCollector
     references: ReferenceFetcher
+    refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -34,6 +34,7 @@ PROGRESS_MAX_WAIT = 1.0  # a progress edit not sent by then is dropped: a newer 
 PRIVATE_RATE, PRIVATE_BURST = 1.0, 4.0  # Telegram: about one message a second per chat, short bursts allowed
 GROUP_MESSAGES, GROUP_PERIOD = 20.0, 60.0  # Telegram: 20 messages a minute per group or channel
 PROGRESS_RESERVE = 0.25  # share of the overall burst and of the in-flight slots progress never takes
+REFUSAL_EVERY = 5.0  # seconds: a user flooding the bot hears "no" once in this time, not once per message
 
 Result = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -352,21 +353,24 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                 if wait > 0:
                     self._schedule(lane, now + wait)
                     continue
-                if ticket.counted and self._overall is not None:
+                if (ticket.counted or ticket.skip_if_busy) and self._overall is not None:
                     need = ticket.cost
                     if ticket.priority is Priority.PROGRESS:
                         need += max(1.0, self._overall.burst * PROGRESS_RESERVE)
                     overall_wait = self._overall.wait(now, need)
                     if overall_wait > 0:
                         if ticket.skip_if_busy:
+                            overall_wait = 0.0
                             self._finish(lane, ticket, False)
                             continue
                         lane.listed = priority
                         ready.appendleft(lane)
                         break  # the overall budget is spent: nothing of this or lower priority goes now
-                    self._overall.take(ticket.cost)
-                if ticket.counted and lane.bucket is not None:
-                    lane.bucket.take(ticket.cost)
+                if ticket.counted:
+                    if self._overall is not None:
+                        self._overall.take(ticket.cost)
+                    if lane.bucket is not None:
+                        lane.bucket.take(ticket.cost)
                 self._in_flight += 1
                 self._finish(lane, ticket, True)
             if overall_wait > 0:
@@ -376,7 +380,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     def _lane_wait(self, lane: _Lane, ticket: _Ticket, now: float) -> float | None:
         """Seconds until the lane's first call may go, or None when it was failed or dropped instead."""
         wait = lane.blocked_until - now
-        if ticket.counted and lane.bucket is not None:
+        if (ticket.counted or ticket.skip_if_busy) and lane.bucket is not None:
             need = ticket.cost + (1.0 if ticket.priority is Priority.PROGRESS else 0.0)
             wait = max(wait, lane.bucket.wait(now, need))
         if wait <= 0:
@@ -388,7 +392,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
             self._fail(lane, ticket, f"chat {lane.chat} is under a flood wait of {lane.blocked_until - now:.0f} s")
             return None
         if self._deadline is not None and now + wait > self._deadline:
-            self._fail(lane, ticket, f"the bot is stopping; chat {lane.chat} would wait {wait:.0f} s")
+            self._fail(lane, ticket, f"the bot is stopping; chat {lane.chat} would wait {wait:.1f} s")
             return None
         return wait
 
@@ -428,3 +432,21 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     def _on_timer(self) -> None:
         self._timer = None
         self._dispatch()
+
+
+class RefusalPacer:
+    """When each chat last got a refusal, so a flood of requests is not answered with a flood of messages (each
+    one more against that chat's Telegram limit)."""
+
+    def __init__(self, every: float = REFUSAL_EVERY) -> None:
+        self._every = every
+        self._last: dict[int, float] = {}
+
+    def allow(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(chat_id, -self._every) < self._every:
+            return False
+        if len(self._last) >= 1024:  # forget chats whose pause is over; amortised over many refusals
+            self._last = {c: at for c, at in self._last.items() if now - at < self._every}
+        self._last[chat_id] = now
+        return True
