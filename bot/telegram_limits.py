@@ -31,10 +31,11 @@ RESULT_METHODS = frozenset({"sendPhoto", "sendDocument", "sendMediaGroup"})
 RETRY_BUDGET = 120.0  # seconds a call to a chat keeps being retried on network errors and 5xx
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 15.0
 PROGRESS_MAX_WAIT = 1.0  # a progress edit not sent by then is dropped: a newer one will say more
-PRIVATE_RATE, PRIVATE_BURST = 1.0, 4.0  # Telegram: about one message a second per chat, short bursts allowed
+PRIVATE_RATE, PRIVATE_BURST = 1.0, 10.0  # Telegram: about one message a second per chat, short bursts allowed
 GROUP_MESSAGES, GROUP_PERIOD = 20.0, 60.0  # Telegram: 20 messages a minute per group or channel
 PROGRESS_RESERVE = 0.25  # share of the overall burst and of the in-flight slots progress never takes
-REFUSAL_EVERY = 5.0  # seconds: a user flooding the bot hears "no" once in this time, not once per message
+SWEEP_AT_LEAST = 1024  # lanes kept before idle ones are forgotten
+REFUSAL_EVERY, REFUSAL_BURST = 5.0, 2.0  # a user flooding the bot hears "no" twice, then once per 5 s
 
 Result = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -74,7 +75,8 @@ class _Bucket:
 class _Ticket:
     priority: Priority
     cost: float  # messages this call sends (an album counts each picture)
-    counted: bool  # a message sent or edited: spends the chat's and the overall budget
+    counted: bool  # a message sent or edited: spends the overall budget
+    paced: bool  # a new message: spends its chat's budget too (Telegram's per-chat limits count messages)
     replaces: Hashable | None  # progress: a newer call with the same key takes this one's place
     skip_if_busy: bool  # chat actions: sent at once or not at all
     future: asyncio.Future[bool]  # True: go; False: dropped without a call; an exception: fail
@@ -152,6 +154,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         self._cap = max(1, in_flight)
         self._progress_cap = max(1, self._cap - max(1, int(self._cap * PROGRESS_RESERVE)))
         self._lanes: dict[int | str | None, _Lane] = {}
+        self._sweep_at = SWEEP_AT_LEAST
         self._ready: list[deque[_Lane]] = [deque() for _ in Priority]
         self._timers: list[tuple[float, int, _Lane]] = []
         self._seq = itertools.count()
@@ -199,6 +202,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
             priority = Priority.RESULT if endpoint in RESULT_METHODS else Priority.NORMAL
         counted = chat is not None and endpoint.startswith(("send", "edit", "copy", "forward")) \
             and endpoint != "sendChatAction"
+        new_message = counted and not endpoint.startswith("edit")
         cost = float(len(data.get("media") or ()) or 1) if endpoint == "sendMediaGroup" else 1.0
         replaces: Hashable | None = None
         if progress:
@@ -210,7 +214,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         delay = BACKOFF_FIRST
         retry = False
         while True:
-            ticket = _Ticket(priority, cost, counted, replaces, endpoint == "sendChatAction",
+            ticket = _Ticket(priority, cost, counted, new_message, replaces, endpoint == "sendChatAction",
                              asyncio.get_running_loop().create_future())
             if not await self._admit(chat, ticket, front=retry):
                 return True  # superseded or skipped: for an edit or a chat action, True is Telegram's own answer
@@ -291,6 +295,8 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     def _lane(self, chat: int | str | None) -> _Lane:
         lane = self._lanes.get(chat)
         if lane is None:
+            if len(self._lanes) >= self._sweep_at:
+                self._sweep()
             if chat is None:
                 bucket = None
             elif isinstance(chat, int) and chat > 0:
@@ -320,9 +326,15 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         lane.listed = head.priority
         self._ready[head.priority].append(lane)
 
-    def _forget(self, lane: _Lane) -> None:
-        if not lane and lane.due is None and lane.listed is None and lane.blocked_until <= self._clock():
-            self._lanes.pop(lane.chat, None)
+    def _sweep(self) -> None:
+        """Forget idle lanes (nothing waiting, no flood wait, budget full again); run when their number has doubled,
+        so it costs O(1) per new lane."""
+        now = self._clock()
+        for chat, lane in list(self._lanes.items()):
+            if not lane and lane.due is None and lane.listed is None and lane.blocked_until <= now \
+                    and (lane.bucket is None or lane.bucket.wait(now, lane.bucket.burst) == 0):
+                del self._lanes[chat]
+        self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(self._lanes))
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -345,7 +357,6 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                 lane.listed = None
                 ticket = lane.head()
                 if ticket is None:
-                    self._forget(lane)
                     continue
                 wait = self._lane_wait(lane, ticket, now)
                 if wait is None:
@@ -366,11 +377,10 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                         lane.listed = priority
                         ready.appendleft(lane)
                         break  # the overall budget is spent: nothing of this or lower priority goes now
-                if ticket.counted:
-                    if self._overall is not None:
-                        self._overall.take(ticket.cost)
-                    if lane.bucket is not None:
-                        lane.bucket.take(ticket.cost)
+                if ticket.counted and self._overall is not None:
+                    self._overall.take(ticket.cost)
+                if ticket.paced and lane.bucket is not None:
+                    lane.bucket.take(ticket.cost)
                 self._in_flight += 1
                 self._finish(lane, ticket, True)
             if overall_wait > 0:
@@ -380,9 +390,10 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     def _lane_wait(self, lane: _Lane, ticket: _Ticket, now: float) -> float | None:
         """Seconds until the lane's first call may go, or None when it was failed or dropped instead."""
         wait = lane.blocked_until - now
-        if (ticket.counted or ticket.skip_if_busy) and lane.bucket is not None:
-            need = ticket.cost + (1.0 if ticket.priority is Priority.PROGRESS else 0.0)
-            wait = max(wait, lane.bucket.wait(now, need))
+        if ticket.skip_if_busy and lane.queue:
+            wait = max(wait, 1.0)  # the chat has messages waiting: no chat action in between
+        if ticket.paced and lane.bucket is not None:
+            wait = max(wait, lane.bucket.wait(now, ticket.cost))
         if wait <= 0:
             return 0.0
         if ticket.skip_if_busy:
@@ -401,7 +412,6 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         if not ticket.future.done():
             ticket.future.set_result(go)
         self._list(lane)
-        self._forget(lane)
 
     def _fail(self, lane: _Lane, ticket: _Ticket, why: str) -> None:
         lane.remove(ticket)
@@ -435,18 +445,21 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
 
 
 class RefusalPacer:
-    """When each chat last got a refusal, so a flood of requests is not answered with a flood of messages (each
-    one more against that chat's Telegram limit)."""
+    """Refusals per chat: two at once, then one per REFUSAL_EVERY, so a flood of requests is not answered with a
+    flood of messages (each one more against that chat's Telegram limit), while a second try is still answered."""
 
-    def __init__(self, every: float = REFUSAL_EVERY) -> None:
-        self._every = every
-        self._last: dict[int, float] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._chats: dict[int, _Bucket] = {}
 
     def allow(self, chat_id: int) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(chat_id, -self._every) < self._every:
+        now = self._clock()
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            if len(self._chats) >= SWEEP_AT_LEAST:  # forget chats whose allowance is full again
+                self._chats = {c: b for c, b in self._chats.items() if b.wait(now, REFUSAL_BURST) > 0}
+            bucket = self._chats[chat_id] = _Bucket(1 / REFUSAL_EVERY, REFUSAL_BURST, now)
+        if bucket.wait(now, 1.0) > 0:
             return False
-        if len(self._last) >= 1024:  # forget chats whose pause is over; amortised over many refusals
-            self._last = {c: at for c, at in self._last.items() if now - at < self._every}
-        self._last[chat_id] = now
+        bucket.take(1.0)
         return True

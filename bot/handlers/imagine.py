@@ -37,7 +37,7 @@ from ..references import (
 from ..services import Services, get_services
 from ..texts import resets_text, t
 from . import history, settings
-from .replies import edit_quietly, may_act_for, origin_for, origin_of, refuse, reply, user_lang
+from .replies import edit_quietly, may_act_for, origin_for, origin_of, refuse, reply, tell, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +145,15 @@ async def _start(
         parsed = parse_prompt(text)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await refuse(context, origin, t(key, lang, value=exc.value or "?", valid=", ".join(exc.valid)),
+        await tell(context, origin, t(key, lang, value=exc.value or "?", valid=", ".join(exc.valid)),
                     status_message_id)
         return
     if not parsed.prompt:
-        await refuse(context, origin, t("usage", lang), status_message_id)
+        await tell(context, origin, t("usage", lang), status_message_id)
         return
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
         text = t("prompt_too_long", lang, length=len(parsed.prompt), limit=MAX_PROMPT_CHARS)
-        await refuse(context, origin, text, status_message_id)
+        await tell(context, origin, text, status_message_id)
         return
     if len(references) > MAX_REFERENCES:
         await reply(context, origin, t("refs_trimmed", lang, count=len(references), limit=MAX_REFERENCES))
@@ -162,7 +162,7 @@ async def _start(
         check(references)
     except UnusableReference as exc:
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
-        await refuse(context, origin, text, status_message_id)
+        await tell(context, origin, text, status_message_id)
         return
     prefs = await services.store.get_prefs(*prefs_scope(origin))
     pending = PendingRequest(

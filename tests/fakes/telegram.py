@@ -163,7 +163,7 @@ class _Flood:
 class _Faults:
     """The load faults of one fake (see ``FakeBotAPI.flood``, ``limit_chats``, ``reset_next``)."""
 
-    _COUNTED = re.compile(r"(send|edit|copy|forward)(?!ChatAction)", re.IGNORECASE)
+    _COUNTED = re.compile(r"(send|copy|forward)(?!ChatAction)", re.IGNORECASE)  # new messages
 
     def __init__(self) -> None:
         self.floods: list[_Flood] = []
@@ -415,8 +415,8 @@ class FakeBotAPI:
         self._faults.floods.append(_Flood(method.lower() if method else None, chat_id, retry_after, times))
 
     def limit_chats(self, per_second: float = 1.0, burst: int = 3) -> None:
-        """Telegram's per-chat limit: messages sent or edited in one chat beyond ``burst`` at once and then
-        ``per_second`` get 429 with the seconds to wait (groups: pass 20/60)."""
+        """Telegram's per-chat limit: new messages to one chat beyond ``burst`` at once and then ``per_second``
+        get 429 with the seconds to wait (groups: pass 20/60)."""
         self._faults.per_second, self._faults.burst = per_second, float(burst)
 
     def reset_next(self, method: str, times: int = 1) -> None:
