@@ -358,6 +358,10 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                 ticket = lane.head()
                 if ticket is None:
                     continue
+                if ticket.future.done():  # its caller was cancelled and has not run yet to take it out
+                    lane.remove(ticket)
+                    self._list(lane)
+                    continue
                 wait = self._lane_wait(lane, ticket, now)
                 if wait is None:
                     continue  # failed or dropped; the lane was listed again if it has more
