@@ -62,6 +62,17 @@ async def test_a_connection_reset_mid_upload_is_retried(bot, harness, tg):
     assert not any("refused" in t for t in harness.texts(chat["id"]))
 
 
+async def test_a_final_status_is_retried_through_a_bot_api_outage(bot, harness, tg, img):
+    user, chat = harness.person()
+    img.fail_next(400)
+    tg.fail_next("editMessageText", 502, "Bad Gateway", times=3)
+    tg.fail_next("sendMessage", 503, "Service Unavailable", times=2)
+    harness.send(chat, user, "/imagine a lighthouse --ar 1:1 --1k")
+    msg = await harness.status_says(chat["id"], "invalid", timeout=20)  # not left at "Generating…"
+    assert msg["text"].startswith("⚠️")
+    assert len(tg.bot_messages(chat["id"])) == 1  # one status line, retried, never sent twice
+
+
 async def test_a_refusal_ends_the_delivery_without_retries(bot, harness, tg):
     user, chat = harness.person()
     tg.fail_next("sendPhoto", 403, "Forbidden: bot was blocked by the user")
@@ -119,7 +130,22 @@ async def test_replicas_share_the_overall_rate(tg, make_settings):
     assert len(in_window) <= 2 * 3 + 2
 
 
-async def test_a_flooding_user_hears_no_once_and_others_are_answered(start_bot, harness, tg, img):
+async def test_replicas_share_the_group_rate(tg, make_settings):
+    """20 a minute per group over 2 processes: this one sends a burst of 10, then one every 6 s."""
+    app = build_application(make_settings(telegram_rate_share=2))
+    async with app:
+        sends = [asyncio.create_task(app.bot.send_message(-100123, f"hello {i}")) for i in range(12)]
+        try:
+            await tg.wait_for(lambda: len(tg.calls_of("sendMessage")) >= 10, 10, "the burst")
+            await asyncio.sleep(1.0)  # the 11th may go only 6 s after the burst
+        finally:
+            for task in sends:
+                task.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
+    assert len(tg.calls_of("sendMessage")) == 10
+
+
+async def test_a_flooding_user_is_not_flooded_back_and_others_are_answered(start_bot, harness, tg, img):
     tg.limit_chats(per_second=1, burst=3)
     img.delay = 5
     await start_bot(user_max_running=1, user_max_waiting=1)
