@@ -138,8 +138,9 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     - Results go first, then other calls to chats; progress calls (`rate_limit_args={"progress": True}`, and every
       `sendChatAction`) never take the budget a result needs: under pressure an edit waits for a newer one of the
       same message or is dropped (returning True, what Telegram answers for an edit), and chat actions are skipped.
-    - Overall `overall_rate` messages a second and 20 a minute per group, both divided by `share` (processes sending
-      for the same bot); about one a second per private chat.
+    - Overall `overall_rate` messages (sent or edited) a second and 20 new messages a minute per group, both divided
+      by `share` (processes sending for the same bot); about one new message a second per private chat, after a
+      short burst.
     - Network errors and 5xx on calls to a chat are retried with backoff for `RETRY_BUDGET` seconds, so a 502 during
       an upload does not lose a paid image; refusals (400, 403) are raised at once. Progress calls are not retried.
     - At most `in_flight` calls at once (httpcore's pool bookkeeping costs CPU per queued request).
