@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
-STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
+STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
 
 def command_menus() -> list[tuple[list[BotCommand], BotCommandScope | None, str | None]]:
