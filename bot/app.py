@@ -13,7 +13,6 @@ from typing import Any
 from telegram import Update
 from telegram.error import BadRequest, NetworkError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -42,10 +41,12 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
+from .telegram_limits import TelegramLimiter
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
 
 class BotApiUnreachable(Exception):
@@ -80,19 +81,16 @@ async def wait_for_bot_api(app: Application, settings: Settings) -> None:
             pause = min(pause * 2, 15.0)
 
 
-class BoundedRateLimiter(AIORateLimiter):
-    """PTB's limiter, plus a cap on Bot API calls in flight. Calls over the cap wait here, in an asyncio
-    semaphore, instead of in httpcore's pool queue, whose bookkeeping costs CPU per queued call per connection.
-    It also sees every answer (all calls but getUpdates pass here): `last_answer` for readiness, RetryAfter for
-    the metrics."""
+class ObservedLimiter(TelegramLimiter):
+    """Our limiter, watched: it sees every answer (all calls but getUpdates pass here): `last_answer` for
+    readiness, RetryAfter for the metrics."""
 
-    def __init__(self, *, in_flight: int, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._in_flight = asyncio.Semaphore(in_flight)
         self.last_answer = -math.inf  # time.monotonic() of the Bot API's last answer, any answer
 
     async def process_request(self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any],
-                              endpoint: str, data: dict[str, Any], rate_limit_args: int | dict | None) -> Any:  # noqa: D102
+                              endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, Any] | None) -> Any:  # noqa: D102
         async def observed(*call_args: Any, **call_kwargs: Any) -> Any:
             try:
                 result = await callback(*call_args, **call_kwargs)
@@ -108,10 +106,7 @@ class BoundedRateLimiter(AIORateLimiter):
             self.last_answer = time.monotonic()
             return result
 
-        if isinstance(rate_limit_args, dict):  # our priority marks; PTB's limiter wants an int
-            rate_limit_args = None
-        async with self._in_flight:
-            return await super().process_request(observed, args, kwargs, endpoint, data, rate_limit_args)
+        return await super().process_request(observed, args, kwargs, endpoint, data, rate_limit_args)
 
 
 def build_application(settings: Settings) -> Application:
@@ -124,12 +119,11 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_file_base_url)
         .rate_limiter(
-            BoundedRateLimiter(
+            ObservedLimiter(
+                overall_rate=settings.telegram_max_messages_per_second,
+                share=settings.telegram_rate_share,
+                max_retry_after=settings.telegram_max_retry_after,
                 in_flight=pool,
-                overall_max_rate=settings.telegram_max_messages_per_second,
-                group_max_rate=20,
-                group_time_period=60,
-                max_retries=5,
             )
         )
         .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
@@ -236,7 +230,7 @@ def http_server(app: Application, services: Services) -> HttpServer | None:
     if port is None:
         return None
     limiter = app.bot.rate_limiter
-    assert isinstance(limiter, BoundedRateLimiter)
+    assert isinstance(limiter, ObservedLimiter)
     readiness = Readiness(services.store.ping, lambda: limiter.last_answer, app.bot.get_me)
     webhook = None
     if settings.webhook and services.inbox is not None:  # a worker serves health and metrics, never a webhook
@@ -279,6 +273,8 @@ async def run_bot(
             log.info("stopping: no new jobs; waiting for running ones")
             if server is not None:
                 await server.stop()
+            # Running images get the grace period to be delivered; no call waits out a flood wait beyond it.
+            app.bot.rate_limiter.drain(settings.shutdown_grace_seconds + STOP_SLACK)
             if app.running:
                 await app.stop()
             await stop_services(app)

@@ -87,6 +87,8 @@ class Settings(ImageSettings):
     user_max_running: Annotated[int, Field(ge=1, le=100)] = 2
     user_max_waiting: Annotated[int, Field(ge=0, le=1000)] = 5
     telegram_max_messages_per_second: Annotated[float, Field(ge=0)] = 30.0
+    telegram_max_retry_after: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    telegram_rate_share: Annotated[int, Field(ge=1, le=100)] = 1
     retry_on_size_mismatch: bool = False
     image_memory_mb: Annotated[int, Field(ge=16)] = 96
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
@@ -16,6 +16,7 @@ from .presentation import TelegramPresentation
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .store import Store
+from .telegram_limits import RefusalPacer
 
 KEY = "services"
 
@@ -33,6 +34,7 @@ class Services:
     worker: Worker
     presentation: TelegramPresentation
     inbox: Inbox | None  # None in a worker, which takes no updates
+    refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -153,7 +153,8 @@ async def test_every_ratio_and_size_reaches_the_api(start_bot, harness, tg, img)
     combos = [(r, s) for r in AspectRatio for s in Resolution]
     for ratio, size in combos:
         harness.send(chat, user, f"/imagine test {ratio}-{size} --ar {ratio} --size {size.lower()}")
-    await harness.result(chat["id"], count=len(combos), timeout=60)
+    # ~70 messages to one chat: paced at about one a second after a burst, as Telegram asks
+    await harness.result(chat["id"], count=len(combos), timeout=120)
     seen = {(r.body["aspect_ratio"], r.body["size"]) for r in img.requests}
     assert seen == {(r.value, s.value) for r, s in combos}
     for r in img.requests:

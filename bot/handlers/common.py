@@ -12,6 +12,7 @@ from ..menus import PRIVATE_COMMANDS, set_private_menu
 from ..models import Job, Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
+from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
 from .imagine import keyboard_prompt
 from .replies import origin_for, reply, user_lang
@@ -132,7 +133,10 @@ def _addressed_to_bot(update: Update) -> bool:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Details to the log (secrets masked by the formatter); one plain sentence to the user, never a traceback."""
+    """Details to the log (secrets masked by the formatter); one plain sentence to the user, never a traceback.
+    A flood wait too long to wait out was logged by the limiter, and its chat can't be written to anyway."""
+    if isinstance(context.error, FloodWaitTooLong):  # logged where it happened; that chat can't be told now
+        return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_message:
         try:

@@ -37,7 +37,7 @@ from ..references import (
 from ..services import Services, get_services
 from ..texts import join_list, resets_text, t
 from . import history, settings
-from .replies import edit_quietly, may_act_for, origin_for, origin_of, reply, user_lang
+from .replies import edit_quietly, may_act_for, origin_for, origin_of, refuse, reply, tell, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -175,15 +175,15 @@ async def _start(
         parsed = parse_prompt(text)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await _tell(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)),
+        await tell(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)),
                     status_message_id)
         return
     if not parsed.prompt:
-        await _tell(context, origin, t("usage", lang), status_message_id)
+        await tell(context, origin, t("usage", lang), status_message_id)
         return
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
         text = t("prompt_too_long", lang, length=len(parsed.prompt), limit=MAX_PROMPT_CHARS)
-        await _tell(context, origin, text, status_message_id)
+        await tell(context, origin, text, status_message_id)
         return
     if len(references) > MAX_REFERENCES:
         await reply(context, origin, t("refs_trimmed", lang, count=len(references), limit=MAX_REFERENCES))
@@ -192,7 +192,7 @@ async def _start(
         check(references)
     except UnusableReference as exc:
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
-        await _tell(context, origin, text, status_message_id)
+        await tell(context, origin, text, status_message_id)
         return
     prefs = await services.store.get_prefs(*prefs_scope(origin))
     first = references[0] if references else None
@@ -272,10 +272,10 @@ async def _submit(
     try:
         await services.queue.submit(*jobs)
     except ShuttingDown:
-        await _tell(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
+        await refuse(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
         return False
     except QueueFull as exc:
-        await _tell(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)
+        await refuse(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)
         return False
     except QuotaExceeded as exc:
         resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
@@ -283,20 +283,9 @@ async def _submit(
         cheaper = any(quota.credits(s) < quota.credits(pending.size) and quota.credits(s) <= left for s in Resolution)
         hint = t("quota_hint_smaller" if cheaper else "quota_hint_admin", origin.lang)
         text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets, hint=hint)
-        await _tell(context, origin, text, pending.message_id)
+        await refuse(context, origin, text, pending.message_id)
         return False
     return True
-
-
-async def _tell(context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, message_id: int | None) -> None:
-    """Say it in place of the keyboard or status message when there is one, else as a reply."""
-    if message_id is not None:
-        try:
-            await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=message_id)
-            return
-        except BadRequest:
-            pass
-    await reply(context, origin, text)
 
 
 class _Answer:

@@ -13,6 +13,8 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
 * webhook mode: after ``setWebhook`` the updates are POSTed to its URL (http is
   accepted too) with the secret header, oldest first, each retried until it gets
   a 2xx, and ``getUpdates`` answers 409 — see ``webhook_deliveries``.
+* faults of a real Bot API under load (``flood``, ``limit_chats``, ``reset_next``): 429 with ``retry_after`` on
+  chosen calls or chats, Telegram's per-chat message limits, connections dropped in the middle of an upload.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    error: int | None = None  # the error code it was answered with, if any
 
 
 class ApiError(Exception):
@@ -163,6 +166,60 @@ def _int(p: dict, key: str) -> int:
         raise ApiError(400, f"Bad Request: invalid {key} specified") from None
 
 
+@dataclass
+class _Flood:
+    method: str | None
+    chat_id: int | None
+    retry_after: int
+    times: int
+
+
+class _Faults:
+    """The load faults of one fake (see ``FakeBotAPI.flood``, ``limit_chats``, ``reset_next``)."""
+
+    _COUNTED = re.compile(r"(send|copy|forward)(?!ChatAction)", re.IGNORECASE)  # new messages
+
+    def __init__(self) -> None:
+        self.floods: list[_Flood] = []
+        self.resets: dict[str, int] = {}
+        self.per_second: float | None = None
+        self.burst = 0.0
+        self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, stamp)
+
+    def take_reset(self, method: str) -> bool:
+        left = self.resets.get(method.lower(), 0)
+        if left:
+            self.resets[method.lower()] = left - 1
+        return bool(left)
+
+    @staticmethod
+    async def drop_connection(request: web.Request) -> web.Response:
+        await request.content.read(32 * 1024)  # part of the upload arrives ...
+        if request.transport is not None:
+            request.transport.abort()  # ... then the connection is gone (a reset, no answer)
+        return web.Response(status=500)
+
+    def check(self, method: str, params: dict) -> None:
+        """Raise the 429 a flood rule or the per-chat limit gives this call, if any."""
+        try:
+            chat = int(params.get("chat_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            chat = None
+        for flood in self.floods:
+            if flood.times > 0 and flood.method in (None, method.lower()) and flood.chat_id in (None, chat):
+                flood.times -= 1
+                raise ApiError(429, f"Too Many Requests: retry after {flood.retry_after}", flood.retry_after)
+        if self.per_second and chat is not None and self._COUNTED.match(method):
+            now = time.monotonic()
+            tokens, stamp = self._buckets.get(chat, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - stamp) * self.per_second)
+            if tokens < 1:
+                self._buckets[chat] = (tokens, now)
+                wait = max(1, int((1 - tokens) / self.per_second + 0.999))
+                raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
+            self._buckets[chat] = (tokens - 1, now)
+
+
 _API: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
@@ -205,6 +262,7 @@ class FakeBotAPI:
         self._photo_sets: dict[str, list[dict]] = {}
         self._queries: set[str] = set()
         self._failures: dict[str, list[ApiError]] = {}
+        self._faults = _Faults()
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -372,6 +430,28 @@ class FakeBotAPI:
             error_code, description = 429, f"Too Many Requests: retry after {retry_after}"
         self._failures.setdefault(method.lower(), []).extend(
             ApiError(error_code, description, retry_after) for _ in range(times))
+
+    # ------------------------------------------------- faults of a Bot API under load
+
+    def flood(self, retry_after: int, *, method: str | None = None, chat_id: int | None = None,
+              times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` (any if None) to ``chat_id`` (any if None) answer 429
+        "Too Many Requests: retry after N" with ``parameters.retry_after``, as Telegram does."""
+        self._faults.floods.append(_Flood(method.lower() if method else None, chat_id, retry_after, times))
+
+    def limit_chats(self, per_second: float = 1.0, burst: int = 3) -> None:
+        """Telegram's per-chat limit: new messages to one chat beyond ``burst`` at once and then ``per_second``
+        get 429 with the seconds to wait (groups: pass 20/60)."""
+        self._faults.per_second, self._faults.burst = per_second, float(burst)
+
+    def reset_next(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` lose their connection halfway through the upload: the request is
+        read in part, never recorded or applied, and the client gets no answer."""
+        self._faults.resets[method.lower()] = self._faults.resets.get(method.lower(), 0) + times
+
+    def refused(self, method: str | None = None) -> list[Call]:
+        """Calls answered with an error (429s from ``flood``/``limit_chats`` among them)."""
+        return [c for c in self.calls if c.error is not None and (method is None or c.method == method)]
 
     # ---------------------------------------------------------------- internals
 
@@ -647,6 +727,8 @@ class FakeBotAPI:
             return ApiError(401, "Unauthorized").response()
         name, handler = _API.get(request.match_info["method"].lower(),
                                  (request.match_info["method"], None))
+        if self._faults.take_reset(name):
+            return await self._faults.drop_connection(request)
         try:
             params, files = await self._parse(request)
         except ApiError as exc:
@@ -659,10 +741,12 @@ class FakeBotAPI:
                 raise ApiError(404, "Not Found: method not found")
             if injected := self._failures.get(name.lower()):
                 raise injected.pop(0)
+            self._faults.check(name, params)
             result = handler(self, params, files)
             if inspect.isawaitable(result):
                 result = await result
         except ApiError as exc:
+            self.calls[-1].error = exc.code
             return exc.response()
         except Exception as exc:  # a bug in the fake or an unexpected request: make it loud
             return ApiError(500, f"Internal Server Error: fake failed: {exc!r}").response()

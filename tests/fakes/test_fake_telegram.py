@@ -175,3 +175,25 @@ async def test_real_ptb_bot(fake: FakeBotAPI) -> None:
         await bot.set_my_commands([("imagine", "Draw a picture")], language_code="en")
         assert fake.commands[(None, "en")] == [{"command": "imagine", "description": "Draw a picture"}]
     assert [m["message_id"] for m in fake.bot_messages(42)] == [1, 2, 3, 4, 5]
+
+
+async def test_load_faults(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    fake.flood(7, method="sendMessage", chat_id=2)
+    r = await http.post("sendMessage", data={"chat_id": "1", "text": "hi"})
+    assert r.json()["ok"] is True  # another chat
+    r = await http.post("sendMessage", data={"chat_id": "2", "text": "hi"})
+    assert r.status_code == 429 and r.json()["parameters"] == {"retry_after": 7}
+    assert [c.params["chat_id"] for c in fake.refused("sendMessage")] == [2]
+
+    fake.limit_chats(per_second=1, burst=2)
+    codes = [(await http.post("sendMessage", data={"chat_id": "3", "text": "x"})).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert (await http.post("sendChatAction", data={"chat_id": "3", "action": "typing"})).status_code == 200
+    assert (await http.post("sendMessage", data={"chat_id": "4", "text": "x"})).status_code == 200
+
+    fake.reset_next("sendDocument")
+    with pytest.raises(httpx.TransportError):
+        await http.post("sendDocument", data={"chat_id": "5"}, files={"document": ("a.bin", b"\0" * 200_000)})
+    assert fake.calls_of("sendDocument") == [] and fake.bot_messages(5) == []
+    r = await http.post("sendDocument", data={"chat_id": "5"}, files={"document": ("a.bin", b"\0" * 10)})
+    assert r.json()["ok"] is True
