@@ -115,7 +115,9 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
         except NotAnImageError:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)
-    client = ImageClient.from_settings(settings, max_connections=2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    client = ImageClient.from_settings(settings, max_connections=2, spool_dir=args.out)
+    client.open()
     what = f"editing {len(images)} picture(s) into" if images else "generating"
     print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
     started = time.monotonic()
@@ -129,13 +131,12 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(f"{t('error_' + exc.kind)} [{detail}]{rid}")
     finally:
         await client.aclose()
-    args.out.mkdir(parents=True, exist_ok=True)
     from .delivery import safe_filename
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out / f"{stamp}_{safe_filename(request.prompt, ratio, size, image.extension)}"
-    path.write_bytes(image.data)
-    print(f"{path}  {image.width}×{image.height}  {len(image.data) / 1024 / 1024:.1f} MB  "
+    image.path.replace(path)
+    print(f"{path}  {image.width}×{image.height}  {image.nbytes / 1024 / 1024:.1f} MB  "
           f"{time.monotonic() - started:.1f} s")
     if (image.width, image.height) != request.expected_pixels:
         print(f"warning: asked {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}), "

@@ -29,7 +29,7 @@ from telegram.ext import (
 from .config import Settings
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
-from .imagegen import ByteBudget, ImageClient
+from .imagegen import ImageClient
 from .jobs import JobRunner
 from .originals import OriginalsStore
 from .quota import Quota
@@ -134,8 +134,8 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
                                settings.originals_max_total_mb)
     originals.open()
-    client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2,
-                                       budget=ByteBudget(settings.image_memory_mb * 1024 * 1024))
+    client = ImageClient.from_settings(settings, max_connections=settings.max_concurrent_generations * 2)
+    client.open()
     quota = Quota(store, settings, clock or time.time)
     references = ReferenceFetcher(app.bot, originals)
     runner = JobRunner(

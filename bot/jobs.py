@@ -359,13 +359,13 @@ class JobRunner:
     async def _keep(self, job: Job, image: GeneratedImage) -> Made:
         """Record the image and put its bytes on disk; from here on no copy stays in memory, so many finished
         4K images waiting for delivery don't pile up (the caller must not keep `image` either)."""
-        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
+        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, image.nbytes
         job.upstream_seconds = image.upstream_seconds
         try:
-            path = await self._originals.save(job.id, image.data, image.extension)
+            path = await self._originals.save(job.id, image.path, image.extension)
         finally:
             await image.release()
-        return Made(dataclasses.replace(image, data=b"", lease=None), path, len(image.data))
+        return Made(image, path, image.nbytes)
 
     async def _generate(self, job: Job) -> GeneratedImage:
         images = await self._references.fetch(job.references) if job.references else []
@@ -393,7 +393,9 @@ class JobRunner:
             log.warning("job %s: size retry failed: %s", job.id, exc.detail)
             await self._quota.refund(retry)
             return first
-        return second if size_matches(job, second) or not size_matches(job, first) else first
+        kept = second if size_matches(job, second) or not size_matches(job, first) else first
+        await (first if kept is second else second).release()
+        return kept
 
     async def _mark_failed(self, job: Job, kind: str, **values: object) -> None:
         await self._quota.refund(job)
@@ -462,7 +464,7 @@ class JobRunner:
                 )
 
     async def _deliver(self, lead: Job, made: list[tuple[Job, Made]], failed: list[Job]) -> None:
-        big = any(m.nbytes > delivery.PHOTO_MAX_BYTES for _, m in made)
+        big = any(not delivery.fits_photo(m.nbytes, m.image.width, m.image.height) for _, m in made)
         async with self._heavy if big else contextlib.nullcontext():  # previews and big uploads, a few at a time
             await self._deliver_now(lead, made, failed)
 
@@ -518,8 +520,7 @@ class JobRunner:
         name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, image.extension)
         if job.variants > 1:
             name = name.replace(f".{image.extension}", f"_{job.variant}.{image.extension}")
-        data = await asyncio.to_thread(made.path.read_bytes)
-        return delivery.Picture(data, image.width, image.height, image.mime_type, name)
+        return delivery.Picture(made.path, made.nbytes, image.width, image.height, image.mime_type, name)
 
     def _details(self, job: Job, image: GeneratedImage) -> str:
         if size_matches(job, image):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ class OriginalsStore:
         """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image."""
         self._dir.mkdir(parents=True, exist_ok=True)
 
-    async def save(self, job_id: str, data: bytes, extension: str) -> Path:
+    async def save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
+        """Store the bytes, or move in the file at that path (an image spooled to disk as it arrived)."""
         return await asyncio.to_thread(self._save, job_id, data, extension)
 
     def find(self, job_id: str) -> Path | None:
@@ -33,10 +35,13 @@ class OriginalsStore:
                 return path
         return None
 
-    def _save(self, job_id: str, data: bytes, extension: str) -> Path:
+    def _save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
+        if isinstance(data, Path):
+            shutil.move(data, tmp)  # a rename within one file system
+        else:
+            tmp.write_bytes(data)
         tmp.replace(path)
         self._prune(keep=path)
         return path
