@@ -187,9 +187,10 @@ def decode_base64(source: BinaryIO, text: str | BigString, out: BinaryIO, limit:
         cut = _escape_safe_end(raw) if left > 0 else len(raw)
         raw, carry = raw[:cut], raw[cut:]
         try:
-            writer.feed(json.loads(b'"' + raw + b'"', strict=False) if b"\\" in raw else raw.decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
+            text = json.loads(b'"' + raw + b'"', strict=False) if b"\\" in raw else raw.decode("ascii")
+        except ValueError:  # UnicodeDecodeError too
             raise NotBase64("not a clean JSON string") from None
+        writer.feed(text)
         if not raw and carry:
             raise NotBase64("a broken escape")
     return writer.finish()

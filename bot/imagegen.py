@@ -168,7 +168,9 @@ def inspect_image(source: bytes | Path) -> tuple[str, int, int]:
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise TooManyPixelsError(f"{width}×{height} is far beyond the largest size the service makes")
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own check at twice MAX_PIXELS, in Image.open
+        raise TooManyPixelsError(str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise NotAnImageError(f"unreadable image: {exc}") from None
     fmt = "JPEG" if fmt == "MPO" else fmt  # what many phones save: a JPEG with more pictures after the first
     if fmt not in _FORMATS:

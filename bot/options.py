@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -108,6 +109,28 @@ _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 
 
+# Never meaningful in a prompt, wherever they are: zero-width space, word joiner, BOM.
+_DROP = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+# Blank-looking letters (Hangul fillers, braille blank) that otherwise count as text.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+
+
+def clean_prompt(text: str) -> str:
+    """Control characters out (newlines stay, tabs become spaces); a text of nothing visible becomes empty.
+
+    Format characters such as the zero-width joiner stay inside text that is visible (emoji sequences and some
+    scripts need them), but a prompt made only of them, of spaces and of blank fillers is no prompt.
+    """
+    text = "".join(
+        " " if ch == "\t" else ch for ch in text.translate(_DROP)
+        if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+    )
+    if all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp")
+           for ch in text):
+        return ""
+    return text
+
+
 def parse_variants(text: str) -> int:
     """`4`, `x4` or `×4`, one of VARIANT_CHOICES; raise ValueError otherwise."""
     value = text.strip().lstrip("x×")
@@ -119,9 +142,11 @@ def parse_variants(text: str) -> int:
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
-    The last occurrence of a flag wins. Raises OptionError for a value that is not valid.
+    The prompt is cleaned first (`clean_prompt`). The last occurrence of a flag wins. Raises OptionError for a
+    value that is not valid.
     """
     found: dict[str, object] = {}
+    text = clean_prompt(text)
 
     def taker(flag: str, parse: Callable[[str], object], valid: list[str]) -> Callable[[re.Match[str]], str]:
         def take(match: re.Match[str]) -> str:
