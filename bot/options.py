@@ -115,20 +115,19 @@ _DROP = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
-def clean_prompt(text: str) -> str:
-    """Control characters out (newlines stay, tabs become spaces); a text of nothing visible becomes empty.
-
-    Format characters such as the zero-width joiner stay inside text that is visible (emoji sequences and some
-    scripts need them), but a prompt made only of them, of spaces and of blank fillers is no prompt.
-    """
-    text = "".join(
+def strip_controls(text: str) -> str:
+    """Control characters out (newlines stay, tabs become spaces), and the zero-width characters of _DROP."""
+    return "".join(
         " " if ch == "\t" else ch for ch in text.translate(_DROP)
         if ch in "\n\t" or unicodedata.category(ch) != "Cc"
     )
-    if all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp")
-           for ch in text):
-        return ""
-    return text
+
+
+def is_blank(text: str) -> bool:
+    """Nothing visible: only spaces, format characters and blank fillers. Format characters such as the zero-width
+    joiner stay inside visible text (emoji sequences and some scripts need them), but alone they are no prompt."""
+    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp")
+               for ch in text)
 
 
 def parse_variants(text: str) -> int:
@@ -142,11 +141,11 @@ def parse_variants(text: str) -> int:
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
-    The prompt is cleaned first (`clean_prompt`). The last occurrence of a flag wins. Raises OptionError for a
+    Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins. Raises OptionError for a
     value that is not valid.
     """
     found: dict[str, object] = {}
-    text = clean_prompt(text)
+    text = strip_controls(text)
 
     def taker(flag: str, parse: Callable[[str], object], valid: list[str]) -> Callable[[re.Match[str]], str]:
         def take(match: re.Match[str]) -> str:
@@ -165,4 +164,5 @@ def parse_prompt(text: str) -> ParsedPrompt:
     text = _SIZE_FLAG.sub(take_size, text)
     text = _SIZE_SHORT.sub(take_size, text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
+    prompt = "" if is_blank(prompt) else prompt
     return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"))  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
@@ -96,6 +96,7 @@ class Recorded:
     aborted: bool = False
     status: int | None = None
     request_id: str = ""  # the X-Request-Id answered (extra to the brief)
+    image_types: list[str] = field(default_factory=list)  # the Content-Type of each image part
 
 
 def _new_id() -> str:
@@ -341,6 +342,7 @@ class FakeImageAPI:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if part.name == "image":
+                rec.image_types.append(part.headers.get("Content-Type", ""))
                 rec.images.append(bytes(await part.read()))
             elif part.name:
                 rec.body[part.name] = await part.text()
