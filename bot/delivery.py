@@ -92,14 +92,16 @@ def fits_photo(size: int, width: int, height: int) -> bool:
 def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     """A JPEG small enough to be a photo, turned as the original's EXIF says. CPU-bound: run it off the event loop.
 
-    One full-size bitmap at most: JPEG decodes at a reduced scale (draft), other formats are reduced right after
-    decoding, and everything else happens on the small picture."""
+    One full-size bitmap at most, and only for as long as it takes to shrink it: JPEG decodes at a reduced scale
+    (draft); any other format is box-reduced by a whole factor right after decoding (one small copy, not the
+    full-size intermediate a resampling filter makes), and everything else happens on the small picture."""
     with Image.open(path) as img:
         img.draft("RGB", (max_side, max_side))  # JPEG decodes at a reduced scale; other formats ignore it
+        factor = -(-max(img.size) // max_side)
+        if factor > 1:
+            img = img.reduce(factor)
         if img.mode == "P":
             img = img.convert("RGBA")
-        # reducing_gap: a fast integer box reduction first, then Lanczos on the small picture
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
         img = ImageOps.exif_transpose(img)
         if img.mode in ("RGBA", "LA"):
             background = Image.new("RGB", img.size, (255, 255, 255))

@@ -242,10 +242,14 @@ class ImageClient:
         )
 
     def open(self) -> None:
-        """Create the spool folder and drop what a crash left in it (nothing there is wanted any more)."""
+        """Create the spool folder and drop what a crash left in it: files older than any attempt can last (another
+        process sharing the folder may be writing the newer ones)."""
         self._spool.mkdir(parents=True, exist_ok=True)
+        stale = time.time() - 2 * self._timeout - 60
         for leftover in self._spool.glob("*.part"):
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < stale:
+                    leftover.unlink()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(pool.aclose() for pool in self._pools))
