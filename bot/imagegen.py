@@ -226,6 +226,8 @@ class ImageClient:
             for _ in range(shards)
         ]
         self._turn = itertools.count()
+        # Decoding base64 holds the GIL nearly throughout: two at once are no faster, and starve the event loop.
+        self._decoding = asyncio.Semaphore(1)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_connections: int, spool_dir: Path | None = None
@@ -324,7 +326,8 @@ class ImageClient:
             b64, url = self._image_source(parsed, request_id)
             upstream_seconds = time.monotonic() - started
             if b64 is not None:
-                path, nbytes = await asyncio.to_thread(self._decode_b64, body, b64, request_id)
+                async with self._decoding:
+                    path, nbytes = await asyncio.to_thread(self._decode_b64, body, b64, request_id)
             else:
                 path, nbytes = await self._download(http, url, request_id)
         return await self._checked(path, nbytes, request_id, upstream_seconds)
