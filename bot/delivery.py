@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # public Bot API; a self-hosted server al
 CAPTION_MAX = 1024
 PREVIEW_MAX_SIDE = 2560
 UPLOAD_TIMEOUT = 600.0
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "PA")
 
 
 class DeliveryError(Exception):
@@ -97,11 +98,11 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     full-size intermediate a resampling filter makes), and everything else happens on the small picture."""
     with Image.open(path) as img:
         img.draft("RGB", (max_side, max_side))  # JPEG decodes at a reduced scale; other formats ignore it
+        if img.mode not in _REDUCIBLE:  # palette, 1-bit, 16-bit grey: Pillow reduces none of them
+            img = img.convert("RGBA" if img.mode == "P" else "L")
         factor = -(-max(img.size) // max_side)
         if factor > 1:
             img = img.reduce(factor)
-        if img.mode == "P":
-            img = img.convert("RGBA")
         img = ImageOps.exif_transpose(img)
         if img.mode in ("RGBA", "LA"):
             background = Image.new("RGB", img.size, (255, 255, 255))
@@ -148,7 +149,7 @@ async def send_document(bot: Bot, target: Target, picture: Picture, caption_text
 
 
 @contextlib.contextmanager
-def _streamed(picture: Picture, *, attach: bool = False):  # noqa: ANN202
+def _streamed(picture: Picture, *, attach: bool = False) -> Iterator[InputFile]:
     """The picture's file as PTB upload that httpx reads in chunks while sending, instead of PTB reading it whole
     into memory first (what it does with bytes, paths and file objects alike)."""
     with picture.path.open("rb") as handle:

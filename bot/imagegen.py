@@ -13,7 +13,7 @@ import re
 import ssl
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -179,7 +179,8 @@ def inspect_image(source: bytes | Path) -> tuple[str, int, int]:
 
 
 class ImageClient:
-    """Talks to `POST {base}/v1/images/generations`. One instance (and one connection pool) per bot.
+    """Talks to `POST {base}/v1/images/generations` and `/edits`. One instance (its connections in a few small
+    pools) per bot.
 
     Every body is streamed against a cap, within a total deadline per attempt; what is large goes to files in
     `spool_dir` as it arrives, so memory holds a few chunks per request whatever the peer sends.
@@ -315,11 +316,11 @@ class ImageClient:
             status, request_id, headers = await self._fetch_answer(http, self._build(http, payload, images), body)
             try:
                 parsed = await asyncio.to_thread(bodies.parse_json, body)
-            except bodies.HostileBody as exc:
-                raise BadAnswerError(f"answer refused: {exc}", status=status, request_id=request_id) from None
-            except bodies.MalformedBody:
-                if status != 200:
+            except (bodies.HostileBody, bodies.MalformedBody) as exc:
+                if status != 200:  # an error all the same: its status says which
                     raise _error_for(status, headers, None, _head(body), request_id) from None
+                if isinstance(exc, bodies.HostileBody):
+                    raise BadAnswerError(f"answer refused: {exc}", status=200, request_id=request_id) from None
                 raise UpstreamError("answer is not JSON", status=200, request_id=request_id) from None
             if status != 200:
                 raise _error_for(status, headers, parsed.value, _head(body), request_id)
@@ -408,7 +409,7 @@ class ImageClient:
                 raise BadAnswerError(f"b64_json image refused: {exc}", status=200, request_id=request_id) from None
 
     @contextlib.contextmanager
-    def _new_file(self):  # noqa: ANN202
+    def _new_file(self) -> Iterator[tuple[BinaryIO, Path]]:
         """A file in the spool folder for one image; removed unless the block succeeds."""
         out = tempfile.NamedTemporaryFile(dir=self._spool, suffix=".part", delete=False)  # noqa: SIM115
         path = Path(out.name)
