@@ -182,17 +182,19 @@ def decode_base64(source: BinaryIO, text: str | BigString, out: BinaryIO, limit:
     left, carry = text.end - text.start, b""
     while left > 0 or carry:
         raw = source.read(min(CHUNK, left)) if left > 0 else b""
+        if left > 0 and not raw:
+            raise NotBase64("the answer ended inside the string")
         left -= len(raw)
         raw = carry + raw
-        cut = _escape_safe_end(raw) if left > 0 else len(raw)
+        cut = _escape_safe_end(raw) if left > 0 else len(raw)  # an escape cut in two waits for its rest
         raw, carry = raw[:cut], raw[cut:]
+        if not raw:
+            continue
         try:
-            text = json.loads(b'"' + raw + b'"', strict=False) if b"\\" in raw else raw.decode("ascii")
+            piece = json.loads(b'"' + raw + b'"', strict=False) if b"\\" in raw else raw.decode("ascii")
         except ValueError:  # UnicodeDecodeError too
             raise NotBase64("not a clean JSON string") from None
-        writer.feed(text)
-        if not raw and carry:
-            raise NotBase64("a broken escape")
+        writer.feed(piece)
     return writer.finish()
 
 

@@ -19,9 +19,12 @@ async def _ask(harness, text: str = "/imagine a lamp --ar 1:1 --1k") -> dict:
     return chat
 
 
-async def _still_works(harness) -> None:
+async def _still_works(harness, bot=None) -> None:
+    """Another request gets its image; and nothing a refused answer brought is left in the spool folder."""
     chat = await _ask(harness, "/imagine after the storm --ar 1:1 --1k")
     await harness.result(chat["id"])
+    if bot is not None:
+        assert list((bot.settings.data_dir / "spool").iterdir()) == []
 
 
 @pytest.mark.parametrize("kind", ["endless", "endless_url"])
@@ -32,7 +35,7 @@ async def test_an_endless_answer_is_cut_off_at_the_cap(bot, harness, img, kind):
     msg = await harness.status_says(chat["id"], BROKEN, timeout=30)
     assert msg["text"].startswith("⚠️") and harness.results(chat["id"]) == []
     assert len(img.requests) == 1  # a broken answer is paid for: not asked again
-    await _still_works(harness)
+    await _still_works(harness, bot)
 
 
 async def test_a_b64_image_is_held_to_the_download_cap(bot, harness, img):
@@ -41,7 +44,7 @@ async def test_a_b64_image_is_held_to_the_download_cap(bot, harness, img):
     img.stream_next("big_b64", size=MAX_IMAGE_BYTES + 256 * 1024)
     chat = await _ask(harness)
     await harness.status_says(chat["id"], BROKEN, timeout=30)
-    await _still_works(harness)
+    await _still_works(harness, bot)
 
 
 async def test_a_dripping_answer_ends_at_the_total_deadline(start_bot, harness, img):
@@ -61,7 +64,7 @@ async def test_a_pixel_bomb_is_refused_unopened(bot, harness, img, fmt):
     chat = await _ask(harness)
     await harness.status_says(chat["id"], "far larger than any size", timeout=20)
     assert harness.results(chat["id"]) == []
-    await _still_works(harness)
+    await _still_works(harness, bot)
 
 
 async def test_a_long_thin_pixel_bomb_is_refused_too(bot, harness, img):
