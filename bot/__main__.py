@@ -14,7 +14,7 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import Settings, SettingsError, load_settings
-from .imagegen import ImageClient, ImageGenError, NotAnImageError, inspect_image
+from .imagegen import ImageClient, ImageGenError, NotAnImageError, TooManyPixelsError, inspect_image
 from .options import (
     MAX_PROMPT_CHARS,
     AspectRatio,
@@ -112,6 +112,8 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
             inspect_image(data)
         except OSError as exc:
             return _fail(f"cannot read --image {path}: {exc.strerror}", EXIT_CONFIG)
+        except TooManyPixelsError:
+            return _fail(f"--image {path} (number {number}) has far too many pixels", EXIT_CONFIG)
         except NotAnImageError:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)

@@ -141,8 +141,8 @@ def parse_variants(text: str) -> int:
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
-    Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins. Raises OptionError for a
-    value that is not valid.
+    Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
+    Raises OptionError for a value that is not valid.
     """
     found: dict[str, object] = {}
     text = strip_controls(text)
