@@ -93,3 +93,12 @@ async def test_answers_of_the_wrong_shape_are_a_bad_answer(bot, harness, img, ca
     assert len(img.requests) == 1
     assert not [r for r in caplog.records if r.exc_info], "no traceback for a bad answer"
     await _still_works(harness)
+
+
+async def test_the_image_a_size_retry_replaces_leaves_no_file(start_bot, harness, img):
+    running = await start_bot(retry_on_size_mismatch=True)
+    img.size_next(1024, 1024)  # asked 16:9: the first is wrong, the retry is right
+    chat = await _ask(harness, "/imagine a wide valley --ar 16:9 --1k")
+    await harness.result(chat["id"])
+    assert len(img.requests) == 2
+    assert list((running.settings.data_dir / "spool").iterdir()) == []
