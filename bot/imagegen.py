@@ -127,6 +127,12 @@ class TooManyPixelsError(NotAnImageError):
     kind = "too_many_pixels"
 
 
+class SpoolError(ImageGenError):
+    """The spool folder could not be written (disk full, or the folder gone): our side, not the service's."""
+
+    kind = "internal"
+
+
 class BadAnswerError(ImageGenError):
     """An answer no working service sends: too large, nested too deep, fields of the wrong type, a broken URL.
     Not retried: it is paid for, and a broken gateway is likely to send the same again."""
@@ -312,6 +318,13 @@ class ImageClient:
 
     async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
                        started: float) -> GeneratedImage:
+        try:
+            return await self._spooled_attempt(http, payload, images, started)
+        except OSError as exc:  # only the spool folder's files are left to raise it
+            raise SpoolError(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
+
+    async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
+                               started: float) -> GeneratedImage:
         with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=self._spool) as body:
             status, request_id, headers = await self._fetch_answer(http, self._build(http, payload, images), body)
             try:

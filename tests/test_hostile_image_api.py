@@ -102,3 +102,17 @@ async def test_the_image_a_size_retry_replaces_leaves_no_file(start_bot, harness
     await harness.result(chat["id"])
     assert len(img.requests) == 2
     assert list((running.settings.data_dir / "spool").iterdir()) == []
+
+
+async def test_a_spool_folder_that_cannot_be_written_is_one_sentence(bot, harness, img, caplog):
+    spool = bot.settings.data_dir / "spool"
+    spool.rmdir()
+    spool.write_text("not a folder")  # every file the client makes in it now fails, as on a full disk
+    with caplog.at_level(logging.WARNING):
+        chat = await _ask(harness)
+        await harness.status_says(chat["id"], "Something went wrong on my side")
+    assert not [r for r in caplog.records if r.exc_info]
+    assert any(str(spool) in r.getMessage() for r in caplog.records)
+    spool.unlink()
+    spool.mkdir()
+    await _still_works(harness, bot)
