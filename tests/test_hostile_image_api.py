@@ -47,11 +47,12 @@ async def test_a_b64_image_is_held_to_the_download_cap(bot, harness, img):
     await _still_works(harness, bot)
 
 
-async def test_a_dripping_answer_ends_at_the_total_deadline(start_bot, harness, img):
+@pytest.mark.parametrize("kind", ["drip", "drip_url"])
+async def test_a_dripping_answer_ends_at_the_total_deadline(start_bot, harness, img, kind):
     await start_bot(image_request_timeout=2)
-    img.response_format = "b64_json"
+    img.response_format = "b64_json" if kind == "drip" else "url"
     img.drip_interval = 0.5  # faster than the read timeout: only a total deadline ends it
-    img.stream_next("drip")
+    img.stream_next(kind)
     chat = await _ask(harness)
     await harness.status_says(chat["id"], "took too long", timeout=20)
     assert len(img.requests) == 1

@@ -63,7 +63,7 @@ JUNK_KINDS = (
     "url_broken", "url_not_string", "url_ftp", "b64_not_string", "data_not_list", "item_not_object", "deep_json",
     "not_object",
 )
-STREAM_KINDS = ("endless", "drip", "big_b64", "endless_url")
+STREAM_KINDS = ("endless", "drip", "big_b64", "endless_url", "drip_url")
 B64_STYLES = ("mime", "spaces", "no_padding", "urlsafe", "data_url", "escaped_slashes")
 MAX_PROMPT = 32_000
 MAX_IMAGES = 14
@@ -253,7 +253,8 @@ class FakeImageAPI:
     def stream_next(self, kind: str, size: int = 0, times: int = 1) -> None:
         """Answer the next ``times`` requests with a hostile stream, ``kind`` in ``STREAM_KINDS``:
         ``endless``: a 200 JSON answer whose ``b64_json`` never ends; ``endless_url``: a ``url`` answer whose
-        file never ends; ``drip``: a valid answer, one byte per ``drip_interval`` seconds; ``big_b64``: a
+        file never ends; ``drip``: a valid answer, one byte per ``drip_interval`` seconds (``drip_url``: its
+        file does that); ``big_b64``: a
         ``b64_json`` of ``size`` zero bytes, written as it is encoded (never held whole)."""
         if kind not in STREAM_KINDS:
             raise ValueError(f"unknown stream kind {kind!r}; one of {STREAM_KINDS}")
@@ -293,6 +294,9 @@ class FakeImageAPI:
             return web.Response(status=404, text="404 page not found")
         if found[0] == b"endless":
             return await self._write_stream(request, b"\x89PNG\r\n\x1a\n", itertools.repeat(b"\0" * 65536))
+        if found[1] == "drip":
+            drip = (found[0][i:i + 1] for i in range(len(found[0])))
+            return await self._write_stream(request, b"", drip, pause=self.drip_interval)
         return web.Response(body=found[0], content_type=found[1])
 
     async def _generations(self, request: web.Request) -> web.Response:
@@ -430,8 +434,12 @@ class FakeImageAPI:
 
     async def _hostile_stream(self, request: web.Request, rec: Recorded, kind: str, size: int) -> web.StreamResponse:
         rid = rec.request_id
-        if kind == "endless_url":
-            self._files[f"{rid}.png"] = (b"endless", "image/png")
+        if kind in ("endless_url", "drip_url"):
+            if kind == "endless_url":
+                self._files[f"{rid}.png"] = (b"endless", "image/png")
+            else:
+                png = self._served[rid] = _with_text_chunk(await self._base_png(64, 64), "fake-request-id", rid)
+                self._files[f"{rid}.png"] = (png, "drip")
             return web.json_response({"data": [{"url": f"{self.base_url}/files/{rid}.png"}]})
         if kind == "endless":
             return await self._write_stream(request, b'{"data": [{"b64_json": "', itertools.repeat(b"A" * 65536), rid)
