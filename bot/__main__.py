@@ -14,7 +14,7 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import ImageSettings, Settings, SettingsError, load_settings
-from .imagegen import ImageClient, ImageGenError, NotAnImageError, inspect_image
+from .imagegen import ImageClient, ImageGenError, NotAnImageError, TooManyPixelsError, inspect_image
 from .options import (
     MAX_PROMPT_CHARS,
     AspectRatio,
@@ -147,10 +147,14 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
             inspect_image(data)
         except OSError as exc:
             return _fail(f"cannot read --image {path}: {exc.strerror}", EXIT_CONFIG)
+        except TooManyPixelsError:
+            return _fail(f"--image {path} (number {number}) has far too many pixels", EXIT_CONFIG)
         except NotAnImageError:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)
-    client = ImageClient.from_settings(settings, max_connections=2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    client = ImageClient.from_settings(settings, max_connections=2, spool_dir=args.out)
+    client.open()
     pictures = "1 picture" if len(images) == 1 else f"{len(images)} pictures"
     what = f"editing {pictures} into" if images else "generating"
     print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
@@ -165,13 +169,12 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
         return _fail(line)
     finally:
         await client.aclose()
-    args.out.mkdir(parents=True, exist_ok=True)
     from .delivery import safe_filename
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out / f"{stamp}_{safe_filename(request.prompt, ratio, size, image.extension)}"
-    path.write_bytes(image.data)
-    print(f"{path}  {image.width}×{image.height}  {len(image.data) / 1024 / 1024:.1f} MB  "
+    image.path.replace(path)
+    print(f"{path}  {image.width}×{image.height}  {image.nbytes / 1024 / 1024:.1f} MB  "
           f"{time.monotonic() - started:.1f} s")
     if not request.matches(image.width, image.height):
         print(f"warning: asked {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}), "

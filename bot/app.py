@@ -27,7 +27,7 @@ from . import metrics
 from .config import Settings
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
-from .imagegen import ByteBudget, ImageClient
+from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker, worker_id
@@ -176,8 +176,8 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
                                settings.originals_max_total_mb, shared=store if store.shares_originals else None)
     originals.open()
-    client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2,
-                                       budget=ByteBudget(settings.image_memory_mb * 1024 * 1024))
+    client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
+    client.open()
     quota = Quota(store, settings, clock or time.time)
     references = ReferenceFetcher(app.bot, originals)
     name = worker_id()

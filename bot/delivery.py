@@ -6,17 +6,20 @@ Knows Telegram's limits and nothing of the image API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 from telegram import (
     Bot,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaDocument,
     InputMediaPhoto,
     Message,
@@ -35,6 +38,7 @@ DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # public Bot API; a self-hosted server al
 CAPTION_MAX = 1024
 PREVIEW_MAX_SIDE = 2560
 UPLOAD_TIMEOUT = 600.0
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "PA")
 
 
 class DeliveryError(Exception):
@@ -51,9 +55,10 @@ def send_kwargs(target: Target) -> dict:
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """The bytes to deliver and what they are."""
+    """The file to deliver and what it is. Uploads stream it from disk: a 50 MB original is never whole in memory."""
 
-    data: bytes
+    path: Path
+    size: int  # bytes
     width: int
     height: int
     mime_type: str
@@ -85,14 +90,20 @@ def fits_photo(size: int, width: int, height: int) -> bool:
     )
 
 
-def make_preview(data: bytes, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
-    """A JPEG small enough to be a photo. CPU-bound: run it off the event loop."""
-    with Image.open(io.BytesIO(data)) as img:
+def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
+    """A JPEG small enough to be a photo, turned as the original's EXIF says. CPU-bound: run it off the event loop.
+
+    One full-size bitmap at most, and only for as long as it takes to shrink it: JPEG decodes at a reduced scale
+    (draft); any other format is box-reduced by a whole factor right after decoding (one small copy, not the
+    full-size intermediate a resampling filter makes), and everything else happens on the small picture."""
+    with Image.open(path) as img:
         img.draft("RGB", (max_side, max_side))  # JPEG decodes at a reduced scale; other formats ignore it
-        if img.mode == "P":
-            img = img.convert("RGBA")
-        # reducing_gap: a fast integer box reduction first, then Lanczos on the small picture
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        if img.mode not in _REDUCIBLE:  # palette, 1-bit, 16-bit grey: Pillow reduces none of them
+            img = img.convert("RGBA" if img.mode == "P" else "L")
+        factor = -(-max(img.size) // max_side)
+        if factor > 1:
+            img = img.reduce(factor)
+        img = ImageOps.exif_transpose(img)
         if img.mode in ("RGBA", "LA"):
             background = Image.new("RGB", img.size, (255, 255, 255))
             background.paste(img, mask=img.getchannel("A"))
@@ -126,18 +137,26 @@ def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
 async def send_document(bot: Bot, target: Target, picture: Picture, caption_text: str,
                         markup: InlineKeyboardMarkup | None = None) -> Message:
     """The file byte for byte: Telegram must not treat it as a photo or recompress it."""
-    if len(picture.data) > DOCUMENT_MAX_BYTES and "api.telegram.org" in bot.base_url:
-        raise DeliveryError(f"original of {len(picture.data)} bytes is over the document limit")
-    return await bot.send_document(
-        document=picture.data,
-        filename=picture.filename,
-        caption=caption_text,
-        reply_markup=markup,
-        disable_content_type_detection=True,
-        write_timeout=UPLOAD_TIMEOUT,
-        read_timeout=UPLOAD_TIMEOUT,
-        **send_kwargs(target),
-    )
+    if picture.size > DOCUMENT_MAX_BYTES and "api.telegram.org" in bot.base_url:
+        raise DeliveryError(f"original of {picture.size} bytes is over the document limit")
+    with _streamed(picture) as document:
+        return await bot.send_document(
+            document=document,
+            caption=caption_text,
+            reply_markup=markup,
+            disable_content_type_detection=True,
+            write_timeout=UPLOAD_TIMEOUT,
+            read_timeout=UPLOAD_TIMEOUT,
+            **send_kwargs(target),
+        )
+
+
+@contextlib.contextmanager
+def _streamed(picture: Picture, *, attach: bool = False) -> Iterator[InputFile]:
+    """The picture's file as PTB upload that httpx reads in chunks while sending, instead of PTB reading it whole
+    into memory first (what it does with bytes, paths and file objects alike)."""
+    with picture.path.open("rb") as handle:
+        yield InputFile(handle, filename=picture.filename, attach=attach, read_file_handle=False)
 
 
 async def deliver(
@@ -155,18 +174,19 @@ async def deliver(
     and "preview" when the original could not follow the preview. Raises DeliveryError when nothing was sent.
     """
     try:
-        as_photo = fits_photo(len(picture.data), picture.width, picture.height)
-        photo = picture.data if as_photo else await asyncio.to_thread(make_preview, picture.data)
+        as_photo = fits_photo(picture.size, picture.width, picture.height)
         add_document = with_original or not as_photo
         try:
-            message = await bot.send_photo(
-                photo=photo,
-                caption=caption_text,
-                reply_markup=markup(not add_document),
-                write_timeout=UPLOAD_TIMEOUT,
-                read_timeout=UPLOAD_TIMEOUT,
-                **send_kwargs(target),
-            )
+            with _streamed(picture) if as_photo else contextlib.nullcontext(
+                    await asyncio.to_thread(make_preview, picture.path)) as photo:
+                message = await bot.send_photo(
+                    photo=photo,
+                    caption=caption_text,
+                    reply_markup=markup(not add_document),
+                    write_timeout=UPLOAD_TIMEOUT,
+                    read_timeout=UPLOAD_TIMEOUT,
+                    **send_kwargs(target),
+                )
         except BadRequest as exc:
             # Photo_invalid_dimensions, Image_process_failed, too big…: the file itself always works.
             log.warning("sendPhoto refused (%s); sending the original as a document", exc.message)
@@ -213,32 +233,36 @@ async def deliver_album(
     needed a preview or `with_original` asks for them. Raises DeliveryError when the album could not be sent.
     """
     try:
-        fits = [fits_photo(len(p.data), p.width, p.height) for p in pictures]
-        photos = await asyncio.gather(
-            *(asyncio.to_thread(make_preview, p.data) if not ok else _same(p.data) for p, ok in zip(pictures, fits, strict=True))
-        )
-        media = [
-            InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)
-        ]
-        try:
-            sent = await bot.send_media_group(media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
-                                              **send_kwargs(target))
-        except BadRequest as exc:
-            log.warning("album of photos refused (%s); sending the originals as files", exc.message)
-            sent = []
+        fits = [fits_photo(p.size, p.width, p.height) for p in pictures]
+        previews = [None if ok else await asyncio.to_thread(make_preview, p.path)  # one at a time: one bitmap
+                    for p, ok in zip(pictures, fits, strict=True)]
+        with contextlib.ExitStack() as files:
+            photos = [preview or files.enter_context(_streamed(p, attach=True))
+                      for p, preview in zip(pictures, previews, strict=True)]
+            media = [
+                InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)
+            ]
+            try:
+                sent = await bot.send_media_group(media=media, write_timeout=UPLOAD_TIMEOUT,
+                                                  read_timeout=UPLOAD_TIMEOUT, **send_kwargs(target))
+            except BadRequest as exc:
+                log.warning("album of photos refused (%s); sending the originals as files", exc.message)
+                sent = []
         add_documents = with_original or not all(fits) or not sent
         documents: list[Message] = []
         if add_documents:
-            files = [
-                InputMediaDocument(p.data, filename=p.filename, caption=caption_text if i == 0 else None,
-                                   disable_content_type_detection=True)
-                for i, p in enumerate(pictures)
-            ]
-            first = sent[0].message_id if sent else target.reply_to
-            documents = list(await bot.send_media_group(
-                media=files, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
-                **send_kwargs(Target(target.chat_id, target.thread_id, first)),
-            ))
+            with contextlib.ExitStack() as files:
+                media = [
+                    InputMediaDocument(files.enter_context(_streamed(p, attach=True)),
+                                       caption=caption_text if i == 0 else None,
+                                       disable_content_type_detection=True)
+                    for i, p in enumerate(pictures)
+                ]
+                first = sent[0].message_id if sent else target.reply_to
+                documents = list(await bot.send_media_group(
+                    media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
+                    **send_kwargs(Target(target.chat_id, target.thread_id, first)),
+                ))
         anchor = (sent or documents)[0].message_id
         buttons = await bot.send_message(
             text=summary, reply_markup=markup(not add_documents),
@@ -247,7 +271,3 @@ async def deliver_album(
         return AlbumDelivered("album+documents" if documents else "album", list(sent), documents, buttons)
     except Exception as exc:  # any TelegramError or upload failure: the job must end with a clear line
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-
-
-async def _same(data: bytes) -> bytes:
-    return data

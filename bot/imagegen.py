@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import contextlib
 import io
 import itertools
 import json
@@ -12,21 +11,32 @@ import logging
 import random
 import re
 import ssl
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from . import metrics
+from . import bodies, metrics
 from .config import ImageSettings
 from .options import ImageRequest
 
 log = logging.getLogger(__name__)
 
-MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# The largest legitimate image is an RGB PNG at 5504×3072, ~51 MB; as base64 inside JSON ~68 MB.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # an image, downloaded or decoded from b64_json
+MAX_ERROR_BYTES = 256 * 1024  # an error answer's body: only its message is of use
+# The table's largest image is 6336×2688 (17 Mpx): twice that in pixels, or a side twice the longest, is a bomb.
+MAX_PIXELS = 2 * 6336 * 2688
+MAX_SIDE = 2 * 6336
+IN_MEMORY_BODY = 256 * 1024  # answer bodies up to this stay in memory; larger ones go to the spool folder
 POOL_SHARD_SIZE = 8
+# Pillow warns above this and refuses above twice it; inspect_image refuses what is above it before Pillow decodes.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 _FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 _REQUEST_ID = re.compile(r"request id:?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
 
@@ -111,52 +121,40 @@ class NotAnImageError(ImageGenError):
     kind = "not_image"
 
 
-class ByteBudget:
-    """Bounds the image bytes being downloaded and held at once: a 4K PNG is 20-30 MB, and twenty of them
-    arriving together must not all sit in memory. One image larger than the whole budget still gets through alone."""
+class TooManyPixelsError(NotAnImageError):
+    """An image far beyond the largest size in the table: refused from its header, never decoded."""
 
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._used = 0
-        self._changed = asyncio.Condition()
-
-    async def acquire(self, amount: int) -> Lease:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._used == 0 or self._used + amount <= self._limit)
-            self._used += amount
-        return Lease(self, amount)
-
-    async def _release(self, amount: int) -> None:
-        async with self._changed:
-            self._used -= amount
-            self._changed.notify_all()
+    kind = "too_many_pixels"
 
 
-class Lease:
-    """A share of a ByteBudget, given back once (later calls do nothing)."""
+class SpoolError(ImageGenError):
+    """The spool folder could not be written (disk full, or the folder gone): our side, not the service's."""
 
-    def __init__(self, budget: ByteBudget, amount: int) -> None:
-        self._budget, self._amount = budget, amount
+    kind = "internal"
 
-    async def release(self) -> None:
-        amount, self._amount = self._amount, 0
-        if amount:
-            await self._budget._release(amount)
+
+class BadAnswerError(ImageGenError):
+    """An answer no working service sends: too large, nested too deep, fields of the wrong type, a broken URL.
+    Not retried: it is paid for, and a broken gateway is likely to send the same again."""
+
+    kind = "bad_answer"
 
 
 @dataclass(frozen=True, slots=True)
 class GeneratedImage:
-    data: bytes
+    """A checked image, in its own file in the spool folder until it is stored elsewhere (never whole in memory)."""
+
+    path: Path
+    nbytes: int
     format: str  # Pillow's name: PNG, JPEG, WEBP
     width: int
     height: int
     request_id: str | None
     upstream_seconds: float
-    lease: Lease | None = None  # the memory it holds; release it once the bytes are stored elsewhere
 
     async def release(self) -> None:
-        if self.lease is not None:
-            await self.lease.release()
+        """Drop the file, unless it was moved away already (stored as the original)."""
+        await asyncio.to_thread(self.path.unlink, missing_ok=True)
 
     @property
     def extension(self) -> str:
@@ -167,21 +165,37 @@ class GeneratedImage:
         return _FORMATS.get(self.format, ("", "application/octet-stream"))[1]
 
 
-def inspect_image(data: bytes) -> tuple[str, int, int]:
-    """Real format and dimensions from the bytes (magic, not extension). CPU-bound: call off the event loop."""
+def mime_of(extension: str) -> str:
+    """The MIME type of an original by its file extension (`png`, `jpg`, `webp`), as the client named it."""
+    return next((mime for ext, mime in _FORMATS.values() if ext == extension), "application/octet-stream")
+
+
+def inspect_image(source: bytes | Path) -> tuple[str, int, int]:
+    """Real format and dimensions (magic, not extension); a pixel bomb is refused from its header, before anything
+    is decoded. CPU-bound: call off the event loop."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             fmt, (width, height) = img.format or "", img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+                raise TooManyPixelsError(f"{width}×{height} is far beyond the largest size the service makes")
+            img.verify()
+    except Image.DecompressionBombError as exc:  # Pillow's own check at twice MAX_PIXELS, in Image.open
+        raise TooManyPixelsError(str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise NotAnImageError(f"unreadable image: {exc}") from None
+    fmt = "JPEG" if fmt == "MPO" else fmt  # what many phones save: a JPEG with more pictures after the first
     if fmt not in _FORMATS:
         raise NotAnImageError(f"unsupported image format {fmt!r}")
     return fmt, width, height
 
 
 class ImageClient:
-    """Talks to `POST {base}/v1/images/generations`. One instance (and one connection pool) per bot."""
+    """Talks to `POST {base}/v1/images/generations` and `/edits`. One instance (its connections in a few small
+    pools) per bot.
+
+    Every body is streamed against a cap, within a total deadline per attempt; what is large goes to files in
+    `spool_dir` as it arrives, so memory holds a few chunks per request whatever the peer sends.
+    """
 
     def __init__(
         self,
@@ -189,18 +203,20 @@ class ImageClient:
         api_key: str,
         model: str,
         *,
+        spool_dir: Path,
         timeout: float = 300.0,
         retries: int = 3,
         backoff: float = 2.0,
         max_image_bytes: int = MAX_IMAGE_BYTES,
         max_connections: int = 32,
-        budget: ByteBudget | None = None,
     ) -> None:
         self._model = model
+        self._spool = spool_dir
+        self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
         self._max_bytes = max_image_bytes
-        self._budget = budget
+        self._max_answer = max_image_bytes * 4 // 3 + 1024 * 1024  # an answer's JSON: that image as base64, and a bit
         # Total time the retries may take, on top of one full attempt.
         self._retry_budget = max(60.0, timeout)
         # httpcore scans every connection of a pool for each request it places, so hundreds of parallel
@@ -212,7 +228,9 @@ class ImageClient:
             httpx.AsyncClient(
                 verify=tls,
                 base_url=base_url.rstrip("/"),
-                headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot"},
+                # identity: a compressed body could expand far beyond what was counted on the wire
+                headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot",
+                         "Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
                 limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
                 follow_redirects=True,
@@ -220,20 +238,32 @@ class ImageClient:
             for _ in range(shards)
         ]
         self._turn = itertools.count()
+        # Decoding base64 holds the GIL nearly throughout: two at once are no faster, and starve the event loop.
+        self._decoding = asyncio.Semaphore(1)
 
     @classmethod
-    def from_settings(cls, settings: ImageSettings, *, max_connections: int, budget: ByteBudget | None = None
+    def from_settings(cls, settings: ImageSettings, *, max_connections: int, spool_dir: Path | None = None
                       ) -> ImageClient:
         return cls(
             settings.image_api_base_url,
             settings.image_api_key.get_secret_value(),
             settings.image_model,
+            spool_dir=spool_dir or settings.data_dir / "spool",
             timeout=settings.image_request_timeout,
             retries=settings.image_api_retries,
             backoff=settings.image_api_retry_backoff,
             max_connections=max_connections,
-            budget=budget,
         )
+
+    def open(self) -> None:
+        """Create the spool folder and drop what a crash left in it: files older than any attempt can last (another
+        process sharing the folder may be writing the newer ones)."""
+        self._spool.mkdir(parents=True, exist_ok=True)
+        stale = time.time() - 2 * self._timeout - 60
+        for leftover in self._spool.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < stale:
+                    leftover.unlink()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(pool.aclose() for pool in self._pools))
@@ -274,7 +304,7 @@ class ImageClient:
         if not exc.retryable or attempt > self._retries:
             return None
         if isinstance(exc, GenerationTimeout) and exc.status is None:
-            return None  # our own read timeout already waited the full budget
+            return None  # our own deadline already waited the full time
         delay = self._backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, 60.0))
@@ -282,60 +312,150 @@ class ImageClient:
             return None
         return delay
 
-    async def _post(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes]) -> httpx.Response:
+    def _build(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes]) -> httpx.Request:
         if not images:
-            return await http.post("/v1/images/generations", json=payload)
+            return http.build_request("POST", "/v1/images/generations", json=payload)
         # multipart: the same fields as text, and one part named "image" per picture (the name repeated)
         files = [("image", (f"image-{i}.{_extension_of(data)}", data, _mime_of(data))) for i, data in
                  enumerate(images, start=1)]
         fields = {key: str(value) for key, value in payload.items()}
-        return await http.post("/v1/images/edits", data=fields, files=files)
+        return http.build_request("POST", "/v1/images/edits", data=fields, files=files)
 
     async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
                        started: float) -> GeneratedImage:
         try:
-            response = await self._post(http, payload, images)
+            return await self._spooled_attempt(http, payload, images, started)
+        except OSError as exc:  # only the spool folder's files are left to raise it
+            raise SpoolError(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
+
+    async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
+                               started: float) -> GeneratedImage:
+        with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=self._spool) as body:
+            status, request_id, headers = await self._fetch_answer(http, self._build(http, payload, images), body)
+            try:
+                parsed = await asyncio.to_thread(bodies.parse_json, body)
+            except (bodies.HostileBody, bodies.MalformedBody) as exc:
+                if status != 200:  # an error all the same: its status says which
+                    raise _error_for(status, headers, None, _head(body), request_id) from None
+                if isinstance(exc, bodies.HostileBody):
+                    raise BadAnswerError(f"answer refused: {exc}", status=200, request_id=request_id) from None
+                raise UpstreamError("answer is not JSON", status=200, request_id=request_id) from None
+            if status != 200:
+                raise _error_for(status, headers, parsed.value, _head(body), request_id)
+            b64, url = self._image_source(parsed, request_id)
+            upstream_seconds = time.monotonic() - started
+            metrics.upstream_latency(payload["size"], upstream_seconds)
+            if b64 is not None:
+                async with self._decoding:
+                    path, nbytes = await asyncio.to_thread(self._decode_b64, body, b64, request_id)
+            else:
+                path, nbytes = await self._download(http, url, request_id)
+        return await self._checked(path, nbytes, request_id, upstream_seconds)
+
+    async def _fetch_answer(self, http: httpx.AsyncClient, request: httpx.Request,
+                            body: BinaryIO) -> tuple[int, str | None, httpx.Headers]:
+        """Send the request and write its answer into `body`, all within the total deadline of one attempt."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await http.send(request, stream=True)
+                try:
+                    request_id = response.headers.get("x-request-id") or response.headers.get("x-oneapi-request-id")
+                    cap = self._max_answer if response.status_code == 200 else MAX_ERROR_BYTES
+                    try:
+                        await _stream_into(response, body, cap)
+                    except bodies.TooLarge as exc:
+                        if response.status_code == 200:
+                            raise BadAnswerError(f"answer refused: {exc}", status=200,
+                                                 request_id=request_id) from None
+                        # an error with a huge body: its head is enough to tell what it is
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise GenerationTimeout(f"no complete answer within {self._timeout:.0f} s") from None
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise UpstreamError(f"connect: {exc!r}") from None
             raise GenerationTimeout(f"no answer within the read timeout: {exc!r}") from None
         except httpx.HTTPError as exc:
             raise UpstreamError(f"connection failed: {exc!r}") from None
-        request_id = response.headers.get("x-request-id") or response.headers.get("x-oneapi-request-id")
-        body = await asyncio.to_thread(_json_or_none, response.content) if response.content else None
-        if response.status_code != 200:
-            raise _error_for(response, body, request_id)
-        if not isinstance(body, dict):
-            raise UpstreamError("answer is not JSON", status=200, request_id=request_id)
-        data = body.get("data")
-        item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
-        if item is None and isinstance(body.get("error"), dict):  # an error dressed as a 200
-            raise UpstreamError(f"error in a 200 answer: {_describe(body)}", status=200, request_id=request_id)
-        if item is None or not (item.get("b64_json") or item.get("url")):
-            raise NoImageError(f"no image in answer: {_describe(body)}", status=200, request_id=request_id)
-        upstream_seconds = time.monotonic() - started
-        metrics.upstream_latency(payload["size"], upstream_seconds)
-        lease = None
-        if item.get("b64_json"):
-            raw = await asyncio.to_thread(_decode_b64, item["b64_json"], request_id)
-        else:
-            raw, lease = await self._download(http, str(item["url"]), request_id, _expected_bytes(payload["size"]))
-        try:
-            fmt, width, height = await asyncio.to_thread(inspect_image, raw)
-        except BaseException as exc:
-            if lease is not None:
-                await lease.release()
-            if isinstance(exc, NotAnImageError):
-                exc.request_id = request_id  # the log must be able to name the answer that was not an image
-            raise
-        return GeneratedImage(raw, fmt, width, height, request_id, upstream_seconds, lease)
+        return response.status_code, request_id, response.headers
 
-    async def _download(self, http: httpx.AsyncClient, url: str, request_id: str | None,
-                        expected: int) -> tuple[bytes, Lease | None]:
-        """Fetch the CDN link at once (it may expire), streamed, under the byte cap; a flaky CDN gets 3 tries."""
+    def _image_source(self, parsed: bodies.Parsed, request_id: str | None
+                      ) -> tuple[str | bodies.BigString | None, str]:
+        """(`b64_json`, "") or (None, `url`) of the first image, after checking the answer's shape."""
+        answer = parsed.value
+
+        def bad(what: str) -> BadAnswerError:
+            return BadAnswerError(f"answer refused: {what}", status=200, request_id=request_id)
+
+        if not isinstance(answer, dict):
+            raise bad("not a JSON object")
+        data = answer.get("data")
+        if data is not None and not isinstance(data, list):
+            raise bad("data is not a list")
+        item = data[0] if data else None
+        if item is not None and not isinstance(item, dict):
+            raise bad("data[0] is not an object")
+        if item is None and isinstance(answer.get("error"), dict):  # an error dressed as a 200
+            raise UpstreamError(f"error in a 200 answer: {_describe(answer)}", status=200, request_id=request_id)
+        if item is None or not (item.get("b64_json") or item.get("url")):
+            raise NoImageError(f"no image in answer: {_describe(answer)}", status=200, request_id=request_id)
+        if item.get("b64_json"):
+            value = parsed.resolve(item["b64_json"])
+            if not isinstance(value, str | bodies.BigString):
+                raise bad(f"b64_json is a {type(value).__name__}")
+            return value, ""
+        url = parsed.resolve(item["url"])
+        if not isinstance(url, str):
+            raise bad("url is not a short string")
+        try:
+            scheme = httpx.URL(url).scheme
+        except (httpx.InvalidURL, ValueError):
+            raise bad("url is not a URL") from None
+        if scheme not in ("http", "https"):
+            raise bad(f"url has the scheme {scheme!r}")
+        return None, url
+
+    def _decode_b64(self, body: BinaryIO, text: str | bodies.BigString,
+                    request_id: str | None) -> tuple[Path, int]:
+        """The image in `b64_json`, decoded from the answer into its own file, under the same cap as a download."""
+        with self._new_file() as (out, path):
+            try:
+                return path, bodies.decode_base64(body, text, out, self._max_bytes)
+            except bodies.NotBase64 as exc:
+                raise NotAnImageError(f"b64_json is not valid base64: {exc}", request_id=request_id) from None
+            except bodies.TooLarge as exc:
+                raise BadAnswerError(f"b64_json image refused: {exc}", status=200, request_id=request_id) from None
+
+    @contextlib.contextmanager
+    def _new_file(self) -> Iterator[tuple[BinaryIO, Path]]:
+        """A file in the spool folder for one image; removed unless the block succeeds."""
+        out = tempfile.NamedTemporaryFile(dir=self._spool, suffix=".part", delete=False)  # noqa: SIM115
+        path = Path(out.name)
+        try:
+            with out:
+                yield out, path
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    async def _checked(self, path: Path, nbytes: int, request_id: str | None,
+                       upstream_seconds: float) -> GeneratedImage:
+        try:
+            fmt, width, height = await asyncio.to_thread(inspect_image, path)
+        except BaseException as exc:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+            if isinstance(exc, ImageGenError):
+                exc.request_id = exc.request_id or request_id
+            raise
+        return GeneratedImage(path, nbytes, fmt, width, height, request_id, upstream_seconds)
+
+    async def _download(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> tuple[Path, int]:
+        """Fetch the CDN link at once (it may expire), streamed to a file, under the byte cap and the deadline;
+        a flaky CDN gets 3 tries."""
         for attempt in range(1, 4):
             try:
-                return await self._download_once(http, url, request_id, expected)
+                return await self._download_once(http, url, request_id)
             except DownloadError as exc:
                 if attempt == 3 or (exc.status is not None and exc.status < 500):
                     raise
@@ -343,45 +463,47 @@ class ImageClient:
                 await asyncio.sleep(self._backoff * attempt / 2)
         raise AssertionError("unreachable")
 
-    async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None,
-                             expected: int) -> tuple[bytes, Lease | None]:
+    async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> tuple[Path, int]:
         request = http.build_request("GET", url)
         del request.headers["Authorization"]  # the key is for the API, not for whoever hosts the file
-        chunks: list[bytes] = []
-        total = 0
-        # Room is taken before the request: once the answer flows, its bytes pile up in memory whether read or not.
-        lease = await self._budget.acquire(expected) if self._budget is not None else None
         try:
-            response = await http.send(request, stream=True)
-            try:
-                if response.status_code != 200:
-                    raise DownloadError(
-                        f"GET image: HTTP {response.status_code}", status=response.status_code, request_id=request_id
-                    )
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > self._max_bytes:
-                    raise NotAnImageError(f"image of {declared} bytes is over the cap", request_id=request_id)
-                async for chunk in response.aiter_bytes():
-                    total += len(chunk)
-                    if total > self._max_bytes:
-                        raise NotAnImageError(f"image over {self._max_bytes} bytes", request_id=request_id)
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
-        except BaseException as exc:
-            if lease is not None:
-                await lease.release()
-            if isinstance(exc, httpx.HTTPError):
-                raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
-            raise
-        if total > 4 * 1024 * 1024:  # joining 20 MB holds the event loop (and the GIL) for a while
-            return await asyncio.to_thread(b"".join, chunks), lease
-        return b"".join(chunks), lease
+            with self._new_file() as (out, path):
+                async with asyncio.timeout(self._timeout):
+                    response = await http.send(request, stream=True)
+                    try:
+                        if response.status_code != 200:
+                            raise DownloadError(f"GET image: HTTP {response.status_code}",
+                                                status=response.status_code, request_id=request_id)
+                        nbytes = await _stream_into(response, out, self._max_bytes)
+                    finally:
+                        await response.aclose()
+        except bodies.TooLarge as exc:
+            raise BadAnswerError(f"image refused: {exc}", status=200, request_id=request_id) from None
+        except TimeoutError:
+            raise GenerationTimeout(f"image not downloaded within {self._timeout:.0f} s",
+                                    request_id=request_id) from None
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
+        return path, nbytes
 
 
-def _expected_bytes(size: str) -> int:
-    """What a PNG of that class usually weighs (4K: 20-30 MB), to reserve memory before downloading it."""
-    return {"1K": 2, "2K": 8, "4K": 24}.get(size, 24) * 1024 * 1024
+async def _stream_into(response: httpx.Response, out: BinaryIO, cap: int) -> int:
+    """Write the body into `out` as it arrives; bodies.TooLarge once it passes `cap` (declared or real)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise bodies.TooLarge(f"{declared} bytes declared, over {cap}")
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise bodies.TooLarge(f"over {cap} bytes")
+        out.write(chunk)
+    return total
+
+
+def _head(body: BinaryIO, size: int = 200) -> str:
+    body.seek(0)
+    return body.read(size).decode("utf-8", "replace").replace("\n", " ")
 
 
 def _mime_of(data: bytes) -> str:
@@ -396,38 +518,22 @@ def _extension_of(data: bytes) -> str:
     return {"image/png": "png", "image/webp": "webp"}.get(_mime_of(data), "jpg")
 
 
-def _json_or_none(content: bytes) -> object:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
-
-
-def _decode_b64(text: str, request_id: str | None) -> bytes:
-    if "," in text[:100] and text.startswith("data:"):
-        text = text.split(",", 1)[1]
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise NotAnImageError("b64_json is not valid base64", request_id=request_id) from None
-
-
 def _describe(body: object) -> str:
     """A short, secret-free summary of an upstream body for the log."""
     return json.dumps(body, ensure_ascii=False)[:300]
 
 
-def _error_for(response: httpx.Response, body: object, request_id: str | None) -> ImageGenError:
-    status = response.status_code
+def _error_for(status: int, headers: httpx.Headers, body: object, head: str,
+               request_id: str | None) -> ImageGenError:
     message = ""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = str(body["error"].get("message") or "")
-        code = str(body["error"].get("code") or "")
+        message = str(body["error"].get("message") or "")[:500]
+        code = str(body["error"].get("code") or "")[:100]
         message = f"{message} [{code}]" if code else message
     elif isinstance(body, dict):
         message = _describe(body)
     else:
-        message = response.text[:200].replace("\n", " ")
+        message = head
     if request_id is None and (found := _REQUEST_ID.search(message)):
         request_id = found.group(1)
     detail = f"HTTP {status}: {message}"
@@ -441,7 +547,7 @@ def _error_for(response: httpx.Response, body: object, request_id: str | None) -
     if status in (404, 405):
         return EndpointError(detail, **kwargs)
     if status == 429:
-        retry_after = response.headers.get("retry-after")
+        retry_after = headers.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
         return RateLimitedError(detail, retry_after=seconds, **kwargs)
     if status in (504, 524, 408):

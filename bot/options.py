@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,6 +123,27 @@ _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 
 
+# Never meaningful in a prompt, wherever they are: zero-width space, word joiner, BOM.
+_DROP = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+# Blank-looking letters (Hangul fillers, braille blank) that otherwise count as text.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+
+
+def strip_controls(text: str) -> str:
+    """Control characters out (newlines stay, tabs become spaces), and the zero-width characters of _DROP."""
+    return "".join(
+        " " if ch == "\t" else ch for ch in text.translate(_DROP)
+        if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+    )
+
+
+def is_blank(text: str) -> bool:
+    """Nothing visible: only spaces, format characters and blank fillers. Format characters such as the zero-width
+    joiner stay inside visible text (emoji sequences and some scripts need them), but alone they are no prompt."""
+    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp")
+               for ch in text)
+
+
 def parse_variants(text: str) -> int:
     """`4`, `x4` or `×4`, one of VARIANT_CHOICES; raise ValueError otherwise."""
     value = text.strip().lstrip("x×")
@@ -133,9 +155,11 @@ def parse_variants(text: str) -> int:
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
-    The last occurrence of a flag wins. Raises OptionError for a value that is not valid.
+    Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
+    Raises OptionError for a value that is not valid.
     """
     found: dict[str, object] = {}
+    text = strip_controls(text)
 
     def taker(flag: str, parse: Callable[[str], object], valid: list[str]) -> Callable[[re.Match[str]], str]:
         def take(match: re.Match[str]) -> str:
@@ -154,4 +178,5 @@ def parse_prompt(text: str) -> ParsedPrompt:
     text = _SIZE_FLAG.sub(take_size, text)
     text = _SIZE_SHORT.sub(take_size, text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
+    prompt = "" if is_blank(prompt) else prompt
     return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"))  # type: ignore[arg-type]

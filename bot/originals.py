@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -29,10 +30,12 @@ class OriginalsStore:
         """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image."""
         self._dir.mkdir(parents=True, exist_ok=True)
 
-    async def save(self, job_id: str, data: bytes, extension: str) -> Path:
+    async def save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
+        """Store the bytes, or move in the file at that path (an image spooled to disk as it arrived); with a
+        shared database, also there (other machines' processes fetch it from it)."""
         path = await asyncio.to_thread(self._save, job_id, data, extension)
         if self._shared is not None:
-            await self._shared.save_original(job_id, extension, data)
+            await self._shared.save_original(job_id, extension, await asyncio.to_thread(path.read_bytes))
             await self._shared.prune_originals(self._max_age, self._max_total)
         return path
 
@@ -55,10 +58,13 @@ class OriginalsStore:
                 return path
         return None
 
-    def _save(self, job_id: str, data: bytes, extension: str) -> Path:
+    def _save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
+        if isinstance(data, Path):
+            shutil.move(data, tmp)  # a rename within one file system
+        else:
+            tmp.write_bytes(data)
         tmp.replace(path)
         self._prune(keep=path)
         return path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from .imagegen import NotAnImageError, inspect_image
+from .imagegen import NotAnImageError, TooManyPixelsError, inspect_image
 from .options import PIXELS, AspectRatio, Resolution
 from .originals import OriginalsStore
 from .store import Store
@@ -109,7 +109,9 @@ class ReferenceFetcher:
         else:
             raise UnusableReference("gone", number, "image")
         try:
-            await asyncio.to_thread(inspect_image, data)
+            await asyncio.to_thread(inspect_image, data)  # a pixel bomb is refused from its header, unopened
+        except TooManyPixelsError:
+            raise UnusableReference("too_many_pixels", number, "image") from None
         except NotAnImageError as exc:
             raise UnusableReference("not_image", number, "image", exc.detail) from None
         return data

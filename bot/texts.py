@@ -132,6 +132,10 @@ EN: dict[str, str] = {
     "error_no_image": "No image came back — the description may have been refused by the safety filter; rephrase it.",
     "error_download": "The image was made but could not be downloaded; please try again.",
     "error_not_image": "The service answered with something that is not an image; please try again.",
+    "error_bad_answer": "The image service sent a broken answer, so no image came of it; please try again.",
+    "error_too_many_pixels": (
+        "The service sent an image far larger than any size it offers; it was refused unopened. Please try again."
+    ),
     "error_service": "The image service failed; please try again.",
     "error_telegram": "Telegram refused to take the image; please try again.",
     "error_interrupted": "This image was interrupted by a restart — tap 🔁 Again.",
@@ -140,6 +144,9 @@ EN: dict[str, str] = {
         "send it smaller or as a compressed photo."
     ),
     "error_reference_not_image": "Reference {number} ({name}) is not a picture; send PNG, JPEG or WEBP images.",
+    "error_reference_too_many_pixels": (
+        "Reference image {number} ({name}) has far too many pixels (more than about 34 megapixels); send it smaller."
+    ),
     "error_reference_download": "Reference image {number} could not be downloaded from Telegram; please send it again.",
     "error_reference_gone": "A reference image is no longer available; please send it again.",
     "refs_received": "📥 {count} of {limit} reference images received…",
@@ -301,11 +308,14 @@ ZH: dict[str, str] = {
     "error_no_image": "没有返回图片——描述可能被安全过滤拦截了，请换个说法。",
     "error_download": "图片已生成但无法下载，请再试一次。",
     "error_not_image": "服务返回的内容不是图片，请再试一次。",
+    "error_bad_answer": "图片服务返回了损坏的应答，没有得到图片，请再试一次。",
+    "error_too_many_pixels": "服务返回的图片远大于它提供的任何尺寸，已直接拒收。请再试一次。",
     "error_service": "图片服务失败了，请再试一次。",
     "error_telegram": "Telegram 拒绝接收这张图片，请再试一次。",
     "error_interrupted": "这张图片因重启而中断——请点 🔁 再来一张。",
     "error_reference_too_big": "参考图 {number}（{name}）超过 20 MB，超出 Telegram 允许机器人下载的大小；请发送更小的图片或以压缩照片发送。",
     "error_reference_not_image": "参考文件 {number}（{name}）不是图片；请发送 PNG、JPEG 或 WEBP 图片。",
+    "error_reference_too_many_pixels": "参考图 {number}（{name}）像素过多（超过约 3400 万像素），请发送更小的图片。",
     "error_reference_download": "无法从 Telegram 下载参考图 {number}，请重新发送。",
     "error_reference_gone": "参考图已不可用，请重新发送。",
     "refs_received": "📥 已收到 {count} / {limit} 张参考图…",

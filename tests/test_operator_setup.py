@@ -177,9 +177,10 @@ async def test_startup_does_not_hang_on_a_silent_bot_api(tmp_path):
 
 # ---- what the log can tell ----
 
-async def test_not_an_image_keeps_the_request_id(img):
+async def test_not_an_image_keeps_the_request_id(img, tmp_path):
     img.junk_next("url_not_image")
-    client = ImageClient(img.base_url, img.api_key, "nano-banana-2", retries=0)
+    client = ImageClient(img.base_url, img.api_key, "nano-banana-2", spool_dir=tmp_path, retries=0)
+    client.open()
     try:
         with pytest.raises(NotAnImageError) as info:
             await client.generate(ImageRequest("x", AspectRatio.SQUARE, Resolution.K1))

@@ -21,22 +21,10 @@ async def test_prune_by_age_and_size(tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
-async def test_byte_budget_holds_downloads_back_until_there_is_room():
-    import asyncio
-
-    from bot.imagegen import ByteBudget
-
-    budget = ByteBudget(100)
-    first, second = await budget.acquire(40), await budget.acquire(40)
-    third = asyncio.ensure_future(budget.acquire(40))
-    await asyncio.sleep(0.05)
-    assert not third.done()  # 120 would be over the budget
-    await first.release()
-    lease = await asyncio.wait_for(third, 1)
-    await first.release()  # a second release gives nothing back twice
-    huge = asyncio.ensure_future(budget.acquire(500))  # larger than the whole budget: waits until it is empty
-    await asyncio.sleep(0.05)
-    assert not huge.done()
-    await second.release()
-    await lease.release()
-    await (await asyncio.wait_for(huge, 1)).release()
+async def test_a_file_is_moved_in_not_copied(tmp_path):
+    store = OriginalsStore(tmp_path / "originals", max_age_hours=1, max_total_mb=1)
+    store.open()
+    incoming = tmp_path / "incoming.part"
+    incoming.write_bytes(b"png bytes")
+    path = await store.save("job1", incoming, "png")
+    assert path.read_bytes() == b"png bytes" and not incoming.exists()

@@ -461,13 +461,13 @@ async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services,
         await answer(t("original_gone", lang), alert=True)
         return
     await answer(t("original_sent", lang))
-    data = await asyncio.to_thread(path.read_bytes)
+    size = (await asyncio.to_thread(path.stat)).st_size
     request = job.request
     extension = path.suffix.lstrip(".")
     name = safe_filename(request.prompt, request.aspect_ratio, request.size, extension)
     if job.variants > 1:
         name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
-    picture = Picture(data, job.width or 0, job.height or 0, "", name)
+    picture = Picture(path, size, job.width or 0, job.height or 0, "", name)
     details = f"{request.label} · {job.width}×{job.height}" if job.width else request.label
     await send_document(context.bot, here.target(), picture,
                         caption(request.prompt, details))

@@ -286,14 +286,14 @@ class Worker:
             self._presentation.alert(kind)
 
     async def _keep(self, job: Job, image: GeneratedImage) -> None:
-        """Record the image and put its bytes where every process finds them; from here on no copy stays in
-        memory, so finished 4K images waiting for the rest of their request don't pile up."""
-        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, len(image.data)
+        """Record the image and move its file where every process finds it, so finished 4K images waiting for
+        the rest of their request wait on disk, not in memory."""
+        job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, image.nbytes
         job.upstream_seconds, job.extension = image.upstream_seconds, image.extension
         if not job.request.matches(image.width, image.height):
             metrics.size_mismatch(job.request.size.value)
         try:
-            await self._originals.save(job.id, image.data, image.extension)
+            await self._originals.save(job.id, image.path, image.extension)
         finally:
             await image.release()
 

@@ -17,6 +17,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from .. import delivery, keyboards, metrics
+from ..imagegen import mime_of
 from ..models import Job, JobStatus, prefs_scope
 from ..options import describe_size
 from ..originals import OriginalsStore
@@ -97,7 +98,7 @@ class Finisher:
 
     async def _deliver(self, lead: Job, made: list[Job], failed: list[Job]) -> None:
         if "result" not in lead.sent:
-            big = any((m.bytes or 0) > delivery.PHOTO_MAX_BYTES for m in made)
+            big = any(not delivery.fits_photo(m.bytes or 0, m.width or 0, m.height or 0) for m in made)
             async with self._heavy if big else contextlib.nullcontext():  # previews and big uploads, a few at once
                 if not await self._send_result(lead, made, failed):
                     return
@@ -175,9 +176,8 @@ class Finisher:
         name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, extension)
         if job.variants > 1:
             name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
-        data = await asyncio.to_thread(path.read_bytes)
-        mime = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}.get(extension, "image/png")
-        return delivery.Picture(data, job.width or 0, job.height or 0, mime, name)
+        return delivery.Picture(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0,
+                                mime_of(extension), name)
 
     def _details(self, job: Job) -> str:
         """The one details line of a result: what was asked and what came back."""

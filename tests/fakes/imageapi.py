@@ -11,7 +11,9 @@ junk answers, other image sizes and delays for the next requests.
 
 Per request, after the body is read: auth (401), then validation (400/413/503), then the
 delay (``delay_next`` override, else ``delay``), then an injected failure (``fail_next``),
-else injected junk (``junk_next``), else an image (size from ``size_next`` or ``SIZES``).
+else a hostile stream (``stream_next``: endless, dripping, oversized base64), else injected junk
+(``junk_next``), else an image (exact bytes from ``image_next``, else a PNG of the size from
+``size_next`` or ``SIZES``), its base64 written in ``b64_style`` when that is set.
 Requests refused by auth or validation consume none of the injection queues.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import json
 import os
 import secrets
 import struct
@@ -27,7 +30,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
@@ -56,7 +59,12 @@ FORMATS = ("url", "b64_json")
 JUNK_KINDS = (
     "empty_data", "no_data", "neither_field", "not_json",
     "url_not_image", "url_404", "b64_not_image", "b64_invalid",
+    # shapes no working gateway sends
+    "url_broken", "url_not_string", "url_ftp", "b64_not_string", "data_not_list", "item_not_object", "deep_json",
+    "not_object",
 )
+STREAM_KINDS = ("endless", "drip", "big_b64", "endless_url", "drip_url")
+B64_STYLES = ("mime", "spaces", "no_padding", "urlsafe", "data_url", "escaped_slashes")
 MAX_PROMPT = 32_000
 MAX_IMAGES = 14
 
@@ -88,6 +96,7 @@ class Recorded:
     aborted: bool = False
     status: int | None = None
     request_id: str = ""  # the X-Request-Id answered (extra to the brief)
+    image_types: list[str] = field(default_factory=list)  # the Content-Type of each image part
 
 
 def _new_id() -> str:
@@ -116,6 +125,34 @@ def _make_png(width: int, height: int, noise: bool, texture: bool = False) -> by
     out = BytesIO()
     img.save(out, "PNG", compress_level=1)
     return out.getvalue()
+
+
+def _b64(data: bytes, style: str | None) -> str:
+    """Base64 as some gateway may write it: plain, or in one of ``B64_STYLES`` (all valid base64)."""
+    text = base64.b64encode(data).decode("ascii")
+    if style == "mime":
+        return base64.encodebytes(data).decode("ascii")  # a line break every 76 characters
+    if style == "spaces":
+        return " ".join(text[i:i + 64] for i in range(0, len(text), 64))
+    if style == "no_padding":
+        return text.rstrip("=")
+    if style == "urlsafe":
+        return base64.urlsafe_b64encode(data).decode("ascii")
+    if style == "data_url":
+        return "data:image/png;base64," + text
+    return text  # plain, or "escaped_slashes" (done on the JSON text)
+
+
+def pixel_bomb_png(width: int = 12_000, height: int = 12_000) -> bytes:
+    """A valid, tiny PNG (1-bit, all black) whose decoded bitmap is huge: 12000×12000 is 144 Mpx."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\0" * (1 + -(-width // 8))
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
@@ -153,6 +190,10 @@ class FakeImageAPI:
         self._junk: deque[str] = deque()
         self._sizes: deque[tuple[int, int]] = deque()
         self._delays: deque[float] = deque()
+        self._streams: deque[tuple[str, int]] = deque()
+        self._images: deque[tuple[bytes, str]] = deque()
+        self.b64_style: str | None = None  # how base64 answers are written: one of B64_STYLES, None = plain
+        self.drip_interval = 1.0  # seconds between the bytes of a "drip" answer
         self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.png" -> (body, content type)
         self._served: dict[str, bytes] = {}  # request id -> image bytes
         self._pending: dict[tuple[int, int, bool, bool], asyncio.Future[bytes]] = {}
@@ -209,6 +250,20 @@ class FakeImageAPI:
         """Serve the next ``times`` images at ``width`` x ``height`` instead of the table's size."""
         self._sizes.extend([(width, height)] * times)
 
+    def stream_next(self, kind: str, size: int = 0, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a hostile stream, ``kind`` in ``STREAM_KINDS``:
+        ``endless``: a 200 JSON answer whose ``b64_json`` never ends; ``endless_url``: a ``url`` answer whose
+        file never ends; ``drip``: a valid answer, one byte per ``drip_interval`` seconds (``drip_url``: its
+        file does that); ``big_b64``: a
+        ``b64_json`` of ``size`` zero bytes, written as it is encoded (never held whole)."""
+        if kind not in STREAM_KINDS:
+            raise ValueError(f"unknown stream kind {kind!r}; one of {STREAM_KINDS}")
+        self._streams.extend([(kind, size)] * times)
+
+    def image_next(self, data: bytes, content_type: str = "image/png", times: int = 1) -> None:
+        """Serve exactly ``data`` as the next ``times`` images (an MPO, a rotated JPEG, a pixel bomb…)."""
+        self._images.extend([(data, content_type)] * times)
+
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """The next ``times`` requests take ``seconds`` instead of ``delay``."""
         self._delays.extend([seconds] * times)
@@ -233,10 +288,15 @@ class FakeImageAPI:
     async def _stamp(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Request-Id", _new_id())  # API answers already have theirs
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         found = self._files.get(request.match_info["name"])
         if found is None:
             return web.Response(status=404, text="404 page not found")
+        if found[0] == b"endless":
+            return await self._write_stream(request, b"\x89PNG\r\n\x1a\n", itertools.repeat(b"\0" * 65536))
+        if found[1] == "drip":
+            drip = (found[0][i:i + 1] for i in range(len(found[0])))
+            return await self._write_stream(request, b"", drip, pause=self.drip_interval)
         return web.Response(body=found[0], content_type=found[1])
 
     async def _generations(self, request: web.Request) -> web.Response:
@@ -255,7 +315,7 @@ class FakeImageAPI:
             try:
                 bad_body = await (self._read_multipart if multipart else self._read_json)(request, rec)
                 self._check(request, rec, bad_body, multipart)
-                response = await self._answer(rec)
+                response = await self._answer(rec, request)
             except _Refused as e:
                 response = self._error(e.status, e.message, e.type, e.code, rid)
             rec.status = response.status
@@ -286,6 +346,7 @@ class FakeImageAPI:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if part.name == "image":
+                rec.image_types.append(part.headers.get("Content-Type", ""))
                 rec.images.append(bytes(await part.read()))
             elif part.name:
                 rec.body[part.name] = await part.text()
@@ -328,8 +389,8 @@ class FakeImageAPI:
         if len(rec.images) > MAX_IMAGES:
             raise bad(f"at most {MAX_IMAGES} images, got {len(rec.images)}")
 
-    async def _answer(self, rec: Recorded) -> web.Response:
-        """Sleep the delay, then answer an injected failure, injected junk, or an image."""
+    async def _answer(self, rec: Recorded, request: web.Request) -> web.StreamResponse:
+        """Sleep the delay, then answer an injected failure, a hostile stream, injected junk, or an image."""
         delay = self._delays.popleft() if self._delays else self.delay
         if delay > 0:
             await asyncio.sleep(delay)
@@ -346,21 +407,69 @@ class FakeImageAPI:
                 response = web.json_response(body, status=status)
             response.headers.update(headers or {})
             return response
+        fmt = self.response_format or rec.body.get("response_format") or "url"
+        if self._streams:
+            return await self._hostile_stream(request, rec, *self._streams.popleft())
         if self._junk:
             return self._junk_answer(self._junk.popleft(), rid)
-        width, height = self._sizes.popleft() if self._sizes else SIZES[
-            (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-        ]
-        png = _with_text_chunk(await self._base_png(width, height), "fake-request-id", rid)
+        if self._images:
+            png, ctype = self._images.popleft()
+        else:
+            width, height = self._sizes.popleft() if self._sizes else SIZES[
+                (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
+            ]
+            png, ctype = _with_text_chunk(await self._base_png(width, height), "fake-request-id", rid), "image/png"
         self._served[rid] = png
-        fmt = self.response_format or rec.body.get("response_format") or "url"
-        return web.json_response({"created": int(time.time()), "data": [self._item(fmt, rid, png)]})
+        answer = {"created": int(time.time()), "data": [self._item(fmt, rid, png, ctype)]}
+        if fmt == "b64_json" and self.b64_style == "escaped_slashes":
+            text = json.dumps(answer).replace("/", "\\/")
+            return web.Response(text=text, content_type="application/json")
+        return web.json_response(answer)
 
     def _item(self, fmt: str, rid: str, payload: bytes, ctype: str = "image/png") -> dict:
         if fmt == "b64_json":
-            return {"b64_json": base64.b64encode(payload).decode("ascii")}
+            return {"b64_json": _b64(payload, self.b64_style)}
         self._files[f"{rid}.png"] = (payload, ctype)
         return {"url": f"{self.base_url}/files/{rid}.png"}
+
+    async def _hostile_stream(self, request: web.Request, rec: Recorded, kind: str, size: int) -> web.StreamResponse:
+        rid = rec.request_id
+        if kind in ("endless_url", "drip_url"):
+            if kind == "endless_url":
+                self._files[f"{rid}.png"] = (b"endless", "image/png")
+            else:
+                png = self._served[rid] = _with_text_chunk(await self._base_png(64, 64), "fake-request-id", rid)
+                self._files[f"{rid}.png"] = (png, "drip")
+            return web.json_response({"data": [{"url": f"{self.base_url}/files/{rid}.png"}]})
+        if kind == "endless":
+            return await self._write_stream(request, b'{"data": [{"b64_json": "', itertools.repeat(b"A" * 65536), rid)
+        if kind == "big_b64":
+            zeros = base64.b64encode(bytes(3 * 65536))  # whole 3-byte groups: the pieces join into one base64
+            pieces = itertools.chain(itertools.repeat(zeros, size // (3 * 65536)),
+                                     [base64.b64encode(bytes(size % (3 * 65536))), b'"}]}'])
+            return await self._write_stream(request, b'{"data": [{"b64_json": "', pieces, rid)
+        png = _with_text_chunk(await self._base_png(64, 64), "fake-request-id", rid)
+        self._served[rid] = png
+        body = json.dumps({"data": [{"b64_json": base64.b64encode(png).decode()}]}).encode()
+        drip = (body[i:i + 1] for i in range(len(body)))
+        return await self._write_stream(request, b"", drip, rid, pause=self.drip_interval)
+
+    async def _write_stream(self, request: web.Request, head: bytes, pieces: Any, rid: str = "",
+                            pause: float = 0.0) -> web.StreamResponse:
+        """A 200 written piece by piece (no length, so the reader cannot know the end) until the pieces run out
+        or the reader hangs up."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json", "X-Request-Id": rid or _new_id()})
+        await response.prepare(request)
+        try:
+            await response.write(head)
+            for piece in pieces:
+                if pause:
+                    await asyncio.sleep(pause)
+                await response.write(piece)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the reader went away, as it should with an endless answer
+        return response
 
     def _junk_answer(self, kind: str, rid: str) -> web.Response:
         if kind == "not_json":
@@ -378,6 +487,22 @@ class FakeImageAPI:
             answer["data"] = [self._item("b64_json", rid, _HTML_PAGE)]
         elif kind == "b64_invalid":
             answer["data"] = [{"b64_json": _B64_INVALID}]
+        elif kind == "url_broken":
+            answer["data"] = [{"url": "http://[::1"}]
+        elif kind == "url_not_string":
+            answer["data"] = [{"url": {"href": "https://cdn.example/x.png"}}]
+        elif kind == "url_ftp":
+            answer["data"] = [{"url": "ftp://cdn.example/x.png"}]
+        elif kind == "b64_not_string":
+            answer["data"] = [{"b64_json": [1, 2, 3]}]
+        elif kind == "data_not_list":
+            answer["data"] = {"b64_json": "iVBORw0KGgo="}
+        elif kind == "item_not_object":
+            answer["data"] = ["iVBORw0KGgo="]
+        elif kind == "deep_json":
+            return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+        elif kind == "not_object":
+            return web.json_response([answer])
         return web.json_response(answer)  # "no_data": no "data" key at all
 
     async def _base_png(self, width: int, height: int) -> bytes:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import zlib
 from io import BytesIO
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.fakes.imageapi import SIZES, FakeImageAPI
+from tests.fakes.imageapi import B64_STYLES, SIZES, FakeImageAPI, pixel_bomb_png
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -181,3 +182,36 @@ async def test_noise_2k_is_big(api, client):
     data = (await client.get(r.json()["data"][0]["url"])).content
     assert len(data) > 10_000_000
     assert png_size(data) == SIZES[("1:1", "2K")]
+
+
+@pytest.mark.parametrize("style", B64_STYLES)
+async def test_b64_styles_are_all_valid_base64(api, client, style):
+    api.b64_style = style
+    r = await generate(api, client, response_format="b64_json")
+    text = r.json()["data"][0]["b64_json"]
+    if style == "data_url":
+        text = text.split(",", 1)[1]
+    data = base64.b64decode(text.translate(str.maketrans("-_", "+/", " \n")) + "==", validate=False)
+    assert data == api.image_for(api.requests[-1])
+
+
+async def test_hostile_streams(api, client):
+    api.stream_next("big_b64", size=1_000_000)
+    r = await generate(api, client)
+    assert len(base64.b64decode(r.json()["data"][0]["b64_json"])) == 1_000_000
+    api.stream_next("endless")
+    async with client.stream("POST", f"{api.base_url}/v1/images/generations", json=body(), headers=AUTH) as r:
+        received = 0
+        async for chunk in r.aiter_bytes():
+            received += len(chunk)
+            if received > 2_000_000:
+                break
+    assert received > 2_000_000
+
+
+def test_pixel_bomb_is_a_small_valid_png():
+    data = pixel_bomb_png()
+    assert len(data) < 64 * 1024
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert (int.from_bytes(data[16:20]), int.from_bytes(data[20:24])) == (12_000, 12_000)
+    assert len(zlib.decompress(data[41:-16])) == 12_000 * 1501  # every row, one filter byte each
