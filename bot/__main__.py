@@ -14,7 +14,13 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import ImageSettings, Settings, SettingsError, load_settings
-from .imagegen import ImageClient, ImageGenError, NotAnImageError, TooManyPixelsError, inspect_image
+from .imagegen import (
+    ImageClient,
+    ImageGenError,
+    NotAnImageError,
+    TooManyPixelsError,
+    inspect_image,
+)
 from .options import (
     MAX_PROMPT_CHARS,
     AspectRatio,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -21,7 +21,6 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.error import RetryAfter, TelegramError
 
 from . import metrics
 from .config import Settings
@@ -30,10 +29,11 @@ from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
-from .jobs.worker import Worker, worker_id
+from .jobs.worker import Worker
 from .menus import command_menus
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
+from .process import process_name
 from .quota import Quota
 from .references import AlbumCollector, ReferenceFetcher
 from .serve.http import HttpServer, build_app
@@ -180,7 +180,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     client.open()
     quota = Quota(store, settings, clock or time.time)
     references = ReferenceFetcher(app.bot, originals)
-    name = worker_id()
+    name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps)
     finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,

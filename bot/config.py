@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .options import AspectRatio, Resolution
 
-
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_HTTP_PORT = 8080
 ENV_FILE = ".env"  # read from the current folder (where the bot is started), like the README says

@@ -17,16 +17,26 @@ import time
 from typing import Any
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application
 
+from .process import dead_here
 from .store import Store
+from .tasks import persist
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 0.5  # how often to look for updates other processes recorded (besides notifications)
 UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead with its process
-KEEP_DONE = 24 * 3600.0  # ids of handled updates are remembered this long (Telegram retries for less)
+KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered this long; Telegram retries for less
+HOUSEKEEPING_EVERY = 30.0
 
 
 def chat_of(payload: dict) -> int | None:
@@ -122,21 +132,12 @@ class Inbox:
 
     async def _record(self, payload: dict) -> None:
         """Recording must succeed before the offset moves on: a database that is down is waited for."""
-        delay = 0.5
-        while True:
-            try:
-                await self.accept(payload)
-                return
-            except Exception:  # noqa: BLE001
-                log.warning("could not record update %s; retrying in %.1f s", payload.get("update_id"), delay,
-                            exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+        await persist(lambda: self.accept(payload), f"record update {payload.get('update_id')}", log)
 
     # ---- handling ----
 
     async def _dispatch(self) -> None:
-        swept = 0.0
+        swept = -HOUSEKEEPING_EVERY  # at once: a restart hands out what the previous run was handling
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
@@ -151,14 +152,23 @@ class Inbox:
                 task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
-            if loop.time() - swept > 600:
+            if loop.time() - swept > HOUSEKEEPING_EVERY:
                 swept = loop.time()
-                with contextlib.suppress(Exception):
-                    await self._store.prune_updates(time.time() - KEEP_DONE)
+                await self._housekeeping()
             if claimed and len(claimed) == free:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+
+    async def _housekeeping(self) -> None:
+        """Updates whose process died while handling them are handled again; old ids and albums are forgotten."""
+        try:
+            if await self._store.reap_updates(dead_here):
+                self._wake.set()
+            await self._store.prune_updates(time.time() - KEEP_DONE)
+            await self._store.prune_albums(time.time() - KEEP_DONE)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.warning("inbox housekeeping failed", exc_info=True)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -171,11 +181,6 @@ class Inbox:
         except Exception:
             log.exception("update %s could not be handled", update_id)
         finally:
-            delay = 0.5
-            for _ in range(20):
-                try:
-                    await self._store.update_done(update_id)
-                    break
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10)
+            with contextlib.suppress(Exception):  # not marked done: handled again after its lease (UPDATE_LEASE)
+                await persist(lambda: self._store.update_done(update_id), f"mark update {update_id} handled", log,
+                              attempts=20)

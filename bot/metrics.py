@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from telegram import Update
 
 # From a 1K image in seconds to a 4K one near the 300 s read timeout.

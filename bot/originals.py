@@ -7,6 +7,7 @@ are also written to it, and a process that lacks one fetches it from there into 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -19,6 +20,14 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension can be
 
 
+class StorageError(Exception):
+    """An original could not be written (disk full, folder gone): the image is lost, the job fails on our side."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 class OriginalsStore:
     def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None) -> None:
         self._dir = directory
@@ -27,8 +36,11 @@ class OriginalsStore:
         self._max_total = max_total_mb * 1024 * 1024
 
     def open(self) -> None:
-        """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image."""
+        """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image; remove what
+        an interrupted write left."""
         self._dir.mkdir(parents=True, exist_ok=True)
+        for part in self._dir.glob("*.part"):
+            part.unlink(missing_ok=True)
 
     async def save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         """Store the bytes, or move in the file at that path (an image spooled to disk as it arrived); with a
@@ -61,11 +73,16 @@ class OriginalsStore:
     def _save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
         tmp = path.with_suffix(".part")
-        if isinstance(data, Path):
-            shutil.move(data, tmp)  # a rename within one file system
-        else:
-            tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            if isinstance(data, Path):
+                shutil.move(data, tmp)  # a rename within one file system
+            else:
+                tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise StorageError(self._dir, exc.strerror or str(exc)) from None
         self._prune(keep=path)
         return path
 

@@ -7,10 +7,10 @@ originals, e.g. the result an upscale starts from). Ids survive restarts; bytes 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Awaitable, Callable
-import dataclasses
 from dataclasses import dataclass
 
 from telegram import Bot, Message
@@ -24,7 +24,6 @@ from .store import Store
 MAX_REFERENCES = 14
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what the public Bot API lets a bot download
 ALBUM_QUIET_SECONDS = 2.0
-ALBUM_KEEP = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +118,8 @@ class ReferenceFetcher:
 
 class AlbumCollector:
     """Telegram sends an album as separate messages sharing a media_group_id; this gathers them in the database,
-    so the parts may reach different processes. Albums are kept for a day: a later reply to any of their photos
-    finds all of them."""
+    so the parts may reach different processes. Albums are kept for a day (the inbox prunes them): a later reply
+    to any of their photos finds all of them."""
 
     def __init__(self, store: Store, quiet: float = ALBUM_QUIET_SECONDS, poll: float = 0.25) -> None:
         self._store = store
@@ -147,6 +146,3 @@ class AlbumCollector:
             if time.time() - newest >= self._quiet:
                 return [Reference(**ref) for ref in refs]
             await asyncio.sleep(self._poll)
-
-    async def prune(self) -> None:
-        await self._store.prune_albums(time.time() - ALBUM_KEEP)

@@ -37,7 +37,16 @@ from ..references import (
 from ..services import Services, get_services
 from ..texts import join_list, resets_text, t
 from . import history, settings
-from .replies import edit_quietly, may_act_for, origin_for, origin_of, refuse, reply, tell, user_lang
+from .replies import (
+    edit_quietly,
+    may_act_for,
+    origin_for,
+    origin_of,
+    refuse,
+    reply,
+    tell,
+    user_lang,
+)
 
 log = logging.getLogger(__name__)
 

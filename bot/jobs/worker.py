@@ -13,20 +13,19 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import socket
 import time
-from collections.abc import Coroutine
-from typing import Any
+from pathlib import Path
 
 from .. import metrics
 from ..imagegen import GeneratedImage, ImageClient, ImageGenError
 from ..models import Job, JobStatus
 from ..options import ImageRequest
-from ..originals import OriginalsStore
+from ..originals import OriginalsStore, StorageError
+from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
 from ..references import ReferenceFetcher, UnusableReference
 from ..store import Caps, Store
+from ..tasks import Background, persist
 from .interface import Presentation
 
 log = logging.getLogger(__name__)
@@ -38,26 +37,6 @@ UPSCALE_INSTRUCTION = (
     "Keep this exact picture: the same composition, subjects, colours and style. "
     "Only render it again at a higher resolution, with finer detail."
 )
-
-
-def worker_id() -> str:
-    """Unique per process and start: host, pid and a random tail (a restarted process is a new worker)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def _dead_here(name: str) -> bool:
-    """A worker of this machine whose process no longer exists."""
-    host, _, rest = name.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Worker:
@@ -93,14 +72,15 @@ class Worker:
         self._check_cancels = asyncio.Event()
         self._closing = False
         self._loops: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = Background()
+        self._storage_warned: set[Path] = set()
 
     # ---- lifecycle ----
 
     async def start(self) -> None:
         """Take over at once what dead processes of this machine left (a restart after a crash), then run."""
         self._store.on_wake(self._heard)
-        dead = [name for name in await self._store.holders() if _dead_here(name)]
+        dead = [name for name in await self._store.holders() if dead_here(name)]
         if dead:
             await self._store.expire(dead)
             await self._reap()
@@ -149,8 +129,7 @@ class Worker:
         for loop in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=10)
+        await self._background.wait(10)
 
     # ---- loops ----
 
@@ -188,7 +167,6 @@ class Worker:
                 await self._store.renew(self.name, self._lease)
                 await self._reap()
                 metrics.jobs_in_queue(*await self._store.queue_counts())
-                await self._store.reap_updates()
             except Exception:  # noqa: BLE001 - the database may be down for a moment; the next round retries
                 log.warning("lease upkeep failed", exc_info=True)
 
@@ -198,7 +176,7 @@ class Worker:
             log.info("took over %d job(s) whose process stopped", reaped.requeued)
             self._wake.set()
         for group in reaped.settle:
-            self._spawn(self._presentation.settle(group))
+            self._background.spawn(self._presentation.settle(group))
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -214,13 +192,6 @@ class Worker:
                 continue
             self.cancel_here(flagged)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Fire and forget, but keep a reference so the task is not garbage-collected mid-flight."""
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
     # ---- one job ----
 
     async def _run(self, job: Job) -> None:
@@ -234,7 +205,6 @@ class Worker:
             if self._cancel_reason.pop(job.id, "shutdown") == "shutdown":
                 await self._give_back(job)
                 return
-            await self._quota.refund(job)
             job.status, job.finished_at = JobStatus.CANCELLED, time.time()
         except UnusableReference as exc:
             log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc)
@@ -244,6 +214,11 @@ class Worker:
                         exc.request_id)
             job.request_id = exc.request_id
             self._failed(job, exc.kind)
+        except StorageError as exc:
+            if exc.path not in self._storage_warned:  # once per folder, not once per job of a full disk
+                self._storage_warned.add(exc.path)
+                log.error("cannot store images: %s", exc)
+            self._failed(job, "storage")
         except Exception:
             log.exception("job %s: unexpected failure", job.id)
             self._failed(job, "internal")
@@ -251,23 +226,13 @@ class Worker:
             self._cancel_reason.pop(job.id, None)
         if job.upstream_seconds is None:
             job.upstream_seconds = time.monotonic() - began
-        if job.status == JobStatus.FAILED:
-            await self._quota.refund(job)
         await self._record(job)
 
     async def _record(self, job: Job) -> None:
-        """Write the outcome; whoever completes the request delivers it. A database that is down is retried:
-        a made image must not be lost because one write failed."""
-        delay = 0.5
-        while True:
-            try:
-                won = await self._store.finish_job(job, self.name, self._lease)
-                break
-            except Exception:  # noqa: BLE001
-                log.warning("job %s: could not record its outcome; retrying in %.0f s", job.id, delay,
-                            exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15)
+        """Write the outcome (and a failure's refund, in the same transaction); whoever completes the request
+        delivers it. A database that is down is waited for."""
+        won = await persist(lambda: self._store.finish_job(job, self.name, self._lease),
+                            f"record the outcome of job {job.id}", log)
         self._presentation.ended(job)
         if won:
             await self._presentation.settle(job.group)

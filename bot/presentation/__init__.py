@@ -7,10 +7,9 @@ front end (inline mode, say) would be another implementation of that interface, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from ..models import Job
+from ..tasks import Background
 from .finisher import Finisher
 from .status import StatusLines
 
@@ -21,7 +20,7 @@ class TelegramPresentation:
     def __init__(self, lines: StatusLines, finisher: Finisher) -> None:
         self.lines = lines
         self.finisher = finisher
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = Background()
 
     def submitted(self, jobs: list[Job]) -> None:
         self.lines.submitted(jobs)
@@ -42,16 +41,10 @@ class TelegramPresentation:
         await self.finisher.paused(group)
 
     def alert(self, kind: str) -> None:
-        self._spawn(self.finisher.alert(kind))
+        self._background.spawn(self.finisher.alert(kind))
 
     async def close(self, waiting_groups: list[str]) -> None:
         """Stopping: no more progress; requests queued here that did not start are told they will resume."""
         await self.lines.stop()
         await asyncio.gather(*(self.finisher.paused(group) for group in waiting_groups), return_exceptions=True)
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=5)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        await self._background.wait(5)

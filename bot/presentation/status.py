@@ -13,9 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ChatAction
@@ -24,6 +22,7 @@ from telegram.error import BadRequest, TelegramError
 from .. import delivery, keyboards
 from ..models import Job
 from ..store import Caps, Store
+from ..tasks import Background
 from ..texts import t
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class StatusLines:
         self._lines: dict[str, Line] = {}
         self._chat_edit: dict[int, float] = {}
         self._last_action: dict[tuple[int, int | None], float] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = Background()
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -89,8 +88,7 @@ class StatusLines:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=5)
+        await self._background.wait(5)
 
     # ---- what the engine tells ----
 
@@ -103,7 +101,7 @@ class StatusLines:
         if line is None:
             return
         if ok:
-            self._spawn(self._announce(line))
+            self._background.spawn(self._announce(line))
         else:
             del self._lines[group]
 
@@ -119,8 +117,8 @@ class StatusLines:
         line.due = 0.0
         key = (job.origin.chat_id, job.origin.thread_id)
         self._last_action[key] = time.monotonic()
-        self._spawn(self._chat_action(job))
-        self._spawn(self.show(job.group, force=True))
+        self._background.spawn(self._chat_action(job))
+        self._background.spawn(self.show(job.group, force=True))
 
     def ended(self, job: Job) -> None:
         """One job of the request ended here: the line counts it (variants: "2 of 4 ready")."""
@@ -295,11 +293,5 @@ class StatusLines:
                     every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
                     if now - self._last_action.get(key, 0.0) >= every:
                         self._last_action[key] = now
-                        self._spawn(self._chat_action(line.lead))
-                self._spawn(self.show(group))
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+                        self._background.spawn(self._chat_action(line.lead))
+                self._background.spawn(self.show(group))

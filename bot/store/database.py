@@ -7,6 +7,7 @@ is claimed by exactly one of them under a lease, and whatever decides who does w
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -21,7 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..models import Job, JobStatus, Origin, PendingRequest, Prefs, Reservation
 from ..options import AspectRatio, ImageRequest, Resolution
 from . import schema
-from .schema import album_parts, blocked, grants, jobs, meta, notices, originals, pending, prefs, served, updates, usage
+from .schema import (
+    album_parts,
+    blocked,
+    grants,
+    jobs,
+    meta,
+    notices,
+    originals,
+    pending,
+    prefs,
+    served,
+    updates,
+    usage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +108,8 @@ class Store:
     """The queries; a backend subclass supplies the engine, the queue lock and the wake-ups."""
 
     dialect = ""
-    shares_originals = False  # whether result bytes live in the database (for processes on other machines)
+    shares_originals = False
+    _skip_locked = ""  # what the claim's SELECT ends with: row locks others skip (PostgreSQL)  # whether result bytes live in the database (for processes on other machines)
 
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
@@ -264,19 +279,19 @@ class Store:
                 jobs.c.status == JobStatus.RUNNING.value))).scalar_one()
             if running >= caps.total:
                 return None
-            row = (await conn.execute(self._claim_query(), {"user_cap": caps.per_user})).first()
+            row = (await conn.execute(self._claim_query, {"user_cap": caps.per_user})).first()
             if row is None:
                 return None
             job_id, user_id = row
-            await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
+            claimed = (await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
                 status=JobStatus.RUNNING.value, worker=worker, lease_until=now + lease, started_at=now,
-                attempts=jobs.c.attempts + 1, cancel_requested=0))
+                attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c))).one()
             statement = self.insert(served).values(user_id=user_id, serial=time.time_ns())
             await conn.execute(statement.on_conflict_do_update(index_elements=["user_id"],
                                                                set_={"serial": statement.excluded.serial}))
-            claimed = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
         return row_job(claimed)
 
+    @functools.cached_property
     def _claim_query(self) -> sa.TextClause:
         group = "COALESCE(j.group_id, j.id)"
         return sa.text(f"""
@@ -290,8 +305,6 @@ class Store:
                      COALESCE(s.serial, -1), j.created_at, {group}, j.variant
             LIMIT 1 {self._skip_locked}""")
 
-    _skip_locked = ""
-
     async def renew(self, worker: str, lease: float) -> None:
         """Keep this process's claims: running jobs and requests it is delivering."""
         await self._run(sa.update(jobs).where(jobs.c.worker == worker, (jobs.c.status == JobStatus.RUNNING.value)
@@ -302,8 +315,7 @@ class Store:
         """Give a running job back to the queue (a stop): another process, or the next start, runs it."""
         await self._run(sa.update(jobs).where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING.value)
                         .values(status=JobStatus.QUEUED.value, worker=None, lease_until=None,
-                                attempts=sa.func.max(jobs.c.attempts - 1, 0) if self.dialect == "sqlite"
-                                else sa.func.greatest(jobs.c.attempts - 1, 0)))
+                                attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0)))
         job.status = JobStatus.QUEUED
 
     async def holders(self) -> list[str]:
@@ -356,12 +368,14 @@ class Store:
         return Reaped(requeued, settle)
 
     async def finish_job(self, job: Job, worker: str, lease: float) -> bool:
-        """Record a job's result (made, failed or cancelled); True when its request is now complete and
-        this process must deliver it (exactly one process gets True per request)."""
+        """Record a job's result (made, failed or cancelled — then refunded); True when its request is now
+        complete and this process must deliver it (exactly one process gets True per request)."""
         async with self._tx() as conn:
             await self._lock_queue(conn)
             await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
                 **{k: v for k, v in job_row(job).items() if k not in ("id", "status_message_id")}))
+            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):  # its credits back, once, in the same write
+                await conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
             return await self._settle_in(conn, job.group, worker, lease)
 
     async def try_settle(self, group: str, worker: str, lease: float) -> bool:
@@ -467,11 +481,16 @@ class Store:
                                .values(state="done", payload=None, owner=None))
             await self.notify(conn, "updates")
 
-    async def reap_updates(self) -> int:
-        """Updates whose process died while handling them are handled again."""
-        return await self._run(sa.update(updates).where(updates.c.state == "processing",
-                                                        updates.c.lease_until < time.time())
-                               .values(state="new", owner=None))
+    async def reap_updates(self, dead: Callable[[str], bool]) -> int:
+        """Updates whose process died while handling them (its lease ran out, or `dead(owner)`) are handled again."""
+        async with self._tx() as conn:
+            owners = (await conn.execute(sa.select(updates.c.owner).distinct().where(
+                updates.c.state == "processing"))).scalars().all()
+            gone = [owner for owner in owners if owner and dead(owner)]
+            return (await conn.execute(sa.update(updates).where(
+                updates.c.state == "processing",
+                (updates.c.lease_until < time.time()) | updates.c.owner.in_(gone)).values(
+                state="new", owner=None))).rowcount
 
     async def prune_updates(self, older_than: float) -> None:
         await self._run(sa.delete(updates).where(updates.c.state == "done", updates.c.received_at < older_than))

@@ -13,11 +13,16 @@ from sqlalchemy import Connection
 FOLDER = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Connection) -> Config:
+def _config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration without an alembic.ini: the scripts here, and the connection to run them on."""
     config = Config()
     config.set_main_option("script_location", str(FOLDER))
     config.attributes["connection"] = connection
     return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
 
 
 def current(connection: Connection) -> str | None:
@@ -25,11 +30,14 @@ def current(connection: Connection) -> str | None:
 
 
 def head() -> str:
-    config = Config()
-    config.set_main_option("script_location", str(FOLDER))
-    revision = ScriptDirectory.from_config(config).get_current_head()
+    revision = _scripts().get_current_head()
     assert revision is not None
     return revision
+
+
+def known() -> set[str]:
+    """Every revision this release knows (a database at another one was made by a newer release)."""
+    return {script.revision for script in _scripts().walk_revisions()}
 
 
 def upgrade(connection: Connection, *, stamp_first: str | None = None) -> None:
@@ -38,10 +46,3 @@ def upgrade(connection: Connection, *, stamp_first: str | None = None) -> None:
     if stamp_first is not None:
         command.stamp(config, stamp_first)
     command.upgrade(config, "head")
-
-
-def known() -> set[str]:
-    """Every revision this release knows (a database at another one was made by a newer release)."""
-    config = Config()
-    config.set_main_option("script_location", str(FOLDER))
-    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}

@@ -483,6 +483,13 @@ class FakeBotAPI:
         self._updates.append({"update_id": next(self._update_ids), kind: copy.deepcopy(obj)})
         self._wake()
 
+    def repeat_last_update(self) -> dict:
+        """Put the newest pending update in the queue once more, same update_id (a server delivering it twice)."""
+        again = copy.deepcopy(self._updates[-1])
+        self._updates.append(again)
+        self._wake()
+        return again
+
     def _register_chat(self, chat: dict) -> dict:
         self._chats[chat["id"]] = dict(chat)
         return dict(chat)
