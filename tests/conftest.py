@@ -29,9 +29,10 @@ async def img() -> AsyncIterator[FakeImageAPI]:
 
 
 @pytest.fixture
-def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path) -> Callable[..., Settings]:  # noqa: ANN001
+def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path, database_url: str) -> Callable[..., Settings]:  # noqa: ANN001
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
+            "database_url": database_url,
             "telegram_bot_token": tg.token,
             "image_api_key": img.api_key,
             "image_api_base_url": img.base_url,
@@ -178,9 +179,25 @@ def pg_cluster():  # noqa: ANN201
     remove_cluster(cluster)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:  # noqa: ANN001
-    """Each test using it runs on both backends: a fresh SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'engine.sqlite3'}"
+# The tests of these modules run twice: on SQLite and on PostgreSQL (the rest, which look into the SQLite file or
+# start processes of their own, on SQLite).
+ON_BOTH_BACKENDS = {"test_engine", "test_dialogue", "test_jobs", "test_edits_and_variants", "test_failures",
+                    "test_delivery", "test_first_contact", "test_groups_access_quota"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in ON_BOTH_BACKENDS:
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+    """A fresh database of the test's backend: a SQLite file, or a new database on the session's PostgreSQL."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'imagine-bot.sqlite3'}"
     return request.getfixturevalue("pg_cluster").new_database()

@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from bot.delivery import caption, fits_photo, safe_filename
+from bot.store import make_store
 
 
 def _uploaded(call) -> bytes:  # noqa: ANN001
@@ -56,6 +57,10 @@ async def test_original_button_sends_the_file_and_says_when_gone(bot, harness, t
 
     for path in (bot.settings.data_dir / "originals").iterdir():
         path.unlink()
+    store = make_store(bot.settings.database)  # and from the database, where PostgreSQL keeps them too
+    await store.open()
+    await store.prune_originals(max_age=0, max_total=0)
+    await store.close()
     answer = await harness.press(photo_msg, "Original", user)
     assert "no longer kept" in answer["text"] and answer["show_alert"] is True
 

@@ -127,13 +127,3 @@ async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa:
         await s.open()
     assert "cannot use the PostgreSQL database 127.0.0.1:1/none" in str(exc.value)
     assert "\n" not in str(exc.value)
-
-
-async def test_the_bot_end_to_end_on_postgresql(start_bot, harness, tg, img, pg_cluster):  # noqa: ANN001
-    await start_bot(database_url=pg_cluster.new_database())
-    user, chat = harness.person()
-    harness.send(chat, user, "/imagine a fox on postgres --ar 16:9 --1k")
-    await harness.result(chat["id"], timeout=20)
-    harness.send(chat, user, "/imagine four at once --ar 1:1 --1k --n 4")
-    await tg.wait_for(lambda: tg.calls_of("sendMediaGroup"), 20, "the album")
-    assert len(img.requests) == 5

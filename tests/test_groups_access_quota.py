@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import string
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ import pytest
 from bot.handlers.admin import stats_text
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
+from bot.store import make_store
 from bot.texts import EN, TEXTS, ZH, t
 
 
@@ -64,9 +64,14 @@ async def test_channel_post_generates_into_the_channel(start_bot, harness, tg, i
     tg.send_text(channel, None, "/imagine a mountain at sunrise --ar 16:9 --2k")
     (upload,) = await harness.result(channel["id"])
     assert "a mountain at sunrise" in upload.params["caption"]
-    with sqlite3.connect(running.settings.data_dir / "imagine-bot.sqlite3") as db:
-        rows = db.execute("SELECT user_id, chat_id, credits FROM usage").fetchall()
-    assert rows == [(channel["id"], channel["id"], 1)]  # counted against the channel
+    store = make_store(running.settings.database)
+    await store.open()
+    try:  # counted against the channel, as its user and as its chat
+        day = datetime.now(UTC).date().isoformat()
+        assert await store.credits_used(day=day, user_id=channel["id"]) == 1
+        assert await store.credits_used(day=day, chat_id=channel["id"]) == 1
+    finally:
+        await store.close()
 
 
 async def test_allow_lists_and_one_polite_sentence(start_bot, harness, tg, img):

@@ -241,8 +241,9 @@ class Store:
         return [row_job(r) for r in rows]
 
     async def user_unfinished(self, user_id: int) -> list[Job]:
-        """Unfinished jobs of a user, newest first (whichever process runs them)."""
-        rows = await self._all(sa.select(jobs).where(jobs.c.user_id == user_id, jobs.c.status.in_(UNFINISHED))
+        """Unfinished jobs of a user, newest first (whichever process runs them); one already told to stop is not."""
+        rows = await self._all(sa.select(jobs).where(jobs.c.user_id == user_id, jobs.c.status.in_(UNFINISHED),
+                                                     jobs.c.cancel_requested == 0)
                                .order_by(jobs.c.created_at.desc()))
         return [row_job(r) for r in rows]
 
