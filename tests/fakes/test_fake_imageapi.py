@@ -181,3 +181,19 @@ async def test_noise_2k_is_big(api, client):
     data = (await client.get(r.json()["data"][0]["url"])).content
     assert len(data) > 10_000_000
     assert png_size(data) == SIZES[("1:1", "2K")]
+
+
+async def test_key_limit_holds_requests_over_it_or_refuses_them(api, client):
+    api.key_limit = 1
+    api.delay_next(0.5)
+    first = asyncio.create_task(generate(api, client))
+    await api.wait_for(lambda: api.inflight == 1)
+    second = await generate(api, client)  # waited for the slot, so it ends after the first
+    assert (await first).status_code == second.status_code == 200
+    assert api.requests[1].finished >= api.requests[0].finished
+
+    api.key_limit, api.key_limit_refuses = 2, True
+    api.delay = 0.5
+    answers = await asyncio.gather(*(generate(api, client) for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 429]
+    assert next(a for a in answers if a.status_code == 429).json()["error"]["code"] == "rate_limit_exceeded"
