@@ -13,10 +13,10 @@ runs `--per-worker` (12) jobs at once.
 
 PostgreSQL: a throwaway cluster from the machine's server binaries (or `--database-url`), a fresh database per row.
 
-Columns: workers; jobs in flight the setup allows (min(workers × per-worker, cap, key limit)); images/s (N / wall);
-wall (first /imagine sent → last photo received by the fake Bot API); the ideal wall (N / in flight rounds × 2 s)
-and measured/ideal rate; CPU s per image of the bot processes (intake + workers, from /proc) and of this process
-(the fakes); 429 answers of the gateway.
+Columns: workers; jobs in flight the setup allows (min(workers × per-worker, cap, key limit)); images/s (delivered / wall);
+wall (first /imagine sent → every job settled in the database, i.e. delivered or told why not; polled every
+0.1 s); the ideal wall (⌈N / in flight⌉ rounds × 2 s) and ideal/measured wall; CPU s per image of the bot
+processes (intake + workers, from /proc) and of this process (the fakes); 429 answers of the gateway; failed jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -50,11 +52,13 @@ class Row:
     bot_cpu: float
     fakes_cpu: float
     refused: int
+    failed: int
     delay: float
 
     @property
     def rate(self) -> float:
-        return self.jobs / self.wall
+        """Images delivered per second."""
+        return (self.jobs - self.failed) / self.wall
 
     @property
     def ideal_wall(self) -> float:
@@ -70,20 +74,22 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _photos(tg: FakeBotAPI, jobs: int, timeout: float) -> float:
-    """Wait until `jobs` photos reached the fake Bot API; the monotonic time of the last one."""
-    seen, last, scanned = 0, 0.0, 0
-    deadline = time.monotonic() + timeout
-    while seen < jobs:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {seen} of {jobs} photos after {timeout:.0f} s")
-        await asyncio.sleep(0.1)
-        calls = tg.calls
-        for call in calls[scanned:]:
-            if call.method == "sendPhoto":
-                seen, last = seen + 1, call.at
-        scanned = len(calls)
-    return last
+async def _settled(database_url: str, jobs: int, timeout: float) -> tuple[float, int]:
+    """Wait until all `jobs` are delivered or told why not (`settled`, written after the last Telegram call);
+    the monotonic time that was seen (polled every 0.1 s) and how many failed."""
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = await conn.fetchrow("SELECT count(*) FILTER (WHERE settled = 2) AS settled, "
+                                      "count(*) FILTER (WHERE status = 'failed') AS failed FROM jobs")
+            if row["settled"] >= jobs:
+                return time.monotonic(), row["failed"]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {row['settled']} of {jobs} jobs settled after {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
 
 
 async def run_row(args: argparse.Namespace, database_url: str, workers: int, folder: Path) -> Row:
@@ -105,7 +111,7 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
             for n in range(args.jobs):
                 i = n % args.users
                 tg.send_text(chats[i], people[i], f"/imagine scale-out {n} --ar 1:1 --1k")
-            last = await _photos(tg, args.jobs, args.timeout)
+            last, failed = await _settled(database_url, args.jobs, args.timeout)
             bot_cpu = sum(p.cpu_seconds() - before for p, before in zip(processes, cpu_before))
             fakes_cpu = _self_cpu() - self_before
         except BaseException:
@@ -115,15 +121,15 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
             await fleet.stop()
         refused = sum(r.status == 429 for r in img.requests)
         slots = min(workers * args.per_worker, args.cap, args.key_limit)
-        return Row(workers, slots, args.jobs, last - began, bot_cpu, fakes_cpu, refused, args.delay)
+        return Row(workers, slots, args.jobs, last - began, bot_cpu, fakes_cpu, refused, failed, args.delay)
 
 
 def table(rows: list[Row], markdown: bool) -> str:
     head = ["workers", "in flight", "N", "images/s", "wall", "ideal wall", "vs ideal", "CPU s/image bots",
-            "CPU s/image fakes", "429s"]
+            "CPU s/image fakes", "429s", "failed"]
     lines = [[str(r.workers), str(r.slots), str(r.jobs), f"{r.rate:.1f}", f"{r.wall:.1f} s", f"{r.ideal_wall:.0f} s",
               f"{r.vs_ideal:.2f}", f"{r.bot_cpu / r.jobs * 1000:.0f} ms", f"{r.fakes_cpu / r.jobs * 1000:.0f} ms",
-              str(r.refused)] for r in rows]
+              str(r.refused), str(r.failed)] for r in rows]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "--:|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
