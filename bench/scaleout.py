@@ -15,7 +15,7 @@ PostgreSQL: a throwaway cluster from the machine's server binaries (or `--databa
 
 Columns: workers; jobs in flight the setup allows (min(workers × per-worker, cap, key limit)); images/s (delivered / wall);
 wall (first /imagine sent → every job settled in the database, i.e. delivered or told why not; polled every
-0.1 s); the ideal wall (⌈N / in flight⌉ rounds × 2 s) and ideal/measured wall; CPU s per image of the bot
+0.1 s); the ideal wall (⌈delivered / in flight⌉ rounds × 2 s) and ideal/measured wall; CPU s per image of the bot
 processes (intake + workers, from /proc) and of this process (the fakes); 429 answers of the gateway; failed jobs.
 """
 
@@ -62,7 +62,8 @@ class Row:
 
     @property
     def ideal_wall(self) -> float:
-        return math.ceil(self.jobs / self.slots) * self.delay
+        """The delivered images in rounds of `slots` at once, each round one upstream delay."""
+        return math.ceil((self.jobs - self.failed) / self.slots) * self.delay
 
     @property
     def vs_ideal(self) -> float:
