@@ -19,10 +19,10 @@ import asyncpg
 import httpx
 import pytest
 from aiohttp import ClientSession, web
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import BotProcess, Fleet, free_port
 from tests.postgres import remove_cluster, start_cluster
+from tests.test_service import sample
 
 SECRET = "fleet-Secret_123"
 PROMPT = re.compile(r"u(\d+) n(\d+)")
@@ -48,12 +48,7 @@ async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
 
 
 async def metric(process: BotProcess, name: str, **labels: str) -> float:
-    text = (await process.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
-    return 0.0
+    return sample((await process.get("/metrics")).text, name, **labels)
 
 
 async def eventually(probe, timeout: float, what: str):  # noqa: ANN001, ANN201
