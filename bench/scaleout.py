@@ -1,6 +1,6 @@
 """Scale-out benchmark: one intake and 1, 2, 4 worker processes on one PostgreSQL, against the fakes.
 
-    uv run python bench/scaleout.py                # 1, 2 and 4 workers, 200 jobs from 50 users (about 2 minutes)
+    uv run python bench/scaleout.py                # 1, 2 and 4 workers, 200 jobs from 50 users (about 80 s)
     uv run python bench/scaleout.py --markdown     # the table as Markdown
     uv run python bench/scaleout.py --workers 1,2 --jobs 100 --refuse
 
