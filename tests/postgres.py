@@ -68,13 +68,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cluster() -> tuple[Cluster | None, str]:
-    """(cluster, "") or (None, why PostgreSQL tests cannot run here)."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
+def start_cluster(*, given: bool = True) -> tuple[Cluster | None, str]:
+    """(cluster, "") or (None, why PostgreSQL tests cannot run here). `given=False`: a cluster of our own even
+    when TEST_DATABASE_URL is set (a test that stops and starts the server)."""
+    if given and (url := os.environ.get("TEST_DATABASE_URL")):
         return Cluster(url), ""
     binaries = server_bin()
     if binaries is None:
-        return None, "no TEST_DATABASE_URL and no PostgreSQL server binaries (initdb) on this machine"
+        unset = "no TEST_DATABASE_URL and " if given else ""
+        return None, f"{unset}no PostgreSQL server binaries (initdb) on this machine"
     user = "postgres" if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="imagine-pg-"))
     if user:

@@ -118,7 +118,7 @@ async def test_job_interrupted_twice_is_told_once(make_settings, start_bot, harn
     await store.save_job(job)
     await store.close()
     await start_bot()
-    msg = await harness.reply_text(chat["id"], "interrupted by a restart")
+    msg = await harness.reply_text(chat["id"], "interrupted by a restart", timeout=5)  # at start, not a lease later
     assert "Again" in str(msg["reply_markup"])
     assert _statuses(settings) == ["failed"]
 

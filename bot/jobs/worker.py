@@ -83,7 +83,7 @@ class Worker:
         dead = [name for name in await self._store.holders() if dead_here(name)]
         if dead:
             await self._store.expire(dead)
-        await self._reap()
+        await self._reap()  # also jobs left running without a lease (by the first release)
         self._loops = [asyncio.create_task(self._maintain(), name="worker-maintenance"),
                        asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
         if self._concurrency > 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -186,6 +187,9 @@ class FakeImageAPI:
         self.response_format: str | None = None
         self.noise: bool = False
         self.texture: bool = False  # photo-like grain: realistic PNG sizes (4K ~21 MB); ignored with noise
+        self.key_limit: int | None = None  # requests of one API key worked on at once, like a real gateway
+        self.key_limit_refuses = False  # over the limit: 429 at once instead of waiting for a slot
+        self._key_slots: dict[tuple[str, int], asyncio.Semaphore] = {}  # (key, limit): a new limit, new slots
         self._fails: deque[tuple[int, dict | str | None, dict | None]] = deque()
         self._junk: deque[str] = deque()
         self._sizes: deque[tuple[int, int]] = deque()
@@ -315,7 +319,8 @@ class FakeImageAPI:
             try:
                 bad_body = await (self._read_multipart if multipart else self._read_json)(request, rec)
                 self._check(request, rec, bad_body, multipart)
-                response = await self._answer(rec, request)
+                async with self._key_slot(request):
+                    response = await self._answer(rec, request)
             except _Refused as e:
                 response = self._error(e.status, e.message, e.type, e.code, rid)
             rec.status = response.status
@@ -388,6 +393,17 @@ class FakeImageAPI:
             raise bad("at least one image is required")
         if len(rec.images) > MAX_IMAGES:
             raise bad(f"at most {MAX_IMAGES} images, got {len(rec.images)}")
+
+    def _key_slot(self, request: web.Request) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of the key's ``key_limit`` slots (none without a limit); a full key waits or is refused."""
+        if self.key_limit is None:
+            return contextlib.nullcontext()
+        key = request.headers.get("Authorization", "")
+        slots = self._key_slots.setdefault((key, self.key_limit), asyncio.Semaphore(self.key_limit))
+        if self.key_limit_refuses and slots.locked():
+            raise _Refused(429, f"concurrency limit of {self.key_limit} for this key reached", "upstream_error",
+                           "rate_limit_exceeded")
+        return slots
 
     async def _answer(self, rec: Recorded, request: web.Request) -> web.StreamResponse:
         """Sleep the delay, then answer an injected failure, a hostile stream, injected junk, or an image."""

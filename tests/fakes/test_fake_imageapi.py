@@ -215,3 +215,19 @@ def test_pixel_bomb_is_a_small_valid_png():
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert (int.from_bytes(data[16:20]), int.from_bytes(data[20:24])) == (12_000, 12_000)
     assert len(zlib.decompress(data[41:-16])) == 12_000 * 1501  # every row, one filter byte each
+
+
+async def test_key_limit_holds_requests_over_it_or_refuses_them(api, client):
+    api.key_limit = 1
+    api.delay_next(0.5)
+    first = asyncio.create_task(generate(api, client))
+    await api.wait_for(lambda: api.inflight == 1)
+    second = await generate(api, client)  # waited for the slot, so it ends after the first
+    assert (await first).status_code == second.status_code == 200
+    assert api.requests[1].finished >= api.requests[0].finished
+
+    api.key_limit, api.key_limit_refuses = 2, True
+    api.delay = 0.5
+    answers = await asyncio.gather(*(generate(api, client) for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 429]
+    assert next(a for a in answers if a.status_code == 429).json()["error"]["code"] == "rate_limit_exceeded"
