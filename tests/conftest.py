@@ -182,7 +182,7 @@ def pg_cluster():  # noqa: ANN201
 # The tests of these modules run twice: on SQLite and on PostgreSQL (the rest, which look into the SQLite file or
 # start processes of their own, on SQLite).
 ON_BOTH_BACKENDS = {"test_engine", "test_dialogue", "test_jobs", "test_edits_and_variants", "test_failures",
-                    "test_delivery", "test_first_contact", "test_groups_access_quota"}
+                    "test_delivery", "test_groups_access_quota"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -154,6 +154,7 @@ class Worker:
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job.id, None)
+            self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
             self._wake.set()
 
         task.add_done_callback(done)
@@ -202,7 +203,7 @@ class Worker:
             await self._keep(job, image)
             job.status = JobStatus.MADE
         except asyncio.CancelledError:
-            if self._cancel_reason.pop(job.id, "shutdown") == "shutdown":
+            if self._cancel_reason.get(job.id, "shutdown") == "shutdown":
                 await self._give_back(job)
                 return
             job.status, job.finished_at = JobStatus.CANCELLED, time.time()
@@ -222,8 +223,6 @@ class Worker:
         except Exception:
             log.exception("job %s: unexpected failure", job.id)
             self._failed(job, "internal")
-        finally:
-            self._cancel_reason.pop(job.id, None)
         if job.upstream_seconds is None:
             job.upstream_seconds = time.monotonic() - began
         await self._record(job)
