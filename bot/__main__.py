@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -180,6 +181,9 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out / f"{stamp}_{safe_filename(request.prompt, ratio, size, image.extension)}"
     image.path.replace(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)  # a file of the user's, not the private spool file it was
     print(f"{path}  {image.width}×{image.height}  {image.nbytes / 1024 / 1024:.1f} MB  "
           f"{time.monotonic() - started:.1f} s")
     if not request.matches(image.width, image.height):

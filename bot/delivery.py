@@ -159,6 +159,11 @@ def _streamed(picture: Picture, *, attach: bool = False) -> Iterator[InputFile]:
         yield InputFile(handle, filename=picture.filename, attach=attach, read_file_handle=False)
 
 
+def _preview_file(picture: Picture, jpeg: bytes, *, attach: bool = False) -> InputFile:
+    """The JPEG preview, named after its original (`fox_16x9_4K.jpg`), not by PTB's guess from the bytes."""
+    return InputFile(jpeg, filename=f"{Path(picture.filename).stem}.jpg", attach=attach)
+
+
 async def deliver(
     bot: Bot,
     target: Target,
@@ -178,7 +183,7 @@ async def deliver(
         add_document = with_original or not as_photo
         try:
             with _streamed(picture) if as_photo else contextlib.nullcontext(
-                    await asyncio.to_thread(make_preview, picture.path)) as photo:
+                    _preview_file(picture, await asyncio.to_thread(make_preview, picture.path))) as photo:
                 message = await bot.send_photo(
                     photo=photo,
                     caption=caption_text,
@@ -234,8 +239,8 @@ async def deliver_album(
     """
     try:
         fits = [fits_photo(p.size, p.width, p.height) for p in pictures]
-        previews = [None if ok else await asyncio.to_thread(make_preview, p.path)  # one at a time: one bitmap
-                    for p, ok in zip(pictures, fits, strict=True)]
+        previews = [None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
+                    for p, ok in zip(pictures, fits, strict=True)]  # one at a time: one bitmap
         with contextlib.ExitStack() as files:
             photos = [preview or files.enter_context(_streamed(p, attach=True))
                       for p, preview in zip(pictures, previews, strict=True)]

@@ -294,10 +294,10 @@ class ImageClient:
                 delay = self._retry_delay(exc, attempt, time.monotonic() - started)
                 if delay is None:
                     raise
-                log.warning(
-                    "image API attempt %d failed (%s, status %s, request id %s); retrying in %.1f s",
-                    attempt, exc.kind, exc.status, exc.request_id, delay,
-                )
+                known = [f"status {exc.status}" if exc.status else "", f"request id {exc.request_id}"
+                         if exc.request_id else ""]
+                log.warning("image API attempt %d failed (%s); retrying in %.1f s", attempt,
+                            ", ".join([exc.kind, *filter(None, known)]), delay)
                 await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: ImageGenError, attempt: int, elapsed: float) -> float | None:

@@ -29,7 +29,7 @@ from telegram.ext import Application
 
 from .process import dead_here
 from .store import Store
-from .tasks import persist
+from .tasks import complain, persist
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ class Inbox:
             if free > 0:
                 try:
                     claimed = await self._store.claim_update(self._owner, UPDATE_LEASE, free)
-                except Exception:  # noqa: BLE001
-                    log.warning("could not read the inbox", exc_info=True)
+                except Exception as exc:  # noqa: BLE001
+                    complain(log, "could not read the inbox", exc)
             for update_id, payload in claimed:
                 task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
                 self._in_flight.add(task)
@@ -167,8 +167,8 @@ class Inbox:
                 self._wake.set()
             await self._store.prune_updates(time.time() - KEEP_DONE)
             await self._store.prune_albums(time.time() - KEEP_DONE)
-        except Exception:  # noqa: BLE001 - the next round tries again
-            log.warning("inbox housekeeping failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            complain(log, "inbox housekeeping failed", exc)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

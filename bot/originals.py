@@ -17,7 +17,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension can be
+EXTENSIONS = ("png", "jpg", "webp")
+SHARED_PRUNE_EVERY = 60.0  # seconds between prunes of the originals kept in the database  # what imagegen.GeneratedImage.extension can be
 
 
 class StorageError(Exception):
@@ -32,6 +33,7 @@ class OriginalsStore:
     def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None) -> None:
         self._dir = directory
         self._shared = shared
+        self._shared_pruned = -SHARED_PRUNE_EVERY
         self._max_age = max_age_hours * 3600
         self._max_total = max_total_mb * 1024 * 1024
 
@@ -48,7 +50,9 @@ class OriginalsStore:
         path = await asyncio.to_thread(self._save, job_id, data, extension)
         if self._shared is not None:
             await self._shared.save_original(job_id, extension, await asyncio.to_thread(path.read_bytes))
-            await self._shared.prune_originals(self._max_age, self._max_total)
+            if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
+                self._shared_pruned = time.monotonic()
+                await self._shared.prune_originals(self._max_age, self._max_total)
         return path
 
     async def fetch(self, job_id: str) -> Path | None:

@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+COMPLAIN_EVERY = 30.0
+_complained: dict[tuple[str, str], float] = {}
+
+
+def complain(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """One WARNING line for an expected, repeating failure (the database away for a while), at most every 30 s per
+    `what` and logger: the reason, not a traceback."""
+    key = (log.name, what)
+    now = time.monotonic()
+    if now - _complained.get(key, -COMPLAIN_EVERY) < COMPLAIN_EVERY:
+        return
+    _complained[key] = now
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    log.warning("%s: %s%s", what, type(exc).__name__, f" ({reason[0]})" if reason and reason[0] else "")
 
 
 class Background:
@@ -37,10 +53,10 @@ async def persist(operation: Callable[[], Awaitable[T]], what: str, log: logging
     while True:
         try:
             return await operation()
-        except Exception:
+        except Exception as exc:
             tried += 1
             if attempts is not None and tried >= attempts:
                 raise
-            log.warning("could not %s; again in %.1f s", what, delay, exc_info=True)
+            complain(log, f"could not {what} (trying again)", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest)

@@ -236,7 +236,7 @@ async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services,
             pending.message_id = None
     if pending.message_id is None:
         pending.message_id = (await reply(context, pending.origin, text, markup)).message_id
-    await services.store.add_pending(pending)
+    await services.store.save_pending(pending)
 
 
 def _keyboard(pending: PendingRequest) -> InlineKeyboardMarkup:

@@ -25,7 +25,7 @@ from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
 from ..references import ReferenceFetcher, UnusableReference
 from ..store import Caps, Store
-from ..tasks import Background, persist
+from ..tasks import Background, complain, persist
 from .interface import Presentation
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ class Worker:
             while len(self._running) < self._concurrency and not self._closing:
                 try:
                     job = await self._store.claim(self.name, self._caps, self._lease)
-                except Exception:  # noqa: BLE001 - a database hiccup: try again on the next round
-                    log.warning("could not claim a job", exc_info=True)
+                except Exception as exc:  # noqa: BLE001 - a database hiccup: try again on the next round
+                    complain(log, "could not claim a job", exc)
                     break
                 if job is None:
                     break
@@ -168,8 +168,8 @@ class Worker:
                 await self._store.renew(self.name, self._lease)
                 await self._reap()
                 metrics.jobs_in_queue(*await self._store.queue_counts())
-            except Exception:  # noqa: BLE001 - the database may be down for a moment; the next round retries
-                log.warning("lease upkeep failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the database may be down for a moment; the next round retries
+                complain(log, "lease upkeep failed", exc)
 
     async def _reap(self) -> None:
         reaped = await self._store.reap(self.name, self._lease)
@@ -188,8 +188,8 @@ class Worker:
                 continue
             try:
                 flagged = await self._store.cancel_requested(self.name)
-            except Exception:  # noqa: BLE001
-                log.warning("could not read cancel requests", exc_info=True)
+            except Exception as exc:  # noqa: BLE001
+                complain(log, "could not read cancel requests", exc)
                 continue
             self.cancel_here(flagged)
 

@@ -53,6 +53,7 @@ class Line:
 
     lead: Job
     total: int
+    local: bool = True  # queued by this process, which sends its first line; else only edited here
     generating: set[str] = field(default_factory=set)  # its jobs running here
     ended: set[str] = field(default_factory=set)  # its jobs that ended (here; others are counted when settled)
     started: float | None = None  # monotonic, first start of any of its jobs
@@ -107,8 +108,8 @@ class StatusLines:
 
     def started(self, job: Job) -> None:
         line = self._lines.get(job.group)
-        if line is None:  # queued by another process: this one shows it from now on
-            line = self._lines[job.group] = Line(job, job.variants)
+        if line is None:  # queued by another process, which sent its line: this one edits it while it runs here
+            line = self._lines[job.group] = Line(job, job.variants, local=False)
             line.announced.set()
         if line.started is None:
             line.started = time.monotonic()
@@ -126,6 +127,8 @@ class StatusLines:
         if line is not None:
             line.generating.discard(job.id)
             line.ended.add(job.id)
+            if not line.local and not line.generating:  # nothing of it runs here any more: hands off
+                self._lines.pop(job.group, None)
 
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
@@ -182,6 +185,8 @@ class StatusLines:
         async with line.lock:
             if self._lines.get(group) is not line or self._closed:
                 return
+            if not line.local and line.lead.status_message_id is None and not await self._find_line(line):
+                return  # its process has not sent the line yet; the next tick looks again
             text = self._text(line)
             if text == line.last_text:
                 return
@@ -193,7 +198,16 @@ class StatusLines:
                 pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
                 if now - self._chat_edit.get(line.lead.origin.chat_id, 0.0) < pace:
                     return
-            await self.edit(line.lead, text, self._cancel_button(line.lead), line=line, routine=not force)
+            await self.edit(line.lead, text, self._cancel_button(line.lead), line=line,
+                            routine=not force or not line.local)
+
+    async def _find_line(self, line: Line) -> bool:
+        """The status line of a request queued by another process: its lead job in the database says which."""
+        members = await self._store.group_jobs(line.lead.group)
+        if members and members[0].status_message_id is not None:
+            line.lead = members[0]
+            return True
+        return False
 
     # ---- Telegram ----
 
@@ -261,7 +275,7 @@ class StatusLines:
         if not any(line.waiting for line in self._lines.values()):
             return
         order = await self._store.waiting_order()
-        free = max(0, self._caps.total - await self._store.running_count())
+        free = max(0, self._caps.total - (await self._store.queue_counts())[1])
         first: dict[str, int] = {}
         for index, (_, group, _) in enumerate(order):
             first.setdefault(group, index)

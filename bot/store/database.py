@@ -180,9 +180,6 @@ class Store:
 
     # ---- pending keyboard requests ----
 
-    async def add_pending(self, p: PendingRequest) -> None:
-        await self.save_pending(p)
-
     async def save_pending(self, p: PendingRequest) -> None:
         row = {name: getattr(p.origin, name) for name in _ORIGIN}
         row.update(id=p.id, prompt=p.prompt, aspect_ratio=p.aspect_ratio.value, size=p.size.value,
@@ -210,9 +207,6 @@ class Store:
 
     # ---- jobs ----
 
-    async def add_job(self, job: Job) -> None:
-        await self.save_job(job)
-
     async def save_job(self, job: Job) -> None:
         """Write the job's fields; a job another process already ended (a cancel) keeps its ending."""
         row = job_row(job)
@@ -229,15 +223,9 @@ class Store:
         row = await self._one(sa.select(jobs).where(jobs.c.id == job_id))
         return row_job(row) if row else None
 
-    async def group_jobs(self, group_id: str) -> list[Job]:
-        rows = await self._all(sa.select(jobs).where((jobs.c.group_id == group_id) | (jobs.c.id == group_id))
-                               .order_by(jobs.c.variant))
-        found = [row_job(r) for r in rows]
-        grouped = [j for j in found if j.group_id == group_id]
-        return grouped or found
-
-    async def unfinished_jobs(self) -> list[Job]:
-        rows = await self._all(sa.select(jobs).where(jobs.c.status.in_(UNFINISHED)).order_by(jobs.c.created_at))
+    async def group_jobs(self, group: str) -> list[Job]:
+        """The jobs of one request, in variant order (a single job is its own group)."""
+        rows = await self._all(sa.select(jobs).where(_members(group)).order_by(jobs.c.variant))
         return [row_job(r) for r in rows]
 
     async def user_unfinished(self, user_id: int) -> list[Job]:
@@ -386,9 +374,8 @@ class Store:
             return await self._settle_in(conn, group, worker, lease)
 
     async def _settle_in(self, conn: AsyncConnection, group: str, worker: str, lease: float) -> bool:
-        members = (await conn.execute(sa.select(jobs.c.id, jobs.c.status, jobs.c.settled).where(
-            (jobs.c.group_id == group) | (jobs.c.id == group)))).all()
-        if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for _, status, _ in members):
+        statuses = (await conn.execute(sa.select(jobs.c.status).where(_members(group)))).scalars().all()
+        if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for status in statuses):
             return False
         won = await conn.execute(sa.update(jobs).where(_lead(group), jobs.c.settled == OPEN).values(
             settled=DELIVERING, worker=worker, lease_until=time.time() + lease))
@@ -405,7 +392,7 @@ class Store:
         """Cancel a request: waiting jobs at once (returned), running ones flagged (their ids returned) for the
         process that runs them."""
         now = time.time()
-        where = ((jobs.c.group_id == group) | (jobs.c.id == group))
+        where = _members(group)
         async with self._tx() as conn:
             await self._lock_queue(conn)
             rows = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
@@ -441,10 +428,6 @@ class Store:
         counts = dict(rows)
         return counts.get(JobStatus.QUEUED.value, 0), counts.get(JobStatus.RUNNING.value, 0)
 
-    async def running_count(self) -> int:
-        row = await self._one(sa.select(sa.func.count()).select_from(jobs)
-                              .where(jobs.c.status == JobStatus.RUNNING.value))
-        return int(row[0]) if row else 0
 
     # ---- the update inbox ----
 
@@ -636,9 +619,14 @@ class Store:
         await self._run(sa.delete(notices).where(notices.c.subject_id == subject_id, notices.c.kind == kind))
 
 
+def _members(group: str) -> sa.ColumnElement[bool]:
+    """The jobs of a request: those of its group, or the single job whose id it is."""
+    return (jobs.c.group_id == group) | ((jobs.c.id == group) & jobs.c.group_id.is_(None))
+
+
 def _lead(group: str) -> sa.ColumnElement[bool]:
-    """The first job of a request (a single job is its own group): it carries the request's delivery state."""
-    return ((jobs.c.group_id == group) | (jobs.c.id == group)) & (jobs.c.variant == 1)
+    """The first job of a request: it carries the request's delivery state."""
+    return _members(group) & (jobs.c.variant == 1)
 
 
 def _pending(row: sa.Row) -> PendingRequest:

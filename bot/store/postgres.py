@@ -24,7 +24,9 @@ from .database import Store, StoreError
 log = logging.getLogger(__name__)
 
 CHANNEL = "imagine_bot"
-QUEUE_LOCK = 7_242_001  # pg_advisory_xact_lock key of the queue
+QUEUE_LOCK = 7_242_001  # pg_advisory_xact_lock keys: the queue, migrations, credits
+MIGRATION_LOCK = QUEUE_LOCK + 1
+CREDITS_LOCK = QUEUE_LOCK + 2
 CONNECT_TIMEOUT = 10.0
 
 
@@ -64,7 +66,7 @@ class PostgresStore(Store):
                 connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": {"application_name": "imagine-bot"}},
             )
             async with self._engine.begin() as conn:
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK + 1})
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 before = await conn.run_sync(migrate.current)
                 if before is not None and before not in migrate.known():
                     raise StoreError(f"the database {where} is from a newer imagine-bot (revision {before})")
@@ -101,9 +103,8 @@ class PostgresStore(Store):
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
 
     async def _lock_credits(self, conn: AsyncConnection, r: Reservation) -> None:
-        # Two jobs of one user (or one group chat) reserving at once must see each other's credits.
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:a, :b)"),
-                           {"a": QUEUE_LOCK, "b": hash((r.user_id, r.chat_id)) & 0x7FFFFFFF})
+        # Reservations see each other's credits (a user's, and a group's over its users): one at a time, a few ms.
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREDITS_LOCK})
 
 
 def _reason(exc: BaseException) -> str:
