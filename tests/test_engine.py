@@ -112,7 +112,8 @@ async def test_credits_are_reserved_once_under_a_race(store):  # noqa: ANN001
     results = await asyncio.gather(*(store.reserve_credits(Reservation(f"q{n}", 5, 5, day, 1, 3, None))
                                      for n in range(8)))
     assert sum(results) == 3 and await store.credits_used(day=day, user_id=5) == 3
-    assert await store.refund_credits("q0") and not await store.refund_credits("q0")
+    winner = f"q{results.index(True)}"  # which three win the race is up to the database
+    assert await store.refund_credits(winner) and not await store.refund_credits(winner)
 
 
 async def test_originals_are_shared_through_the_database(store):  # noqa: ANN001
