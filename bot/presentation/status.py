@@ -58,7 +58,6 @@ class Line:
     ended: set[str] = field(default_factory=set)  # its jobs that ended (here; others are counted when settled)
     started: float | None = None  # monotonic, first start of any of its jobs
     ahead: int = 0
-    waiting: bool = True
     last_text: str = ""
     last_edit: float = 0.0
     due: float = 0.0
@@ -73,6 +72,9 @@ class StatusLines:
         self._caps = caps
         self._tick = tick
         self._lines: dict[str, Line] = {}
+        self._waiting: set[str] = set()  # requests queued here that no process has started (as last seen)
+        self._positions_wanted = self._positions_have = 0
+        self._positions_run: asyncio.Future[None] | None = None
         self._chat_edit: dict[int, float] = {}
         self._last_action: dict[tuple[int, int | None], float] = {}
         self._background = Background()
@@ -96,6 +98,7 @@ class StatusLines:
     def submitted(self, jobs: list[Job]) -> None:
         lead = jobs[0]
         self._lines[lead.group] = Line(lead, len(jobs))
+        self._waiting.add(lead.group)
 
     def queued(self, group: str, ok: bool) -> None:
         line = self._lines.get(group)
@@ -105,6 +108,7 @@ class StatusLines:
             self._background.spawn(self._announce(line))
         else:
             del self._lines[group]
+            self._waiting.discard(group)
 
     def started(self, job: Job) -> None:
         line = self._lines.get(job.group)
@@ -114,7 +118,7 @@ class StatusLines:
         if line.started is None:
             line.started = time.monotonic()
         line.generating.add(job.id)
-        line.waiting = False
+        self._waiting.discard(job.group)
         line.due = 0.0
         key = (job.origin.chat_id, job.origin.thread_id)
         self._last_action[key] = time.monotonic()
@@ -132,10 +136,11 @@ class StatusLines:
 
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
-        return [group for group, line in self._lines.items() if line.waiting and line.started is None]
+        return [group for group in self._waiting if self._lines[group].started is None]
 
     def take(self, group: str) -> Line | None:
         """The request is being settled: no more progress edits; the finisher writes the last word."""
+        self._waiting.discard(group)
         return self._lines.pop(group, None)
 
     async def announced(self, group: str, timeout: float = 15.0) -> None:
@@ -271,20 +276,33 @@ class StatusLines:
     # ---- the tick ----
 
     async def _positions(self) -> None:
-        """Queue positions of the waiting requests shown here: one query for all of them."""
-        if not any(line.waiting for line in self._lines.values()):
+        """Queue positions of the waiting requests shown here, as of now: one query for all of them, shared by
+        everyone who asks meanwhile (a burst of 200 requests reads the queue a few times, not 200 times)."""
+        wanted = self._positions_wanted = self._positions_wanted + 1
+        while self._positions_have < wanted:
+            if self._positions_run is None or self._positions_run.done():
+                self._positions_run = asyncio.ensure_future(self._read_positions(self._positions_wanted))
+            await asyncio.shield(self._positions_run)
+
+    async def _read_positions(self, covers: int) -> None:
+        try:
+            await self._read_positions_now()
+        finally:
+            self._positions_have = max(self._positions_have, covers)
+
+    async def _read_positions_now(self) -> None:
+        if not self._waiting:
             return
         order = await self._store.waiting_order()
         free = max(0, self._caps.total - (await self._store.queue_counts())[1])
         first: dict[str, int] = {}
         for index, (_, group, _) in enumerate(order):
             first.setdefault(group, index)
-        for group, line in list(self._lines.items()):
-            if not line.waiting:
-                continue
+        for group in list(self._waiting):
+            line = self._lines[group]
             if group not in first:
                 if line.announced.is_set():  # started elsewhere or ended: that process shows it now
-                    line.waiting = False
+                    self._waiting.discard(group)
                     if line.started is None and not line.generating:
                         self._lines.pop(group, None)
                 continue

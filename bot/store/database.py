@@ -163,9 +163,13 @@ class Store:
         rows = await self._all(statement, params)
         return rows[0] if rows else None
 
-    async def _run(self, statement: Any, params: dict | None = None) -> int:
+    async def _run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
+        """One writing statement, its own transaction; `notify` tells other processes when it changed rows."""
         async with self._tx() as conn:
-            return (await conn.execute(statement, params or {})).rowcount
+            count = (await conn.execute(statement, params or {})).rowcount
+            if notify and count:
+                await self.notify(conn, notify)
+            return count
 
     async def ping(self) -> None:
         """One round trip; raises when the database does not answer."""
@@ -433,13 +437,9 @@ class Store:
 
     async def record_update(self, update_id: int, chat_id: int | None, payload: dict) -> bool:
         """Durably keep an update before Telegram hears it was received; False for one seen before."""
-        async with self._tx() as conn:
-            done = await conn.execute(self.insert(updates).values(
-                update_id=update_id, chat_id=chat_id, payload=json.dumps(payload), state="new",
-                received_at=time.time()).on_conflict_do_nothing(index_elements=["update_id"]))
-            if done.rowcount:
-                await self.notify(conn, "updates")
-        return done.rowcount == 1
+        return await self._run(self.insert(updates).values(
+            update_id=update_id, chat_id=chat_id, payload=json.dumps(payload), state="new",
+            received_at=time.time()).on_conflict_do_nothing(index_elements=["update_id"]), notify="updates") == 1
 
     async def claim_update(self, owner: str, lease: float, limit: int) -> list[tuple[int, dict]]:
         """Up to `limit` recorded updates, at most one per chat, and only a chat's oldest unfinished one: the
@@ -460,10 +460,8 @@ class Store:
 
     async def update_done(self, update_id: int) -> None:
         """Handled: the payload goes, the id stays (a repeat is still recognised)."""
-        async with self._tx() as conn:
-            await conn.execute(sa.update(updates).where(updates.c.update_id == update_id)
-                               .values(state="done", payload=None, owner=None))
-            await self.notify(conn, "updates")
+        await self._run(sa.update(updates).where(updates.c.update_id == update_id)
+                        .values(state="done", payload=None, owner=None), notify="updates")
 
     async def reap_updates(self, dead: Callable[[str], bool]) -> int:
         """Updates whose process died while handling them (its lease ran out, or `dead(owner)`) are handled again."""
