@@ -128,3 +128,21 @@ async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa:
         await s.open()
     assert "cannot use the PostgreSQL database 127.0.0.1:1/none" in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_the_migrations_build_exactly_the_schema_the_queries_use(tmp_path):  # noqa: ANN001
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.store import SqliteStore
+    from bot.store.schema import metadata
+
+    store = SqliteStore(f"sqlite:///{tmp_path / 'schema.sqlite3'}")
+    store._migrate()  # Alembic from empty to head, as at a first start
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'schema.sqlite3'}")
+    try:
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    finally:
+        engine.dispose()

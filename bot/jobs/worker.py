@@ -107,10 +107,6 @@ class Worker:
         elif topic == "jobs":
             self._wake.set()
 
-    @property
-    def running(self) -> int:
-        return len(self._running)
-
     async def shutdown(self, grace: float) -> None:
         """Take no new jobs; give running ones `grace` seconds; give the rest back to the queue, for another
         process or the next start, and say so in their chats."""

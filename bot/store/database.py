@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..models import Job, JobStatus, Origin, PendingRequest, Prefs, Reservation
 from ..options import AspectRatio, ImageRequest, Resolution
-from . import schema
 from .schema import (
     album_parts,
     blocked,
@@ -107,7 +106,6 @@ def _origin(m: Any) -> Origin:
 class Store:
     """The queries; a backend subclass supplies the engine, the queue lock and the wake-ups."""
 
-    dialect = ""
     shares_originals = False
     _skip_locked = ""  # what the claim's SELECT ends with: row locks others skip (PostgreSQL)  # whether result bytes live in the database (for processes on other machines)
 
@@ -633,6 +631,3 @@ def _pending(row: sa.Row) -> PendingRequest:
                           m["message_id"], m["created_at"], tuple(json.loads(m["refs"])), m["variants"],
                           m["ref_width"], m["ref_height"])
 
-
-def tables() -> Iterable[sa.Table]:
-    return schema.metadata.sorted_tables

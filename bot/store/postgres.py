@@ -45,7 +45,6 @@ def safe_url(url: str) -> str:
 
 
 class PostgresStore(Store):
-    dialect = "postgresql"
     shares_originals = True
     _skip_locked = "FOR UPDATE OF j SKIP LOCKED"
 

@@ -106,7 +106,6 @@ def _describe(exc: Exception, path: Path) -> StoreError:
 
 
 class SqliteStore(Store):
-    dialect = "sqlite"
 
     def __init__(self, url: str) -> None:
         super().__init__()
