@@ -23,6 +23,7 @@ from ..options import describe_size
 from ..originals import OriginalsStore
 from ..quota import Quota
 from ..store import Store
+from ..tasks import persist
 from ..texts import t
 from .status import StatusLines, short_prompt
 
@@ -75,10 +76,9 @@ class Finisher:
             with contextlib.suppress(Exception):
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED))
         finally:
+            await persist(lambda: self._store.conclude(group, members), f"record the end of request {group}", log)
             for member in members:
-                await self._store.save_job(member)
                 self._log(member)
-            await self._store.settled(group)
 
     def _log(self, job: Job) -> None:
         log.info(
@@ -106,10 +106,9 @@ class Finisher:
             await self._store.record_sent(lead)
         for job in made:
             job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
-        if "status" not in lead.sent:
+        if "status" not in lead.sent:  # recorded with the request's end (deleting it twice is harmless)
             await self._lines.delete(lead, lead.label)
             lead.sent["status"] = True
-            await self._store.record_sent(lead)
 
     async def _send_result(self, lead: Job, made: list[Job], failed: list[Job]) -> bool:
         lang = lead.origin.lang

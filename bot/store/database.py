@@ -211,12 +211,15 @@ class Store:
 
     async def save_job(self, job: Job) -> None:
         """Write the job's fields; a job another process already ended (a cancel) keeps its ending."""
+        await self._run(self._upsert(job))
+
+    def _upsert(self, job: Job) -> Any:
         row = job_row(job)
         statement = self.insert(jobs).values(**row)
-        await self._run(statement.on_conflict_do_update(
+        return statement.on_conflict_do_update(
             index_elements=["id"], set_={k: statement.excluded[k] for k in row if k != "id"},
             where=jobs.c.status.not_in(FINAL) | (statement.excluded.status == jobs.c.status),
-        ))
+        )
 
     async def set_status_message(self, job_id: str, message_id: int | None) -> None:
         await self._run(sa.update(jobs).where(jobs.c.id == job_id).values(status_message_id=message_id))
@@ -266,11 +269,7 @@ class Store:
         now = time.time()
         async with self._tx() as conn:
             await self._lock_queue(conn)
-            running = (await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
-                jobs.c.status == JobStatus.RUNNING.value))).scalar_one()
-            if running >= caps.total:
-                return None
-            row = (await conn.execute(self._claim_query, {"user_cap": caps.per_user})).first()
+            row = (await conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total})).first()
             if row is None:
                 return None
             job_id, user_id = row
@@ -287,7 +286,8 @@ class Store:
         group = "COALESCE(j.group_id, j.id)"
         return sa.text(f"""
             SELECT j.id, j.user_id FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id
-            WHERE j.status = 'queued' AND (
+            WHERE j.status = 'queued'
+              AND (SELECT COUNT(*) FROM jobs t WHERE t.status = 'running') < :total AND (
                 EXISTS (SELECT 1 FROM jobs g WHERE g.group_id = j.group_id AND g.status = 'running')
                 OR (SELECT COUNT(DISTINCT COALESCE(r.group_id, r.id)) FROM jobs r
                     WHERE r.user_id = j.user_id AND r.status = 'running') < :user_cap)
@@ -383,8 +383,12 @@ class Store:
             settled=DELIVERING, worker=worker, lease_until=time.time() + lease))
         return won.rowcount == 1
 
-    async def settled(self, group: str) -> None:
-        await self._run(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
+    async def conclude(self, group: str, members: list[Job]) -> None:
+        """A request is over: every job's outcome and its settled mark, in one transaction."""
+        async with self._tx() as conn:
+            for job in members:
+                await conn.execute(self._upsert(job))
+            await conn.execute(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
 
     async def record_sent(self, job: Job) -> None:
         """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
