@@ -121,10 +121,10 @@ def _slim_fakes() -> tuple[type, type]:
             return params, files
 
     class SlimImageAPI(imageapi.FakeImageAPI):
-        async def _answer(self, rec: Any, request: web.Request) -> web.StreamResponse:
+        async def _answer(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
             if (self.response_format or rec.body.get("response_format")) == "b64_json":
-                return await self._b64_stream(rec, request)
-            response = await super()._answer(rec, request)
+                return await self._b64_stream(rec, request, delay)
+            response = await super()._answer(rec, request, delay)
             name = f"{rec.request_id}.png"
             if name in self._files:  # served later from the cached base, not from a 20 MB copy
                 key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
@@ -132,10 +132,10 @@ def _slim_fakes() -> tuple[type, type]:
                 self._served.pop(rec.request_id, None)
             return response
 
-        async def _b64_stream(self, rec: Any, request: web.Request) -> web.StreamResponse:
+        async def _b64_stream(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
             """The b64_json answer written as it is encoded: twenty 68 MB answers must not sit in the fakes."""
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if delay:
+                await asyncio.sleep(delay)
             key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
             base = await self._base_png(*imageapi.SIZES[key])
             head = imageapi._with_text_chunk(base[:33], "fake-request-id", rec.request_id)

@@ -29,7 +29,7 @@ from telegram.ext import Application
 
 from .process import dead_here
 from .store import Store
-from .tasks import complain, persist
+from .tasks import complain, persist, wait_set
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,7 @@ class Inbox:
                 await self._housekeeping()
             if claimed and len(claimed) == free:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+            await wait_set(self._wake, IDLE_POLL)
 
     async def _housekeeping(self) -> None:
         """Updates whose process died while handling them are handled again; old ids and albums are forgotten."""

@@ -4,6 +4,7 @@ until the database takes them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +26,16 @@ def complain(log: logging.Logger, what: str, exc: BaseException) -> None:
     _complained[key] = now
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     log.warning("%s: %s%s", what, type(exc).__name__, f" ({reason[0]})" if reason and reason[0] else "")
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event` at most `timeout` seconds; True when it is set. Python 3.11's `asyncio.wait_for` loses a
+    cancel that arrives just as the event is set, and a loop that lost its cancel never stops; `asyncio.timeout`
+    does not."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    return event.is_set()
 
 
 class Background:

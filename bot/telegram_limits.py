@@ -25,6 +25,8 @@ from telegram import InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from .tasks import wait_set
+
 log = logging.getLogger(__name__)
 
 RESULT_METHODS = frozenset({"sendPhoto", "sendDocument", "sendMediaGroup"})
@@ -284,8 +286,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         """Back off before a retry; once stopping, a retry that would end past the stop's deadline is not made."""
         until = self._clock() + seconds
         if not self._draining.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._draining.wait(), seconds)
+            await wait_set(self._draining, seconds)
         if self._deadline is not None:
             if until > self._deadline:
                 raise cause

@@ -123,7 +123,7 @@ async def test_restart_mid_edit_resumes_with_the_same_references(start_bot, harn
     photo = picture(colour=(1, 2, 3))
     img.delay_next(30)
     tg.send_photo(chat, user, photo, caption="/imagine restored --ar 1:1 --1k")
-    await img.wait_for(lambda: img.inflight == 1)
+    await img.wait_for(lambda: img.inflight == 1 and img.requests[0].images)  # uploaded, now being made
     await first.stop()
     await start_bot()
     await harness.result(chat["id"])

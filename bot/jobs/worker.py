@@ -25,7 +25,7 @@ from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
 from ..references import ReferenceFetcher, UnusableReference
 from ..store import Caps, Store
-from ..tasks import Background, complain, persist
+from ..tasks import Background, complain, persist, wait_set
 from .interface import Presentation
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,7 @@ class Worker:
                 if job is None:
                     break
                 self._start(job)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), CLAIM_POLL)
+            await wait_set(self._wake, CLAIM_POLL)
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -177,8 +176,7 @@ class Worker:
 
     async def _watch_cancels(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._check_cancels.wait(), CANCEL_POLL)
+            await wait_set(self._check_cancels, CANCEL_POLL)
             self._check_cancels.clear()
             if not self._running:
                 continue

@@ -22,7 +22,7 @@ from telegram.error import BadRequest, TelegramError
 from .. import delivery, keyboards
 from ..models import Job
 from ..store import Caps, Store
-from ..tasks import Background
+from ..tasks import Background, wait_set
 from ..texts import t
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,7 @@ class StatusLines:
         """Wait until the first status line of a request queued here is out (it must exist to be replaced)."""
         line = self._lines.get(group)
         if line is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(line.announced.wait(), timeout)
+            await wait_set(line.announced, timeout)
 
     def lock(self, group: str) -> asyncio.Lock | contextlib.nullcontext[None]:
         line = self._lines.get(group)

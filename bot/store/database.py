@@ -11,13 +11,11 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..models import Job, JobStatus, Origin, PendingRequest, Prefs, Reservation
 from ..options import AspectRatio, ImageRequest, Resolution
@@ -37,6 +35,8 @@ from .schema import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PENDING_TTL = 7 * 24 * 3600.0
 MAX_ATTEMPTS = 2  # a job interrupted by a crash is run once more, then the user is asked to tap Again
@@ -104,13 +104,18 @@ def _origin(m: Any) -> Origin:
 
 
 class Store:
-    """The queries; a backend subclass supplies the engine, the queue lock and the wake-ups."""
+    """The queries; a backend subclass supplies the connections, the queue lock and the wake-ups.
 
-    shares_originals = False
-    _skip_locked = ""  # what the claim's SELECT ends with: row locks others skip (PostgreSQL)  # whether result bytes live in the database (for processes on other machines)
+    A query that needs several statements is a plain function of a synchronous `sa.Connection`, run in one
+    transaction by `_write`: SQLite runs it directly (a statement on a local file takes microseconds), PostgreSQL
+    through `AsyncConnection.run_sync`. So every query is written once, and none awaits in the middle of a
+    transaction.
+    """
+
+    shares_originals = False  # whether result bytes live in the database (for processes on other machines)
+    _skip_locked = ""  # what the claim's SELECT ends with: row locks others skip (PostgreSQL)
 
     def __init__(self) -> None:
-        self._engine: AsyncEngine | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
 
     # ---- backend hooks ----
@@ -119,17 +124,23 @@ class Store:
         raise NotImplementedError
 
     async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        raise NotImplementedError
 
     def insert(self, table: sa.Table) -> Any:
         raise NotImplementedError
 
-    async def _lock_queue(self, conn: AsyncConnection) -> None:
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(conn, *args)` in one transaction that writes; committed when it returns, rolled back if it raises."""
+        raise NotImplementedError
+
+    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
+        """A read, outside any transaction (no lock taken)."""
+        raise NotImplementedError
+
+    def _lock_queue(self, conn: sa.Connection) -> None:
         """Make this transaction the only one deciding claims (caps hold across processes)."""
 
-    async def notify(self, conn: AsyncConnection, topic: str) -> None:
+    def notify(self, conn: sa.Connection, topic: str) -> None:
         """Tell other processes something changed (`jobs`, `cancel`, `updates`); a no-op where they poll."""
 
     def on_wake(self, callback: Callable[[str], None]) -> None:
@@ -140,45 +151,33 @@ class Store:
         for callback in self._wake_callbacks:
             callback(topic)
 
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise StoreError("the database is not open")
-        return self._engine
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
-
-    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
-        """A read, outside any transaction (no lock taken on SQLite)."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return list((await conn.execute(statement, params or {})).all())
-
     async def _one(self, statement: Any, params: dict | None = None) -> sa.Row | None:
         rows = await self._all(statement, params)
         return rows[0] if rows else None
 
     async def _run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
         """One writing statement, its own transaction; `notify` tells other processes when it changed rows."""
-        async with self._tx() as conn:
-            count = (await conn.execute(statement, params or {})).rowcount
+
+        def work(conn: sa.Connection) -> int:
+            count = conn.execute(statement, params or {}).rowcount
             if notify and count:
-                await self.notify(conn, notify)
+                self.notify(conn, notify)
             return count
+
+        return await self._write(work)
 
     async def ping(self) -> None:
         """One round trip; raises when the database does not answer."""
         await self._all(sa.select(sa.literal(1)))
 
     async def _after_open(self) -> None:
-        async with self._tx() as conn:
+        def work(conn: sa.Connection) -> None:
             # A real write at every start: a read-only database fails here, not on the first user's job.
-            await conn.execute(self.insert(meta).values(key="last_start", value=str(time.time()))
-                               .on_conflict_do_update(index_elements=["key"], set_={"value": str(time.time())}))
-            await conn.execute(sa.delete(pending).where(pending.c.created_at < time.time() - PENDING_TTL))
+            conn.execute(self.insert(meta).values(key="last_start", value=str(time.time()))
+                         .on_conflict_do_update(index_elements=["key"], set_={"value": str(time.time())}))
+            conn.execute(sa.delete(pending).where(pending.c.created_at < time.time() - PENDING_TTL))
+
+        await self._write(work)
 
     # ---- pending keyboard requests ----
 
@@ -202,9 +201,8 @@ class Store:
 
     async def take_pending(self, pending_id: str) -> PendingRequest | None:
         """Remove and return it: of two quick taps on Generate, on any processes, only one gets it."""
-        async with self._tx() as conn:
-            rows = (await conn.execute(
-                sa.delete(pending).where(pending.c.id == pending_id).returning(*pending.c))).all()
+        rows = await self._write(lambda conn: conn.execute(
+            sa.delete(pending).where(pending.c.id == pending_id).returning(*pending.c)).all())
         return _pending(rows[0]) if rows else None
 
     # ---- jobs ----
@@ -254,32 +252,39 @@ class Store:
     async def enqueue(self, new: list[Job], user_limit: int) -> None:
         """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished."""
         user = new[0].origin.user_id
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            count = (await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
-                jobs.c.user_id == user, jobs.c.status.in_(UNFINISHED)))).scalar_one()
+
+        def work(conn: sa.Connection) -> None:
+            self._lock_queue(conn)
+            count = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+                jobs.c.user_id == user, jobs.c.status.in_(UNFINISHED))).scalar_one()
             if count + len(new) > user_limit:
                 raise QueueFull(user_limit)
-            await conn.execute(self.insert(jobs), [job_row(j) for j in new])
-            await self.notify(conn, "jobs")
+            conn.execute(self.insert(jobs), [job_row(j) for j in new])
+            self.notify(conn, "jobs")
+
+        await self._write(work)
 
     async def claim(self, worker: str, caps: Caps, lease: float) -> Job | None:
         """Take the next job for `worker`: round-robin across users (the one served least recently first), the
         rest of a request already started before anyone else, within the caps over every process."""
         now = time.time()
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            row = (await conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total})).first()
+
+        def work(conn: sa.Connection) -> sa.Row | None:
+            self._lock_queue(conn)
+            row = conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total}).first()
             if row is None:
                 return None
             job_id, user_id = row
-            claimed = (await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
+            claimed = conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
                 status=JobStatus.RUNNING.value, worker=worker, lease_until=now + lease, started_at=now,
-                attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c))).one()
+                attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c)).one()
             statement = self.insert(served).values(user_id=user_id, serial=time.time_ns())
-            await conn.execute(statement.on_conflict_do_update(index_elements=["user_id"],
-                                                               set_={"serial": statement.excluded.serial}))
-        return row_job(claimed)
+            conn.execute(statement.on_conflict_do_update(index_elements=["user_id"],
+                                                         set_={"serial": statement.excluded.serial}))
+            return claimed
+
+        claimed = await self._write(work)
+        return row_job(claimed) if claimed is not None else None
 
     @functools.cached_property
     def _claim_query(self) -> sa.TextClause:
@@ -323,72 +328,84 @@ class Store:
         """Jobs whose process stopped renewing: run once more, or (interrupted twice) fail; deliveries left
         halfway are taken over by `worker`, which must settle the returned groups."""
         now = time.time()
-        settle: list[str] = []
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            expired = (await conn.execute(sa.select(jobs).where(  # no lease at all: left by the first release
+
+        def work(conn: sa.Connection) -> Reaped:
+            settle: list[str] = []
+            self._lock_queue(conn)
+            expired = conn.execute(sa.select(jobs).where(  # no lease at all: left by the first release
                 jobs.c.status == JobStatus.RUNNING.value,
-                (jobs.c.lease_until < now) | jobs.c.lease_until.is_(None)))).all()
+                (jobs.c.lease_until < now) | jobs.c.lease_until.is_(None))).all()
             requeued = 0
             for row in expired:
                 job = row_job(row)
                 if job.attempts >= MAX_ATTEMPTS:
-                    await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
+                    conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
                         status=JobStatus.FAILED.value, error_kind="interrupted", finished_at=now, worker=None))
-                    await conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
-                    if await self._settle_in(conn, job.group, worker, lease):
+                    conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
+                    if self._settle_in(conn, job.group, worker, lease):
                         settle.append(job.group)
                 else:
-                    await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
+                    conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
                         status=JobStatus.QUEUED.value, worker=None, lease_until=None))
                     requeued += 1
-            stalled = (await conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(
-                jobs.c.settled == DELIVERING, jobs.c.lease_until < now))).all()
-            made = (await conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(  # a crash between two writes
+            stalled = conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(
+                jobs.c.settled == DELIVERING, jobs.c.lease_until < now)).all()
+            made = conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(  # a crash between two writes
                 jobs.c.settled == OPEN, jobs.c.variant == 1, jobs.c.status.in_(FINAL + (JobStatus.MADE.value,)),
-                jobs.c.worker.is_(None) | (jobs.c.lease_until < now)))).all()
+                jobs.c.worker.is_(None) | (jobs.c.lease_until < now))).all()
             for lead, group_id in made:
-                if await self._settle_in(conn, group_id or lead, worker, lease):
+                if self._settle_in(conn, group_id or lead, worker, lease):
                     settle.append(group_id or lead)
             for lead, group_id in stalled:
-                await conn.execute(sa.update(jobs).where(jobs.c.id == lead).values(
+                conn.execute(sa.update(jobs).where(jobs.c.id == lead).values(
                     worker=worker, lease_until=now + lease))
                 settle.append(group_id or lead)
             if requeued:
-                await self.notify(conn, "jobs")
-        return Reaped(requeued, settle)
+                self.notify(conn, "jobs")
+            return Reaped(requeued, settle)
+
+        return await self._write(work)
 
     async def finish_job(self, job: Job, worker: str, lease: float) -> bool:
         """Record a job's result (made, failed or cancelled — then refunded); True when its request is now
         complete and this process must deliver it (exactly one process gets True per request)."""
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
-                **{k: v for k, v in job_row(job).items() if k not in ("id", "status_message_id")}))
+        row = {k: v for k, v in job_row(job).items() if k not in ("id", "status_message_id")}
+
+        def work(conn: sa.Connection) -> bool:
+            self._lock_queue(conn)
+            conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(**row))
             if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):  # its credits back, once, in the same write
-                await conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
-            return await self._settle_in(conn, job.group, worker, lease)
+                conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
+            return self._settle_in(conn, job.group, worker, lease)
+
+        return await self._write(work)
 
     async def try_settle(self, group: str, worker: str, lease: float) -> bool:
         """Claim the delivery of a request whose jobs have all ended (e.g. cancelled while waiting)."""
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            return await self._settle_in(conn, group, worker, lease)
+        def work(conn: sa.Connection) -> bool:
+            self._lock_queue(conn)
+            return self._settle_in(conn, group, worker, lease)
 
-    async def _settle_in(self, conn: AsyncConnection, group: str, worker: str, lease: float) -> bool:
-        statuses = (await conn.execute(sa.select(jobs.c.status).where(_members(group)))).scalars().all()
+        return await self._write(work)
+
+    def _settle_in(self, conn: sa.Connection, group: str, worker: str, lease: float) -> bool:
+        statuses = conn.execute(sa.select(jobs.c.status).where(_members(group))).scalars().all()
         if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for status in statuses):
             return False
-        won = await conn.execute(sa.update(jobs).where(_lead(group), jobs.c.settled == OPEN).values(
+        won = conn.execute(sa.update(jobs).where(_lead(group), jobs.c.settled == OPEN).values(
             settled=DELIVERING, worker=worker, lease_until=time.time() + lease))
         return won.rowcount == 1
 
     async def conclude(self, group: str, members: list[Job]) -> None:
         """A request is over: every job's outcome and its settled mark, in one transaction."""
-        async with self._tx() as conn:
-            for job in members:
-                await conn.execute(self._upsert(job))
-            await conn.execute(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
+        statements = [self._upsert(job) for job in members]
+
+        def work(conn: sa.Connection) -> None:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
+
+        await self._write(work)
 
     async def record_sent(self, job: Job) -> None:
         """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
@@ -399,16 +416,20 @@ class Store:
         process that runs them."""
         now = time.time()
         where = _members(group)
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            rows = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
-                                       .values(status=JobStatus.CANCELLED.value, finished_at=now)
-                                       .returning(*jobs.c))).all()
-            flagged = (await conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
-                                          .values(cancel_requested=1).returning(jobs.c.id))).scalars().all()
+
+        def work(conn: sa.Connection) -> tuple[list[sa.Row], list[str]]:
+            self._lock_queue(conn)
+            rows = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
+                                .values(status=JobStatus.CANCELLED.value, finished_at=now)
+                                .returning(*jobs.c)).all()
+            flagged = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
+                                   .values(cancel_requested=1).returning(jobs.c.id)).scalars().all()
             if flagged:
-                await self.notify(conn, "cancel")
-        return [row_job(r) for r in rows], list(flagged)
+                self.notify(conn, "cancel")
+            return rows, list(flagged)
+
+        rows, flagged = await self._write(work)
+        return [row_job(r) for r in rows], flagged
 
     async def cancel_requested(self, worker: str) -> list[str]:
         rows = await self._all(sa.select(jobs.c.id).where(jobs.c.worker == worker,
@@ -447,18 +468,21 @@ class Store:
         """Up to `limit` recorded updates, at most one per chat, and only a chat's oldest unfinished one: the
         updates of a chat take effect in order, whichever process handles each."""
         now = time.time()
-        async with self._tx() as conn:
-            await self._lock_queue(conn)
-            rows = (await conn.execute(sa.text("""
+
+        def work(conn: sa.Connection) -> list[sa.Row]:
+            self._lock_queue(conn)
+            rows = conn.execute(sa.text("""
                 SELECT u.update_id, u.payload FROM updates u
                 WHERE u.state = 'new' AND (u.chat_id IS NULL OR u.update_id = (
                     SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
                     AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
-                ORDER BY u.update_id LIMIT :limit"""), {"now": now, "limit": limit})).all()
+                ORDER BY u.update_id LIMIT :limit"""), {"now": now, "limit": limit}).all()
             if rows:
-                await conn.execute(sa.update(updates).where(updates.c.update_id.in_([r[0] for r in rows]))
-                                   .values(state="processing", owner=owner, lease_until=now + lease))
-        return [(r[0], json.loads(r[1])) for r in rows]
+                conn.execute(sa.update(updates).where(updates.c.update_id.in_([r[0] for r in rows]))
+                             .values(state="processing", owner=owner, lease_until=now + lease))
+            return rows
+
+        return [(r[0], json.loads(r[1])) for r in await self._write(work)]
 
     async def update_done(self, update_id: int) -> None:
         """Handled: the payload goes, the id stays (a repeat is still recognised)."""
@@ -467,14 +491,16 @@ class Store:
 
     async def reap_updates(self, dead: Callable[[str], bool]) -> int:
         """Updates whose process died while handling them (its lease ran out, or `dead(owner)`) are handled again."""
-        async with self._tx() as conn:
-            owners = (await conn.execute(sa.select(updates.c.owner).distinct().where(
-                updates.c.state == "processing"))).scalars().all()
+        def work(conn: sa.Connection) -> int:
+            owners = conn.execute(sa.select(updates.c.owner).distinct().where(
+                updates.c.state == "processing")).scalars().all()
             gone = [owner for owner in owners if owner and dead(owner)]
-            return (await conn.execute(sa.update(updates).where(
+            return conn.execute(sa.update(updates).where(
                 updates.c.state == "processing",
                 (updates.c.lease_until < time.time()) | updates.c.owner.in_(gone)).values(
-                state="new", owner=None))).rowcount
+                state="new", owner=None)).rowcount
+
+        return await self._write(work)
 
     async def prune_updates(self, older_than: float) -> None:
         await self._run(sa.delete(updates).where(updates.c.state == "done", updates.c.received_at < older_than))
@@ -558,19 +584,21 @@ class Store:
         check = (f"(CAST(:user_limit AS BIGINT) IS NULL OR {used.format(col='user_id')} + CAST(:credits AS BIGINT) "
                  f"<= CAST(:user_limit AS BIGINT) + {granted}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
                  f"{used.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT))")
-        async with self._tx() as conn:
-            await self._lock_credits(conn, r)
-            done = await conn.execute(sa.text(
+        def work(conn: sa.Connection) -> bool:
+            self._lock_credits(conn, r)
+            done = conn.execute(sa.text(
                 "INSERT INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
                 "SELECT CAST(:job_id AS TEXT), CAST(:user_id AS BIGINT), CAST(:chat_id AS BIGINT), "
                 f"CAST(:day AS TEXT), CAST(:credits AS INTEGER), 0, CAST(:now AS REAL) WHERE {check} "
                 "ON CONFLICT (job_id) DO NOTHING"), params)
             if done.rowcount == 1:
                 return True
-            row = (await conn.execute(sa.select(usage.c.refunded).where(usage.c.job_id == r.job_id))).first()
-        return row is not None and not row[0]  # already reserved by this job (a resumed job keeps it)
+            row = conn.execute(sa.select(usage.c.refunded).where(usage.c.job_id == r.job_id)).first()
+            return row is not None and not row[0]  # already reserved by this job (a resumed job keeps it)
 
-    async def _lock_credits(self, conn: AsyncConnection, r: Reservation) -> None:
+        return await self._write(work)
+
+    def _lock_credits(self, conn: sa.Connection, r: Reservation) -> None:
         """Serialise reservations of one user (PostgreSQL); SQLite transactions are exclusive already."""
 
     async def refund_credits(self, job_id: str) -> bool:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..models import Reservation
 from . import migrate
 from .database import Store, StoreError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHANNEL = "imagine_bot"
 QUEUE_LOCK = 7_242_001  # pg_advisory_xact_lock keys: the queue, migrations, credits
@@ -51,10 +54,26 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = _plain_url(url)
+        self._engine: AsyncEngine | None = None
         self._listener: asyncpg.Connection | None = None
 
     def insert(self, table: sa.Table) -> Any:
         return pg_insert(table)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreError("the database is not open")
+        return self._engine
+
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work, *args)
+
+    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return list((await conn.execute(statement, params or {})).all())
 
     async def open(self) -> None:
         where = safe_url(self._url)
@@ -65,7 +84,7 @@ class PostgresStore(Store):
                 connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": {"application_name": "imagine-bot"}},
             )
             async with self._engine.begin() as conn:
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                await conn.execute(_LOCK, {"key": MIGRATION_LOCK})
                 before = await conn.run_sync(migrate.current)
                 if before is not None and before not in migrate.known():
                     raise StoreError(f"the database {where} is from a newer imagine-bot (revision {before})")
@@ -89,21 +108,27 @@ class PostgresStore(Store):
                 await asyncio.wait_for(listener.close(), 5)
             except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
                 listener.terminate()
-        await super().close()
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
 
     async def _listen(self) -> None:
         self._listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
         await self._listener.add_listener(CHANNEL, lambda *args: self._woken(str(args[-1])))
 
-    async def notify(self, conn: AsyncConnection, topic: str) -> None:
-        await conn.execute(sa.text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic})
+    def notify(self, conn: sa.Connection, topic: str) -> None:
+        conn.execute(_NOTIFY, {"channel": CHANNEL, "topic": topic})
 
-    async def _lock_queue(self, conn: AsyncConnection) -> None:
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
+    def _lock_queue(self, conn: sa.Connection) -> None:
+        conn.execute(_LOCK, {"key": QUEUE_LOCK})
 
-    async def _lock_credits(self, conn: AsyncConnection, r: Reservation) -> None:
+    def _lock_credits(self, conn: sa.Connection, r: Reservation) -> None:
         # Reservations see each other's credits (a user's, and a group's over its users): one at a time, a few ms.
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREDITS_LOCK})
+        conn.execute(_LOCK, {"key": CREDITS_LOCK})
+
+
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :topic)")
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,5 +1,10 @@
 """The embedded backend: one SQLite file in WAL mode, created and migrated on first start.
 
+Queries run on the event loop's thread through the standard `sqlite3` driver: a statement on a local file takes
+tens of microseconds, where a hop to a driver thread (aiosqlite) and back cost ten times that in CPU alone. What
+could block the loop is moved off it: waiting for another process's write lock is an asynchronous retry, and the
+WAL checkpoint (the one step that writes the main file and syncs it) runs in a thread.
+
 Several processes on one machine may share the file (WAL lets readers and one writer work at once; every
 transaction that writes begins IMMEDIATE, so the queue's decisions are made one at a time). Processes on other
 machines need PostgreSQL.
@@ -8,24 +13,29 @@ machines need PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from . import migrate
 from .database import Store, StoreError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_MS = 20  # how long one attempt may block the loop waiting for another process's write lock
+LOCKED_WAIT = 30.0  # then retried asynchronously, for this long in all, before the statement fails
+CHECKPOINT_EVERY = 2.0  # seconds between WAL checkpoints (in a thread)
 
 FIRST_RELEASE_VERSION = 3  # PRAGMA user_version of files made before Alembic; revision 0001 is that schema
 
@@ -111,10 +121,10 @@ class SqliteStore(Store):
         super().__init__()
         self._path, query = sqlite_target(url)
         self._uri = f"file:{quote(str(self._path))}" + (f"?{query}" if query else "")
-        self._writer: AsyncConnection | None = None
-        self._reader: AsyncConnection | None = None
-        self._write_lock = asyncio.Lock()
-        self._read_lock = asyncio.Lock()
+        self._engine: sa.Engine | None = None
+        self._writer: sa.Connection | None = None
+        self._reader: sa.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
 
     @property
     def path(self) -> Path:
@@ -124,37 +134,46 @@ class SqliteStore(Store):
         return sqlite_insert(table)
 
     # Two connections, kept open: one for transactions, one for single statements in autocommit (reads, and
-    # one-statement writes). Checking a connection out of a pool for every statement (begin, reset, rollback:
-    # each a hop to aiosqlite's thread) tripled its CPU. WAL lets both work at once.
+    # one-statement writes, which need no BEGIN and COMMIT). Nothing awaits while a transaction is open, so the
+    # two never interleave in this process.
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self._writer is None:
-            raise StoreError("the database is not open")
-        async with self._write_lock:
-            async with self._writer.begin():
-                yield self._writer
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        writer = self._open(self._writer)
+
+        def transaction() -> T:
+            with writer.begin():
+                return work(writer, *args)
+
+        return await _when_unlocked(transaction)
 
     async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
-        if self._reader is None:
-            raise StoreError("the database is not open")
-        async with self._read_lock:
-            return list((await self._reader.execute(statement, params or {})).all())
+        reader = self._open(self._reader)
+        return await _when_unlocked(lambda: list(reader.execute(statement, params or {}).all()))
 
     async def _run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
-        """One statement is atomic by itself: run in autocommit, without BEGIN and COMMIT round trips (other
-        processes poll, nothing to notify)."""
-        if self._reader is None:
+        """One statement is atomic by itself: run in autocommit (other processes poll, nothing to notify)."""
+        reader = self._open(self._reader)
+        return await _when_unlocked(lambda: reader.execute(statement, params or {}).rowcount)
+
+    @staticmethod
+    def _open(connection: sa.Connection | None) -> sa.Connection:
+        if connection is None:
             raise StoreError("the database is not open")
-        async with self._read_lock:
-            return (await self._reader.execute(statement, params or {})).rowcount
+        return connection
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
         for connection in (self._reader, self._writer):
             if connection is not None:
-                await connection.close()
+                connection.close()
         self._reader = self._writer = None
-        await super().close()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     async def open(self) -> None:
         try:
@@ -163,23 +182,40 @@ class SqliteStore(Store):
             raise StoreError(f"cannot create the folder of the database {self._path}: {exc.strerror}") from None
         try:
             self._migrate()
-            self._engine = create_async_engine("sqlite+aiosqlite://", async_creator=self._connect_async,
-                                               poolclass=AsyncAdaptedQueuePool, pool_size=2, max_overflow=2)
-            _serialise_writes(self._engine.sync_engine)
-            self._writer = await self._engine.connect()
-            self._reader = await (await self._engine.connect()).execution_options(isolation_level="AUTOCOMMIT")
+            self._engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.QueuePool,
+                                         pool_size=2, max_overflow=0)
+            _serialise_writes(self._engine)
+            self._writer = self._engine.connect()
+            self._reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             await self._after_open()
         except (sqlite3.Error, sa.exc.DBAPIError) as exc:
             await self.close()
             raise _describe(exc, self._path) from None
+        self._checkpoints = asyncio.create_task(self._checkpoint_often(), name="sqlite-checkpoint")
 
-    async def _connect_async(self) -> Any:
-        import aiosqlite
-
-        connection = await aiosqlite.connect(self._uri, uri=True, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=OFF"):
-            await connection.execute(f"PRAGMA {pragma}")
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._uri, uri=True, isolation_level=None)
+        # The loop's connections never checkpoint (see `_checkpoint_often`); a writer that finds the lock taken
+        # gives up after BUSY_MS and is retried without blocking the loop (`_when_unlocked`).
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={BUSY_MS}", "foreign_keys=OFF",
+                       "wal_autocheckpoint=0"):
+            connection.execute(f"PRAGMA {pragma}")
         return connection
+
+    async def _checkpoint_often(self) -> None:
+        """Copy the WAL back into the main file (and sync it) in a thread, every few seconds, so the file stays
+        small and no commit on the loop pays for it."""
+        connection = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA busy_timeout=1000")
+            while True:
+                await asyncio.sleep(CHECKPOINT_EVERY)
+                try:
+                    await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.debug("WAL checkpoint skipped: %s", exc)
+        finally:
+            connection.close()
 
     def _migrate(self) -> None:
         """Check the file, bring a first-release file to its last schema, then let Alembic take it to head."""
@@ -223,3 +259,22 @@ def _serialise_writes(engine: sa.Engine) -> None:
     def _begin(connection: sa.Connection) -> None:
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _locked(exc: BaseException) -> bool:
+    return "database is locked" in str(getattr(exc, "orig", exc)) or "database is busy" in str(exc)
+
+
+async def _when_unlocked(call: Callable[[], T]) -> T:
+    """Run `call` now; while another process holds the write lock, try again asynchronously (the loop keeps
+    serving) for up to LOCKED_WAIT seconds. A locked statement changed nothing, so trying again is safe."""
+    deadline = time.monotonic() + LOCKED_WAIT
+    pause = 0.005
+    while True:
+        try:
+            return call()
+        except sa.exc.OperationalError as exc:
+            if not _locked(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)

@@ -313,6 +313,7 @@ class FakeImageAPI:
         rid = _new_id()
         rec = Recorded(request.path, dict(request.headers), {}, [], time.monotonic(), request_id=rid)
         self.requests.append(rec)
+        delay = self._delays.popleft() if self._delays else self.delay  # taken on arrival: an aborted upload used it
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
         try:
@@ -320,7 +321,7 @@ class FakeImageAPI:
                 bad_body = await (self._read_multipart if multipart else self._read_json)(request, rec)
                 self._check(request, rec, bad_body, multipart)
                 async with self._key_slot(request):
-                    response = await self._answer(rec, request)
+                    response = await self._answer(rec, request, delay)
             except _Refused as e:
                 response = self._error(e.status, e.message, e.type, e.code, rid)
             rec.status = response.status
@@ -405,9 +406,8 @@ class FakeImageAPI:
                            "rate_limit_exceeded")
         return slots
 
-    async def _answer(self, rec: Recorded, request: web.Request) -> web.StreamResponse:
+    async def _answer(self, rec: Recorded, request: web.Request, delay: float) -> web.StreamResponse:
         """Sleep the delay, then answer an injected failure, a hostile stream, injected junk, or an image."""
-        delay = self._delays.popleft() if self._delays else self.delay
         if delay > 0:
             await asyncio.sleep(delay)
         rid = rec.request_id
