@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("png", "jpg", "webp")
-SHARED_PRUNE_EVERY = 60.0  # seconds between prunes of the originals kept in the database  # what imagegen.GeneratedImage.extension can be
+EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension can be
+SHARED_PRUNE_EVERY = 60.0  # seconds between prunes of the originals kept in the database
+SCAN_EVERY = 60.0  # seconds between scans of the folder for files past their age
+LOW_WATER = 0.9  # a prune for size leaves the folder at this share of its limit, so the next is many images away
 
 
 class StorageError(Exception):
@@ -36,6 +39,11 @@ class OriginalsStore:
         self._shared_pruned = -SHARED_PRUNE_EVERY
         self._max_age = max_age_hours * 3600
         self._max_total = max_total_mb * 1024 * 1024
+        # The folder's size as of the last scan plus what was saved since: a scan stats every file, so it runs
+        # when this passes the limit or SCAN_EVERY has gone by, never once per image.
+        self._total = 0
+        self._scanned = -SCAN_EVERY
+        self._lock = threading.Lock()  # saves run in threads
 
     def open(self) -> None:
         """Create the folder at start-up, so a bad DATA_DIR fails at once and not on the first image; remove what
@@ -87,13 +95,18 @@ class OriginalsStore:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise StorageError(self._dir, exc.strerror or str(exc)) from None
-        self._prune(keep=path)
+        with self._lock:
+            with contextlib.suppress(OSError):
+                self._total += path.stat().st_size
+            if self._total > self._max_total or time.monotonic() - self._scanned > SCAN_EVERY:
+                self._prune(keep=path)
         return path
 
     def _prune(self, keep: Path | None = None) -> None:
-        """Drop files older than the age limit, then the oldest until the total fits; never `keep`, the file
-        just saved, which its delivery is about to read."""
+        """Drop files older than the age limit, then the oldest until the total is under the low-water mark;
+        never `keep`, the file just saved, which its delivery is about to read."""
         now = time.time()
+        self._scanned = time.monotonic()
         files = []
         for path in self._dir.iterdir():
             try:
@@ -105,12 +118,14 @@ class OriginalsStore:
             else:
                 files.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in files)
-        for _, size, path in sorted(files):
-            if total <= self._max_total:
-                break
-            if path == keep:
-                continue
-            path.unlink(missing_ok=True)
-            total -= size
+        if total > self._max_total:
+            for _, size, path in sorted(files):
+                if total <= self._max_total * LOW_WATER:
+                    break
+                if path == keep:
+                    continue
+                path.unlink(missing_ok=True)
+                total -= size
+        self._total = total
         if files and total > self._max_total:
             log.warning("originals folder still over its size limit after pruning")
