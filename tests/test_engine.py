@@ -93,6 +93,10 @@ async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
     won = await asyncio.gather(store.finish_job(a, "wa", 30), store.finish_job(b, "wb", 30))
     assert sorted(won) == [False, True]
     assert not await store.try_settle("g", "wc", 30)
+    a.status, a.result_message_id, b.status = JobStatus.DONE, 7, JobStatus.DONE
+    await store.conclude("g", [a, b])  # a request's end: every job's outcome at once
+    assert [(j.status, j.result_message_id) for j in await store.group_jobs("g")] == [
+        (JobStatus.DONE, 7), (JobStatus.DONE, None)]
 
 
 async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):  # noqa: ANN001

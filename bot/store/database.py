@@ -220,7 +220,7 @@ class Store:
         )
 
     async def set_status_message(self, job_id: str, message_id: int | None) -> None:
-        await self._run(sa.update(jobs).where(jobs.c.id == job_id).values(status_message_id=message_id))
+        await self._run(_SET_STATUS_MESSAGE, {"b_id": job_id, "v_message": message_id})
 
     async def get_job(self, job_id: str) -> Job | None:
         row = await self._one(sa.select(jobs).where(jobs.c.id == job_id))
@@ -228,7 +228,7 @@ class Store:
 
     async def group_jobs(self, group: str) -> list[Job]:
         """The jobs of one request, in variant order (a single job is its own group)."""
-        rows = await self._all(sa.select(jobs).where(_members(group)).order_by(jobs.c.variant))
+        rows = await self._all(_GROUP_JOBS, {"b_group": group})
         return [row_job(r) for r in rows]
 
     async def user_unfinished(self, user_id: int) -> list[Job]:
@@ -252,14 +252,14 @@ class Store:
     async def enqueue(self, new: list[Job], user_limit: int) -> None:
         """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished."""
         user = new[0].origin.user_id
+        rows = [job_row(j) for j in new]
 
         def work(conn: sa.Connection) -> None:
             self._lock_queue(conn)
-            count = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
-                jobs.c.user_id == user, jobs.c.status.in_(UNFINISHED))).scalar_one()
+            count = conn.execute(_UNFINISHED_OF_USER, {"b_user": user}).scalar_one()
             if count + len(new) > user_limit:
                 raise QueueFull(user_limit)
-            conn.execute(self.insert(jobs), [job_row(j) for j in new])
+            conn.execute(_INSERT_JOBS, rows)
             self.notify(conn, "jobs")
 
         await self._write(work)
@@ -275,16 +275,19 @@ class Store:
             if row is None:
                 return None
             job_id, user_id = row
-            claimed = conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
-                status=JobStatus.RUNNING.value, worker=worker, lease_until=now + lease, started_at=now,
-                attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c)).one()
-            statement = self.insert(served).values(user_id=user_id, serial=time.time_ns())
-            conn.execute(statement.on_conflict_do_update(index_elements=["user_id"],
-                                                         set_={"serial": statement.excluded.serial}))
+            claimed = conn.execute(_START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease,
+                                            "v_now": now}).one()
+            conn.execute(self._served, {"user_id": user_id, "serial": time.time_ns()})
             return claimed
 
         claimed = await self._write(work)
         return row_job(claimed) if claimed is not None else None
+
+    @functools.cached_property
+    def _served(self) -> Any:
+        """Mark a user served now (round-robin): an upsert, in the backend's dialect."""
+        statement = self.insert(served)
+        return statement.on_conflict_do_update(index_elements=["user_id"], set_={"serial": statement.excluded.serial})
 
     @functools.cached_property
     def _claim_query(self) -> sa.TextClause:
@@ -369,13 +372,13 @@ class Store:
     async def finish_job(self, job: Job, worker: str, lease: float) -> bool:
         """Record a job's result (made, failed or cancelled — then refunded); True when its request is now
         complete and this process must deliver it (exactly one process gets True per request)."""
-        row = {k: v for k, v in job_row(job).items() if k not in ("id", "status_message_id")}
+        params = _outcome(job)
 
         def work(conn: sa.Connection) -> bool:
             self._lock_queue(conn)
-            conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(**row))
+            conn.execute(_WRITE_OUTCOME, params)
             if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):  # its credits back, once, in the same write
-                conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
+                conn.execute(_REFUND, {"b_id": job.id})
             return self._settle_in(conn, job.group, worker, lease)
 
         return await self._write(work)
@@ -389,27 +392,25 @@ class Store:
         return await self._write(work)
 
     def _settle_in(self, conn: sa.Connection, group: str, worker: str, lease: float) -> bool:
-        statuses = conn.execute(sa.select(jobs.c.status).where(_members(group))).scalars().all()
+        statuses = conn.execute(_GROUP_STATUSES, {"b_group": group}).scalars().all()
         if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for status in statuses):
             return False
-        won = conn.execute(sa.update(jobs).where(_lead(group), jobs.c.settled == OPEN).values(
-            settled=DELIVERING, worker=worker, lease_until=time.time() + lease))
+        won = conn.execute(_WIN_DELIVERY, {"b_group": group, "v_worker": worker, "v_lease": time.time() + lease})
         return won.rowcount == 1
 
     async def conclude(self, group: str, members: list[Job]) -> None:
         """A request is over: every job's outcome and its settled mark, in one transaction."""
-        statements = [self._upsert(job) for job in members]
+        outcomes = [_outcome(job, with_status_message=True) for job in members]
 
         def work(conn: sa.Connection) -> None:
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(sa.update(jobs).where(_lead(group)).values(settled=SETTLED))
+            conn.execute(_CONCLUDE_OUTCOME, outcomes)
+            conn.execute(_SETTLED, {"b_group": group})
 
         await self._write(work)
 
     async def record_sent(self, job: Job) -> None:
         """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
-        await self._run(sa.update(jobs).where(jobs.c.id == job.id).values(sent=json.dumps(job.sent)))
+        await self._run(_RECORD_SENT, {"b_id": job.id, "v_sent": json.dumps(job.sent)})
 
     async def cancel(self, group: str) -> tuple[list[Job], list[str]]:
         """Cancel a request: waiting jobs at once (returned), running ones flagged (their ids returned) for the
@@ -460,9 +461,13 @@ class Store:
 
     async def record_update(self, update_id: int, chat_id: int | None, payload: dict) -> bool:
         """Durably keep an update before Telegram hears it was received; False for one seen before."""
-        return await self._run(self.insert(updates).values(
-            update_id=update_id, chat_id=chat_id, payload=json.dumps(payload), state="new",
-            received_at=time.time()).on_conflict_do_nothing(index_elements=["update_id"]), notify="updates") == 1
+        return await self._run(self._record_update, {
+            "update_id": update_id, "chat_id": chat_id, "payload": json.dumps(payload), "state": "new",
+            "received_at": time.time()}, notify="updates") == 1
+
+    @functools.cached_property
+    def _record_update(self) -> Any:
+        return self.insert(updates).on_conflict_do_nothing(index_elements=["update_id"])
 
     async def claim_update(self, owner: str, lease: float, limit: int) -> list[tuple[int, dict]]:
         """Up to `limit` recorded updates, at most one per chat, and only a chat's oldest unfinished one: the
@@ -471,23 +476,17 @@ class Store:
 
         def work(conn: sa.Connection) -> list[sa.Row]:
             self._lock_queue(conn)
-            rows = conn.execute(sa.text("""
-                SELECT u.update_id, u.payload FROM updates u
-                WHERE u.state = 'new' AND (u.chat_id IS NULL OR u.update_id = (
-                    SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
-                    AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
-                ORDER BY u.update_id LIMIT :limit"""), {"now": now, "limit": limit}).all()
+            rows = conn.execute(_NEXT_UPDATES, {"now": now, "limit": limit}).all()
             if rows:
-                conn.execute(sa.update(updates).where(updates.c.update_id.in_([r[0] for r in rows]))
-                             .values(state="processing", owner=owner, lease_until=now + lease))
+                conn.execute(_TAKE_UPDATES, {"b_ids": [r[0] for r in rows], "v_owner": owner,
+                                             "v_lease": now + lease})
             return rows
 
         return [(r[0], json.loads(r[1])) for r in await self._write(work)]
 
     async def update_done(self, update_id: int) -> None:
         """Handled: the payload goes, the id stays (a repeat is still recognised)."""
-        await self._run(sa.update(updates).where(updates.c.update_id == update_id)
-                        .values(state="done", payload=None, owner=None), notify="updates")
+        await self._run(_UPDATE_DONE, {"b_id": update_id}, notify="updates")
 
     async def reap_updates(self, dead: Callable[[str], bool]) -> int:
         """Updates whose process died while handling them (its lease ran out, or `dead(owner)`) are handled again."""
@@ -554,7 +553,7 @@ class Store:
     # ---- remembered defaults ----
 
     async def get_prefs(self, scope: str, scope_id: int) -> Prefs:
-        row = await self._one(sa.select(prefs).where(prefs.c.scope == scope, prefs.c.scope_id == scope_id))
+        row = await self._one(_PREFS, {"b_scope": scope, "b_id": scope_id})
         if row is None:
             return Prefs()
         m = row._mapping
@@ -577,23 +576,14 @@ class Store:
     async def reserve_credits(self, r: Reservation) -> bool:
         """Record the credits of a job if every limit still has room: one statement, and the job id is the key,
         so never a double spend, whichever processes race."""
-        used = "(SELECT COALESCE(SUM(credits), 0) FROM usage WHERE {col} = :{col} AND day = :day AND refunded = 0)"
-        granted = "(SELECT COALESCE(SUM(credits), 0) FROM grants WHERE user_id = :user_id AND day = :day)"
         params = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day,
                   "credits": r.credits, "now": time.time(), "user_limit": r.user_limit, "chat_limit": r.chat_limit}
-        check = (f"(CAST(:user_limit AS BIGINT) IS NULL OR {used.format(col='user_id')} + CAST(:credits AS BIGINT) "
-                 f"<= CAST(:user_limit AS BIGINT) + {granted}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
-                 f"{used.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT))")
+
         def work(conn: sa.Connection) -> bool:
             self._lock_credits(conn, r)
-            done = conn.execute(sa.text(
-                "INSERT INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
-                "SELECT CAST(:job_id AS TEXT), CAST(:user_id AS BIGINT), CAST(:chat_id AS BIGINT), "
-                f"CAST(:day AS TEXT), CAST(:credits AS INTEGER), 0, CAST(:now AS REAL) WHERE {check} "
-                "ON CONFLICT (job_id) DO NOTHING"), params)
-            if done.rowcount == 1:
+            if conn.execute(_RESERVE, params).rowcount == 1:
                 return True
-            row = conn.execute(sa.select(usage.c.refunded).where(usage.c.job_id == r.job_id)).first()
+            row = conn.execute(_REFUNDED, {"b_id": r.job_id}).first()
             return row is not None and not row[0]  # already reserved by this job (a resumed job keeps it)
 
         return await self._write(work)
@@ -636,7 +626,7 @@ class Store:
             await self._run(sa.delete(blocked).where(blocked.c.user_id == user_id))
 
     async def is_blocked(self, user_id: int) -> bool:
-        return await self._one(sa.select(blocked.c.user_id).where(blocked.c.user_id == user_id)) is not None
+        return await self._one(_BLOCKED, {"b_id": user_id}) is not None
 
     async def first_notice(self, subject_id: int, kind: str) -> bool:
         """True the first time only: for sentences a user should hear once, not on every message."""
@@ -655,6 +645,73 @@ def _members(group: str) -> sa.ColumnElement[bool]:
 def _lead(group: str) -> sa.ColumnElement[bool]:
     """The first job of a request: it carries the request's delivery state."""
     return _members(group) & (jobs.c.variant == 1)
+
+
+# ---- statements built once (building a statement costs more CPU than SQLite takes to run it) ----
+
+_GROUP = sa.bindparam("b_group")
+_IN_GROUP = (jobs.c.group_id == _GROUP) | ((jobs.c.id == _GROUP) & jobs.c.group_id.is_(None))
+_IS_LEAD = _IN_GROUP & (jobs.c.variant == 1)
+_JOB = jobs.c.id == sa.bindparam("b_id")
+_ROW_COLUMNS = (*_ORIGIN, "prompt", "aspect_ratio", "size", "refs", *_PLAIN, *_JSON)  # what `job_row` writes
+_OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id")]
+
+
+def _outcome(job: Job, *, with_status_message: bool = False) -> dict[str, Any]:
+    """The parameters of `_WRITE_OUTCOME` / `_CONCLUDE_OUTCOME` for a job."""
+    row = job_row(job)
+    params = {f"v_{name}": row[name] for name in _OUTCOME_COLUMNS}
+    params["b_id"] = job.id
+    if with_status_message:
+        params["v_status_message_id"] = row["status_message_id"]
+    return params
+
+
+_WRITE_OUTCOME = sa.update(jobs).where(_JOB).values({name: sa.bindparam(f"v_{name}") for name in _OUTCOME_COLUMNS})
+# A request's end: a job another process already ended (a cancel) keeps its ending.
+_CONCLUDE_OUTCOME = (
+    sa.update(jobs)
+    .where(_JOB, sa.and_(*(jobs.c.status != status for status in FINAL))  # no IN: it runs as executemany
+           | (jobs.c.status == sa.bindparam("v_status")))
+    .values({name: sa.bindparam(f"v_{name}") for name in [*_OUTCOME_COLUMNS, "status_message_id"]})
+)
+_REFUND = sa.update(usage).where(usage.c.job_id == sa.bindparam("b_id")).values(refunded=1)
+_REFUNDED = sa.select(usage.c.refunded).where(usage.c.job_id == sa.bindparam("b_id"))
+_GROUP_STATUSES = sa.select(jobs.c.status).where(_IN_GROUP)
+_GROUP_JOBS = sa.select(jobs).where(_IN_GROUP).order_by(jobs.c.variant)
+_WIN_DELIVERY = sa.update(jobs).where(_IS_LEAD, jobs.c.settled == OPEN).values(
+    settled=DELIVERING, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"))
+_SETTLED = sa.update(jobs).where(_IS_LEAD).values(settled=SETTLED)
+_RECORD_SENT = sa.update(jobs).where(_JOB).values(sent=sa.bindparam("v_sent"))
+_SET_STATUS_MESSAGE = sa.update(jobs).where(_JOB).values(status_message_id=sa.bindparam("v_message"))
+_UNFINISHED_OF_USER = sa.select(sa.func.count()).select_from(jobs).where(
+    jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
+_INSERT_JOBS = sa.insert(jobs)
+_START = sa.update(jobs).where(_JOB).values(
+    status=JobStatus.RUNNING.value, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"),
+    started_at=sa.bindparam("v_now"), attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c)
+_NEXT_UPDATES = sa.text("""
+    SELECT u.update_id, u.payload FROM updates u
+    WHERE u.state = 'new' AND (u.chat_id IS NULL OR u.update_id = (
+        SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
+        AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
+    ORDER BY u.update_id LIMIT :limit""")
+_TAKE_UPDATES = sa.update(updates).where(updates.c.update_id.in_(sa.bindparam("b_ids", expanding=True))).values(
+    state="processing", owner=sa.bindparam("v_owner"), lease_until=sa.bindparam("v_lease"))
+_UPDATE_DONE = sa.update(updates).where(updates.c.update_id == sa.bindparam("b_id")).values(
+    state="done", payload=None, owner=None)
+_PREFS = sa.select(prefs).where(prefs.c.scope == sa.bindparam("b_scope"), prefs.c.scope_id == sa.bindparam("b_id"))
+_BLOCKED = sa.select(blocked.c.user_id).where(blocked.c.user_id == sa.bindparam("b_id"))
+_USED = "(SELECT COALESCE(SUM(credits), 0) FROM usage WHERE {col} = :{col} AND day = :day AND refunded = 0)"
+_GRANTED = "(SELECT COALESCE(SUM(credits), 0) FROM grants WHERE user_id = :user_id AND day = :day)"
+_RESERVE = sa.text(  # one statement: the row goes in only if every limit has room; the job id is the key
+    "INSERT INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
+    "SELECT CAST(:job_id AS TEXT), CAST(:user_id AS BIGINT), CAST(:chat_id AS BIGINT), "
+    "CAST(:day AS TEXT), CAST(:credits AS INTEGER), 0, CAST(:now AS REAL) WHERE "
+    f"(CAST(:user_limit AS BIGINT) IS NULL OR {_USED.format(col='user_id')} + CAST(:credits AS BIGINT) "
+    f"<= CAST(:user_limit AS BIGINT) + {_GRANTED}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
+    f"{_USED.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT)) "
+    "ON CONFLICT (job_id) DO NOTHING")
 
 
 def _pending(row: sa.Row) -> PendingRequest:
