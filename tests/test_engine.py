@@ -150,3 +150,37 @@ def test_the_migrations_build_exactly_the_schema_the_queries_use(tmp_path):  # n
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
     finally:
         engine.dispose()
+
+
+async def test_a_sqlite_write_lock_held_by_another_process_is_waited_for_without_blocking_the_loop(tmp_path):
+    """SQLite runs on the loop's thread: a lock another process holds is retried asynchronously, not slept on."""
+    import sqlite3
+    import time
+
+    from bot.store import SqliteStore
+
+    path = tmp_path / "shared.sqlite3"
+    store = SqliteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        write = asyncio.create_task(store.enqueue([_job("waited", 1)], 10))
+        await asyncio.sleep(0.6)
+        assert not write.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 5)
+        ticker.cancel()
+        assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2  # the loop kept running while it waited
+        assert (await store.get_job("waited")).status == JobStatus.QUEUED
+        other.close()
+    finally:
+        await store.close()
