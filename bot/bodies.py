@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # bytes read at a time: each C call on a chunk holds the GIL, and the event loop waits for it
 BIG_STRING = 64 * 1024  # longer JSON strings (an image in base64) are left in the file
 MAX_SKELETON = 256 * 1024  # the JSON apart from those strings: a real answer has a few hundred bytes of it
 _MARK = "\x00big:"

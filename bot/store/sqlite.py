@@ -267,14 +267,20 @@ def _locked(exc: BaseException) -> bool:
 
 async def _when_unlocked(call: Callable[[], T]) -> T:
     """Run `call` now; while another process holds the write lock, try again asynchronously (the loop keeps
-    serving) for up to LOCKED_WAIT seconds. A locked statement changed nothing, so trying again is safe."""
+    serving) for up to LOCKED_WAIT seconds. A locked statement changed nothing, so trying again is safe.
+
+    Every call then yields to the loop once, as a driver's round trip would: a loop that claims two hundred jobs
+    in a row lets the rest of the bot run between them, and a cancel reaches it."""
     deadline = time.monotonic() + LOCKED_WAIT
     pause = 0.005
     while True:
         try:
-            return call()
+            result = call()
         except sa.exc.OperationalError as exc:
             if not _locked(exc) or time.monotonic() > deadline:
                 raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.1)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+            continue
+        await asyncio.sleep(0)
+        return result
