@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 def _data(call) -> bytes:  # noqa: ANN001
     (_, data, _), = call.files.values()
@@ -48,6 +50,28 @@ async def test_global_cap_queues_the_rest(start_bot, harness, tg, img):
     for _, chat in people:
         await harness.result(chat["id"], timeout=15)
     assert img.max_inflight == 2
+
+
+async def test_a_waiting_line_is_edited_when_its_place_moves_and_pacing_allows(start_bot, harness, tg, img):
+    await start_bot(max_concurrent_generations=1)
+    img.delay = 4
+    people = [harness.person() for _ in range(3)]
+    for user, chat in people:
+        harness.send(chat, user, f"/imagine place of {user['id']} --ar 1:1 --1k")
+        await asyncio.sleep(0.2)
+    last_chat = people[-1][1]["id"]
+
+    def texts() -> list[str]:
+        return [c.params.get("text", "") for c in tg.calls
+                if c.method in ("sendMessage", "editMessageText") and int(c.params.get("chat_id", 0)) == last_chat]
+
+    def moved_up() -> bool:
+        seen = texts()
+        ahead = next((i for i, x in enumerate(seen) if "1 ahead of you" in x), None)
+        return ahead is not None and any(x.startswith("⏳ Queued ·") for x in seen[ahead + 1:])
+
+    # The first job ends at 4 s; pacing lets the line change 5 s after its first text, while it still waits (8 s).
+    await tg.wait_for(moved_up, 8, "its place in line moving up")
 
 
 async def test_cancel_waiting_and_running_jobs(start_bot, harness, tg, img):

@@ -1,8 +1,9 @@
 """Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s", paced, and chat actions.
 
 A process shows the lines of the requests it queued (while they wait) and of the jobs it runs. Each line has its
-own next-edit deadline, so a tick touches only lines that are due; queue positions come from one query per tick,
-whatever the number of waiting jobs. A line never goes back from Generating to Queued, and its elapsed time counts
+own deadline in a heap, so a tick touches only the lines that are due: a running line every tick (its seconds
+count), a waiting one only when its place in line changed or an edit it wanted was held back by pacing. Queue
+positions come from one query per tick, whatever the number of waiting jobs. A line never goes back from Generating to Queued, and its elapsed time counts
 from the first start of its request on a monotonic clock. Routine edits are marked as progress, so the limiter may
 coalesce them and never lets them delay a result.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -60,7 +63,7 @@ class Line:
     ahead: int = 0
     last_text: str = ""
     last_edit: float = 0.0
-    due: float = 0.0
+    due: float | None = None  # monotonic: when the tick looks at it next (its entry in the heap); None: not until told
     announced: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -72,6 +75,8 @@ class StatusLines:
         self._caps = caps
         self._tick = tick
         self._lines: dict[str, Line] = {}
+        self._deadlines: list[tuple[float, int, str]] = []  # (due, tie-break, group); stale entries are skipped
+        self._order = itertools.count()
         self._waiting: set[str] = set()  # requests queued here that no process has started (as last seen)
         self._positions_wanted = self._positions_have = 0
         self._positions_run: asyncio.Future[None] | None = None
@@ -119,7 +124,7 @@ class StatusLines:
             line.started = time.monotonic()
         line.generating.add(job.id)
         self._waiting.discard(job.group)
-        line.due = 0.0
+        self._due(line, time.monotonic() + self._tick)
         key = (job.origin.chat_id, job.origin.thread_id)
         self._last_action[key] = time.monotonic()
         self._background.spawn(self._chat_action(job))
@@ -197,10 +202,11 @@ class StatusLines:
             now = time.monotonic()
             if not force:
                 elapsed = now - (line.started or now)
-                if now - line.last_edit < status_interval(elapsed):
-                    return
                 pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
-                if now - self._chat_edit.get(line.lead.origin.chat_id, 0.0) < pace:
+                allowed = max(line.last_edit + status_interval(elapsed),
+                              self._chat_edit.get(line.lead.origin.chat_id, 0.0) + pace)
+                if now < allowed:
+                    self._due(line, allowed)  # held back: looked at again when it may go
                     return
             await self.edit(line.lead, text, self._cancel_button(line.lead), line=line,
                             routine=not force or not line.local)
@@ -305,7 +311,27 @@ class StatusLines:
                     if line.started is None and not line.generating:
                         self._lines.pop(group, None)
                 continue
-            line.ahead = max(0, first[group] - free)
+            ahead = max(0, first[group] - free)
+            if ahead != line.ahead:
+                line.ahead = ahead
+                self._due(line, time.monotonic())
+
+    def _due(self, line: Line, at: float) -> None:
+        """Have the tick look at this line at `at` (or earlier, if it is due sooner already)."""
+        if line.due is not None and line.due <= at:
+            return
+        line.due = at
+        heapq.heappush(self._deadlines, (at, next(self._order), line.lead.group))
+
+    def _take_due(self, now: float) -> list[Line]:
+        due: list[Line] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            at, _, group = heapq.heappop(self._deadlines)
+            line = self._lines.get(group)
+            if line is not None and line.due == at:  # else it was rescheduled (or is gone): a stale entry
+                line.due = None
+                due.append(line)
+        return due
 
     async def _tick_loop(self) -> None:
         while True:
@@ -315,14 +341,16 @@ class StatusLines:
             except Exception:  # noqa: BLE001 - positions are cosmetic; the next tick tries again
                 log.debug("queue positions not read", exc_info=True)
             now = time.monotonic()
-            for group, line in list(self._lines.items()):
-                if line.due > now or not line.announced.is_set() or line.lock.locked():
+            for line in self._take_due(now):
+                if not line.announced.is_set() or line.lock.locked():
+                    self._due(line, now + self._tick)
                     continue
-                line.due = now + self._tick
+                if line.started is not None:
+                    self._due(line, now + self._tick)  # its seconds count once it has started
                 if line.generating:
                     key = (line.lead.origin.chat_id, line.lead.origin.thread_id)
                     every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
                     if now - self._last_action.get(key, 0.0) >= every:
                         self._last_action[key] = now
                         self._background.spawn(self._chat_action(line.lead))
-                self._background.spawn(self.show(group))
+                self._background.spawn(self.show(line.lead.group))
