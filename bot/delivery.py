@@ -27,7 +27,9 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from .models import Target
+from .models import Job, Target
+from .options import describe_size
+from .texts import t
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,20 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
         out = io.BytesIO()
         img.save(out, "JPEG", quality=88)
         return out.getvalue()
+
+
+def details_line(job: Job) -> str:
+    """The one details line of a result: what was asked and what came back."""
+    width, height = job.width or 0, job.height or 0
+    if job.request.matches(width, height):
+        return f"{job.request.label} · {width}×{height}"
+    actual = describe_size(width, height)
+    return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
+
+
+def album_details(jobs: list[Job]) -> str:
+    """The details of an album: each different line once."""
+    return " · ".join(dict.fromkeys(details_line(job) for job in jobs))
 
 
 def caption(prompt: str, details: str) -> str:

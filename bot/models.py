@@ -107,6 +107,13 @@ class Job:
         return self.group_id or self.id
 
     @property
+    def size_made(self) -> Resolution:
+        """The size class of the image this job made (what ⬆ starts from); the one asked while none exists."""
+        if self.width is None or self.height is None:
+            return self.request.size
+        return self.request.size_made(self.width, self.height)
+
+    @property
     def label(self) -> str:
         """`16:9 · 2K`, and `· ×4` for a request of variants: the one way a request is named."""
         return self.request.label + (f" · ×{self.variants}" if self.variants > 1 else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,6 +39,11 @@ class Resolution(StrEnum):
     K1 = "1K"
     K2 = "2K"
     K4 = "4K"
+
+    @classmethod
+    def smallest(cls, sizes: Iterable[Resolution]) -> Resolution:
+        order = list(cls)
+        return min(sizes, key=order.index)
 
     @classmethod
     def parse(cls, text: str) -> Resolution:
@@ -87,6 +92,17 @@ class ImageRequest:
         """The one "size matches" rule: a few pixels of rounding are fine; a different shape or class is not."""
         want_w, want_h = self.expected_pixels
         return abs(width - want_w) <= SIZE_SLACK and abs(height - want_h) <= SIZE_SLACK
+
+    def size_made(self, width: int, height: int) -> Resolution:
+        """The size class an image of these pixels really is: the largest whose long side it reaches (an asked
+        2K that came back at 1K is a 1K, so ⬆ offers 2K again)."""
+        if self.matches(width, height):
+            return self.size
+        made = Resolution.K1
+        for size in Resolution:
+            if max(width, height) >= max(PIXELS[(self.aspect_ratio, size)]) - SIZE_SLACK:
+                made = size
+        return made
 
 
 def describe_size(width: int, height: int) -> str:

@@ -87,3 +87,13 @@ def test_parse_prompt_errors(text, flag, value):
     with pytest.raises(OptionError) as info:
         parse_prompt(text)
     assert (info.value.flag, info.value.value) == (flag, value)
+
+
+def test_the_size_an_image_really_is():
+    from bot.options import AspectRatio, ImageRequest, Resolution
+
+    wide = ImageRequest("p", AspectRatio("16:9"), Resolution("2K"))
+    assert wide.size_made(2752, 1536) == Resolution.K2  # as asked
+    assert wide.size_made(1376, 768) == Resolution.K1  # smaller than asked
+    assert wide.size_made(5504, 3072) == Resolution.K4  # larger
+    assert wide.size_made(1024, 1024) == Resolution.K1  # another shape altogether

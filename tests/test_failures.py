@@ -97,6 +97,9 @@ async def test_mismatched_size_is_said_in_the_caption(bot, harness, img):
     (upload,) = await harness.result(chat["id"])
     caption = upload.params["caption"]
     assert "asked 16:9 · 4K" in caption and "1024×1024 (1:1 · 1K)" in caption
+    upscales = [b["text"] for row in upload.params["reply_markup"]["inline_keyboard"] for b in row
+                if b["text"].startswith("⬆")]
+    assert upscales == ["⬆ 2K", "⬆ 4K"]  # a 1K came back: ⬆ starts from what was made, not from what was asked
 
 
 async def test_telegram_refusing_every_upload_is_told(bot, harness, tg):

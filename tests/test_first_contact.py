@@ -71,6 +71,11 @@ async def test_second_tap_on_generate_says_it_is_being_made(start_bot, harness, 
                                                if "Generate" in b["text"]), user)
     assert "already being made" in second["text"]
     assert "expired" not in second["text"]
+    await harness.result(chat["id"])
+    late = await harness.press_data(kb, next(b["callback_data"] for b in harness.buttons(kb)
+                                             if "Generate" in b["text"]), user)
+    assert "already sent" in late["text"]  # a keyboard a client still shows after the image came
+    assert len(img.requests) == 1
 
 
 async def test_editing_a_photo_preselects_its_ratio(bot, harness, tg):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from telegram import InputMediaDocument, InputMediaPhoto, Update
 from telegram.ext import ContextTypes
 
-from ..delivery import caption, send_kwargs
+from ..delivery import album_details, caption, details_line, send_kwargs
 from ..keyboards import album_keyboard, history_keyboard, result_keyboard
 from ..models import Job, JobStatus, Target
+from ..options import Resolution
 from ..services import get_services
 from ..texts import t
 from .replies import origin_for, reply
@@ -95,25 +96,24 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
         for member in stored:
             await _resend_one(context, member, target, lang)
         return True
-    request = stored[0].request
-    media[0] = type(media[0])(media[0].media, caption=caption(request.prompt, request.label))
+    details = album_details(stored)
+    media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
     await context.bot.send_media_group(media=media, **send_kwargs(target))
     markup = album_keyboard([m.id for m in stored], lang, with_originals=not stored[0].document_file_id,
-                            size=request.size)
-    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {request.label}", reply_markup=markup,
+                            size=Resolution.smallest(m.size_made for m in stored))
+    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup,
                                    **send_kwargs(target))
     return True
 
 
 async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    details = f"{job.request.label} · {job.width}×{job.height}" if job.width else job.request.label
-    text = caption(job.request.prompt, details)
+    text = caption(job.request.prompt, details_line(job) if job.width else job.request.label)
     if job.photo_file_id:
-        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.request.size)
+        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made)
         await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **send_kwargs(target))
         return True
     if job.document_file_id:
-        markup = result_keyboard(job.id, lang, with_original=False, size=job.request.size)
+        markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made)
         await context.bot.send_document(document=job.document_file_id, caption=text, reply_markup=markup,
                                         **send_kwargs(target))
         return True

@@ -352,8 +352,8 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
     query = update.callback_query
     services = get_services(context)
     pending = await services.store.get_pending(callback.id)
-    if pending is None and callback.action == Action.GENERATE and await _being_made(services, update):
-        await answer(t("being_made", lang))
+    if pending is None and callback.action == Action.GENERATE:  # a second tap, or a keyboard left on a client
+        await answer(t("being_made", lang) if await _being_made(services, update) else t("gone_request", lang))
         return
     if not await _may_press(context, answer, lang, pending, query.from_user.id):
         return

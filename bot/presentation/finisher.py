@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 from .. import delivery, keyboards, metrics
 from ..imagegen import mime_of
 from ..models import Job, JobStatus, prefs_scope
-from ..options import describe_size
+from ..options import Resolution
 from ..originals import OriginalsStore
 from ..quota import Quota
 from ..store import Store
@@ -129,11 +129,11 @@ class Finisher:
         try:
             if len(pictures) == 1:
                 job, picture = pictures[0]
-                text = delivery.caption(job.request.prompt, self._details(job) + note)
+                text = delivery.caption(job.request.prompt, delivery.details_line(job) + note)
                 result = await delivery.deliver(
                     self._bot, target, picture, text,
                     lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
-                                                               size=job.request.size),
+                                                               size=job.size_made),
                     with_original=prefs.always_original,
                 )
                 job.delivery, job.result_message_id = result.kind, result.message.message_id
@@ -142,13 +142,13 @@ class Finisher:
                     await self._lines.send(lead, t("original_too_big", lang, mb=(job.bytes or 0) / 1024 / 1024))
             else:
                 ids = [job.id for job, _ in pictures]
-                details = " · ".join(dict.fromkeys(self._details(job) for job, _ in pictures))
+                details = delivery.album_details([job for job, _ in pictures])
                 summary = f"🎨 ×{len(pictures)} · {details}{note}"
                 album = await delivery.deliver_album(
                     self._bot, target, [p for _, p in pictures], delivery.caption(lead.request.prompt, details),
                     summary,
                     lambda originals: keyboards.album_keyboard(ids, lang, with_originals=originals,
-                                                               size=lead.request.size),
+                                                               size=Resolution.smallest(job.size_made for job, _ in pictures)),
                     with_original=prefs.always_original,
                 )
                 for index, (job, _) in enumerate(pictures):
@@ -177,14 +177,6 @@ class Finisher:
             name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
         return delivery.Picture(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0,
                                 mime_of(extension), name)
-
-    def _details(self, job: Job) -> str:
-        """The one details line of a result: what was asked and what came back."""
-        width, height = job.width or 0, job.height or 0
-        if job.request.matches(width, height):
-            return f"{job.request.label} · {width}×{height}"
-        actual = describe_size(width, height)
-        return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
 
     def _failed_note(self, lead: Job, failed: list[Job]) -> str:
         reason = self.reason(failed[0])
