@@ -179,7 +179,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()
     quota = Quota(store, settings, clock or time.time)
-    references = ReferenceFetcher(app.bot, originals)
+    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps)

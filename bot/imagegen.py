@@ -33,6 +33,7 @@ MAX_ERROR_BYTES = 256 * 1024  # an error answer's body: only its message is of u
 # The table's largest image is 6336×2688 (17 Mpx): twice that in pixels, or a side twice the longest, is a bomb.
 MAX_PIXELS = 2 * 6336 * 2688
 MAX_SIDE = 2 * 6336
+Picture = bytes | Path  # a reference picture for an edit: bytes, or a file streamed as it is sent
 IN_MEMORY_BODY = 256 * 1024  # answer bodies up to this stay in memory; larger ones go to the spool folder
 POOL_SHARD_SIZE = 8
 # Pillow warns above this and refuses above twice it; inspect_image refuses what is above it before Pillow decodes.
@@ -269,7 +270,7 @@ class ImageClient:
         await asyncio.gather(*(pool.aclose() for pool in self._pools))
 
     async def generate(
-        self, request: ImageRequest, images: Sequence[bytes] = (), response_format: str = "url"
+        self, request: ImageRequest, images: Sequence[Picture] = (), response_format: str = "url"
     ) -> GeneratedImage:
         """Make one image (an edit of `images` when given); retries what is worth retrying.
 
@@ -312,26 +313,37 @@ class ImageClient:
             return None
         return delay
 
-    def _build(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes]) -> httpx.Request:
+    def _build(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
+               opened: contextlib.ExitStack) -> httpx.Request:
         if not images:
             return http.build_request("POST", "/v1/images/generations", json=payload)
-        # multipart: the same fields as text, and one part named "image" per picture (the name repeated)
-        files = [("image", (f"image-{i}.{_extension_of(data)}", data, _mime_of(data))) for i, data in
-                 enumerate(images, start=1)]
+        # multipart: the same fields as text, and one part named "image" per picture (the name repeated); a
+        # picture in a file is streamed from it, in httpx's chunks
+        files = []
+        for i, image in enumerate(images, start=1):
+            if isinstance(image, Path):
+                handle = opened.enter_context(image.open("rb"))
+                head = handle.read(16)
+                handle.seek(0)
+                files.append(("image", (f"image-{i}.{_extension_of(head)}", handle, _mime_of(head))))
+            else:
+                files.append(("image", (f"image-{i}.{_extension_of(image)}", image, _mime_of(image))))
         fields = {key: str(value) for key, value in payload.items()}
         return http.build_request("POST", "/v1/images/edits", data=fields, files=files)
 
-    async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
+    async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
                        started: float) -> GeneratedImage:
         try:
             return await self._spooled_attempt(http, payload, images, started)
         except OSError as exc:  # only the spool folder's files are left to raise it
             raise SpoolError(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
 
-    async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[bytes],
+    async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
                                started: float) -> GeneratedImage:
         with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=self._spool) as body:
-            status, request_id, headers = await self._fetch_answer(http, self._build(http, payload, images), body)
+            with contextlib.ExitStack() as opened:
+                request = self._build(http, payload, images, opened)
+                status, request_id, headers = await self._fetch_answer(http, request, body)
             try:
                 parsed = await asyncio.to_thread(bodies.parse_json, body)
             except (bodies.HostileBody, bodies.MalformedBody) as exc:

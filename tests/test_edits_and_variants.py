@@ -26,13 +26,19 @@ def _data(call) -> bytes:  # noqa: ANN001
 async def test_photo_with_caption_is_edited(bot, harness, tg, img):
     user, chat = harness.person()
     photo = picture()
+    img.delay = 0.5
     tg.send_photo(chat, user, photo, caption="/imagine make it a watercolour --ar 4:3 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    (waiting,) = (bot.settings.data_dir / "spool").glob("ref-*")
+    assert waiting.read_bytes() == photo
     await harness.result(chat["id"])
     (request,) = img.requests
     assert request.path == "/v1/images/edits"
     assert request.images == [photo]
     assert request.body["prompt"] == "make it a watercolour"
     assert (request.body["aspect_ratio"], request.body["size"], request.body["n"]) == ("4:3", "1K", "1")
+    # the picture waited in a file of the spool folder while the job ran (not in memory), and is gone after it
+    assert not list((bot.settings.data_dir / "spool").glob("ref-*"))
 
 
 async def test_reply_to_photo_and_again_keeps_the_references(bot, harness, tg, img):

@@ -194,9 +194,10 @@ async def test_a_reference_download_failure_keeps_its_cause(tg, tmp_path):
 
     tg.fail_next("getFile", 400, "Bad Request: wrong file_id specified")
     async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as bot:
-        fetcher = ReferenceFetcher(bot, OriginalsStore(tmp_path, 1, 1))
+        fetcher = ReferenceFetcher(bot, OriginalsStore(tmp_path, 1, 1), tmp_path)
         with pytest.raises(UnusableReference) as info:
-            await fetcher.fetch(("tg:nope",))
+            async with fetcher.fetched(("tg:nope",)):
+                pass
     assert info.value.kind == "download" and "wrong file_id" in info.value.cause.lower()
 
 

@@ -256,16 +256,16 @@ class Worker:
             await image.release()
 
     async def _generate(self, job: Job) -> GeneratedImage:
-        images = await self._references.fetch(job.references) if job.references else []
         request = job.request
         if job.upscale_of:
             request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
-        image = await self._client.generate(request, images)
-        if self._retry_mismatch and not job.request.matches(image.width, image.height):
-            image = await self._retry_for_size(job, request, images, image)
+        async with self._references.fetched(job.references) as images:
+            image = await self._client.generate(request, images)
+            if self._retry_mismatch and not job.request.matches(image.width, image.height):
+                image = await self._retry_for_size(job, request, images, image)
         return image
 
-    async def _retry_for_size(self, job: Job, request: ImageRequest, images: list[bytes],
+    async def _retry_for_size(self, job: Job, request: ImageRequest, images: list[Path],
                               first: GeneratedImage) -> GeneratedImage:
         """One more call when the size is wrong, charged like any job; the better of the two is kept."""
         retry = dataclasses.replace(job, id=f"{job.id}-r")
