@@ -12,6 +12,7 @@ import random
 import re
 import ssl
 import tempfile
+import uuid
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -441,9 +442,10 @@ class ImageClient:
 
     @contextlib.contextmanager
     def _new_file(self) -> Iterator[tuple[BinaryIO, Path]]:
-        """A file in the spool folder for one image; removed unless the block succeeds."""
-        out = tempfile.NamedTemporaryFile(dir=self._spool, suffix=".part", delete=False)  # noqa: SIM115
-        path = Path(out.name)
+        """A file in the spool folder for one image; removed unless the block succeeds. A plain file with a
+        random name: `tempfile`'s wrapper re-creates a bound method on every `write`, once per chunk."""
+        path = self._spool / f"{uuid.uuid4().hex}.part"
+        out = path.open("xb")
         try:
             with out:
                 yield out, path
