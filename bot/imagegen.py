@@ -12,8 +12,8 @@ import random
 import re
 import ssl
 import tempfile
-import uuid
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path

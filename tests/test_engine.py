@@ -97,6 +97,7 @@ async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
     await store.conclude("g", [a, b])  # a request's end: every job's outcome at once
     assert [(j.status, j.result_message_id) for j in await store.group_jobs("g")] == [
         (JobStatus.DONE, 7), (JobStatus.DONE, None)]
+    assert {(j.id, j.status) for j in await store.jobs_since(0)} == {("v1", JobStatus.DONE), ("v2", JobStatus.DONE)}
 
 
 async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -77,7 +78,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = services.quota.now()
     today_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     jobs = await services.store.jobs_since(now.timestamp() - 7 * DAY)
-    await reply(context, origin, stats_text(jobs, today_start, origin.lang))
+    text = await asyncio.to_thread(stats_text, jobs, today_start, origin.lang)  # a busy week: many thousand jobs
+    await reply(context, origin, text)
 
 
 def _ints(args: list[str] | None, count: int) -> list[int] | None:

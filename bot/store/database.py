@@ -244,8 +244,13 @@ class Store:
         return [row_job(r) for r in rows]
 
     async def jobs_since(self, since: float) -> list[Job]:
-        rows = await self._all(sa.select(jobs).where(jobs.c.created_at >= since).order_by(jobs.c.created_at))
-        return [row_job(r) for r in rows]
+        """A week of jobs for /stats: tens of thousands of rows on a busy bot, so read off the event loop."""
+        statement = sa.select(jobs).where(jobs.c.created_at >= since).order_by(jobs.c.created_at)
+        return await self._large_read(statement, row_job)
+
+    async def _large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
+        """A read of many rows; the backend may run it in a thread (SQLite's statements otherwise run on the loop)."""
+        return [convert(row) for row in await self._all(statement)]
 
     # ---- the queue ----
 

@@ -155,6 +155,16 @@ class SqliteStore(Store):
         reader = self._open(self._reader)
         return await _when_unlocked(lambda: reader.execute(statement, params or {}).rowcount)
 
+    async def _large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
+        if self._engine is None:
+            raise StoreError("the database is not open")
+
+        def read() -> list[T]:  # a connection of its own, in a thread: WAL lets it read beside the loop's
+            with sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.NullPool).connect() as c:
+                return [convert(row) for row in c.execute(statement)]
+
+        return await asyncio.to_thread(read)
+
     @staticmethod
     def _open(connection: sa.Connection | None) -> sa.Connection:
         if connection is None:
