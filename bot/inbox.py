@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from telegram import Update
@@ -37,6 +38,7 @@ IDLE_POLL = 0.5  # how often to look for updates other processes recorded (besid
 UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead with its process
 KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered this long; Telegram retries for less
 HOUSEKEEPING_EVERY = 30.0
+PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._parsed)
 
 
 def chat_of(payload: dict) -> int | None:
@@ -65,6 +67,9 @@ class Inbox:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        # Updates this process polled, as PTB parsed them, until it handles them: parsing a payload again costs
+        # more than recording it. Another process may handle one instead, so only the newest are kept.
+        self._parsed: OrderedDict[int, Update] = OrderedDict()
         store.on_wake(lambda topic: self._wake.set() if topic == "updates" else None)
 
     async def accept(self, payload: dict) -> bool:
@@ -127,12 +132,16 @@ class Inbox:
                 continue
             delay = 1.0
             for update in batch:
-                await self._record(update.to_dict())
+                self._parsed[update.update_id] = update
+                if len(self._parsed) > PARSED_KEPT:
+                    self._parsed.popitem(last=False)
+                if not await self._record(update.to_dict()):
+                    self._parsed.pop(update.update_id, None)
                 offset = update.update_id + 1
 
-    async def _record(self, payload: dict) -> None:
+    async def _record(self, payload: dict) -> bool:
         """Recording must succeed before the offset moves on: a database that is down is waited for."""
-        await persist(lambda: self.accept(payload), f"record update {payload.get('update_id')}", log)
+        return await persist(lambda: self.accept(payload), f"record update {payload.get('update_id')}", log)
 
     # ---- handling ----
 
@@ -175,7 +184,7 @@ class Inbox:
 
     async def _handle(self, update_id: int, payload: dict) -> None:
         try:
-            update: Any = Update.de_json(payload, self._app.bot)
+            update: Any = self._parsed.pop(update_id, None) or Update.de_json(payload, self._app.bot)
             await self._app.process_update(update)
         except Exception:
             log.exception("update %s could not be handled", update_id)
