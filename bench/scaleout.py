@@ -54,6 +54,7 @@ class Row:
     refused: int
     failed: int
     delay: float
+    peak_rss_mb: float = 0.0  # the largest high-water mark of any bot process (VmHWM)
 
     @property
     def rate(self) -> float:
@@ -68,6 +69,13 @@ class Row:
     @property
     def vs_ideal(self) -> float:
         return self.ideal_wall / self.wall
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _self_cpu() -> float:
@@ -96,9 +104,12 @@ async def _settled(database_url: str, jobs: int, timeout: float) -> tuple[float,
 async def run_row(args: argparse.Namespace, database_url: str, workers: int, folder: Path) -> Row:
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
         img.delay, img.key_limit, img.key_limit_refuses = args.delay, args.key_limit, args.refuse
+        img.texture = args.size == "4K"  # photo-like grain: a 4K PNG of ~21 MB, previewed and sent as a file too
         fleet = Fleet(tg, img, folder, database_url, MAX_CONCURRENT_GENERATIONS=str(args.cap),
                       USER_MAX_RUNNING="2", USER_MAX_WAITING=str(max(5, args.jobs // args.users)),
-                      LOG_LEVEL="WARNING")
+                      TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.rate), TELEGRAM_RATE_SHARE=str(workers + 1),
+                      LOG_LEVEL="WARNING",
+                      MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="1048576")
         try:
             processes = [await fleet.start(WORKER_CONCURRENCY="0", name="intake")]
             processes += await asyncio.gather(*(fleet.start("worker", WORKER_CONCURRENCY=str(args.per_worker),
@@ -111,9 +122,10 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
             began = time.monotonic()
             for n in range(args.jobs):
                 i = n % args.users
-                tg.send_text(chats[i], people[i], f"/imagine scale-out {n} --ar 1:1 --1k")
+                tg.send_text(chats[i], people[i], f"/imagine scale-out {n} --ar 1:1 --size {args.size}")
             last, failed = await _settled(database_url, args.jobs, args.timeout)
             bot_cpu = sum(p.cpu_seconds() - before for p, before in zip(processes, cpu_before))
+            peak = max(_peak_rss_mb(p.pid) for p in processes)
             fakes_cpu = _self_cpu() - self_before
         except BaseException:
             print(fleet.logs(), file=sys.stderr)
@@ -122,15 +134,15 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
             await fleet.stop()
         refused = sum(r.status == 429 for r in img.requests)
         slots = min(workers * args.per_worker, args.cap, args.key_limit)
-        return Row(workers, slots, args.jobs, last - began, bot_cpu, fakes_cpu, refused, failed, args.delay)
+        return Row(workers, slots, args.jobs, last - began, bot_cpu, fakes_cpu, refused, failed, args.delay, peak)
 
 
 def table(rows: list[Row], markdown: bool) -> str:
     head = ["workers", "in flight", "N", "images/s", "wall", "ideal wall", "vs ideal", "CPU s/image bots",
-            "CPU s/image fakes", "429s", "failed"]
+            "CPU s/image fakes", "peak RSS MB (largest process)", "429s", "failed"]
     lines = [[str(r.workers), str(r.slots), str(r.jobs), f"{r.rate:.1f}", f"{r.wall:.1f} s", f"{r.ideal_wall:.0f} s",
               f"{r.vs_ideal:.2f}", f"{r.bot_cpu / r.jobs * 1000:.0f} ms", f"{r.fakes_cpu / r.jobs * 1000:.0f} ms",
-              str(r.refused), str(r.failed)] for r in rows]
+              f"{r.peak_rss_mb:.0f}", str(r.refused), str(r.failed)] for r in rows]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "--:|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -140,6 +152,12 @@ def table(rows: list[Row], markdown: bool) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.crowd:  # the deployed defaults under a crowd: the floor is ⌈200 / 8⌉ × 2 s = 50 s
+        args.jobs, args.users, args.cap, args.delay, args.rate, args.per_worker = 200, 200, 8, 2.0, 30.0, 8
+        args.workers = [2]
+    if args.k4:  # all at once, nothing to wait for upstream: what the workers hold in memory
+        args.jobs, args.users, args.cap, args.delay, args.size, args.per_worker = 20, 20, 20, 0.0, "4K", 10
+        args.workers = [2]
     cluster: Cluster | None = None
     if args.database_url:
         cluster = Cluster(args.database_url)
@@ -172,6 +190,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-worker", type=int, default=12, help="WORKER_CONCURRENCY of each worker")
     parser.add_argument("--timeout", type=float, default=300.0, help="per row")
     parser.add_argument("--database-url", help="an existing PostgreSQL server (a database is made per row)")
+    parser.add_argument("--size", choices=["1K", "4K"], default="1K", help="4K: ~21 MB PNGs (preview + file)")
+    parser.add_argument("--rate", type=float, default=0, help="TELEGRAM_MAX_MESSAGES_PER_SECOND (0: off)")
+    parser.add_argument("--crowd", action="store_true",
+                        help="issue 15's crowd at the default settings: 200 users, cap 8, 30/s, 2 s, 2 workers")
+    parser.add_argument("--4k", dest="k4", action="store_true",
+                        help="issue 15's memory row: 20 concurrent 4K jobs (0 s upstream) over 2 workers")
     parser.add_argument("--markdown", action="store_true")
     return parser.parse_args(argv)
 

@@ -174,7 +174,8 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     store = make_store(settings.database)
     await store.open()  # first: a bad database stops the start before anything else is built
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
-                               settings.originals_max_total_mb, shared=store if store.shares_originals else None)
+                               settings.originals_max_total_mb, shared=store if store.shares_originals else None,
+                               memory_mb=settings.image_memory_mb)
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()

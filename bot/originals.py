@@ -22,6 +22,7 @@ EXTENSIONS = ("png", "jpg", "webp")  # what imagegen.GeneratedImage.extension ca
 SHARED_PRUNE_EVERY = 60.0  # seconds between prunes of the originals kept in the database
 SCAN_EVERY = 60.0  # seconds between scans of the folder for files past their age
 LOW_WATER = 0.9  # a prune for size leaves the folder at this share of its limit, so the next is many images away
+SHARED_COPY_MB = 96  # one 4K original copied to or from the database: its bytes and the driver's copies
 
 
 class StorageError(Exception):
@@ -33,9 +34,13 @@ class StorageError(Exception):
 
 
 class OriginalsStore:
-    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None) -> None:
+    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None,
+                 *, memory_mb: int = 96) -> None:
         self._dir = directory
         self._shared = shared
+        # An original goes to and comes from the database whole (bytes in a row): a few at a time, from the same
+        # IMAGE_MEMORY_MB as the downloads, so twenty 4K images finishing together do not hold twenty copies.
+        self._copies = asyncio.Semaphore(max(1, memory_mb // SHARED_COPY_MB))
         self._shared_pruned = -SHARED_PRUNE_EVERY
         self._max_age = max_age_hours * 3600
         self._max_total = max_total_mb * 1024 * 1024
@@ -57,7 +62,8 @@ class OriginalsStore:
         shared database, also there (other machines' processes fetch it from it)."""
         path = await asyncio.to_thread(self._save, job_id, data, extension)
         if self._shared is not None:
-            await self._shared.save_original(job_id, extension, await asyncio.to_thread(path.read_bytes))
+            async with self._copies:
+                await self._shared.save_original(job_id, extension, await asyncio.to_thread(path.read_bytes))
             if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
                 self._shared_pruned = time.monotonic()
                 await self._shared.prune_originals(self._max_age, self._max_total)
@@ -68,11 +74,12 @@ class OriginalsStore:
         path = self.find(job_id)
         if path is not None or self._shared is None:
             return path
-        found = await self._shared.load_original(job_id)
-        if found is None:
-            return None
-        extension, data = found
-        return await asyncio.to_thread(self._save, job_id, data, extension)
+        async with self._copies:
+            found = await self._shared.load_original(job_id)
+            if found is None:
+                return None
+            extension, data = found
+            return await asyncio.to_thread(self._save, job_id, data, extension)
 
     def find(self, job_id: str) -> Path | None:
         """A few stat calls, not a scan of the folder (this runs on the event loop)."""
