@@ -122,6 +122,7 @@ class SqliteStore(Store):
         self._path, query = sqlite_target(url)
         self._uri = f"file:{quote(str(self._path))}" + (f"?{query}" if query else "")
         self._engine: sa.Engine | None = None
+        self._threads: sa.Engine | None = None  # connections opened in a worker thread, for large reads
         self._writer: sa.Connection | None = None
         self._reader: sa.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
@@ -156,12 +157,13 @@ class SqliteStore(Store):
         return await _when_unlocked(lambda: reader.execute(statement, params or {}).rowcount)
 
     async def _large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
-        if self._engine is None:
+        threads = self._threads
+        if threads is None:
             raise StoreError("the database is not open")
 
         def read() -> list[T]:  # a connection of its own, in a thread: WAL lets it read beside the loop's
-            with sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.NullPool).connect() as c:
-                return [convert(row) for row in c.execute(statement)]
+            with threads.connect() as connection:
+                return [convert(row) for row in connection.execute(statement)]
 
         return await asyncio.to_thread(read)
 
@@ -181,9 +183,10 @@ class SqliteStore(Store):
             if connection is not None:
                 connection.close()
         self._reader = self._writer = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        for engine in (self._engine, self._threads):
+            if engine is not None:
+                engine.dispose()
+        self._engine = self._threads = None
 
     async def open(self) -> None:
         try:
@@ -195,6 +198,7 @@ class SqliteStore(Store):
             self._engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.QueuePool,
                                          pool_size=2, max_overflow=0)
             _serialise_writes(self._engine)
+            self._threads = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.NullPool)
             self._writer = self._engine.connect()
             self._reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             await self._after_open()
@@ -263,7 +267,7 @@ class SqliteStore(Store):
 
 def _serialise_writes(engine: sa.Engine) -> None:
     """Transactions begin IMMEDIATE (take the write lock first), so two processes never deadlock on an upgrade
-    from read to write; plain reads run without a transaction (see `Store._all`)."""
+    from read to write; plain reads run without a transaction (see `SqliteStore._all`)."""
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
