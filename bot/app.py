@@ -45,7 +45,7 @@ from .telegram_limits import TelegramLimiter
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
 
@@ -159,8 +159,16 @@ def build_application(settings: Settings) -> Application:
     # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
     plain = private & filters.TEXT & ~filters.COMMAND
     app.add_handler(MessageHandler(plain, imagine.imagine))
+    # In a group, plain text is ours only as the next part of a long /imagine the app split (privacy mode off).
+    group_text = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+    app.add_handler(MessageHandler(group_text, imagine.continuation))
+    unusable = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE
+                | filters.AUDIO | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
+                | filters.GAME | filters.STORY)
+    app.add_handler(MessageHandler(unusable & messages, imagine.unusable))  # before pictures: a GIF is a document too
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, imagine.on_edit))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app

@@ -28,6 +28,8 @@ class Action(StrEnum):
     VARIANTS = "v"  # choose ×1 / ×2 / ×4 on a pending request
     KEEP_RATIO = "k"  # pick the ratio closest to the first reference image
     PREFS = "p"  # a /settings button; the id names the scope (u<user id> or c<chat id>)
+    DROP_PICTURES = "d"  # make a new image from the words alone, without the request's pictures
+    REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang:
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     if keep_ratio:
         rows.append([_button(t("keep_ratio", lang), Action.KEEP_RATIO, pending_id)])
+        rows.append([_button(t("drop_pictures", lang), Action.DROP_PICTURES, pending_id)])
     rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
     rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
     rows.append(
@@ -84,6 +87,11 @@ def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang:
         ]
     )
     return InlineKeyboardMarkup(rows)
+
+
+def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:
+    """Under a cancelled keyboard: the prompt is kept, one tap brings the choices back."""
+    return InlineKeyboardMarkup([[_button(t("start_again", lang), Action.REOPEN, pending_id)]])
 
 
 def status_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:

@@ -57,6 +57,12 @@ class PendingRequest:
     variants: int = 1
     ref_width: int | None = None  # the first reference's size, for "keep the original ratio"
     ref_height: int | None = None
+    # A message near Telegram's length limit may be the first part of a longer one the app split: its raw text
+    # and Telegram's date of it, until the next part joins or the moment passes.
+    source_text: str | None = None
+    source_date: float | None = None
+    wants_prompt: bool = False  # pictures sent without words, waiting for the next text as their instruction
+    album_id: str | None = None  # those pictures are an album: all of its parts are the references
 
 
 class JobStatus(StrEnum):

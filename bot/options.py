@@ -127,6 +127,7 @@ class ParsedPrompt:
     aspect_ratio: AspectRatio | None = None
     size: Resolution | None = None
     variants: int | None = None
+    unknown: tuple[str, ...] = ()  # flags of other bots (`--v 6`), taken out of the prompt and named to the user
 
 
 # Phones turn "--" into an em or en dash; accept all three.
@@ -137,6 +138,19 @@ _RATIO_FLAG = re.compile(
 _SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+# Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is
+# ordinary prose ("—and"), so with a dash only these names count.
+_FOREIGN_NAMES = (
+    "v|version|no|seed|sameseed|style|stylize|s|chaos|c|q|quality|iw|sref|sw|cref|cw|oref|ow|tile|weird|w|raw|"
+    "niji|stop|repeat|r|hd|video|draft|p|profile|personalize|exp|turbo|fast|relax|test|testp|creative|uplight|upbeta"
+)
+# Flags that take no value: the word after them is the prompt's.
+_VALUELESS = frozenset("tile raw hd video draft turbo fast relax test testp creative uplight upbeta".split())
+_FOREIGN_FLAG = re.compile(
+    rf"(?<!\S)(?:--(?P<name>[A-Za-z][\w-]*)|[—–](?P<dash_name>{_FOREIGN_NAMES}))(?=[\s=]|$)"
+    rf"(?:(?:\s*=\s*|\s+)(?P<v>(?!{_DASHES})\S+))?",
+    re.IGNORECASE,
+)
 
 
 # Never meaningful in a prompt, wherever they are: zero-width space, word joiner, BOM.
@@ -193,6 +207,20 @@ def parse_prompt(text: str) -> ParsedPrompt:
     text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
     text = _SIZE_FLAG.sub(take_size, text)
     text = _SIZE_SHORT.sub(take_size, text)
+    unknown: list[str] = []
+    text = _FOREIGN_FLAG.sub(lambda match: _take_foreign(match, unknown), text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
     prompt = "" if is_blank(prompt) else prompt
-    return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"))  # type: ignore[arg-type]
+    return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"),  # type: ignore[arg-type]
+                        tuple(unknown))
+
+
+def _take_foreign(match: re.Match[str], unknown: list[str]) -> str:
+    """Out of the prompt and into the list; a valueless flag gives its next word back to the prompt."""
+    name = (match.group("name") or match.group("dash_name")).lower()
+    value = match.group("v")
+    if value is not None and name in _VALUELESS:
+        unknown.append(f"--{name}")
+        return f" {value}"
+    unknown.append(f"--{name} {value}" if value is not None else f"--{name}")
+    return " "

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
@@ -63,11 +64,24 @@ def from_message(message: Message | None) -> list[Reference]:
     return []
 
 
+# What else a message may carry, none of it a picture to edit; a user sending one is told so by name. An animation
+# (a GIF) also comes with a `document`, so it is looked at first.
+UNUSABLE_MEDIA = ("animation", "sticker", "video", "video_note", "voice", "audio", "venue", "location", "contact",
+                  "poll", "dice", "game", "story")
+
+
+def unusable_media(message: Message) -> str | None:
+    """The kind of a message's content the bot cannot use (`"sticker"`, `"voice"`, …), or None."""
+    return next((kind for kind in UNUSABLE_MEDIA if getattr(message, kind, None)), None)
+
+
 def check(references: list[Reference]) -> None:
-    """What can be told before downloading anything: too large for the Bot API, or not a picture at all."""
+    """What can be told before downloading anything: too large for the Bot API, animated, or not a picture."""
     for number, ref in enumerate(references, start=1):
         if ref.size and ref.size > DOWNLOAD_LIMIT:
             raise UnusableReference("too_big", number, ref.name)
+        if ref.mime_type == "image/gif":
+            raise UnusableReference("animated", number, ref.name)
         if ref.mime_type and not ref.mime_type.startswith("image/"):
             raise UnusableReference("not_image", number, ref.name)
 
@@ -95,6 +109,38 @@ class ReferenceFetcher:
         self._originals = originals
         self._spool = spool_dir
 
+    async def measured(self, ref: Reference, number: int = 1) -> Reference:
+        """A picture sent as a file, downloaded once at intake: its real size (for the ratio it keeps) and a refusal
+        of what the image service cannot take, before a credit is reserved. Photos come measured by Telegram."""
+        if ref.width and ref.height:
+            return ref
+        path = self._spool / f"probe-{uuid.uuid4().hex}.part"
+        try:
+            await self._download(number, ref.id.partition(":")[2], path)
+            try:
+                _, width, height, animated = await asyncio.to_thread(_measure, path)
+            except TooManyPixelsError:
+                raise UnusableReference("too_many_pixels", number, ref.name) from None
+            except NotAnImageError as exc:
+                raise UnusableReference("not_image", number, ref.name, exc.detail) from None
+        finally:
+            path.unlink(missing_ok=True)
+        if animated:
+            raise UnusableReference("animated", number, ref.name)
+        return dataclasses.replace(ref, width=width, height=height)
+
+    async def _download(self, number: int, file_id: str, path: Path) -> None:
+        try:
+            file = await self._bot.get_file(file_id)
+            if file.file_size and file.file_size > DOWNLOAD_LIMIT:
+                raise UnusableReference("too_big", number, "image")
+            data = await file.download_as_bytearray()
+        except TelegramError as exc:
+            too_big = "too big" in str(exc).lower()
+            cause = f"{type(exc).__name__}: {exc.message}"
+            raise UnusableReference("too_big" if too_big else "download", number, "image", cause) from exc
+        await asyncio.to_thread(path.write_bytes, data)
+
     @contextlib.asynccontextmanager
     async def fetched(self, ids: tuple[str, ...]) -> AsyncIterator[list[Path]]:
         """The pictures as files, removed when the block ends (whatever it raised)."""
@@ -116,18 +162,8 @@ class ReferenceFetcher:
             paths.append(path)
             await asyncio.to_thread(_link_or_copy, original, path)  # its own name: a prune cannot take it away
         elif kind == "tg":
-            try:
-                file = await self._bot.get_file(value)
-                if file.file_size and file.file_size > DOWNLOAD_LIMIT:
-                    raise UnusableReference("too_big", number, "image")
-                data = await file.download_as_bytearray()
-            except TelegramError as exc:
-                too_big = "too big" in str(exc).lower()
-                cause = f"{type(exc).__name__}: {exc.message}"
-                raise UnusableReference("too_big" if too_big else "download", number, "image", cause) from exc
             paths.append(path)
-            await asyncio.to_thread(path.write_bytes, data)
-            del data
+            await self._download(number, value, path)
         else:
             raise UnusableReference("gone", number, "image")
         try:
@@ -137,6 +173,15 @@ class ReferenceFetcher:
         except NotAnImageError as exc:
             raise UnusableReference("not_image", number, "image", exc.detail) from None
         return path
+
+
+def _measure(path: Path) -> tuple[str, int, int, bool]:
+    """Format and size as `inspect_image` checks them, and whether the picture moves (an animated WEBP or PNG; a
+    phone's MPO has more frames, but they are pictures of one moment and the first is sent as a JPEG)."""
+    fmt, width, height = inspect_image(path)
+    with Image.open(path) as img:
+        animated = fmt in ("PNG", "WEBP") and bool(getattr(img, "is_animated", False))
+    return fmt, width, height, animated
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -120,8 +120,15 @@ async def test_cancel_keyboard(bot, harness, tg, img):
     kb = await harness.keyboard(chat["id"])
     await harness.press(kb, "Cancel", user)
     msg = await tg.wait_for(lambda: (m := tg.message(chat["id"], kb["message_id"])) and "Cancelled" in m["text"] and m)
-    assert not msg.get("reply_markup")
+    assert "a boat" in msg["text"]  # the prompt is kept…
+    assert [b["text"] for b in harness.buttons(msg)] == ["↩ Start again"]  # …and one tap brings the choices back
     assert img.requests == []
+    await harness.press(msg, "Start again", user)
+    kb = await tg.wait_for(lambda: (m := tg.message(chat["id"], kb["message_id"])) and "Generate" in str(m) and m)
+    assert kb["text"].startswith("🎨 a boat")
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["prompt"] == "a boat"
 
 
 async def test_stale_junk_and_foreign_callbacks(bot, harness, tg, img):

@@ -74,8 +74,9 @@ async def test_album_of_five_arriving_over_time_is_counted_and_used_whole(bot, h
     await harness.result(chat["id"], timeout=15)
     (request,) = img.requests
     assert request.images == photos
-    counts = [c.params.get("text", "") for c in tg.calls if "reference images received" in c.params.get("text", "")]
-    assert counts[0].startswith("📥 1 of 14") and any(x.startswith("📥 5 of 14") for x in counts)
+    counts = [c.params.get("text", "") for c in tg.calls if "Pictures received" in c.params.get("text", "")]
+    assert counts[0].startswith("📥 Pictures received: 1 (up to 14")
+    assert any(x.startswith("📥 Pictures received: 5 (") for x in counts)
 
 
 async def test_fifteen_pictures_use_fourteen_and_say_so(bot, harness, tg, img):

@@ -101,5 +101,5 @@ async def test_a_rotated_jpeg_gets_a_preview_turned_the_same_way(bot, harness, t
 async def test_a_pixel_bomb_reference_is_refused_by_name(bot, harness, tg, img):
     user, chat = harness.person()
     tg.send_document(chat, user, pixel_bomb_png(), "tiny.png", "image/png", caption="/imagine brighter --ar 1:1 --1k")
-    await harness.status_says(chat["id"], "Reference image 1 (image) has far too many pixels")
+    await harness.status_says(chat["id"], "Reference image 1 (tiny.png) has far too many pixels")  # at intake, by name
     assert img.requests == []

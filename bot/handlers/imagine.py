@@ -6,15 +6,16 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 
 from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..delivery import Picture, caption, safe_filename, send_document
-from ..imagegen import inspect_image
 from ..jobs.queue import QueueFull, ShuttingDown
-from ..keyboards import Action, Callback, choice_keyboard
+from ..keyboards import Action, Callback, choice_keyboard, reopen_keyboard
 from ..models import Job, Origin, PendingRequest, new_id, prefs_scope
 from ..options import (
     MAX_PROMPT_CHARS,
@@ -33,6 +34,7 @@ from ..references import (
     check,
     closest_ratio,
     from_message,
+    unusable_media,
 )
 from ..services import Services, get_services
 from ..texts import join_list, resets_text, t
@@ -55,6 +57,10 @@ _IMAGINE = re.compile(r"^/imagine(?:@(?P<bot>\w+))?(?:\s|$)", re.IGNORECASE)
 # The keyboard message repeats the prompt only as far as a phone shows it above the buttons.
 KEYBOARD_PROMPT_CHARS = 200
 KEYBOARD_PROMPT_LINES = 3
+# Telegram's apps split a text over 4,096 characters into several messages, sent within a moment of each other.
+SPLIT_NEAR = 4000  # a message this long may have a next part
+SPLIT_WINDOW = 2.0  # seconds between their dates (whole seconds) for the next part to join it
+PICTURE_WAITS = 600.0  # a picture sent without words waits this long for the text that says what to do with it
 
 
 def command_text(text: str | None) -> str:
@@ -130,16 +136,137 @@ async def _replied_references(services: Services, message: Message) -> list[Refe
 
 
 async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`/imagine prompt`, also as a reply to a text (its text is the prompt) or to pictures (they are references)."""
+    """`/imagine prompt`, also as a reply to a text (its text is the prompt) or to pictures (they are references).
+
+    In a private chat the text may also be the next part of a long prompt the app split, or the words for
+    pictures sent just before without any."""
     services = get_services(context)
     message = update.effective_message
-    references = await _replied_references(services, message)
     origin = await origin_for(update, context)
+    if await _joined_to_split_prompt(context, services, origin, message):
+        return
+    references = await _replied_references(services, message)
+    prompt = await _prompt_of(context, services, message, references)
+    if not references and message.reply_to_message is None and message.chat.type == ChatType.PRIVATE \
+            and _has_words(prompt):
+        references = await _waiting_pictures(services, origin)
+    await _start(context, services, origin, prompt, references, source=message)
+
+
+async def continuation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group text that is no command: only the next part of a split `/imagine` prompt is ours."""
+    services = get_services(context)
+    await _joined_to_split_prompt(context, services, await origin_for(update, context), update.effective_message)
+
+
+async def _prompt_of(context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message,
+                     references: list[Reference]) -> str:
     quoted = message.reply_to_message
     own = quoted is not None and quoted.from_user is not None and quoted.from_user.id == context.bot.id
     request_prompt = await request_prompt_of(services, quoted) if own else None
-    prompt = prompt_from(message, bool(references), context.bot.id, request_prompt)
-    await _start(context, services, origin, prompt, references)
+    return prompt_from(message, bool(references), context.bot.id, request_prompt)
+
+
+async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
+    """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
+    waiting = await services.store.latest_pending(origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS,
+                                                  wants_prompt=True)
+    if waiting is None or await services.store.take_pending(waiting.id) is None:
+        return []
+    if waiting.album_id:
+        album = await services.albums.references(origin.chat_id, waiting.album_id)
+        if album:
+            return album
+    return [Reference(ref_id, "photo", waiting.ref_width if n == 0 else None, waiting.ref_height if n == 0 else None)
+            for n, ref_id in enumerate(waiting.references)]
+
+
+async def _joined_to_split_prompt(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin,
+                                  message: Message) -> bool:
+    """Is this text the next part of a long prompt the app split? Then it joins that request's keyboard."""
+    text = message.text or ""
+    if not text or text.startswith("/") or message.reply_to_message is not None:
+        return False
+    sent = message.date.timestamp()
+    pending = await services.store.latest_pending(origin.chat_id, origin.user_id, time.time() - 60,
+                                                  wants_prompt=False)
+    if pending is None or pending.source_text is None or sent - (pending.source_date or 0) > SPLIT_WINDOW:
+        return False
+    whole = pending.source_text + text
+    try:
+        parsed = parse_prompt(command_text(whole) if whole.startswith("/") else whole)
+    except OptionError:
+        parsed = parse_prompt(pending.prompt + text)  # a broken flag in the tail stays words; the head's was checked
+    pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
+    pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
+    pending.size = parsed.size or pending.size
+    pending.variants = parsed.variants or pending.variants
+    more = len(text) > SPLIT_NEAR
+    pending.source_text, pending.source_date = (whole, sent) if more else (None, None)
+    if parsed.aspect_ratio and parsed.size and not more:
+        taken = await services.store.take_pending(pending.id)
+        if taken is not None:
+            taken.prompt, taken.aspect_ratio, taken.size = pending.prompt, pending.aspect_ratio, pending.size
+            await _submit(context, services, taken)
+        return True
+    await _show_keyboard(context, services, pending)
+    if parsed.aspect_ratio and parsed.size:
+        context.application.create_task(_submit_when_whole(context, services, pending.id, whole))
+    return True
+
+
+async def _submit_when_whole(context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str,
+                             source_text: str) -> None:
+    """Flags that start an image at once, in a message that may go on: start it once no next part joined."""
+    await asyncio.sleep(SPLIT_WINDOW + 0.5)
+    current = await services.store.get_pending(pending_id)
+    if current is None or current.source_text != source_text:
+        return  # generated already, or a next part joined and decides
+    taken = await services.store.take_pending(pending_id)
+    if taken is not None:
+        await _submit(context, services, taken)
+
+
+async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A user fixing their prompt by editing the message: the open keyboard takes the new text. Once generated,
+    an edit changes nothing (and says nothing)."""
+    services = get_services(context)
+    message = update.edited_message
+    if message is None or message.from_user is None:
+        return
+    pending = await services.store.pending_for_source(message.chat.id, message.from_user.id, message.message_id)
+    if pending is None or pending.message_id is None:
+        return
+    text = message.text or message.caption or ""
+    prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
+    try:
+        parsed = parse_prompt(prompt)
+    except OptionError:
+        return  # the open keyboard keeps the last good prompt; the user sees it unchanged
+    if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
+        return
+    pending.prompt = parsed.prompt
+    pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
+    pending.size = parsed.size or pending.size
+    pending.variants = parsed.variants or pending.variants
+    pending.source_text = pending.source_date = None
+    await _show_keyboard(context, services, pending, _unknown_note(parsed.unknown, pending.origin.lang))
+
+
+def _unknown_note(unknown: tuple[str, ...], lang: str | None) -> str | None:
+    return t("unknown_flags", lang, flags=", ".join(unknown)) if unknown else None
+
+
+async def unusable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A sticker, voice note, video, GIF…: named in one line at once, in a private chat or under an `/imagine`
+    caption; group chatter is left alone."""
+    message = update.effective_message
+    private = message.chat.type == ChatType.PRIVATE
+    if not private and not is_imagine(message.caption, context.bot.username):
+        return
+    origin = await origin_for(update, context)
+    what = t(f"media_{unusable_media(message)}", origin.lang)
+    await reply(context, origin, t("media_unusable", origin.lang, what=what))
 
 
 async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -149,9 +276,16 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     message = update.effective_message
     if message.media_group_id:
         await services.albums.add(message)
-    if not is_imagine(message.caption, context.bot.username):
+    private = message.chat.type == ChatType.PRIVATE
+    commanded = is_imagine(message.caption, context.bot.username)
+    if not commanded and not private:
         return
     origin = await origin_for(update, context)
+    words = command_text(message.caption) if commanded else (message.caption or "").strip()
+    if not commanded and not _has_words(words):
+        await _wait_for_words(context, services, origin, message)
+        return
+    await services.store.drop_waiting_pictures(origin.chat_id, origin.user_id)
     status_message_id = None
     if message.media_group_id:
         status = await reply(context, origin, t("refs_received", origin.lang, count=1, limit=MAX_REFERENCES))
@@ -168,7 +302,45 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         references = await services.albums.complete(message.chat.id, message.media_group_id, progress)
     else:
         references = from_message(message)
-    await _start(context, services, origin, command_text(message.caption), references, status_message_id)
+    await _start(context, services, origin, words, references, status_message_id)
+
+
+async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin,
+                          message: Message) -> None:
+    """A picture without words in a private chat: said at once what to do next, and kept for the next text.
+
+    An album is answered once, at its first part; its other parts join it in the album table."""
+    if message.media_group_id:
+        album = await services.albums.references(origin.chat_id, message.media_group_id)
+        if len(album) > 1:
+            return
+    references = from_message(message)
+    try:
+        check(references)
+        references = await _measured(services, references)
+    except UnusableReference as exc:
+        if exc.kind == "not_image":
+            await reply(context, origin, t("media_unusable", origin.lang,
+                                           what=t("media_file", origin.lang, name=exc.name)))
+        else:
+            await reply(context, origin, t(f"error_reference_{exc.kind}", origin.lang, number=exc.number,
+                                           name=exc.name))
+        return
+    first = references[0]
+    key = "pictures_waiting" if message.media_group_id else "picture_waiting"
+    notice = await reply(context, origin, t(key, origin.lang))
+    size = services.settings.default_size
+    ratio = closest_ratio(first.width, first.height) if first.width and first.height else \
+        services.settings.default_aspect_ratio
+    await services.store.save_pending(PendingRequest(
+        new_id(), origin, "", ratio, size, notice.message_id, references=tuple(r.id for r in references),
+        ref_width=first.width, ref_height=first.height, wants_prompt=True, album_id=message.media_group_id))
+
+
+async def _measured(services: Services, references: list[Reference]) -> list[Reference]:
+    """Pictures sent as files, measured (and refused when unusable) before anything is reserved."""
+    return list(await asyncio.gather(*(services.references.measured(ref, number)
+                                       for number, ref in enumerate(references, 1))))
 
 
 async def _start(
@@ -178,7 +350,12 @@ async def _start(
     text: str,
     references: list[Reference],
     status_message_id: int | None = None,
+    *,
+    source: Message | None = None,
 ) -> None:
+    """Check the words and pictures, then show the keyboard, or queue at once when flags chose shape and size.
+
+    `source`, the user's own text message, may be the first part of a longer prompt the app split."""
     lang = origin.lang
     try:
         parsed = parse_prompt(text)
@@ -199,6 +376,7 @@ async def _start(
         references = references[:MAX_REFERENCES]
     try:
         check(references)
+        references = await _measured(services, references)
     except UnusableReference as exc:
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
@@ -219,15 +397,28 @@ async def _start(
         ref_width=references[0].width if references else None,
         ref_height=references[0].height if references else None,
     )
-    if parsed.aspect_ratio and parsed.size:
+    note = _unknown_note(parsed.unknown, lang)
+    raw = source.text if source is not None and source.text else ""
+    may_go_on = len(raw) > SPLIT_NEAR
+    if may_go_on:
+        pending.source_text, pending.source_date = raw, source.date.timestamp()
+    if parsed.aspect_ratio and parsed.size and not may_go_on:
+        if note:
+            await reply(context, origin, note)
         await _submit(context, services, pending)
         return
-    await _show_keyboard(context, services, pending)
+    await _show_keyboard(context, services, pending, note)
+    if parsed.aspect_ratio and parsed.size:
+        context.application.create_task(_submit_when_whole(context, services, pending.id, raw))
 
 
-async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
-    """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply."""
+async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest,
+                         note: str | None = None) -> None:
+    """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
+    `note` (flags that are not ours) goes above it."""
     text, markup = _choose_text(pending), _keyboard(pending)
+    if note:
+        text = f"{note}\n\n{text}"
     if pending.message_id is not None:
         try:
             await context.bot.edit_message_text(text, chat_id=pending.origin.chat_id,
@@ -314,7 +505,8 @@ class _Answer:
             log.info("callback answer refused: %s", exc.message)
 
 
-PENDING_ACTIONS = {Action.RATIO, Action.SIZE, Action.VARIANTS, Action.KEEP_RATIO, Action.GENERATE, Action.DISMISS}
+PENDING_ACTIONS = {Action.RATIO, Action.SIZE, Action.VARIANTS, Action.KEEP_RATIO, Action.GENERATE, Action.DISMISS,
+                   Action.DROP_PICTURES, Action.REOPEN}
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -357,16 +549,25 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
         return
     if not await _may_press(context, answer, lang, pending, query.from_user.id):
         return
-    if callback.action in (Action.GENERATE, Action.DISMISS):
+    if callback.action == Action.GENERATE:
         taken = await services.store.take_pending(pending.id)
         if taken is None:
             await answer(t("already_started", lang))
             return
         await answer()
-        if callback.action == Action.DISMISS:
-            await edit_quietly(query.edit_message_text(t("cancelled_keyboard", lang)))
-        else:
-            await _submit(context, services, taken)
+        await _submit(context, services, taken)
+        return
+    if callback.action == Action.DISMISS:  # the request stays, so ↩ brings it back with its prompt
+        await answer()
+        text = t("cancelled_keyboard", lang, prompt=keyboard_prompt(pending.prompt))
+        await edit_quietly(query.edit_message_text(text, reply_markup=reopen_keyboard(pending.id, lang)))
+        return
+    if callback.action in (Action.REOPEN, Action.DROP_PICTURES):
+        await answer()
+        if callback.action == Action.DROP_PICTURES:
+            pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+        pending.message_id = query.message.message_id if query.message else pending.message_id
+        await _show_keyboard(context, services, pending)
         return
     before = dataclasses.replace(pending)
     try:
@@ -403,16 +604,15 @@ async def _being_made(services: Services, update: Update) -> bool:
 
 
 async def _reference_ratio(services: Services, pending: PendingRequest) -> AspectRatio:
-    """The listed ratio nearest the first reference; a file's size is only known once it is downloaded."""
-    if pending.ref_width and pending.ref_height:
-        return closest_ratio(pending.ref_width, pending.ref_height)
-    try:
-        (data,) = await services.references.fetch(pending.references[:1])
-    except UnusableReference as exc:
-        raise ValueError(exc.kind) from None
-    _, width, height = await asyncio.to_thread(inspect_image, data)
-    pending.ref_width, pending.ref_height = width, height
-    return closest_ratio(width, height)
+    """The listed ratio nearest the first reference. Pictures are measured at intake; a request from before that
+    (or from an older version) has its first picture measured now."""
+    if not (pending.ref_width and pending.ref_height):
+        try:
+            first = await services.references.measured(Reference(pending.references[0], "image"))
+        except UnusableReference as exc:
+            raise ValueError(exc.kind) from None
+        pending.ref_width, pending.ref_height = first.width, first.height
+    return closest_ratio(pending.ref_width, pending.ref_height)
 
 
 async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: _Answer,

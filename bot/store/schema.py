@@ -45,6 +45,10 @@ pending = Table(
     Column("variants", Integer, nullable=False, server_default="1"),
     Column("ref_width", Integer),
     Column("ref_height", Integer),
+    Column("source_text", Text),
+    Column("source_date", Float),
+    Column("wants_prompt", Integer, nullable=False, server_default="0"),
+    Column("album_id", Text),
 )
 
 jobs = Table(
