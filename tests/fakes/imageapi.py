@@ -1,4 +1,4 @@
-"""A fake of DMXAPI's OpenAI-style image API (see /work/shared/API.md), served over real HTTP.
+"""A fake of DMXAPI's OpenAI-style image API (see docs/IMAGE-API.md), served over real HTTP.
 
 ``FakeImageAPI`` listens on 127.0.0.1 (a free port) and answers
 
@@ -50,7 +50,7 @@ _PX = {
     "16:9": ((1376, 768), (2752, 1536), (5504, 3072)),
     "21:9": ((1584, 672), (3168, 1344), (6336, 2688)),
 }
-#: (aspect_ratio, size) -> (width, height), the pixel table of API.md.
+#: (aspect_ratio, size) -> (width, height), the pixel table of docs/IMAGE-API.md.
 SIZES: dict[tuple[str, str], tuple[int, int]] = {
     (ratio, size): px for ratio, row in _PX.items() for size, px in zip(("1K", "2K", "4K"), row)
 }
