@@ -28,6 +28,7 @@ from .options import (
     ImageRequest,
     OptionError,
     Resolution,
+    closest_ratio,
     parse_prompt,
 )
 from .references import MAX_REFERENCES
@@ -135,7 +136,7 @@ def shell_error(exc: ImageGenError, url: str) -> str:
 async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     try:
         parsed = parse_prompt(args.prompt)
-        ratio = _option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio or settings.default_aspect_ratio
+        ratio = _option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio
         size = _option("--size", args.size, Resolution) or parsed.size or settings.default_size
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
@@ -144,7 +145,6 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
         return _fail("the prompt is empty", EXIT_CONFIG)
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
         return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}", EXIT_CONFIG)
-    request = ImageRequest(parsed.prompt, ratio, size)
     if len(args.image) > MAX_REFERENCES:
         return _fail(f"at most {MAX_REFERENCES} --image pictures, got {len(args.image)}", EXIT_CONFIG)
     images = []
@@ -159,6 +159,12 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
         except NotAnImageError:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)
+        if ratio is None:  # an edit keeps the first picture's shape, as a chat preselects it
+            ratio = closest_ratio(*inspect_image(data)[1:])
+    ratio = ratio or settings.default_aspect_ratio
+    request = ImageRequest(parsed.prompt, ratio, size)
+    if parsed.unknown:
+        print(f"not options here (left out of the prompt): {', '.join(parsed.unknown)}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     client = ImageClient.from_settings(settings, max_connections=2, spool_dir=args.out)
     client.open()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -103,6 +104,14 @@ class ImageRequest:
             if max(width, height) >= max(PIXELS[(self.aspect_ratio, size)]) - SIZE_SLACK:
                 made = size
         return made
+
+
+def closest_ratio(width: int, height: int) -> AspectRatio:
+    """The listed ratio nearest a picture's own shape (compared on a log scale, so 2:1 and 1:2 weigh the same):
+    what an edit starts from in a chat, 🖼 Keep ratio and the CLI alike."""
+    target = math.log(width / height)
+    return min(AspectRatio, key=lambda r: abs(math.log(PIXELS[(r, Resolution.K1)][0] / PIXELS[(r, Resolution.K1)][1])
+                                              - target))
 
 
 def describe_size(width: int, height: int) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import os
 import shutil
 import time
@@ -23,7 +22,6 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from .imagegen import NotAnImageError, TooManyPixelsError, inspect_image
-from .options import PIXELS, AspectRatio, Resolution
 from .originals import OriginalsStore
 from .store import Store
 
@@ -84,17 +82,6 @@ def check(references: list[Reference]) -> None:
             raise UnusableReference("animated", number, ref.name)
         if ref.mime_type and not ref.mime_type.startswith("image/"):
             raise UnusableReference("not_image", number, ref.name)
-
-
-def closest_ratio(width: int, height: int) -> AspectRatio:
-    """The listed ratio nearest the picture's own shape (compared on a log scale, so 2:1 and 1:2 weigh the same)."""
-    target = math.log(width / height)
-    return min(AspectRatio, key=lambda r: abs(math.log(_ratio_value(r)) - target))
-
-
-def _ratio_value(ratio: AspectRatio) -> float:
-    width, height = PIXELS[(ratio, Resolution.K1)]
-    return width / height
 
 
 class ReferenceFetcher:

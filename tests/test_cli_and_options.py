@@ -44,6 +44,16 @@ async def test_generate_out_dir_and_flags_in_prompt(img, tmp_path):
     assert list((tmp_path / "pics").glob("*_a-tower_9x16_4K.png"))
 
 
+async def test_generate_edit_keeps_the_pictures_shape(img, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (900, 1600), (10, 20, 30)).save(photo, "JPEG")
+    code, out, err = await _cli(["make it night --v 6", "--image", str(photo), "--size", "1K"], img, tmp_path)
+    assert code == 0, err
+    (request,) = img.requests
+    assert request.path.endswith("/edits") and request.body["aspect_ratio"] == "9:16"  # as a chat preselects it
+    assert request.body["prompt"] == "make it night" and "--v 6" in err
+
+
 async def test_generate_failure_is_one_clear_line(img, tmp_path):
     img.fail_next(403)
     code, out, err = await _cli(["a fox", "--ar", "1:1", "--size", "1K"], img, tmp_path)

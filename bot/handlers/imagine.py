@@ -24,6 +24,7 @@ from ..options import (
     ImageRequest,
     OptionError,
     Resolution,
+    closest_ratio,
     parse_prompt,
 )
 from ..quota import QuotaExceeded
@@ -32,7 +33,6 @@ from ..references import (
     Reference,
     UnusableReference,
     check,
-    closest_ratio,
     from_message,
     unusable_media,
 )

@@ -368,6 +368,26 @@ class FakeBotAPI:
                               media_group_id=media_group_id, document=self._document(stored),
                               caption=caption, caption_entities=_command_entities(caption) or None)
 
+    def send_media(self, chat: dict, user: dict | None, kind: str, *, caption: str | None = None) -> dict:
+        """A user posts what is no picture: `sticker`, `voice`, `video`, `video_note`, `audio` or `animation` (a GIF,
+        which Telegram sends with a `document` beside it), with the fields the Bot API documents as required."""
+        n = next(self._ids)
+        media: dict[str, Any] = {"file_id": f"CAACAgFake{n:06d}", "file_unique_id": f"AgADMedia{n:06d}"}
+        media.update({
+            "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False},
+            "voice": {"duration": 3},
+            "video": {"width": 640, "height": 360, "duration": 5},
+            "video_note": {"length": 240, "duration": 4},
+            "audio": {"duration": 30},
+            "animation": {"width": 320, "height": 240, "duration": 2, "mime_type": "video/mp4"},
+        }[kind])
+        content: dict[str, Any] = {kind: media}
+        if kind == "animation":
+            content["document"] = dict(media, file_name="funny.gif.mp4")
+        if caption is not None:
+            content.update(caption=caption, caption_entities=_command_entities(caption) or None)
+        return self._incoming(chat, user, reply_to=None, thread_id=None, **content)
+
     def edit_text(self, message: dict, new_text: str) -> dict:
         """The author edits a message (text, or caption for media)."""
         stored = self._messages[message["chat"]["id"]][message["message_id"]]
