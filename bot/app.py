@@ -21,9 +21,11 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from . import metrics
 from .config import Settings
+from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
@@ -41,7 +43,7 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
-from .telegram_limits import TelegramLimiter
+from .telegram_limits import BotApiRequest, TelegramLimiter
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +129,9 @@ def build_application(settings: Settings) -> Application:
             )
         )
         .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
-        .connection_pool_size(pool)
-        .pool_timeout(30.0)
-        .connect_timeout(15.0)
-        .read_timeout(30.0)
-        .write_timeout(30.0)
-        .media_write_timeout(600.0)
-        .get_updates_read_timeout(40.0)
+        .request(BotApiRequest(connection_pool_size=pool, pool_timeout=30.0, connect_timeout=15.0,
+                               read_timeout=30.0, write_timeout=30.0, media_write_timeout=600.0))
+        .get_updates_request(HTTPXRequest(read_timeout=40.0))
     )
     app = builder.build()
     app.bot_data["settings"] = settings
@@ -184,8 +182,11 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps)
-    finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,
-                        memory_mb=settings.image_memory_mb)
+    # images over 10 MB previewed, made to fit and uploaded at once: from the same memory as the downloads
+    uploads = Uploads(settings.telegram_max_upload_mb * MB, settings.data_dir / "spool",
+                      asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
+                      HEAVY_DELIVERY_MB * MB)
+    finisher = Finisher(app.bot, store, originals, quota, lines, uploads=uploads, admins=settings.admin_user_ids)
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
                      user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
@@ -196,7 +197,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
     services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
-                        worker, presentation, inbox)
+                        worker, presentation, inbox, uploads)
     app.bot_data[KEY] = services
     await store.refund_unfinished_failures()
     lines.start()

@@ -81,6 +81,8 @@ EN: dict[str, str] = {
     "busy_shutdown": "The bot is restarting; please send it again in a minute.",
     "size_mismatch": "asked {asked}, the service returned {actual}",
     "original_too_big": "The original ({mb:.0f} MB) is larger than Telegram lets a bot send.",
+    "original_as_jpeg": "📄 The original is over the {limit} MB Telegram lets a bot send, so this is a "
+                        "full-resolution JPEG of it.",
     "internal": "Something went wrong on my side; please try again.",
     "error_storage": "I could not store the image on my side (the bot's disk may be full); it was not charged. "
                      "Please try again later.",
@@ -262,6 +264,7 @@ ZH: dict[str, str] = {
     "busy_shutdown": "机器人正在重启，请一分钟后再发送。",
     "size_mismatch": "请求 {asked}，服务返回 {actual}",
     "original_too_big": "原图（{mb:.0f} MB）超过了 Telegram 允许机器人发送的大小。",
+    "original_as_jpeg": "📄 原图超过了 Telegram 允许机器人发送的 {limit} MB，因此这里发送的是全分辨率的 JPEG。",
     "internal": "我这边出了点问题，请再试一次。",
     "error_storage": "我这边无法保存图片（机器人的磁盘可能已满），本次不扣额度。请稍后再试。",
     "prefs_title_user": "你的 /imagine 默认设置（--ar 16:9 等参数仍可单次覆盖）：",
@@ -436,6 +439,7 @@ ZH_HANT: dict[str, str] = {
     "busy_shutdown": "機器人正在重啟，請一分鐘後再傳送。",
     "size_mismatch": "請求 {asked}，服務回傳 {actual}",
     "original_too_big": "原圖（{mb:.0f} MB）超過了 Telegram 允許機器人傳送的大小。",
+    "original_as_jpeg": "📄 原圖超過了 Telegram 允許機器人傳送的 {limit} MB，因此這裡傳送的是全解析度的 JPEG。",
     "internal": "我這邊出了點問題，請再試一次。",
     "error_storage": "我這邊無法儲存圖片（機器人的磁碟可能已滿），本次不扣額度。請稍後再試。",
     "prefs_title_user": "你的 /imagine 預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
