@@ -73,6 +73,10 @@ class Uploads:
     def too_big(self, picture: Picture) -> bool:
         return picture.size > self.max_bytes
 
+    def fits_photo(self, size: int, width: int, height: int) -> bool:
+        """Telegram's photo rules, within this upload limit too (below 10 MB only on a test's Bot API)."""
+        return size <= self.max_bytes and fits_photo(size, width, height)
+
 
 @dataclass(frozen=True, slots=True)
 class Picture:
@@ -240,7 +244,7 @@ async def deliver(
     copy that fits, with `jpeg_caption` when that is a JPEG. Raises DeliveryError when nothing was sent.
     """
     try:
-        as_photo = fits_photo(picture.size, picture.width, picture.height)
+        as_photo = uploads.fits_photo(picture.size, picture.width, picture.height)
         add_document = with_original or not as_photo
         try:
             with _streamed(picture) if as_photo else contextlib.nullcontext(
@@ -304,7 +308,7 @@ async def deliver_album(
     with `jpeg_caption`. Raises DeliveryError when the album could not be sent.
     """
     try:
-        fits = [fits_photo(p.size, p.width, p.height) for p in pictures]
+        fits = [uploads.fits_photo(p.size, p.width, p.height) for p in pictures]
         previews = [None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
                     for p, ok in zip(pictures, fits, strict=True)]  # one at a time: one bitmap
         with contextlib.ExitStack() as files:

@@ -95,7 +95,7 @@ class Finisher:
 
     async def _deliver(self, lead: Job, made: list[Job], failed: list[Job]) -> None:
         if "result" not in lead.sent:
-            big = any(not delivery.fits_photo(m.bytes or 0, m.width or 0, m.height or 0) for m in made)
+            big = any(not self._uploads.fits_photo(m.bytes or 0, m.width or 0, m.height or 0) for m in made)
             # previews, fitting and big uploads: a few at once, from the same memory allowance as the downloads
             async with self._uploads.heavy if big else contextlib.nullcontext():
                 if not await self._send_result(lead, made, failed):
