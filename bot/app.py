@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
@@ -165,7 +166,7 @@ def build_application(settings: Settings) -> Application:
 
 
 async def start_services(app: Application, clock: Callable[[], float] | None = None, *,
-                         intake: bool = True) -> Services:
+                         intake: bool = True, free_space: Callable[[Path], int] | None = None) -> Services:
     """Build what a running bot shares; a worker (`intake=False`) takes no updates and never touches getUpdates
     or webhooks, whatever its environment says."""
     settings: Settings = app.bot_data["settings"]
@@ -173,7 +174,8 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     await store.open()  # first: a bad database stops the start before anything else is built
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
                                settings.originals_max_total_mb, shared=store if store.shares_originals else None,
-                               memory_mb=settings.image_memory_mb)
+                               memory_mb=settings.image_memory_mb, min_free_mb=settings.data_min_free_mb,
+                               **({"free_space": free_space} if free_space else {}))
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()
@@ -245,10 +247,10 @@ def http_server(app: Application, services: Services) -> HttpServer | None:
 
 async def run_bot(
     settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None,
-    intake: bool = True,
+    intake: bool = True, free_space: Callable[[Path], int] | None = None,
 ) -> None:
     """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
-    tests (which may pass a clock)."""
+    tests (which may pass a clock, and how free space on DATA_DIR's disk is measured)."""
     metrics.bind(metrics.Metrics())
     app = build_application(settings)
     try:
@@ -257,7 +259,7 @@ async def run_bot(
         await app.bot.shutdown()
         raise
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
-        services = await start_services(app, clock, intake=intake)
+        services = await start_services(app, clock, intake=intake, free_space=free_space)
         server = http_server(app, services)
         try:
             if server is not None:

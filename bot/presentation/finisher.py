@@ -74,6 +74,7 @@ class Finisher:
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED))
         finally:
             await persist(lambda: self._store.conclude(group, members), f"record the end of request {group}", log)
+            self._originals.release(member.id for member in members)
             for member in members:
                 self._log(member)
 
