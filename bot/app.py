@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
@@ -21,9 +22,11 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from . import metrics
 from .config import Settings
+from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
 from .handlers import admin, common, history, imagine
 from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
@@ -41,7 +44,7 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
-from .telegram_limits import TelegramLimiter
+from .telegram_limits import BotApiRequest, TelegramLimiter
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +130,9 @@ def build_application(settings: Settings) -> Application:
             )
         )
         .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
-        .connection_pool_size(pool)
-        .pool_timeout(30.0)
-        .connect_timeout(15.0)
-        .read_timeout(30.0)
-        .write_timeout(30.0)
-        .media_write_timeout(600.0)
-        .get_updates_read_timeout(40.0)
+        .request(BotApiRequest(connection_pool_size=pool, pool_timeout=30.0, connect_timeout=15.0,
+                               read_timeout=30.0, write_timeout=30.0, media_write_timeout=600.0))
+        .get_updates_request(HTTPXRequest(read_timeout=40.0))
     )
     app = builder.build()
     app.bot_data["settings"] = settings
@@ -175,7 +174,7 @@ def build_application(settings: Settings) -> Application:
 
 
 async def start_services(app: Application, clock: Callable[[], float] | None = None, *,
-                         intake: bool = True) -> Services:
+                         intake: bool = True, free_space: Callable[[Path], int] | None = None) -> Services:
     """Build what a running bot shares; a worker (`intake=False`) takes no updates and never touches getUpdates
     or webhooks, whatever its environment says."""
     settings: Settings = app.bot_data["settings"]
@@ -183,7 +182,8 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     await store.open()  # first: a bad database stops the start before anything else is built
     originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
                                settings.originals_max_total_mb, shared=store if store.shares_originals else None,
-                               memory_mb=settings.image_memory_mb)
+                               memory_mb=settings.image_memory_mb, min_free_mb=settings.data_min_free_mb,
+                               **({"free_space": free_space} if free_space else {}))
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()
@@ -192,8 +192,11 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps)
-    finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,
-                        memory_mb=settings.image_memory_mb)
+    # images over 10 MB previewed, made to fit and uploaded at once: from the same memory as the downloads
+    uploads = Uploads(settings.telegram_max_upload_mb * MB, settings.data_dir / "spool",
+                      asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
+                      HEAVY_DELIVERY_MB * MB)
+    finisher = Finisher(app.bot, store, originals, quota, lines, uploads=uploads, admins=settings.admin_user_ids)
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
                      user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
@@ -204,7 +207,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
     services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
-                        worker, presentation, inbox)
+                        worker, presentation, inbox, uploads)
     app.bot_data[KEY] = services
     await store.refund_unfinished_failures()
     lines.start()
@@ -252,10 +255,10 @@ def http_server(app: Application, services: Services) -> HttpServer | None:
 
 async def run_bot(
     settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None,
-    intake: bool = True,
+    intake: bool = True, free_space: Callable[[Path], int] | None = None,
 ) -> None:
     """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
-    tests (which may pass a clock)."""
+    tests (which may pass a clock, and how free space on DATA_DIR's disk is measured)."""
     metrics.bind(metrics.Metrics())
     app = build_application(settings)
     try:
@@ -264,7 +267,7 @@ async def run_bot(
         await app.bot.shutdown()
         raise
     async with app:  # initialize (getMe: a wrong token fails here) ... shutdown
-        services = await start_services(app, clock, intake=intake)
+        services = await start_services(app, clock, intake=intake, free_space=free_space)
         server = http_server(app, services)
         try:
             if server is not None:

@@ -88,11 +88,13 @@ class Settings(ImageSettings):
     telegram_max_messages_per_second: Annotated[float, Field(ge=0)] = 30.0
     telegram_max_retry_after: Annotated[float, Field(ge=1, le=3600)] = 60.0
     telegram_rate_share: Annotated[int, Field(ge=1, le=100)] = 1
+    telegram_max_upload_mb: Annotated[int, Field(ge=1, le=2000)] = 50
     retry_on_size_mismatch: bool = False
     image_memory_mb: Annotated[int, Field(ge=16)] = 96
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
 
     data_dir: Path = Path("data")
+    data_min_free_mb: Annotated[int, Field(ge=0)] = 200
     database_url: str | None = None
     job_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
     worker_concurrency: Annotated[int | None, Field(ge=0, le=1000)] = None

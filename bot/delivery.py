@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +27,18 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
+from . import fitting
 from .models import Job, Target
 from .options import describe_size
 from .texts import t
 
 log = logging.getLogger(__name__)
 
-PHOTO_MAX_BYTES = 10 * 1024 * 1024
+MB = 1024 * 1024  # Telegram's MB, as in the 10 MB of a photo
+HEAVY_DELIVERY_MB = 96  # what previewing, fitting and uploading one image over 10 MB takes in memory, roughly
+PHOTO_MAX_BYTES = 10 * MB
 PHOTO_MAX_SIDES = 10_000
 PHOTO_MAX_RATIO = 20
-DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # public Bot API; a self-hosted server allows 2,000 MB
 CAPTION_MAX = 1024
 PREVIEW_MAX_SIDE = 2560
 UPLOAD_TIMEOUT = 600.0
@@ -53,6 +55,27 @@ def send_kwargs(target: Target) -> dict:
     """The Bot API arguments that put a message at `target`: its chat, topic, and the message it answers."""
     reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) if target.reply_to else None
     return {"chat_id": target.chat_id, "message_thread_id": target.thread_id, "reply_parameters": reply}
+
+
+@dataclass(frozen=True, slots=True)
+class Uploads:
+    """What Telegram takes from this bot, and what making an original fit it needs.
+
+    `max_bytes`: TELEGRAM_MAX_UPLOAD_MB (50 MB on the cloud Bot API, up to 2,000 MB on a self-hosted server).
+    `heavy`: the gate of heavy image work (previews, fitting), one per `memory` bytes of IMAGE_MEMORY_MB; whoever
+    sends a picture over `max_bytes` holds it. `spool`: where the fitted copy waits for its upload."""
+
+    max_bytes: int
+    spool: Path
+    heavy: asyncio.Semaphore
+    memory: int
+
+    def too_big(self, picture: Picture) -> bool:
+        return picture.size > self.max_bytes
+
+    def fits_photo(self, size: int, width: int, height: int) -> bool:
+        """Telegram's photo rules, within this upload limit too (below 10 MB only on a test's Bot API)."""
+        return size <= self.max_bytes and fits_photo(size, width, height)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +174,43 @@ def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
 
 
 async def send_document(bot: Bot, target: Target, picture: Picture, caption_text: str,
-                        markup: InlineKeyboardMarkup | None = None) -> Message:
-    """The file byte for byte: Telegram must not treat it as a photo or recompress it."""
-    if picture.size > DOCUMENT_MAX_BYTES and "api.telegram.org" in bot.base_url:
-        raise DeliveryError(f"original of {picture.size} bytes is over the document limit")
-    with _streamed(picture) as document:
-        return await bot.send_document(
-            document=document,
-            caption=caption_text,
-            reply_markup=markup,
-            disable_content_type_detection=True,
-            write_timeout=UPLOAD_TIMEOUT,
-            read_timeout=UPLOAD_TIMEOUT,
-            **send_kwargs(target),
-        )
+                        markup: InlineKeyboardMarkup | None = None, *, uploads: Uploads,
+                        jpeg_caption: str | None = None) -> Message:
+    """The file byte for byte: Telegram must not treat it as a photo or recompress it. Over the upload limit, the
+    copy that fits (see `fitted`), with `jpeg_caption` when that is a JPEG; the caller holds `uploads.heavy`."""
+    async with fitted(picture, uploads) as (sent, lossy):
+        with _streamed(sent) as document:
+            return await bot.send_document(
+                document=document,
+                caption=jpeg_caption or caption_text if lossy else caption_text,
+                reply_markup=markup,
+                disable_content_type_detection=True,
+                write_timeout=UPLOAD_TIMEOUT,
+                read_timeout=UPLOAD_TIMEOUT,
+                **send_kwargs(target),
+            )
+
+
+@contextlib.asynccontextmanager
+async def fitted(picture: Picture, uploads: Uploads) -> AsyncIterator[tuple[Picture, bool]]:
+    """The picture as Telegram will take it, and whether that copy lost anything: the picture itself when it is
+    within the upload limit; else a copy with the same pixels (PNG without its metadata, recompressed, or lossless
+    WEBP) or, failing that, a full-resolution JPEG (True). The copy is removed afterwards."""
+    if not uploads.too_big(picture):
+        yield picture, False
+        return
+    try:
+        made = await asyncio.to_thread(fitting.fit, picture.path, uploads.max_bytes, uploads.spool, uploads.memory)
+    except fitting.CannotFit as exc:
+        raise DeliveryError(str(exc)) from None
+    try:
+        log.info("original of %d bytes is over the %d-byte upload limit: sending a %s %s of %d bytes", picture.size,
+                 uploads.max_bytes, "lossless" if made.lossless else "full-resolution", made.extension, made.size)
+        name = f"{Path(picture.filename).stem}.{made.extension}"
+        yield Picture(made.path, made.size, picture.width, picture.height, made.mime_type, name), \
+            not made.lossless
+    finally:
+        await asyncio.to_thread(made.path.unlink, missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -187,15 +233,18 @@ async def deliver(
     caption_text: str,
     markup: Callable[[bool], InlineKeyboardMarkup],
     *,
+    uploads: Uploads,
+    jpeg_caption: str | None = None,
     with_original: bool = False,
 ) -> Delivered:
     """Send the picture the best way Telegram allows; `with_original` adds the file even when a photo fits.
 
     `markup(original_button)` builds the buttons. Kinds: "photo", "photo+document", "preview+document", "document",
-    and "preview" when the original could not follow the preview. Raises DeliveryError when nothing was sent.
+    and "preview" when the original could not follow the preview. An original over the upload limit goes as the
+    copy that fits, with `jpeg_caption` when that is a JPEG. Raises DeliveryError when nothing was sent.
     """
     try:
-        as_photo = fits_photo(picture.size, picture.width, picture.height)
+        as_photo = uploads.fits_photo(picture.size, picture.width, picture.height)
         add_document = with_original or not as_photo
         try:
             with _streamed(picture) if as_photo else contextlib.nullcontext(
@@ -211,14 +260,16 @@ async def deliver(
         except BadRequest as exc:
             # Photo_invalid_dimensions, Image_process_failed, too big…: the file itself always works.
             log.warning("sendPhoto refused (%s); sending the original as a document", exc.message)
-            message = await send_document(bot, target, picture, caption_text, markup(False))
+            message = await send_document(bot, target, picture, caption_text, markup(False), uploads=uploads,
+                                          jpeg_caption=jpeg_caption)
             return Delivered("document", message)
         kind = "photo" if as_photo else "preview"
         if not add_document:
             return Delivered(kind, message)
         try:
             document = await send_document(
-                bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text
+                bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text,
+                uploads=uploads, jpeg_caption=jpeg_caption,
             )
         except Exception as exc:  # the picture is there; the runner tells the user the file is missing
             log.warning("original could not follow the %s: %s", kind, exc)
@@ -246,15 +297,18 @@ async def deliver_album(
     summary: str,
     markup: Callable[[bool], InlineKeyboardMarkup],
     *,
+    uploads: Uploads,
+    jpeg_caption: str | None = None,
     with_original: bool = False,
 ) -> AlbumDelivered:
     """Several pictures as one album (albums can't carry buttons, so they go in a message under it).
 
     Photos that fit go as they are, others as previews; the originals follow as an album of files when any picture
-    needed a preview or `with_original` asks for them. Raises DeliveryError when the album could not be sent.
+    needed a preview or `with_original` asks for them; one over the upload limit as the copy that fits, a JPEG
+    with `jpeg_caption`. Raises DeliveryError when the album could not be sent.
     """
     try:
-        fits = [fits_photo(p.size, p.width, p.height) for p in pictures]
+        fits = [uploads.fits_photo(p.size, p.width, p.height) for p in pictures]
         previews = [None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
                     for p, ok in zip(pictures, fits, strict=True)]  # one at a time: one bitmap
         with contextlib.ExitStack() as files:
@@ -272,13 +326,13 @@ async def deliver_album(
         add_documents = with_original or not all(fits) or not sent
         documents: list[Message] = []
         if add_documents:
-            with contextlib.ExitStack() as files:
-                media = [
-                    InputMediaDocument(files.enter_context(_streamed(p, attach=True)),
-                                       caption=caption_text if i == 0 else None,
-                                       disable_content_type_detection=True)
-                    for i, p in enumerate(pictures)
-                ]
+            async with contextlib.AsyncExitStack() as files:
+                media = []
+                for i, p in enumerate(pictures):  # one at a time: one bitmap when one must be made to fit
+                    sent_file, lossy = await files.enter_async_context(fitted(p, uploads))
+                    text = (jpeg_caption or caption_text) if lossy else caption_text if i == 0 else None
+                    media.append(InputMediaDocument(files.enter_context(_streamed(sent_file, attach=True)),
+                                                    caption=text, disable_content_type_detection=True))
                 first = sent[0].message_id if sent else target.reply_to
                 documents = list(await bot.send_media_group(
                     media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -130,9 +131,15 @@ class TooManyPixelsError(NotAnImageError):
 
 
 class SpoolError(ImageGenError):
-    """The spool folder could not be written (disk full, or the folder gone): our side, not the service's."""
+    """The spool folder could not be written (the folder gone, say): our side, not the service's."""
 
     kind = "internal"
+
+
+class SpoolFullError(SpoolError):
+    """No space left on the spool folder's disk: the user hears that the bot's disk is full."""
+
+    kind = "storage"
 
 
 class BadAnswerError(ImageGenError):
@@ -337,7 +344,8 @@ class ImageClient:
         try:
             return await self._spooled_attempt(http, payload, images, started)
         except OSError as exc:  # only the spool folder's files are left to raise it
-            raise SpoolError(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
+            error = SpoolFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else SpoolError
+            raise error(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
 
     async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
                                started: float) -> GeneratedImage:

@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .store import Store
@@ -33,11 +34,23 @@ class StorageError(Exception):
         self.path, self.reason = path, reason
 
 
+def free_bytes(path: Path) -> int:
+    """Free space on the disk of `path` for the bot (what statvfs gives an unprivileged process)."""
+    return shutil.disk_usage(path).free
+
+
 class OriginalsStore:
+    """`min_free_mb` (DATA_MIN_FREE_MB): the space kept free on the folder's disk, which the database, the spool and
+    the originals share; the originals are a cache and give way first (`ensure_room`). `free_space` measures it."""
+
     def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None,
-                 *, memory_mb: int = 96) -> None:
+                 *, memory_mb: int = 96, min_free_mb: int = 0,
+                 free_space: Callable[[Path], int] = free_bytes) -> None:
         self._dir = directory
         self._shared = shared
+        self._min_free = min_free_mb * 1024 * 1024
+        self._free_space = free_space
+        self._held: set[Path] = set()  # saved here and not delivered yet: never deleted to make room
         # An original goes to and comes from the database whole (bytes in a row): a few at a time, from the same
         # IMAGE_MEMORY_MB as the downloads, so twenty 4K images finishing together do not hold twenty copies.
         self._copies = asyncio.Semaphore(max(1, memory_mb // SHARED_COPY_MB))
@@ -69,6 +82,22 @@ class OriginalsStore:
                 await self._shared.prune_originals(self._max_age, self._max_total)
         return path
 
+    async def ensure_room(self) -> None:
+        """Before an image is made: when less than DATA_MIN_FREE_MB is free on the disk, delete the oldest originals
+        until it is (one statvfs call when there is room). Raises StorageError when none are left to delete."""
+        if self._free_space(self._dir) >= self._min_free:
+            return
+        if not await asyncio.to_thread(self._make_room):
+            raise StorageError(self._dir, f"less than {self._min_free // 1024 // 1024} MB (DATA_MIN_FREE_MB) free "
+                                          "on its disk and no original left to delete")
+
+    def release(self, job_ids: Iterable[str]) -> None:
+        """These originals were delivered (or their request ended): they may give way for room again."""
+        for job_id in job_ids:
+            path = self.find(job_id)
+            if path is not None:
+                self._held.discard(path)
+
     async def fetch(self, job_id: str) -> Path | None:
         """The original's file here, brought from the shared database when another process made it."""
         path = self.find(job_id)
@@ -92,6 +121,8 @@ class OriginalsStore:
     def _save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
         tmp = path.with_suffix(".part")
+        if not isinstance(data, Path) and self._free_space(self._dir) < self._min_free + len(data):
+            self._make_room(len(data))  # a copy from the database takes space; a file moved in does not
         try:
             if isinstance(data, Path):
                 shutil.move(data, tmp)  # a rename within one file system
@@ -103,11 +134,35 @@ class OriginalsStore:
                 tmp.unlink(missing_ok=True)
             raise StorageError(self._dir, exc.strerror or str(exc)) from None
         with self._lock:
+            self._held.add(path)
             with contextlib.suppress(OSError):
                 self._total += path.stat().st_size
             if self._total > self._max_total or time.monotonic() - self._scanned > SCAN_EVERY:
                 self._prune(keep=path)
         return path
+
+    def _make_room(self, extra: int = 0) -> bool:
+        """Delete the oldest originals, one at a time, until DATA_MIN_FREE_MB (plus `extra`) is free; never one
+        still waiting for its delivery. False when that was not enough."""
+        with self._lock:
+            files = []
+            for path in self._dir.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.suffix != ".part" and path not in self._held:
+                        stat = path.stat()
+                        files.append((stat.st_mtime, stat.st_size, path))
+            deleted = 0
+            for _, size, path in sorted(files):
+                if self._free_space(self._dir) >= self._min_free + extra:
+                    break
+                path.unlink(missing_ok=True)
+                self._total = max(0, self._total - size)
+                deleted += 1
+            enough = self._free_space(self._dir) >= self._min_free + extra
+        if deleted:
+            log.warning("less than DATA_MIN_FREE_MB free on the disk of %s: deleted the %d oldest original(s)%s",
+                        self._dir, deleted, "" if enough else "; still not enough")
+        return enough
 
     def _prune(self, keep: Path | None = None) -> None:
         """Drop files older than the age limit, then the oldest until the total is under the low-water mark;
@@ -124,6 +179,7 @@ class OriginalsStore:
                 path.unlink(missing_ok=True)
             else:
                 files.append((stat.st_mtime, stat.st_size, path))
+        self._held.intersection_update(path for _, _, path in files)  # those pruned by age were delivered long ago
         total = sum(size for _, size, _ in files)
         if total > self._max_total:
             for _, size, path in sorted(files):

@@ -11,6 +11,7 @@ from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker
+from .delivery import Uploads
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
 from .quota import Quota
@@ -34,6 +35,7 @@ class Services:
     worker: Worker
     presentation: TelegramPresentation
     inbox: Inbox | None  # None in a worker, which takes no updates
+    uploads: Uploads
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 

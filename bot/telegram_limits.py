@@ -19,11 +19,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from enum import IntEnum
+from http import HTTPStatus
 from typing import Any
 
 from telegram import InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
+from telegram.request import HTTPXRequest
 
 from .tasks import wait_set
 
@@ -45,6 +47,38 @@ Result = bool | dict[str, Any] | list[dict[str, Any]]
 class FloodWaitTooLong(TelegramError):
     """Telegram asked this chat to wait longer than a call waits in line (`TELEGRAM_MAX_RETRY_AFTER`, or the time
     left before a stop): the call is not made. A `TelegramError`, so every caller already handles it."""
+
+
+class Refused(TelegramError):
+    """Telegram answered with a status no retry can change (413 Request Entity Too Large, 414, 405, …), which
+    PTB would raise as a `NetworkError`, the class of transient failures that are retried."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# What PTB already raises as its own final errors (400, 401, 403, 404, 409) or handles as transient (408 Request
+# Timeout, 429 without retry_after): every other 4xx is a refusal.
+_NOT_REFUSALS = frozenset({400, 401, 403, 404, 408, 409, 429})
+
+
+class BotApiRequest(HTTPXRequest):
+    """PTB's HTTPX request, with the 4xx answers it would raise as a retryable `NetworkError` made `Refused`.
+
+    A 413 for an original over the upload limit was retried for two minutes (0.5 s doubling to 15 s) while the
+    other results waited behind it; now it ends at once and the delivery sends what fits."""
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:  # noqa: D102
+        status, payload = await super().do_request(url, method, *args, **kwargs)
+        if 400 <= status < 500 and status not in _NOT_REFUSALS:
+            try:
+                description = self.parse_json_payload(payload).get("description")
+            except TelegramError:  # a proxy's HTML page, as nginx answers 413
+                description = None
+            phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Refused"
+            raise Refused(status, f"{description or phrase} ({status})")
+        return status, payload
 
 
 class Priority(IntEnum):
@@ -144,7 +178,8 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
       by `share` (processes sending for the same bot); about one new message a second per private chat, after a
       short burst.
     - Network errors and 5xx on calls to a chat are retried with backoff for `RETRY_BUDGET` seconds, so a 502 during
-      an upload does not lose a paid image; refusals (400, 403) are raised at once. Progress calls are not retried.
+      an upload does not lose a paid image; refusals (400, 403, and `Refused`: 413 and other final 4xx) are raised
+      at once. Progress calls are not retried.
     - At most `in_flight` calls at once (httpcore's pool bookkeeping costs CPU per queued request).
     """
 
@@ -240,7 +275,7 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                                 self._max_retry_after)
                     raise FloodWaitTooLong(f"flood wait of {seconds:.0f} s for chat {chat}") from exc
                 log.info("%s to chat %s: flood wait %.0f s", endpoint, chat, seconds)
-            except BadRequest:
+            except (BadRequest, Refused):
                 raise  # a refusal: retrying changes nothing
             except NetworkError as exc:  # also 5xx, timeouts and connections reset mid-upload
                 if progress or chat is None or self._clock() - started + delay > RETRY_BUDGET:

@@ -81,8 +81,10 @@ EN: dict[str, str] = {
     "busy_shutdown": "The bot is restarting; please send it again in a minute.",
     "size_mismatch": "asked {asked}, the service returned {actual}",
     "original_too_big": "The original ({mb:.0f} MB) is larger than Telegram lets a bot send.",
+    "original_as_jpeg": "📄 The original is over the {limit} MB Telegram lets a bot send, so this is a "
+                        "full-resolution JPEG of it.",
     "internal": "Something went wrong on my side; please try again.",
-    "error_storage": "I could not store the image on my side (the bot's disk may be full); it was not charged. "
+    "error_storage": "The bot's disk is full, so it cannot make new images right now; this one was not charged. "
                      "Please try again later.",
     "prefs_title_user": "Your defaults for /imagine (options like --ar 16:9 still win for one request):",
     "prefs_title_chat": "Defaults for /imagine in this chat (options like --ar 16:9 still win for one request):",
@@ -165,6 +167,8 @@ EN: dict[str, str] = {
     "admin_alert_quota": "⚠️ Admin: the image API says the key's credit is used up (HTTP 403). Top it up at DMXAPI.",
     "admin_alert_endpoint": "⚠️ Admin: nothing answers image requests at IMAGE_API_BASE_URL (HTTP 404/405). "
     "Use the gateway's root, e.g. https://www.dmxapi.cn.",
+    "admin_alert_storage": "⚠️ Admin: the disk of DATA_DIR is full: images fail even after every original that could "
+    "give way was deleted. Free some space, or lower DATA_MIN_FREE_MB.",
     # the command menu
     "cmd_imagine": "Make an image: /imagine a red fox --ar 16:9",
     "cmd_help": "How to use the bot",
@@ -283,8 +287,9 @@ ZH: dict[str, str] = {
     "busy_shutdown": "机器人正在重启，请一分钟后再发送。",
     "size_mismatch": "请求 {asked}，服务返回 {actual}",
     "original_too_big": "原图（{mb:.0f} MB）超过了 Telegram 允许机器人发送的大小。",
+    "original_as_jpeg": "📄 原图超过了 Telegram 允许机器人发送的 {limit} MB，因此这里发送的是全分辨率的 JPEG。",
     "internal": "我这边出了点问题，请再试一次。",
-    "error_storage": "我这边无法保存图片（机器人的磁盘可能已满），本次不扣额度。请稍后再试。",
+    "error_storage": "机器人的磁盘已满，暂时无法生成新图片；本次不扣额度。请稍后再试。",
     "prefs_title_user": "你的 /imagine 默认设置（--ar 16:9 等参数仍可单次覆盖）：",
     "prefs_title_chat": "本群 /imagine 的默认设置（--ar 16:9 等参数仍可单次覆盖）：",
     "prefs_original_on": "📄 总附原图：开",
@@ -357,6 +362,7 @@ ZH: dict[str, str] = {
     "IMAGE_API_BASE_URL（.cn 的密钥只能用于 .cn 网关）。",
     "admin_alert_quota": "⚠️ 管理员：图片 API 提示该密钥的额度已用完（HTTP 403）。请到 DMXAPI 充值。",
     "admin_alert_endpoint": "⚠️ 管理员：IMAGE_API_BASE_URL 地址上没有图片接口（HTTP 404/405）。请填写网关根地址，例如 https://www.dmxapi.cn。",
+    "admin_alert_storage": "⚠️ 管理员：DATA_DIR 所在磁盘已满，删除了所有可删的原图后仍无法生成图片。请腾出空间，或调低 DATA_MIN_FREE_MB。",
     "cmd_imagine": "生成图片：/imagine 红狐狸 --ar 16:9",
     "cmd_help": "使用说明",
     "cmd_cancel": "停止正在生成的图片（/cancel all：全部）",
@@ -478,8 +484,9 @@ ZH_HANT: dict[str, str] = {
     "busy_shutdown": "機器人正在重啟，請一分鐘後再傳送。",
     "size_mismatch": "請求 {asked}，服務回傳 {actual}",
     "original_too_big": "原圖（{mb:.0f} MB）超過了 Telegram 允許機器人傳送的大小。",
+    "original_as_jpeg": "📄 原圖超過了 Telegram 允許機器人傳送的 {limit} MB，因此這裡傳送的是全解析度的 JPEG。",
     "internal": "我這邊出了點問題，請再試一次。",
-    "error_storage": "我這邊無法儲存圖片（機器人的磁碟可能已滿），本次不扣額度。請稍後再試。",
+    "error_storage": "機器人的磁碟已滿，暫時無法產生新圖片；本次不扣額度。請稍後再試。",
     "prefs_title_user": "你的 /imagine 預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
     "prefs_title_chat": "本群 /imagine 的預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
     "prefs_original_on": "📄 總附原圖：開",
@@ -548,6 +555,7 @@ ZH_HANT: dict[str, str] = {
     "admin_alert_auth": "⚠️ 管理員：圖片 API 拒絕了機器人的金鑰（HTTP 401）。請檢查 IMAGE_API_KEY 和 IMAGE_API_BASE_URL（.cn 的金鑰只能用於 .cn 閘道）。",
     "admin_alert_quota": "⚠️ 管理員：圖片 API 提示該金鑰的額度已用完（HTTP 403）。請到 DMXAPI 儲值。",
     "admin_alert_endpoint": "⚠️ 管理員：IMAGE_API_BASE_URL 網址上沒有圖片介面（HTTP 404/405）。請填寫閘道根網址，例如 https://www.dmxapi.cn。",
+    "admin_alert_storage": "⚠️ 管理員：DATA_DIR 所在磁碟已滿，刪除了所有可刪的原圖後仍無法產生圖片。請騰出空間，或調低 DATA_MIN_FREE_MB。",
     "cmd_imagine": "生成圖片：/imagine 紅狐狸 --ar 16:9",
     "cmd_help": "使用說明",
     "cmd_cancel": "停止正在生成的圖片（/cancel all：全部）",

@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -138,10 +139,11 @@ async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  
     """Start the real bot (same code path as `imagine-bot`) with optional setting overrides; stopped at the end."""
     running: list[RunningBot] = []
 
-    async def start(clock: Callable[[], float] | None = None, **overrides: object) -> RunningBot:
+    async def start(clock: Callable[[], float] | None = None, free_space: Callable[[Path], int] | None = None,
+                    **overrides: object) -> RunningBot:
         settings = make_settings(**overrides)
         stop = asyncio.Event()
-        task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1, clock=clock))
+        task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1, clock=clock, free_space=free_space))
         def listening() -> int:  # polling, or (webhook mode) the webhook set once its server is up
             return len(tg.calls_of("getUpdates")) + len(tg.calls_of("setWebhook"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from bot.delivery import caption, fits_photo, safe_filename
 from bot.store import make_store
@@ -129,3 +129,48 @@ async def test_an_original_larger_than_the_whole_folder_limit_is_still_delivered
     (upload,) = await harness.result(chat["id"])
     (_, data, _), = upload.files.values()
     assert data == img.image_for(img.requests[0])
+
+
+def _compressible_png_with_metadata(width: int, height: int) -> bytes:
+    """A picture that compresses well, stored without compression and with a large text chunk: ~3 MB at 1K."""
+    img = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "x" * 200_000)
+    out = io.BytesIO()
+    img.save(out, "PNG", compress_level=0, pnginfo=info)
+    return out.getvalue()
+
+
+async def test_an_original_over_the_upload_limit_goes_with_the_same_pixels_when_it_can(start_bot, harness, tg, img):
+    running = await start_bot(telegram_max_upload_mb=1)
+    tg.upload_max_bytes = 1024 * 1024  # the Bot API agrees: anything over 1 MB would be a 413
+    served = _compressible_png_with_metadata(1024, 1024)
+    assert len(served) > 3 * 1024 * 1024
+    img.image_next(served)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a soft gradient --ar 1:1 --1k")
+    photo, document = await harness.result(chat["id"], count=2, timeout=20)  # over 1 MB: a preview, then the file
+    assert photo.method == "sendPhoto" and document.method == "sendDocument" and document.error is None
+    (name, data, _), = document.files.values()
+    assert name.endswith(".png") and len(data) <= 1024 * 1024
+    with Image.open(io.BytesIO(data)) as sent, Image.open(io.BytesIO(served)) as original:
+        assert sent.tobytes() == original.convert(sent.mode).tobytes()  # lossless
+    assert "JPEG" not in document.params["caption"]
+    assert not list((running.settings.data_dir / "spool").glob("fit-*"))  # the copy is gone after its upload
+
+
+async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_after_its_preview(start_bot, harness,
+                                                                                               tg, img):
+    running = await start_bot(telegram_max_upload_mb=5)
+    tg.upload_max_bytes = 5 * 1024 * 1024
+    img.noise = True  # a 2K noise PNG: ~12 MB, incompressible
+    user, chat = harness.person("zh-hans")
+    harness.send(chat, user, "/imagine static --ar 16:9 --2k")
+    photo, document = await harness.result(chat["id"], count=2, timeout=30)
+    assert photo.method == "sendPhoto" and document.method == "sendDocument" and document.error is None
+    (name, data, _), = document.files.values()
+    assert name == "static_16x9_2K.jpg" and len(data) <= 5 * 1024 * 1024
+    with Image.open(io.BytesIO(data)) as sent:
+        assert sent.format == "JPEG" and sent.size == (2752, 1536)  # full resolution
+    assert "全分辨率的 JPEG" in document.params["caption"] and "5 MB" in document.params["caption"]
+    assert not list((running.settings.data_dir / "spool").glob("fit-*"))  # the copy is gone after its upload

@@ -51,7 +51,7 @@ async def test_a_full_disk_fails_the_job_in_one_sentence_and_refunds_it(start_bo
     user, chat = harness.person()
     for n in (1, 2):
         harness.send(chat, user, f"/imagine lost {n} --ar 1:1 --1k")
-        await tg.wait_for(lambda n=n: sum("could not store the image" in t for t in harness.texts(chat["id"])) == n,
+        await tg.wait_for(lambda n=n: sum("disk is full" in t for t in harness.texts(chat["id"])) == n,
                           15, f"failure sentence {n}")
     harness.send(chat, user, "/usage")
     usage = await harness.reply_text(chat["id"], "Today you used")

@@ -194,3 +194,20 @@ def test_rate_share_bounds(make_settings, share):
 
     with pytest.raises(ValidationError):
         make_settings(telegram_rate_share=share)
+
+
+async def test_a_413_is_final_at_once_and_no_delivery_waits_behind_it(bot, harness, tg, img):
+    """A Bot API whose limit is below TELEGRAM_MAX_UPLOAD_MB answers 413 (nginx's HTML page): not retried for two
+    minutes while other results wait, but final at once; the preview is there and the user is told why the file
+    is not."""
+    tg.upload_max_bytes = 5 * 1024 * 1024  # the bot believes in 50 MB
+    img.noise = True  # a 2K noise PNG: ~12 MB, so a preview and the original as a file
+    user, chat = harness.person()
+    other_user, other = harness.person()
+    harness.send(chat, user, "/imagine static --ar 16:9 --2k")
+    await tg.wait_for(lambda: tg.refused("sendDocument"), 20, "the 413")
+    harness.send(other, other_user, "/imagine static too --ar 16:9 --2k")
+    await harness.reply_text(chat["id"], "larger than Telegram lets a bot send", timeout=10)
+    await tg.wait_for(lambda: len(tg.refused("sendDocument")) == 2, 20, "the other's 413")
+    assert [c.error for c in tg.calls_of("sendDocument")] == [413, 413]  # each tried once
+    assert len([m for m in tg.bot_messages(chat["id"]) if m.get("photo")]) == 1  # the preview stays

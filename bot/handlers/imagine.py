@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -13,7 +14,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from ..delivery import Picture, caption, safe_filename, send_document
+from ..delivery import MB, Picture, caption, safe_filename, send_document
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import Action, Callback, choice_keyboard, reopen_keyboard
 from ..models import Job, Origin, PendingRequest, new_id, prefs_scope
@@ -678,5 +679,8 @@ async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services,
         name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
     picture = Picture(path, size, job.width or 0, job.height or 0, "", name)
     details = f"{request.label} · {job.width}×{job.height}" if job.width else request.label
-    await send_document(context.bot, here.target(), picture,
-                        caption(request.prompt, details))
+    uploads = services.uploads
+    note = t("original_as_jpeg", lang, limit=uploads.max_bytes // MB)
+    async with uploads.heavy if uploads.too_big(picture) else contextlib.nullcontext():  # made to fit: a bitmap
+        await send_document(context.bot, here.target(), picture, caption(request.prompt, details),
+                            uploads=uploads, jpeg_caption=caption(request.prompt, f"{details}\n{note}"))

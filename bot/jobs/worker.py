@@ -30,7 +30,7 @@ from .interface import Presentation
 
 log = logging.getLogger(__name__)
 
-ADMIN_ALERTS = ("auth", "quota", "endpoint")
+ADMIN_ALERTS = ("auth", "quota", "endpoint", "storage")
 CANCEL_POLL = 1.0
 CLAIM_POLL = 1.0
 UPSCALE_INSTRUCTION = (
@@ -193,6 +193,7 @@ class Worker:
         self._presentation.started(job)
         began = time.monotonic()
         try:
+            await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
             image = await self._generate(job)
             await self._keep(job, image)
             job.status = JobStatus.MADE

@@ -8,7 +8,6 @@ generates an image that exists.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -29,13 +28,12 @@ from .status import StatusLines, short_prompt
 
 log = logging.getLogger(__name__)
 
-HEAVY_DELIVERY_MB = 96  # what previewing and uploading one image over 10 MB takes in memory, roughly
 ADMIN_ALERT_EVERY = 3600.0
 
 
 class Finisher:
     def __init__(self, bot: Bot, store: Store, originals: OriginalsStore, quota: Quota, lines: StatusLines, *,
-                 admins: frozenset[int] = frozenset(), memory_mb: int = 96) -> None:
+                 uploads: delivery.Uploads, admins: frozenset[int] = frozenset()) -> None:
         self._bot = bot
         self._store = store
         self._originals = originals
@@ -43,8 +41,7 @@ class Finisher:
         self._lines = lines
         self._admins = admins
         self._alerted: dict[str, float] = {}
-        # images over 10 MB previewed and uploaded at once, from the same memory allowance as the downloads
-        self._heavy = asyncio.Semaphore(max(1, memory_mb // HEAVY_DELIVERY_MB))
+        self._uploads = uploads
 
     async def settle(self, group: str) -> None:
         await self._lines.announced(group)  # its status line must exist before it is replaced
@@ -77,6 +74,7 @@ class Finisher:
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED))
         finally:
             await persist(lambda: self._store.conclude(group, members), f"record the end of request {group}", log)
+            self._originals.release(member.id for member in members)
             for member in members:
                 self._log(member)
 
@@ -98,8 +96,9 @@ class Finisher:
 
     async def _deliver(self, lead: Job, made: list[Job], failed: list[Job]) -> None:
         if "result" not in lead.sent:
-            big = any(not delivery.fits_photo(m.bytes or 0, m.width or 0, m.height or 0) for m in made)
-            async with self._heavy if big else contextlib.nullcontext():  # previews and big uploads, a few at once
+            big = any(not self._uploads.fits_photo(m.bytes or 0, m.width or 0, m.height or 0) for m in made)
+            # previews, fitting and big uploads: a few at once, from the same memory allowance as the downloads
+            async with self._uploads.heavy if big else contextlib.nullcontext():
                 if not await self._send_result(lead, made, failed):
                     return
             lead.sent["result"] = made[0].result_message_id
@@ -129,11 +128,12 @@ class Finisher:
         try:
             if len(pictures) == 1:
                 job, picture = pictures[0]
-                text = delivery.caption(job.request.prompt, delivery.details_line(job) + note)
+                details = delivery.details_line(job) + note
                 result = await delivery.deliver(
-                    self._bot, target, picture, text,
+                    self._bot, target, picture, delivery.caption(job.request.prompt, details),
                     lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
                                                                size=job.size_made),
+                    uploads=self._uploads, jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
                     with_original=prefs.always_original,
                 )
                 job.delivery, job.result_message_id = result.kind, result.message.message_id
@@ -149,6 +149,7 @@ class Finisher:
                     summary,
                     lambda originals: keyboards.album_keyboard(ids, lang, with_originals=originals,
                                                                size=Resolution.smallest(job.size_made for job, _ in pictures)),
+                    uploads=self._uploads, jpeg_caption=self._jpeg_caption(lead.request.prompt, details, lang),
                     with_original=prefs.always_original,
                 )
                 for index, (job, _) in enumerate(pictures):
@@ -165,6 +166,11 @@ class Finisher:
             return False
         made[:] = [job for job, _ in pictures]
         return True
+
+    def _jpeg_caption(self, prompt: str, details: str, lang: str) -> str:
+        """The caption of an original sent as a JPEG because it is over the upload limit: it says so."""
+        limit = self._uploads.max_bytes // delivery.MB
+        return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
 
     async def _picture(self, job: Job) -> delivery.Picture | None:
         path = await self._originals.fetch(job.id)

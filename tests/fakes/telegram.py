@@ -13,6 +13,8 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
 * webhook mode: after ``setWebhook`` the updates are POSTed to its URL (http is
   accepted too) with the secret header, oldest first, each retried until it gets
   a 2xx, and ``getUpdates`` answers 409 — see ``webhook_deliveries``.
+* uploads over ``upload_max_bytes`` (50 MB, like the cloud Bot API; settable per test) are refused the way
+  api.telegram.org's front server refuses them: HTTP 413 with nginx's HTML page, not a JSON answer;
 * faults of a real Bot API under load (``flood``, ``limit_chats``, ``reset_next``): 429 with ``retry_after`` on
   chosen calls or chats, Telegram's per-chat message limits, connections dropped in the middle of an upload.
 """
@@ -41,6 +43,10 @@ from PIL import Image
 MB = 1024 * 1024
 PHOTO_MAX_BYTES = 10 * MB
 UPLOAD_MAX_BYTES = 50 * MB
+BODY_MAX_BYTES = 2000 * MB + 16 * MB  # what the fake reads at all (a self-hosted Bot API server's limit)
+TOO_LARGE_PAGE = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+                  "<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+                  "</body>\r\n</html>\r\n")
 DOWNLOAD_MAX_BYTES = 20 * MB
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -96,6 +102,8 @@ class ApiError(Exception):
         self.code, self.description, self.retry_after = code, description, retry_after
 
     def response(self) -> web.Response:
+        if self.code == 413:  # the front server answers, before the Bot API sees the request
+            return web.Response(status=413, text=TOO_LARGE_PAGE, content_type="text/html")
         body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
@@ -243,6 +251,7 @@ class FakeBotAPI:
         self.bot_user = {"id": 999000, "is_bot": True, "first_name": "Imagine", "username": username}
         self.port = 0
         self.base_url = self.base_file_url = ""
+        self.upload_max_bytes = UPLOAD_MAX_BYTES
         self.calls: list[Call] = []
         self.answered: dict[str, dict] = {}
         self.commands: dict[tuple[str | None, str], list[dict]] = {}
@@ -278,7 +287,7 @@ class FakeBotAPI:
         """Start serving on 127.0.0.1 on a free port."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        app = web.Application(client_max_size=UPLOAD_MAX_BYTES + 16 * MB)
+        app = web.Application(client_max_size=BODY_MAX_BYTES)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._serve_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -649,13 +658,15 @@ class FakeBotAPI:
             if source.file_id in self._photo_sets:
                 return copy.deepcopy(self._photo_sets[source.file_id])
             return self._store_photo(source.data, check=True)
+        if len(source[1]) > self.upload_max_bytes:
+            raise ApiError(413, "Request Entity Too Large")
         return self._store_photo(source[1], check=True)
 
     def _document_content(self, value: Any, files: dict, field_name: str) -> dict:
         source = self._input_file(value, files, field_name)
         if isinstance(source, tuple):
             name, data, ctype = source
-            if len(data) > UPLOAD_MAX_BYTES:
+            if len(data) > self.upload_max_bytes:
                 raise ApiError(413, "Request Entity Too Large")
             if not ctype or ctype == "application/octet-stream":
                 ctype = mimetypes.guess_type(name)[0] or ctype or "application/octet-stream"
