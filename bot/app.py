@@ -147,6 +147,7 @@ def build_application(settings: Settings) -> Application:
         "cancel": common.cancel,
         "settings": settings_handlers.settings_command,
         "history": history.history,
+        "id": common.id_,
         "stats": admin.stats,
         "grant": admin.grant,
         "block": admin.block,

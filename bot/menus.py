@@ -22,8 +22,8 @@ from .texts import LANGUAGES, language, t
 
 log = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
-GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
+PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "id", "start"]
+GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings", "id"]
 # what a language_code of two letters selects (the languages that have one to themselves)
 BY_CODE = [code for code in LANGUAGES if len(code) == 2]
 

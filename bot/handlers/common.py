@@ -1,10 +1,11 @@
-"""/start, /help, /usage, /cancel, the access gate and the error handler."""
+"""/start, /help, /usage, /cancel, /id, the access gate and the error handler."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from .. import metrics
@@ -15,7 +16,7 @@ from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
 from .imagine import keyboard_prompt
-from .replies import origin_for, reply, user_lang
+from .replies import display_name, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,22 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(context, origin, text)
 
 
+async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The sender's user id, and the chat's in a group: what the owner puts in ALLOWED_USER_IDS, ADMIN_USER_IDS
+    or ALLOWED_CHAT_IDS. Open to everyone, refused users included: it is how they learn what to send the owner."""
+    origin = await origin_for(update, context)
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    lines = []
+    if user is not None and message.sender_chat is None:  # not a channel or an anonymous admin
+        if chat.type == ChatType.PRIVATE:
+            lines.append(t("id_user", origin.lang, user_id=user.id))
+        else:
+            lines.append(t("id_user_group", origin.lang, name=display_name(user), user_id=user.id))
+    if chat.type != ChatType.PRIVATE:
+        lines.append(t("id_chat", origin.lang, chat_id=chat.id))
+    await reply(context, origin, "\n".join(lines))
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
     metrics.update_received(update)
@@ -105,7 +122,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat
     subject = user.id if user else (chat.id if chat else None)
-    if subject is None or subject in settings.admin_user_ids:
+    if subject is None or subject in settings.admin_user_ids or _asks_id(update, context.bot.username):
         return
     if await services.store.is_blocked(subject):
         kind = "blocked"
@@ -118,10 +135,18 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = await user_lang(context, user)
     log.info("update from %s refused: %s", subject, kind)
     if update.callback_query:
-        await update.callback_query.answer(t(kind, lang))
+        await update.callback_query.answer(t(kind, lang, user_id=subject))
     elif _addressed_to_bot(update) and await services.store.first_notice(subject, kind):
-        await reply(context, await origin_for(update, context), t(kind, lang))
+        await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop
+
+
+def _asks_id(update: Update, bot_username: str) -> bool:
+    """`/id` or `/id@thisbot`: answered whoever asks."""
+    message = update.effective_message
+    words = (message.text or "").split(maxsplit=1) if message is not None else []
+    command, _, bot = (words[0].lower() if words else "").partition("@")
+    return command == "/id" and bot in ("", bot_username.lower())
 
 
 def _addressed_to_bot(update: Update) -> bool:

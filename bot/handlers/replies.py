@@ -43,6 +43,11 @@ def origin_of(update: Update) -> Origin:
     )
 
 
+def display_name(user: User) -> str:
+    """A person as Telegram shows them to a group: their name (plain text: the bot sends no parse mode)."""
+    return user.full_name
+
+
 async def user_lang(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> str | None:
     """The language a user chose in /settings, else their Telegram app's."""
     if user is None:
