@@ -29,6 +29,7 @@ from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
+from .keyboards import Action
 from .jobs.worker import Worker
 from .menus import command_menus
 from .originals import OriginalsStore
@@ -162,6 +163,7 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(MessageHandler(plain, imagine.imagine))
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
+    app.add_handler(CallbackQueryHandler(common.on_help_button, pattern=rf"^{Action.HELP}:"))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app

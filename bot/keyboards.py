@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from .models import Job, Prefs
 from .options import VARIANT_CHOICES, AspectRatio, Resolution
-from .texts import LANGUAGES, language, t
+from .texts import LANGUAGES, t
 
 RATIOS_PER_ROW = 5
 
@@ -28,6 +28,12 @@ class Action(StrEnum):
     VARIANTS = "v"  # choose ×1 / ×2 / ×4 on a pending request
     KEEP_RATIO = "k"  # pick the ratio closest to the first reference image
     PREFS = "p"  # a /settings button; the id names the scope (u<user id> or c<chat id>)
+    HELP = "i"  # a /help section (the id names it; `main` is the first screen)
+    HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+
+
+HELP_SECTIONS = ("options", "edit", "results", "commands")
+HELP_MAIN = "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +133,8 @@ def album_keyboard(job_ids: list[str], lang: str | None, *, with_originals: bool
 
 def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution,
                    lang: str | None) -> InlineKeyboardMarkup:
-    """/settings: the default ratio and size (✓ on the effective one) and the always-send-original switch."""
+    """/settings: the default ratio, size and count (✓ on the effective one), the always-send-original switch and
+    (a user's) language. No Done: every tap is saved."""
     ratios = [
         _button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio
     ]
@@ -137,13 +144,10 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
                  for n in VARIANT_CHOICES])
     switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
     rows.append([_button(switch, Action.PREFS, scope_key, "o")])
-    if scope_key.startswith("u"):  # the language is a person's choice, not a chat's
-        rows.append([
-            _button(_mark(t("prefs_language", lang, name=name), language(lang) == code), Action.PREFS, scope_key,
-                    "l" + code)
-            for code, name in LANGUAGES.items()
-        ])
-    rows.append([_button(t("prefs_done", lang), Action.PREFS, scope_key, "d")])
+    if scope_key.startswith("u"):  # the language is a person's choice, not a chat's; "" is the app's own
+        choices = {"": t("prefs_language_app", lang), **LANGUAGES}
+        rows.append([_button(_mark(name, (prefs.language or "") == code), Action.PREFS, scope_key, "l" + code)
+                     for code, name in choices.items()])
     return InlineKeyboardMarkup(rows)
 
 
@@ -156,4 +160,14 @@ def history_keyboard(requests: list[list[Job]], lang: str | None) -> InlineKeybo
             row.append(_button(f"📤 {number}", Action.RESEND, jobs[0].id))
         row.append(_button(f"🔁 {number}", Action.AGAIN, jobs[0].id))
         rows.append(row)
+    return InlineKeyboardMarkup(rows)
+
+
+def help_keyboard(section: str | None, lang: str | None) -> InlineKeyboardMarkup:
+    """Under /help: a button per section (✓ on the one shown), and ◀ Back to the first screen."""
+    buttons = [_button(_mark(t(f"help_{name}_button", lang), name == section), Action.HELP, name)
+               for name in HELP_SECTIONS]
+    rows = [buttons[:2], buttons[2:]]
+    if section is not None:
+        rows.append([_button(t("help_back", lang), Action.HELP, HELP_MAIN)])
     return InlineKeyboardMarkup(rows)

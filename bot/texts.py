@@ -21,22 +21,43 @@ EN: dict[str, str] = {
     ),
     "help": (
         "How to use me\n\n"
-        "/imagine <description> — pick shape and resolution on the buttons, then ✨ Generate. "
-        "In a private chat plain text works too: any message you send is a description.\n\n"
-        "Skip the buttons with options anywhere in the text:\n"
+        "/imagine <description> — pick the shape, resolution and how many on the buttons, then ✨ Generate. "
+        "In a private chat plain text works too: any message you send is a description.\n"
+        "Example: /imagine a lighthouse at night --ar 9:16 --4k\n\n"
+        "Send a photo with the caption /imagine make it a watercolour to edit it (🖼 Keep ratio keeps its shape); "
+        "⬆ under a picture makes it larger.\n\n"
+        "More behind the buttons below.{quota_line}"
+    ),
+    "help_options": (
+        "Options, anywhere in the description (they skip the buttons):\n"
         "  --ar 16:9 — shape: {ratios}\n"
         "  --size 2K — resolution: 1K, 2K or 4K (or just --2k)\n"
-        "Example: /imagine a lighthouse at night --ar 9:16 --4k\n\n"
-        "  --n 4 — four variants at once (1, 2 or 4)\n\n"
-        "Reply /imagine to a message to use its text as the description. Send a photo or album with the caption "
-        "/imagine make it a watercolour (or reply /imagine … to one) to edit or combine pictures; "
-        "🖼 Keep ratio picks the shape closest to the first picture.\n\n"
-        "Under every picture: 🔁 Again makes another, 📐 Change picks new options, "
-        "📄 Original sends the full-quality file, ⬆ 2K / ⬆ 4K makes that very picture larger "
-        "(under an album, ⬆ 1 · 4K … ⬆ 4 · 4K).\n\n"
-        "/cancel stops your running image · /history your last images · /settings your defaults · "
-        "/usage credits left{quota_line}"
+        "  --n 4 — four variants at once (1, 2 or 4)\n"
+        "With both shape and resolution given, the image starts at once.\n"
+        "Example: /imagine a lighthouse at night --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "Editing and combining pictures: send a photo or an album with the caption /imagine make it a watercolour, "
+        "or reply /imagine … to one (up to 14 pictures). 🖼 Keep ratio picks the shape closest to the first "
+        "picture.\n\n"
+        "Reply /imagine to any message to use its text as the description."
+    ),
+    "help_results": (
+        "Under every picture: 🔁 Again makes another, 📐 Change picks new options, 📄 Original sends the "
+        "full-quality file, ⬆ 2K / ⬆ 4K makes that very picture larger (under an album, ⬆ 1 · 4K … ⬆ 4 · 4K)."
+    ),
+    "help_commands": (
+        "/cancel stops your newest image (/cancel all: every one)\n"
+        "/history your images: send one again or make it anew\n"
+        "/settings your defaults\n"
+        "/usage credits left today\n"
+        "/id your user id (and the chat's, in a group)"
+    ),
+    "help_options_button": "⚙️ Options",
+    "help_edit_button": "🖌 Editing",
+    "help_results_button": "🔁 Result buttons",
+    "help_commands_button": "📋 Commands",
+    "help_back": "◀ Back",
     "quota_line": "\n\nToday: {left} of {limit} credits left (1K = {c1}, 2K = {c2}, 4K = {c4}).",
     "usage": "Tell me what to draw, e.g. /imagine a red fox in fresh snow --ar 16:9",
     "prompt_too_long": "That description has {length:,} characters; the limit is {limit:,}. Please shorten it.",
@@ -84,11 +105,16 @@ EN: dict[str, str] = {
     "internal": "Something went wrong on my side; please try again.",
     "error_storage": "I could not store the image on my side (the bot's disk may be full); it was not charged. "
                      "Please try again later.",
-    "prefs_title_user": "Your defaults for /imagine (options like --ar 16:9 still win for one request):",
-    "prefs_title_chat": "Defaults for /imagine in this chat (options like --ar 16:9 still win for one request):",
+    "prefs_title_user": "Your defaults for /imagine. Every tap is saved at once; options like --ar 16:9 still win for "
+                        "one request.",
+    "prefs_title_chat": "Defaults for /imagine in this chat. Every tap is saved at once; options like --ar 16:9 still "
+                        "win for one request.",
+    "prefs_rows": "\n\nShape: {ratio}\nResolution: {size}\nHow many: ×{variants}\n📄 Original file with every image: {original}",
+    "prefs_row_language": "\n🌐 Language: {language}",
+    "prefs_language_app": "📱 App's",
+    "prefs_language_app_value": "the app's ({name})",
     "prefs_original_on": "📄 Always original: on",
     "prefs_original_off": "📄 Always original: off",
-    "prefs_done": "💾 Done",
     "prefs_saved": "Saved: {ratio} · {size} · ×{variants}, original file {original}.",
     "prefs_admins_only": "Only the chat's admins can change its defaults.",
     "on": "on",
@@ -125,7 +151,6 @@ EN: dict[str, str] = {
         "Generation time (7 days): median {median}, p95 {p95}"
     ),
     "none": "none",
-    "prefs_language": "🌐 {name}",
     # one sentence per failure kind (imagegen.ImageGenError.kind and delivery failures)
     "error_auth": "The bot's image API key was refused; please tell the bot's admin.",
     "error_quota": "The image service's credit is used up; please tell the bot's admin.",
@@ -214,18 +239,40 @@ ZH: dict[str, str] = {
     ),
     "help": (
         "使用方法\n\n"
-        "/imagine <描述> — 在按钮上选择比例和分辨率，然后点 ✨ 生成。在私聊中直接发送文字也可以：每条消息都会作为描述。\n\n"
-        "也可以在描述中任意位置加参数，跳过按钮：\n"
+        "/imagine <描述> — 在按钮上选择比例、分辨率和张数，然后点 ✨ 生成。在私聊中直接发送文字也可以：每条消息都会作为描述。\n"
+        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k\n\n"
+        "发送照片并附上说明 /imagine 改成水彩画 即可编辑它（🖼 保持原比例 保留其形状）；图片下方的 ⬆ 可放大该图。\n\n"
+        "更多说明请点下方按钮。{quota_line}"
+    ),
+    "help_options": (
+        "参数，可写在描述中任意位置（跳过按钮）：\n"
         "  --ar 16:9 — 比例：{ratios}\n"
         "  --size 2K — 分辨率：1K、2K 或 4K（也可写 --2k）\n"
-        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k\n\n"
-        "  --n 4 — 一次生成 4 张变体（1、2 或 4）\n\n"
-        "回复某条消息并发送 /imagine，即以该消息的文字作为描述。发送照片或相册并附上说明 /imagine 改成水彩画"
-        "（或回复照片 /imagine …），即可编辑或合成图片；🖼 保持原比例 会选择最接近第一张图的比例。\n\n"
-        "每张图下方：🔁 再来一张，📐 修改选项，📄 原图发送高清原文件，⬆ 2K / ⬆ 4K 把这张图放大重绘"
-        "（相册下方为 ⬆ 1 · 4K … ⬆ 4 · 4K）。\n\n"
-        "/cancel 停止正在生成的图片 · /history 最近的图片 · /settings 默认设置 · /usage 剩余额度{quota_line}"
+        "  --n 4 — 一次生成 4 张变体（1、2 或 4）\n"
+        "同时给出比例和分辨率时，立即开始生成。\n"
+        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "编辑与合成图片：发送照片或相册并附上说明 /imagine 改成水彩画，或回复照片 /imagine …（最多 14 张）。"
+        "🖼 保持原比例 会选择最接近第一张图的比例。\n\n"
+        "回复某条消息并发送 /imagine，即以该消息的文字作为描述。"
+    ),
+    "help_results": (
+        "每张图下方：🔁 再来一张，📐 修改选项，📄 原图发送高清原文件，⬆ 2K / ⬆ 4K 把这张图放大重绘"
+        "（相册下方为 ⬆ 1 · 4K … ⬆ 4 · 4K）。"
+    ),
+    "help_commands": (
+        "/cancel 停止最新的图片（/cancel all：全部）\n"
+        "/history 你的图片：再次发送或重新生成\n"
+        "/settings 默认设置\n"
+        "/usage 今日剩余额度\n"
+        "/id 你的用户 id（在群里还有本群的 id）"
+    ),
+    "help_options_button": "⚙️ 参数",
+    "help_edit_button": "🖌 编辑图片",
+    "help_results_button": "🔁 图片下的按钮",
+    "help_commands_button": "📋 命令",
+    "help_back": "◀ 返回",
     "quota_line": "\n\n今日剩余 {left} / {limit} 点额度（1K = {c1}，2K = {c2}，4K = {c4}）。",
     "usage": "请告诉我要画什么，例如：/imagine 雪地里的一只红狐狸 --ar 16:9",
     "prompt_too_long": "描述共有 {length:,} 个字符，上限为 {limit:,}。请缩短后再试。",
@@ -268,11 +315,14 @@ ZH: dict[str, str] = {
     "original_too_big": "原图（{mb:.0f} MB）超过了 Telegram 允许机器人发送的大小。",
     "internal": "我这边出了点问题，请再试一次。",
     "error_storage": "我这边无法保存图片（机器人的磁盘可能已满），本次不扣额度。请稍后再试。",
-    "prefs_title_user": "你的 /imagine 默认设置（--ar 16:9 等参数仍可单次覆盖）：",
-    "prefs_title_chat": "本群 /imagine 的默认设置（--ar 16:9 等参数仍可单次覆盖）：",
+    "prefs_title_user": "你的 /imagine 默认设置。每次点按都会立即保存；--ar 16:9 等参数仍可单次覆盖。",
+    "prefs_title_chat": "本群 /imagine 的默认设置。每次点按都会立即保存；--ar 16:9 等参数仍可单次覆盖。",
+    "prefs_rows": "\n\n比例：{ratio}\n分辨率：{size}\n张数：×{variants}\n📄 每张图附原图文件：{original}",
+    "prefs_row_language": "\n🌐 语言：{language}",
+    "prefs_language_app": "📱 跟随应用",
+    "prefs_language_app_value": "跟随应用（{name}）",
     "prefs_original_on": "📄 总附原图：开",
     "prefs_original_off": "📄 总附原图：关",
-    "prefs_done": "💾 完成",
     "prefs_saved": "已保存：{ratio} · {size} · ×{variants}，原图文件{original}。",
     "prefs_admins_only": "只有本群管理员可以修改默认设置。",
     "on": "开",
@@ -309,7 +359,6 @@ ZH: dict[str, str] = {
         "生成耗时（7 天）：中位数 {median}，p95 {p95}"
     ),
     "none": "无",
-    "prefs_language": "🌐 {name}",
     "error_auth": "机器人的图片 API 密钥被拒绝，请告知机器人管理员。",
     "error_quota": "图片服务的额度已用完，请告知机器人管理员。",
     "error_prompt_too_long": "图片服务提示描述过长，请缩短后再试。",
@@ -387,23 +436,41 @@ ZH_HANT: dict[str, str] = {
         "然後選擇畫面比例和解析度，點「生成」。傳送照片並附上說明 /imagine … 即可編輯它（🖼 保持原比例 保留其形狀）；圖片下方的 ⬆ 可放大該圖。/help 檢視全部選項。{quota_line}"
     ),
     "help": (
-        "使用方法\n"
-        "\n"
-        "/imagine <描述> — 在按鈕上選擇比例和解析度，然後點 ✨ 生成。在私訊中直接傳送文字也可以：每條訊息都會作為描述。\n"
-        "\n"
-        "也可以在描述中任意位置加參數，跳過按鈕：\n"
+        "使用方法\n\n"
+        "/imagine <描述> — 在按鈕上選擇比例、解析度和張數，然後點 ✨ 生成。在私訊中直接傳送文字也可以：每條訊息都會作為描述。\n"
+        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k\n\n"
+        "傳送照片並附上說明 /imagine 改成水彩畫 即可編輯它（🖼 保持原比例 保留其形狀）；圖片下方的 ⬆ 可放大該圖。\n\n"
+        "更多說明請點下方按鈕。{quota_line}"
+    ),
+    "help_options": (
+        "參數，可寫在描述中任意位置（跳過按鈕）：\n"
         "  --ar 16:9 — 比例：{ratios}\n"
         "  --size 2K — 解析度：1K、2K 或 4K（也可寫 --2k）\n"
-        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k\n"
-        "\n"
         "  --n 4 — 一次生成 4 張變體（1、2 或 4）\n"
-        "\n"
-        "回覆某條訊息並傳送 /imagine，即以該訊息的文字作為描述。傳送照片或相簿並附上說明 /imagine 改成水彩畫（或回覆照片 /imagine …），即可編輯或合成圖片；🖼 保持原比例 會選擇最接近第一張圖的比例。\n"
-        "\n"
-        "每張圖下方：🔁 再來一張，📐 修改選項，📄 原圖傳送高畫質原檔案，⬆ 2K / ⬆ 4K 把這張圖放大重繪（相簿下方為 ⬆ 1 · 4K … ⬆ 4 · 4K）。\n"
-        "\n"
-        "/cancel 停止正在生成的圖片 · /history 最近的圖片 · /settings 預設設定 · /usage 剩餘額度{quota_line}"
+        "同時給出比例和解析度時，立即開始生成。\n"
+        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "編輯與合成圖片：傳送照片或相簿並附上說明 /imagine 改成水彩畫，或回覆照片 /imagine …（最多 14 張）。"
+        "🖼 保持原比例 會選擇最接近第一張圖的比例。\n\n"
+        "回覆某條訊息並傳送 /imagine，即以該訊息的文字作為描述。"
+    ),
+    "help_results": (
+        "每張圖下方：🔁 再來一張，📐 修改選項，📄 原圖傳送高畫質原檔案，⬆ 2K / ⬆ 4K 把這張圖放大重繪"
+        "（相簿下方為 ⬆ 1 · 4K … ⬆ 4 · 4K）。"
+    ),
+    "help_commands": (
+        "/cancel 停止最新的圖片（/cancel all：全部）\n"
+        "/history 你的圖片：再次傳送或重新生成\n"
+        "/settings 預設設定\n"
+        "/usage 今日剩餘額度\n"
+        "/id 你的使用者 id（在群裡還有本群的 id）"
+    ),
+    "help_options_button": "⚙️ 參數",
+    "help_edit_button": "🖌 編輯圖片",
+    "help_results_button": "🔁 圖片下的按鈕",
+    "help_commands_button": "📋 指令",
+    "help_back": "◀ 返回",
     "quota_line": "\n\n今日剩餘 {left} / {limit} 點額度（1K = {c1}，2K = {c2}，4K = {c4}）。",
     "usage": "請告訴我要畫什麼，例如：/imagine 雪地裡的一隻紅狐狸 --ar 16:9",
     "prompt_too_long": "描述共有 {length:,} 個字元，上限為 {limit:,}。請縮短後再試。",
@@ -446,11 +513,14 @@ ZH_HANT: dict[str, str] = {
     "original_too_big": "原圖（{mb:.0f} MB）超過了 Telegram 允許機器人傳送的大小。",
     "internal": "我這邊出了點問題，請再試一次。",
     "error_storage": "我這邊無法儲存圖片（機器人的磁碟可能已滿），本次不扣額度。請稍後再試。",
-    "prefs_title_user": "你的 /imagine 預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
-    "prefs_title_chat": "本群 /imagine 的預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
+    "prefs_title_user": "你的 /imagine 預設設定。每次點按都會立即儲存；--ar 16:9 等參數仍可單次覆蓋。",
+    "prefs_title_chat": "本群 /imagine 的預設設定。每次點按都會立即儲存；--ar 16:9 等參數仍可單次覆蓋。",
+    "prefs_rows": "\n\n比例：{ratio}\n解析度：{size}\n張數：×{variants}\n📄 每張圖附原圖檔案：{original}",
+    "prefs_row_language": "\n🌐 語言：{language}",
+    "prefs_language_app": "📱 跟隨應用",
+    "prefs_language_app_value": "跟隨應用（{name}）",
     "prefs_original_on": "📄 總附原圖：開",
     "prefs_original_off": "📄 總附原圖：關",
-    "prefs_done": "💾 完成",
     "prefs_saved": "已儲存：{ratio} · {size} · ×{variants}，原圖檔案{original}。",
     "prefs_admins_only": "只有本群管理員可以修改預設設定。",
     "on": "開",
@@ -487,7 +557,6 @@ ZH_HANT: dict[str, str] = {
         "生成耗時（7 天）：中位數 {median}，p95 {p95}"
     ),
     "none": "無",
-    "prefs_language": "🌐 {name}",
     "error_auth": "機器人的圖片 API 金鑰被拒絕，請告知機器人管理員。",
     "error_quota": "圖片服務的額度已用完，請告知機器人管理員。",
     "error_prompt_too_long": "圖片服務提示描述過長，請縮短後再試。",

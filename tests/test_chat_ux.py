@@ -32,3 +32,53 @@ async def test_id_is_in_every_command_menu(bot, tg):
     for kind in ("all_private_chats", "all_group_chats"):
         for lang in ("", "zh"):
             assert "id" in [c["command"] for c in tg.commands[(_scope(kind), lang)]]
+
+
+async def test_settings_label_their_rows_save_every_tap_and_go_back_to_the_apps_language(bot, harness, tg):
+    user, chat = harness.person(language_code="en")
+    harness.send(chat, user, "/settings")
+    panel = await harness.reply_text(chat["id"], "Your defaults")
+    labels = [b["text"] for b in harness.buttons(panel)]
+    assert not any("Done" in label for label in labels)  # every tap is saved: nothing to confirm
+    assert "every tap is saved" in panel["text"].lower()
+    for row in ("Shape: 1:1", "Resolution: 1K", "How many: ×1", "Original file with every image: off",
+                "Language: the app's (English)"):
+        assert row in panel["text"]
+    assert "✓ 📱 App's" in labels
+    await harness.press(panel, "2K", user)
+    await tg.wait_for(lambda: "Resolution: 2K" in tg.message(chat["id"], panel["message_id"])["text"])
+    await harness.press(panel, "简体中文", user)
+    chosen = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"])) and "默认设置" in m["text"]
+                               and m)
+    assert "语言：简体中文" in chosen["text"] and "分辨率：2K" in chosen["text"]
+    personal = json.dumps({"type": "chat", "chat_id": chat["id"]}, sort_keys=True)
+    assert (personal, "") in tg.commands  # the chat's menu follows the choice
+    await harness.press(panel, "跟随应用", user)
+    back = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"])) and "Your defaults" in m["text"]
+                             and m)
+    assert "Language: the app's (English)" in back["text"] and "✓ 📱 App's" in str(back["reply_markup"])
+    assert (personal, "") not in tg.commands  # the menus by language code apply again
+    harness.send(chat, user, "/help")
+    await harness.reply_text(chat["id"], "How to use me")
+
+
+async def test_help_is_one_screen_with_details_behind_buttons(bot, harness, tg):
+    user, chat = harness.person()
+    harness.send(chat, user, "/help")
+    help_ = await harness.reply_text(chat["id"], "How to use me")
+    assert len(help_["text"]) <= 600 and help_["text"].count("\n") <= 12  # one phone screen
+    labels = [b["text"] for b in harness.buttons(help_)]
+    assert labels == ["⚙️ Options", "🖌 Editing", "🔁 Result buttons", "📋 Commands"]
+    await harness.press(help_, "Options", user)
+    options = await tg.wait_for(lambda: (m := tg.message(chat["id"], help_["message_id"])) and "--ar 16:9" in m["text"]
+                                and m)
+    assert "21:9" in options["text"] and "✓ ⚙️ Options" in str(options["reply_markup"])
+    await harness.press(options, "Commands", user)
+    await tg.wait_for(lambda: "/id" in tg.message(chat["id"], help_["message_id"])["text"])
+    await harness.press(options, "Back", user)
+    await tg.wait_for(lambda: tg.message(chat["id"], help_["message_id"])["text"] == help_["text"])
+    stranger = tg.user(5151, "Stranger")  # the same for everyone: anyone may press
+    answer = await harness.press(help_, "Editing", stranger)
+    assert not answer.get("text")
+    await tg.wait_for(lambda: "Keep ratio" in tg.message(chat["id"], help_["message_id"])["text"]
+                      and "album" in tg.message(chat["id"], help_["message_id"])["text"])

@@ -9,6 +9,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from .. import metrics
+from ..keyboards import HELP_MAIN, HELP_SECTIONS, Callback, help_keyboard
 from ..menus import PRIVATE_COMMANDS, set_private_menu
 from ..models import Job, Origin
 from ..options import AspectRatio
@@ -16,7 +17,7 @@ from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
 from .imagine import keyboard_prompt
-from .replies import display_name, origin_for, reply, user_lang
+from .replies import display_name, edit_quietly, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,30 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = get_services(context)
+    """One phone screen; the details are behind its buttons."""
     origin = await origin_for(update, context)
-    ratios = join_list((r.value for r in AspectRatio), origin.lang)
-    await reply(context, origin, t("help", origin.lang, ratios=ratios, quota_line=await _quota_line(services, origin)))
+    text = await _help_text(context, origin, None)
+    await reply(context, origin, text, help_keyboard(None, origin.lang))
+
+
+async def on_help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A /help button: that section in place of the message (anyone may press: it is the same for everyone)."""
+    query = update.callback_query
+    origin = await origin_for(update, context)
+    callback = Callback.decode(query.data)
+    known = callback is not None and callback.id in (*HELP_SECTIONS, HELP_MAIN)
+    await query.answer(None if known else t("expired", origin.lang))
+    if not known:
+        return
+    section = None if callback.id == HELP_MAIN else callback.id
+    text = await _help_text(context, origin, section)
+    await edit_quietly(query.edit_message_text(text, reply_markup=help_keyboard(section, origin.lang)))
+
+
+async def _help_text(context: ContextTypes.DEFAULT_TYPE, origin: Origin, section: str | None) -> str:
+    if section is not None:
+        return t(f"help_{section}", origin.lang, ratios=join_list((r.value for r in AspectRatio), origin.lang))
+    return t("help", origin.lang, quota_line=await _quota_line(get_services(context), origin))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
