@@ -164,6 +164,7 @@ def build_application(settings: Settings) -> Application:
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
     app.add_handler(CallbackQueryHandler(common.on_help_button, pattern=rf"^{Action.HELP}:"))
+    app.add_handler(CallbackQueryHandler(history.on_history_button, pattern=rf"^{Action.HISTORY_PAGE}:"))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app

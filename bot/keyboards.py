@@ -151,16 +151,24 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
     return InlineKeyboardMarkup(rows)
 
 
-def history_keyboard(requests: list[list[Job]], lang: str | None) -> InlineKeyboardMarkup:
-    """A row per request (its variants together): 📤 n sends its stored result(s) again, 🔁 n makes it anew."""
-    rows = []
-    for number, jobs in enumerate(requests, start=1):
-        row = []
-        if any(job.photo_file_id or job.document_file_id for job in jobs):
-            row.append(_button(f"📤 {number}", Action.RESEND, jobs[0].id))
-        row.append(_button(f"🔁 {number}", Action.AGAIN, jobs[0].id))
-        rows.append(row)
-    return InlineKeyboardMarkup(rows)
+def history_keyboard(requests: list[list[Job]], first: int, lang: str | None, *, owner: int, kind: str, page: int,
+                     pages: int, switch: tuple[str, str] | None) -> InlineKeyboardMarkup | None:
+    """Under a /history page, numbered like its lines: 📤 n sends that result again, 🔁 n makes it anew; then
+    ◀ ▶ and the switch to the other list (`switch`: its kind and label)."""
+    numbered = list(enumerate(requests, start=first))
+    resend = [_button(f"📤 {n}", Action.RESEND, jobs[0].id) for n, jobs in numbered
+              if any(job.photo_file_id or job.document_file_id for job in jobs)]
+    rows = [row for row in (resend, [_button(f"🔁 {n}", Action.AGAIN, jobs[0].id) for n, jobs in numbered]) if row]
+    nav = []
+    if page > 0:
+        nav.append(_button("◀", Action.HISTORY_PAGE, str(owner), f"{kind}{page - 1}"))
+    if page < pages - 1:
+        nav.append(_button("▶", Action.HISTORY_PAGE, str(owner), f"{kind}{page + 1}"))
+    if switch is not None:
+        nav.append(_button(switch[1], Action.HISTORY_PAGE, str(owner), f"{switch[0]}0"))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def help_keyboard(section: str | None, lang: str | None) -> InlineKeyboardMarkup:

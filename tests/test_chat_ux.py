@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
+
+from bot.models import Job, JobStatus, Origin
+from bot.options import AspectRatio, ImageRequest, Resolution
+from bot.store import make_store
 
 
 def _scope(kind: str) -> str:
@@ -82,3 +87,60 @@ async def test_help_is_one_screen_with_details_behind_buttons(bot, harness, tg):
     assert not answer.get("text")
     await tg.wait_for(lambda: "Keep ratio" in tg.message(chat["id"], help_["message_id"])["text"]
                       and "album" in tg.message(chat["id"], help_["message_id"])["text"])
+
+
+async def _seed(settings, jobs: list[Job]) -> None:  # noqa: ANN001
+    store = make_store(settings.database)
+    await store.open()
+    try:
+        for job in jobs:
+            await store.save_job(job)
+    finally:
+        await store.close()
+
+
+async def test_history_keeps_every_image_paged_with_failures_apart(start_bot, harness, tg):
+    running = await start_bot(originals_max_age_hours=24)
+    user, chat = harness.person()
+    now = time.time()
+
+    def job(job_id: str, prompt: str, status: JobStatus, age: float, **kwargs: object) -> Job:
+        request = ImageRequest(prompt, AspectRatio("16:9"), Resolution("2K"))
+        return Job(job_id, Origin(chat["id"], user["id"]), request, status=status, created_at=now - age,  # type: ignore[arg-type]
+                   finished_at=now - age, **kwargs)
+
+    made = [job(f"ok{n}", f"made {n}", JobStatus.DONE, 3600 - n, photo_file_id=f"file{n}") for n in range(5)]
+    made.append(job("edit", "made as an edit", JobStatus.DONE, 600, photo_file_id="fe", references=("tg:abc",)))
+    made.append(job("up", "made larger", JobStatus.DONE, 500, photo_file_id="fu", references=("job:ok0",),
+                    upscale_of="ok0"))
+    failed = [job(f"bad{n}", f"failed {n}", JobStatus.FAILED, 100 - n, error_kind="timeout") for n in range(6)]
+    failed.append(job("stop", "stopped", JobStatus.CANCELLED, 50))
+    ancient = job("ancient", "too old to keep", JobStatus.DONE, 25 * 3600, photo_file_id="fa")
+    await _seed(running.settings, [*made, *failed, ancient])
+
+    harness.send(chat, user, "/history")
+    listing = await harness.reply_text(chat["id"], "Your images here")
+    text = listing["text"]
+    assert "last 24 h: 7, page 1 of 2" in text
+    assert "1. ⬆ upscale · 16:9 · 2K — made larger" in text and "2. 🖌 edit · 16:9 · 2K — made as an edit" in text
+    assert "5. ✅ 16:9 · 2K — made 2" in text and "made 1" not in text
+    assert "failed" not in text and "too old" not in text
+    rows = listing["reply_markup"]["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in rows] == [
+        [f"📤 {n}" for n in range(1, 6)], [f"🔁 {n}" for n in range(1, 6)], ["▶", "⚠️ Not made · 7"]]
+
+    await harness.press(listing, "▶", user)
+    second = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
+                               and "page 2 of 2" in m["text"] and m)
+    assert "6. ✅ 16:9 · 2K — made 1" in second["text"] and "7. ✅ 16:9 · 2K — made 0" in second["text"]
+    assert [b["text"] for b in harness.buttons(second)] == ["📤 6", "📤 7", "🔁 6", "🔁 7", "◀", "⚠️ Not made · 7"]
+    stranger = tg.user(7171, "Stranger")
+    assert "someone else" in (await harness.press(second, "◀", stranger))["text"]
+
+    await harness.press(second, "Not made", user)
+    others = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
+                               and "Not made here" in m["text"] and m)
+    assert "7, page 1 of 2" in others["text"]
+    assert "1. ✖ 16:9 · 2K — stopped (cancelled)" in others["text"]
+    assert "2. ⚠️ 16:9 · 2K — failed 5 (took too long)" in others["text"]
+    assert [b["text"] for b in harness.buttons(others)] == [f"🔁 {n}" for n in range(1, 6)] + ["▶", "✅ Images · 7"]

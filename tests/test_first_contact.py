@@ -128,7 +128,7 @@ async def test_history_is_one_line_per_request(bot, harness, tg):
     await tg.wait_for(lambda: tg.calls_of("sendMediaGroup"), 15, "the album")
     await harness.reply_text(chat["id"], "🎨 ×4")
     harness.send(chat, user, "/history")
-    listing = await harness.reply_text(chat["id"], "Your last images")
+    listing = await harness.reply_text(chat["id"], "Your images here")
     assert listing["text"].count("four foxes") == 1 and "×4" in listing["text"]
     assert [b["text"] for b in harness.buttons(listing)] == ["📤 1", "🔁 1"]
     await harness.press(listing, "📤 1", user)
