@@ -19,6 +19,16 @@ EN: dict[str, str] = {
         "Then pick the shape and the resolution and tap Generate. Send a photo with the caption /imagine … to edit "
         "it (🖼 Keep ratio keeps its shape); ⬆ under a picture makes it larger. /help shows all options.{quota_line}"
     ),
+    "start_group": (
+        "Hi, everyone! I turn a description into a picture. Send /imagine and what you want to see, for example:\n"
+        "/imagine a red fox in fresh snow, golden hour\n\n"
+        "Then pick the shape and the resolution and tap Generate; only the one who asked (or an admin) can press "
+        "a request's buttons. Send a photo with the caption /imagine … to edit it. /help shows all options; "
+        "your own credits are told in a private chat with me (/usage there)."
+    ),
+    "for_requester": "for {name}: {prompt}",
+    "cancelled_by": "✖ {by} cancelled {name}'s request: {label} · {prompt}",
+    "usage_group": "{name}, your own credits are told only in a private chat: send /usage to me there (@{bot}).",
     "help": (
         "How to use me\n\n"
         "/imagine <description> — pick the shape, resolution and how many on the buttons, then ✨ Generate. "
@@ -247,6 +257,15 @@ ZH: dict[str, str] = {
         "然后选择画面比例和分辨率，点“生成”。发送照片并附上说明 /imagine … 即可编辑它（🖼 保持原比例 保留其形状）；"
         "图片下方的 ⬆ 可放大该图。/help 查看全部选项。{quota_line}"
     ),
+    "start_group": (
+        "大家好！我可以把文字描述变成图片。发送 /imagine 加上你想看到的画面，例如：\n"
+        "/imagine 雪地里的一只红狐狸，黄金时刻\n\n"
+        "然后选择比例和分辨率，点“生成”；请求的按钮只有发起人（或管理员）能按。发送照片并附上说明 /imagine … 即可编辑它。"
+        "/help 查看全部选项；个人额度只在与我的私聊中显示（在私聊中发送 /usage）。"
+    ),
+    "for_requester": "{name} 的请求：{prompt}",
+    "cancelled_by": "✖ {by} 取消了 {name} 的请求：{label} · {prompt}",
+    "usage_group": "{name}，个人额度只在私聊中显示：请在与我（@{bot}）的私聊中发送 /usage。",
     "help": (
         "使用方法\n\n"
         "/imagine <描述> — 在按钮上选择比例、分辨率和张数，然后点 ✨ 生成。在私聊中直接发送文字也可以：每条消息都会作为描述。\n"
@@ -453,6 +472,15 @@ ZH_HANT: dict[str, str] = {
         "\n"
         "然後選擇畫面比例和解析度，點「生成」。傳送照片並附上說明 /imagine … 即可編輯它（🖼 保持原比例 保留其形狀）；圖片下方的 ⬆ 可放大該圖。/help 檢視全部選項。{quota_line}"
     ),
+    "start_group": (
+        "大家好！我可以把文字描述變成圖片。傳送 /imagine 加上你想看到的畫面，例如：\n"
+        "/imagine 雪地裡的一隻紅狐狸，黃金時刻\n\n"
+        "然後選擇比例和解析度，點「生成」；請求的按鈕只有發起人（或管理員）能按。傳送照片並附上說明 /imagine … 即可編輯它。"
+        "/help 檢視全部選項；個人額度只在與我的私訊中顯示（在私訊中傳送 /usage）。"
+    ),
+    "for_requester": "{name} 的請求：{prompt}",
+    "cancelled_by": "✖ {by} 取消了 {name} 的請求：{label} · {prompt}",
+    "usage_group": "{name}，個人額度只在私訊中顯示：請在與我（@{bot}）的私訊中傳送 /usage。",
     "help": (
         "使用方法\n\n"
         "/imagine <描述> — 在按鈕上選擇比例、解析度和張數，然後點 ✨ 生成。在私訊中直接傳送文字也可以：每條訊息都會作為描述。\n"
@@ -659,6 +687,11 @@ def language(code: str | None) -> str:
 def t(key: str, lang: str | None = None, **values: object) -> str:
     template = TEXTS[language(lang)].get(key) or EN[key]
     return template.format(**values)
+
+
+def for_requester(prompt: str, requester: str | None, lang: str | None) -> str:
+    """In a group, whose request a keyboard or status line is (`for Alice: a red fox`); elsewhere the prompt."""
+    return t("for_requester", lang, name=requester, prompt=prompt) if requester else prompt
 
 
 def join_list(items: Iterable[object], lang: str | None = None) -> str:

@@ -144,3 +144,35 @@ async def test_history_keeps_every_image_paged_with_failures_apart(start_bot, ha
     assert "1. ✖ 16:9 · 2K — stopped (cancelled)" in others["text"]
     assert "2. ⚠️ 16:9 · 2K — failed 5 (took too long)" in others["text"]
     assert [b["text"] for b in harness.buttons(others)] == [f"🔁 {n}" for n in range(1, 6)] + ["▶", "✅ Images · 7"]
+
+
+async def test_a_group_is_spoken_to_as_a_group_and_each_request_names_its_requester(start_bot, harness, tg, img):
+    await start_bot(user_daily_quota=20)
+    alice, ada = tg.user(811, "Alice", username="alice_w"), tg.user(812, "Ada")
+    group = tg.group(-100811, "Friends")
+    tg.set_admins(group["id"], [ada["id"]])
+    harness.send(group, alice, "/start")
+    hello = await harness.reply_text(group["id"], "Hi, everyone")
+    harness.send(group, alice, "/help")
+    help_ = await harness.reply_text(group["id"], "How to use me")
+    harness.send(group, alice, "/usage")
+    usage = await harness.reply_text(group["id"], "Alice, your own credits")
+    for text in (hello["text"], help_["text"], usage["text"]):  # no "this private chat", no personal figures
+        assert "this private chat" not in text and "20" not in text and "credits left" not in text
+    a_chat = tg.private_chat(alice)
+    harness.send(a_chat, alice, "/start")  # privately, the figures are there
+    assert "Today: 20 of 20 credits left" in (await harness.reply_text(a_chat["id"], "Hi!"))["text"]
+
+    harness.send(group, alice, "/imagine a picnic")
+    kb = await harness.keyboard(group["id"])
+    assert kb["text"].startswith("🎨 for Alice: a picnic\n\n")
+    img.delay = 10
+    await harness.press(kb, "Generate", alice)
+    await img.wait_for(lambda: img.inflight == 1)
+    line = await harness.status_says(group["id"], "Generating")
+    assert line["text"].endswith("\nfor Alice: a picnic")
+    await harness.press(line, "Cancel", ada)  # an admin helps: the requester is told who
+    told = await harness.reply_text(group["id"], "Ada cancelled Alice's request")
+    assert told["text"] == "✖ Ada cancelled Alice's request: 1:1 · 1K · a picnic"
+    await tg.wait_for(lambda: tg.message(group["id"], kb["message_id"])["text"]
+                      == "✖ Cancelled · 1:1 · 1K\nfor Alice: a picnic")

@@ -28,6 +28,9 @@ def _costs(services: Services) -> dict[str, int]:
 
 
 async def _quota_line(services: Services, origin: Origin) -> str:
+    """Today's credits, where only their owner reads them: never a person's in a group."""
+    if origin.requester is not None:
+        return ""
     report = await services.quota.report(origin)
     if report.limit is None:
         return ""
@@ -37,6 +40,9 @@ async def _quota_line(services: Services, origin: Origin) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     origin = await origin_for(update, context)
+    if origin.chat_id < 0:  # said to a group, not to "this private chat"
+        await reply(context, origin, t("start_group", origin.lang))
+        return
     await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
     await set_private_menu(context.bot, origin.chat_id, origin.lang, chosen=False)
 
@@ -78,11 +84,17 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Credits used today, what is left, and when they reset."""
+    """Credits used today, what is left, and when they reset; in a group only the chat's."""
     services = get_services(context)
     origin = await origin_for(update, context)
     report = await services.quota.report(origin)
     lang = origin.lang
+    if origin.requester is not None:  # a person in a group: their figures are theirs, the chat's are the chat's
+        text = t("usage_group", lang, name=origin.requester, bot=context.bot.username)
+        if report.chat_limit is not None:
+            text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
+        await reply(context, origin, text)
+        return
     if report.limit is None:
         text = t("usage_unlimited", lang, used=report.used)
     else:

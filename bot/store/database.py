@@ -74,7 +74,7 @@ class Reaped:
     settle: list[str]
 
 
-_ORIGIN = ("chat_id", "user_id", "thread_id", "reply_to", "lang")
+_ORIGIN = ("chat_id", "user_id", "thread_id", "reply_to", "lang", "requester")
 _JSON = ("failure_values", "sent")
 _PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request", "references", *_JSON))
 
