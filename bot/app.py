@@ -32,6 +32,7 @@ from .handlers import settings as settings_handlers
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
+from .keyboards import Action
 from .jobs.worker import Worker
 from .menus import command_menus
 from .originals import OriginalsStore
@@ -146,6 +147,7 @@ def build_application(settings: Settings) -> Application:
         "cancel": common.cancel,
         "settings": settings_handlers.settings_command,
         "history": history.history,
+        "id": common.id_,
         "stats": admin.stats,
         "grant": admin.grant,
         "block": admin.block,
@@ -168,6 +170,8 @@ def build_application(settings: Settings) -> Application:
     pictures = (filters.PHOTO | filters.Document.ALL) & messages
     app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, imagine.on_edit))
+    app.add_handler(CallbackQueryHandler(common.on_help_button, pattern=rf"^{Action.HELP}:"))
+    app.add_handler(CallbackQueryHandler(history.on_history_button, pattern=rf"^{Action.HISTORY_PAGE}:"))
     app.add_handler(CallbackQueryHandler(imagine.on_button))
     app.add_error_handler(common.on_error)
     return app

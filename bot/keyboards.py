@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from .models import Job, Prefs
 from .options import VARIANT_CHOICES, AspectRatio, Resolution
-from .texts import LANGUAGES, language, t
+from .texts import LANGUAGES, t
 
 RATIOS_PER_ROW = 5
 
@@ -30,6 +30,12 @@ class Action(StrEnum):
     PREFS = "p"  # a /settings button; the id names the scope (u<user id> or c<chat id>)
     DROP_PICTURES = "d"  # make a new image from the words alone, without the request's pictures
     REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
+    HELP = "i"  # a /help section (the id names it; `main` is the first screen)
+    HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+
+
+HELP_SECTIONS = ("options", "edit", "results", "commands")
+HELP_MAIN = "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,8 @@ def album_keyboard(job_ids: list[str], lang: str | None, *, with_originals: bool
 
 def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution,
                    lang: str | None) -> InlineKeyboardMarkup:
-    """/settings: the default ratio and size (✓ on the effective one) and the always-send-original switch."""
+    """/settings: the default ratio, size and count (✓ on the effective one), the always-send-original switch and
+    (a user's) language. No Done: every tap is saved."""
     ratios = [
         _button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio
     ]
@@ -145,23 +152,38 @@ def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resol
                  for n in VARIANT_CHOICES])
     switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
     rows.append([_button(switch, Action.PREFS, scope_key, "o")])
-    if scope_key.startswith("u"):  # the language is a person's choice, not a chat's
-        rows.append([
-            _button(_mark(t("prefs_language", lang, name=name), language(lang) == code), Action.PREFS, scope_key,
-                    "l" + code)
-            for code, name in LANGUAGES.items()
-        ])
-    rows.append([_button(t("prefs_done", lang), Action.PREFS, scope_key, "d")])
+    if scope_key.startswith("u"):  # the language is a person's choice, not a chat's; "" is the app's own
+        choices = {"": t("prefs_language_app", lang), **LANGUAGES}
+        rows.append([_button(_mark(name, (prefs.language or "") == code), Action.PREFS, scope_key, "l" + code)
+                     for code, name in choices.items()])
     return InlineKeyboardMarkup(rows)
 
 
-def history_keyboard(requests: list[list[Job]], lang: str | None) -> InlineKeyboardMarkup:
-    """A row per request (its variants together): 📤 n sends its stored result(s) again, 🔁 n makes it anew."""
-    rows = []
-    for number, jobs in enumerate(requests, start=1):
-        row = []
-        if any(job.photo_file_id or job.document_file_id for job in jobs):
-            row.append(_button(f"📤 {number}", Action.RESEND, jobs[0].id))
-        row.append(_button(f"🔁 {number}", Action.AGAIN, jobs[0].id))
-        rows.append(row)
+def history_keyboard(requests: list[list[Job]], first: int, lang: str | None, *, owner: int, kind: str, page: int,
+                     pages: int, switch: tuple[str, str] | None) -> InlineKeyboardMarkup | None:
+    """Under a /history page, numbered like its lines: 📤 n sends that result again, 🔁 n makes it anew; then
+    ◀ ▶ and the switch to the other list (`switch`: its kind and label)."""
+    numbered = list(enumerate(requests, start=first))
+    resend = [_button(f"📤 {n}", Action.RESEND, jobs[0].id) for n, jobs in numbered
+              if any(job.photo_file_id or job.document_file_id for job in jobs)]
+    rows = [row for row in (resend, [_button(f"🔁 {n}", Action.AGAIN, jobs[0].id) for n, jobs in numbered]) if row]
+    nav = []
+    if page > 0:
+        nav.append(_button("◀", Action.HISTORY_PAGE, str(owner), f"{kind}{page - 1}"))
+    if page < pages - 1:
+        nav.append(_button("▶", Action.HISTORY_PAGE, str(owner), f"{kind}{page + 1}"))
+    if switch is not None:
+        nav.append(_button(switch[1], Action.HISTORY_PAGE, str(owner), f"{switch[0]}0"))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def help_keyboard(section: str | None, lang: str | None) -> InlineKeyboardMarkup:
+    """Under /help: a button per section (✓ on the one shown), and ◀ Back to the first screen."""
+    buttons = [_button(_mark(t(f"help_{name}_button", lang), name == section), Action.HELP, name)
+               for name in HELP_SECTIONS]
+    rows = [buttons[:2], buttons[2:]]
+    if section is not None:
+        rows.append([_button(t("help_back", lang), Action.HELP, HELP_MAIN)])
     return InlineKeyboardMarkup(rows)

@@ -22,8 +22,8 @@ from .texts import LANGUAGES, language, t
 
 log = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "start"]
-GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings"]
+PRIVATE_COMMANDS = ["imagine", "help", "cancel", "settings", "history", "usage", "id", "start"]
+GROUP_COMMANDS = ["imagine", "help", "cancel", "history", "usage", "settings", "id"]
 # what a language_code of two letters selects (the languages that have one to themselves)
 BY_CODE = [code for code in LANGUAGES if len(code) == 2]
 
@@ -53,3 +53,13 @@ async def set_private_menu(bot: Bot, chat_id: int, lang: str | None, *, chosen: 
         await bot.set_my_commands(commands(PRIVATE_COMMANDS, lang), scope=BotCommandScopeChat(chat_id))
     except TelegramError as exc:  # a menu in the wrong language is no reason to fail the command
         log.info("chat menu of %s not set: %s", chat_id, exc.message)
+
+
+async def reset_private_menu(bot: Bot, chat_id: int, lang: str | None) -> None:
+    """Back to the app's language: the chat's own menu goes, so the menus by language code apply again (a language
+    without a code of its own gets its menu here once more)."""
+    try:
+        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
+    except TelegramError as exc:
+        log.info("chat menu of %s not removed: %s", chat_id, exc.message)
+    await set_private_menu(bot, chat_id, lang, chosen=False)

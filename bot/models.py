@@ -37,6 +37,7 @@ class Origin:
     thread_id: int | None = None
     reply_to: int | None = None
     lang: str | None = None
+    requester: str | None = None  # the person's name, in groups: whose request a keyboard or status line is
 
     def target(self) -> Target:
         return Target(self.chat_id, self.thread_id, self.reply_to)

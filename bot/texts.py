@@ -19,24 +19,55 @@ EN: dict[str, str] = {
         "Then pick the shape and the resolution and tap Generate. Send a photo with the caption /imagine … to edit "
         "it (🖼 Keep ratio keeps its shape); ⬆ under a picture makes it larger. /help shows all options.{quota_line}"
     ),
+    "start_group": (
+        "Hi, everyone! I turn a description into a picture. Send /imagine and what you want to see, for example:\n"
+        "/imagine a red fox in fresh snow, golden hour\n\n"
+        "Then pick the shape and the resolution and tap Generate; only the one who asked (or an admin) can press "
+        "a request's buttons. Send a photo with the caption /imagine … to edit it. /help shows all options; "
+        "your own credits are told in a private chat with me (/usage there)."
+    ),
+    "for_requester": "for {name}: {prompt}",
+    "cancelled_by": "✖ {by} cancelled {name}'s request: {label} · {prompt}",
+    "usage_group": "{name}, your own credits are told only in a private chat: send /usage to me there (@{bot}).",
     "help": (
         "How to use me\n\n"
-        "/imagine <description> — pick shape and resolution on the buttons, then ✨ Generate. "
-        "In a private chat plain text works too: any message you send is a description.\n\n"
-        "Skip the buttons with options anywhere in the text:\n"
+        "/imagine <description> — pick the shape, resolution and how many on the buttons, then ✨ Generate. "
+        "In a private chat plain text works too: any message you send is a description.\n"
+        "Example: /imagine a lighthouse at night --ar 9:16 --4k\n\n"
+        "Send a photo with the caption /imagine make it a watercolour to edit it (🖼 Keep ratio keeps its shape); "
+        "⬆ under a picture makes it larger.\n\n"
+        "More behind the buttons below.{quota_line}"
+    ),
+    "help_options": (
+        "Options, anywhere in the description (they skip the buttons):\n"
         "  --ar 16:9 — shape: {ratios}\n"
         "  --size 2K — resolution: 1K, 2K or 4K (or just --2k)\n"
-        "Example: /imagine a lighthouse at night --ar 9:16 --4k\n\n"
-        "  --n 4 — four variants at once (1, 2 or 4)\n\n"
-        "Reply /imagine to a message to use its text as the description. Send a photo or album with the caption "
-        "/imagine make it a watercolour (or reply /imagine … to one) to edit or combine pictures; "
-        "🖼 Keep ratio picks the shape closest to the first picture.\n\n"
-        "Under every picture: 🔁 Again makes another, 📐 Change picks new options, "
-        "📄 Original sends the full-quality file, ⬆ 2K / ⬆ 4K makes that very picture larger "
-        "(under an album, ⬆ 1 · 4K … ⬆ 4 · 4K).\n\n"
-        "/cancel stops your running image · /history your last images · /settings your defaults · "
-        "/usage credits left{quota_line}"
+        "  --n 4 — four variants at once (1, 2 or 4)\n"
+        "With both shape and resolution given, the image starts at once.\n"
+        "Example: /imagine a lighthouse at night --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "Editing and combining pictures: send a photo or an album with the caption /imagine make it a watercolour, "
+        "or reply /imagine … to one (up to 14 pictures). 🖼 Keep ratio picks the shape closest to the first "
+        "picture.\n\n"
+        "Reply /imagine to any message to use its text as the description."
+    ),
+    "help_results": (
+        "Under every picture: 🔁 Again makes another, 📐 Change picks new options, 📄 Original sends the "
+        "full-quality file, ⬆ 2K / ⬆ 4K makes that very picture larger (under an album, ⬆ 1 · 4K … ⬆ 4 · 4K)."
+    ),
+    "help_commands": (
+        "/cancel stops your newest image (/cancel all: every one)\n"
+        "/history your images: send one again or make it anew\n"
+        "/settings your defaults\n"
+        "/usage credits left today\n"
+        "/id your user id (and the chat's, in a group)"
+    ),
+    "help_options_button": "⚙️ Options",
+    "help_edit_button": "🖌 Editing",
+    "help_results_button": "🔁 Result buttons",
+    "help_commands_button": "📋 Commands",
+    "help_back": "◀ Back",
     "quota_line": "\n\nToday: {left} of {limit} credits left (1K = {c1}, 2K = {c2}, 4K = {c4}).",
     "usage": "Tell me what to draw, e.g. /imagine a red fox in fresh snow --ar 16:9",
     "prompt_too_long": "That description has {length:,} characters; the limit is {limit:,}. Please shorten it.",
@@ -86,20 +117,35 @@ EN: dict[str, str] = {
     "internal": "Something went wrong on my side; please try again.",
     "error_storage": "The bot's disk is full, so it cannot make new images right now; this one was not charged. "
                      "Please try again later.",
-    "prefs_title_user": "Your defaults for /imagine (options like --ar 16:9 still win for one request):",
-    "prefs_title_chat": "Defaults for /imagine in this chat (options like --ar 16:9 still win for one request):",
+    "prefs_title_user": "Your defaults for /imagine. Every tap is saved at once; options like --ar 16:9 still win for "
+                        "one request.",
+    "prefs_title_chat": "Defaults for /imagine in this chat. Every tap is saved at once; options like --ar 16:9 still "
+                        "win for one request.",
+    "prefs_rows": "\n\nShape: {ratio}\nResolution: {size}\nHow many: ×{variants}\n📄 Original file with every image: {original}",
+    "prefs_row_language": "\n🌐 Language: {language}",
+    "prefs_language_app": "📱 App's",
+    "prefs_language_app_value": "the app's ({name})",
     "prefs_original_on": "📄 Always original: on",
     "prefs_original_off": "📄 Always original: off",
-    "prefs_done": "💾 Done",
     "prefs_saved": "Saved: {ratio} · {size} · ×{variants}, original file {original}.",
     "prefs_admins_only": "Only the chat's admins can change its defaults.",
     "on": "on",
     "off": "off",
     "history_empty": "You have no images here yet. Try /imagine a red fox in fresh snow",
-    "history_title": "Your last images here (📤 sends it again, 🔁 makes a new one):",
-    "history_others": "Not made (failed or cancelled):",
+    "history_made": "Your images here from the last {hours:g} h: {count}, page {page} of {pages}. 📤 sends one again, "
+                    "🔁 makes it anew:",
+    "history_none_made": "No images made here in the last {hours:g} h.",
+    "history_not_made": "Not made here in the last {hours:g} h (failed or cancelled): {count}, page {page} of {pages}. "
+                        "🔁 tries again:",
     "history_running": "In progress:",
     "history_line": "{n}. {icon} {label} — {prompt}",
+    "history_line_not_made": "{n}. {icon} {label} — {prompt} ({why})",
+    "history_running_line": "{icon} {label} — {prompt}",
+    "history_edit": "edit",
+    "history_upscale": "upscale",
+    "history_cancelled": "cancelled",
+    "history_not_made_button": "⚠️ Not made · {count}",
+    "history_made_button": "✅ Images · {count}",
     "resend_gone": "That image is no longer stored; tap 🔁 to make it again.",
     "usage_report": "Today you used {used} of {limit} credits; {left} left.",
     "usage_granted": " (+{granted} granted today)",
@@ -107,7 +153,10 @@ EN: dict[str, str] = {
     "usage_chat": "\nThis chat: {used} of {limit} credits used.",
     "usage_costs": "\nCosts: 1K = {c1}, 2K = {c2}, 4K = {c4} credits. Credits reset {resets}.",
     "resets": "at {time} {tz} (in {hours} h {minutes} min)",
-    "not_allowed": "Sorry, this bot is private. Ask its owner to add you.",
+    "not_allowed": "Sorry, this bot is private. Ask its owner to add your user id: {user_id}",
+    "id_user": "Your user id: {user_id}",
+    "id_user_group": "{name}'s user id: {user_id}",
+    "id_chat": "This chat's id: {chat_id}",
     "blocked": "You can't use this bot any more.",
     "admins_only_cmd": "This command is for the bot's admins.",
     "grant_usage": "Use: /grant <user id> <credits>",
@@ -124,7 +173,6 @@ EN: dict[str, str] = {
         "Generation time (7 days): median {median}, p95 {p95}"
     ),
     "none": "none",
-    "prefs_language": "🌐 {name}",
     # one sentence per failure kind (imagegen.ImageGenError.kind and delivery failures)
     "error_auth": "The bot's image API key was refused; please tell the bot's admin.",
     "error_quota": "The image service's credit is used up; please tell the bot's admin.",
@@ -177,6 +225,7 @@ EN: dict[str, str] = {
     "cmd_history": "Your last images: send again or redo",
     "cmd_usage": "Credits left today",
     "cmd_start": "Start",
+    "cmd_id": "Your user id (and this chat's)",
     # /stats: what each failure was, in the words of the sentence its user got
     "kind_auth": "API key refused",
     "kind_quota": "API credit used up",
@@ -233,20 +282,51 @@ ZH: dict[str, str] = {
         "然后选择画面比例和分辨率，点“生成”。发送照片并附上说明 /imagine … 即可编辑它（🖼 保持原比例 保留其形状）；"
         "图片下方的 ⬆ 可放大该图。/help 查看全部选项。{quota_line}"
     ),
+    "start_group": (
+        "大家好！我可以把文字描述变成图片。发送 /imagine 加上你想看到的画面，例如：\n"
+        "/imagine 雪地里的一只红狐狸，黄金时刻\n\n"
+        "然后选择比例和分辨率，点“生成”；请求的按钮只有发起人（或管理员）能按。发送照片并附上说明 /imagine … 即可编辑它。"
+        "/help 查看全部选项；个人额度只在与我的私聊中显示（在私聊中发送 /usage）。"
+    ),
+    "for_requester": "{name} 的请求：{prompt}",
+    "cancelled_by": "✖ {by} 取消了 {name} 的请求：{label} · {prompt}",
+    "usage_group": "{name}，个人额度只在私聊中显示：请在与我（@{bot}）的私聊中发送 /usage。",
     "help": (
         "使用方法\n\n"
-        "/imagine <描述> — 在按钮上选择比例和分辨率，然后点 ✨ 生成。在私聊中直接发送文字也可以：每条消息都会作为描述。\n\n"
-        "也可以在描述中任意位置加参数，跳过按钮：\n"
+        "/imagine <描述> — 在按钮上选择比例、分辨率和张数，然后点 ✨ 生成。在私聊中直接发送文字也可以：每条消息都会作为描述。\n"
+        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k\n\n"
+        "发送照片并附上说明 /imagine 改成水彩画 即可编辑它（🖼 保持原比例 保留其形状）；图片下方的 ⬆ 可放大该图。\n\n"
+        "更多说明请点下方按钮。{quota_line}"
+    ),
+    "help_options": (
+        "参数，可写在描述中任意位置（跳过按钮）：\n"
         "  --ar 16:9 — 比例：{ratios}\n"
         "  --size 2K — 分辨率：1K、2K 或 4K（也可写 --2k）\n"
-        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k\n\n"
-        "  --n 4 — 一次生成 4 张变体（1、2 或 4）\n\n"
-        "回复某条消息并发送 /imagine，即以该消息的文字作为描述。发送照片或相册并附上说明 /imagine 改成水彩画"
-        "（或回复照片 /imagine …），即可编辑或合成图片；🖼 保持原比例 会选择最接近第一张图的比例。\n\n"
-        "每张图下方：🔁 再来一张，📐 修改选项，📄 原图发送高清原文件，⬆ 2K / ⬆ 4K 把这张图放大重绘"
-        "（相册下方为 ⬆ 1 · 4K … ⬆ 4 · 4K）。\n\n"
-        "/cancel 停止正在生成的图片 · /history 最近的图片 · /settings 默认设置 · /usage 剩余额度{quota_line}"
+        "  --n 4 — 一次生成 4 张变体（1、2 或 4）\n"
+        "同时给出比例和分辨率时，立即开始生成。\n"
+        "例如：/imagine 夜晚的灯塔 --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "编辑与合成图片：发送照片或相册并附上说明 /imagine 改成水彩画，或回复照片 /imagine …（最多 14 张）。"
+        "🖼 保持原比例 会选择最接近第一张图的比例。\n\n"
+        "回复某条消息并发送 /imagine，即以该消息的文字作为描述。"
+    ),
+    "help_results": (
+        "每张图下方：🔁 再来一张，📐 修改选项，📄 原图发送高清原文件，⬆ 2K / ⬆ 4K 把这张图放大重绘"
+        "（相册下方为 ⬆ 1 · 4K … ⬆ 4 · 4K）。"
+    ),
+    "help_commands": (
+        "/cancel 停止最新的图片（/cancel all：全部）\n"
+        "/history 你的图片：再次发送或重新生成\n"
+        "/settings 默认设置\n"
+        "/usage 今日剩余额度\n"
+        "/id 你的用户 id（在群里还有本群的 id）"
+    ),
+    "help_options_button": "⚙️ 参数",
+    "help_edit_button": "🖌 编辑图片",
+    "help_results_button": "🔁 图片下的按钮",
+    "help_commands_button": "📋 命令",
+    "help_back": "◀ 返回",
     "quota_line": "\n\n今日剩余 {left} / {limit} 点额度（1K = {c1}，2K = {c2}，4K = {c4}）。",
     "usage": "请告诉我要画什么，例如：/imagine 雪地里的一只红狐狸 --ar 16:9",
     "prompt_too_long": "描述共有 {length:,} 个字符，上限为 {limit:,}。请缩短后再试。",
@@ -290,20 +370,31 @@ ZH: dict[str, str] = {
     "original_as_jpeg": "📄 原图超过了 Telegram 允许机器人发送的 {limit} MB，因此这里发送的是全分辨率的 JPEG。",
     "internal": "我这边出了点问题，请再试一次。",
     "error_storage": "机器人的磁盘已满，暂时无法生成新图片；本次不扣额度。请稍后再试。",
-    "prefs_title_user": "你的 /imagine 默认设置（--ar 16:9 等参数仍可单次覆盖）：",
-    "prefs_title_chat": "本群 /imagine 的默认设置（--ar 16:9 等参数仍可单次覆盖）：",
+    "prefs_title_user": "你的 /imagine 默认设置。每次点按都会立即保存；--ar 16:9 等参数仍可单次覆盖。",
+    "prefs_title_chat": "本群 /imagine 的默认设置。每次点按都会立即保存；--ar 16:9 等参数仍可单次覆盖。",
+    "prefs_rows": "\n\n比例：{ratio}\n分辨率：{size}\n张数：×{variants}\n📄 每张图附原图文件：{original}",
+    "prefs_row_language": "\n🌐 语言：{language}",
+    "prefs_language_app": "📱 跟随应用",
+    "prefs_language_app_value": "跟随应用（{name}）",
     "prefs_original_on": "📄 总附原图：开",
     "prefs_original_off": "📄 总附原图：关",
-    "prefs_done": "💾 完成",
     "prefs_saved": "已保存：{ratio} · {size} · ×{variants}，原图文件{original}。",
     "prefs_admins_only": "只有本群管理员可以修改默认设置。",
     "on": "开",
     "off": "关",
     "history_empty": "你在这里还没有图片。试试 /imagine 雪地里的一只红狐狸",
-    "history_title": "你在这里最近的图片（📤 再次发送，🔁 重新生成）：",
-    "history_others": "未生成（失败或已取消）：",
+    "history_made": "你在这里最近 {hours:g} 小时的图片：{count} 个，第 {page} / {pages} 页。📤 再次发送，🔁 重新生成：",
+    "history_none_made": "最近 {hours:g} 小时你在这里没有生成图片。",
+    "history_not_made": "最近 {hours:g} 小时在这里未生成的（失败或已取消）：{count} 个，第 {page} / {pages} 页。🔁 再试一次：",
     "history_running": "进行中：",
     "history_line": "{n}. {icon} {label} — {prompt}",
+    "history_line_not_made": "{n}. {icon} {label} — {prompt}（{why}）",
+    "history_running_line": "{icon} {label} — {prompt}",
+    "history_edit": "编辑",
+    "history_upscale": "放大",
+    "history_cancelled": "已取消",
+    "history_not_made_button": "⚠️ 未生成 · {count}",
+    "history_made_button": "✅ 图片 · {count}",
     "resend_gone": "这张图片已不再保存；点 🔁 重新生成。",
     "usage_report": "今日已用 {used} / {limit} 点额度，剩余 {left} 点。",
     "usage_granted": "（今日另获赠 {granted} 点）",
@@ -311,7 +402,10 @@ ZH: dict[str, str] = {
     "usage_chat": "\n本群：已用 {used} / {limit} 点。",
     "usage_costs": "\n消耗：1K = {c1}，2K = {c2}，4K = {c4} 点。额度将于{resets}重置。",
     "resets": " {time}（{tz}，{hours} 小时 {minutes} 分钟后）",
-    "not_allowed": "抱歉，这是一个私人机器人。请联系机器人主人添加你。",
+    "not_allowed": "抱歉，这是一个私人机器人。请联系机器人主人，让其添加你的用户 id：{user_id}",
+    "id_user": "你的用户 id：{user_id}",
+    "id_user_group": "{name} 的用户 id：{user_id}",
+    "id_chat": "本群的 id：{chat_id}",
     "blocked": "你已无法使用此机器人。",
     "admins_only_cmd": "此命令仅限机器人管理员使用。",
     "grant_usage": "用法：/grant <用户 id> <点数>",
@@ -328,7 +422,6 @@ ZH: dict[str, str] = {
         "生成耗时（7 天）：中位数 {median}，p95 {p95}"
     ),
     "none": "无",
-    "prefs_language": "🌐 {name}",
     "error_auth": "机器人的图片 API 密钥被拒绝，请告知机器人管理员。",
     "error_quota": "图片服务的额度已用完，请告知机器人管理员。",
     "error_prompt_too_long": "图片服务提示描述过长，请缩短后再试。",
@@ -370,6 +463,7 @@ ZH: dict[str, str] = {
     "cmd_history": "最近的图片：再次发送或重新生成",
     "cmd_usage": "今日剩余额度",
     "cmd_start": "开始",
+    "cmd_id": "你的用户 id（及本群的 id）",
     "kind_auth": "API 密钥被拒绝",
     "kind_quota": "API 额度已用完",
     "kind_prompt_too_long": "描述过长",
@@ -426,24 +520,51 @@ ZH_HANT: dict[str, str] = {
         "\n"
         "然後選擇畫面比例和解析度，點「生成」。傳送照片並附上說明 /imagine … 即可編輯它（🖼 保持原比例 保留其形狀）；圖片下方的 ⬆ 可放大該圖。/help 檢視全部選項。{quota_line}"
     ),
+    "start_group": (
+        "大家好！我可以把文字描述變成圖片。傳送 /imagine 加上你想看到的畫面，例如：\n"
+        "/imagine 雪地裡的一隻紅狐狸，黃金時刻\n\n"
+        "然後選擇比例和解析度，點「生成」；請求的按鈕只有發起人（或管理員）能按。傳送照片並附上說明 /imagine … 即可編輯它。"
+        "/help 檢視全部選項；個人額度只在與我的私訊中顯示（在私訊中傳送 /usage）。"
+    ),
+    "for_requester": "{name} 的請求：{prompt}",
+    "cancelled_by": "✖ {by} 取消了 {name} 的請求：{label} · {prompt}",
+    "usage_group": "{name}，個人額度只在私訊中顯示：請在與我（@{bot}）的私訊中傳送 /usage。",
     "help": (
-        "使用方法\n"
-        "\n"
-        "/imagine <描述> — 在按鈕上選擇比例和解析度，然後點 ✨ 生成。在私訊中直接傳送文字也可以：每條訊息都會作為描述。\n"
-        "\n"
-        "也可以在描述中任意位置加參數，跳過按鈕：\n"
+        "使用方法\n\n"
+        "/imagine <描述> — 在按鈕上選擇比例、解析度和張數，然後點 ✨ 生成。在私訊中直接傳送文字也可以：每條訊息都會作為描述。\n"
+        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k\n\n"
+        "傳送照片並附上說明 /imagine 改成水彩畫 即可編輯它（🖼 保持原比例 保留其形狀）；圖片下方的 ⬆ 可放大該圖。\n\n"
+        "更多說明請點下方按鈕。{quota_line}"
+    ),
+    "help_options": (
+        "參數，可寫在描述中任意位置（跳過按鈕）：\n"
         "  --ar 16:9 — 比例：{ratios}\n"
         "  --size 2K — 解析度：1K、2K 或 4K（也可寫 --2k）\n"
-        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k\n"
-        "\n"
         "  --n 4 — 一次生成 4 張變體（1、2 或 4）\n"
-        "\n"
-        "回覆某條訊息並傳送 /imagine，即以該訊息的文字作為描述。傳送照片或相簿並附上說明 /imagine 改成水彩畫（或回覆照片 /imagine …），即可編輯或合成圖片；🖼 保持原比例 會選擇最接近第一張圖的比例。\n"
-        "\n"
-        "每張圖下方：🔁 再來一張，📐 修改選項，📄 原圖傳送高畫質原檔案，⬆ 2K / ⬆ 4K 把這張圖放大重繪（相簿下方為 ⬆ 1 · 4K … ⬆ 4 · 4K）。\n"
-        "\n"
-        "/cancel 停止正在生成的圖片 · /history 最近的圖片 · /settings 預設設定 · /usage 剩餘額度{quota_line}"
+        "同時給出比例和解析度時，立即開始生成。\n"
+        "例如：/imagine 夜晚的燈塔 --ar 9:16 --4k"
     ),
+    "help_edit": (
+        "編輯與合成圖片：傳送照片或相簿並附上說明 /imagine 改成水彩畫，或回覆照片 /imagine …（最多 14 張）。"
+        "🖼 保持原比例 會選擇最接近第一張圖的比例。\n\n"
+        "回覆某條訊息並傳送 /imagine，即以該訊息的文字作為描述。"
+    ),
+    "help_results": (
+        "每張圖下方：🔁 再來一張，📐 修改選項，📄 原圖傳送高畫質原檔案，⬆ 2K / ⬆ 4K 把這張圖放大重繪"
+        "（相簿下方為 ⬆ 1 · 4K … ⬆ 4 · 4K）。"
+    ),
+    "help_commands": (
+        "/cancel 停止最新的圖片（/cancel all：全部）\n"
+        "/history 你的圖片：再次傳送或重新生成\n"
+        "/settings 預設設定\n"
+        "/usage 今日剩餘額度\n"
+        "/id 你的使用者 id（在群裡還有本群的 id）"
+    ),
+    "help_options_button": "⚙️ 參數",
+    "help_edit_button": "🖌 編輯圖片",
+    "help_results_button": "🔁 圖片下的按鈕",
+    "help_commands_button": "📋 指令",
+    "help_back": "◀ 返回",
     "quota_line": "\n\n今日剩餘 {left} / {limit} 點額度（1K = {c1}，2K = {c2}，4K = {c4}）。",
     "usage": "請告訴我要畫什麼，例如：/imagine 雪地裡的一隻紅狐狸 --ar 16:9",
     "prompt_too_long": "描述共有 {length:,} 個字元，上限為 {limit:,}。請縮短後再試。",
@@ -487,20 +608,31 @@ ZH_HANT: dict[str, str] = {
     "original_as_jpeg": "📄 原圖超過了 Telegram 允許機器人傳送的 {limit} MB，因此這裡傳送的是全解析度的 JPEG。",
     "internal": "我這邊出了點問題，請再試一次。",
     "error_storage": "機器人的磁碟已滿，暫時無法產生新圖片；本次不扣額度。請稍後再試。",
-    "prefs_title_user": "你的 /imagine 預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
-    "prefs_title_chat": "本群 /imagine 的預設設定（--ar 16:9 等參數仍可單次覆蓋）：",
+    "prefs_title_user": "你的 /imagine 預設設定。每次點按都會立即儲存；--ar 16:9 等參數仍可單次覆蓋。",
+    "prefs_title_chat": "本群 /imagine 的預設設定。每次點按都會立即儲存；--ar 16:9 等參數仍可單次覆蓋。",
+    "prefs_rows": "\n\n比例：{ratio}\n解析度：{size}\n張數：×{variants}\n📄 每張圖附原圖檔案：{original}",
+    "prefs_row_language": "\n🌐 語言：{language}",
+    "prefs_language_app": "📱 跟隨應用",
+    "prefs_language_app_value": "跟隨應用（{name}）",
     "prefs_original_on": "📄 總附原圖：開",
     "prefs_original_off": "📄 總附原圖：關",
-    "prefs_done": "💾 完成",
     "prefs_saved": "已儲存：{ratio} · {size} · ×{variants}，原圖檔案{original}。",
     "prefs_admins_only": "只有本群管理員可以修改預設設定。",
     "on": "開",
     "off": "關",
     "history_empty": "你在這裡還沒有圖片。試試 /imagine 雪地裡的一隻紅狐狸",
-    "history_title": "你在這裡最近的圖片（📤 再次傳送，🔁 重新生成）：",
-    "history_others": "未生成（失敗或已取消）：",
+    "history_made": "你在這裡最近 {hours:g} 小時的圖片：{count} 個，第 {page} / {pages} 頁。📤 再次傳送，🔁 重新生成：",
+    "history_none_made": "最近 {hours:g} 小時你在這裡沒有生成圖片。",
+    "history_not_made": "最近 {hours:g} 小時在這裡未生成的（失敗或已取消）：{count} 個，第 {page} / {pages} 頁。🔁 再試一次：",
     "history_running": "進行中：",
     "history_line": "{n}. {icon} {label} — {prompt}",
+    "history_line_not_made": "{n}. {icon} {label} — {prompt}（{why}）",
+    "history_running_line": "{icon} {label} — {prompt}",
+    "history_edit": "編輯",
+    "history_upscale": "放大",
+    "history_cancelled": "已取消",
+    "history_not_made_button": "⚠️ 未生成 · {count}",
+    "history_made_button": "✅ 圖片 · {count}",
     "resend_gone": "這張圖片已不再儲存；點 🔁 重新生成。",
     "usage_report": "今日已用 {used} / {limit} 點額度，剩餘 {left} 點。",
     "usage_granted": "（今日另獲贈 {granted} 點）",
@@ -508,7 +640,10 @@ ZH_HANT: dict[str, str] = {
     "usage_chat": "\n本群：已用 {used} / {limit} 點。",
     "usage_costs": "\n消耗：1K = {c1}，2K = {c2}，4K = {c4} 點。額度將於{resets}重置。",
     "resets": " {time}（{tz}，{hours} 小時 {minutes} 分鐘後）",
-    "not_allowed": "抱歉，這是一個私人機器人。請聯絡機器人主人新增你。",
+    "not_allowed": "抱歉，這是一個私人機器人。請聯絡機器人主人，讓其新增你的使用者 id：{user_id}",
+    "id_user": "你的使用者 id：{user_id}",
+    "id_user_group": "{name} 的使用者 id：{user_id}",
+    "id_chat": "本群的 id：{chat_id}",
     "blocked": "你已無法使用此機器人。",
     "admins_only_cmd": "此指令僅限機器人管理員使用。",
     "grant_usage": "用法：/grant <使用者 id> <點數>",
@@ -525,7 +660,6 @@ ZH_HANT: dict[str, str] = {
         "生成耗時（7 天）：中位數 {median}，p95 {p95}"
     ),
     "none": "無",
-    "prefs_language": "🌐 {name}",
     "error_auth": "機器人的圖片 API 金鑰被拒絕，請告知機器人管理員。",
     "error_quota": "圖片服務的額度已用完，請告知機器人管理員。",
     "error_prompt_too_long": "圖片服務提示描述過長，請縮短後再試。",
@@ -563,6 +697,7 @@ ZH_HANT: dict[str, str] = {
     "cmd_history": "最近的圖片：再次傳送或重新生成",
     "cmd_usage": "今日剩餘額度",
     "cmd_start": "開始",
+    "cmd_id": "你的使用者 id（及本群的 id）",
     "kind_auth": "API 金鑰被拒絕",
     "kind_quota": "API 額度已用完",
     "kind_prompt_too_long": "描述過長",
@@ -623,6 +758,11 @@ def language(code: str | None) -> str:
 def t(key: str, lang: str | None = None, **values: object) -> str:
     template = TEXTS[language(lang)].get(key) or EN[key]
     return template.format(**values)
+
+
+def for_requester(prompt: str, requester: str | None, lang: str | None) -> str:
+    """In a group, whose request a keyboard or status line is (`for Alice: a red fox`); elsewhere the prompt."""
+    return t("for_requester", lang, name=requester, prompt=prompt) if requester else prompt
 
 
 def join_list(items: Iterable[object], lang: str | None = None) -> str:

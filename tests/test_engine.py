@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -185,3 +186,28 @@ async def test_a_sqlite_write_lock_held_by_another_process_is_waited_for_without
         other.close()
     finally:
         await store.close()
+
+
+async def test_history_pages_keep_what_was_made_apart_from_what_was_not(store):  # noqa: ANN001
+    now = time.time()
+
+    def job(job_id: str, status: JobStatus, at: float, chat: int = 5, **kwargs: object) -> Job:
+        return Job(job_id, Origin(chat, 9), REQUEST, status=status, created_at=at, finished_at=at,  # type: ignore[arg-type]
+                   **kwargs)
+
+    for n in range(7):
+        await store.save_job(job(f"ok{n}", JobStatus.DONE, now - 100 + n))
+    for n in range(20):  # newer than every success: they must not push one out
+        await store.save_job(job(f"bad{n}", JobStatus.FAILED, now - 50 + n, error_kind="timeout"))
+    await store.save_job(job("v1", JobStatus.DONE, now - 10, group_id="gv", variant=1, variants=2))
+    await store.save_job(job("v2", JobStatus.FAILED, now - 10, group_id="gv", variant=2, variants=2))
+    await store.save_job(job("old", JobStatus.DONE, now - 10_000))  # its original is no longer kept
+    await store.save_job(job("elsewhere", JobStatus.DONE, now, chat=6))
+    await store.save_job(job("waiting", JobStatus.QUEUED, now))
+    total, page = await store.history(9, 5, now - 1000, made=True, offset=0, limit=5)
+    assert total == 8
+    assert [[j.id for j in r] for r in page] == [["v1", "v2"], ["ok6"], ["ok5"], ["ok4"], ["ok3"]]
+    total, page = await store.history(9, 5, now - 1000, made=True, offset=5, limit=5)
+    assert [r[0].id for r in page] == ["ok2", "ok1", "ok0"]
+    total, page = await store.history(9, 5, now - 1000, made=False, offset=0, limit=5)
+    assert total == 20 and [r[0].id for r in page] == ["bad19", "bad18", "bad17", "bad16", "bad15"]

@@ -48,13 +48,11 @@ async def test_keyboard_labels_how_many_and_keeps_a_long_prompt_short(bot, harne
     assert "how many (×1 ×2 ×4)" in kb["text"]
 
 
-async def test_settings_done_is_not_a_selected_option(bot, harness):
+async def test_settings_original_switch_fits_a_button(bot, harness):
     user, chat = harness.person()
     harness.send(chat, user, "/settings")
     panel = await harness.reply_text(chat["id"], "Your defaults")
     labels = [b["text"] for b in harness.buttons(panel)]
-    done = next(label for label in labels if "Done" in label)
-    assert not done.startswith("✓")
     original = next(label for label in labels if label.startswith("📄"))
     assert len(original) <= 24
 
@@ -130,7 +128,7 @@ async def test_history_is_one_line_per_request(bot, harness, tg):
     await tg.wait_for(lambda: tg.calls_of("sendMediaGroup"), 15, "the album")
     await harness.reply_text(chat["id"], "🎨 ×4")
     harness.send(chat, user, "/history")
-    listing = await harness.reply_text(chat["id"], "Your last images")
+    listing = await harness.reply_text(chat["id"], "Your images here")
     assert listing["text"].count("four foxes") == 1 and "×4" in listing["text"]
     assert [b["text"] for b in harness.buttons(listing)] == ["📤 1", "🔁 1"]
     await harness.press(listing, "📤 1", user)

@@ -144,8 +144,7 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
     current = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"]))
                                 and ": on" in str(m["reply_markup"]) and m)
     assert "✓ 16:9" in str(current["reply_markup"]) and "✓ 4K" in str(current["reply_markup"])
-    await harness.press(panel, "Done", user)
-    await harness.reply_text(chat["id"], "Saved: 16:9 · 4K · ×1, original file on")
+    assert "Shape: 16:9\nResolution: 4K\nHow many: ×1\n📄 Original file with every image: on" in current["text"]
     await first.stop()
 
     await start_bot()
@@ -185,19 +184,21 @@ async def test_history_resends_by_file_id_and_regenerates(bot, harness, tg, img)
     harness.send(chat, user, "/imagine second picture --ar 3:2 --1k")
     await harness.status_says(chat["id"], "invalid")
     harness.send(chat, user, "/history")
-    listing = await harness.reply_text(chat["id"], "Your last images")
-    # finished images first, under the title; the failed one apart
-    title, others = listing["text"].split("Not made (failed or cancelled):")
-    assert "1. ✅ 1:1 · 1K — first picture" in title and "second picture" not in title
-    assert "2. ⚠️ 3:2 · 1K — second picture" in others
+    listing = await harness.reply_text(chat["id"], "Your images here")
+    # finished images on their pages; the failed one on a page of its own, behind a button
+    assert "1. ✅ 1:1 · 1K — first picture" in listing["text"] and "second picture" not in listing["text"]
     labels = [b["text"] for b in harness.buttons(listing)]
-    assert labels == ["📤 1", "🔁 1", "🔁 2"]
+    assert labels == ["📤 1", "🔁 1", "⚠️ Not made · 1"]
     await harness.press(listing, "📤 1", user)
     resent = await tg.wait_for(lambda: [c for c in tg.calls_of("sendPhoto") if isinstance(c.params.get("photo"), str)])
     assert not resent[0].files and "first picture" in resent[0].params["caption"]
     assert "⬆ 2K" in str(resent[0].params["reply_markup"]) and "⬆ 4K" in str(resent[0].params["reply_markup"])
     assert len(img.requests) == 2  # nothing regenerated
-    await harness.press(listing, "🔁 2", user)
+    await harness.press(listing, "Not made", user)
+    others = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
+                               and "Not made here" in m["text"] and m)
+    assert "1. ⚠️ 3:2 · 1K — second picture (refused as invalid)" in others["text"]
+    await harness.press(others, "🔁 1", user)
     await img.wait_for(lambda: len(img.requests) == 3)
     assert img.requests[-1].body["prompt"] == "second picture"
 

@@ -1,13 +1,15 @@
-"""/start, /help, /usage, /cancel, the access gate and the error handler."""
+"""/start, /help, /usage, /cancel, /id, the access gate and the error handler."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from .. import metrics
+from ..keyboards import HELP_MAIN, HELP_SECTIONS, Callback, help_keyboard
 from ..menus import PRIVATE_COMMANDS, set_private_menu
 from ..models import Job, Origin
 from ..options import AspectRatio
@@ -15,7 +17,7 @@ from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
 from .imagine import keyboard_prompt
-from .replies import origin_for, reply, user_lang
+from .replies import display_name, edit_quietly, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,9 @@ def _costs(services: Services) -> dict[str, int]:
 
 
 async def _quota_line(services: Services, origin: Origin) -> str:
+    """Today's credits, where only their owner reads them: never a person's in a group."""
+    if origin.requester is not None:
+        return ""
     report = await services.quota.report(origin)
     if report.limit is None:
         return ""
@@ -35,15 +40,38 @@ async def _quota_line(services: Services, origin: Origin) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     origin = await origin_for(update, context)
+    if origin.chat_id < 0:  # said to a group, not to "this private chat"
+        await reply(context, origin, t("start_group", origin.lang))
+        return
     await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
     await set_private_menu(context.bot, origin.chat_id, origin.lang, chosen=False)
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = get_services(context)
+    """One phone screen; the details are behind its buttons."""
     origin = await origin_for(update, context)
-    ratios = join_list((r.value for r in AspectRatio), origin.lang)
-    await reply(context, origin, t("help", origin.lang, ratios=ratios, quota_line=await _quota_line(services, origin)))
+    text = await _help_text(context, origin, None)
+    await reply(context, origin, text, help_keyboard(None, origin.lang))
+
+
+async def on_help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A /help button: that section in place of the message (anyone may press: it is the same for everyone)."""
+    query = update.callback_query
+    origin = await origin_for(update, context)
+    callback = Callback.decode(query.data)
+    known = callback is not None and callback.id in (*HELP_SECTIONS, HELP_MAIN)
+    await query.answer(None if known else t("expired", origin.lang))
+    if not known:
+        return
+    section = None if callback.id == HELP_MAIN else callback.id
+    text = await _help_text(context, origin, section)
+    await edit_quietly(query.edit_message_text(text, reply_markup=help_keyboard(section, origin.lang)))
+
+
+async def _help_text(context: ContextTypes.DEFAULT_TYPE, origin: Origin, section: str | None) -> str:
+    if section is not None:
+        return t(f"help_{section}", origin.lang, ratios=join_list((r.value for r in AspectRatio), origin.lang))
+    return t("help", origin.lang, quota_line=await _quota_line(get_services(context), origin))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -56,11 +84,17 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Credits used today, what is left, and when they reset."""
+    """Credits used today, what is left, and when they reset; in a group only the chat's."""
     services = get_services(context)
     origin = await origin_for(update, context)
     report = await services.quota.report(origin)
     lang = origin.lang
+    if origin.requester is not None:  # a person in a group: their figures are theirs, the chat's are the chat's
+        text = t("usage_group", lang, name=origin.requester, bot=context.bot.username)
+        if report.chat_limit is not None:
+            text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
+        await reply(context, origin, text)
+        return
     if report.limit is None:
         text = t("usage_unlimited", lang, used=report.used)
     else:
@@ -98,6 +132,22 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(context, origin, text)
 
 
+async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The sender's user id, and the chat's in a group: what the owner puts in ALLOWED_USER_IDS, ADMIN_USER_IDS
+    or ALLOWED_CHAT_IDS. Open to everyone, refused users included: it is how they learn what to send the owner."""
+    origin = await origin_for(update, context)
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    lines = []
+    if user is not None and message.sender_chat is None:  # not a channel or an anonymous admin
+        if chat.type == ChatType.PRIVATE:
+            lines.append(t("id_user", origin.lang, user_id=user.id))
+        else:
+            lines.append(t("id_user_group", origin.lang, name=display_name(user), user_id=user.id))
+    if chat.type != ChatType.PRIVATE:
+        lines.append(t("id_chat", origin.lang, chat_id=chat.id))
+    await reply(context, origin, "\n".join(lines))
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
     metrics.update_received(update)
@@ -105,7 +155,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat
     subject = user.id if user else (chat.id if chat else None)
-    if subject is None or subject in settings.admin_user_ids:
+    if subject is None or subject in settings.admin_user_ids or _asks_id(update, context.bot.username):
         return
     if await services.store.is_blocked(subject):
         kind = "blocked"
@@ -118,10 +168,18 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = await user_lang(context, user)
     log.info("update from %s refused: %s", subject, kind)
     if update.callback_query:
-        await update.callback_query.answer(t(kind, lang))
+        await update.callback_query.answer(t(kind, lang, user_id=subject))
     elif _addressed_to_bot(update) and await services.store.first_notice(subject, kind):
-        await reply(context, await origin_for(update, context), t(kind, lang))
+        await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop
+
+
+def _asks_id(update: Update, bot_username: str) -> bool:
+    """`/id` or `/id@thisbot`: answered whoever asks."""
+    message = update.effective_message
+    words = (message.text or "").split(maxsplit=1) if message is not None else []
+    command, _, bot = (words[0].lower() if words else "").partition("@")
+    return command == "/id" and bot in ("", bot_username.lower())
 
 
 def _addressed_to_bot(update: Update) -> bool:

@@ -38,9 +38,10 @@ from ..references import (
     unusable_media,
 )
 from ..services import Services, get_services
-from ..texts import join_list, resets_text, t
+from ..texts import for_requester, join_list, resets_text, t
 from . import history, settings
 from .replies import (
+    display_name,
     edit_quietly,
     may_act_for,
     origin_for,
@@ -446,7 +447,8 @@ def keyboard_prompt(prompt: str) -> str:
 
 
 def _choose_text(pending: PendingRequest) -> str:
-    lang, prompt = pending.origin.lang, keyboard_prompt(pending.prompt)
+    lang = pending.origin.lang
+    prompt = for_requester(keyboard_prompt(pending.prompt), pending.origin.requester, lang)
     if pending.references:
         count = len(pending.references)
         images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
@@ -624,12 +626,16 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
     if not await _may_press(context, answer, lang, job, query.from_user.id):
         return
     here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id,
-                               lang=lang)
+                               lang=lang, requester=job.origin.requester)
     again = PendingRequest(new_id(), here, job.request.prompt, job.request.aspect_ratio, job.request.size,
                            references=job.references, variants=job.variants)
     if callback.action == Action.CANCEL:
         cancelled = await services.queue.cancel(job.id)
         await answer(t("cancel_done", lang) if cancelled else t("expired", lang))
+        if cancelled and job.origin.requester and query.from_user.id != job.origin.user_id:  # an admin: say who
+            await reply(context, here, t("cancelled_by", job.origin.lang, by=display_name(query.from_user),
+                                         name=job.origin.requester, label=job.label,
+                                         prompt=keyboard_prompt(job.request.prompt)))
     elif callback.action == Action.AGAIN:
         await answer()
         await _submit(context, services, again, upscale_of=job.upscale_of)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
-from telegram.constants import ChatMemberStatus
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -21,15 +21,23 @@ ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 log = logging.getLogger(__name__)
 
 
+def display_name(user: User) -> str:
+    """A person as Telegram shows them to a group: their name (plain text: the bot sends no parse mode)."""
+    return user.full_name
+
+
 def origin_of(update: Update) -> Origin:
     message = update.effective_message
     chat = update.effective_chat
     user = update.effective_user
     # Channel posts and anonymous admins speak as a chat: the job belongs to (and is counted against) that chat.
+    requester = None
     if message is not None and message.sender_chat is not None and not update.callback_query:
         sender = message.sender_chat.id
     else:
         sender = user.id if user else chat.id
+        if user is not None and chat.type != ChatType.PRIVATE:  # a group's texts say whose request it is
+            requester = display_name(user)
     # Only a forum topic's thread id may be sent back: replies in plain supergroups carry one too, and sending
     # it there fails with "message thread not found".
     in_topic = message is not None and (message.is_topic_message or bool(chat.is_forum))
@@ -40,6 +48,7 @@ def origin_of(update: Update) -> Origin:
         thread_id=thread,
         reply_to=message.message_id if message and not update.callback_query else None,
         lang=user.language_code if user else None,
+        requester=requester,
     )
 
 

@@ -8,11 +8,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from ..keyboards import Callback, prefs_keyboard
-from ..menus import set_private_menu
+from ..menus import reset_private_menu, set_private_menu
 from ..models import Prefs, prefs_scope
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
-from ..texts import LANGUAGES, t
+from ..texts import LANGUAGES, language, t
 from .replies import edit_quietly, is_chat_admin, origin_for, reply, user_lang
 
 
@@ -49,7 +49,8 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     prefs = await services.store.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
     markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
-    await reply(context, origin, _title(scope, origin.lang), markup)
+    app_lang = update.effective_user.language_code if update.effective_user else None
+    await reply(context, origin, _panel(scope, prefs, ratio, size, origin.lang, app_lang), markup)
 
 
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback,
@@ -75,9 +76,10 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
             prefs.variants = int(value)
         elif kind == "o":
             prefs.always_original = not prefs.always_original
-        elif kind == "l" and value in LANGUAGES and scope[0] == "user":
-            prefs.language = lang = value
-        elif kind != "d":
+        elif kind == "l" and (value in LANGUAGES or not value) and scope[0] == "user":
+            prefs.language = value or None  # none: the Telegram app's language again
+            lang = value or query.from_user.language_code
+        elif kind != "d":  # d: the Done button of panels sent before every tap was saved
             raise ValueError(kind)
     except ValueError:
         await answer(t("expired", lang))
@@ -91,11 +93,23 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
         return
     await services.store.save_prefs(*scope, prefs)
     await answer()
-    if kind == "l":  # the command menu follows the choice, here in this private chat
+    if kind == "l" and prefs.language:  # the command menu follows the choice, here in this private chat
         await set_private_menu(context.bot, scope[1], lang, chosen=True)
+    elif kind == "l":
+        await reset_private_menu(context.bot, scope[1], lang)
     markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
-    await edit_quietly(query.edit_message_text(_title(scope[0], lang), reply_markup=markup))
+    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code)
+    await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
-def _title(scope: str, lang: str | None) -> str:
-    return t("prefs_title_user" if scope == "user" else "prefs_title_chat", lang)
+def _panel(scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None,
+           app_lang: str | None) -> str:
+    """The title, then what each row of buttons sets, in their order, with its value now."""
+    original = t("on" if prefs.always_original else "off", lang)
+    text = t("prefs_title_user" if scope == "user" else "prefs_title_chat", lang)
+    text += t("prefs_rows", lang, ratio=ratio, size=size, variants=prefs.variants or 1, original=original)
+    if scope == "user":
+        chosen = LANGUAGES.get(prefs.language or "")
+        name = chosen or t("prefs_language_app_value", lang, name=LANGUAGES[language(app_lang)])
+        text += t("prefs_row_language", lang, language=name)
+    return text

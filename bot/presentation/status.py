@@ -26,7 +26,7 @@ from .. import delivery, keyboards
 from ..models import Job
 from ..store import Caps, Store
 from ..tasks import Background, wait_set
-from ..texts import t
+from ..texts import for_requester, t
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def status_interval(elapsed: float) -> float:
 
 def short_prompt(job: Job) -> str:
     prompt = job.request.prompt
-    return prompt if len(prompt) <= STATUS_PROMPT_CHARS else prompt[: STATUS_PROMPT_CHARS - 1] + "…"
+    prompt = prompt if len(prompt) <= STATUS_PROMPT_CHARS else prompt[: STATUS_PROMPT_CHARS - 1] + "…"
+    return for_requester(prompt, job.origin.requester, job.origin.lang)
 
 
 @dataclass(slots=True)

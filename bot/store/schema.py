@@ -29,6 +29,7 @@ def _origin() -> list[Column]:
         Column("thread_id", BigInteger),
         Column("reply_to", BigInteger),
         Column("lang", Text),
+        Column("requester", Text),  # schema 0003
     ]
 
 
