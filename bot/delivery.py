@@ -235,13 +235,15 @@ async def deliver(
     *,
     uploads: Uploads,
     jpeg_caption: str | None = None,
+    file_caption: str | None = None,
     with_original: bool = False,
 ) -> Delivered:
     """Send the picture the best way Telegram allows; `with_original` adds the file even when a photo fits.
 
     `markup(original_button)` builds the buttons. Kinds: "photo", "photo+document", "preview+document", "document",
     and "preview" when the original could not follow the preview. An original over the upload limit goes as the
-    copy that fits, with `jpeg_caption` when that is a JPEG. Raises DeliveryError when nothing was sent.
+    copy that fits, with `jpeg_caption` when that is a JPEG. A file that follows the photo carries `file_caption`
+    (it says it is the original, not the prompt again). Raises DeliveryError when nothing was sent.
     """
     try:
         as_photo = uploads.fits_photo(picture.size, picture.width, picture.height)
@@ -268,8 +270,8 @@ async def deliver(
             return Delivered(kind, message)
         try:
             document = await send_document(
-                bot, Target(target.chat_id, target.thread_id, message.message_id), picture, caption_text,
-                uploads=uploads, jpeg_caption=jpeg_caption,
+                bot, Target(target.chat_id, target.thread_id, message.message_id), picture,
+                file_caption or caption_text, uploads=uploads, jpeg_caption=jpeg_caption,
             )
         except Exception as exc:  # the picture is there; the runner tells the user the file is missing
             log.warning("original could not follow the %s: %s", kind, exc)

@@ -271,6 +271,8 @@ EN: dict[str, str] = {
     "media_game": 'games',
     "media_story": 'stories',
     "media_file": 'this file ({name}): it is not a picture (PNG, JPEG or WEBP)',
+    "original_file": '📄 Original file · {details}',
+    "quota_exceeded_group": "{name}, that needs {credits} credits and you don't have enough left today.{hint} Send /usage to me in a private chat to see yours.",
 }
 
 ZH: dict[str, str] = {
@@ -508,6 +510,8 @@ ZH: dict[str, str] = {
     "media_game": '游戏',
     "media_story": '快拍',
     "media_file": '这个文件（{name}）：它不是图片（PNG、JPEG 或 WEBP）',
+    "original_file": '📄 原图文件 · {details}',
+    "quota_exceeded_group": '{name}，本次需要 {credits} 点，你今日的额度不够了。{hint}在私聊中向我发送 /usage 可查看你的额度。',
 }
 
 ZH_HANT: dict[str, str] = {
@@ -742,6 +746,8 @@ ZH_HANT: dict[str, str] = {
     "media_game": '遊戲',
     "media_story": '限時動態',
     "media_file": '這個檔案（{name}）：它不是圖片（PNG、JPEG 或 WEBP）',
+    "original_file": '📄 原圖檔案 · {details}',
+    "quota_exceeded_group": '{name}，本次需要 {credits} 點，你今日的額度不夠了。{hint}在私聊中向我傳送 /usage 可查看你的額度。',
 }
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "zh": ZH, "zh-hant": ZH_HANT}

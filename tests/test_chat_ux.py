@@ -176,3 +176,14 @@ async def test_a_group_is_spoken_to_as_a_group_and_each_request_names_its_reques
     assert told["text"] == "✖ Ada cancelled Alice's request: 1:1 · 1K · a picnic"
     await tg.wait_for(lambda: tg.message(group["id"], kb["message_id"])["text"]
                       == "✖ Cancelled · 1:1 · 1K\nfor Alice: a picnic")
+
+
+async def test_in_a_group_a_refusal_for_credits_keeps_the_persons_figures_out(start_bot, harness, tg, img):
+    await start_bot(user_daily_quota=1, quota_credits_4k=2)
+    bea = tg.user(821, "Bea")
+    group = tg.group(-100821, "Friends")
+    harness.send(group, bea, "/imagine a comet --ar 1:1 --4k")
+    told = await harness.reply_text(group["id"], "you don't have enough left today")
+    assert told["text"].startswith("Bea, that needs 2 credits") and "left today" not in told["text"].split(".")[1]
+    assert "0 left" not in told["text"] and "1 left" not in told["text"]
+    assert img.requests == []

@@ -30,6 +30,9 @@ async def test_oversize_image_becomes_preview_and_original_document(bot, harness
     assert document.params["disable_content_type_detection"] is True
     (name, _, _), = document.files.values()
     assert name == "static-on-an-old-tv_16x9_2K.png"
+    # the preview carries the prompt; the file under it says what it is, not the same caption again
+    assert photo.params["caption"].startswith("static on an old tv")
+    assert document.params["caption"] == "📄 Original file · 16:9 · 2K · 2752×1536"
     # the original already went out, so no 📄 button under the preview
     assert "Original" not in str(photo.params["reply_markup"])
 

@@ -485,7 +485,14 @@ async def _submit(
         quota, left = services.quota, exc.report.left or 0
         cheaper = any(quota.credits(s) < quota.credits(pending.size) and quota.credits(s) <= left for s in Resolution)
         hint = t("quota_hint_smaller" if cheaper else "quota_hint_admin", origin.lang)
-        text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.report.left, resets=resets, hint=hint)
+        report = exc.report
+        chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))
+        if origin.chat_id < 0 and (chat_left is None or chat_left >= exc.credits):
+            # the person's own figures are theirs, not the group's to read
+            text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits,
+                     hint=hint)
+        else:
+            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=report.left, resets=resets, hint=hint)
         await refuse(context, origin, text, pending.message_id)
         return False
     return True

@@ -134,6 +134,7 @@ class Finisher:
                     lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
                                                                size=job.size_made),
                     uploads=self._uploads, jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
+                    file_caption=t("original_file", lang, details=delivery.details_line(job)),
                     with_original=prefs.always_original,
                 )
                 job.delivery, job.result_message_id = result.kind, result.message.message_id
