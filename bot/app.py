@@ -183,7 +183,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
-    lines = StatusLines(app.bot, store, caps)
+    lines = StatusLines(app.bot, store, caps, owner=name)
     finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,
                         memory_mb=settings.image_memory_mb)
     presentation = TelegramPresentation(lines, finisher)

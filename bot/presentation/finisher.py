@@ -60,6 +60,7 @@ class Finisher:
         made = [m for m in members if m.status in (JobStatus.MADE, JobStatus.DONE)]
         failed = [m for m in members if m.status == JobStatus.FAILED]
         try:
+            await self._lines.settling(lead, sending=bool(made) and "result" not in lead.sent)
             if made:
                 await self._deliver(lead, made, failed)
             elif failed:
@@ -197,8 +198,7 @@ class Finisher:
             return
         lead = members[0]
         async with self._lines.lock(group):
-            self._lines.take(group)
-            await self._lines.edit(lead, t("paused_restart", lead.origin.lang, prompt=short_prompt(lead)), None)
+            await self._lines.pause(lead, self._lines.take(group))
 
     async def alert(self, kind: str) -> None:
         """A bad key or spent credit stops every user: the admins hear it directly, at most once an hour."""
