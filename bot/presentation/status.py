@@ -299,8 +299,8 @@ class StatusLines:
 
     async def settling(self, lead: Job, *, sending: bool) -> None:
         """This process settles the request: the line is its own for the last word (after a waiting edit still
-        on its way, for a moment at most), and says "Sending…" while a result goes out, when the chat's pacing
-        has room for it."""
+        on its way, for a moment at most), and says "Sending…" while a result goes out (in a group only when its
+        pacing has room)."""
         deadline = time.monotonic() + SETTLE_WAIT
         while True:
             try:
@@ -311,9 +311,8 @@ class StatusLines:
             if turn.taken or not turn.busy or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        chat = lead.origin.chat_id
-        pace = CHAT_EDIT_INTERVAL if chat > 0 else GROUP_EDIT_INTERVAL
-        if sending and time.monotonic() >= self._chat_edit.get(chat, 0.0) + pace:  # else it is not worth the budget
+        chat = lead.origin.chat_id  # a group's 20 messages a minute: only when its pacing has room
+        if sending and (chat > 0 or time.monotonic() >= self._chat_edit.get(chat, 0.0) + GROUP_EDIT_INTERVAL):
             text = t("sending", lead.origin.lang, label=lead.label, prompt=short_prompt(lead))
             await self.edit(lead, text, None, routine=True)
 
