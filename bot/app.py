@@ -260,6 +260,20 @@ async def stop_services(app: Application) -> None:
     await services.store.close()
 
 
+def start_line(settings: Settings, services: Services, username: str, *, intake: bool) -> str:
+    """The operator's one line at start: who, which image API and model, which database, which mode."""
+    if not intake:
+        mode = "worker (runs jobs, takes no updates)"
+    elif settings.webhook:
+        mode = f"webhook at {settings.telegram_webhook_url}"
+    else:
+        mode = "polling"
+    jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
+    http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
+    return (f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} model "
+            f"{settings.image_model}; database {services.store.describe()}{http}")
+
+
 def http_server(app: Application, services: Services) -> HttpServer | None:
     """Health, readiness, metrics and (in webhook mode) the webhook; None in polling mode without HTTP_PORT."""
     settings = services.settings
@@ -304,7 +318,7 @@ async def run_bot(
                     await app.bot.delete_webhook()  # a webhook left behind would make getUpdates fail
                     services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
             await app.start()
-            log.info("ready as @%s%s", app.bot.username, "" if intake else " (worker: runs jobs, takes no updates)")
+            log.info("%s", start_line(settings, services, app.bot.username, intake=intake))
             await stop.wait()
         finally:
             log.info("stopping: no new jobs; waiting for running ones")

@@ -33,6 +33,29 @@ HEAVY_DELIVERY_MB = 96  # what previewing and uploading one image over 10 MB tak
 ADMIN_ALERT_EVERY = 3600.0
 
 
+def job_summary(job: Job) -> str:
+    """What happened to a job, for the operator: its outcome first, then only what it has (a job that failed
+    before its image was made has no pixels, bytes or delivery)."""
+    if job.status == JobStatus.DONE and job.width and job.height and not job.request.matches(job.width, job.height):
+        outcome = f"done with a size mismatch (asked {job.request.label}, got {job.width}×{job.height})"
+    elif job.status == JobStatus.FAILED:
+        outcome = f"failed ({job.error_kind or 'internal'})"
+    else:
+        outcome = job.status.value
+    parts = [outcome]
+    if job.delivery:
+        parts.append(job.delivery)
+    if job.width and job.height and "mismatch" not in outcome:
+        parts.append(f"{job.width}×{job.height}")
+    if job.bytes:
+        parts.append(f"{job.bytes / 1024 / 1024:.1f} MB")
+    if job.upstream_seconds:
+        parts.append(f"upstream {job.upstream_seconds:.1f} s")
+    if job.request_id:
+        parts.append(f"request id {job.request_id}")
+    return ", ".join(parts)
+
+
 class Finisher:
     def __init__(self, bot: Bot, store: Store, originals: OriginalsStore, quota: Quota, lines: StatusLines, *,
                  admins: frozenset[int] = frozenset(), memory_mb: int = 96) -> None:
@@ -82,13 +105,10 @@ class Finisher:
                 self._log(member)
 
     def _log(self, job: Job) -> None:
-        log.info(
-            "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
-            job.id, job.origin.chat_id, job.origin.user_id, job.request.label, job.upstream_seconds or 0.0,
-            job.bytes, job.delivery, job.status, f" ({job.error_kind})" if job.error_kind else "",
-            extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
-                   "size": job.request.size.value, "outcome": job.status.value},
-        )
+        log.info("job %s chat %s user %s %s: %s", job.id, job.origin.chat_id, job.origin.user_id, job.request.label,
+                 job_summary(job),
+                 extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
+                        "size": job.request.size.value, "outcome": job.status.value})
         metrics.job_finished(job.status.value, job.error_kind)
         if job.delivery:
             metrics.delivered(job.delivery)

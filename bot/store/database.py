@@ -138,6 +138,10 @@ class Store:
     def insert(self, table: sa.Table) -> Any:
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """Its kind and where it is, without a password: `SQLite data/imagine-bot.sqlite3`."""
+        raise NotImplementedError
+
     async def _write(self, work: Callable[..., T], *args: Any) -> T:
         """`work(conn, *args)` in one transaction that writes; committed when it returns, rolled back if it raises."""
         raise NotImplementedError
