@@ -45,8 +45,9 @@ async def test_one_start_line_and_alembic_only_when_it_migrates(tmp_path, tg, im
     for log in (first, again):
         assert "alembic" not in log and "Context impl" not in log and "Will assume" not in log, log
         (ready,) = [line for line in log.splitlines() if "ready as @" in line]
-        assert ready.endswith(f"ready as @imagine_test_bot: polling, up to 3 jobs at once; image API {img.base_url} "
-                              f"model nano-banana-2; database SQLite {tmp_path / 'data' / 'imagine-bot.sqlite3'}"), ready
+        database = tmp_path / "data" / "imagine-bot.sqlite3"
+        assert ready.endswith(f"ready as @imagine_test_bot: polling, up to 3 jobs at once; image API "
+                              f"{img.base_url} model nano-banana-2; database SQLite {database}"), ready
     assert "imagine-bot.sqlite3 created at revision" in first
     assert "migrated" not in again and "created" not in again
 
@@ -73,7 +74,8 @@ async def test_a_jobs_line_says_what_happened_to_it(start_bot, harness, tg, img)
         await tg.wait_for(lambda: stream.getvalue().count(" job ") >= 4, 10, "four job lines")
     finally:
         logging.getLogger().removeHandler(handler)
-    jobs = [line.split(": ", 1)[1] for line in stream.getvalue().splitlines() if "bot.presentation.finisher: job" in line]
+    jobs = [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()
+            if "bot.presentation.finisher: job" in line]
     lines = [line.split(": ", 1)[1] for line in jobs]
     assert len(lines) == 4, jobs
     done, mismatch, failed, cancelled = lines

@@ -1,4 +1,4 @@
-"""Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s" → "Sending…", paced, and chat actions.
+"""Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s" → "Sending…", paced; chat actions.
 
 A line only moves forward, whichever process edits it (`models.LineStage`, kept on the request's lead job). The
 process that queued a request shows it while it waits, and announces each such edit in the database first

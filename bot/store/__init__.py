@@ -10,8 +10,8 @@ from .database import MAX_ATTEMPTS, Caps, LineTurn, QueueFull, Reaped, Store, St
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
-__all__ = ["MAX_ATTEMPTS", "Caps", "LineTurn", "PostgresStore", "QueueFull", "Reaped", "SqliteStore", "Store", "StoreError",
-           "make_store"]
+__all__ = ["MAX_ATTEMPTS", "Caps", "LineTurn", "PostgresStore", "QueueFull", "Reaped", "SqliteStore", "Store",
+           "StoreError", "make_store"]
 
 
 def make_store(url: str) -> Store:
