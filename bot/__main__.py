@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, *, intake: bool = True) -> int:
-    from .app import BotApiUnreachable, run_bot
+    from .app import BotApiUnreachable, NotTheBotApi, run_bot
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -86,6 +86,8 @@ def _serve(settings: Settings, *, intake: bool = True) -> int:
 
     try:
         asyncio.run(run())
+    except NotTheBotApi as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     except InvalidToken:
         return _fail("TELEGRAM_BOT_TOKEN was refused by Telegram: check it with @BotFather", EXIT_CONFIG)
     except BotApiUnreachable as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -57,9 +60,39 @@ class BotApiUnreachable(Exception):
     """The Bot API did not answer within TELEGRAM_STARTUP_WAIT_SECONDS; the message is the operator's one line."""
 
 
+class NotTheBotApi(Exception):
+    """Something answered at TELEGRAM_API_BASE_URL, but not the Bot API (a web page, another service): a wrong
+    address, not a wrong token. The message is the operator's one line."""
+
+
+_NOT_JSON = re.compile(r"^(?P<status>.+?) \((?P<code>\d+)\)\. Parsing the server response (?P<body>.*) failed$",
+                       re.DOTALL)
+
+
+def not_the_bot_api(exc: TelegramError, url: str) -> NotTheBotApi | None:
+    """PTB's error for an answer that is not JSON (a failed parse down its chain of causes), as one line; None
+    for a real answer of the Bot API (a 401 for a refused token, say)."""
+    chain: list[TelegramError] = []
+    error: BaseException | None = exc
+    while isinstance(error, TelegramError) and len(chain) < 5:
+        chain.append(error)
+        error = error.__cause__
+    if not any(error.message == "Invalid server response" for error in chain):
+        return None
+    answer, body = "200 OK", ""
+    if match := next((m for error in chain if (m := _NOT_JSON.match(error.message))), None):
+        answer = f"{match['code']} {match['status']}"
+        with contextlib.suppress(ValueError, SyntaxError):
+            raw = ast.literal_eval(match["body"])
+            text = " ".join((raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).split())
+            body = f": {text[:80]}{'…' if len(text) > 80 else ''}" if text else ": an empty body"
+    return NotTheBotApi(f"the server at {url} answered {answer} with something that is not the Telegram Bot API"
+                        f"{body}; check TELEGRAM_API_BASE_URL (Telegram's own is https://api.telegram.org/bot)")
+
+
 async def wait_for_bot_api(app: Application, settings: Settings) -> None:
     """getMe until the Bot API answers: after a reboot the network or a self-hosted Bot API server often comes up
-    a little after the bot. A refused token is not waited on (InvalidToken is no NetworkError)."""
+    a little after the bot. A refused token, or a server that is not the Bot API, is not waited on."""
     wait, url = settings.telegram_startup_wait_seconds, settings.telegram_api_base_url
     deadline = time.monotonic() + wait
     pause = 1.0
@@ -69,9 +102,12 @@ async def wait_for_bot_api(app: Application, settings: Settings) -> None:
             # a silent server must not hold one try for the whole read timeout
             await asyncio.wait_for(app.bot.initialize(), timeout=min(30.0, max(5.0, left)))
             return
-        except BadRequest:
-            raise  # an answer, just not a good one: waiting won't change it
-        except (NetworkError, TimeoutError) as exc:
+        except (TelegramError, TimeoutError) as exc:
+            if isinstance(exc, TelegramError) and (wrong := not_the_bot_api(exc, url)) is not None:
+                raise wrong from None
+            # A BadRequest or a refused token is an answer, just not a good one: waiting won't change it.
+            if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | TimeoutError):
+                raise
             reason = exc.message if isinstance(exc, NetworkError) else "no answer"
             left = deadline - time.monotonic()
             if left <= 0:
@@ -195,7 +231,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
-    lines = StatusLines(app.bot, store, caps)
+    lines = StatusLines(app.bot, store, caps, owner=name)
     # images over 10 MB previewed, made to fit and uploaded at once: from the same memory as the downloads
     uploads = Uploads(settings.telegram_max_upload_mb * MB, settings.data_dir / "spool",
                       asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
@@ -237,6 +273,20 @@ async def stop_services(app: Application) -> None:
     await services.presentation.close(services.presentation.lines.waiting_groups())
     await services.client.aclose()
     await services.store.close()
+
+
+def start_line(settings: Settings, services: Services, username: str, *, intake: bool) -> str:
+    """The operator's one line at start: who, which image API and model, which database, which mode."""
+    if not intake:
+        mode = "worker (runs jobs, takes no updates)"
+    elif settings.webhook:
+        mode = f"webhook at {settings.telegram_webhook_url}"
+    else:
+        mode = "polling"
+    jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
+    http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
+    return (f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} model "
+            f"{settings.image_model}; database {services.store.describe()}{http}")
 
 
 def http_server(app: Application, services: Services) -> HttpServer | None:
@@ -283,7 +333,7 @@ async def run_bot(
                     await app.bot.delete_webhook()  # a webhook left behind would make getUpdates fail
                     services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
             await app.start()
-            log.info("ready as @%s%s", app.bot.username, "" if intake else " (worker: runs jobs, takes no updates)")
+            log.info("%s", start_line(settings, services, app.bot.username, intake=intake))
             await stop.wait()
         finally:
             log.info("stopping: no new jobs; waiting for running ones")

@@ -66,6 +66,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(masked, ensure_ascii=False)
 
 
+class NoJsonDump(logging.Filter):
+    """PTB logs an answer that is not JSON with a traceback and the whole body; the error it raises says it in
+    one line where it is handled (at start: the wrong TELEGRAM_API_BASE_URL), so that record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("telegram") and str(record.msg).startswith("Can not load invalid JSON"))
+
+
 def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = None,
                   log_format: str = "text") -> logging.Handler:
     """Replace the root handlers with one masking handler; returns it (tests remove it again)."""
@@ -73,6 +81,7 @@ def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = No
     formatter = JsonFormatter(secrets) if log_format == "json" else SecretMaskingFormatter(FORMAT, secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(NoJsonDump())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from .options import AspectRatio, ImageRequest, Resolution
 
@@ -77,6 +77,15 @@ class JobStatus(StrEnum):
     @property
     def final(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class LineStage(IntEnum):
+    """How far a request's status line has got; it only moves up, whichever process shows it."""
+
+    NONE = 0  # a keyboard, or nothing yet
+    QUEUED = 1  # waiting, shown by the process that queued it
+    WORKING = 2  # its upstream call runs: generating, editing or upscaling
+    SETTLING = 3  # sending the result, or saying why there is none: the settling process's last word
 
 
 @dataclass(slots=True)

@@ -68,7 +68,7 @@ async def test_a_waiting_line_is_edited_when_its_place_moves_and_pacing_allows(s
     def moved_up() -> bool:
         seen = texts()
         ahead = next((i for i, x in enumerate(seen) if "1 ahead of you" in x), None)
-        return ahead is not None and any(x.startswith("⏳ Queued ·") for x in seen[ahead + 1:])
+        return ahead is not None and any(x.startswith("⏳ Queued — you are next ·") for x in seen[ahead + 1:])
 
     # The first job ends at 4 s; pacing lets the line change 5 s after its first text, while it still waits (8 s).
     await tg.wait_for(moved_up, 8, "its place in line moving up")

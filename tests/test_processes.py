@@ -22,6 +22,7 @@ from aiohttp import ClientSession, web
 
 from tests.fleet import BotProcess, Fleet, free_port
 from tests.postgres import remove_cluster, start_cluster
+from tests.status_stages import WORKING, assert_forward, line_history
 from tests.test_service import sample
 
 SECRET = "fleet-Secret_123"
@@ -356,3 +357,27 @@ async def test_readyz_follows_postgresql_both_ways_without_a_restart(tg, img, tm
         await fleet.stop()
         print(fleet.logs())
         remove_cluster(cluster)
+
+
+async def test_status_lines_only_move_forward_across_an_intake_and_two_workers(fleet, harness, tg, img):
+    """The intake shows a waiting line, a worker takes it over once its image API call began: every edit of
+    every line, as the Bot API received them, goes queued → generating → sending → result, never back."""
+    await fleet.start(WORKER_CONCURRENCY="0")
+    await asyncio.gather(fleet.start("worker", WORKER_CONCURRENCY="2"), fleet.start("worker", WORKER_CONCURRENCY="2"))
+    img.delay = 6
+    people = [harness.person() for _ in range(8)]
+    keyboards = []
+    for i, (user, chat) in enumerate(people):
+        harness.send(chat, user, f"/imagine line u{i} n1 --ar 1:1")
+        keyboards.append(await harness.keyboard(chat["id"], timeout=15))
+    for (user, chat), keyboard in zip(people, keyboards, strict=True):
+        tg.flood(1, method="editMessageText", chat_id=chat["id"])  # whoever edits first waits a second
+        await harness.press(keyboard, "Generate", user)
+    for _, chat in people:
+        await harness.result(chat["id"], timeout=60)
+    for i, (_, chat) in enumerate(people):
+        history = line_history(tg, chat["id"])
+        assert_forward(history)
+        (call,) = [r for r in img.requests if f"u{i} n1" in r.body["prompt"]]
+        first_working = next(at for stage, _, at in history if stage == WORKING)
+        assert first_working >= call.started  # "Generating" once the image API has the request, not before

@@ -123,3 +123,39 @@ def test_unreachable_bot_api_is_one_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Telegram Bot API" in lines[0] and "Traceback" not in result.stderr
+
+
+async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
+    """A server that is not the Bot API (a web page's 404) is one line naming the URL and what it answered:
+    exit 2, no traceback, and the token is not blamed."""
+    from aiohttp import web
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html><body><h1>404 Not Found</h1>nginx</body></html>",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/wrong/bot"
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART", "IMAGE_API_KEY": img.api_key, "TELEGRAM_API_BASE_URL": url,
+        "IMAGE_API_BASE_URL": img.base_url, "DATA_DIR": str(tmp_path / "data"),
+        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await runner.cleanup()
+    output = out.decode() + err.decode()
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output and "SECRETPART" not in output
+    assert "TELEGRAM_BOT_TOKEN" not in output  # a good token is not sent to be regenerated
+    (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
+    assert url in line and "404" in line and "TELEGRAM_API_BASE_URL" in line and "<html>" in line, line

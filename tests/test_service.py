@@ -288,7 +288,7 @@ async def test_logs_mask_every_secret_in_both_formats(tg, img, start_bot, harnes
         user, chat = harness.person()
         harness.send(chat, user, "/imagine logged --ar 1:1 --1k")
         await harness.result(chat["id"])
-        await tg.wait_for(lambda: '"outcome"' in stream.getvalue() or " outcome done" in stream.getvalue(), 10,
+        await tg.wait_for(lambda: '"outcome"' in stream.getvalue() or "1:1 · 1K: done" in stream.getvalue(), 10,
                           "the job's line")
         try:
             raise RuntimeError(f"token {tg.token} key {img.api_key} secret {SECRET}")

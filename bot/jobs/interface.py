@@ -16,7 +16,10 @@ class Presentation(Protocol):
         """It was queued (show its first status line, in the background), or it was refused (forget it)."""
 
     def started(self, job: Job) -> None:
-        """A job of a request started generating here: its status line says so from now on."""
+        """A job of a request was claimed here (its references are fetched next)."""
+
+    def generating(self, job: Job) -> None:
+        """Its upstream call begins: its status line says it is being made from now on, never before."""
 
     def ended(self, job: Job) -> None:
         """A job ended here (made, failed or cancelled); its request may still be waiting for others."""

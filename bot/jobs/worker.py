@@ -261,6 +261,7 @@ class Worker:
         if job.upscale_of:
             request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
         async with self._references.fetched(job.references) as images:
+            self._presentation.generating(job)
             image = await self._client.generate(request, images)
             if self._retry_mismatch and not job.request.matches(image.width, image.height):
                 image = await self._retry_for_size(job, request, images, image)

@@ -31,6 +31,9 @@ class TelegramPresentation:
     def started(self, job: Job) -> None:
         self.lines.started(job)
 
+    def generating(self, job: Job) -> None:
+        self.lines.generating(job)
+
     def ended(self, job: Job) -> None:
         self.lines.ended(job)
 

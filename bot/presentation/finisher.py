@@ -31,6 +31,29 @@ log = logging.getLogger(__name__)
 ADMIN_ALERT_EVERY = 3600.0
 
 
+def job_summary(job: Job) -> str:
+    """What happened to a job, for the operator: its outcome first, then only what it has (a job that failed
+    before its image was made has no pixels, bytes or delivery)."""
+    if job.status == JobStatus.DONE and job.width and job.height and not job.request.matches(job.width, job.height):
+        outcome = f"done with a size mismatch (asked {job.request.label}, got {job.width}×{job.height})"
+    elif job.status == JobStatus.FAILED:
+        outcome = f"failed ({job.error_kind or 'internal'})"
+    else:
+        outcome = job.status.value
+    parts = [outcome]
+    if job.delivery:
+        parts.append(job.delivery)
+    if job.width and job.height and "mismatch" not in outcome:
+        parts.append(f"{job.width}×{job.height}")
+    if job.bytes:
+        parts.append(f"{job.bytes / 1024 / 1024:.1f} MB")
+    if job.upstream_seconds:
+        parts.append(f"upstream {job.upstream_seconds:.1f} s")
+    if job.request_id:
+        parts.append(f"request id {job.request_id}")
+    return ", ".join(parts)
+
+
 class Finisher:
     def __init__(self, bot: Bot, store: Store, originals: OriginalsStore, quota: Quota, lines: StatusLines, *,
                  uploads: delivery.Uploads, admins: frozenset[int] = frozenset()) -> None:
@@ -57,6 +80,7 @@ class Finisher:
         made = [m for m in members if m.status in (JobStatus.MADE, JobStatus.DONE)]
         failed = [m for m in members if m.status == JobStatus.FAILED]
         try:
+            await self._lines.settling(lead, sending=bool(made) and "result" not in lead.sent)
             if made:
                 await self._deliver(lead, made, failed)
             elif failed:
@@ -79,13 +103,10 @@ class Finisher:
                 self._log(member)
 
     def _log(self, job: Job) -> None:
-        log.info(
-            "job %s chat %s user %s %s upstream %.1fs bytes %s delivery %s outcome %s%s",
-            job.id, job.origin.chat_id, job.origin.user_id, job.request.label, job.upstream_seconds or 0.0,
-            job.bytes, job.delivery, job.status, f" ({job.error_kind})" if job.error_kind else "",
-            extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
-                   "size": job.request.size.value, "outcome": job.status.value},
-        )
+        log.info("job %s chat %s user %s %s: %s", job.id, job.origin.chat_id, job.origin.user_id, job.request.label,
+                 job_summary(job),
+                 extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
+                        "size": job.request.size.value, "outcome": job.status.value})
         metrics.job_finished(job.status.value, job.error_kind)
         if job.delivery:
             metrics.delivered(job.delivery)
@@ -204,8 +225,7 @@ class Finisher:
             return
         lead = members[0]
         async with self._lines.lock(group):
-            self._lines.take(group)
-            await self._lines.edit(lead, t("paused_restart", lead.origin.lang, prompt=short_prompt(lead)), None)
+            await self._lines.pause(lead, self._lines.take(group))
 
     async def alert(self, kind: str) -> None:
         """A bad key or spent credit stops every user: the admins hear it directly, at most once an hour."""

@@ -1,11 +1,15 @@
-"""Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s", paced, and chat actions.
+"""Status lines: "Queued — 3 ahead of you" → "Generating 16:9 · 2K… 12 s" → "Sending…", paced; chat actions.
 
-A process shows the lines of the requests it queued (while they wait) and of the jobs it runs. Each line has its
-own deadline in a heap, so a tick touches only the lines that are due: a running line every tick (its seconds
-count), a waiting one only when its place in line changed or an edit it wanted was held back by pacing. Queue
-positions come from one query per tick, whatever the number of waiting jobs. A line never goes back from Generating to Queued, and its elapsed time counts
-from the first start of its request on a monotonic clock. Routine edits are marked as progress, so the limiter may
-coalesce them and never lets them delay a result.
+A line only moves forward, whichever process edits it (`models.LineStage`, kept on the request's lead job). The
+process that queued a request shows it while it waits, and announces each such edit in the database first
+(`hold_line`), only while no worker has taken the line further. The worker whose job starts calling the image API
+takes the line over (`advance_line`), never while a waiting edit may still be on its way; the process settling the
+request takes it for its last word the same way. The seconds count from that first call, kept with the line, so a
+takeover by another process does not restart them. Each line has its own deadline in a heap, so a tick touches
+only the lines that are due: a line being made every tick, a waiting one only when its place in line changed or an
+edit it wanted was held back by pacing. Queue positions come from one query per tick, whatever the number of
+waiting jobs. Routine edits are marked as progress, so the limiter may coalesce them and never lets them delay a
+result.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from .. import delivery, keyboards
-from ..models import Job
+from ..models import Job, LineStage
 from ..store import Caps, Store
-from ..tasks import Background, wait_set
+from ..tasks import Background, complain, wait_set
 from ..texts import for_requester, t
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,10 @@ CHAT_EDIT_INTERVAL = 3.0  # at most one routine status edit per private chat in 
 GROUP_EDIT_INTERVAL = 12.0
 GROUP_ACTION_EVERY = 20.0
 PROGRESS = {"progress": True}
+# How long a waiting line's edit may take to land (a flood wait of TELEGRAM_MAX_RETRY_AFTER included); a worker's
+# line waits for it, or this long if the process that holds it stopped.
+HOLD_SECONDS = 90.0
+SETTLE_WAIT = 3.0  # the last word waits at most this long for such an edit: a result is not held back for it
 
 
 def status_interval(elapsed: float) -> float:
@@ -58,10 +66,15 @@ class Line:
     lead: Job
     total: int
     local: bool = True  # queued by this process, which sends its first line; else only edited here
-    generating: set[str] = field(default_factory=set)  # its jobs running here
+    claimed: set[str] = field(default_factory=set)  # its jobs this process's worker runs
     ended: set[str] = field(default_factory=set)  # its jobs that ended (here; others are counted when settled)
-    started: float | None = None  # monotonic, first start of any of its jobs
-    ahead: int = 0
+    started: float | None = None  # monotonic: when one of its jobs began calling the image API here
+    stage: LineStage = LineStage.NONE  # how far this process has shown it, or knows another process took it
+    owner: bool = False  # this process shows its progress now (granted by the store)
+    since: float | None = None  # Unix time its request began being made, the same for every process
+    seconds: int = 0  # the seconds last shown: never fewer
+    retry_at: float = 0.0  # monotonic: when to ask again for a line another process shows
+    ahead: int | None = None  # jobs that start before it; None: not known yet
     last_text: str = ""
     last_edit: float = 0.0
     due: float | None = None  # monotonic: when the tick looks at it next (its entry in the heap); None: not until told
@@ -69,11 +82,19 @@ class Line:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+def working_key(job: Job) -> str:
+    """What the line says while the image API works on it."""
+    if job.upscale_of:
+        return "upscaling"
+    return "editing" if job.references else "generating"
+
+
 class StatusLines:
-    def __init__(self, bot: Bot, store: Store, caps: Caps, *, tick: float = 1.0) -> None:
+    def __init__(self, bot: Bot, store: Store, caps: Caps, *, owner: str, tick: float = 1.0) -> None:
         self._bot = bot
         self._store = store
         self._caps = caps
+        self._owner = owner  # this process's name, as its worker's leases carry it
         self._tick = tick
         self._lines: dict[str, Line] = {}
         self._deadlines: list[tuple[float, int, str]] = []  # (due, tie-break, group); stale entries are skipped
@@ -117,14 +138,21 @@ class StatusLines:
             self._waiting.discard(group)
 
     def started(self, job: Job) -> None:
+        """Claimed by this process's worker: nothing to show until its upstream call begins."""
         line = self._lines.get(job.group)
         if line is None:  # queued by another process, which sent its line: this one edits it while it runs here
             line = self._lines[job.group] = Line(job, job.variants, local=False)
             line.announced.set()
+        line.claimed.add(job.id)
+        self._waiting.discard(job.group)
+
+    def generating(self, job: Job) -> None:
+        """Its upstream call begins: from now on the line says it is being made, with the seconds."""
+        line = self._lines.get(job.group)
+        if line is None:
+            return
         if line.started is None:
             line.started = time.monotonic()
-        line.generating.add(job.id)
-        self._waiting.discard(job.group)
         self._due(line, time.monotonic() + self._tick)
         key = (job.origin.chat_id, job.origin.thread_id)
         self._last_action[key] = time.monotonic()
@@ -135,14 +163,15 @@ class StatusLines:
         """One job of the request ended here: the line counts it (variants: "2 of 4 ready")."""
         line = self._lines.get(job.group)
         if line is not None:
-            line.generating.discard(job.id)
+            line.claimed.discard(job.id)
             line.ended.add(job.id)
-            if not line.local and not line.generating:  # nothing of it runs here any more: hands off
+            if not line.local and not line.claimed:  # nothing of it runs here any more: hands off
                 self._lines.pop(job.group, None)
 
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
-        return [group for group in self._waiting if self._lines[group].started is None]
+        return [group for group in self._waiting
+                if self._lines[group].started is None and not self._lines[group].claimed]
 
     def take(self, group: str) -> Line | None:
         """The request is being settled: no more progress edits; the finisher writes the last word."""
@@ -165,21 +194,28 @@ class StatusLines:
         lead = line.lead
         lang, prompt = lead.origin.lang, short_prompt(lead)
         if line.started is not None:
-            elapsed = f"{int(time.monotonic() - line.started)} s"
+            if line.since is not None:
+                line.seconds = max(line.seconds, int(time.time() - line.since))
+            elapsed = " " + t("seconds", lang, seconds=line.seconds) if line.seconds else ""
             ready = len(line.ended)
             if line.total > 1 and 0 < ready < line.total:
                 elapsed += " · " + t("variants_ready", lang, ready=ready, total=line.total)
-            return t("generating", lang, label=lead.label, elapsed=elapsed, prompt=prompt)
-        if line.ahead:
-            return t("queued_ahead", lang, ahead=line.ahead, label=lead.label, prompt=prompt)
-        return t("queued", lang, label=lead.label, prompt=prompt)
+            return t(working_key(lead), lang, label=lead.label, size=lead.request.size.value, elapsed=elapsed,
+                     prompt=prompt)
+        if line.ahead is None:
+            return t("queued", lang, label=lead.label, prompt=prompt)
+        if line.ahead == 0:
+            return t("queued_next", lang, label=lead.label, prompt=prompt)
+        return t("queued_ahead", lang, ahead=line.ahead, label=lead.label, prompt=prompt)
 
     async def _announce(self, line: Line) -> None:
         try:
             async with line.lock:
                 await self._positions()
-                if line.lead.group in self._lines:
-                    await self.edit(line.lead, self._text(line), self._cancel_button(line.lead), line=line)
+                if self._lines.get(line.lead.group) is line:
+                    await self._show_locked(line, force=True)
+        except Exception as exc:  # noqa: BLE001 - the line is cosmetic; the job goes on
+            complain(log, "a status line was not shown", exc)
         finally:
             line.announced.set()
 
@@ -193,24 +229,107 @@ class StatusLines:
             return
         await line.announced.wait()
         async with line.lock:
-            if self._lines.get(group) is not line or self._closed:
+            if self._lines.get(group) is not line:
                 return
-            if not line.local and line.lead.status_message_id is None and not await self._find_line(line):
-                return  # its process has not sent the line yet; the next tick looks again
-            text = self._text(line)
-            if text == line.last_text:
-                return
+            try:
+                await self._show_locked(line, force=force)
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: the next tick tries again
+                complain(log, "a status line was not updated", exc)
+
+    async def _show_locked(self, line: Line, *, force: bool) -> None:
+        if self._closed:
+            return
+        if line.started is None:
+            if not line.claimed and line.stage <= LineStage.QUEUED:  # claimed here: quiet until its call begins
+                await self._show_waiting(line, force=force)
+        elif line.claimed:
+            await self._show_working(line, force=force)
+
+    async def _show_waiting(self, line: Line, *, force: bool) -> None:
+        """A waiting line's edit, announced in the database so that no worker's line goes out before it lands."""
+        text = self._text(line)
+        if text == line.last_text or (not force and self._held_back(line)):
+            return
+        group, until = line.lead.group, time.time() + HOLD_SECONDS
+        if not await self._store.hold_line(group, until):
+            line.stage = LineStage.WORKING  # a worker shows it from here on
+            self._waiting.discard(group)
+            return
+        line.stage = LineStage.QUEUED
+        try:
+            await self.edit(line.lead, text, self._cancel_button(line.lead), line=line, routine=not force)
+        finally:
+            await self._unhold(group, until)
+
+    async def _unhold(self, group: str, until: float) -> None:
+        try:
+            await self._store.unhold_line(group, until)
+        except Exception as exc:  # noqa: BLE001 - the hold runs out by itself
+            complain(log, "a status line hold was not released", exc)
+
+    async def _show_working(self, line: Line, *, force: bool) -> None:
+        """The seconds of a line being made, by the one process the store lets show them."""
+        if not line.owner:
             now = time.monotonic()
-            if not force:
-                elapsed = now - (line.started or now)
-                pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
-                allowed = max(line.last_edit + status_interval(elapsed),
-                              self._chat_edit.get(line.lead.origin.chat_id, 0.0) + pace)
-                if now < allowed:
-                    self._due(line, allowed)  # held back: looked at again when it may go
-                    return
-            await self.edit(line.lead, text, self._cancel_button(line.lead), line=line,
-                            routine=not force or not line.local)
+            if now < line.retry_at:
+                return
+            if line.lead.status_message_id is None and not line.local and not await self._find_line(line):
+                return  # its process has not sent the line yet; the next tick looks again
+            turn = await self._store.advance_line(line.lead.group, LineStage.WORKING, self._owner)
+            if not turn.taken:  # a waiting edit on its way (a moment), or another process shows it (look later)
+                line.retry_at = now + (self._tick if turn.busy else status_interval(0))
+                return
+            line.owner, line.since, line.stage, force = True, turn.since, LineStage.WORKING, True
+        text = self._text(line)
+        if text == line.last_text or (not force and self._held_back(line)):
+            return
+        await self.edit(line.lead, text, self._cancel_button(line.lead), line=line,
+                        routine=not force or not line.local)
+
+    def _held_back(self, line: Line) -> bool:
+        """Paced per request and per chat: when too soon, the tick looks at the line again when it may go."""
+        now = time.monotonic()
+        elapsed = now - (line.started or now)
+        pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
+        allowed = max(line.last_edit + status_interval(elapsed),
+                      self._chat_edit.get(line.lead.origin.chat_id, 0.0) + pace)
+        if now < allowed:
+            self._due(line, allowed)
+            return True
+        return False
+
+    async def settling(self, lead: Job, *, sending: bool) -> None:
+        """This process settles the request: the line is its own for the last word (after a waiting edit still
+        on its way, for a moment at most), and says "Sending…" while a result goes out (in a group only when its
+        pacing has room)."""
+        deadline = time.monotonic() + SETTLE_WAIT
+        while True:
+            try:
+                turn = await self._store.advance_line(lead.group, LineStage.SETTLING, self._owner)
+            except Exception as exc:  # noqa: BLE001 - the result matters more than the order of two edits
+                complain(log, "a status line was not taken for its last word", exc)
+                break
+            if turn.taken or not turn.busy or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        chat = lead.origin.chat_id  # a group's 20 messages a minute: only when its pacing has room
+        if sending and (chat > 0 or time.monotonic() >= self._chat_edit.get(chat, 0.0) + GROUP_EDIT_INTERVAL):
+            text = t("sending", lead.origin.lang, label=lead.label, prompt=short_prompt(lead))
+            await self.edit(lead, text, None, routine=True)
+
+    async def pause(self, lead: Job, line: Line | None) -> None:
+        """This process stops; the request waits for the next start or another process: the line says so,
+        unless another process shows it further meanwhile."""
+        text = t("paused_restart", lead.origin.lang, prompt=short_prompt(lead))
+        if line is not None and line.owner:
+            await self.edit(lead, text, None)
+            return
+        until = time.time() + HOLD_SECONDS
+        if await self._store.hold_line(lead.group, until):
+            try:
+                await self.edit(lead, text, None)
+            finally:
+                await self._unhold(lead.group, until)
 
     async def _find_line(self, line: Line) -> bool:
         """The status line of a request queued by another process: its lead job in the database says which."""
@@ -309,7 +428,7 @@ class StatusLines:
             if group not in first:
                 if line.announced.is_set():  # started elsewhere or ended: that process shows it now
                     self._waiting.discard(group)
-                    if line.started is None and not line.generating:
+                    if line.started is None and not line.claimed:
                         self._lines.pop(group, None)
                 continue
             ahead = max(0, first[group] - free)
@@ -347,8 +466,9 @@ class StatusLines:
                     self._due(line, now + self._tick)
                     continue
                 if line.started is not None:
-                    self._due(line, now + self._tick)  # its seconds count once it has started
-                if line.generating:
+                    if not line.claimed:
+                        continue  # nothing of it runs here now: its seconds are not this process's to count
+                    self._due(line, now + self._tick)
                     key = (line.lead.origin.chat_id, line.lead.origin.thread_id)
                     every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
                     if now - self._last_action.get(key, 0.0) >= every:

@@ -60,6 +60,9 @@ class PostgresStore(Store):
     def insert(self, table: sa.Table) -> Any:
         return pg_insert(table)
 
+    def describe(self) -> str:
+        return f"PostgreSQL {safe_url(self._url)}"
+
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
@@ -88,9 +91,8 @@ class PostgresStore(Store):
                 before = await conn.run_sync(migrate.current)
                 if before is not None and before not in migrate.known():
                     raise StoreError(f"the database {where} is from a newer imagine-bot (revision {before})")
-                await conn.run_sync(migrate.upgrade)
-                if before != migrate.head():
-                    log.info("database %s migrated to revision %s", where, migrate.head())
+                if migrated := await conn.run_sync(migrate.upgrade):
+                    log.info("database %s %s", where, migrated)
             await self._after_open()
             await self._listen()
         except StoreError:

@@ -88,6 +88,12 @@ jobs = Table(
     Column("failure_values", Text),
     Column("sent", Text),
     Column("settled", Integer, nullable=False, server_default="0"),
+    # its status line (schema 0003, on the lead job): how far it has got (`models.LineStage`), which process
+    # shows it now, since when it is being made, and until when a waiting line's edit may still be on its way
+    Column("line_stage", Integer, nullable=False, server_default="0"),
+    Column("line_owner", Text),
+    Column("line_since", Float),
+    Column("line_busy_until", Float),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),

@@ -131,6 +131,9 @@ class SqliteStore(Store):
     def path(self) -> Path:
         return self._path
 
+    def describe(self) -> str:
+        return f"SQLite {self._path}"
+
     def insert(self, table: sa.Table) -> Any:
         return sqlite_insert(table)
 
@@ -258,9 +261,8 @@ class SqliteStore(Store):
                 before = migrate.current(connection)
                 if before not in (None, migrate.head()) and before not in migrate.known():
                     raise StoreError(f"the database {self._path} is from a newer imagine-bot (revision {before})")
-                migrate.upgrade(connection, stamp_first=stamp)
-                if before != migrate.head():
-                    log.info("database %s migrated to revision %s", self._path, migrate.head())
+                if migrated := migrate.upgrade(connection, stamp_first=stamp):
+                    log.info("database %s %s", self._path, migrated)
         finally:
             engine.dispose()
 
