@@ -1,0 +1,239 @@
+"""A user's walk through the bot: the real `imagine-bot` process against both fakes, printed as chat transcripts.
+
+    uv run python -m tests.fakes.walkthrough            # every scene
+    uv run python -m tests.fakes.walkthrough files id   # some of them (names below)
+
+Not a test (nothing is asserted): what a person would see on their phone, scene by scene, for trying the bot as a
+user before a release. The bot runs as `python -m bot` from a folder holding only a `.env`, as a new user starts
+it; its log is printed at the end (start line, job lines), so an operator's view is there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from PIL import Image
+
+from tests.fakes.imageapi import FakeImageAPI
+from tests.fakes.telegram import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parents[2]
+Scene = Callable[["Walk"], Awaitable[None]]
+SCENES: dict[str, Scene] = {}
+_PEOPLE = iter(range(7001, 8000))
+
+
+def scene(fn: Scene) -> Scene:
+    SCENES[fn.__name__] = fn
+    return fn
+
+
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+class Walk:
+    def __init__(self, tg: FakeBotAPI, img: FakeImageAPI) -> None:
+        self.tg, self.img = tg, img
+        self._seen: dict[int, int] = {}
+
+    def person(self, name: str, lang: str = "en") -> tuple[dict, dict]:
+        user = self.tg.user(next(_PEOPLE), name, language_code=lang)
+        return user, self.tg.private_chat(user)
+
+    async def settle(self, seconds: float = 1.5) -> None:
+        await asyncio.sleep(seconds)
+
+    def show(self, chat: dict, title: str) -> None:
+        """Every call the bot made to this chat since the last look, as a phone would show it."""
+        print(f"\n  -- {title}")
+        start = self._seen.get(chat["id"], 0)
+        calls = [c for c in self.tg.calls if str(c.params.get("chat_id")) == str(chat["id"])]
+        for call in calls[start:]:
+            text = call.params.get("text") or call.params.get("caption") or ""
+            markup = call.params.get("reply_markup") or {}
+            if isinstance(markup, str):
+                import json
+                markup = json.loads(markup)
+            buttons = " ".join(f"[{b['text']}]" for row in markup.get("inline_keyboard", []) for b in row)
+            what = {"sendMessage": "bot", "editMessageText": "bot (edits)", "sendPhoto": "bot [photo]",
+                    "sendDocument": "bot [file]", "deleteMessage": "bot (deletes a message)",
+                    "editMessageReplyMarkup": "bot (redraws buttons)", "sendMediaGroup": "bot [album]",
+                    "sendChatAction": None}.get(call.method, call.method)
+            if what is None:
+                continue
+            error = f"  ⛔ {call.error}" if getattr(call, "error", None) else ""
+            lines = (text.replace("\n", "\n" + " " * 26) + ("  " + buttons if buttons else "")).strip()
+            print(f"     {what:<20} {lines}{error}")
+        self._seen[chat["id"]] = len(calls)
+
+    def keyboard(self, chat: dict) -> dict | None:
+        for m in reversed(self.tg.bot_messages(chat["id"])):
+            if (m.get("reply_markup") or {}).get("inline_keyboard"):
+                return m
+        return None
+
+    async def tap(self, chat: dict, user: dict, label: str) -> None:
+        message = self.keyboard(chat)
+        assert message is not None, "no buttons to tap"
+        for b in (x for row in message["reply_markup"]["inline_keyboard"] for x in row):
+            if label in b["text"]:
+                query = self.tg.press(message, b["callback_data"], user)
+                await self.tg.wait_for(lambda: self.tg.answered.get(query), 10, f"answer to {label}")
+                answer = self.tg.answered[query].get("text")
+                print(f"     you tap [{b['text']}]" + (f"  → toast: {answer}" if answer else ""))
+                return
+        raise AssertionError(f"no button {label!r}")
+
+
+@scene
+async def files(w: Walk) -> None:
+    user, chat = w.person("Fay")
+    print("\n== 1. A picture sent as a file, then 🖼 Keep ratio")
+    w.tg.send_document(chat, user, jpeg(1200, 900), "IMG_2044.jpg", "image/jpeg", caption="/imagine make it night")
+    print("     you send IMG_2044.jpg (1200×900, as a file): /imagine make it night")
+    await w.settle()
+    w.show(chat, "keyboard")
+    await w.tap(chat, user, "16:9")
+    await w.tap(chat, user, "Keep ratio")
+    await w.settle(0.5)
+    await w.tap(chat, user, "Generate")
+    await w.settle(3)
+    w.show(chat, "after Generate")
+
+
+@scene
+async def picture_first(w: Walk) -> None:
+    user, chat = w.person("Pia")
+    print("\n== 2. A photo without words, then the words")
+    w.tg.send_photo(chat, user, jpeg(900, 1200))
+    print("     you send a photo (900×1200), no caption")
+    await w.settle()
+    w.show(chat, "the bot's answer")
+    w.tg.send_text(chat, user, "make it a watercolour")
+    print("     you: make it a watercolour")
+    await w.settle()
+    w.show(chat, "keyboard")
+
+
+@scene
+async def unusable(w: Walk) -> None:
+    user, chat = w.person("Uli")
+    print("\n== 3. Stickers, voice, video, a GIF, a PDF")
+    for kind in ("sticker", "voice", "video", "animation"):
+        w.tg.send_media(chat, user, kind)
+        print(f"     you send a {kind}")
+    w.tg.send_document(chat, user, b"%PDF-1.4", "menu.pdf", "application/pdf")
+    print("     you send menu.pdf")
+    await w.settle(2)
+    w.show(chat, "answers")
+
+
+@scene
+async def habits(w: Walk) -> None:
+    user, chat = w.person("Hal")
+    print("\n== 6-8. A split long prompt, an edited prompt, other bots' flags")
+    head = "/imagine " + "an intricate gothic cathedral, " * 140
+    w.tg.send_text(chat, user, head)
+    w.tg.send_text(chat, user, "at dawn --ar 16:9")
+    print(f"     you paste a {len(head) + 17}-character prompt; the app sends it as two messages")
+    await w.settle(3.5)
+    w.show(chat, "one keyboard")
+    mine = w.tg.send_text(chat, user, "/imagine a red fxo in snow --v 6 --seed 42")
+    print("     you: /imagine a red fxo in snow --v 6 --seed 42")
+    await w.settle()
+    w.show(chat, "keyboard with a note")
+    w.tg.edit_text(mine, "/imagine a red fox in snow")
+    print("     you edit your message: /imagine a red fox in snow")
+    await w.settle()
+    w.show(chat, "the keyboard follows the edit")
+    await w.tap(chat, user, "Cancel")
+    await w.settle(0.5)
+    w.show(chat, "cancelled, prompt kept")
+    await w.tap(chat, user, "Start again")
+    await w.settle(0.5)
+    w.show(chat, "back")
+
+
+@scene
+async def results(w: Walk) -> None:
+    user, chat = w.person("Rio")
+    print("\n== 4, 11, 14. A 4K image too big for a photo, status lines, /history")
+    w.img.noise = True
+    w.img.delay = 2.5
+    w.tg.send_text(chat, user, "/imagine static on an old tv --ar 16:9 --2k")
+    print("     you: /imagine static on an old tv --ar 16:9 --2k")
+    await w.settle(6)
+    w.img.noise, w.img.delay = False, 0
+    w.show(chat, "status line, then the result")
+    w.tg.send_text(chat, user, "/history")
+    await w.settle()
+    w.show(chat, "/history")
+
+
+@scene
+async def groups(w: Walk) -> None:
+    print("\n== 10, 13. A group: /start, a request, an admin's cancel; /id")
+    alice = w.tg.user(8101, "Alice", language_code="en")
+    ada = w.tg.user(8102, "Ada", language_code="en")
+    group = w.tg.group(-1008100, "Friends")
+    w.tg.set_admins(group["id"], [ada["id"]])
+    w.tg.send_text(group, alice, "/start")
+    w.tg.send_text(group, alice, "/id")
+    await w.settle()
+    w.show(group, "/start and /id in a group")
+    w.img.delay = 8
+    w.tg.send_text(group, alice, "/imagine a picnic --ar 1:1 --1k")
+    await w.settle(2.5)
+    await w.tap(group, ada, "Cancel")
+    await w.settle()
+    w.img.delay = 0
+    w.show(group, "the request and the admin's cancel")
+
+
+@scene
+async def settings_help(w: Walk) -> None:
+    user, chat = w.person("Sol", "zh-hans")
+    print("\n== 14. /settings and /help (in Chinese)")
+    w.tg.send_text(chat, user, "/settings")
+    await w.settle()
+    w.show(chat, "/settings")
+    w.tg.send_text(chat, user, "/help")
+    await w.settle()
+    w.show(chat, "/help")
+
+
+async def main(names: list[str]) -> int:
+    async with FakeBotAPI() as tg, FakeImageAPI() as img:
+        with tempfile.TemporaryDirectory() as folder:
+            Path(folder, ".env").write_text(
+                f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
+                f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
+                "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
+            env["PYTHONPATH"] = str(ROOT)
+            log = Path(folder, "bot.log").open("w+")
+            bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env,
+                                                       stdout=log, stderr=log)
+            try:
+                await tg.wait_for(lambda: tg.calls_of("getUpdates"), 30, "the bot to poll")
+                for name in names or list(SCENES):
+                    await SCENES[name](Walk(tg, img))
+            finally:
+                bot.terminate()
+                await asyncio.wait_for(bot.wait(), 30)
+                log.seek(0)
+                print("\n== the operator's log\n" + "".join("     " + line for line in log))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
