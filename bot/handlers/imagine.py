@@ -491,8 +491,9 @@ async def _submit(
             # the person's own figures are theirs, not the group's to read
             text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits,
                      hint=hint)
-        else:
-            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=report.left, resets=resets, hint=hint)
+        else:  # in a group, the chat's own credits are what is short: those figures are the group's
+            left = chat_left if origin.chat_id < 0 else report.left
+            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=left, resets=resets, hint=hint)
         await refuse(context, origin, text, pending.message_id)
         return False
     return True
