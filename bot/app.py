@@ -184,14 +184,15 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps)
-    finisher = Finisher(app.bot, store, originals, quota, lines, admins=settings.admin_user_ids,
-                        memory_mb=settings.image_memory_mb)
+    finisher = Finisher(app.bot, store, originals, lines, lease=settings.job_lease_seconds,
+                        admins=settings.admin_user_ids, memory_mb=settings.image_memory_mb)
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
                      user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
     worker = Worker(store, client, originals, quota, references, presentation, name=name,
                     concurrency=settings.jobs_here, caps=caps, lease=settings.job_lease_seconds,
                     retry_on_size_mismatch=settings.retry_on_size_mismatch)
+    lines.holds = worker.holds
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None

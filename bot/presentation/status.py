@@ -16,6 +16,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -25,7 +26,7 @@ from telegram.error import BadRequest, TelegramError
 from .. import delivery, keyboards
 from ..models import Job
 from ..store import Caps, Store
-from ..tasks import Background, wait_set
+from ..tasks import Background, complain, wait_set
 from ..texts import t
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class StatusLines:
         self._background = Background()
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
+        # whether this process still holds a job it runs (its lease): a line whose jobs here all lapsed is left
+        # alone, since another process may have taken them over (set by the worker)
+        self.holds: Callable[[str], bool] = lambda job_id: True
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._tick_loop(), name="status-lines")
@@ -139,6 +143,19 @@ class StatusLines:
             if not line.local and not line.generating:  # nothing of it runs here any more: hands off
                 self._lines.pop(job.group, None)
 
+    def lost(self, job: Job) -> None:
+        """Another process holds the job now: its line is no longer touched here."""
+        line = self._lines.get(job.group)
+        if line is not None:
+            line.generating.discard(job.id)
+            if not line.generating:
+                self._lines.pop(job.group, None)
+                self._waiting.discard(job.group)
+
+    def _lapsed(self, line: Line) -> bool:
+        """The line's jobs run here, and none of their leases is known to be held now."""
+        return bool(line.generating) and not any(self.holds(job_id) for job_id in line.generating)
+
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
         return [group for group in self._waiting if self._lines[group].started is None]
@@ -176,7 +193,10 @@ class StatusLines:
     async def _announce(self, line: Line) -> None:
         try:
             async with line.lock:
-                await self._positions()
+                try:
+                    await self._positions()
+                except Exception as exc:  # noqa: BLE001 - the line goes out without its place (the database is away)
+                    complain(log, "queue positions not read", exc)
                 if line.lead.group in self._lines:
                     await self.edit(line.lead, self._text(line), self._cancel_button(line.lead), line=line)
         finally:
@@ -192,7 +212,7 @@ class StatusLines:
             return
         await line.announced.wait()
         async with line.lock:
-            if self._lines.get(group) is not line or self._closed:
+            if self._lines.get(group) is not line or self._closed or self._lapsed(line):
                 return
             if not line.local and line.lead.status_message_id is None and not await self._find_line(line):
                 return  # its process has not sent the line yet; the next tick looks again
@@ -347,7 +367,7 @@ class StatusLines:
                     continue
                 if line.started is not None:
                     self._due(line, now + self._tick)  # its seconds count once it has started
-                if line.generating:
+                if line.generating and not self._lapsed(line):
                     key = (line.lead.origin.chat_id, line.lead.origin.thread_id)
                     every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
                     if now - self._last_action.get(key, 0.0) >= every:

@@ -83,6 +83,8 @@ jobs = Table(
     Column("failure_values", Text),
     Column("sent", Text),
     Column("settled", Integer, nullable=False, server_default="0"),
+    # schema 0003: the fence, a new number at every claim; a write about the job names the one it holds
+    Column("epoch", Integer, nullable=False, server_default="0"),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
