@@ -236,13 +236,15 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     uploads = Uploads(settings.telegram_max_upload_mb * MB, settings.data_dir / "spool",
                       asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
                       HEAVY_DELIVERY_MB * MB)
-    finisher = Finisher(app.bot, store, originals, quota, lines, uploads=uploads, admins=settings.admin_user_ids)
+    finisher = Finisher(app.bot, store, originals, lines, uploads=uploads, lease=settings.job_lease_seconds,
+                        admins=settings.admin_user_ids)
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
                      user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
     worker = Worker(store, client, originals, quota, references, presentation, name=name,
                     concurrency=settings.jobs_here, caps=caps, lease=settings.job_lease_seconds,
                     retry_on_size_mismatch=settings.retry_on_size_mismatch)
+    lines.holds = worker.holds
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None

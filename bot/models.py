@@ -117,6 +117,7 @@ class Job:
     extension: str | None = None  # of the original kept for it
     failure_values: dict = field(default_factory=dict)  # what its failure sentence names (which reference, …)
     sent: dict = field(default_factory=dict)  # what its delivery has sent so far (name → message id): never twice
+    epoch: int = 0  # the fence: which claim of it this is (see Store.claim); a write names the epoch it holds
 
     @property
     def group(self) -> str:

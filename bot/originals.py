@@ -71,16 +71,21 @@ class OriginalsStore:
             part.unlink(missing_ok=True)
 
     async def save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
-        """Store the bytes, or move in the file at that path (an image spooled to disk as it arrived); with a
-        shared database, also there (other machines' processes fetch it from it)."""
-        path = await asyncio.to_thread(self._save, job_id, data, extension)
-        if self._shared is not None:
-            async with self._copies:
-                await self._shared.save_original(job_id, extension, await asyncio.to_thread(path.read_bytes))
-            if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
-                self._shared_pruned = time.monotonic()
-                await self._shared.prune_originals(self._max_age, self._max_total)
-        return path
+        """Store the bytes, or move in the file at that path (an image spooled to disk as it arrived), in this
+        process's folder: the first thing written for a made image, needing no database."""
+        return await asyncio.to_thread(self._save, job_id, data, extension)
+
+    async def share(self, job_id: str, epoch: int, path: Path) -> None:
+        """With a shared database, copy the original there too (other machines' processes fetch it from it), if
+        this process still holds the job at `epoch` (else the store raises LeaseLost)."""
+        if self._shared is None:
+            return
+        async with self._copies:
+            await self._shared.save_original(job_id, epoch, path.suffix.lstrip("."),
+                                             await asyncio.to_thread(path.read_bytes))
+        if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
+            self._shared_pruned = time.monotonic()
+            await self._shared.prune_originals(self._max_age, self._max_total)
 
     async def ensure_room(self) -> None:
         """Before an image is made: when less than DATA_MIN_FREE_MB is free on the disk, delete the oldest originals

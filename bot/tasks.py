@@ -10,16 +10,21 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from .store.database import outage
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 COMPLAIN_EVERY = 30.0
 _complained: dict[tuple[str, str], float] = {}
 
 
 def complain(log: logging.Logger, what: str, exc: BaseException) -> None:
-    """One WARNING line for an expected, repeating failure (the database away for a while), at most every 30 s per
-    `what` and logger: the reason, not a traceback."""
-    key = (log.name, what)
+    """One WARNING line for an expected, repeating failure, at most every 30 s per `what` and logger — and for the
+    database away (connection lost, timeouts, refused), at most every 30 s per kind of outage in this process,
+    whichever code met it: the reason, not a traceback."""
+    kind = outage(exc)
+    key = ("database", kind) if kind else (log.name, what)
     now = time.monotonic()
     if now - _complained.get(key, -COMPLAIN_EVERY) < COMPLAIN_EVERY:
         return
@@ -47,8 +52,19 @@ class Background:
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        """Every failure is looked at here (never "Task exception was never retrieved"): a database outage in one
+        line now and then, anything else with its traceback (a bug)."""
+        self._tasks.discard(task)
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if outage(exc):
+            complain(log, "background work failed", exc)
+        else:
+            log.error("background task %s failed", task.get_name(), exc_info=exc)
 
     async def wait(self, timeout: float) -> None:
         """Let what is running finish, for at most `timeout` seconds (a stop)."""
@@ -57,13 +73,17 @@ class Background:
 
 
 async def persist(operation: Callable[[], Awaitable[T]], what: str, log: logging.Logger, *,
-                  first: float = 0.5, longest: float = 15.0, attempts: int | None = None) -> T:
+                  first: float = 0.5, longest: float = 15.0, attempts: int | None = None,
+                  final: tuple[type[Exception], ...] = ()) -> T:
     """Run `operation` until it succeeds (the database may be down for a moment): a made image, a recorded
-    update or a refund must not be lost because one write failed. With `attempts`, give up after that many."""
+    update or a refund must not be lost because one write failed. With `attempts`, give up after that many;
+    errors of the `final` types (a refusal that trying again cannot change) are raised at once."""
     delay, tried = first, 0
     while True:
         try:
             return await operation()
+        except final:
+            raise
         except Exception as exc:
             tried += 1
             if attempts is not None and tried >= attempts:

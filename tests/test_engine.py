@@ -6,10 +6,11 @@ import asyncio
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from bot.models import Job, JobStatus, Origin, Reservation
 from bot.options import AspectRatio, ImageRequest, Resolution
-from bot.store import Caps, QueueFull, StoreError, make_store
+from bot.store import Caps, LeaseLost, QueueFull, StoreError, make_store
 
 REQUEST = ImageRequest("p", AspectRatio("1:1"), Resolution("1K"))
 
@@ -71,7 +72,7 @@ async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption
     assert second is not None and second.attempts == 2
     await asyncio.sleep(0.05)
     reaped = await store.reap("alive", 30)
-    assert reaped.requeued == 0 and reaped.settle == ["j"]  # the reaper must tell the user
+    assert reaped.requeued == 0 and [group for group, _ in reaped.settle] == ["j"]  # the reaper must tell the user
     job = await store.get_job("j")
     assert job.status == JobStatus.FAILED and job.error_kind == "interrupted"
 
@@ -92,10 +93,11 @@ async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
     b = await store.claim("wb", Caps(10, 10), 30)
     a.status = b.status = JobStatus.MADE
     won = await asyncio.gather(store.finish_job(a, "wa", 30), store.finish_job(b, "wb", 30))
-    assert sorted(won) == [False, True]
-    assert not await store.try_settle("g", "wc", 30)
+    assert won.count(None) == 1
+    (epoch,) = [e for e in won if e is not None]
+    assert await store.try_settle("g", "wc", 30) is None
     a.status, a.result_message_id, b.status = JobStatus.DONE, 7, JobStatus.DONE
-    await store.conclude("g", [a, b])  # a request's end: every job's outcome at once
+    await store.conclude("g", [a, b], epoch)  # a request's end: every job's outcome at once
     assert [(j.status, j.result_message_id) for j in await store.group_jobs("g")] == [
         (JobStatus.DONE, 7), (JobStatus.DONE, None)]
     assert {(j.id, j.status) for j in await store.jobs_since(0)} == {("v1", JobStatus.DONE), ("v2", JobStatus.DONE)}
@@ -123,9 +125,49 @@ async def test_credits_are_reserved_once_under_a_race(store):  # noqa: ANN001
 
 
 async def test_originals_are_shared_through_the_database(store):  # noqa: ANN001
-    await store.save_original("j1", "png", b"\x89PNG data")
+    await store.enqueue([_job("j1", 1)], 10)
+    job = await store.claim("w", Caps(10, 10), 30)
+    await store.save_original("j1", job.epoch, "png", b"\x89PNG data")
     assert await store.load_original("j1") == ("png", b"\x89PNG data")
     assert await store.prune_originals(max_age=3600, max_total=1) == 1
+
+
+async def test_a_late_writer_is_fenced_off_from_everything_about_the_job(store):  # noqa: ANN001
+    """A worker whose lease expired (cut off, paused) comes back after another took the job over: its outcome,
+    original, refund, delivery marks and lease are refused, and the row stays the new holder's."""
+    await store.enqueue([_job("f", 1)], 10)
+    await store.reserve_credits(Reservation("f", 1, 1, "2026-12-01", 1, None, None))
+    late = await store.claim("cut-off", Caps(10, 10), lease=0.01)
+    await asyncio.sleep(0.05)
+    assert (await store.reap("reaper", 30)).requeued == 1
+    assert await store.renew("cut-off", 30) == {}  # what it still holds: nothing
+    current = await store.claim("taker", Caps(10, 10), 30)
+    assert current.epoch == late.epoch + 2  # requeued, then claimed: a new epoch each time
+    with pytest.raises(LeaseLost):
+        await store.save_original("f", late.epoch, "png", b"late")
+    late.status, late.error_kind = JobStatus.FAILED, "internal"
+    with pytest.raises(LeaseLost):
+        await store.finish_job(late, "cut-off", 30)
+    with pytest.raises(LeaseLost):
+        await store.hold("f", late.epoch, 1e12)
+    assert await store.credits_used(day="2026-12-01", user_id=1) == 1  # its refund went with its outcome
+    current.status = JobStatus.MADE
+    delivery = await store.finish_job(current, "taker", 30)
+    assert delivery is not None and delivery > current.epoch
+    with pytest.raises(LeaseLost):
+        await store.record_sent(current, current.epoch, 30)  # the delivery is a claim of its own
+    await store.hold("f", delivery, 1e12)
+    # the delivery's lease is held far ahead for a send: a sweep does not take it, a renewal does not shorten it
+    assert (await store.reap("reaper", 30)).settle == []
+    assert await store.renew("taker", 30) == {"f": delivery}
+    assert (await store._all(sa.text("SELECT lease_until FROM jobs WHERE id = 'f'")))[0][0] == 1e12
+    current.status, current.sent = JobStatus.DONE, {"result": 5}
+    with pytest.raises(LeaseLost):
+        await store.conclude("f", [late], late.epoch)
+    await store.conclude("f", [current], delivery)
+    job = await store.get_job("f")
+    assert (job.status, job.sent, job.error_kind) == (JobStatus.DONE, {"result": 5}, None)
+    assert await store.user_unfinished(1) == []  # no place held in the user's caps
 
 
 async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa: ANN001

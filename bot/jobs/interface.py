@@ -24,8 +24,12 @@ class Presentation(Protocol):
     def ended(self, job: Job) -> None:
         """A job ended here (made, failed or cancelled); its request may still be waiting for others."""
 
-    async def settle(self, group: str) -> None:
-        """Every job of the request has ended: deliver what was made, say why the rest wasn't, record it."""
+    def lost(self, job: Job) -> None:
+        """Another process holds the job now (this one's lease ran out): this one no longer shows it."""
+
+    async def settle(self, group: str, epoch: int) -> None:
+        """Every job of the request has ended: deliver what was made, say why the rest wasn't, record it — as
+        the holder of its delivery at `epoch` (a process that lost it stops quietly)."""
 
     async def paused(self, group: str) -> None:
         """This process is stopping and gave the request back to the queue: say it will resume."""

@@ -93,8 +93,8 @@ class JobQueue:
             await self._store.refund_credits(job_id)
         for listener in self._cancel_listeners:
             listener(running)
-        if cancelled and await self._store.try_settle(job.group, self._owner, self._lease):
-            await self._presentation.settle(job.group)
+        if cancelled and (epoch := await self._store.try_settle(job.group, self._owner, self._lease)) is not None:
+            await self._presentation.settle(job.group, epoch)
         return bool(cancelled or running)
 
     async def user_jobs(self, user_id: int) -> list[Job]:

@@ -5,6 +5,11 @@ at most `concurrency` of them, and the store's claim keeps the caps over all pro
 taken over when its lease runs out (run once more; interrupted twice, it fails with a refund). A cancel pressed on
 any process reaches the task running the job through the database (a flag, polled every second, and a
 notification where the backend has them) and aborts its upstream request.
+
+Every claim is a new epoch of the job, and every write about it names the epoch this process holds: a process cut
+off from the database (or paused) past its lease finds its writes refused once another took over, and stops
+without a word. A made image is on disk before anything else is written, and its writes are retried through a
+database outage while the lease is held; a takeover that finds it delivers it instead of generating it again.
 """
 
 from __future__ import annotations
@@ -17,14 +22,14 @@ import time
 from pathlib import Path
 
 from .. import metrics
-from ..imagegen import GeneratedImage, ImageClient, ImageGenError
+from ..imagegen import GeneratedImage, ImageClient, ImageGenError, inspect_image
 from ..models import Job, JobStatus
 from ..options import ImageRequest
 from ..originals import OriginalsStore, StorageError
 from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
 from ..references import ReferenceFetcher, UnusableReference
-from ..store import Caps, Store
+from ..store import Caps, LeaseLost, Store, outage
 from ..tasks import Background, complain, persist, wait_set
 from .interface import Presentation
 
@@ -37,6 +42,16 @@ UPSCALE_INSTRUCTION = (
     "Keep this exact picture: the same composition, subjects, colours and style. "
     "Only render it again at a higher resolution, with finer detail."
 )
+
+
+@dataclasses.dataclass(slots=True)
+class Lease:
+    """A claim this process holds: the job's epoch, and until when (wall clock) the database is known to keep it."""
+
+    epoch: int
+    until: float
+    since: float  # when it was claimed: a renewal that began earlier cannot have seen it
+    finishing: bool = False  # its outcome is being written (a renewal no longer finds it running)
 
 
 class Worker:
@@ -67,6 +82,7 @@ class Worker:
         self._lease = lease
         self._retry_mismatch = retry_on_size_mismatch
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._leases: dict[str, Lease] = {}
         self._cancel_reason: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._check_cancels = asyncio.Event()
@@ -88,6 +104,11 @@ class Worker:
                        asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
         if self._concurrency > 0:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="worker-claims"))
+
+    def holds(self, job_id: str) -> bool:
+        """Whether this process runs the job and its lease is known to be held now (else: hands off its line)."""
+        lease = self._leases.get(job_id)
+        return lease is not None and lease.until > time.time()
 
     def wake(self) -> None:
         """New work may be there (a local submit, a job ended here)."""
@@ -133,6 +154,7 @@ class Worker:
         while not self._closing:
             self._wake.clear()
             while len(self._running) < self._concurrency and not self._closing:
+                began = time.time()
                 try:
                     job = await self._store.claim(self.name, self._caps, self._lease)
                 except Exception as exc:  # noqa: BLE001 - a database hiccup: try again on the next round
@@ -140,39 +162,63 @@ class Worker:
                     break
                 if job is None:
                     break
-                self._start(job)
+                self._start(job, Lease(job.epoch, began + self._lease, began))
             await wait_set(self._wake, CLAIM_POLL)
 
-    def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
-        self._running[job.id] = task
+    def _start(self, job: Job, lease: Lease) -> None:
+        task = asyncio.create_task(self._run(job, lease), name=f"job-{job.id}")
+        self._running[job.id], self._leases[job.id] = task, lease
 
         def done(_: asyncio.Task[None]) -> None:
-            self._running.pop(job.id, None)
-            self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
+            if self._running.get(job.id) is task:  # not a later claim of the same job by this process
+                self._running.pop(job.id, None)
+                self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
+            if self._leases.get(job.id) is lease:
+                self._leases.pop(job.id, None)
             self._wake.set()
 
         task.add_done_callback(done)
 
     async def _maintain(self) -> None:
-        """Renew our leases; take over what other processes left behind."""
+        """Renew our leases (and stop jobs another process took over); take over what other processes left
+        behind — but only once this process has reached the database for a whole lease: after an outage every
+        lease looks expired, and their holders get that long to renew them first."""
         every = max(0.2, self._lease / 3)
+        contact: float | None = time.monotonic()  # start() has just used the database
         while True:
             await asyncio.sleep(every)
             try:
-                await self._store.renew(self.name, self._lease)
-                await self._reap()
+                began = time.time()
+                self._renewed(await self._store.renew(self.name, self._lease), began)
+                contact = contact if contact is not None else time.monotonic()
+                if time.monotonic() - contact >= self._lease:
+                    await self._reap()
                 metrics.jobs_in_queue(*await self._store.queue_counts())
             except Exception as exc:  # noqa: BLE001 - the database may be down for a moment; the next round retries
+                contact = None
                 complain(log, "lease upkeep failed", exc)
+
+    def _renewed(self, held: dict[str, int], began: float) -> None:
+        """What the database still gives us is held for a lease from `began`; a running job it no longer gives us
+        (another process took it over) is stopped here, quietly."""
+        for job_id, lease in list(self._leases.items()):
+            if held.get(job_id) == lease.epoch:
+                lease.until = max(lease.until, began + self._lease)
+            elif lease.since < began and not lease.finishing:
+                self._leases.pop(job_id, None)
+                task = self._running.get(job_id)
+                if task is not None and job_id not in self._cancel_reason:
+                    log.info("job %s: taken over by another process; stopping it here", job_id)
+                    self._cancel_reason[job_id] = "lost"
+                    task.cancel()
 
     async def _reap(self) -> None:
         reaped = await self._store.reap(self.name, self._lease)
         if reaped.requeued:
             log.info("took over %d job(s) whose process stopped", reaped.requeued)
             self._wake.set()
-        for group in reaped.settle:
-            self._background.spawn(self._presentation.settle(group))
+        for group, epoch in reaped.settle:
+            self._background.spawn(self._presentation.settle(group, epoch))
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -189,19 +235,25 @@ class Worker:
 
     # ---- one job ----
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, lease: Lease) -> None:
         self._presentation.started(job)
         began = time.monotonic()
         try:
-            await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
-            image = await self._generate(job)
-            await self._keep(job, image)
+            await self._make(job)
             job.status = JobStatus.MADE
         except asyncio.CancelledError:
-            if self._cancel_reason.get(job.id, "shutdown") == "shutdown":
+            reason = self._cancel_reason.get(job.id, "shutdown")
+            if reason == "lost":
+                self._presentation.lost(job)
+                return
+            if reason == "shutdown":
                 await self._give_back(job)
                 return
             job.status, job.finished_at = JobStatus.CANCELLED, time.time()
+        except LeaseLost:
+            log.info("job %s: taken over by another process; its write was refused, stopping here", job.id)
+            self._presentation.lost(job)
+            return
         except UnusableReference as exc:
             log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc)
             self._failed(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
@@ -220,16 +272,31 @@ class Worker:
             self._failed(job, "internal")
         if job.upstream_seconds is None:
             job.upstream_seconds = time.monotonic() - began
-        await self._record(job)
+        await self._record(job, lease)
 
-    async def _record(self, job: Job) -> None:
+    async def _record(self, job: Job, lease: Lease) -> None:
         """Write the outcome (and a failure's refund, in the same transaction); whoever completes the request
-        delivers it. A database that is down is waited for."""
-        won = await persist(lambda: self._store.finish_job(job, self.name, self._lease),
-                            f"record the outcome of job {job.id}", log)
+        delivers it. A database that is down is waited for; a refusal (another process holds the job now) ends
+        the job here without a word."""
+        lease.finishing = True
+        try:
+            epoch = await self._persist(lambda: self._store.finish_job(job, self.name, self._lease),
+                                        f"record the outcome of job {job.id}")
+        except LeaseLost:
+            log.info("job %s: taken over by another process; its outcome was not recorded here", job.id)
+            self._presentation.lost(job)
+            return
+        finally:
+            if self._leases.get(job.id) is lease:
+                self._leases.pop(job.id, None)
         self._presentation.ended(job)
-        if won:
-            await self._presentation.settle(job.group)
+        if epoch is not None:
+            await self._presentation.settle(job.group, epoch)
+
+    async def _persist(self, operation, what: str):  # noqa: ANN001, ANN202 - persist's own types
+        """A write that must land, retried through a database outage (often enough to land within the lease
+        once the database is back); a refusal (LeaseLost) is not retried."""
+        return await persist(operation, what, log, longest=min(15.0, max(0.5, self._lease / 4)), final=(LeaseLost,))
 
     async def _give_back(self, job: Job) -> None:
         with contextlib.suppress(Exception):
@@ -244,17 +311,57 @@ class Worker:
         if kind in ADMIN_ALERTS:
             self._presentation.alert(kind)
 
+    async def _make(self, job: Job) -> None:
+        """The job's image, made or found, kept. A database outage before the image exists (looking for one made
+        before, reading a reference we keep) is waited out; once it exists, its writes are retried instead."""
+        delay = 0.5
+        while True:
+            try:
+                if await self._made_before(job):
+                    return
+                await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
+                image = await self._generate(job)
+                break
+            except Exception as exc:
+                if not outage(exc):
+                    raise
+                complain(log, f"job {job.id} waits for the database", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max(0.5, self._lease / 4))
+        await self._keep(job, image)
+
+    async def _made_before(self, job: Job) -> bool:
+        """A job run again (its process stopped or was cut off) may have made its image already: here on disk,
+        or (PostgreSQL) in the originals table. Then that image is delivered, not generated again."""
+        if job.attempts < 2:
+            return False
+        local = self._originals.find(job.id)
+        path = local or await self._originals.fetch(job.id)
+        if path is None:
+            return False
+        _, job.width, job.height = await asyncio.to_thread(inspect_image, path)
+        job.bytes, job.extension = path.stat().st_size, path.suffix.lstrip(".")
+        log.info("job %s: its image was made before (attempt %d); delivering it, not generating it again",
+                 job.id, job.attempts)
+        if local is not None:  # perhaps not in the database yet: its earlier attempt lost its lease first
+            await self._persist(lambda: self._originals.share(job.id, job.epoch, local),
+                                f"copy the original of job {job.id} to the database")
+        return True
+
     async def _keep(self, job: Job, image: GeneratedImage) -> None:
         """Record the image and move its file where every process finds it, so finished 4K images waiting for
-        the rest of their request wait on disk, not in memory."""
+        the rest of their request wait on disk, not in memory. The file on this disk comes first; its copy in the
+        database is retried through an outage while the lease is held."""
         job.request_id, job.width, job.height, job.bytes = image.request_id, image.width, image.height, image.nbytes
         job.upstream_seconds, job.extension = image.upstream_seconds, image.extension
         if not job.request.matches(image.width, image.height):
             metrics.size_mismatch(job.request.size.value)
         try:
-            await self._originals.save(job.id, image.path, image.extension)
+            path = await self._originals.save(job.id, image.path, image.extension)
         finally:
             await image.release()
+        await self._persist(lambda: self._originals.share(job.id, job.epoch, path),
+                            f"copy the original of job {job.id} to the database")
 
     async def _generate(self, job: Job) -> GeneratedImage:
         request = job.request
@@ -276,12 +383,17 @@ class Worker:
         except QuotaExceeded:
             log.info("job %s: size mismatch, no credits left for a retry", job.id)
             return first
+        except Exception as exc:
+            if not outage(exc):  # the first image exists: an outage must not make it again
+                raise
+            complain(log, f"job {job.id}: no retry for its size", exc)
+            return first
         log.info("job %s: size mismatch (%dx%d); one retry", job.id, first.width, first.height)
         try:
             second = await self._client.generate(request, images)
         except ImageGenError as exc:
             log.warning("job %s: size retry failed: %s", job.id, exc.detail)
-            await self._quota.refund(retry)
+            await self._persist(lambda: self._quota.refund(retry), f"refund the size retry of job {job.id}")
             return first
         if job.request.matches(second.width, second.height) or not job.request.matches(first.width, first.height):
             await first.release()

@@ -37,8 +37,11 @@ class TelegramPresentation:
     def ended(self, job: Job) -> None:
         self.lines.ended(job)
 
-    async def settle(self, group: str) -> None:
-        await self.finisher.settle(group)
+    def lost(self, job: Job) -> None:
+        self.lines.lost(job)
+
+    async def settle(self, group: str, epoch: int) -> None:
+        await self.finisher.settle(group, epoch)
 
     async def paused(self, group: str) -> None:
         await self.finisher.paused(group)

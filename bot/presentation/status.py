@@ -20,6 +20,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -107,6 +108,9 @@ class StatusLines:
         self._background = Background()
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
+        # whether this process still holds a job it runs (its lease): a line whose jobs here all lapsed is left
+        # alone, since another process may have taken them over (set by the worker)
+        self.holds: Callable[[str], bool] = lambda job_id: True
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._tick_loop(), name="status-lines")
@@ -168,6 +172,19 @@ class StatusLines:
             if not line.local and not line.claimed:  # nothing of it runs here any more: hands off
                 self._lines.pop(job.group, None)
 
+    def lost(self, job: Job) -> None:
+        """Another process holds the job now: its line is no longer touched here."""
+        line = self._lines.get(job.group)
+        if line is not None:
+            line.claimed.discard(job.id)
+            if not line.claimed:
+                self._lines.pop(job.group, None)
+                self._waiting.discard(job.group)
+
+    def _lapsed(self, line: Line) -> bool:
+        """The line's jobs run here, and none of their leases is known to be held now."""
+        return bool(line.claimed) and not any(self.holds(job_id) for job_id in line.claimed)
+
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
         return [group for group in self._waiting
@@ -211,7 +228,10 @@ class StatusLines:
     async def _announce(self, line: Line) -> None:
         try:
             async with line.lock:
-                await self._positions()
+                try:
+                    await self._positions()
+                except Exception as exc:  # noqa: BLE001 - the line goes out without its place (the database is away)
+                    complain(log, "queue positions not read", exc)
                 if self._lines.get(line.lead.group) is line:
                     await self._show_locked(line, force=True)
         except Exception as exc:  # noqa: BLE001 - the line is cosmetic; the job goes on
@@ -229,7 +249,7 @@ class StatusLines:
             return
         await line.announced.wait()
         async with line.lock:
-            if self._lines.get(group) is not line:
+            if self._lines.get(group) is not line or self._lapsed(line):
                 return
             try:
                 await self._show_locked(line, force=force)
@@ -469,6 +489,8 @@ class StatusLines:
                     if not line.claimed:
                         continue  # nothing of it runs here now: its seconds are not this process's to count
                     self._due(line, now + self._tick)
+                    if self._lapsed(line):
+                        continue  # its leases here are not known to be held: another process may show it
                     key = (line.lead.origin.chat_id, line.lead.origin.thread_id)
                     every = CHAT_ACTION_EVERY if line.lead.origin.chat_id > 0 else GROUP_ACTION_EVERY
                     if now - self._last_action.get(key, 0.0) >= every:

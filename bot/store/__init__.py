@@ -6,12 +6,12 @@ several processes). Both run the same queries (`database.py`) on the same schema
 
 from __future__ import annotations
 
-from .database import MAX_ATTEMPTS, Caps, LineTurn, QueueFull, Reaped, Store, StoreError
+from .database import MAX_ATTEMPTS, Caps, LeaseLost, LineTurn, QueueFull, Reaped, Store, StoreError, outage
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
-__all__ = ["MAX_ATTEMPTS", "Caps", "LineTurn", "PostgresStore", "QueueFull", "Reaped", "SqliteStore", "Store",
-           "StoreError", "make_store"]
+__all__ = ["MAX_ATTEMPTS", "Caps", "LeaseLost", "LineTurn", "PostgresStore", "QueueFull", "Reaped", "SqliteStore",
+           "Store", "StoreError", "make_store", "outage"]
 
 
 def make_store(url: str) -> Store:

@@ -7,6 +7,7 @@ is claimed by exactly one of them under a lease, and whatever decides who does w
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -50,6 +51,41 @@ class StoreError(Exception):
     """The database cannot be used; the message says which and what to do."""
 
 
+class LeaseLost(Exception):
+    """Another process holds the job now (its epoch moved on): this process's write about it was refused, and it
+    stops quietly — it neither sends nor writes anything more for that job."""
+
+
+def outage(exc: BaseException) -> str | None:
+    """What kind of database outage `exc` is ("refused", "timeout", "connection lost"), or None when it is not one
+    (a bug, a constraint, a full disk): an outage is expected and logged in one line, never as a traceback."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8 and current not in chain:
+        chain.append(current)
+        context = None if current.__suppress_context__ else current.__context__
+        current = getattr(current, "orig", None) or current.__cause__ or context
+    for error in chain:
+        name = type(error).__name__
+        if isinstance(error, ConnectionRefusedError) or name in _REFUSED:
+            return "refused"
+        if isinstance(error, (TimeoutError, sa.exc.TimeoutError)) or (
+                isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error)):
+            return "timeout"
+        if isinstance(error, ConnectionError) or name in _LOST or (
+                isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS) or (
+                isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated):
+            return "connection lost"
+    return None
+
+
+_REFUSED = ("CannotConnectNowError", "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError")
+_LOST = ("ConnectionDoesNotExistError", "PostgresConnectionError", "ConnectionFailureError",
+         "ClientCannotConnectError", "InterfaceError", "InternalClientError")
+_NETWORK_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ETIMEDOUT,
+                   errno.ECONNABORTED, errno.ECONNRESET, errno.EPIPE}
+
+
 class QueueFull(Exception):
     """The user already has as many unfinished jobs as allowed."""
 
@@ -68,10 +104,11 @@ class Caps:
 
 @dataclass(frozen=True, slots=True)
 class Reaped:
-    """What a sweep of expired leases found: jobs to run again are queued; these groups need settling by us."""
+    """What a sweep of expired leases found: jobs to run again are queued; these groups need settling by us, each
+    under the epoch of its delivery we now hold."""
 
     requeued: int
-    settle: list[str]
+    settle: list[tuple[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,16 +398,23 @@ class Store:
                      COALESCE(s.serial, -1), j.created_at, {group}, j.variant
             LIMIT 1 {self._skip_locked}""")
 
-    async def renew(self, worker: str, lease: float) -> None:
-        """Keep this process's claims: running jobs and requests it is delivering."""
-        await self._run(sa.update(jobs).where(jobs.c.worker == worker, (jobs.c.status == JobStatus.RUNNING.value)
-                                              | (jobs.c.settled == DELIVERING))
-                        .values(lease_until=time.time() + lease))
+    async def renew(self, worker: str, lease: float) -> dict[str, int]:
+        """Keep this process's claims (running jobs, requests it is delivering) for `lease` seconds more, never
+        shortening a longer hold taken for a send; returns what it still holds: job id → epoch."""
+        rows = await self._write(lambda conn: conn.execute(_RENEW, {"b_worker": worker,
+                                                                    "v_until": time.time() + lease}).all())
+        return {row[0]: row[1] for row in rows}
+
+    async def hold(self, job_id: str, epoch: int, until: float) -> None:
+        """Extend one lease to at least `until` (the send gate); LeaseLost when another process holds it now."""
+        if await self._run(_HOLD, {"b_id": job_id, "b_epoch": epoch, "v_until": until}) != 1:
+            raise LeaseLost(job_id)
 
     async def release(self, job: Job) -> None:
         """Give a running job back to the queue (a stop): another process, or the next start, runs it."""
-        await self._run(sa.update(jobs).where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING.value)
-                        .values(status=JobStatus.QUEUED.value, worker=None, lease_until=None,
+        await self._run(sa.update(jobs).where(jobs.c.id == job.id, jobs.c.epoch == job.epoch,
+                                              jobs.c.status == JobStatus.RUNNING.value)
+                        .values(status=JobStatus.QUEUED.value, worker=None, lease_until=None, epoch=jobs.c.epoch + 1,
                                 attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0)))
         job.status = JobStatus.QUEUED
 
@@ -390,7 +434,7 @@ class Store:
         now = time.time()
 
         def work(conn: sa.Connection) -> Reaped:
-            settle: list[str] = []
+            settle: list[tuple[str, int]] = []
             self._lock_queue(conn)
             expired = conn.execute(sa.select(jobs).where(  # no lease at all: left by the first release
                 jobs.c.status == JobStatus.RUNNING.value,
@@ -398,76 +442,97 @@ class Store:
             requeued = 0
             for row in expired:
                 job = row_job(row)
+                # Each takeover names the epoch it saw and still finds the lease expired (a renewal that got in
+                # first wins), and moves the epoch on: the old holder's writes are refused from now on.
+                still = (jobs.c.id == job.id, jobs.c.epoch == job.epoch, jobs.c.status == JobStatus.RUNNING.value,
+                         (jobs.c.lease_until < now) | jobs.c.lease_until.is_(None))
                 if job.attempts >= MAX_ATTEMPTS:
-                    conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
-                        status=JobStatus.FAILED.value, error_kind="interrupted", finished_at=now, worker=None))
+                    if conn.execute(sa.update(jobs).where(*still).values(
+                            status=JobStatus.FAILED.value, error_kind="interrupted", finished_at=now, worker=None,
+                            epoch=jobs.c.epoch + 1)).rowcount != 1:
+                        continue
                     conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
-                    if self._settle_in(conn, job.group, worker, lease):
-                        settle.append(job.group)
-                else:
-                    conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
-                        status=JobStatus.QUEUED.value, worker=None, lease_until=None))
+                    if (epoch := self._settle_in(conn, job.group, worker, lease)) is not None:
+                        settle.append((job.group, epoch))
+                elif conn.execute(sa.update(jobs).where(*still).values(
+                        status=JobStatus.QUEUED.value, worker=None, lease_until=None,
+                        epoch=jobs.c.epoch + 1)).rowcount == 1:
                     requeued += 1
-            stalled = conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(
+            stalled = conn.execute(sa.select(jobs.c.id, jobs.c.group_id, jobs.c.epoch).where(
                 jobs.c.settled == DELIVERING, jobs.c.lease_until < now)).all()
             made = conn.execute(sa.select(jobs.c.id, jobs.c.group_id).where(  # a crash between two writes
                 jobs.c.settled == OPEN, jobs.c.variant == 1, jobs.c.status.in_(FINAL + (JobStatus.MADE.value,)),
                 jobs.c.worker.is_(None) | (jobs.c.lease_until < now))).all()
             for lead, group_id in made:
-                if self._settle_in(conn, group_id or lead, worker, lease):
-                    settle.append(group_id or lead)
-            for lead, group_id in stalled:
-                conn.execute(sa.update(jobs).where(jobs.c.id == lead).values(
-                    worker=worker, lease_until=now + lease))
-                settle.append(group_id or lead)
+                if (epoch := self._settle_in(conn, group_id or lead, worker, lease)) is not None:
+                    settle.append((group_id or lead, epoch))
+            for lead, group_id, epoch in stalled:
+                taken = conn.execute(sa.update(jobs).where(
+                    jobs.c.id == lead, jobs.c.epoch == epoch, jobs.c.settled == DELIVERING, jobs.c.lease_until < now)
+                    .values(worker=worker, lease_until=now + lease, epoch=jobs.c.epoch + 1)
+                    .returning(jobs.c.epoch)).scalar()
+                if taken is not None:
+                    settle.append((group_id or lead, taken))
             if requeued:
                 self.notify(conn, "jobs")
             return Reaped(requeued, settle)
 
         return await self._write(work)
 
-    async def finish_job(self, job: Job, worker: str, lease: float) -> bool:
-        """Record a job's result (made, failed or cancelled — then refunded); True when its request is now
-        complete and this process must deliver it (exactly one process gets True per request)."""
+    async def finish_job(self, job: Job, worker: str, lease: float) -> int | None:
+        """Record a job's result (made, failed or cancelled — then refunded) if this process still holds it
+        (else LeaseLost, and nothing is written); the epoch of the request's delivery when it is now complete and
+        this process must deliver it (exactly one process gets one per request), else None."""
         params = _outcome(job)
 
-        def work(conn: sa.Connection) -> bool:
+        def work(conn: sa.Connection) -> int | None:
             self._lock_queue(conn)
-            conn.execute(_WRITE_OUTCOME, params)
+            if conn.execute(_WRITE_OUTCOME, params).rowcount != 1:
+                raise LeaseLost(job.id)
             if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):  # its credits back, once, in the same write
                 conn.execute(_REFUND, {"b_id": job.id})
             return self._settle_in(conn, job.group, worker, lease)
 
         return await self._write(work)
 
-    async def try_settle(self, group: str, worker: str, lease: float) -> bool:
-        """Claim the delivery of a request whose jobs have all ended (e.g. cancelled while waiting)."""
-        def work(conn: sa.Connection) -> bool:
+    async def try_settle(self, group: str, worker: str, lease: float) -> int | None:
+        """Claim the delivery of a request whose jobs have all ended (e.g. cancelled while waiting): its epoch."""
+        def work(conn: sa.Connection) -> int | None:
             self._lock_queue(conn)
             return self._settle_in(conn, group, worker, lease)
 
         return await self._write(work)
 
-    def _settle_in(self, conn: sa.Connection, group: str, worker: str, lease: float) -> bool:
+    def _settle_in(self, conn: sa.Connection, group: str, worker: str, lease: float) -> int | None:
+        """The delivery of a complete request, claimed as a new epoch of its lead job (None: not complete, or
+        another process has it)."""
         statuses = conn.execute(_GROUP_STATUSES, {"b_group": group}).scalars().all()
         if any(status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for status in statuses):
-            return False
-        won = conn.execute(_WIN_DELIVERY, {"b_group": group, "v_worker": worker, "v_lease": time.time() + lease})
-        return won.rowcount == 1
+            return None
+        return conn.execute(_WIN_DELIVERY, {"b_group": group, "v_worker": worker,
+                                            "v_lease": time.time() + lease}).scalar()
 
-    async def conclude(self, group: str, members: list[Job]) -> None:
-        """A request is over: every job's outcome and its settled mark, in one transaction."""
+    async def conclude(self, group: str, members: list[Job], epoch: int) -> None:
+        """A request is over: every job's outcome, the refunds of those that failed, and its settled mark, in one
+        transaction, by the holder of its delivery (else LeaseLost, and nothing is written)."""
         outcomes = [_outcome(job, with_status_message=True) for job in members]
+        refunds = [{"b_id": job.id} for job in members if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)]
 
         def work(conn: sa.Connection) -> None:
+            if conn.execute(_SETTLED, {"b_group": group, "b_epoch": epoch}).rowcount != 1:
+                raise LeaseLost(group)
             conn.execute(_CONCLUDE_OUTCOME, outcomes)
-            conn.execute(_SETTLED, {"b_group": group})
+            if refunds:  # what failed at delivery; once (a job refunded already stays so)
+                conn.execute(_REFUND, refunds)
 
         await self._write(work)
 
-    async def record_sent(self, job: Job) -> None:
-        """What a delivery has sent so far, written before the next Telegram call (a crash never resends it)."""
-        await self._run(_RECORD_SENT, {"b_id": job.id, "v_sent": json.dumps(job.sent)})
+    async def record_sent(self, job: Job, epoch: int, lease: float) -> None:
+        """What a delivery has sent so far, written before the next Telegram call (a crash never resends it); the
+        long hold taken for the send goes back to `lease`. LeaseLost when another process holds it now."""
+        if await self._run(_RECORD_SENT, {"b_id": job.id, "b_epoch": epoch, "v_sent": json.dumps(job.sent),
+                                          "v_until": time.time() + lease}) != 1:
+            raise LeaseLost(job.id)
 
     async def cancel(self, group: str) -> tuple[list[Job], list[str]]:
         """Cancel a request: waiting jobs at once (returned), running ones flagged (their ids returned) for the
@@ -609,10 +674,21 @@ class Store:
 
     # ---- originals every process can read ----
 
-    async def save_original(self, job_id: str, extension: str, data: bytes) -> None:
+    async def save_original(self, job_id: str, epoch: int, extension: str, data: bytes) -> None:
+        """Keep a made image for every process, if this process still holds its job (else LeaseLost): the job's
+        row is locked meanwhile, so a takeover either finds this image or none."""
         statement = self.insert(originals).values(job_id=job_id, extension=extension, data=data, nbytes=len(data),
                                                   created_at=time.time())
-        await self._run(statement.on_conflict_do_nothing())
+        statement = statement.on_conflict_do_update(
+            index_elements=["job_id"], set_={k: statement.excluded[k] for k in ("extension", "data", "nbytes",
+                                                                                 "created_at")})
+
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(_HOLDER, {"b_id": job_id}).scalar() != epoch:
+                raise LeaseLost(job_id)
+            conn.execute(statement)
+
+        await self._write(work)
 
     async def load_original(self, job_id: str) -> tuple[str, bytes] | None:
         row = await self._one(sa.select(originals.c.extension, originals.c.data).where(originals.c.job_id == job_id))
@@ -736,21 +812,23 @@ _IN_GROUP = (jobs.c.group_id == _GROUP) | ((jobs.c.id == _GROUP) & jobs.c.group_
 _IS_LEAD = _IN_GROUP & (jobs.c.variant == 1)
 _JOB = jobs.c.id == sa.bindparam("b_id")
 _ROW_COLUMNS = (*_ORIGIN, "prompt", "aspect_ratio", "size", "refs", *_PLAIN, *_JSON)  # what `job_row` writes
-_OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id")]
+_OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id", "epoch")]
+_EPOCH = jobs.c.epoch == sa.bindparam("b_epoch")
 
 
 def _outcome(job: Job, *, with_status_message: bool = False) -> dict[str, Any]:
     """The parameters of `_WRITE_OUTCOME` / `_CONCLUDE_OUTCOME` for a job."""
     row = job_row(job)
     params = {f"v_{name}": row[name] for name in _OUTCOME_COLUMNS}
-    params["b_id"] = job.id
+    params["b_id"], params["b_epoch"] = job.id, job.epoch
     if with_status_message:
         params["v_status_message_id"] = row["status_message_id"]
     return params
 
 
-_WRITE_OUTCOME = sa.update(jobs).where(_JOB).values({name: sa.bindparam(f"v_{name}") for name in _OUTCOME_COLUMNS})
-# A request's end: a job another process already ended (a cancel) keeps its ending.
+_WRITE_OUTCOME = sa.update(jobs).where(_JOB, _EPOCH).values({name: sa.bindparam(f"v_{name}") for name in _OUTCOME_COLUMNS})
+# A request's end (its delivery's epoch is checked on the lead first): a job another process already ended (a
+# cancel) keeps its ending.
 _CONCLUDE_OUTCOME = (
     sa.update(jobs)
     .where(_JOB, sa.and_(*(jobs.c.status != status for status in FINAL))  # no IN: it runs as executemany
@@ -762,16 +840,27 @@ _REFUNDED = sa.select(usage.c.refunded).where(usage.c.job_id == sa.bindparam("b_
 _GROUP_STATUSES = sa.select(jobs.c.status).where(_IN_GROUP)
 _GROUP_JOBS = sa.select(jobs).where(_IN_GROUP).order_by(jobs.c.variant)
 _WIN_DELIVERY = sa.update(jobs).where(_IS_LEAD, jobs.c.settled == OPEN).values(
-    settled=DELIVERING, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"))
-_SETTLED = sa.update(jobs).where(_IS_LEAD).values(settled=SETTLED)
-_RECORD_SENT = sa.update(jobs).where(_JOB).values(sent=sa.bindparam("v_sent"))
+    settled=DELIVERING, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"),
+    epoch=jobs.c.epoch + 1).returning(jobs.c.epoch)
+_SETTLED = sa.update(jobs).where(_IS_LEAD, _EPOCH).values(settled=SETTLED)
+_RECORD_SENT = sa.update(jobs).where(_JOB, _EPOCH).values(sent=sa.bindparam("v_sent"),
+                                                          lease_until=sa.bindparam("v_until"))
+_UNTIL = sa.bindparam("v_until")
+_LONGER = sa.case((jobs.c.lease_until > _UNTIL, jobs.c.lease_until), else_=_UNTIL)  # a lease is never shortened
+_RENEW = sa.update(jobs).where(
+    jobs.c.worker == sa.bindparam("b_worker"),
+    (jobs.c.status == JobStatus.RUNNING.value) | (jobs.c.settled == DELIVERING),
+).values(lease_until=_LONGER).returning(jobs.c.id, jobs.c.epoch)
+_HOLD = sa.update(jobs).where(_JOB, _EPOCH).values(lease_until=_LONGER)
+_HOLDER = sa.select(jobs.c.epoch).where(_JOB).with_for_update()
 _SET_STATUS_MESSAGE = sa.update(jobs).where(_JOB).values(status_message_id=sa.bindparam("v_message"))
 _UNFINISHED_OF_USER = sa.select(sa.func.count()).select_from(jobs).where(
     jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
 _INSERT_JOBS = sa.insert(jobs)
 _START = sa.update(jobs).where(_JOB).values(
     status=JobStatus.RUNNING.value, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"),
-    started_at=sa.bindparam("v_now"), attempts=jobs.c.attempts + 1, cancel_requested=0).returning(*jobs.c)
+    started_at=sa.bindparam("v_now"), attempts=jobs.c.attempts + 1, cancel_requested=0,
+    epoch=jobs.c.epoch + 1).returning(*jobs.c)
 _LEAD_OF = "(group_id = :b_group OR (id = :b_group AND group_id IS NULL)) AND variant = 1"
 _HOLD_LINE = sa.text(f"UPDATE jobs SET line_stage = {LineStage.QUEUED:d}, line_busy_until = :v_until "
                      f"WHERE {_LEAD_OF} AND line_stage <= {LineStage.QUEUED:d}")

@@ -31,6 +31,8 @@ QUEUE_LOCK = 7_242_001  # pg_advisory_xact_lock keys: the queue, migrations, cre
 MIGRATION_LOCK = QUEUE_LOCK + 1
 CREDITS_LOCK = QUEUE_LOCK + 2
 CONNECT_TIMEOUT = 10.0
+# A statement gets this long: a connection cut off without a reset (a partition) fails it instead of hanging.
+STATEMENT_TIMEOUT = 30.0
 
 
 def _plain_url(url: str) -> str:
@@ -84,7 +86,8 @@ class PostgresStore(Store):
             self._engine = create_async_engine(
                 self._url.replace("postgresql://", "postgresql+asyncpg://", 1),
                 pool_size=10, max_overflow=10, pool_pre_ping=True,
-                connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": {"application_name": "imagine-bot"}},
+                connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": STATEMENT_TIMEOUT,
+                              "server_settings": {"application_name": "imagine-bot"}},
             )
             async with self._engine.begin() as conn:
                 await conn.execute(_LOCK, {"key": MIGRATION_LOCK})

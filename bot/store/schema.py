@@ -29,7 +29,7 @@ def _origin() -> list[Column]:
         Column("thread_id", BigInteger),
         Column("reply_to", BigInteger),
         Column("lang", Text),
-        Column("requester", Text),  # schema 0003
+        Column("requester", Text),  # schema 0004
     ]
 
 
@@ -88,12 +88,14 @@ jobs = Table(
     Column("failure_values", Text),
     Column("sent", Text),
     Column("settled", Integer, nullable=False, server_default="0"),
-    # its status line (schema 0003, on the lead job): how far it has got (`models.LineStage`), which process
+    # its status line (schema 0005, on the lead job): how far it has got (`models.LineStage`), which process
     # shows it now, since when it is being made, and until when a waiting line's edit may still be on its way
     Column("line_stage", Integer, nullable=False, server_default="0"),
     Column("line_owner", Text),
     Column("line_since", Float),
     Column("line_busy_until", Float),
+    # schema 0006: the fence, a new number at every claim; a write about the job names the one it holds
+    Column("epoch", Integer, nullable=False, server_default="0"),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),

@@ -32,7 +32,7 @@ import json
 import mimetypes
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,6 +272,9 @@ class FakeBotAPI:
         self._queries: set[str] = set()
         self._failures: dict[str, list[ApiError]] = {}
         self._faults = _Faults()
+        # awaited with each call once it has arrived, before it is answered: a test acts at that moment (cuts the
+        # sender off from its database, pauses it) as Telegram takes an upload the sender has not recorded yet
+        self.on_call: Callable[[Call], Awaitable[None]] | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -774,6 +777,8 @@ class FakeBotAPI:
         except ValueError:
             return ApiError(400, "Bad Request: can't parse request body").response()
         self.calls.append(Call(name, params, files))
+        if self.on_call is not None:
+            await self.on_call(self.calls[-1])
         try:
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
