@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .. import metrics
+from ..failures import ADMIN_ALERTS
 from ..imagegen import GeneratedImage, ImageClient, ImageGenError
 from ..models import Job, JobStatus
 from ..options import ImageRequest
@@ -30,7 +31,6 @@ from .interface import Presentation
 
 log = logging.getLogger(__name__)
 
-ADMIN_ALERTS = ("auth", "quota", "endpoint", "storage")
 CANCEL_POLL = 1.0
 CLAIM_POLL = 1.0
 UPSCALE_INSTRUCTION = (
