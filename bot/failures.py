@@ -2,8 +2,8 @@
 and the texts all read it, so a new kind cannot be told in one place and missed in another.
 
 A kind's name is stored in `jobs.error_kind` and names its texts: `error_<kind>` is the sentence its user gets,
-`kind_<kind>` its short label in /stats and /history, `admin_alert_<kind>` what admins hear when it alerts.
-tests/test_texts.py checks every language has all three for every kind. Names never change (the database keeps them).
+`kind_<kind>` its short label in /stats and /history, `admin_alert_<kind>` what admins hear when it alerts;
+tests/test_texts.py checks every language has them. Names never change: the database keeps them.
 """
 
 from __future__ import annotations
