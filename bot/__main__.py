@@ -15,6 +15,7 @@ from pathlib import Path
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from .config import ImageSettings, Settings, SettingsError, load_settings
+from .failures import failure
 from .imagegen import (
     ImageClient,
     ImageGenError,
@@ -105,30 +106,13 @@ def _serve(settings: Settings, *, intake: bool = True) -> int:
     return 0
 
 
-# What failed, for someone at a shell (the chat sentences in texts.py speak to users, not to the operator).
-_SHELL_ERRORS = {
-    "auth": "the image API refused IMAGE_API_KEY (a .cn key works only with the .cn gateway, a .com key with .com)",
-    "quota": "the image API says the key's credit is used up",
-    "prompt_too_long": "the image API says the prompt is too long",
-    "invalid": "the image API refused the request as invalid",
-    "endpoint": "nothing answers image requests at {url}: set IMAGE_API_BASE_URL to the gateway's root",
-    "rate_limited": "the image API is rate limiting (still after the retries)",
-    "upstream": "the image API failed (still after the retries)",
-    "timeout": "the image API did not answer in time (IMAGE_REQUEST_TIMEOUT)",
-    "no_image": "the image API answered without an image (often its safety filter refusing the prompt)",
-    "download": "the image was made but could not be downloaded",
-    "not_image": "the image API answered with something that is not a PNG, JPEG or WEBP picture",
-}
-
-
 def shell_error(exc: ImageGenError, url: str) -> str:
     """One line: what failed, the service's status and message, its request id once."""
-    detail = exc.detail
-    if exc.status is None and exc.kind in ("upstream", "timeout"):
-        what = f"cannot reach the image API at {url}" if exc.kind == "upstream" else _SHELL_ERRORS["timeout"]
+    detail, what = exc.detail, failure(exc.kind).operator.format(url=url)  # not the chat's sentences: for the operator
+    if exc.status is None and exc.kind in ("upstream", "timeout"):  # no answer at all
         detail = detail.removeprefix("connection failed: ")
-    else:
-        what = _SHELL_ERRORS.get(exc.kind, "the image API failed").format(url=url)
+        if exc.kind == "upstream":
+            what = f"cannot reach the image API at {url}"
     line = f"{what}: {detail}" if detail else what
     if exc.request_id and "request id" not in line:  # the gateway often quotes it in its message already
         line += f" (request id {exc.request_id})"

@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import bodies, metrics
 from .config import ImageSettings
+from .failures import KINDS
 from .options import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,15 @@ _REQUEST_ID = re.compile(r"request id:?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
 
 
 class ImageGenError(Exception):
-    """Base of every failure the client reports. `kind` names the user-facing sentence in texts.py."""
+    """Base of every failure the client reports. `kind` is its row in bot/failures.py, which says whether asking
+    again may help (`retryable`) and names the sentences users and operators get."""
 
     kind = "service"
-    retryable = False
+    retryable = KINDS[kind].retryable
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.retryable = KINDS[cls.kind].retryable  # a kind missing from the table fails at import
 
     def __init__(self, detail: str = "", *, status: int | None = None, request_id: str | None = None) -> None:
         super().__init__(detail or self.__class__.__name__)
@@ -85,7 +91,6 @@ class InvalidRequestError(ImageGenError):
 
 class RateLimitedError(ImageGenError):
     kind = "rate_limited"
-    retryable = True
 
     def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -96,14 +101,12 @@ class UpstreamError(ImageGenError):
     """5xx, an unreadable answer, or the connection failing."""
 
     kind = "upstream"
-    retryable = True
 
 
 class GenerationTimeout(ImageGenError):
     """504/524 from the gateway, or our own read timeout."""
 
     kind = "timeout"
-    retryable = True
 
 
 class NoImageError(ImageGenError):

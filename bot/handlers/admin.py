@@ -11,10 +11,11 @@ from functools import wraps
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from ..failures import KINDS, label_key
 from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
-from ..texts import EN, t
+from ..texts import t
 from .replies import origin_for, reply
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -43,16 +44,17 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value is not None else "-"
 
 
-def failure_words(kind: str, lang: str | None) -> str:
-    """A failure kind (`reference_download`) in the words its user was told, shortened for a list."""
-    return t(f"kind_{kind}", lang) if f"kind_{kind}" in EN else kind
+def failure_words(kind: str | None, lang: str | None) -> str:
+    """A failure kind (`reference_download`) in the words its user was told, shortened for a list; a kind this
+    version does not know (written by a newer one) as it is stored."""
+    return t(label_key(kind), lang) if kind is None or kind in KINDS else kind
 
 
 def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     """The /stats message from the last 7 days of jobs (pure, so tests can check its figures)."""
     done = [j for j in jobs if j.status == JobStatus.DONE]
     today = [j for j in done if j.created_at >= today_start]
-    failures = Counter(j.error_kind or "unknown" for j in jobs if j.status == JobStatus.FAILED)
+    failures = Counter(j.error_kind for j in jobs if j.status == JobStatus.FAILED)
     mismatches = Counter(
         j.request.size for j in done if j.width and not j.request.matches(j.width, j.height or 0)
     )

@@ -199,6 +199,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(update, Update) and update.effective_chat and update.effective_message:
         try:
             origin = await origin_for(update, context)
-            await reply(context, origin, t("internal", origin.lang))
+            await reply(context, origin, t("error_internal", origin.lang))
         except Exception:  # noqa: BLE001 - the error handler must never raise
             log.warning("could not tell the user about the error")

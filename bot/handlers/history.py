@@ -10,11 +10,12 @@ from telegram import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, 
 from telegram.ext import ContextTypes
 
 from ..delivery import album_details, caption, details_line, send_kwargs
+from ..failures import label_key
 from ..keyboards import Callback, album_keyboard, history_keyboard, result_keyboard
 from ..models import Job, JobStatus, Origin, Target
 from ..options import Resolution
 from ..services import get_services
-from ..texts import EN, t
+from ..texts import t
 from .replies import edit_quietly, may_act_for, origin_for, reply, user_lang
 
 PAGE_SIZE = 5
@@ -80,8 +81,7 @@ def _why(jobs: list[Job], lang: str | None) -> str:
     failed = next((job for job in jobs if job.status == JobStatus.FAILED), None)
     if failed is None:
         return t("history_cancelled", lang)
-    key = f"kind_{failed.error_kind or 'unknown'}"
-    return t(key if key in EN else "kind_unknown", lang)
+    return t(label_key(failed.error_kind), lang)
 
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

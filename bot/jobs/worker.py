@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from .. import metrics
+from ..failures import ADMIN_ALERTS
 from ..imagegen import GeneratedImage, ImageClient, ImageGenError, inspect_image
 from ..models import Job, JobStatus
 from ..options import ImageRequest
@@ -35,7 +36,6 @@ from .interface import Presentation
 
 log = logging.getLogger(__name__)
 
-ADMIN_ALERTS = ("auth", "quota", "endpoint", "storage")
 CANCEL_POLL = 1.0
 CLAIM_POLL = 1.0
 UPSCALE_INSTRUCTION = (

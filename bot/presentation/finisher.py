@@ -24,6 +24,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
 from .. import delivery, keyboards, metrics
+from ..failures import text_key
 from ..imagegen import mime_of
 from ..models import Job, JobStatus, prefs_scope
 from ..options import Resolution
@@ -264,9 +265,7 @@ class Finisher:
         return "\n" + t("variants_failed", lead.origin.lang, failed=len(failed), total=lead.variants, reason=reason)
 
     def reason(self, job: Job) -> str:
-        kind = job.error_kind or "internal"
-        key = "internal" if kind == "internal" else f"error_{kind}"
-        return t(key, job.origin.lang, **job.failure_values)
+        return t(text_key(job.error_kind), job.origin.lang, **job.failure_values)
 
     async def _show_failure(self, lead: Job, failed: Job, epoch: int) -> None:
         text = t("failed", lead.origin.lang, reason=self.reason(failed), prompt=short_prompt(lead))
