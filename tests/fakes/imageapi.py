@@ -80,6 +80,7 @@ from tests.fakes.imagemodels import (
     Plan,
     Refused,
     check,
+    image_size,
 )
 
 __all__ = [
@@ -566,8 +567,8 @@ class FakeImageAPI:
                                                   "total_tokens": 50 + 1056 * len(items)})
         elif plan.model == SEEDREAM:
             for item, (data, _) in zip(items, pictures):
-                with Image.open(BytesIO(data)) as img:
-                    item["size"] = "{}x{}".format(*img.size)
+                found = image_size(data)  # image_next may serve anything
+                item["size"] = "{}x{}".format(*(found[1] if found else (w, h)))
             answer.update(model=rec.model, usage={"generated_images": len(items), "output_tokens": w * h // 256,
                                                   "total_tokens": w * h // 256})
         return answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -112,13 +113,22 @@ def check(model: str, multipart: bool, body: dict[str, Any], files: Files) -> Pl
     return _CHECKS[model](body, files, multipart)
 
 
+#: What ``image_size`` reports for a picture over Pillow's bomb limit (its header is refused unread): larger than
+#: any limit a vendor sets.
+HUGE = ("huge", (100_000, 100_000))
+
+
 def image_size(data: bytes) -> tuple[str, tuple[int, int]] | None:
     """(format, (width, height)) from the header alone (no decoding, so a pixel bomb costs nothing); None if
     Pillow cannot read it."""
     try:
-        with Image.open(BytesIO(data)) as img:
-            return (img.format or "").lower(), img.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as img:
+                return (img.format or "").lower(), img.size
+    except Image.DecompressionBombError:
+        return HUGE
+    except (UnidentifiedImageError, OSError, ValueError):
         return None
 
 
@@ -421,7 +431,7 @@ def _seedream_reference(ref: str, i: int, plan: Plan) -> None:
     if ref.startswith("https://") and len(ref) > len("https://"):
         plan.image_urls.append(ref)
         return
-    m = re.fullmatch(r"data:image/([a-z]+);base64,(.*)", ref, re.DOTALL)
+    m = re.fullmatch(r"data:image/([\w.+-]+);base64,(.*)", ref, re.DOTALL)
     if not m:
         raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: an https URL or "
                    f"data:image/<format>;base64,<data> is required.")
@@ -438,6 +448,9 @@ def _seedream_reference(ref: str, i: int, plan: Plan) -> None:
     found = image_size(data)
     if found is None and fmt not in ("heic", "heif"):  # Pillow reads the others; HEIC/HEIF pass unmeasured
         raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: not a decodable image.")
+    if found is HUGE:
+        raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: over "
+                   f"{SEEDREAM_MAX_REF_PIXELS} pixels.")
     if found is not None:
         w, h = found[1]
         if w <= 14 or h <= 14:
