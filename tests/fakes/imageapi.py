@@ -1,4 +1,4 @@
-"""A fake of DMXAPI's image API for the four models on one key (docs/IMAGE-API.md, /work/shared/MODELS.md),
+"""A fake of DMXAPI's image API for the four models on one key (docs/IMAGE-API.md, issue 23's MODELS.md),
 served over real HTTP.
 
 ``FakeImageAPI`` listens on 127.0.0.1 (a free port) and answers each model on the routes its vendor page names,
@@ -388,7 +388,6 @@ class FakeImageAPI:
         delay = self._delays.popleft() if self._delays else self.delay  # taken on arrival: an aborted upload used it
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
-        shape = "google" if route == "gemini" else "gateway"
         try:
             try:
                 files = Files()
@@ -513,7 +512,7 @@ class FakeImageAPI:
         rid = rec.request_id
         if self._fails:
             return self._injected_failure(plan, rid, *self._fails.popleft())
-        fmt = plan.answer if plan.model == GEMINI else self.response_format or plan.answer
+        fmt = self.response_format or plan.answer  # Gemini answers inline data whatever is asked
         if self._streams:
             return await self._hostile_stream(request, rec, plan, *self._streams.popleft())
         if self._junk:

@@ -1,6 +1,6 @@
 """The request rules of the four image models on one DMXAPI key, as their vendor pages state them.
 
-Facts from /work/shared/MODELS.md and API.md (DMXAPI's pages). ``check(model, route, body, files)`` turns a
+Facts from DMXAPI's pages as issue 23's MODELS.md and docs/IMAGE-API.md give them. ``check(model, multipart, body, files)`` turns a
 request into a ``Plan`` (what to answer) or raises ``Refused`` with the status, message and error shape the
 vendor uses, so the fake image API proves a client's requests valid, not only sent.
 
