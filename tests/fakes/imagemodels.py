@@ -1,8 +1,9 @@
 """The request rules of the four image models on one DMXAPI key, as their vendor pages state them.
 
-Facts from DMXAPI's pages as issue 23's MODELS.md and docs/IMAGE-API.md give them. ``check(model, multipart, body, files)`` turns a
-request into a ``Plan`` (what to answer) or raises ``Refused`` with the status, message and error shape the
-vendor uses, so the fake image API proves a client's requests valid, not only sent.
+Facts from DMXAPI's pages as issue 23's MODELS.md and docs/IMAGE-API.md give them.
+``check(model, multipart, body, files)`` turns a request into a ``Plan`` (what to answer) or raises ``Refused``
+with the status, message and error shape the vendor uses, so the fake image API proves a client's requests valid,
+not only sent.
 
 Where a page is silent the rules are strict, so a client cannot lean on a guess: fields a page does not name are
 refused for ``gpt-image-2`` (as OpenAI does), ``doubao-seedream-4-5-251128`` and Gemini (as Google does);
