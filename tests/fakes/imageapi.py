@@ -465,8 +465,8 @@ class FakeImageAPI:
         if model is None or model == GEMINI:
             raise Refused(400, f"model {model_id} is not supported on {request.path}", code="model_not_found")
         if model_id not in self.models:
-            raise Refused(503, f"当前分组 default 下对于模型 {model_id} 无可用渠道", type_="new_api_error",
-                          code="model_not_found")
+            raise Refused(503, f"当前分组 default 下对于模型 {model_id} 无可用渠道",
+                          type_="new_api_error", code="model_not_found")
         if model == SEEDREAM and route == "edits":
             raise Refused(404, f"model {model_id} does not support {request.path}: send its references as `image` "
                                "to /v1/images/generations", code="unsupported_endpoint")

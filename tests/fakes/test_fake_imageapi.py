@@ -326,7 +326,8 @@ async def test_gemini_answers_inline_png_of_the_table_size_and_records_reference
     assert rec.body == body and api.image_for(rec) == gemini_image(r)
     r = await gemini(api, client, gemini_body(imageSize="4K"))  # no TEXT asked: the image alone
     assert [list(p) for p in r.json()["candidates"][0]["content"]["parts"]] == [["inlineData"]]
-    assert png_size(gemini_image(r)) == SIZES[("1:1", "4K")] and r.json()["usageMetadata"]["candidatesTokenCount"] == 2000
+    assert png_size(gemini_image(r)) == SIZES[("1:1", "4K")]
+    assert r.json()["usageMetadata"]["candidatesTokenCount"] == 2000
 
 
 async def test_gemini_reads_snake_case_too(api, client):
@@ -593,8 +594,8 @@ async def test_seedream_records_data_uri_references(api, client):
     assert (await seedream(api, client, image=[data_uri(refs[0])] * 14)).status_code == 200  # 14 + 1 output
 
 
-@pytest.mark.parametrize("case", ["14 px", "ratio 1:17", "over 36 Mpx", "pixel bomb", "over 30 MB", "http", "svg", "not base64",
-                                  "not an image", "15 references", "not a string"])
+@pytest.mark.parametrize("case", ["14 px", "ratio 1:17", "over 36 Mpx", "pixel bomb", "over 30 MB", "http", "svg",
+                                  "not base64", "not an image", "15 references", "not a string"])
 async def test_seedream_reference_rules(api, client, case):
     image: object = {
         "14 px": data_uri(picture(14, 100)),
