@@ -1,20 +1,45 @@
-"""A fake of DMXAPI's OpenAI-style image API (see docs/IMAGE-API.md), served over real HTTP.
+"""A fake of DMXAPI's image API for the four models on one key (docs/IMAGE-API.md, issue 23's MODELS.md),
+served over real HTTP.
 
-``FakeImageAPI`` listens on 127.0.0.1 (a free port) and answers
+``FakeImageAPI`` listens on 127.0.0.1 (a free port) and answers each model on the routes its vendor page names,
+with the rules of ``tests/fakes/imagemodels.py`` (a request that breaks them gets the vendor's 400):
 
-* ``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart, one part
-  named ``image`` per picture) with ``{"created": ..., "data": [{"url"|"b64_json": ...}]}``;
-* ``GET /files/<id>.png`` with the image a ``url`` answer points at.
+* ``nano-banana-2``: ``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart, one
+  ``image`` part per picture, up to 14); ``aspect_ratio`` + ``size`` 1K/2K/4K pick a PNG from ``SIZES``; ``n`` is 1;
+  ``{"created", "data": [{"url"|"b64_json"}]}`` (``url`` unless asked); errors in the gateway's
+  ``{"error": {message, type, code}}``.
+* ``gemini-3-pro-image``: ``POST /v1beta/models/gemini-3-pro-image:generateContent``, key in ``x-goog-api-key``;
+  a text part then up to 11 ``inline_data`` parts; ``generationConfig.responseModalities`` with ``IMAGE``;
+  ``imageConfig.aspectRatio`` / ``imageSize`` pick a PNG from ``SIZES``; ``{"candidates": [{"content": {"parts":
+  [{"text"} if TEXT was asked, {"inlineData": {mimeType, data}}]}, "finishReason": "STOP"}], "usageMetadata"}``;
+  errors in Google's ``{"error": {code, message, status}}``.
+* ``gpt-image-2`` (``gpt-image-2-ssvip`` is the same model): generations (JSON) and edits (multipart, 1-16
+  ``image`` parts, optional ``mask``); ``size`` ``auto`` (1024x1024) or ``WxH`` within the vendor's rules; ``n``
+  1-10 images of ``output_format`` png/jpeg/webp; ``data[].b64_json`` unless ``response_format: "url"``; errors in
+  OpenAI's ``{"error": {message, type, param, code}}``.
+* ``doubao-seedream-4-5-251128``: generations only (JSON, references as ``image`` URLs or data URIs); ``size``
+  ``WxH`` within the vendor's rules, or ``2K``/``4K`` (answered 2048x2048 / 4096x4096); a JPEG as ``data[].url``
+  unless ``b64_json`` is asked; errors in the gateway's shape. Its ``/v1/images/edits`` answers 404
+  (``unsupported_endpoint``): the vendor has no such endpoint for it, and a wrong path is a 404, not a bad value.
+* ``GET /files/<id>.<png|jpeg|webp>`` with the image a ``url`` answer points at.
 
-Every request is recorded, answers carry ``X-Request-Id``, and tests can inject failures,
-junk answers, other image sizes and delays for the next requests.
+A model id the fake does not know, or a model on a route its page does not name, gets 400 ``model_not_found``; a
+known id missing from ``models`` (the key's group) gets the gateway's 503 ``model_not_found``.
 
-Per request, after the body is read: auth (401), then validation (400/413/503), then the
-delay (``delay_next`` override, else ``delay``), then an injected failure (``fail_next``),
-else a hostile stream (``stream_next``: endless, dripping, oversized base64), else injected junk
-(``junk_next``), else an image (exact bytes from ``image_next``, else a PNG of the size from
-``size_next`` or ``SIZES``), its base64 written in ``b64_style`` when that is set.
-Requests refused by auth or validation consume none of the injection queues.
+Every request is recorded (``Recorded``: model, path, parsed body, references decoded the same way for every model),
+answers carry ``X-Request-Id``, and tests can inject failures, junk answers, other image sizes and delays for the
+next requests.
+
+Per request, after the body is read: auth (401: ``Authorization: Bearer`` on ``/v1/images/*``, ``x-goog-api-key``
+on ``/v1beta``), then a body that is no JSON object / no form (400), then the model (400 unknown or not on this
+route, 503 not in ``models``, 404 Seedream's edits), then the model's rules (400, nano-banana-2's long prompt 413),
+then the delay (``delay_next`` override, else ``delay``), then an injected failure (``fail_next``, in the model's
+error shape), else a hostile stream (``stream_next``: endless, dripping, oversized base64), else injected junk
+(``junk_next``; Gemini has its own refusals), else the images (each: exact bytes from ``image_next``, else the
+model's format at the size from ``size_next`` or the request), base64 written in ``b64_style`` when that is set.
+Requests refused by auth or validation consume none of the injection queues. An injection that has no meaning for
+the model asked (a ``url`` junk for Gemini, a Gemini refusal for the others) is answered 418, so a test that
+misuses the fake fails instead of passing by accident.
 """
 
 from __future__ import annotations
@@ -30,7 +55,7 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -38,38 +63,48 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageChops, ImageDraw
 
-_PX = {
-    "1:1": ((1024, 1024), (2048, 2048), (4096, 4096)),
-    "2:3": ((848, 1264), (1696, 2528), (3392, 5056)),
-    "3:2": ((1264, 848), (2528, 1696), (5056, 3392)),
-    "3:4": ((896, 1200), (1792, 2400), (3584, 4800)),
-    "4:3": ((1200, 896), (2400, 1792), (4800, 3584)),
-    "4:5": ((928, 1152), (1856, 2304), (3712, 4608)),
-    "5:4": ((1152, 928), (2304, 1856), (4608, 3712)),
-    "9:16": ((768, 1376), (1536, 2752), (3072, 5504)),
-    "16:9": ((1376, 768), (2752, 1536), (5504, 3072)),
-    "21:9": ((1584, 672), (3168, 1344), (6336, 2688)),
-}
-#: (aspect_ratio, size) -> (width, height), the pixel table of docs/IMAGE-API.md.
-SIZES: dict[tuple[str, str], tuple[int, int]] = {
-    (ratio, size): px for ratio, row in _PX.items() for size, px in zip(("1K", "2K", "4K"), row)
-}
-RATIOS = tuple(_PX)
-SIZE_NAMES = ("1K", "2K", "4K")
-FORMATS = ("url", "b64_json")
-JUNK_KINDS = (
+from tests.fakes.imagemodels import (
+    ERROR_SHAPE,
+    FORMATS,
+    GEMINI,
+    GEMINI_TOKENS,
+    GPT,
+    MAX_IMAGES,
+    MAX_PROMPT,
+    MODEL_IDS,
+    RATIOS,
+    SEEDREAM,
+    SIZE_NAMES,
+    SIZES,
+    Files,
+    Plan,
+    Refused,
+    check,
+    image_size,
+)
+
+__all__ = [
+    "B64_STYLES", "FORMATS", "GEMINI_JUNK_KINDS", "JUNK_KINDS", "MAX_IMAGES", "MAX_PROMPT", "RATIOS", "SIZES",
+    "SIZE_NAMES", "STREAM_KINDS", "FakeImageAPI", "Recorded", "pixel_bomb_png",
+]
+
+JUNK_KINDS = (  # answers in the OpenAI-style shape (nano-banana-2, gpt-image-2, Seedream)
     "empty_data", "no_data", "neither_field", "not_json",
     "url_not_image", "url_404", "b64_not_image", "b64_invalid",
     # shapes no working gateway sends
     "url_broken", "url_not_string", "url_ftp", "b64_not_string", "data_not_list", "item_not_object", "deep_json",
     "not_object",
 )
+#: Gemini's refusals and odd answers: a blocked prompt (``promptFeedback.blockReason``, no candidates), a candidate
+#: stopped for ``SAFETY`` / ``IMAGE_SAFETY`` (with a text part) / ``PROHIBITED_CONTENT`` and no image, a text-only
+#: candidate. The kinds of ``JUNK_KINDS`` that have a Gemini meaning are answered in Gemini's shape too.
+GEMINI_JUNK_KINDS = ("prompt_blocked", "safety", "image_safety", "prohibited_content", "text_only")
+_GEMINI_SHARED_JUNK = ("empty_data", "no_data", "neither_field", "not_json", "b64_not_image", "b64_invalid",
+                       "b64_not_string", "data_not_list", "item_not_object", "deep_json", "not_object")
 STREAM_KINDS = ("endless", "drip", "big_b64", "endless_url", "drip_url")
 B64_STYLES = ("mime", "spaces", "no_padding", "urlsafe", "data_url", "escaped_slashes")
-MAX_PROMPT = 32_000
-MAX_IMAGES = 14
 
-_ERROR_KINDS = {  # status -> (type, code) of an injected error's default body
+_ERROR_KINDS = {  # status -> (type, code) of an injected error's default body (gateway and OpenAI shapes)
     400: ("invalid_request_error", "invalid_parameter"),
     401: ("new_api_error", "invalid_api_key"),
     403: ("new_api_error", "insufficient_user_quota"),
@@ -78,15 +113,23 @@ _ERROR_KINDS = {  # status -> (type, code) of an injected error's default body
     504: ("upstream_error", "gateway_timeout"),
     524: ("upstream_error", "timeout"),
 }
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 _HTML_PAGE = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>not an image</body></html>"
 _B64_INVALID = "@@not-base64@@"  # 9 alphabet characters: no base64 decoder accepts it
-_PNG_CACHE: dict[tuple[int, int, bool, bool], bytes] = {}  # shared by all instances (and tests)
+_IMAGE_CACHE: dict[tuple[int, int, bool, bool, str], bytes] = {}  # shared by all instances (and tests)
+_SAFETY_RATINGS = [{"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "HIGH", "blocked": True}]
 _ids = itertools.count(1)
 
 
 @dataclass
 class Recorded:
-    """One API request as the fake saw it."""
+    """One API request as the fake saw it.
+
+    ``body`` is the parsed JSON, or a multipart request's text fields (file parts other than ``image`` and
+    ``mask`` as bytes). ``images`` are the references, decoded the same way for every model: multipart ``image``
+    parts, Gemini's ``inline_data``, Seedream's data URIs (its https references are in ``image_urls``).
+    """
 
     path: str
     headers: dict[str, str]
@@ -97,15 +140,19 @@ class Recorded:
     aborted: bool = False
     status: int | None = None
     request_id: str = ""  # the X-Request-Id answered (extra to the brief)
-    image_types: list[str] = field(default_factory=list)  # the Content-Type of each image part
+    image_types: list[str] = field(default_factory=list)  # the Content-Type / MIME type of each image
+    model: str = ""  # the model id as the request named it (body or Gemini's path)
+    prompt: str = ""  # the prompt, wherever the model's request carries it
+    mask: bytes | None = None  # gpt-image-2's edit mask
+    image_urls: list[str] = field(default_factory=list)
 
 
 def _new_id() -> str:
     return f"{time.strftime('%Y%m%d%H%M%S')}{next(_ids):06d}{secrets.token_hex(4)}"
 
 
-def _make_png(width: int, height: int, noise: bool, texture: bool = False) -> bytes:
-    """Random noise (incompressible), or a few shapes on a solid ground (compresses well).
+def _make_image(width: int, height: int, noise: bool, texture: bool = False, fmt: str = "png") -> bytes:
+    """Random noise (incompressible), or a few shapes on a solid ground (compresses well), as ``fmt``.
 
     ``texture``: the shapes with 2 bits of noise on every channel, so the PNG is about as big as a
     real photo's (about 1.4 MB at 1K, 21 MB at 4K) instead of a few hundred KB.
@@ -124,11 +171,27 @@ def _make_png(width: int, height: int, noise: bool, texture: bool = False) -> by
             grain = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).point(lambda v: v & 3)
             img = ImageChops.add(img, grain)
     out = BytesIO()
-    img.save(out, "PNG", compress_level=1)
+    if fmt == "png":
+        img.save(out, "PNG", compress_level=1)
+    elif fmt == "webp":
+        img.save(out, "WEBP", quality=80, method=0, exif=b"Exif\0\0")  # the extended format takes a stamp chunk
+    else:
+        img.save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
-def _b64(data: bytes, style: str | None) -> str:
+def _stamped(data: bytes, fmt: str, value: str) -> bytes:
+    """``data`` with ``value`` in a metadata block: distinct bytes, same pixels, no re-encoding."""
+    raw = value.encode("latin-1")
+    if fmt == "jpeg":  # a COM segment after SOI
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(raw) + 2) + raw + data[2:]
+    if fmt == "webp":  # an unknown chunk at the end of an extended-format RIFF
+        chunk = b"FAKE" + struct.pack("<I", len(raw)) + raw + b"\0" * (len(raw) % 2)
+        return data[:4] + struct.pack("<I", len(data) - 8 + len(chunk)) + data[8:] + chunk
+    return _with_text_chunk(data, "fake-request-id", value)
+
+
+def _b64(data: bytes, style: str | None, ctype: str = "image/png") -> str:
     """Base64 as some gateway may write it: plain, or in one of ``B64_STYLES`` (all valid base64)."""
     text = base64.b64encode(data).decode("ascii")
     if style == "mime":
@@ -140,7 +203,7 @@ def _b64(data: bytes, style: str | None) -> str:
     if style == "urlsafe":
         return base64.urlsafe_b64encode(data).decode("ascii")
     if style == "data_url":
-        return "data:image/png;base64," + text
+        return f"data:{ctype};base64,{text}"
     return text  # plain, or "escaped_slashes" (done on the JSON text)
 
 
@@ -165,26 +228,25 @@ def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
     return png[:at] + chunk + png[at:]
 
 
-class _Refused(Exception):
-    """An answer decided before generation (auth, validation)."""
-
-    def __init__(self, status: int, message: str, type_: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type_, code
+class _Misuse(Exception):
+    """An injection with no meaning for the model asked: answered 418."""
 
 
 class FakeImageAPI:
-    """The fake server. ``await start()`` then use ``base_url``; ``await stop()`` at the end."""
+    """The fake server. ``await start()`` then use ``base_url``; ``await stop()`` at the end.
 
-    def __init__(self, api_key: str = "sk-test-key", model: str = "nano-banana-2") -> None:
+    ``models``: the model ids the key's group may use (default: every one the fake knows).
+    """
+
+    def __init__(self, api_key: str = "sk-test-key", models: Iterable[str] | None = None) -> None:
         self.api_key = api_key
-        self.model = model
+        self.models: set[str] = set(MODEL_IDS if models is None else models)
         self.base_url = ""
         self.requests: list[Recorded] = []
         self.inflight = 0
         self.max_inflight = 0
         self.delay: float = 0.0
-        self.response_format: str | None = None
+        self.response_format: str | None = None  # forces url / b64_json answers (not Gemini's)
         self.noise: bool = False
         self.texture: bool = False  # photo-like grain: realistic PNG sizes (4K ~21 MB); ignored with noise
         self.key_limit: int | None = None  # requests of one API key worked on at once, like a real gateway
@@ -198,9 +260,9 @@ class FakeImageAPI:
         self._images: deque[tuple[bytes, str]] = deque()
         self.b64_style: str | None = None  # how base64 answers are written: one of B64_STYLES, None = plain
         self.drip_interval = 1.0  # seconds between the bytes of a "drip" answer
-        self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.png" -> (body, content type)
-        self._served: dict[str, bytes] = {}  # request id -> image bytes
-        self._pending: dict[tuple[int, int, bool, bool], asyncio.Future[bytes]] = {}
+        self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.<ext>" -> (body, content type)
+        self._served: dict[str, list[bytes]] = {}  # request id -> image bytes, in answer order
+        self._pending: dict[tuple[int, int, bool, bool, str], asyncio.Future[bytes]] = {}
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -210,6 +272,7 @@ class FakeImageAPI:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
+        app.router.add_post("/v1beta/models/{target}", self._generate_content)
         app.router.add_get("/files/{name}", self._file)
         app.on_response_prepare.append(self._stamp)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
@@ -239,27 +302,29 @@ class FakeImageAPI:
     ) -> None:
         """Answer the next ``times`` requests with ``status``.
 
-        ``body`` None: an OpenAI-style error ending in "(request id: <id>)"; a dict: sent as JSON;
+        ``body`` None: an error in the model's shape (gateway and OpenAI: a message ending in
+        "(request id: <id>)"; Gemini: Google's ``{code, message, status}``); a dict: sent as JSON;
         a str: sent raw (text/html if it starts with "<", else text/plain). ``headers`` are added.
         """
         self._fails.extend([(status, body, headers)] * times)
 
     def junk_next(self, kind: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests with a malformed success; ``kind`` in ``JUNK_KINDS``."""
-        if kind not in JUNK_KINDS:
-            raise ValueError(f"unknown junk kind {kind!r}; one of {JUNK_KINDS}")
+        """Answer the next ``times`` requests with a malformed success or a refusal; ``kind`` in ``JUNK_KINDS``
+        or ``GEMINI_JUNK_KINDS``."""
+        if kind not in JUNK_KINDS + GEMINI_JUNK_KINDS:
+            raise ValueError(f"unknown junk kind {kind!r}; one of {JUNK_KINDS + GEMINI_JUNK_KINDS}")
         self._junk.extend([kind] * times)
 
     def size_next(self, width: int, height: int, times: int = 1) -> None:
-        """Serve the next ``times`` images at ``width`` x ``height`` instead of the table's size."""
+        """Serve the next ``times`` images at ``width`` x ``height`` instead of the size asked for."""
         self._sizes.extend([(width, height)] * times)
 
     def stream_next(self, kind: str, size: int = 0, times: int = 1) -> None:
         """Answer the next ``times`` requests with a hostile stream, ``kind`` in ``STREAM_KINDS``:
-        ``endless``: a 200 JSON answer whose ``b64_json`` never ends; ``endless_url``: a ``url`` answer whose
+        ``endless``: a 200 JSON answer whose base64 image never ends; ``endless_url``: a ``url`` answer whose
         file never ends; ``drip``: a valid answer, one byte per ``drip_interval`` seconds (``drip_url``: its
-        file does that); ``big_b64``: a
-        ``b64_json`` of ``size`` zero bytes, written as it is encoded (never held whole)."""
+        file does that); ``big_b64``: a base64 image of ``size`` zero bytes, written as it is encoded (never held
+        whole). Gemini has no ``url`` answers."""
         if kind not in STREAM_KINDS:
             raise ValueError(f"unknown stream kind {kind!r}; one of {STREAM_KINDS}")
         self._streams.extend([(kind, size)] * times)
@@ -273,8 +338,12 @@ class FakeImageAPI:
         self._delays.extend([seconds] * times)
 
     def image_for(self, request: Recorded) -> bytes | None:
-        """The exact image bytes served for ``request`` (None if it got no image)."""
-        return self._served.get(request.request_id)
+        """The exact image bytes served for ``request`` (its first, for gpt-image-2's ``n``; None if none)."""
+        return next(iter(self._served.get(request.request_id, [])), None)
+
+    def images_for(self, request: Recorded) -> list[bytes]:
+        """Every image served for ``request``, in answer order."""
+        return list(self._served.get(request.request_id, []))
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll ``predicate()`` every 20 ms; return its first truthy value, AssertionError on timeout."""
@@ -303,13 +372,16 @@ class FakeImageAPI:
             return await self._write_stream(request, b"", drip, pause=self.drip_interval)
         return web.Response(body=found[0], content_type=found[1])
 
-    async def _generations(self, request: web.Request) -> web.Response:
-        return await self._handle(request, multipart=False)
+    async def _generations(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, "generations")
 
-    async def _edits(self, request: web.Request) -> web.Response:
-        return await self._handle(request, multipart=True)
+    async def _edits(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, "edits")
 
-    async def _handle(self, request: web.Request, multipart: bool) -> web.Response:
+    async def _generate_content(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, "gemini")
+
+    async def _handle(self, request: web.Request, route: str) -> web.StreamResponse:
         rid = _new_id()
         rec = Recorded(request.path, dict(request.headers), {}, [], time.monotonic(), request_id=rid)
         self.requests.append(rec)
@@ -318,12 +390,19 @@ class FakeImageAPI:
         self.max_inflight = max(self.max_inflight, self.inflight)
         try:
             try:
-                bad_body = await (self._read_multipart if multipart else self._read_json)(request, rec)
-                self._check(request, rec, bad_body, multipart)
-                async with self._key_slot(request):
-                    response = await self._answer(rec, request, delay)
-            except _Refused as e:
-                response = self._error(e.status, e.message, e.type, e.code, rid)
+                files = Files()
+                complaint = await (self._read_multipart(request, rec, files) if route == "edits"
+                                   else self._read_json(request, rec))
+                plan = self._plan(request, rec, route, complaint, files)
+                shape = ERROR_SHAPE[plan.model]
+                rec.prompt, rec.image_urls = plan.prompt, plan.image_urls
+                rec.images, rec.image_types = plan.images, plan.image_types
+                async with self._key_slot(request, shape):
+                    response = await self._answer(rec, request, delay, plan)
+            except Refused as e:
+                response = self._error(e, rid)
+            except _Misuse as e:
+                response = web.Response(status=418, text=f"fake image API misused: {e}")
             rec.status = response.status
             response.headers["X-Request-Id"] = rid
             return response
@@ -343,130 +422,201 @@ class FakeImageAPI:
         if not isinstance(body, dict):
             return "request body must be a JSON object"
         rec.body = body
+        rec.prompt = body["prompt"] if isinstance(body.get("prompt"), str) else ""
         return None
 
-    async def _read_multipart(self, request: web.Request, rec: Recorded) -> str | None:
-        """Fill ``rec.body`` (text fields) and ``rec.images``; return a complaint if not multipart."""
+    async def _read_multipart(self, request: web.Request, rec: Recorded, files: Files) -> str | None:
+        """Fill ``rec.body`` (text fields; other file parts as bytes) and ``files``; return a complaint if not
+        multipart (a JSON body is still read, so the model can be routed)."""
+        if request.content_type == "application/json":
+            await self._read_json(request, rec)
+            return "Content-Type must be multipart/form-data"
         if not request.content_type.startswith("multipart/"):
             return "Content-Type must be multipart/form-data"
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if part.name == "image":
-                rec.image_types.append(part.headers.get("Content-Type", ""))
-                rec.images.append(bytes(await part.read()))
+                files.image_types.append(part.headers.get("Content-Type", ""))
+                files.images.append(bytes(await part.read()))
+            elif part.name == "mask":
+                rec.mask = files.mask = bytes(await part.read())
+            elif part.name and part.filename is not None:
+                rec.body[part.name] = bytes(await part.read())
             elif part.name:
                 rec.body[part.name] = await part.text()
+        rec.images, rec.image_types = files.images, files.image_types
+        rec.prompt = rec.body["prompt"] if isinstance(rec.body.get("prompt"), str) else ""
         return None
 
-    def _check(self, request: web.Request, rec: Recorded, bad_body: str | None, multipart: bool) -> None:
-        """Raise ``_Refused`` like the gateway would: auth first, then the parameters."""
+    def _plan(self, request: web.Request, rec: Recorded, route: str, complaint: str | None, files: Files) -> Plan:
+        """Route the request to its model's rules, refusing like the gateway: auth first, then the body's form,
+        then the model, then the model's rules."""
+        if route == "gemini":
+            return self._plan_gemini(request, rec, complaint)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            raise _Refused(401, "无效的令牌", "new_api_error", "invalid_api_key")
+            raise Refused(401, "无效的令牌", "gateway", "new_api_error", "invalid_api_key")
+        if complaint and not rec.body:
+            raise Refused(400, complaint)
+        model_id = rec.body.get("model")
+        rec.model = model_id if isinstance(model_id, str) else ""
+        if not model_id:
+            raise Refused(400, "model is required")
+        model = MODEL_IDS.get(model_id) if isinstance(model_id, str) else None
+        if model is None or model == GEMINI:
+            raise Refused(400, f"model {model_id} is not supported on {request.path}", code="model_not_found")
+        if model_id not in self.models:
+            raise Refused(503, f"当前分组 default 下对于模型 {model_id} 无可用渠道",
+                          type_="new_api_error", code="model_not_found")
+        if model == SEEDREAM and route == "edits":
+            raise Refused(404, f"model {model_id} does not support {request.path}: send its references as `image` "
+                               "to /v1/images/generations", code="unsupported_endpoint")
+        if complaint:
+            raise Refused(400, complaint)
+        return check(model, route == "edits", rec.body, files)
 
-        def bad(message: str, status: int = 400, code: str = "invalid_parameter") -> _Refused:
-            return _Refused(status, message, "invalid_request_error", code)
+    def _plan_gemini(self, request: web.Request, rec: Recorded, complaint: str | None) -> Plan:
+        if request.headers.get("x-goog-api-key") != self.api_key:
+            raise Refused(401, "API key not valid. Please pass a valid API key.", "google")
+        model_id, _, method = request.match_info["target"].partition(":")
+        rec.model = model_id
+        if method != "generateContent":
+            raise Refused(404, f"Method {method!r} of models/{model_id} is not found (only generateContent is)",
+                          "google")
+        if complaint:
+            raise Refused(400, f"Invalid JSON payload received: {complaint}", "google")
+        if MODEL_IDS.get(model_id) != GEMINI:
+            raise Refused(400, f"model {model_id} is not supported on generateContent", "google")
+        if model_id not in self.models:
+            raise Refused(503, f"当前分组 default 下对于模型 {model_id} 无可用渠道", "google")
+        plan = check(GEMINI, False, rec.body, Files())
+        rec.prompt = plan.prompt
+        return plan
 
-        if bad_body:
-            raise bad(bad_body)
-        b = rec.body
-        if not b.get("model"):
-            raise bad("model is required")
-        if b["model"] != self.model:
-            raise _Refused(
-                503, f"当前分组 default 下对于模型 {b['model']} 无可用渠道",
-                "new_api_error", "model_not_found",
-            )
-        prompt = b.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise bad("prompt is required")
-        if len(prompt) > MAX_PROMPT:
-            raise bad(f"prompt is longer than {MAX_PROMPT} characters", 413, "prompt_too_long")
-        n = b.get("n")
-        if not (n == 1 and not isinstance(n, bool) or multipart and n == "1"):
-            raise bad(f"n must be 1, got {n!r}")
-        if "aspect_ratio" in b and b["aspect_ratio"] not in RATIOS:
-            raise bad(f"invalid aspect_ratio {b['aspect_ratio']!r}")
-        if "size" in b and b["size"] not in SIZE_NAMES:
-            raise bad(f"invalid size {b['size']!r}, must be one of 1K, 2K, 4K")
-        if "response_format" in b and b["response_format"] not in FORMATS:
-            raise bad(f"invalid response_format {b['response_format']!r}")
-        if multipart and not rec.images:
-            raise bad("at least one image is required")
-        if len(rec.images) > MAX_IMAGES:
-            raise bad(f"at most {MAX_IMAGES} images, got {len(rec.images)}")
-
-    def _key_slot(self, request: web.Request) -> contextlib.AbstractAsyncContextManager[Any]:
-        """One of the key's ``key_limit`` slots (none without a limit); a full key waits or is refused."""
+    def _key_slot(self, request: web.Request, shape: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of the key's ``key_limit`` slots (none without a limit); a full key waits or is refused. The key is
+        the same whichever header carries it, so every model shares its slots."""
         if self.key_limit is None:
             return contextlib.nullcontext()
-        key = request.headers.get("Authorization", "")
+        key = request.headers.get("x-goog-api-key") if shape == "google" else request.headers.get("Authorization")
+        key = (key or "").removeprefix("Bearer ")
         slots = self._key_slots.setdefault((key, self.key_limit), asyncio.Semaphore(self.key_limit))
         if self.key_limit_refuses and slots.locked():
-            raise _Refused(429, f"concurrency limit of {self.key_limit} for this key reached", "upstream_error",
-                           "rate_limit_exceeded")
+            raise Refused(429, f"concurrency limit of {self.key_limit} for this key reached", shape, "upstream_error",
+                          "rate_limit_exceeded")
         return slots
 
-    async def _answer(self, rec: Recorded, request: web.Request, delay: float) -> web.StreamResponse:
-        """Sleep the delay, then answer an injected failure, a hostile stream, injected junk, or an image."""
+    async def _answer(self, rec: Recorded, request: web.Request, delay: float, plan: Plan) -> web.StreamResponse:
+        """Sleep the delay, then answer an injected failure, a hostile stream, injected junk, or the images."""
         if delay > 0:
             await asyncio.sleep(delay)
         rid = rec.request_id
         if self._fails:
-            status, body, headers = self._fails.popleft()
-            if body is None:
-                type_, code = _ERROR_KINDS.get(status, ("upstream_error", "bad_response_status_code"))
-                response = self._error(status, f"injected {status}", type_, code, rid)
-            elif isinstance(body, str):
-                ctype = "text/html" if body.lstrip().startswith("<") else "text/plain"
-                response = web.Response(status=status, text=body, content_type=ctype)
-            else:
-                response = web.json_response(body, status=status)
-            response.headers.update(headers or {})
-            return response
-        fmt = self.response_format or rec.body.get("response_format") or "url"
+            return self._injected_failure(plan, rid, *self._fails.popleft())
+        fmt = self.response_format or plan.answer  # Gemini answers inline data whatever is asked
         if self._streams:
-            return await self._hostile_stream(request, rec, *self._streams.popleft())
+            return await self._hostile_stream(request, rec, plan, *self._streams.popleft())
         if self._junk:
-            return self._junk_answer(self._junk.popleft(), rid)
-        if self._images:
-            png, ctype = self._images.popleft()
-        else:
-            width, height = self._sizes.popleft() if self._sizes else SIZES[
-                (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-            ]
-            png, ctype = _with_text_chunk(await self._base_png(width, height), "fake-request-id", rid), "image/png"
-        self._served[rid] = png
-        answer = {"created": int(time.time()), "data": [self._item(fmt, rid, png, ctype)]}
-        if fmt == "b64_json" and self.b64_style == "escaped_slashes":
+            kind = self._junk.popleft()
+            return self._gemini_junk(kind, rid) if plan.model == GEMINI else self._junk_answer(kind, rid)
+        pictures = [await self._picture(plan, rid, i) for i in range(len(plan.sizes))]
+        self._served[rid] = [data for data, _ in pictures]
+        answer = self._success(plan, rec, fmt, pictures)
+        if self.b64_style == "escaped_slashes" and (fmt == "b64_json" or plan.model == GEMINI):
             text = json.dumps(answer).replace("/", "\\/")
             return web.Response(text=text, content_type="application/json")
         return web.json_response(answer)
 
-    def _item(self, fmt: str, rid: str, payload: bytes, ctype: str = "image/png") -> dict:
-        if fmt == "b64_json":
-            return {"b64_json": _b64(payload, self.b64_style)}
-        self._files[f"{rid}.png"] = (payload, ctype)
-        return {"url": f"{self.base_url}/files/{rid}.png"}
+    def _injected_failure(self, plan: Plan, rid: str, status: int, body: dict | str | None,
+                          headers: dict | None) -> web.Response:
+        if body is None:
+            type_, code = _ERROR_KINDS.get(status, ("upstream_error", "bad_response_status_code"))
+            response = self._error(Refused(status, f"injected {status}", ERROR_SHAPE[plan.model], type_, code), rid)
+        elif isinstance(body, str):
+            ctype = "text/html" if body.lstrip().startswith("<") else "text/plain"
+            response = web.Response(status=status, text=body, content_type=ctype)
+        else:
+            response = web.json_response(body, status=status)
+        response.headers.update(headers or {})
+        return response
 
-    async def _hostile_stream(self, request: web.Request, rec: Recorded, kind: str, size: int) -> web.StreamResponse:
+    async def _picture(self, plan: Plan, rid: str, index: int) -> tuple[bytes, str]:
+        """Image ``index`` of the answer: ``image_next``'s bytes, else the model's format at the override's or the
+        plan's size, stamped with the request id so every image is distinct."""
+        if self._images:
+            return self._images.popleft()
+        width, height = self._sizes.popleft() if self._sizes else plan.sizes[index]
+        base = await self._base_image(width, height, plan.fmt)
+        return _stamped(base, plan.fmt, rid if index == 0 else f"{rid}-{index}"), f"image/{plan.fmt}"
+
+    def _success(self, plan: Plan, rec: Recorded, fmt: str, pictures: list[tuple[bytes, str]]) -> dict:
         rid = rec.request_id
+        if plan.model == GEMINI:
+            data, ctype = pictures[0]
+            parts: list[dict] = [{"text": f"Here is {plan.prompt[:40]!r}."}] if plan.text else []
+            parts.append({"inlineData": {"mimeType": ctype, "data": _b64(data, self.b64_style, ctype)}})
+            return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": self._gemini_usage(plan), "modelVersion": GEMINI, "responseId": rid}
+        items = [self._item(fmt, self._file_name(rid, i, plan.fmt), data, ctype)
+                 for i, (data, ctype) in enumerate(pictures)]
+        answer: dict[str, Any] = {"created": int(time.time()), "data": items}
+        w, h = plan.sizes[0]
+        if plan.model == GPT:
+            answer.update(background="opaque", output_format=plan.fmt, quality=rec.body.get("quality", "auto"),
+                          size=f"{w}x{h}", usage={"input_tokens": 50, "output_tokens": 1056 * len(items),
+                                                  "total_tokens": 50 + 1056 * len(items)})
+        elif plan.model == SEEDREAM:
+            for item, (data, _) in zip(items, pictures):
+                found = image_size(data)  # image_next may serve anything
+                item["size"] = "{}x{}".format(*(found[1] if found else (w, h)))
+            answer.update(model=rec.model, usage={"generated_images": len(items), "output_tokens": w * h // 256,
+                                                  "total_tokens": w * h // 256})
+        return answer
+
+    @staticmethod
+    def _gemini_usage(plan: Plan) -> dict:
+        out = GEMINI_TOKENS[plan.tier]
+        return {"promptTokenCount": 12, "candidatesTokenCount": out, "totalTokenCount": 12 + out}
+
+    @staticmethod
+    def _file_name(rid: str, index: int, ext: str) -> str:
+        return f"{rid}.{ext}" if index == 0 else f"{rid}-{index}.{ext}"
+
+    def _item(self, fmt: str, name: str, payload: bytes, ctype: str = "image/png") -> dict:
+        if fmt == "b64_json":
+            return {"b64_json": _b64(payload, self.b64_style, ctype)}
+        self._files[name] = (payload, ctype)
+        return {"url": f"{self.base_url}/files/{name}"}
+
+    async def _hostile_stream(self, request: web.Request, rec: Recorded, plan: Plan, kind: str,
+                              size: int) -> web.StreamResponse:
+        rid = rec.request_id
+        gemini = plan.model == GEMINI
+        if gemini:
+            head = b'{"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "'
+            tail = b'"}}]}, "finishReason": "STOP"}]}'
+        else:
+            head, tail = b'{"data": [{"b64_json": "', b'"}]}'
         if kind in ("endless_url", "drip_url"):
+            if gemini:
+                raise _Misuse(f"stream kind {kind!r} has no meaning for {plan.model} (it answers inline data)")
+            name = self._file_name(rid, 0, plan.fmt)
             if kind == "endless_url":
-                self._files[f"{rid}.png"] = (b"endless", "image/png")
+                self._files[name] = (b"endless", "image/png")
             else:
-                png = self._served[rid] = _with_text_chunk(await self._base_png(64, 64), "fake-request-id", rid)
-                self._files[f"{rid}.png"] = (png, "drip")
-            return web.json_response({"data": [{"url": f"{self.base_url}/files/{rid}.png"}]})
+                png = _with_text_chunk(await self._base_image(64, 64, "png"), "fake-request-id", rid)
+                self._served[rid] = [png]
+                self._files[name] = (png, "drip")
+            return web.json_response({"data": [{"url": f"{self.base_url}/files/{name}"}]})
         if kind == "endless":
-            return await self._write_stream(request, b'{"data": [{"b64_json": "', itertools.repeat(b"A" * 65536), rid)
+            return await self._write_stream(request, head, itertools.repeat(b"A" * 65536), rid)
         if kind == "big_b64":
             zeros = base64.b64encode(bytes(3 * 65536))  # whole 3-byte groups: the pieces join into one base64
             pieces = itertools.chain(itertools.repeat(zeros, size // (3 * 65536)),
-                                     [base64.b64encode(bytes(size % (3 * 65536))), b'"}]}'])
-            return await self._write_stream(request, b'{"data": [{"b64_json": "', pieces, rid)
-        png = _with_text_chunk(await self._base_png(64, 64), "fake-request-id", rid)
-        self._served[rid] = png
-        body = json.dumps({"data": [{"b64_json": base64.b64encode(png).decode()}]}).encode()
+                                     [base64.b64encode(bytes(size % (3 * 65536))), tail])
+            return await self._write_stream(request, head, pieces, rid)
+        png = _with_text_chunk(await self._base_image(64, 64, "png"), "fake-request-id", rid)
+        self._served[rid] = [png]
+        body = head + base64.b64encode(png) + tail
         drip = (body[i:i + 1] for i in range(len(body)))
         return await self._write_stream(request, b"", drip, rid, pause=self.drip_interval)
 
@@ -488,6 +638,8 @@ class FakeImageAPI:
         return response
 
     def _junk_answer(self, kind: str, rid: str) -> web.Response:
+        if kind in GEMINI_JUNK_KINDS:
+            raise _Misuse(f"junk kind {kind!r} is Gemini's; this model answers {{'data': [...]}}")
         if kind == "not_json":
             return web.Response(body=_HTML_PAGE, content_type="text/html")
         answer: dict[str, Any] = {"created": int(time.time())}
@@ -496,11 +648,11 @@ class FakeImageAPI:
         elif kind == "neither_field":
             answer["data"] = [{"revised_prompt": "x"}]
         elif kind == "url_not_image":  # a .png link that serves an HTML page
-            answer["data"] = [self._item("url", rid, _HTML_PAGE, "text/html")]
+            answer["data"] = [self._item("url", f"{rid}.png", _HTML_PAGE, "text/html")]
         elif kind == "url_404":  # never stored, so GET answers 404
             answer["data"] = [{"url": f"{self.base_url}/files/{rid}.png"}]
         elif kind == "b64_not_image":
-            answer["data"] = [self._item("b64_json", rid, _HTML_PAGE)]
+            answer["data"] = [self._item("b64_json", "", _HTML_PAGE)]
         elif kind == "b64_invalid":
             answer["data"] = [{"b64_json": _B64_INVALID}]
         elif kind == "url_broken":
@@ -521,19 +673,71 @@ class FakeImageAPI:
             return web.json_response([answer])
         return web.json_response(answer)  # "no_data": no "data" key at all
 
-    async def _base_png(self, width: int, height: int) -> bytes:
-        """The cached PNG for this size, made once in a worker thread."""
-        key = (width, height, self.noise, self.texture and not self.noise)
-        if key in _PNG_CACHE:
-            return _PNG_CACHE[key]
+    def _gemini_junk(self, kind: str, rid: str) -> web.Response:
+        """Gemini's refusals (``GEMINI_JUNK_KINDS``) and the shared junk kinds in Gemini's shape."""
+        if kind not in GEMINI_JUNK_KINDS + _GEMINI_SHARED_JUNK:
+            raise _Misuse(f"junk kind {kind!r} has no meaning for {GEMINI} (it answers inline data)")
+        if kind == "not_json":
+            return web.Response(body=_HTML_PAGE, content_type="text/html")
+        if kind == "deep_json":
+            return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+        usage = {"promptTokenCount": 12, "totalTokenCount": 12}
+        answer: dict[str, Any] = {"usageMetadata": usage, "modelVersion": GEMINI, "responseId": rid}
+
+        def candidate(finish: str, parts: list | None = None, **extra: Any) -> list[dict]:
+            content = {} if parts is None else {"content": {"role": "model", "parts": parts}}
+            return [{**content, "finishReason": finish, "index": 0, **extra}]
+
+        def inline(data: Any) -> list[dict]:
+            return [{"inlineData": {"mimeType": "image/png", "data": data}}]
+
+        if kind == "prompt_blocked":
+            answer["promptFeedback"] = {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS}
+        elif kind == "safety":
+            answer["candidates"] = candidate("SAFETY", safetyRatings=_SAFETY_RATINGS)
+        elif kind == "image_safety":
+            answer["candidates"] = candidate("IMAGE_SAFETY", [{"text": "I can't create that image."}])
+        elif kind == "prohibited_content":
+            answer["candidates"] = candidate("PROHIBITED_CONTENT")
+        elif kind in ("text_only", "neither_field"):
+            answer["candidates"] = candidate("STOP", [{"text": "A picture of that would show a quiet scene."}])
+        elif kind == "empty_data":
+            answer["candidates"] = []
+        elif kind == "b64_not_image":
+            answer["candidates"] = candidate("STOP", inline(base64.b64encode(_HTML_PAGE).decode()))
+        elif kind == "b64_invalid":
+            answer["candidates"] = candidate("STOP", inline(_B64_INVALID))
+        elif kind == "b64_not_string":
+            answer["candidates"] = candidate("STOP", inline([1, 2, 3]))
+        elif kind == "data_not_list":
+            answer["candidates"] = candidate("STOP", inline("iVBORw0KGgo="))[0]
+        elif kind == "item_not_object":
+            answer["candidates"] = ["iVBORw0KGgo="]
+        elif kind == "not_object":
+            return web.json_response([answer])
+        return web.json_response(answer)  # "no_data": no candidates, no promptFeedback
+
+    async def _base_image(self, width: int, height: int, fmt: str) -> bytes:
+        """The cached image for this size and format, made once in a worker thread."""
+        key = (width, height, self.noise, self.texture and not self.noise, fmt)
+        if key in _IMAGE_CACHE:
+            return _IMAGE_CACHE[key]
         future = self._pending.get(key)
         if future is None:
-            future = self._pending[key] = asyncio.ensure_future(asyncio.to_thread(_make_png, *key))
-            future.add_done_callback(lambda f: f.cancelled() or f.exception() or _PNG_CACHE.setdefault(key, f.result()))
+            future = self._pending[key] = asyncio.ensure_future(asyncio.to_thread(_make_image, *key))
+            future.add_done_callback(
+                lambda f: f.cancelled() or f.exception() or _IMAGE_CACHE.setdefault(key, f.result()))
         return await asyncio.shield(future)  # a cancelled request does not spoil the shared work
 
     @staticmethod
-    def _error(status: int, message: str, type_: str, code: str, rid: str) -> web.Response:
-        """An OpenAI-style error body; the message ends with the request id, as the gateway's do."""
-        error = {"message": f"{message} (request id: {rid})", "type": type_, "code": code}
-        return web.json_response({"error": error}, status=status)
+    def _error(e: Refused, rid: str) -> web.Response:
+        """The error body in the model's shape; the gateway's and OpenAI's messages end with the request id, as the
+        gateway writes them."""
+        if e.shape == "google":
+            error: dict[str, Any] = {"code": e.status, "message": e.message,
+                                     "status": GOOGLE_STATUS.get(e.status, "UNKNOWN")}
+        else:
+            error = {"message": f"{e.message} (request id: {rid})", "type": e.type, "code": e.code}
+            if e.shape == "openai":
+                error = {"message": error["message"], "type": e.type, "param": e.param, "code": e.code}
+        return web.json_response({"error": error}, status=e.status)
