@@ -106,6 +106,7 @@ def _slim_fakes() -> tuple[type, type]:
             params: dict[str, Any] = {k: telegram._decode(k, v) for k, v in request.query.items()}
             files: dict[str, tuple[str, bytes, str]] = {}
             reader = await request.multipart()
+            pace = telegram.UploadPace(self.upload_bytes_per_second)  # as slowly as the workload says
             while (part := await reader.next()) is not None:
                 if part.filename is None:
                     params[part.name] = telegram._decode(part.name, await part.text())
@@ -113,11 +114,14 @@ def _slim_fakes() -> tuple[type, type]:
                 ctype = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
                 if part.name == "document":  # counted as it streams in, never held
                     size = 0
-                    while chunk := await part.read_chunk(1 << 20):
+                    async for chunk in pace.chunks(part):
                         size += len(chunk)
                     files[part.name] = (part.filename, Blank(size), ctype)
                 else:  # photos are decoded and checked, as the fake always does
-                    files[part.name] = (part.filename, bytes(await part.read()), ctype)
+                    data = bytearray()
+                    async for chunk in pace.chunks(part):
+                        data += chunk
+                    files[part.name] = (part.filename, bytes(data), ctype)
             return params, files
 
     class SlimImageAPI(imageapi.FakeImageAPI):
@@ -460,6 +464,7 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
         img.texture = bool(spec.get("texture"))
         img.noise = bool(spec.get("noise"))
         img.response_format = spec.get("format")
+        tg.upload_bytes_per_second = spec.get("upload_bps")  # None: uploads taken as fast as they come
         png = await img._base_png(*SIZES[("1:1", spec["size"])])  # made once now, not during the run
         return tg, img, len(png)
 
