@@ -46,6 +46,10 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_TIMEOUT = 120.0
 BENCH_USER_BASE = 500_000
+TAP_USER_BASE = 700_000  # the people tapping keyboards during a crowd, none of them in it
+TAP_CHATS = 20  # keyboards open in that many chats; each tap is on the next chat
+TAP_EVERY = 0.5  # seconds between taps
+TAP_RATIOS = ("16:9", "9:16", "4:3", "3:4", "3:2", "2:3")  # tapped in turn: every tap changes the keyboard
 PROMPT = re.compile(r"bench prompt (\d+)")
 
 TARGETS = {
@@ -54,11 +58,14 @@ TARGETS = {
     "overhead_4k": 250.0,  # ms, p50
     "lag_4k": 50.0,  # ms, p99
     "rss_4k": 300.0,  # MB, 20 concurrent 4K jobs
-    "crowd_ratio": 1.15,  # wall / floor, 200 users at the default settings (cap 8, 30 Telegram messages/s)
-    "cpu_1k_200": 12.0,  # ms of bot CPU per 1K image at N=200
+    "crowd_ratio": 1.05,  # wall / floor, 200 users at the default settings (cap 8, 30 Telegram messages/s)
+    "cpu_1k_200": 15.0,  # ms of bot CPU per 1K image at N=200
     "cpu_growth": 1.3,  # bot CPU per image at N=200 / at N=10
+    "tap_p99": 0.3,  # s, a tap on a keyboard during the crowd → its redraw, p99
 }
 CROWD = "crowd · 2 s · 1K · defaults"
+SLOW_4K = "0 s · 4K worst, one-chunk ~50 MB PNG, uploads at 10 MB/s"
+SLOW_UPLOAD = 10_000_000  # bytes a second: a 50 MB original takes Telegram 5 s
 
 
 # ====================================================================================== the workload (child)
@@ -106,6 +113,7 @@ def _slim_fakes() -> tuple[type, type]:
             params: dict[str, Any] = {k: telegram._decode(k, v) for k, v in request.query.items()}
             files: dict[str, tuple[str, bytes, str]] = {}
             reader = await request.multipart()
+            pace = telegram.UploadPace(self.upload_bytes_per_second)  # as slowly as the workload says
             while (part := await reader.next()) is not None:
                 if part.filename is None:
                     params[part.name] = telegram._decode(part.name, await part.text())
@@ -113,11 +121,14 @@ def _slim_fakes() -> tuple[type, type]:
                 ctype = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
                 if part.name == "document":  # counted as it streams in, never held
                     size = 0
-                    while chunk := await part.read_chunk(1 << 20):
+                    async for chunk in pace.chunks(part):
                         size += len(chunk)
                     files[part.name] = (part.filename, Blank(size), ctype)
                 else:  # photos are decoded and checked, as the fake always does
-                    files[part.name] = (part.filename, bytes(await part.read()), ctype)
+                    data = bytearray()
+                    async for chunk in pace.chunks(part):
+                        data += chunk
+                    files[part.name] = (part.filename, bytes(data), ctype)
             return params, files
 
     class SlimImageAPI(imageapi.FakeImageAPI):
@@ -319,6 +330,9 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             return people, len(tg.calls)
 
         people, cursor = await fakes.call(prepare)
+        tappers = await _open_keyboards(fakes, tg) if spec.get("taps") else []
+        if tappers:
+            cursor = await fakes.call(lambda: len(tg.calls))
         rss_start = _status_kb("VmRSS")
         peak_reset = _reset_peak_rss()
         cpu_start = _process_cpu()
@@ -352,7 +366,11 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             return final, uploaded
 
         enqueued = await fakes.call(send_all)
+        tapping = threading.Event()
+        taps = asyncio.run_coroutine_threadsafe(_tap_during(tg, tappers, tapping), fakes.loop) if tappers else None
         final, uploaded = await fakes.arun(wait_done(enqueued[0] + timeout))
+        tapping.set()
+        tap_stats = await fakes.call(_tap_latencies, tg, taps.result(30), enqueued[0]) if taps else None
         t_end = max(final.values()) if final else time.monotonic()
         peak_kb = _status_kb("VmHWM") if peak_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu_total = _process_cpu() - cpu_start
@@ -415,6 +433,7 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             "image_requests": len(spent),
             "median_job_timeline_ms": median_job,
             "missing_calls": summary,
+            "taps": tap_stats,
         }
     finally:
         stop.set()
@@ -426,6 +445,73 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
         with contextlib.suppress(asyncio.CancelledError):
             await probe
     return result
+
+
+async def _open_keyboards(fakes: FakeThread, tg: Any) -> list[tuple[dict, dict]]:
+    """TAP_CHATS people who each sent `/imagine` without flags, and the keyboard the bot answered with."""
+    people = await fakes.call(lambda: [(tg.user(TAP_USER_BASE + i, f"Tapper{i}"),) for i in range(TAP_CHATS)])
+    people = [(user, await fakes.call(tg.private_chat, user)) for (user,) in people]
+    for i, (user, chat) in enumerate(people):
+        await fakes.call(tg.send_text, chat, user, f"/imagine tapped keyboard {i}")
+
+    def keyboards() -> list[dict] | None:
+        found = []
+        for _, chat in people:
+            board = next((m for m in tg.bot_messages(chat["id"]) if "Generate" in str(m.get("reply_markup"))), None)
+            if board is None:
+                return None
+            found.append(board)
+        return found
+
+    deadline = time.monotonic() + 30
+    while (boards := await fakes.call(keyboards)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the tappers' keyboards did not arrive within 30 s")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # their budget spent before the workload is theirs, not the crowd's
+    return [(user, board) for (user, _), board in zip(people, boards, strict=True)]
+
+
+async def _tap_during(tg: Any, tappers: list[tuple[dict, dict]], done: threading.Event) -> list[tuple[str, int, int, float]]:
+    """On the fakes' loop: a tap every TAP_EVERY s, each on the next chat's keyboard, each changing its ratio,
+    until `done`. Returns (callback query id, chat, message, when) per tap."""
+    taps = []
+    n = 0
+    while not done.is_set():
+        user, board = tappers[n % len(tappers)]
+        ratio = TAP_RATIOS[(n // len(tappers)) % len(TAP_RATIOS)]
+        current = tg.message(board["chat"]["id"], board["message_id"])
+        button = next(b for row in current["reply_markup"]["inline_keyboard"] for b in row
+                      if b["text"] in (ratio, f"✓ {ratio}"))
+        taps.append((tg.press(current, button["callback_data"], user), board["chat"]["id"], board["message_id"],
+                     time.monotonic()))
+        n += 1
+        await asyncio.sleep(TAP_EVERY)
+    return taps
+
+
+def _tap_latencies(tg: Any, taps: list[tuple[str, int, int, float]], start: float) -> dict:
+    """Per tap: → its answerCallbackQuery, → the first edit of the tapped message after it (seconds); and the
+    slowest three redraws, with when their tap came (seconds after the crowd's commands)."""
+    answers = {c.params.get("callback_query_id"): c.at for c in tg.calls if c.method == "answerCallbackQuery"}
+    edits: dict[tuple[int, int], list[float]] = {}
+    for c in tg.calls:
+        if c.method in ("editMessageReplyMarkup", "editMessageText"):
+            with contextlib.suppress(TypeError, ValueError):
+                edits.setdefault((int(c.params["chat_id"]), int(c.params["message_id"])), []).append(c.at)
+    redraw, answer, lost, slowest = [], [], 0, []
+    for query, chat, message, at in taps:
+        later = [t for t in edits.get((chat, message), []) if t >= at]
+        if query not in answers or not later:
+            lost += 1
+            continue
+        answer.append(answers[query] - at)
+        redraw.append(min(later) - at)
+        slowest.append((round(min(later) - at, 3), round(at - start, 2)))
+    stats = {"taps": len(taps), "unanswered": lost, "slowest": sorted(slowest, reverse=True)[:3]}
+    for name, values in (("redraw_s", redraw), ("answer_s", answer)):
+        stats[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values, default=None)}
+    return stats
 
 
 def _texture_png(width: int, height: int, noise: bool = False) -> bytes:
@@ -460,13 +546,16 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
         img.texture = bool(spec.get("texture"))
         img.noise = bool(spec.get("noise"))
         img.response_format = spec.get("format")
+        tg.upload_bytes_per_second = spec.get("upload_bps")  # None: uploads taken as fast as they come
         png = await img._base_png(*SIZES[("1:1", spec["size"])])  # made once now, not during the run
         return tg, img, len(png)
 
     if spec.get("texture") or spec.get("noise"):  # made in a throwaway process: Pillow's work must not stay here
         noise = bool(spec.get("noise"))
-        imageapi._PNG_CACHE[(*SIZES[("1:1", spec["size"])], noise, not noise)] = _texture_png(
-            *SIZES[("1:1", spec["size"])], noise)
+        png = _texture_png(*SIZES[("1:1", spec["size"])], noise)
+        if spec.get("one_idat"):  # as many encoders write a PNG: all its pixels in one chunk
+            png = imageapi.single_idat(png)
+        imageapi._PNG_CACHE[(*SIZES[("1:1", spec["size"])], noise, not noise)] = png
     tg, img, png_bytes = fakes.run(boot(), 120)
     from bot.delivery import fits_photo
 
@@ -521,8 +610,12 @@ def workloads(quick: bool, timeout: float) -> list[dict]:
                      "texture": True})
     rows.append({"name": "0 s · 4K worst (~50 MB PNG as b64_json)", "n": small[-1], "cap": small[-1], "delay": 0.0,
                  "size": "4K", "noise": True, "format": "b64_json"})
-    if not quick:  # as deployed: 8 generations at once, 30 Telegram messages a second
-        rows.append({"name": CROWD, "n": 200, "cap": 8, "delay": 2.0, "size": "1K", "rate": 30,
+    for answer in ("b64_json", "url"):  # as an independent Bot API emulator measured it: uploads take seconds
+        rows.append({"name": f"{SLOW_4K} · {answer}", "n": small[-1], "cap": small[-1], "delay": 0.0, "size": "4K",
+                     "noise": True, "one_idat": True, "format": answer, "upload_bps": SLOW_UPLOAD,
+                     "timeout": max(timeout, 300.0)})
+    if not quick:  # as deployed: 8 generations at once, 30 Telegram messages a second; someone taps meanwhile
+        rows.append({"name": CROWD, "n": 200, "cap": 8, "delay": 2.0, "size": "1K", "rate": 30, "taps": True,
                      "timeout": max(timeout, 200.0)})
     for row in rows:
         row.setdefault("timeout", timeout)
@@ -558,6 +651,18 @@ def median_run(runs: list[dict]) -> dict:
     if len(ok) > 1:
         chosen["bot_cpu_range"] = (ok[0]["bot_cpu_ms_per_image"], ok[-1]["bot_cpu_ms_per_image"])
         chosen["wall_range"] = (min(r["wall_s"] for r in ok), max(r["wall_s"] for r in ok))
+        chosen["rss_range"] = (min(r["rss_mb"]["peak"] for r in ok), max(r["rss_mb"]["peak"] for r in ok))
+        taps = [r["taps"] for r in ok if r.get("taps")]
+        if taps:  # the median of each tap number over the runs, and its range
+            chosen["taps"] = dict(chosen["taps"])
+            for kind in ("redraw_s", "answer_s"):
+                summary = {}
+                for stat in ("p50", "p99", "max"):
+                    values = sorted(t[kind][stat] for t in taps if t[kind][stat] is not None)
+                    if values:
+                        summary[stat] = values[(len(values) - 1) // 2]
+                        summary[stat + "_range"] = (values[0], values[-1])
+                chosen["taps"][kind] = summary
     return chosen
 
 
@@ -594,6 +699,8 @@ def table_rows(results: list[dict]) -> list[list[str]]:
             ratio = f"{r['wall_s'] / floor(spec):.2f} × floor"
         rss = f"{r['rss_mb']['peak']:.0f} ({r['rss_mb']['start']:.0f})" + (
             "" if r["rss_mb"]["peak_is_workload_only"] else "*")
+        if r.get("rss_range"):
+            rss += f" {r['rss_range'][0]:.0f}–{r['rss_range'][1]:.0f}"
         cpu = f"{r['cpu_s']['process']:.1f} / {r['cpu_s']['fakes_thread']:.1f}"
         per_image = _ms(r.get("bot_cpu_ms_per_image"))
         if r.get("bot_cpu_range"):
@@ -609,14 +716,38 @@ HEADERS = ["workload (upstream delay · size · mode)", "N", "cap", "wall (all N
            "bot CPU ms / image"]
 
 
-def render(rows: list[list[str]], markdown: bool) -> str:
+TAP_HEADERS = ["taps during the crowd (one every 0.5 s, each on another chat)", "taps", "tap → redraw p50 s",
+               "p99 s", "max s", "tap → answer p50 s", "p99 s", "max s"]
+
+
+def tap_rows(results: list[dict]) -> list[list[str]]:
+    """The tap latencies of the rows that tapped: medians over the runs, (low–high) of all runs."""
+    def cell(summary: dict, stat: str) -> str:
+        value = summary.get(stat)
+        if value is None:
+            return "-"
+        low, high = summary.get(stat + "_range", (value, value))
+        return f"{value:.2f}" + (f" ({low:.2f}–{high:.2f})" if high > low else "")
+
+    rows = []
+    for r in results:
+        taps = r.get("taps")
+        if not taps:
+            continue
+        rows.append([f"{r['spec']['name']}, N={r['spec']['n']}", f"{taps['taps']} ({taps['unanswered']} lost)",
+                     *(cell(taps["redraw_s"], s) for s in ("p50", "p99", "max")),
+                     *(cell(taps["answer_s"], s) for s in ("p50", "p99", "max"))])
+    return rows
+
+
+def render(rows: list[list[str]], markdown: bool, headers: list[str] = HEADERS) -> str:
     if markdown:
-        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" if i == 0 else "--:" for i in range(len(HEADERS))) + "|"]
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "--:" for i in range(len(headers))) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADERS)]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([fmt(HEADERS), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
 def targets(results: list[dict]) -> list[str]:
@@ -638,7 +769,7 @@ def targets(results: list[dict]) -> list[str]:
 
     par = find("2 s · 1K · parallel")
     check("200 users × 2 s, cap 256: wall", par, par and par["wall_s"], TARGETS["wall_200"], "s", 200)
-    k1, k4, worst = find("0 s · 1K"), find("0 s · 4K ("), find("0 s · 4K worst")
+    k1, k4, worst = find("0 s · 1K"), find("0 s · 4K ("), find("0 s · 4K worst (")
     check("overhead p50 at 1K", k1, k1 and k1["overhead_ms"]["p50"], TARGETS["overhead_1k"], "ms", 20)
     check("overhead p50 at 4K", k4, k4 and k4["overhead_ms"]["p50"], TARGETS["overhead_4k"], "ms", 20)
     check("loop lag p99 during the 4K workload", k4, k4 and k4["lag_ms"]["p99"], TARGETS["lag_4k"], "ms", 20)
@@ -653,6 +784,13 @@ def targets(results: list[dict]) -> list[str]:
     check("bot CPU per image, N=200 / N=10", par, growth, TARGETS["cpu_growth"], "×", 200)
     check("peak RSS with 20 worst-case 4K jobs (b64_json)", worst, worst and worst["rss_mb"]["peak"],
           TARGETS["rss_4k"], "MB", 20)
+    for answer in ("b64_json", "url"):
+        slow = find(f"{SLOW_4K} · {answer}")
+        check(f"peak RSS, 20 one-chunk 4K PNGs as {answer}, uploads 5 s each", slow, slow and slow["rss_mb"]["peak"],
+              TARGETS["rss_4k"], "MB", 20)
+    tapped = crowd and crowd.get("taps")
+    check("a tap during the crowd → its redraw, p99", crowd, tapped and tapped["redraw_s"].get("p99"),
+          TARGETS["tap_p99"], "s", 200)
     return out
 
 
@@ -711,6 +849,8 @@ def main() -> int:
                         help="run each workload K times; the run with the median bot CPU per image is shown, "
                              "with the range of all K (the machine is shared and noisy)")
     parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
+    parser.add_argument("--rows", metavar="TEXT", action="append",
+                        help="only the workloads whose name contains TEXT (repeatable)")
     parser.add_argument("--one", metavar="SPEC", help="(internal) run one workload, print JSON")
     parser.add_argument("--profile", metavar="FILE", help="with --one: cProfile the bot's thread into FILE")
     args = parser.parse_args()
@@ -723,12 +863,17 @@ def main() -> int:
     started = time.monotonic()
     results = []
     for spec in workloads(args.quick, args.timeout):
+        if args.rows and not any(text in spec["name"] for text in args.rows):
+            continue
         if spec.get("skip"):
             results.append({"spec": spec})
             continue
         print(f"… {spec['name']}, N={spec['n']}, cap {spec['cap']}", file=sys.stderr, flush=True)
         results.append(median_run([run_child(spec) for _ in range(max(1, args.repeat))]))
     print(render(table_rows(results), args.markdown))
+    if taps := tap_rows(results):
+        print()
+        print(render(taps, args.markdown, TAP_HEADERS))
     print()
     print("Targets:")
     print("\n".join(targets(results)))

@@ -48,7 +48,7 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
-from .telegram_limits import BotApiRequest, TelegramLimiter
+from .telegram_limits import TAP_SLOTS, BotApiRequest, TelegramLimiter
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def build_application(settings: Settings) -> Application:
             )
         )
         .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
-        .request(BotApiRequest(connection_pool_size=pool, pool_timeout=30.0, connect_timeout=15.0,
+        .request(BotApiRequest(connection_pool_size=pool + TAP_SLOTS, pool_timeout=30.0, connect_timeout=15.0,
                                read_timeout=30.0, write_timeout=30.0, media_write_timeout=600.0))
         .get_updates_request(HTTPXRequest(read_timeout=40.0))
     )

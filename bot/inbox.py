@@ -31,6 +31,7 @@ from telegram.ext import Application
 from .process import dead_here
 from .store import Store
 from .tasks import complain, persist, wait_set
+from .telegram_limits import tapped
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +186,21 @@ class Inbox:
     async def _handle(self, update_id: int, payload: dict) -> None:
         try:
             update: Any = self._parsed.pop(update_id, None) or Update.de_json(payload, self._app.bot)
-            await self._app.process_update(update)
+            with _tap_of(update):
+                await self._app.process_update(update)
         except Exception:
             log.exception("update %s could not be handled", update_id)
         finally:
             with contextlib.suppress(Exception):  # not marked done: handled again after its lease (UPDATE_LEASE)
                 await persist(lambda: self._store.update_done(update_id), f"mark update {update_id} handled", log,
                               attempts=20)
+
+
+def _tap_of(update: Update) -> contextlib.AbstractContextManager[None]:
+    """A button press: the redraw of the message pressed answers a person, and goes first (`tapped`)."""
+    query = update.callback_query
+    if query is None:
+        return contextlib.nullcontext()
+    message = query.message
+    return tapped(message.chat.id if message else None, message.message_id if message else None,
+                  query.inline_message_id)

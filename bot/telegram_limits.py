@@ -1,4 +1,5 @@
-"""Outgoing Bot API calls: flood waits kept to their chat, results before progress, transient failures retried.
+"""Outgoing Bot API calls: flood waits kept to their chat, a person's tap first, results before progress,
+transient failures retried.
 
 PTB's `AIORateLimiter` pauses every call of the process on any `RetryAfter` and waits it out however long it is;
 one flooded chat froze all of them. Here each chat (and the calls without a chat) is a lane with its own flood
@@ -16,7 +17,8 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 from http import HTTPStatus
@@ -40,6 +42,8 @@ GROUP_MESSAGES, GROUP_PERIOD = 20.0, 60.0  # Telegram: 20 messages a minute per 
 PROGRESS_RESERVE = 0.25  # share of the overall burst and of the in-flight slots progress never takes
 SWEEP_AT_LEAST = 1024  # lanes kept before idle ones are forgotten
 REFUSAL_EVERY, REFUSAL_BURST = 5.0, 2.0  # a user flooding the bot hears "no" twice, then once per 5 s
+TAP_WINDOW = 15.0  # seconds a tapped message's redraw counts as the answer to the tap (Telegram's callback window)
+TAP_SLOTS = 2  # in-flight slots over the cap that only taps use: a slow upload in every slot never holds one
 
 Result = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -82,10 +86,47 @@ class BotApiRequest(HTTPXRequest):
 
 
 class Priority(IntEnum):
-    NO_CHAT = 0  # callback answers, file look-ups, menus: tiny, and someone may be looking at a spinner
-    RESULT = 1  # the image a user waits (and paid) for
-    NORMAL = 2  # first status lines, final status texts, replies
-    PROGRESS = 3  # routine status edits and chat actions: dropped rather than waited for
+    TAP = 0  # a person's tap: its callback answer and the redraw of the message tapped (see `tapped`)
+    NO_CHAT = 1  # file look-ups, menus: tiny, and someone may be waiting for them
+    RESULT = 2  # the image a user waits (and paid) for
+    NORMAL = 3  # first status lines, final status texts, replies
+    PROGRESS = 4  # routine status edits and chat actions: dropped rather than waited for
+
+
+@dataclass(frozen=True, slots=True)
+class _Tapped:
+    chat: int | str | None
+    message_id: int | None
+    inline_message_id: str | None
+    until: float  # time.monotonic()
+
+
+_TAPPED: ContextVar[_Tapped | None] = ContextVar("tapped", default=None)
+
+
+@contextlib.contextmanager
+def tapped(chat: int | str | None, message_id: int | None, inline_message_id: str | None = None) -> Iterator[None]:
+    """While a button press is handled, edits of the message whose button was pressed are the answer to that
+    person's tap: they go first (`Priority.TAP`), ahead of a crowd's new status lines. Set once, where callback
+    queries are dispatched, so handlers stay plain; tasks started meanwhile inherit it, for `TAP_WINDOW` at most
+    (Generate's "Queued" line replaces the tapped keyboard from such a task)."""
+    token = _TAPPED.set(_Tapped(chat, message_id, inline_message_id, time.monotonic() + TAP_WINDOW))
+    try:
+        yield
+    finally:
+        _TAPPED.reset(token)
+
+
+def _is_tap(endpoint: str, chat: int | str | None, data: dict[str, Any]) -> bool:
+    """The callback answer, or an edit of the message just tapped (within the tap's window)."""
+    if endpoint == "answerCallbackQuery":
+        return True
+    tap = _TAPPED.get()
+    if tap is None or not endpoint.startswith("edit") or time.monotonic() > tap.until:
+        return False
+    if tap.inline_message_id is not None:
+        return data.get("inline_message_id") == tap.inline_message_id
+    return chat == tap.chat and data.get("message_id") == tap.message_id
 
 
 class _Bucket:
@@ -171,7 +212,10 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
 
     - Flood waits are per chat: a `RetryAfter` delays later calls to that chat only; one longer than
       `max_retry_after` is not waited out (`FloodWaitTooLong`, with a log line).
-    - Results go first, then other calls to chats; progress calls (`rate_limit_args={"progress": True}`, and every
+    - A person's tap goes first: `answerCallbackQuery`, and edits of the message tapped (`tapped`), within the
+      overall budget but ahead of everything else, with `TAP_SLOTS` in-flight slots of their own. Edits are not
+      paced per chat (Telegram's per-chat limits count new messages), and a person never taps faster than them.
+    - Results go next, then other calls to chats; progress calls (`rate_limit_args={"progress": True}`, and every
       `sendChatAction`) never take the budget a result needs: under pressure an edit waits for a newer one of the
       same message or is dropped (returning True, what Telegram answers for an edit), and chat actions are skipped.
     - Overall `overall_rate` messages (sent or edited) a second and 20 new messages a minute per group, both divided
@@ -180,7 +224,8 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
     - Network errors and 5xx on calls to a chat are retried with backoff for `RETRY_BUDGET` seconds, so a 502 during
       an upload does not lose a paid image; refusals (400, 403, and `Refused`: 413 and other final 4xx) are raised
       at once. Progress calls are not retried.
-    - At most `in_flight` calls at once (httpcore's pool bookkeeping costs CPU per queued request).
+    - At most `in_flight` calls at once (httpcore's pool bookkeeping costs CPU per queued request), and
+      `TAP_SLOTS` more for taps: the connection pool must hold both.
     """
 
     def __init__(self, *, overall_rate: float, share: int = 1, max_retry_after: float = 60.0,
@@ -234,6 +279,8 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         progress = endpoint == "sendChatAction" or bool((rate_limit_args or {}).get("progress"))
         if progress:
             priority = Priority.PROGRESS
+        elif _is_tap(endpoint, chat, data):
+            priority = Priority.TAP
         elif chat is None:
             priority = Priority.NO_CHAT
         else:
@@ -386,7 +433,8 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         overall_wait = 0.0
         for priority in Priority:
             ready = self._ready[priority]
-            cap = self._progress_cap if priority is Priority.PROGRESS else self._cap
+            cap = self._progress_cap if priority is Priority.PROGRESS \
+                else self._cap + TAP_SLOTS if priority is Priority.TAP else self._cap
             while ready and self._in_flight < cap:
                 lane = ready.popleft()
                 if lane.listed is not priority:

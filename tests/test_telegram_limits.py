@@ -211,3 +211,29 @@ async def test_a_413_is_final_at_once_and_no_delivery_waits_behind_it(bot, harne
     await tg.wait_for(lambda: len(tg.refused("sendDocument")) == 2, 20, "the other's 413")
     assert [c.error for c in tg.calls_of("sendDocument")] == [413, 413]  # each tried once
     assert len([m for m in tg.bot_messages(chat["id"]) if m.get("photo")]) == 1  # the preview stays
+
+
+async def test_a_tap_is_redrawn_ahead_of_a_crowds_status_lines(start_bot, harness, tg, img):
+    """Under a tiny overall budget (2 messages a second) a crowd's new status lines wait their turn; the keyboard a
+    person just tapped is redrawn (and the tap answered) before them, in the order the fake Bot API received."""
+    img.delay = 30  # the crowd's jobs stay queued or running: no results, only their status lines
+    await start_bot(telegram_max_messages_per_second=2)
+    tapper, chat = harness.person()
+    harness.send(chat, tapper, "/imagine a fox")
+    keyboard = await harness.keyboard(chat["id"])
+    crowd = [harness.person() for _ in range(10)]
+    for n, (user, their_chat) in enumerate(crowd):
+        harness.send(their_chat, user, f"/imagine crowd {n} --ar 1:1 --1k")
+    crowd_chats = {their_chat["id"] for _, their_chat in crowd}
+
+    def lines_sent() -> list:
+        return [c for c in tg.calls_of("sendMessage") if int(c.params["chat_id"]) in crowd_chats]
+
+    await tg.wait_for(lambda: len(lines_sent()) >= 2, 10, "the crowd's first status lines")
+    await harness.press(keyboard, "16:9", tapper)
+    redraw = (await tg.wait_for(lambda: [c for c in tg.calls if c.method.startswith("editMessage")
+                                         and int(c.params["chat_id"]) == chat["id"]], 15, "the redraw"))[0]
+    await tg.wait_for(lambda: len(lines_sent()) == len(crowd), 15, "every status line of the crowd")
+    after = [c for c in lines_sent() if c.at > redraw.at]
+    assert len(after) >= len(crowd) // 2  # without the tap's priority it went after all of them
+    assert "✓ 16:9" in str(tg.message(chat["id"], keyboard["message_id"])["reply_markup"])

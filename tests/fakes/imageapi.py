@@ -219,6 +219,26 @@ def pixel_bomb_png(width: int = 12_000, height: int = 12_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def single_idat(png: bytes) -> bytes:
+    """The same PNG with all its pixel data in one IDAT chunk, as many encoders write it (Pillow writes 64 KB
+    chunks): a reader that takes a chunk whole holds the whole image."""
+    pos, kept, idat = 8, [], bytearray()
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        body = png[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IDAT":
+            idat += body
+        else:
+            kept.append((kind, body))
+    out = bytearray(png[:8])
+    for kind, body in kept:
+        if kind == b"IEND":
+            out += struct.pack(">I4s", len(idat), b"IDAT") + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+        out += struct.pack(">I4s", len(body), kind) + body + struct.pack(">I", zlib.crc32(kind + body))
+    return bytes(out)
+
+
 def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
     """``png`` with a tEXt chunk inserted after IHDR: distinct bytes, same pixels, no re-encoding."""
     data = key.encode("latin-1") + b"\0" + value.encode("latin-1")

@@ -16,7 +16,9 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
 * uploads over ``upload_max_bytes`` (50 MB, like the cloud Bot API; settable per test) are refused the way
   api.telegram.org's front server refuses them: HTTP 413 with nginx's HTML page, not a JSON answer;
 * faults of a real Bot API under load (``flood``, ``limit_chats``, ``reset_next``): 429 with ``retry_after`` on
-  chosen calls or chats, Telegram's per-chat message limits, connections dropped in the middle of an upload.
+  chosen calls or chats, Telegram's per-chat message limits, connections dropped in the middle of an upload;
+* uploads taken slowly, as api.telegram.org takes a 50 MB file over a real link (``upload_bytes_per_second``):
+  the files of a request are read at most that fast, so the sender's TCP window fills and it waits.
 """
 
 from __future__ import annotations
@@ -127,6 +129,29 @@ class _File:
     file_path: str
     file_name: str | None = None
     mime_type: str | None = None
+
+
+class UploadPace:
+    """The files of one request read at most `rate` bytes a second (None: at once), from the request's start."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate, self.started, self.taken = rate, time.monotonic(), 0
+
+    async def took(self, size: int) -> None:
+        if not self.rate:
+            return
+        self.taken += size
+        ahead = self.taken / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def chunks(self, part: Any) -> Any:
+        """A multipart file part, chunk by chunk, at the pace."""
+        while chunk := await part.read_chunk(self.CHUNK):
+            yield chunk
+            await self.took(len(chunk))
 
 
 def _decode(key: str, raw: str) -> Any:
@@ -252,6 +277,7 @@ class FakeBotAPI:
         self.port = 0
         self.base_url = self.base_file_url = ""
         self.upload_max_bytes = UPLOAD_MAX_BYTES
+        self.upload_bytes_per_second: float | None = None  # None: uploads are read as fast as they arrive
         self.calls: list[Call] = []
         self.answered: dict[str, dict] = {}
         self.commands: dict[tuple[str | None, str], list[dict]] = {}
@@ -752,10 +778,14 @@ class FakeBotAPI:
                 params.update(data)
         elif ctype == "multipart/form-data":
             reader = await request.multipart()
+            pace = UploadPace(self.upload_bytes_per_second)
             while (part := await reader.next()) is not None:
                 if part.filename is not None:
                     content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
-                    files[part.name] = (part.filename, bytes(await part.read()), content_type)
+                    data = bytearray()
+                    async for chunk in pace.chunks(part):
+                        data += chunk
+                    files[part.name] = (part.filename, bytes(data), content_type)
                 else:
                     params[part.name] = _decode(part.name, await part.text())
         elif ctype == "application/x-www-form-urlencoded":

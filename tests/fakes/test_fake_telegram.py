@@ -197,3 +197,16 @@ async def test_load_faults(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     assert fake.calls_of("sendDocument") == [] and fake.bot_messages(5) == []
     r = await http.post("sendDocument", data={"chat_id": "5"}, files={"document": ("a.bin", b"\0" * 10)})
     assert r.json()["ok"] is True
+
+
+async def test_uploads_taken_slowly(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    fake.upload_bytes_per_second = 100_000  # 300 KB: 3 s
+    upload = asyncio.create_task(http.post("sendDocument", data={"chat_id": "5"},
+                                           files={"document": ("a.bin", b"\1" * 300_000)}, timeout=30))
+    await asyncio.sleep(1.0)
+    assert not upload.done() and fake.calls_of("sendDocument") == []  # still being taken
+    r = await asyncio.wait_for(upload, 30)
+    assert r.json()["ok"] is True and fake.file_bytes(r.json()["result"]["document"]["file_id"]) == b"\1" * 300_000
+    fake.upload_bytes_per_second = None
+    r = await http.post("sendMessage", data={"chat_id": "5", "text": "fast again"})
+    assert r.json()["ok"] is True
