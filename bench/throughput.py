@@ -148,7 +148,7 @@ def _slim_fakes() -> tuple[type, type]:
             if delay:
                 await asyncio.sleep(delay)
             key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-            base = await self._base_png(*imageapi.SIZES[key])
+            base = await self._base_image(*imageapi.SIZES[key], "png")
             head = imageapi._with_text_chunk(base[:33], "fake-request-id", rec.request_id)
             view = memoryview(base)[33:]
             step = 3 << 18  # whole 3-byte groups, so the pieces join into one base64 text
@@ -168,7 +168,7 @@ def _slim_fakes() -> tuple[type, type]:
             if found is None or not (isinstance(found[0], tuple) and found[0][0] == "lazy"):
                 return web.Response(status=404, text="404 page not found")
             _, (width, height), rid = found[0]
-            base = await self._base_png(width, height)
+            base = await self._base_image(width, height, "png")
             # The same bytes as _with_text_chunk(base, "fake-request-id", rid), without the copy.
             head = imageapi._with_text_chunk(base[:33], "fake-request-id", rid)
             view = memoryview(base)[33:]
@@ -547,7 +547,7 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
         img.noise = bool(spec.get("noise"))
         img.response_format = spec.get("format")
         tg.upload_bytes_per_second = spec.get("upload_bps")  # None: uploads taken as fast as they come
-        png = await img._base_png(*SIZES[("1:1", spec["size"])])  # made once now, not during the run
+        png = await img._base_image(*SIZES[("1:1", spec["size"])], "png")  # made once now, not during the run
         return tg, img, len(png)
 
     if spec.get("texture") or spec.get("noise"):  # made in a throwaway process: Pillow's work must not stay here
@@ -555,7 +555,7 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
         png = _texture_png(*SIZES[("1:1", spec["size"])], noise)
         if spec.get("one_idat"):  # as many encoders write a PNG: all its pixels in one chunk
             png = imageapi.single_idat(png)
-        imageapi._PNG_CACHE[(*SIZES[("1:1", spec["size"])], noise, not noise)] = png
+        imageapi._IMAGE_CACHE[(*SIZES[("1:1", spec["size"])], noise, not noise, "png")] = png
     tg, img, png_bytes = fakes.run(boot(), 120)
     from bot.delivery import fits_photo
 

@@ -82,6 +82,9 @@ class Worker:
         self._lease = lease
         self._retry_mismatch = retry_on_size_mismatch
         self._running: dict[str, asyncio.Task[None]] = {}
+        # the jobs here still making their image: WORKER_CONCURRENCY counts these, not deliveries, so a slot is
+        # free for the next claim as soon as an image is made (its upload paced by Telegram must not hold it)
+        self._making: set[str] = set()
         self._leases: dict[str, Lease] = {}
         self._cancel_reason: dict[str, str] = {}
         self._wake = asyncio.Event()
@@ -153,7 +156,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._closing:
             self._wake.clear()
-            while len(self._running) < self._concurrency and not self._closing:
+            while len(self._making) < self._concurrency and not self._closing:
                 began = time.time()
                 try:
                     job = await self._store.claim(self.name, self._caps, self._lease)
@@ -168,10 +171,12 @@ class Worker:
     def _start(self, job: Job, lease: Lease) -> None:
         task = asyncio.create_task(self._run(job, lease), name=f"job-{job.id}")
         self._running[job.id], self._leases[job.id] = task, lease
+        self._making.add(job.id)
 
         def done(_: asyncio.Task[None]) -> None:
             if self._running.get(job.id) is task:  # not a later claim of the same job by this process
                 self._running.pop(job.id, None)
+                self._making.discard(job.id)
                 self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
             if self._leases.get(job.id) is lease:
                 self._leases.pop(job.id, None)
@@ -279,6 +284,8 @@ class Worker:
         delivers it. A database that is down is waited for; a refusal (another process holds the job now) ends
         the job here without a word."""
         lease.finishing = True
+        self._making.discard(job.id)
+        self._wake.set()  # its slot is free: the next job may start while this one is recorded and delivered
         try:
             epoch = await self._persist(lambda: self._store.finish_job(job, self.name, self._lease),
                                         f"record the outcome of job {job.id}")
