@@ -381,8 +381,11 @@ class ImageClient:
         fields = profile.fields(request.options, request.expected_pixels, call.count)
         pictures = [_open_picture(image, opened) for image in call.images]
         if profile.api == "gemini":
-            parts: list[object] = [{"text": request.prompt}, _PICTURES] if pictures else [{"text": request.prompt}]
-            body = _StreamedJson({"contents": [{"parts": parts}], **fields}, pictures, _inline_data)
+            if not pictures:
+                return http.build_request("POST", path, json={"contents": [{"parts": [{"text": request.prompt}]}],
+                                                              **fields}, headers=headers)
+            body = _StreamedJson({"contents": [{"parts": [{"text": request.prompt}, _PICTURES]}], **fields},
+                                 pictures, _inline_data)
             return body.request(http, path, headers)
         fields = {"model": call.model_id, "prompt": request.prompt, **fields}
         if call.response_format is not None:
