@@ -210,9 +210,8 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     client.open()
     pictures = "1 picture" if len(images) == 1 else f"{len(images)} pictures"
     what = f"editing {pictures} into" if images else "generating"
-    model = f" with {profile.name}" if len(settings.offered) > 1 or profile.name != settings.default_model else ""
-    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}){model}…",
-          file=sys.stderr)
+    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}) with "
+          f"{profile.name}…", file=sys.stderr)
     started = time.monotonic()
     try:
         image = await client.generate(request, images)
