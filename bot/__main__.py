@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -23,8 +24,8 @@ from .imagegen import (
     TooManyPixelsError,
     inspect_image,
 )
+from .imagemodels import PROFILES, Option, UnknownModel, find_profile
 from .options import (
-    MAX_PROMPT_CHARS,
     AspectRatio,
     ImageRequest,
     OptionError,
@@ -32,7 +33,6 @@ from .options import (
     closest_ratio,
     parse_prompt,
 )
-from .references import MAX_REFERENCES
 from .serve import ServeError
 from .store import StoreError
 from .texts import join_list, t
@@ -51,13 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("worker", help="only run jobs from the shared database: no updates, no webhook, no polling")
-    gen = sub.add_parser("generate", help="make one image and save it under --out")
-    gen.add_argument("prompt", help='what to draw; flags like "--ar 16:9" inside it work too')
+    gen = sub.add_parser("generate", help="make one image and save it under --out", epilog=_models_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("prompt", help='what to draw; flags like "--ar 16:9" or "--model pro" inside it work too')
+    gen.add_argument("--model", help="the model, by name or alias (below); default: the first of IMAGE_MODELS")
     gen.add_argument("--ar", "--aspect", dest="ratio", help="aspect ratio: " + ", ".join(r.value for r in AspectRatio))
-    gen.add_argument("--size", help="1K, 2K or 4K")
+    gen.add_argument("--size", help="1K, 2K or 4K (the model's tiers, below)")
+    for option in _model_options():
+        takers = ", ".join(p.name for p in PROFILES.values() if option.name in {o.name for o in p.extra_options})
+        gen.add_argument(option.flag, dest=f"option_{option.name}", metavar=option.name.upper(),
+                         help=f"{takers} only: {', '.join(option.choices)} (default {option.default})")
     gen.add_argument("--out", type=Path, default=Path("output"), help="folder to save into (default: output/)")
     gen.add_argument("--image", type=Path, action="append", default=[], metavar="PATH",
-                     help=f"a reference picture to edit or combine (repeat, up to {MAX_REFERENCES})")
+                     help="a reference picture to edit or combine (repeat; as many as the model takes, below)")
     args = parser.parse_args(argv)
 
     from .logs import SecretMaskingFormatter, setup_logging
@@ -119,20 +125,67 @@ def shell_error(exc: ImageGenError, url: str) -> str:
     return line
 
 
+def _model_options() -> list[Option]:
+    """The models' own options (beyond ratio and size), once each: the CLI's flags for them."""
+    options: dict[str, Option] = {}
+    for profile in PROFILES.values():
+        for option in profile.extra_options:
+            options.setdefault(option.name, option)
+    return list(options.values())
+
+
+def _models_help() -> str:
+    """`--help`'s list of the models: names, aliases, options and how many pictures each takes."""
+    lines = ["models (--model NAME or an alias; IMAGE_MODELS maps a name to the gateway's id):"]
+    for profile in PROFILES.values():
+        options = "; ".join(f"{o.flag} {'/'.join(o.choices)}" for o in profile.options[1:])
+        lines.append(f"  {profile.name} ({', '.join(profile.aliases)}): {options}; "
+                     f"up to {profile.max_references()} --image")
+    return "\n".join(lines)
+
+
+def _bad_option(exc: OptionError) -> str:
+    """The chat's sentence for a bad flag value."""
+    valid = join_list(exc.valid)
+    if exc.flag == "--model":
+        return t("bad_model", value=exc.value or "?", valid=valid)
+    if exc.model is not None:  # a value another model has
+        return t("bad_option", model=exc.model, flag=exc.flag, value=exc.value or "?", valid=valid)
+    key = {"--ar": "bad_ratio", "--size": "bad_size", "--n": "bad_variants"}.get(exc.flag)
+    if key is None:
+        return t("bad_option", model="this model", flag=exc.flag, value=exc.value or "?", valid=valid)
+    return t(key, value=exc.value or "?", valid=valid)
+
+
 async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     try:
-        parsed = parse_prompt(args.prompt)
-        ratio = _option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio
-        size = _option("--size", args.size, Resolution) or parsed.size or settings.default_size
+        parsed = parse_prompt(args.prompt, list(PROFILES))
+        try:
+            profile = find_profile(args.model or parsed.model or settings.default_model)
+        except UnknownModel:
+            raise OptionError("--model", args.model, list(PROFILES)) from None
+        given = {o.name: getattr(args, f"option_{o.name}") for o in _model_options()
+                 if getattr(args, f"option_{o.name}") is not None}
+        for name, value in given.items():
+            option = next((o for o in profile.extra_options if o.name == name), None)
+            if option is None:
+                return _fail(f"--{name} is not an option of {profile.name}", EXIT_CONFIG)
+            given[name] = option.normalise(value)
+        parsed = dataclasses.replace(
+            parsed, aspect_ratio=_option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio,
+            size=_option("--size", args.size, Resolution) or parsed.size, options={**parsed.options, **given})
+        base = {"size": settings.default_size.value}
+        options, not_taken = parsed.choose(profile, base)
     except OptionError as exc:
-        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        return _fail(t(key, value=exc.value or "?", valid=join_list(exc.valid)), EXIT_CONFIG)
+        return _fail(_bad_option(exc), EXIT_CONFIG)
     if not parsed.prompt:
         return _fail("the prompt is empty", EXIT_CONFIG)
-    if len(parsed.prompt) > MAX_PROMPT_CHARS:
-        return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}", EXIT_CONFIG)
-    if len(args.image) > MAX_REFERENCES:
-        return _fail(f"at most {MAX_REFERENCES} --image pictures, got {len(args.image)}", EXIT_CONFIG)
+    if len(parsed.prompt) > profile.prompt_limit:
+        return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {profile.prompt_limit:,}",
+                     EXIT_CONFIG)
+    if len(args.image) > profile.max_references():
+        return _fail(f"at most {profile.max_references()} --image pictures for {profile.name}, got "
+                     f"{len(args.image)}", EXIT_CONFIG)
     images = []
     for number, path in enumerate(args.image, start=1):
         try:
@@ -145,24 +198,25 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
         except NotAnImageError:
             return _fail(f"--image {path} (number {number}) is not a PNG, JPEG or WEBP picture", EXIT_CONFIG)
         images.append(data)
-        if ratio is None:  # an edit keeps the first picture's shape, as a chat preselects it
-            ratio = closest_ratio(*inspect_image(data)[1:])
-    ratio = ratio or settings.default_aspect_ratio
-    request = ImageRequest(parsed.prompt, ratio, size)
-    if parsed.unknown:
-        print(f"not options here (left out of the prompt): {', '.join(parsed.unknown)}", file=sys.stderr)
+    if parsed.aspect_ratio is None:  # an edit keeps the first picture's shape, as a chat preselects it
+        shape = closest_ratio(*inspect_image(images[0])[1:]) if images else settings.default_aspect_ratio
+        options["ratio"] = profile.option("ratio").closest(shape.value)
+    request = ImageRequest(parsed.prompt, model=profile.name, options=options)
+    unknown = [*parsed.unknown, *not_taken]
+    if unknown:
+        print(f"not options here (left out of the prompt): {', '.join(unknown)}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     client = ImageClient.from_settings(settings, max_connections=2, spool_dir=args.out)
     client.open()
     pictures = "1 picture" if len(images) == 1 else f"{len(images)} pictures"
     what = f"editing {pictures} into" if images else "generating"
-    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]})…", file=sys.stderr)
+    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}) with "
+          f"{profile.name}…", file=sys.stderr)
     started = time.monotonic()
     try:
         image = await client.generate(request, images)
     except ImageGenError as exc:
-        url = f"{settings.image_api_base_url}/v1/images/{'edits' if images else 'generations'}"
-        line = shell_error(exc, url)
+        line = shell_error(exc, client.url_of(request, edit=bool(images)))
         for secret in settings.secrets():  # an upstream message may quote what it was sent
             line = line.replace(secret, "***")
         return _fail(line)
@@ -171,7 +225,7 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     from .delivery import safe_filename
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = args.out / f"{stamp}_{safe_filename(request.prompt, ratio, size, image.extension)}"
+    path = args.out / f"{stamp}_{safe_filename(request.prompt, options['ratio'], options['size'], image.extension)}"
     image.path.replace(path)
     umask = os.umask(0)
     os.umask(umask)

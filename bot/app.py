@@ -287,8 +287,8 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
         mode = "polling"
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
-    return (f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} model "
-            f"{settings.image_model}; database {services.store.describe()}{http}")
+    return (f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
+            f"{settings.describe_models()}; database {services.store.describe()}{http}")
 
 
 def http_server(app: Application, services: Services) -> HttpServer | None:

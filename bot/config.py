@@ -13,7 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .options import AspectRatio, Resolution
+from .imagemodels import PROFILES, UnknownModel, profile_for
+from .options import AspectRatio, ImageRequest, Resolution
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_HTTP_PORT = 8080
@@ -39,7 +40,10 @@ class ImageSettings(BaseSettings):
 
     image_api_key: SecretStr
     image_api_base_url: str = "https://www.dmxapi.cn"
-    image_model: str = "nano-banana-2"
+    # The models offered, the first the default: (profile name, the gateway's id for it). IMAGE_MODELS wins over
+    # IMAGE_MODEL (the older one-model form); neither set: nano-banana-2.
+    image_models: Annotated[tuple[tuple[str, str], ...] | None, NoDecode] = None
+    image_model: Annotated[tuple[tuple[str, str], ...] | None, NoDecode] = None
     default_aspect_ratio: AspectRatio = AspectRatio.SQUARE
     default_size: Resolution = Resolution.K1
     image_request_timeout: Annotated[float, Field(ge=1, le=3600)] = 300.0
@@ -58,6 +62,45 @@ class ImageSettings(BaseSettings):
     @classmethod
     def _gateway_url(cls, value: str) -> str:
         return _url(value).removesuffix("/v1")
+
+    @field_validator("image_models", "image_model", mode="before")
+    @classmethod
+    def _models(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            entries = parse_models(value)
+        except ValueError as exc:
+            if info.field_name == "image_model":  # it used to take any id: say how to send one
+                raise ValueError(f"{exc} (to send another id for a model: IMAGE_MODELS=<model>=<id>)") from None
+            raise
+        if info.field_name == "image_model" and len(entries) > 1:
+            raise ValueError("names one model; list several in IMAGE_MODELS")
+        return entries
+
+    @property
+    def models(self) -> tuple[tuple[str, str], ...]:
+        """(profile name, gateway id) of every model offered, the default first."""
+        return self.image_models or self.image_model or (("nano-banana-2", "nano-banana-2"),)
+
+    @property
+    def offered(self) -> list[str]:
+        """The profile names on offer, the default first."""
+        return [name for name, _ in self.models]
+
+    @property
+    def default_model(self) -> str:
+        return self.models[0][0]
+
+    @property
+    def gateway_ids(self) -> dict[str, str]:
+        """Profile name → the id sent upstream for it."""
+        return dict(self.models)
+
+    def describe_models(self) -> str:
+        """`model nano-banana-2`, or `models nano-banana-2, gpt-image-2 (as gpt-image-2-ssvip)` for the start line."""
+        names = [name if name == gateway else f"{name} (as {gateway})" for name, gateway in self.models]
+        return f"model{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
     @field_validator("default_aspect_ratio", mode="before")
     @classmethod
@@ -110,6 +153,8 @@ class Settings(ImageSettings):
     quota_credits_1k: Annotated[int, Field(ge=0)] = 1
     quota_credits_2k: Annotated[int, Field(ge=0)] = 1
     quota_credits_4k: Annotated[int, Field(ge=0)] = 2
+    # `model:choice=credits` entries over the profiles' own credits (and over QUOTA_CREDITS_* for nano-banana-2).
+    model_credits: Annotated[dict[str, dict[str, int]], NoDecode] = Field(default_factory=dict)
     quota_timezone: str = "UTC"
 
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
@@ -205,6 +250,26 @@ class Settings(ImageSettings):
                 raise ValueError("unknown time zone; use UTC or a name like Asia/Shanghai") from None
         return value
 
+    @field_validator("model_credits", mode="before")
+    @classmethod
+    def _model_credits(cls, value: object) -> object:
+        return parse_model_credits(value) if isinstance(value, str) else value
+
+    @property
+    def credit_table(self) -> dict[str, dict[str, int]]:
+        """Model → choice → credits: the profile's own, QUOTA_CREDITS_1K/_2K/_4K for nano-banana-2's sizes, then
+        MODEL_CREDITS over both. A request costs the product of its choices' credits."""
+        table = {name: dict(profile.credits) for name, profile in PROFILES.items()}
+        table.setdefault("nano-banana-2", {}).update(
+            {"1K": self.quota_credits_1k, "2K": self.quota_credits_2k, "4K": self.quota_credits_4k})
+        for name, credits in self.model_credits.items():
+            table.setdefault(name, {}).update(credits)
+        return table
+
+    def credits_for(self, request: ImageRequest) -> int:
+        """What one image of this request costs."""
+        return request.cost(self.credit_table.get(request.model))
+
     @property
     def timezone(self) -> tzinfo:
         return UTC if self.quota_timezone.upper() == "UTC" else ZoneInfo(self.quota_timezone)
@@ -233,6 +298,64 @@ class Settings(ImageSettings):
         if self.telegram_webhook_secret is not None:
             secrets.append(self.telegram_webhook_secret.get_secret_value())
         return secrets
+
+
+def parse_models(value: str) -> tuple[tuple[str, str], ...]:
+    """`nano-banana-2, gpt-image-2=gpt-image-2-ssvip` → ((profile, gateway id), …); ValueError naming every
+    mistake (an unknown profile names the known ones)."""
+    entries: list[tuple[str, str]] = []
+    problems: list[str] = []
+    unknown: list[str] = []
+    for raw in (part.strip() for part in value.split(",")):
+        if not raw:
+            continue
+        name, sep, gateway = (part.strip() for part in raw.partition("="))
+        if name not in PROFILES:
+            unknown.append(repr(name))
+        elif sep and (not gateway or any(c.isspace() for c in gateway)):
+            problems.append(f"{raw!r}: write {name}=<the gateway's id for it>")
+        elif name in dict(entries):
+            problems.append(f"{name} is listed twice")
+        else:
+            entries.append((name, gateway or name))
+    if unknown:
+        problems.insert(0, f"unknown model {', '.join(unknown)}; known: {', '.join(PROFILES)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    if not entries:
+        raise ValueError("names no model")
+    return tuple(entries)
+
+
+def parse_model_credits(value: str) -> dict[str, dict[str, int]]:
+    """`gemini-3-pro-image:4K=4,gpt-image-2:high=3` → {model: {choice: credits}}; ValueError naming every
+    mistake."""
+    table: dict[str, dict[str, int]] = {}
+    problems: list[str] = []
+    for raw in (part.strip() for part in value.split(",")):
+        if not raw:
+            continue
+        where, sep, number = raw.rpartition("=")
+        name, colon, choice = (part.strip() for part in where.partition(":"))
+        if not sep or not colon:
+            problems.append(f"{raw!r}: write model:choice=credits, e.g. gpt-image-2:high=3")
+            continue
+        if name not in PROFILES:
+            problems.append(f"{raw!r}: {UnknownModel(name, list(PROFILES))}")
+            continue
+        profile = profile_for(name)
+        found = next((c for o in profile.options for c in o.choices if c.lower() == choice.lower()), None)
+        if found is None:
+            choices = ", ".join(c for o in profile.options[1:] for c in o.choices)
+            problems.append(f"{raw!r}: {name} has no choice {choice!r} (priced choices: {choices})")
+            continue
+        if not number.strip().isdigit():
+            problems.append(f"{raw!r}: credits must be a whole number 0 or more")
+            continue
+        table.setdefault(name, {})[found] = int(number)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return table
 
 
 class SettingsError(Exception):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import errno
 import io
 import itertools
 import json
 import logging
+import os
 import random
 import re
 import ssl
@@ -16,7 +18,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from . import bodies, metrics
 from .config import ImageSettings
 from .failures import KINDS
+from .imagemodels import PROFILES, Profile
 from .options import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,19 @@ log = logging.getLogger(__name__)
 # The largest legitimate image is an RGB PNG at 5504×3072, ~51 MB; as base64 inside JSON ~68 MB.
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # an image, downloaded or decoded from b64_json
 MAX_ERROR_BYTES = 256 * 1024  # an error answer's body: only its message is of use
-# The table's largest image is 6336×2688 (17 Mpx): twice that in pixels, or a side twice the longest, is a bomb.
-MAX_PIXELS = 2 * 6336 * 2688
-MAX_SIDE = 2 * 6336
+# The largest image any profile makes (nano-banana-2's 6336×2688, 17 Mpx): twice that in pixels, or a side twice
+# the longest any profile makes, is a bomb.
+MAX_PIXELS = 2 * max(w * h for p in PROFILES.values() for w, h in p.pixels.values())
+MAX_SIDE = 2 * max(max(dims) for p in PROFILES.values() for dims in p.pixels.values())
+B64_READ = 3 * 65536  # bytes of a reference read and base64-encoded at a time (whole 3-byte groups: no padding)
+# Gemini's refusals: a candidate stopped for one of these has no image because a filter said no.
+_SAFETY_STOPS = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
+                           "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})
+# Google's error `status` → the kind, where it says more than the HTTP status.
+_GOOGLE_STATUS = {"UNAUTHENTICATED": "auth", "PERMISSION_DENIED": "auth", "INVALID_ARGUMENT": "invalid",
+                  "FAILED_PRECONDITION": "invalid", "OUT_OF_RANGE": "invalid", "NOT_FOUND": "endpoint",
+                  "RESOURCE_EXHAUSTED": "rate_limited", "DEADLINE_EXCEEDED": "timeout", "UNAVAILABLE": "upstream",
+                  "INTERNAL": "upstream"}
 Picture = bytes | Path  # a reference picture for an edit: bytes, or a file streamed as it is sent
 IN_MEMORY_BODY = 256 * 1024  # answer bodies up to this stay in memory; larger ones go to the spool folder
 CRC_BLOCK = 1 << 20  # a PNG chunk's checksum is computed this much at a time
@@ -232,19 +245,32 @@ def _verify_png_chunks(fp: BinaryIO, offset: int) -> None:
             return
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call to the image API: what it asks for, whatever the model."""
+
+    request: ImageRequest
+    profile: Profile
+    model_id: str  # the id the gateway knows the model by (IMAGE_MODELS may map it)
+    count: int  # images asked of this one call
+    images: Sequence[Picture]
+    response_format: str | None
+
+
 class ImageClient:
-    """Talks to `POST {base}/v1/images/generations` and `/edits`. One instance (its connections in a few small
-    pools) per bot.
+    """Talks to the image API for every profile (bot/imagemodels): OpenAI-style `/v1/images/generations` and
+    `/edits`, and Gemini's `generateContent`. One instance (its connections in a few small pools) per bot.
 
     Every body is streamed against a cap, within a total deadline per attempt; what is large goes to files in
-    `spool_dir` as it arrives, so memory holds a few chunks per request whatever the peer sends.
+    `spool_dir` as it arrives, so memory holds a few chunks per request whatever the peer sends. References go out
+    streamed from their files too: as multipart parts, or base64-encoded piece by piece into the JSON.
     """
 
     def __init__(
         self,
         base_url: str,
         api_key: str,
-        model: str,
+        model: str | Mapping[str, str] = "nano-banana-2",
         *,
         spool_dir: Path,
         timeout: float = 300.0,
@@ -253,7 +279,10 @@ class ImageClient:
         max_image_bytes: int = MAX_IMAGE_BYTES,
         max_connections: int = 32,
     ) -> None:
-        self._model = model
+        """`model`: profile name → the gateway's id for it (a profile not named is sent by its own name); a plain
+        string is nano-banana-2's id, as before there were profiles."""
+        self._ids = {"nano-banana-2": model} if isinstance(model, str) else dict(model)
+        self._key = api_key
         self._spool = spool_dir
         self._timeout = timeout
         self._retries = retries
@@ -271,9 +300,9 @@ class ImageClient:
             httpx.AsyncClient(
                 verify=tls,
                 base_url=base_url.rstrip("/"),
-                # identity: a compressed body could expand far beyond what was counted on the wire
-                headers={"Authorization": f"Bearer {api_key}", "User-Agent": "imagine-bot",
-                         "Accept-Encoding": "identity"},
+                # identity: a compressed body could expand far beyond what was counted on the wire; the key goes
+                # on each API request, in the header its model reads, and never with a download
+                headers={"User-Agent": "imagine-bot", "Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(connect=15.0, read=timeout, write=60.0, pool=timeout),
                 limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
                 follow_redirects=True,
@@ -290,13 +319,22 @@ class ImageClient:
         return cls(
             settings.image_api_base_url,
             settings.image_api_key.get_secret_value(),
-            settings.image_model,
+            settings.gateway_ids,
             spool_dir=spool_dir or settings.data_dir / "spool",
             timeout=settings.image_request_timeout,
             retries=settings.image_api_retries,
             backoff=settings.image_api_retry_backoff,
             max_connections=max_connections,
         )
+
+    def model_id(self, model: str) -> str:
+        """The id sent upstream for a profile (`gpt-image-2` → `gpt-image-2-ssvip` when IMAGE_MODELS maps it)."""
+        return self._ids.get(model, model)
+
+    def url_of(self, request: ImageRequest, edit: bool) -> str:
+        """Where a request goes (for an operator's error line)."""
+        path = request.profile.gateway_path(self.model_id(request.model), edit)
+        return f"{self._pools[0].base_url}".rstrip("/") + path
 
     def open(self) -> None:
         """Create the spool folder and drop what a crash left in it: files older than any attempt can last (another
@@ -312,27 +350,37 @@ class ImageClient:
         await asyncio.gather(*(pool.aclose() for pool in self._pools))
 
     async def generate(
-        self, request: ImageRequest, images: Sequence[Picture] = (), response_format: str = "url"
+        self, request: ImageRequest, images: Sequence[Picture] = (), response_format: str | None = None
     ) -> GeneratedImage:
         """Make one image (an edit of `images` when given); retries what is worth retrying.
 
         Raises an ImageGenError subclass otherwise.
         """
-        payload = {
-            "model": self._model,
-            "prompt": request.prompt,
-            "n": 1,
-            "aspect_ratio": request.aspect_ratio.value,
-            "size": request.size.value.upper(),
-            "response_format": response_format,
-        }
+        return (await self.generate_many(request, 1, images, response_format=response_format))[0]
+
+    async def generate_many(
+        self, request: ImageRequest, count: int, images: Sequence[Picture] = (), *, response_format: str | None = None
+    ) -> list[GeneratedImage]:
+        """`count` images of one request in one call, for a model that makes several a call (its profile's
+        `max_outputs`: gpt-image-2's `n`); the images the answer has, at least one and at most `count`.
+
+        `response_format` (`url`, `b64_json`) overrides the profile's, for the images API. ValueError for a count
+        the model cannot make in one call; an ImageGenError subclass for what failed.
+        """
+        profile = request.profile
+        if not 1 <= count <= profile.max_outputs:
+            raise ValueError(f"{profile.name} makes 1 to {profile.max_outputs} images a call, not {count}")
+        if len(images) > profile.max_references(count):
+            raise InvalidRequestError(f"{len(images)} reference pictures; {profile.name} takes at most "
+                                      f"{profile.max_references(count)} with {count} image(s) made")
+        call = _Call(request, profile, self.model_id(request.model), count, tuple(images), response_format)
         started = time.monotonic()
         http = self._pools[next(self._turn) % len(self._pools)]
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(http, payload, images, started)
+                return await self._attempt(http, call, started)
             except ImageGenError as exc:
                 delay = self._retry_delay(exc, attempt, time.monotonic() - started)
                 if delay is None:
@@ -355,38 +403,47 @@ class ImageClient:
             return None
         return delay
 
-    def _build(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
-               opened: contextlib.ExitStack) -> httpx.Request:
-        if not images:
-            return http.build_request("POST", "/v1/images/generations", json=payload)
+    def _build(self, http: httpx.AsyncClient, call: _Call, opened: contextlib.ExitStack) -> httpx.Request:
+        """The request as the call's profile wants it: path, key header, JSON or multipart, references."""
+        profile, request = call.profile, call.request
+        headers = ({"x-goog-api-key": self._key} if profile.key_header == "x-goog-api-key"
+                   else {"Authorization": f"Bearer {self._key}"})
+        path = profile.gateway_path(call.model_id, edit=bool(call.images))
+        fields = profile.fields(request.options, request.expected_pixels, call.count)
+        pictures = [_open_picture(image, opened) for image in call.images]
+        if profile.api == "gemini":
+            if not pictures:
+                return http.build_request("POST", path, json={"contents": [{"parts": [{"text": request.prompt}]}],
+                                                              **fields}, headers=headers)
+            body = _StreamedJson({"contents": [{"parts": [{"text": request.prompt}, _PICTURES]}], **fields},
+                                 pictures, _inline_data)
+            return body.request(http, path, headers)
+        fields = {"model": call.model_id, "prompt": request.prompt, **fields}
+        if call.response_format is not None:
+            fields["response_format"] = call.response_format
+        if not pictures:
+            return http.build_request("POST", path, json=fields, headers=headers)
+        if profile.references.via == "data_uri":
+            return _StreamedJson({**fields, "image": [_PICTURES]}, pictures, _data_uri).request(http, path, headers)
         # multipart: the same fields as text, and one part named "image" per picture (the name repeated); a
         # picture in a file is streamed from it, in httpx's chunks
-        files = []
-        for i, image in enumerate(images, start=1):
-            if isinstance(image, Path):
-                handle = opened.enter_context(image.open("rb"))
-                head = handle.read(16)
-                handle.seek(0)
-                files.append(("image", (f"image-{i}.{_extension_of(head)}", handle, _mime_of(head))))
-            else:
-                files.append(("image", (f"image-{i}.{_extension_of(image)}", image, _mime_of(image))))
-        fields = {key: str(value) for key, value in payload.items()}
-        return http.build_request("POST", "/v1/images/edits", data=fields, files=files)
+        files = [("image", (f"image-{i}.{picture.extension}", picture.source, picture.mime))
+                 for i, picture in enumerate(pictures, start=1)]
+        text = {key: str(value) for key, value in fields.items()}
+        return http.build_request("POST", path, data=text, files=files, headers=headers)
 
-    async def _attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
-                       started: float) -> GeneratedImage:
+    async def _attempt(self, http: httpx.AsyncClient, call: _Call, started: float) -> list[GeneratedImage]:
         try:
-            return await self._spooled_attempt(http, payload, images, started)
+            return await self._spooled_attempt(http, call, started)
         except OSError as exc:  # only the spool folder's files are left to raise it
             error = SpoolFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else SpoolError
             raise error(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
 
-    async def _spooled_attempt(self, http: httpx.AsyncClient, payload: dict, images: Sequence[Picture],
-                               started: float) -> GeneratedImage:
+    async def _spooled_attempt(self, http: httpx.AsyncClient, call: _Call, started: float) -> list[GeneratedImage]:
         with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=self._spool) as body:
             with contextlib.ExitStack() as opened:
-                request = self._build(http, payload, images, opened)
-                status, request_id, headers = await self._fetch_answer(http, request, body)
+                request = self._build(http, call, opened)
+                status, request_id, headers = await self._fetch_answer(http, request, body, call.count)
             try:
                 parsed = await asyncio.to_thread(bodies.parse_json, body)
             except (bodies.HostileBody, bodies.MalformedBody) as exc:
@@ -397,25 +454,36 @@ class ImageClient:
                 raise UpstreamError("answer is not JSON", status=200, request_id=request_id) from None
             if status != 200:
                 raise _error_for(status, headers, parsed.value, _head(body), request_id)
-            b64, url = self._image_source(parsed, request_id)
-            upstream_seconds = time.monotonic() - started
-            metrics.upstream_latency(payload["size"], upstream_seconds)
-            if b64 is not None:
-                async with self._decoding:
-                    path, nbytes = await asyncio.to_thread(self._decode_b64, body, b64, request_id)
+            if call.profile.answer == "candidates":
+                sources = _gemini_sources(parsed, request_id)
             else:
-                path, nbytes = await self._download(http, url, request_id)
-        return await self._checked(path, nbytes, request_id, upstream_seconds)
+                sources = _data_sources(parsed, call.count, request_id)
+            upstream_seconds = time.monotonic() - started
+            metrics.upstream_latency(call.request.options["size"], upstream_seconds)
+            made: list[GeneratedImage] = []
+            try:
+                for b64, url in sources:
+                    if b64 is not None:
+                        async with self._decoding:
+                            path, nbytes = await asyncio.to_thread(self._decode_b64, body, b64, request_id)
+                    else:
+                        path, nbytes = await self._download(http, url, request_id)
+                    made.append(await self._checked(path, nbytes, request_id, upstream_seconds))
+            except BaseException:
+                for image in made:  # one bad image fails the call: the others are not left behind
+                    await image.release()
+                raise
+        return made
 
-    async def _fetch_answer(self, http: httpx.AsyncClient, request: httpx.Request,
-                            body: BinaryIO) -> tuple[int, str | None, httpx.Headers]:
+    async def _fetch_answer(self, http: httpx.AsyncClient, request: httpx.Request, body: BinaryIO,
+                            count: int = 1) -> tuple[int, str | None, httpx.Headers]:
         """Send the request and write its answer into `body`, all within the total deadline of one attempt."""
         try:
             async with asyncio.timeout(self._timeout):
                 response = await http.send(request, stream=True)
                 try:
                     request_id = response.headers.get("x-request-id") or response.headers.get("x-oneapi-request-id")
-                    cap = self._max_answer if response.status_code == 200 else MAX_ERROR_BYTES
+                    cap = self._max_answer * count if response.status_code == 200 else MAX_ERROR_BYTES
                     try:
                         await _stream_into(response, body, cap)
                     except bodies.TooLarge as exc:
@@ -434,42 +502,6 @@ class ImageClient:
         except httpx.HTTPError as exc:
             raise UpstreamError(f"connection failed: {exc!r}") from None
         return response.status_code, request_id, response.headers
-
-    def _image_source(self, parsed: bodies.Parsed, request_id: str | None
-                      ) -> tuple[str | bodies.BigString | None, str]:
-        """(`b64_json`, "") or (None, `url`) of the first image, after checking the answer's shape."""
-        answer = parsed.value
-
-        def bad(what: str) -> BadAnswerError:
-            return BadAnswerError(f"answer refused: {what}", status=200, request_id=request_id)
-
-        if not isinstance(answer, dict):
-            raise bad("not a JSON object")
-        data = answer.get("data")
-        if data is not None and not isinstance(data, list):
-            raise bad("data is not a list")
-        item = data[0] if data else None
-        if item is not None and not isinstance(item, dict):
-            raise bad("data[0] is not an object")
-        if item is None and isinstance(answer.get("error"), dict):  # an error dressed as a 200
-            raise UpstreamError(f"error in a 200 answer: {_describe(answer)}", status=200, request_id=request_id)
-        if item is None or not (item.get("b64_json") or item.get("url")):
-            raise NoImageError(f"no image in answer: {_describe(answer)}", status=200, request_id=request_id)
-        if item.get("b64_json"):
-            value = parsed.resolve(item["b64_json"])
-            if not isinstance(value, str | bodies.BigString):
-                raise bad(f"b64_json is a {type(value).__name__}")
-            return value, ""
-        url = parsed.resolve(item["url"])
-        if not isinstance(url, str):
-            raise bad("url is not a short string")
-        try:
-            scheme = httpx.URL(url).scheme
-        except (httpx.InvalidURL, ValueError):
-            raise bad("url is not a URL") from None
-        if scheme not in ("http", "https"):
-            raise bad(f"url has the scheme {scheme!r}")
-        return None, url
 
     def _decode_b64(self, body: BinaryIO, text: str | bodies.BigString,
                     request_id: str | None) -> tuple[Path, int]:
@@ -520,8 +552,7 @@ class ImageClient:
         raise AssertionError("unreachable")
 
     async def _download_once(self, http: httpx.AsyncClient, url: str, request_id: str | None) -> tuple[Path, int]:
-        request = http.build_request("GET", url)
-        del request.headers["Authorization"]  # the key is for the API, not for whoever hosts the file
+        request = http.build_request("GET", url)  # without the key: it is for the API, not for the file's host
         try:
             with self._new_file() as (out, path):
                 async with asyncio.timeout(self._timeout):
@@ -541,6 +572,171 @@ class ImageClient:
         except httpx.HTTPError as exc:
             raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
         return path, nbytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Picture:
+    """A reference opened for one attempt: a file handle (streamed) or bytes, its size and its type by magic."""
+
+    source: BinaryIO | bytes
+    size: int
+    mime: str
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/webp": "webp"}.get(self.mime, "jpg")
+
+
+def _open_picture(image: Picture, opened: contextlib.ExitStack) -> _Picture:
+    if isinstance(image, Path):
+        handle = opened.enter_context(image.open("rb"))
+        head = handle.read(16)
+        handle.seek(0)
+        return _Picture(handle, os.fstat(handle.fileno()).st_size, _mime_of(head))
+    return _Picture(image, len(image), _mime_of(image))
+
+
+class _Slot:
+    """Where, in a JSON body, the references go."""
+
+
+_PICTURES = _Slot()
+
+
+def _inline_data(picture: _Picture) -> tuple[bytes, bytes]:
+    """Gemini's inline part around a picture's base64."""
+    head = '{"inline_data": {"mime_type": "%s", "data": "' % picture.mime
+    return head.encode(), b'"}}'
+
+
+def _data_uri(picture: _Picture) -> tuple[bytes, bytes]:
+    """Seedream's data URI (`data:image/png;base64,…`) as a JSON string around a picture's base64."""
+    return f'"data:{picture.mime};base64,'.encode(), b'"'
+
+
+class _StreamedJson:
+    """A JSON body whose references are base64-encoded from their files as it is sent, a few chunks at a time:
+    never a whole picture's base64 in memory. Its exact length is known beforehand (base64 of n bytes is
+    4·⌈n/3⌉ characters), so it goes out with a Content-Length, not chunked."""
+
+    def __init__(self, body: dict, pictures: list[_Picture], wrap: Callable[[_Picture], tuple[bytes, bytes]]) -> None:
+        marker = f"pictures-{uuid.uuid4().hex}"  # a prompt cannot hold it by chance
+        text = json.dumps(body, ensure_ascii=False, default=lambda _: marker)
+        before, after = text.split(json.dumps(marker))
+        self._pieces: list[bytes | _Picture] = [before.encode()]
+        for i, picture in enumerate(pictures):
+            head, tail = wrap(picture)
+            self._pieces += [b", " + head if i else head, picture, tail]
+        self._pieces.append(after.encode())
+        self.length = sum(len(p) if isinstance(p, bytes) else 4 * -(-p.size // 3) for p in self._pieces)
+
+    def request(self, http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Request:
+        headers = {**headers, "Content-Type": "application/json", "Content-Length": str(self.length)}
+        return http.build_request("POST", path, content=self._stream(), headers=headers)
+
+    async def _stream(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            if isinstance(piece, bytes):
+                yield piece
+            elif isinstance(piece.source, bytes):
+                for at in range(0, piece.size, B64_READ):
+                    yield base64.b64encode(piece.source[at:at + B64_READ])
+            else:
+                piece.source.seek(0)  # a retry sends it again
+                while chunk := await asyncio.to_thread(_encoded_chunk, piece.source):
+                    yield chunk
+
+
+def _encoded_chunk(handle: BinaryIO) -> bytes:
+    return base64.b64encode(handle.read(B64_READ))
+
+
+Source = tuple[str | bodies.BigString | None, str]  # (base64, "") or (None, url)
+
+
+def _bad(what: str, request_id: str | None) -> BadAnswerError:
+    return BadAnswerError(f"answer refused: {what}", status=200, request_id=request_id)
+
+
+def _data_sources(parsed: bodies.Parsed, count: int, request_id: str | None) -> list[Source]:
+    """The images of an OpenAI-style answer (`data[].b64_json` or `data[].url`), at most `count`, after checking
+    the answer's shape."""
+    answer = parsed.value
+    if not isinstance(answer, dict):
+        raise _bad("not a JSON object", request_id)
+    data = answer.get("data")
+    if data is not None and not isinstance(data, list):
+        raise _bad("data is not a list", request_id)
+    items = (data or [])[:count]
+    if not items and isinstance(answer.get("error"), dict):  # an error dressed as a 200
+        raise UpstreamError(f"error in a 200 answer: {_describe(answer)}", status=200, request_id=request_id)
+    sources: list[Source] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad(f"data[{i}] is not an object", request_id)
+        if item.get("b64_json"):
+            value = parsed.resolve(item["b64_json"])
+            if not isinstance(value, str | bodies.BigString):
+                raise _bad(f"b64_json is a {type(value).__name__}", request_id)
+            sources.append((value, ""))
+        elif item.get("url"):
+            sources.append((None, _checked_url(parsed.resolve(item["url"]), request_id)))
+    if not sources:
+        raise NoImageError(f"no image in answer: {_describe(answer)}", status=200, request_id=request_id)
+    return sources
+
+
+def _checked_url(url: object, request_id: str | None) -> str:
+    if not isinstance(url, str):
+        raise _bad("url is not a short string", request_id)
+    try:
+        scheme = httpx.URL(url).scheme
+    except (httpx.InvalidURL, ValueError):
+        raise _bad("url is not a URL", request_id) from None
+    if scheme not in ("http", "https"):
+        raise _bad(f"url has the scheme {scheme!r}", request_id)
+    return url
+
+
+def _gemini_sources(parsed: bodies.Parsed, request_id: str | None) -> list[Source]:
+    """The image of a Gemini answer (`candidates[0].content.parts[].inlineData.data`). A blocked prompt, a
+    candidate stopped by a filter, or one without an image part is the "no image" kind, as an empty `data` is."""
+    answer = parsed.value
+    if not isinstance(answer, dict):
+        raise _bad("not a JSON object", request_id)
+    if isinstance(answer.get("error"), dict):
+        raise UpstreamError(f"error in a 200 answer: {_describe(answer)}", status=200, request_id=request_id)
+    feedback = answer.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        raise NoImageError(f"prompt blocked: {str(feedback['blockReason'])[:100]}", status=200,
+                           request_id=request_id)
+    candidates = answer.get("candidates")
+    if candidates is not None and not isinstance(candidates, list):
+        raise _bad("candidates is not a list", request_id)
+    if not candidates:
+        raise NoImageError(f"no candidates in answer: {_describe(answer)}", status=200, request_id=request_id)
+    candidate = candidates[0]
+    if not isinstance(candidate, dict):
+        raise _bad("candidates[0] is not an object", request_id)
+    content = candidate.get("content") or {}
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if content and not isinstance(parts, list):
+        raise _bad("content.parts is not a list", request_id)
+    for i, part in enumerate(parts or []):
+        if not isinstance(part, dict):
+            raise _bad(f"parts[{i}] is not an object", request_id)
+        inline = part.get("inlineData", part.get("inline_data"))
+        if inline is None:
+            continue  # a text part beside the image
+        if not isinstance(inline, dict):
+            raise _bad(f"parts[{i}].inlineData is not an object", request_id)
+        value = parsed.resolve(inline.get("data"))
+        if not isinstance(value, str | bodies.BigString):
+            raise _bad(f"inlineData.data is a {type(value).__name__}", request_id)
+        return [(value, "")]
+    finish = str(candidate.get("finishReason") or "")[:50]
+    why = "refused by the safety filter" if finish in _SAFETY_STOPS else "no image part"
+    raise NoImageError(f"{why} (finishReason {finish or 'none'})", status=200, request_id=request_id)
 
 
 async def _stream_into(response: httpx.Response, out: BinaryIO, cap: int) -> int:
@@ -570,10 +766,6 @@ def _mime_of(data: bytes) -> str:
     return "image/jpeg"
 
 
-def _extension_of(data: bytes) -> str:
-    return {"image/png": "png", "image/webp": "webp"}.get(_mime_of(data), "jpg")
-
-
 def _describe(body: object) -> str:
     """A short, secret-free summary of an upstream body for the log."""
     return json.dumps(body, ensure_ascii=False)[:300]
@@ -581,10 +773,15 @@ def _describe(body: object) -> str:
 
 def _error_for(status: int, headers: httpx.Headers, body: object, head: str,
                request_id: str | None) -> ImageGenError:
-    message = ""
+    """The kind of an error answer: from the HTTP status, or from Google's `status` (`PERMISSION_DENIED` is a key
+    refused, whatever its HTTP status) when a Gemini error body has one."""
+    message, google = "", ""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = str(body["error"].get("message") or "")[:500]
-        code = str(body["error"].get("code") or "")[:100]
+        error = body["error"]
+        message = str(error.get("message") or "")[:500]
+        if isinstance(error.get("status"), str):  # Google's {"code", "message", "status"}
+            google = error["status"][:50]
+        code = google or str(error.get("code") or "")[:100]
         message = f"{message} [{code}]" if code else message
     elif isinstance(body, dict):
         message = _describe(body)
@@ -594,20 +791,23 @@ def _error_for(status: int, headers: httpx.Headers, body: object, head: str,
         request_id = found.group(1)
     detail = f"HTTP {status}: {message}"
     kwargs = {"status": status, "request_id": request_id}
-    if status == 401:
+    kind = _GOOGLE_STATUS.get(google)
+    if status == 401 or kind == "auth":
         return AuthError(detail, **kwargs)
+    if status == 429 or kind == "rate_limited":
+        retry_after = headers.get("retry-after")
+        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return RateLimitedError(detail, retry_after=seconds, **kwargs)
+    if kind == "invalid":
+        return InvalidRequestError(detail, **kwargs)
     if status == 403:
         return QuotaError(detail, **kwargs)
     if status == 413:
         return PromptTooLongError(detail, **kwargs)
-    if status in (404, 405):
+    if status in (404, 405) or kind == "endpoint":
         return EndpointError(detail, **kwargs)
-    if status == 429:
-        retry_after = headers.get("retry-after")
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return RateLimitedError(detail, retry_after=seconds, **kwargs)
-    if status in (504, 524, 408):
+    if status in (504, 524, 408) or kind == "timeout":
         return GenerationTimeout(detail, **kwargs)
-    if status >= 500:
+    if status >= 500 or kind == "upstream":
         return UpstreamError(detail, **kwargs)
     return InvalidRequestError(detail, **kwargs)

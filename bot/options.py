@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
+
+from .imagemodels import DEFAULT_MODEL, Option, Profile, UnknownModel, find_profile, nano_banana_2, profile_for
+from .imagemodels.profile import ratio_text
 
 MAX_PROMPT_CHARS = 32_000
 VARIANT_CHOICES = (1, 2, 4)
@@ -29,9 +34,8 @@ class AspectRatio(StrEnum):
     @classmethod
     def parse(cls, text: str) -> AspectRatio:
         """Accept `16:9`, `16x9`, `16/9` (phones and habits differ); raise ValueError otherwise."""
-        value = re.sub(r"\s+", "", text).lower().replace("x", ":").replace("/", ":").replace("×", ":")
         try:
-            return cls(value)
+            return cls(ratio_text(text))
         except ValueError:
             raise ValueError(text) from None
 
@@ -55,39 +59,61 @@ class Resolution(StrEnum):
             raise ValueError(text) from None
 
 
+#: nano-banana-2's pixel table keyed by the enums (gemini-3-pro-image shares it); every model's own is its profile's.
 PIXELS: dict[tuple[AspectRatio, Resolution], tuple[int, int]] = {
-    (AspectRatio(ratio), Resolution(size)): dims
-    for ratio, row in {
-        "1:1": ((1024, 1024), (2048, 2048), (4096, 4096)),
-        "2:3": ((848, 1264), (1696, 2528), (3392, 5056)),
-        "3:2": ((1264, 848), (2528, 1696), (5056, 3392)),
-        "3:4": ((896, 1200), (1792, 2400), (3584, 4800)),
-        "4:3": ((1200, 896), (2400, 1792), (4800, 3584)),
-        "4:5": ((928, 1152), (1856, 2304), (3712, 4608)),
-        "5:4": ((1152, 928), (2304, 1856), (4608, 3712)),
-        "9:16": ((768, 1376), (1536, 2752), (3072, 5504)),
-        "16:9": ((1376, 768), (2752, 1536), (5504, 3072)),
-        "21:9": ((1584, 672), (3168, 1344), (6336, 2688)),
-    }.items()
-    for size, dims in zip(("1K", "2K", "4K"), row, strict=True)
+    (AspectRatio(ratio), Resolution(size)): dims for (ratio, size), dims in nano_banana_2.PIXELS.items()
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ImageRequest:
-    """One image to make: the unit that flows from handler to runner to image client."""
+    """One image to make: the unit that flows from handler to runner to image client. It carries its model (a
+    profile's name) and that model's options as data (`{"ratio": "16:9", "size": "2K", "quality": "high"}`), every
+    option filled in; what it should produce, its label and its cost come from the profile.
+
+    `ImageRequest(prompt, ratio, size)` is a nano-banana-2 request, as before there were profiles.
+    """
 
     prompt: str
-    aspect_ratio: AspectRatio
-    size: Resolution
+    model: str
+    options: Mapping[str, str]
+
+    def __init__(self, prompt: str, aspect_ratio: AspectRatio | str | None = None,
+                 size: Resolution | str | None = None, *, model: str = DEFAULT_MODEL,
+                 options: Mapping[str, str] | None = None) -> None:
+        """Raises UnknownModel for a model no profile has, ValueError for an option it does not offer."""
+        given = dict(options or {})
+        if aspect_ratio is not None:
+            given["ratio"] = str(aspect_ratio)
+        if size is not None:
+            given["size"] = str(size)
+        object.__setattr__(self, "prompt", prompt)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "options", MappingProxyType(profile_for(model).resolve(given)))
+
+    def __hash__(self) -> int:
+        return hash((self.prompt, self.model, tuple(self.options.items())))
+
+    @property
+    def profile(self) -> Profile:
+        return profile_for(self.model)
+
+    @property
+    def aspect_ratio(self) -> AspectRatio:
+        return AspectRatio(self.options["ratio"])
+
+    @property
+    def size(self) -> Resolution:
+        return Resolution(self.options["size"])
 
     @property
     def expected_pixels(self) -> tuple[int, int]:
-        return PIXELS[(self.aspect_ratio, self.size)]
+        return self.profile.expected_pixels(self.options)
 
     @property
     def label(self) -> str:
-        return f"{self.aspect_ratio} · {self.size}"
+        """`16:9 · 2K`, and a model's own knobs after (`16:9 · 2K · high`)."""
+        return self.profile.label_of(self.options)
 
     def matches(self, width: int, height: int) -> bool:
         """The one "size matches" rule: a few pixels of rounding are fine; a different shape or class is not."""
@@ -96,14 +122,35 @@ class ImageRequest:
 
     def size_made(self, width: int, height: int) -> Resolution:
         """The size class an image of these pixels really is: the largest whose long side it reaches (an asked
-        2K that came back at 1K is a 1K, so ⬆ offers 2K again)."""
-        if self.matches(width, height):
-            return self.size
-        made = Resolution.K1
-        for size in Resolution:
-            if max(width, height) >= max(PIXELS[(self.aspect_ratio, size)]) - SIZE_SLACK:
-                made = size
-        return made
+        2K that came back at 1K is a 1K, so ⬆ offers 2K again; a model without 1K says its smallest)."""
+        return Resolution(self.profile.size_made(self.options, width, height, SIZE_SLACK))
+
+    def cost(self, credits: Mapping[str, int] | None = None) -> int:
+        """Credits of this image: the profile's, with `credits` (this model's MODEL_CREDITS) over them."""
+        return self.profile.cost(self.options, credits)
+
+    def with_options(self, **changes: str) -> ImageRequest:
+        """The same request with some options changed (`size="4K"` for an upscale)."""
+        return ImageRequest(self.prompt, model=self.model, options={**self.options, **changes})
+
+    def to_json(self) -> str:
+        """Its model and options as one JSON value (the prompt is stored beside it):
+        `{"model": "gpt-image-2", "options": {"ratio": "16:9", "size": "2K", "quality": "high"}}`."""
+        return json.dumps({"model": self.model, "options": dict(self.options)}, ensure_ascii=False,
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, prompt: str, value: str | None) -> ImageRequest:
+        """The request `to_json` wrote. Lenient with what was stored by another version: no value or no model is
+        nano-banana-2, a missing option its default, a choice the model no longer offers the closest it does.
+        UnknownModel for a model no profile has (removed from the code)."""
+        data = json.loads(value) if value else {}
+        if not isinstance(data, dict):
+            raise ValueError(f"not a stored request: {value!r}"[:200])
+        profile = profile_for(str(data.get("model") or DEFAULT_MODEL))
+        stored = data.get("options")
+        stored = {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+        return cls(prompt, model=profile.name, options=profile.carry(stored))
 
 
 def closest_ratio(width: int, height: int) -> AspectRatio:
@@ -125,9 +172,9 @@ def describe_size(width: int, height: int) -> str:
 class OptionError(ValueError):
     """A flag in the prompt has a value we don't know; carries what to tell the user."""
 
-    def __init__(self, flag: str, value: str, valid: list[str]) -> None:
+    def __init__(self, flag: str, value: str, valid: list[str], model: str | None = None) -> None:
         super().__init__(f"{flag} {value!r}")
-        self.flag, self.value, self.valid = flag, value, valid
+        self.flag, self.value, self.valid, self.model = flag, value, valid, model  # model: whose choices these are
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +184,28 @@ class ParsedPrompt:
     size: Resolution | None = None
     variants: int | None = None
     unknown: tuple[str, ...] = ()  # flags of other bots (`--v 6`), taken out of the prompt and named to the user
+    model: str | None = None  # `--model`: the profile's name (read only when models are on offer)
+    options: Mapping[str, str] = field(default_factory=dict)  # models' own flags (`--quality high`), not yet checked
+
+    def choose(self, profile: Profile, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
+        """This prompt's options for `profile`: `base` (a default or a preference, moved to this model's closest
+        choices), then the flags. OptionError for a value the model does not offer; the flags the model does not
+        take come back (`--quality high`) to be named as unknown flags are."""
+        options = profile.carry(base or {})
+        asked = {"ratio": self.aspect_ratio, "size": self.size, **self.options}
+        not_taken = []
+        for name, value in asked.items():
+            if value is None:
+                continue
+            try:
+                option = profile.option(name)
+            except KeyError:
+                not_taken.append(f"--{name} {value}")
+                continue
+            if str(value) not in option.choices:
+                raise OptionError(option.flag, str(value), list(option.choices), model=profile.name)
+            options[name] = str(value)
+        return options, tuple(not_taken)
 
 
 # Phones turn "--" into an em or en dash; accept all three.
@@ -146,6 +215,7 @@ _RATIO_FLAG = re.compile(
 )
 _SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
+_MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 # Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is
 # ordinary prose ("—and"), so with a dash only these names count.
@@ -191,13 +261,17 @@ def parse_variants(text: str) -> int:
     return int(value)
 
 
-def parse_prompt(text: str) -> ParsedPrompt:
+def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
+    With `models` (the profile names on offer) also `--model NAME` (a name or an alias) and the flags of those
+    models' own options (`--quality high`), checked against the model later (ParsedPrompt.choose); without it,
+    those are other bots' flags, as before there were several models.
     Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
     Raises OptionError for a value that is not valid.
     """
     found: dict[str, object] = {}
+    extra: dict[str, str] = {}
     text = strip_controls(text)
 
     def taker(flag: str, parse: Callable[[str], object], valid: list[str]) -> Callable[[re.Match[str]], str]:
@@ -205,12 +279,16 @@ def parse_prompt(text: str) -> ParsedPrompt:
             value = match.group("v") or ""
             try:
                 found[flag] = parse(value)
-            except ValueError:
+            except (ValueError, UnknownModel):
                 raise OptionError(flag, value, valid) from None
             return " "
 
         return take
 
+    if models:
+        text = _MODEL_FLAG.sub(taker("--model", lambda v: find_profile(v, list(models)).name, list(models)), text)
+        for flag, option in _model_flags(models).items():
+            text = _option_flag(flag).sub(_extra_taker(option, extra), text)
     take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
     text = _VARIANTS_FLAG.sub(taker("--n", parse_variants, [str(n) for n in VARIANT_CHOICES]), text)
     text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
@@ -221,7 +299,33 @@ def parse_prompt(text: str) -> ParsedPrompt:
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
     prompt = "" if is_blank(prompt) else prompt
     return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"),  # type: ignore[arg-type]
-                        tuple(unknown))
+                        tuple(unknown), found.get("--model"), extra)  # type: ignore[arg-type]
+
+
+def _model_flags(models: Sequence[str]) -> dict[str, Option]:
+    """Flag name → option, for the own options of the models on offer (ratio and size have their flags above)."""
+    flags: dict[str, Option] = {}
+    for name in models:
+        for option in profile_for(name).extra_options:
+            for flag in option.flags:
+                flags.setdefault(flag, option)
+    return flags
+
+
+def _option_flag(flag: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\S){_DASHES}{re.escape(flag)}(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+
+
+def _extra_taker(option: Option, extra: dict[str, str]) -> Callable[[re.Match[str]], str]:
+    """A model's own flag out of the prompt, its value in the option's form; which model takes it is checked later."""
+    def take(match: re.Match[str]) -> str:
+        value = match.group("v") or ""
+        if not value:
+            raise OptionError(option.flag, value, list(option.choices))
+        extra[option.name] = option.normalise(value)
+        return " "
+
+    return take
 
 
 def _take_foreign(match: re.Match[str], unknown: list[str]) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from .config import Settings
 from .models import Job, Origin, Reservation
-from .options import Resolution
+from .options import ImageRequest, Resolution
 from .store import Store
 
 
@@ -45,14 +45,14 @@ class Quota:
         self._store = store
         self._settings = settings
         self._clock = clock
-        self._weights = {
-            Resolution.K1: settings.quota_credits_1k,
-            Resolution.K2: settings.quota_credits_2k,
-            Resolution.K4: settings.quota_credits_4k,
-        }
 
     def credits(self, size: Resolution) -> int:
-        return self._weights[size]
+        """A nano-banana-2 image of this size (QUOTA_CREDITS_1K/_2K/_4K, or MODEL_CREDITS over them)."""
+        return self._settings.credits_for(ImageRequest("", size=size))
+
+    def cost(self, request: ImageRequest) -> int:
+        """One image of this request, whatever its model: its profile's credits, MODEL_CREDITS over them."""
+        return self._settings.credits_for(request)
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self._settings.admin_user_ids
@@ -82,7 +82,7 @@ class Quota:
     async def reserve(self, job: Job) -> None:
         """Take the job's credits now; raises QuotaExceeded and takes nothing when they are not there."""
         user_limit, chat_limit = self.limits(job.origin)
-        credits = self.credits(job.request.size)
+        credits = self.cost(job.request)
         reservation = Reservation(job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits,
                                   user_limit, chat_limit)
         if not await self._store.reserve_credits(reservation):

@@ -67,7 +67,7 @@ class JobQueue:
             self._presentation.queued(lead.group, ok=False)
             await self._refund(reserved)
             report = await self._quota.report(lead.origin)  # after the refunds, so "left" is true
-            raise QuotaExceeded(report, sum(self._quota.credits(j.request.size) for j in jobs)) from None
+            raise QuotaExceeded(report, sum(self._quota.cost(j.request) for j in jobs)) from None
         except BaseException:
             self._presentation.queued(lead.group, ok=False)
             await self._refund(reserved)
