@@ -313,6 +313,14 @@ def _to_bool(value: Any) -> bool:
     return str(value if value is not None else "").strip().lower() in ("true", "yes", "1")
 
 
+def _int_or(p: dict, key: str, default: int) -> int:
+    """An integer argument read as the Bot API server reads one: what does not parse counts as absent."""
+    try:
+        return int(p.get(key) or default)
+    except (TypeError, ValueError):
+        return default
+
+
 def _required(p: dict, key: str) -> str:
     value = p.get(key)
     if value is None or value == "":
@@ -363,7 +371,8 @@ class _Checkout:
 
 
 class StarPayments:
-    """Mixin of ``FakeBotAPI``: Telegram Stars payments, as a bot selling digital goods meets them.
+    """Mixin of ``FakeBotAPI`` (it uses its chats, messages and update queue): Telegram Stars payments, as a bot
+    selling digital goods meets them.
 
     Helpers: ``pay`` (a user pays an invoice message or link: pre_checkout_query, then successful_payment),
     ``redeliver`` (the same update once more), ``refund_by_telegram`` (a refund the bot did not ask for, as after a
@@ -387,9 +396,10 @@ class StarPayments:
 
     def invoices(self, chat_id: int) -> list[dict]:
         """Invoice messages the bot sent to a chat (and did not delete), oldest first."""
-        return [m for m in self.bot_messages(chat_id) if "invoice" in m]  # type: ignore[attr-defined]
+        return [m for m in self.bot_messages(chat_id) if "invoice" in m]
 
-    async def pay(self, user: dict, invoice: dict | str, *, ok_expected: bool = True) -> Any:
+    async def pay(self, user: dict, invoice: dict | str, *,
+                  ok_expected: bool = True) -> str | CheckoutRefused:
         """``user`` pays ``invoice`` (an invoice message, or a link from createInvoiceLink).
 
         Telegram sends a pre_checkout_query and waits ``pre_checkout_timeout`` seconds for answerPreCheckoutQuery;
@@ -398,13 +408,13 @@ class StarPayments:
         the ``CheckoutRefused``. Either way the other outcome fails the test.
         """
         details = self._invoice_of(invoice)
-        self._users.setdefault(user["id"], dict(user))  # type: ignore[attr-defined]
-        query_id = str(5_000_000_000_000_000_000 + next(self._ids))  # type: ignore[attr-defined]
+        self._users.setdefault(user["id"], dict(user))
+        query_id = str(5_000_000_000_000_000_000 + next(self._ids))
         query = {"id": query_id, "from": copy.deepcopy(user), "currency": details.currency,
                  "total_amount": details.total_amount, "invoice_payload": details.payload}
         checkout = _Checkout(query, details, asyncio.get_running_loop().create_future())
         self._checkouts[query_id] = checkout
-        self._enqueue("pre_checkout_query", query)  # type: ignore[attr-defined]
+        self._enqueue("pre_checkout_query", query)
         try:
             answer = await asyncio.wait_for(asyncio.shield(checkout.answer), self.pre_checkout_timeout)
         except TimeoutError:
@@ -427,9 +437,9 @@ class StarPayments:
         second replica receiving it), with ``same_id`` as a webhook retry repeats it."""
         again = copy.deepcopy(update)
         if not same_id:
-            again["update_id"] = next(self._update_ids)  # type: ignore[attr-defined]
-        self._updates.append(again)  # type: ignore[attr-defined]
-        self._wake()  # type: ignore[attr-defined]
+            again["update_id"] = next(self._update_ids)
+        self._updates.append(again)
+        self._wake()
         return again
 
     def refund_by_telegram(self, charge_id: str) -> dict:
@@ -453,13 +463,13 @@ class StarPayments:
 
     def _charge(self, user: dict, details: _Invoice) -> str:
         charge_id = f"stxFake{next(self._charge_ids):06d}{secrets.token_hex(8)}"
-        chat = self.private_chat(self._users.get(user["id"], user))  # type: ignore[attr-defined]
-        message = self._incoming(chat, user, reply_to=None, thread_id=None,  # type: ignore[attr-defined]
+        chat = self.private_chat(self._users.get(user["id"], user))
+        message = self._incoming(chat, user, reply_to=None, thread_id=None,
                                  successful_payment={
                                      "currency": details.currency, "total_amount": details.total_amount,
                                      "invoice_payload": details.payload, "telegram_payment_charge_id": charge_id,
                                      "provider_payment_charge_id": ""})
-        update = copy.deepcopy(self._updates[-1])  # type: ignore[attr-defined]
+        update = copy.deepcopy(self._updates[-1])
         self.star_balance += details.total_amount
         self.star_payments[charge_id] = StarPayment(charge_id, dict(user), details.total_amount, details.payload,
                                                     message["date"], update)
@@ -470,13 +480,13 @@ class StarPayments:
     def _refund(self, payment: StarPayment, by: str) -> dict:
         payment.refunded_by = by
         self.star_balance -= payment.amount
-        chat = self.private_chat(self._users.get(payment.user["id"], payment.user))  # type: ignore[attr-defined]
-        message = self._incoming(chat, payment.user, reply_to=None, thread_id=None,  # type: ignore[attr-defined]
+        chat = self.private_chat(self._users.get(payment.user["id"], payment.user))
+        message = self._incoming(chat, payment.user, reply_to=None, thread_id=None,
                                  refunded_payment={
                                      "currency": STARS, "total_amount": payment.amount,
                                      "invoice_payload": payment.payload,
                                      "telegram_payment_charge_id": payment.charge_id})
-        payment.refund_update = copy.deepcopy(self._updates[-1])  # type: ignore[attr-defined]
+        payment.refund_update = copy.deepcopy(self._updates[-1])
         self.star_transactions.append({"id": payment.charge_id, "date": message["date"], "amount": payment.amount,
                                        "receiver": self._partner(payment.user, payment.payload)})
         return message
@@ -484,7 +494,7 @@ class StarPayments:
     def _partner(self, user: dict, payload: str) -> dict:
         """TransactionPartnerUser of an invoice payment (a refund has the same, as its receiver)."""
         partner = {"type": "user", "transaction_type": "invoice_payment",
-                   "user": copy.deepcopy(self._users.get(user["id"], user))}  # type: ignore[attr-defined]
+                   "user": copy.deepcopy(self._users.get(user["id"], user))}
         if payload:
             partner["invoice_payload"] = payload
         return partner
@@ -538,13 +548,13 @@ class StarPayments:
 
     @_api("sendInvoice")
     def _send_invoice(self, p: dict, files: dict) -> dict:
-        chat_id = self._chat_id(p)  # type: ignore[attr-defined]
+        chat_id = self._chat_id(p)
         details = self._check_invoice(p)
         markup = _inline_markup(p.get("reply_markup"))
         first = markup["inline_keyboard"][0][:1] if markup is not None else []
         if markup is not None and not (first and first[0].get("pay")):
             raise ApiError(400, REPLY_MARKUP_BUY_EMPTY)  # the first button of an invoice must be its Pay button
-        message = self._bot_message(p, chat_id, reply_markup=markup, invoice={  # type: ignore[attr-defined]
+        message = self._bot_message(p, chat_id, reply_markup=markup, invoice={
             "title": details.title, "description": details.description,
             "start_parameter": details.start_parameter, "currency": details.currency,
             "total_amount": details.total_amount})
@@ -554,7 +564,7 @@ class StarPayments:
     @_api("createInvoiceLink")
     def _create_invoice_link(self, p: dict, files: dict) -> str:
         details = self._check_invoice(p)
-        link = f"https://t.me/$Fake{next(self._ids):06d}{secrets.token_urlsafe(9)}"  # type: ignore[attr-defined]
+        link = f"https://t.me/$Fake{next(self._ids):06d}{secrets.token_urlsafe(9)}"
         self._invoice_links[link] = details
         return link
 
@@ -572,10 +582,7 @@ class StarPayments:
 
     @_api("refundStarPayment")
     def _refund_star_payment(self, p: dict, files: dict) -> bool:
-        try:
-            user_id = int(p.get("user_id") or 0)
-        except (TypeError, ValueError):
-            user_id = 0
+        user_id = _int_or(p, "user_id", 0)
         if user_id <= 0:
             raise ApiError(400, "Bad Request: invalid user_id specified")
         charge_id = _required(p, "telegram_payment_charge_id")
@@ -593,8 +600,8 @@ class StarPayments:
 
     @_api("getStarTransactions")
     def _get_star_transactions(self, p: dict, files: dict) -> dict:
-        offset = max(int(p.get("offset") or 0), 0)
-        limit = min(max(int(p.get("limit") or 100), 1), 100)  # clamped, as the Bot API server does
+        offset = max(_int_or(p, "offset", 0), 0)
+        limit = min(max(_int_or(p, "limit", 100), 1), 100)  # clamped, as the Bot API server does
         return {"transactions": copy.deepcopy(self.star_transactions[offset:offset + limit])}
 
 

@@ -12,8 +12,7 @@ import pytest
 import telegram
 from PIL import Image
 
-from tests.fakes.telegram import NOT_MODIFIED, FakeBotAPI
-from tests.fakes.telegram import CheckoutRefused  # payments
+from tests.fakes.telegram import NOT_MODIFIED, CheckoutRefused, FakeBotAPI
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
