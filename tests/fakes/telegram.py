@@ -285,15 +285,15 @@ STARS_INVOICE_MAX = 100_000  # one invoice's Stars: undocumented; 100000 accepte
 INVOICE_TITLE_MAX, INVOICE_DESCRIPTION_MAX, INVOICE_PAYLOAD_MAX = 32, 255, 128  # characters, characters, bytes
 CURRENCY_AMOUNT_MAX = 9999_9999_9999  # TDLib's check_currency_amount (misc.cpp)
 
-PAYMENT_PROVIDER_INVALID = "Bad Request: PAYMENT_PROVIDER_INVALID"
-STARS_INVOICE_INVALID = "Bad Request: STARS_INVOICE_INVALID"
+PAYMENT_PROVIDER_INVALID = "Bad Request: PAYMENT_PROVIDER_INVALID"  # a typo for XTR: PTB #4711, TelegramBots #1445
+STARS_INVOICE_INVALID = "Bad Request: STARS_INVOICE_INVALID"  # payments.exportInvoice's documented errors
 CURRENCY_TOTAL_AMOUNT_INVALID = "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID"
 INVOICE_PAYLOAD_INVALID = "Bad Request: INVOICE_PAYLOAD_INVALID"
 REPLY_MARKUP_BUY_EMPTY = "Bad Request: REPLY_MARKUP_BUY_EMPTY"
 TITLE_INVALID = "Bad Request: TITLE_INVALID"  # unverified wording: Telegram documents the limit, not the error
 DESCRIPTION_INVALID = "Bad Request: DESCRIPTION_INVALID"  # unverified wording, as above
-CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"
-CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"
+CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"  # from pyrogram forks' list of errors seen; not on core.telegram.org
+CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"  # payments.refundStarsCharge; telegram-bot-api #690
 
 # Invoice options a Stars invoice must not carry (Telegram answers STARS_INVOICE_INVALID).
 _NOT_FOR_STARS = ("need_name", "need_phone_number", "need_email", "need_shipping_address",
