@@ -19,6 +19,9 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
   chosen calls or chats, Telegram's per-chat message limits, connections dropped in the middle of an upload;
 * uploads taken slowly, as api.telegram.org takes a 50 MB file over a real link (``upload_bytes_per_second``):
   the files of a request are read at most that fast, so the sender's TCP window fills and it waits.
+* payments in Telegram Stars (``StarPayments``): sendInvoice and createInvoiceLink checked as Telegram checks a
+  Stars invoice; ``pay`` makes a user pay (pre_checkout_query, answered within ``pre_checkout_timeout``, then a
+  successful_payment message); refundStarPayment, ``refund_by_telegram``, getMyStarBalance, getStarTransactions.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import itertools
 import json
 import mimetypes
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -156,7 +160,7 @@ class UploadPace:
 
 def _decode(key: str, raw: str) -> Any:
     """Decode a form/query value: JSON for objects, arrays, numbers and literals."""
-    if key in _RAW_KEYS:
+    if key in _RAW_KEYS or key in _PAYMENT_RAW_KEYS:
         return raw
     s = raw.strip()
     if s[:1] in ("{", "[") or _JSON_SCALAR.fullmatch(s):
@@ -267,7 +271,344 @@ def _api(*names: str) -> Callable:
     return register
 
 
-class FakeBotAPI:
+# ====================================================================== payments (Telegram Stars)
+#
+# The Stars side of the Bot API: sendInvoice / createInvoiceLink, the pre-checkout round trip, successful_payment,
+# refundStarPayment, refunds Telegram makes by itself, getMyStarBalance and getStarTransactions. Texts of refusals:
+# the Bot API server's own (tdlib/telegram-bot-api Client.cpp: "parameter ... is required", QUERY_ID_INVALID's
+# sentence), TDLib's (td/telegram/LabeledPricePart.cpp: "total price must be positive"), else Telegram's server
+# error names (core.telegram.org error lists) behind "Bad Request: ".
+
+STARS = "XTR"
+PRE_CHECKOUT_TIMEOUT = 10.0  # seconds Telegram waits for answerPreCheckoutQuery
+STARS_INVOICE_MAX = 100_000  # one invoice's Stars: undocumented; 100000 accepted, 150000 refused (measured 2026)
+INVOICE_TITLE_MAX, INVOICE_DESCRIPTION_MAX, INVOICE_PAYLOAD_MAX = 32, 255, 128  # characters, characters, bytes
+CURRENCY_AMOUNT_MAX = 9999_9999_9999  # TDLib's check_currency_amount (misc.cpp)
+
+PAYMENT_PROVIDER_INVALID = "Bad Request: PAYMENT_PROVIDER_INVALID"  # a typo for XTR: PTB #4711, TelegramBots #1445
+STARS_INVOICE_INVALID = "Bad Request: STARS_INVOICE_INVALID"  # payments.exportInvoice's documented errors
+CURRENCY_TOTAL_AMOUNT_INVALID = "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID"
+INVOICE_PAYLOAD_INVALID = "Bad Request: INVOICE_PAYLOAD_INVALID"
+REPLY_MARKUP_BUY_EMPTY = "Bad Request: REPLY_MARKUP_BUY_EMPTY"
+TITLE_INVALID = "Bad Request: TITLE_INVALID"  # unverified wording: Telegram documents the limit, not the error
+DESCRIPTION_INVALID = "Bad Request: DESCRIPTION_INVALID"  # unverified wording, as above
+CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"  # from pyrogram forks' list of errors seen; not on core.telegram.org
+CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"  # payments.refundStarsCharge; telegram-bot-api #690
+
+# Invoice options a Stars invoice must not carry (Telegram answers STARS_INVOICE_INVALID).
+_NOT_FOR_STARS = ("need_name", "need_phone_number", "need_email", "need_shipping_address",
+                  "send_phone_number_to_provider", "send_email_to_provider", "is_flexible",
+                  "max_tip_amount", "suggested_tip_amounts")
+# Payment form fields that stay strings even when they look like numbers or JSON (a payload "007" is not 7).
+_PAYMENT_RAW_KEYS = frozenset({
+    "payload", "currency", "provider_token", "start_parameter", "photo_url", "error_message",
+    "pre_checkout_query_id", "telegram_payment_charge_id", "provider_data",
+})
+
+
+def _to_bool(value: Any) -> bool:
+    """The Bot API's to_bool: "true", "yes" or "1", any case."""
+    if isinstance(value, bool):
+        return value
+    return str(value if value is not None else "").strip().lower() in ("true", "yes", "1")
+
+
+def _int_or(p: dict, key: str, default: int) -> int:
+    """An integer argument read as the Bot API server reads one: what does not parse counts as absent."""
+    try:
+        return int(p.get(key) or default)
+    except (TypeError, ValueError):
+        return default
+
+
+def _required(p: dict, key: str) -> str:
+    value = p.get(key)
+    if value is None or value == "":
+        raise ApiError(400, f'Bad Request: parameter "{key}" is required')
+    return str(value)
+
+
+@dataclass
+class _Invoice:
+    """What Telegram keeps of an invoice besides what the message shows (the payload above all)."""
+
+    title: str
+    description: str
+    payload: str
+    currency: str
+    total_amount: int
+    start_parameter: str
+
+
+@dataclass
+class StarPayment:
+    """A payment in Stars the fake recorded: its successful_payment update, and its refund if any."""
+
+    charge_id: str
+    user: dict
+    amount: int
+    payload: str
+    date: int
+    update: dict  # the update carrying the successful_payment message (see ``redeliver``)
+    refunded_by: str | None = None  # "bot" (refundStarPayment) or "telegram" (``refund_by_telegram``)
+    refund_update: dict | None = None
+
+
+@dataclass
+class CheckoutRefused:
+    """What ``pay`` returns when no payment happened: the bot said no, or did not answer in time."""
+
+    query_id: str
+    error_message: str | None = None  # the bot's reason, shown to the buyer
+    timed_out: bool = False
+
+
+@dataclass
+class _Checkout:
+    query: dict
+    invoice: _Invoice
+    answer: asyncio.Future
+
+
+class StarPayments:
+    """Mixin of ``FakeBotAPI`` (it uses its chats, messages and update queue): Telegram Stars payments, as a bot
+    selling digital goods meets them.
+
+    Helpers: ``pay`` (a user pays an invoice message or link: pre_checkout_query, then successful_payment),
+    ``redeliver`` (the same update once more), ``refund_by_telegram`` (a refund the bot did not ask for, as after a
+    dispute), ``invoices``. State: ``star_balance``, ``star_payments`` (by charge id), ``star_transactions`` (as
+    getStarTransactions answers them), ``pre_checkout_answers``, ``pre_checkout_timeout``, ``stars_invoice_max``.
+    """
+
+    def _init_payments(self) -> None:
+        self.star_balance = 0
+        self.star_payments: dict[str, StarPayment] = {}
+        self.star_transactions: list[dict] = []
+        self.pre_checkout_answers: dict[str, dict] = {}
+        self.pre_checkout_timeout = PRE_CHECKOUT_TIMEOUT
+        self.stars_invoice_max = STARS_INVOICE_MAX
+        self._invoices: dict[tuple[int, int], _Invoice] = {}
+        self._invoice_links: dict[str, _Invoice] = {}
+        self._checkouts: dict[str, _Checkout] = {}
+        self._charge_ids = itertools.count(1)
+
+    # ------------------------------------------------------------ helpers for tests
+
+    def invoices(self, chat_id: int) -> list[dict]:
+        """Invoice messages the bot sent to a chat (and did not delete), oldest first."""
+        return [m for m in self.bot_messages(chat_id) if "invoice" in m]
+
+    async def pay(self, user: dict, invoice: dict | str, *,
+                  ok_expected: bool = True) -> str | CheckoutRefused:
+        """``user`` pays ``invoice`` (an invoice message, or a link from createInvoiceLink).
+
+        Telegram sends a pre_checkout_query and waits ``pre_checkout_timeout`` seconds for answerPreCheckoutQuery;
+        on ok it charges the Stars, adds them to the bot's balance and sends a successful_payment message in the
+        user's private chat with the bot. Returns the telegram_payment_charge_id; with ``ok_expected=False`` returns
+        the ``CheckoutRefused``. Either way the other outcome fails the test.
+        """
+        details = self._invoice_of(invoice)
+        self._users.setdefault(user["id"], dict(user))
+        query_id = str(5_000_000_000_000_000_000 + next(self._ids))
+        query = {"id": query_id, "from": copy.deepcopy(user), "currency": details.currency,
+                 "total_amount": details.total_amount, "invoice_payload": details.payload}
+        checkout = _Checkout(query, details, asyncio.get_running_loop().create_future())
+        self._checkouts[query_id] = checkout
+        self._enqueue("pre_checkout_query", query)
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(checkout.answer), self.pre_checkout_timeout)
+        except TimeoutError:
+            answer = None
+        finally:
+            self._checkouts.pop(query_id, None)  # a late answer finds no query: QUERY_ID_INVALID
+        if answer is None or not answer["ok"]:
+            refused = CheckoutRefused(query_id, None if answer is None else answer["error_message"],
+                                      timed_out=answer is None)
+            if ok_expected:
+                raise AssertionError(f"the payment was expected to go through: {refused}")
+            return refused
+        charge_id = self._charge(user, details)
+        if not ok_expected:
+            raise AssertionError(f"the payment was expected to be refused, but {charge_id} was charged")
+        return charge_id
+
+    def redeliver(self, update: dict, *, same_id: bool = False) -> dict:
+        """Deliver an update once more: by default under a new update_id (Telegram repeating a successful_payment, a
+        second replica receiving it), with ``same_id`` as a webhook retry repeats it."""
+        again = copy.deepcopy(update)
+        if not same_id:
+            again["update_id"] = next(self._update_ids)
+        self._updates.append(again)
+        self._wake()
+        return again
+
+    def refund_by_telegram(self, charge_id: str) -> dict:
+        """Telegram refunds a payment by itself (a dispute, a store refund): the Stars leave the bot's balance and a
+        refunded_payment message arrives, without the bot calling refundStarPayment. Returns that message."""
+        payment = self.star_payments.get(charge_id)
+        if payment is None or payment.refunded_by:
+            raise AssertionError(f"no refundable payment {charge_id!r}")
+        return self._refund(payment, "telegram")
+
+    # ------------------------------------------------------------ internals
+
+    def _invoice_of(self, invoice: dict | str) -> _Invoice:
+        if isinstance(invoice, str):
+            details = self._invoice_links.get(invoice)
+        else:
+            details = self._invoices.get((invoice["chat"]["id"], invoice["message_id"]))
+        if details is None:
+            raise AssertionError(f"not an invoice the bot made: {invoice!r}")
+        return details
+
+    def _charge(self, user: dict, details: _Invoice) -> str:
+        charge_id = f"stxFake{next(self._charge_ids):06d}{secrets.token_hex(8)}"
+        chat = self.private_chat(self._users.get(user["id"], user))
+        message = self._incoming(chat, user, reply_to=None, thread_id=None,
+                                 successful_payment={
+                                     "currency": details.currency, "total_amount": details.total_amount,
+                                     "invoice_payload": details.payload, "telegram_payment_charge_id": charge_id,
+                                     "provider_payment_charge_id": ""})
+        update = copy.deepcopy(self._updates[-1])
+        self.star_balance += details.total_amount
+        self.star_payments[charge_id] = StarPayment(charge_id, dict(user), details.total_amount, details.payload,
+                                                    message["date"], update)
+        self.star_transactions.append({"id": charge_id, "date": message["date"], "amount": details.total_amount,
+                                       "source": self._partner(user, details.payload)})
+        return charge_id
+
+    def _refund(self, payment: StarPayment, by: str) -> dict:
+        payment.refunded_by = by
+        self.star_balance -= payment.amount
+        chat = self.private_chat(self._users.get(payment.user["id"], payment.user))
+        message = self._incoming(chat, payment.user, reply_to=None, thread_id=None,
+                                 refunded_payment={
+                                     "currency": STARS, "total_amount": payment.amount,
+                                     "invoice_payload": payment.payload,
+                                     "telegram_payment_charge_id": payment.charge_id})
+        payment.refund_update = copy.deepcopy(self._updates[-1])
+        self.star_transactions.append({"id": payment.charge_id, "date": message["date"], "amount": payment.amount,
+                                       "receiver": self._partner(payment.user, payment.payload)})
+        return message
+
+    def _partner(self, user: dict, payload: str) -> dict:
+        """TransactionPartnerUser of an invoice payment (a refund has the same, as its receiver)."""
+        partner = {"type": "user", "transaction_type": "invoice_payment",
+                   "user": copy.deepcopy(self._users.get(user["id"], user))}
+        if payload:
+            partner["invoice_payload"] = payload
+        return partner
+
+    def _check_invoice(self, p: dict) -> _Invoice:
+        """Validate an invoice in the order Telegram does: Bot API server, TDLib, then Telegram's servers."""
+        title, description = _required(p, "title"), _required(p, "description")
+        payload, currency = _required(p, "payload"), _required(p, "currency")
+        prices = p.get("prices")
+        if prices is None or prices == "":
+            raise ApiError(400, 'Bad Request: parameter "prices" is required')
+        if isinstance(prices, str):
+            raise ApiError(400, "Bad Request: can't parse prices JSON object")
+        if not isinstance(prices, list):
+            raise ApiError(400, "Bad Request: expected an Array of labeled prices")
+        total = 0
+        for price in prices:
+            if not isinstance(price, dict):
+                raise ApiError(400, "Bad Request: can't parse labeled price: LabeledPrice must be an Object")
+            for key in ("label", "amount"):
+                if key not in price:
+                    raise ApiError(400, f'Bad Request: can\'t parse labeled price: Can\'t find field "{key}"')
+            if not str(price["label"]):
+                raise ApiError(400, "Bad Request: can't parse labeled price: LabeledPrice label must be non-empty")
+            if isinstance(price["amount"], bool) or not isinstance(price["amount"], int):
+                raise ApiError(400, 'Bad Request: can\'t parse labeled price: Field "amount" must be a Number')
+            if abs(price["amount"]) > CURRENCY_AMOUNT_MAX:
+                raise ApiError(400, "Bad Request: too big amount of the currency specified")
+            total += price["amount"]
+        if not prices:
+            raise ApiError(400, "Bad Request: there must be at least one price")
+        if total <= 0:
+            raise ApiError(400, "Bad Request: total price must be positive")
+        if total > CURRENCY_AMOUNT_MAX:
+            raise ApiError(400, "Bad Request: total price is too big")
+        if currency != STARS or p.get("provider_token"):  # the fake knows no payment provider but Stars
+            raise ApiError(400, PAYMENT_PROVIDER_INVALID)
+        if len(prices) != 1 or any(p.get(key) not in (None, "", False, "false", 0, []) for key in _NOT_FOR_STARS):
+            raise ApiError(400, STARS_INVOICE_INVALID)
+        if len(payload.encode()) > INVOICE_PAYLOAD_MAX:
+            raise ApiError(400, INVOICE_PAYLOAD_INVALID)
+        if len(title) > INVOICE_TITLE_MAX:
+            raise ApiError(400, TITLE_INVALID)
+        if len(description) > INVOICE_DESCRIPTION_MAX:
+            raise ApiError(400, DESCRIPTION_INVALID)
+        if total > self.stars_invoice_max:
+            raise ApiError(400, CURRENCY_TOTAL_AMOUNT_INVALID)
+        return _Invoice(title, description, payload, currency, total, str(p.get("start_parameter") or ""))
+
+    # ------------------------------------------------------------ API methods
+
+    @_api("sendInvoice")
+    def _send_invoice(self, p: dict, files: dict) -> dict:
+        chat_id = self._chat_id(p)
+        details = self._check_invoice(p)
+        markup = _inline_markup(p.get("reply_markup"))
+        first = markup["inline_keyboard"][0][:1] if markup is not None else []
+        if markup is not None and not (first and first[0].get("pay")):
+            raise ApiError(400, REPLY_MARKUP_BUY_EMPTY)  # the first button of an invoice must be its Pay button
+        message = self._bot_message(p, chat_id, reply_markup=markup, invoice={
+            "title": details.title, "description": details.description,
+            "start_parameter": details.start_parameter, "currency": details.currency,
+            "total_amount": details.total_amount})
+        self._invoices[(chat_id, message["message_id"])] = details
+        return message
+
+    @_api("createInvoiceLink")
+    def _create_invoice_link(self, p: dict, files: dict) -> str:
+        details = self._check_invoice(p)
+        link = f"https://t.me/$Fake{next(self._ids):06d}{secrets.token_urlsafe(9)}"
+        self._invoice_links[link] = details
+        return link
+
+    @_api("answerPreCheckoutQuery")
+    def _answer_pre_checkout_query(self, p: dict, files: dict) -> bool:
+        ok = _to_bool(p.get("ok"))
+        error_message = None if ok else _required(p, "error_message")
+        query_id = str(p.get("pre_checkout_query_id") or "")
+        checkout = self._checkouts.get(query_id)
+        if checkout is None or checkout.answer.done():
+            raise ApiError(400, QUERY_INVALID)  # unknown, answered already, or too late
+        self.pre_checkout_answers[query_id] = {"ok": ok, "error_message": error_message}
+        checkout.answer.set_result(self.pre_checkout_answers[query_id])
+        return True
+
+    @_api("refundStarPayment")
+    def _refund_star_payment(self, p: dict, files: dict) -> bool:
+        user_id = _int_or(p, "user_id", 0)
+        if user_id <= 0:
+            raise ApiError(400, "Bad Request: invalid user_id specified")
+        charge_id = _required(p, "telegram_payment_charge_id")
+        payment = self.star_payments.get(charge_id)
+        if payment is None or payment.user["id"] != user_id:
+            raise ApiError(400, CHARGE_NOT_FOUND)
+        if payment.refunded_by:
+            raise ApiError(400, CHARGE_ALREADY_REFUNDED)
+        self._refund(payment, "bot")
+        return True
+
+    @_api("getMyStarBalance")
+    def _get_my_star_balance(self, p: dict, files: dict) -> dict:
+        return {"amount": self.star_balance}  # nanostar_amount only when not 0, as the Bot API server writes it
+
+    @_api("getStarTransactions")
+    def _get_star_transactions(self, p: dict, files: dict) -> dict:
+        offset = max(_int_or(p, "offset", 0), 0)
+        limit = min(max(_int_or(p, "limit", 100), 1), 100)  # clamped, as the Bot API server does
+        return {"transactions": copy.deepcopy(self.star_transactions[offset:offset + limit])}
+
+
+# ====================================================================== end of payments
+
+
+class FakeBotAPI(StarPayments):
     """In-process fake of the Telegram Bot API (see module docstring)."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "imagine_test_bot") -> None:
@@ -309,6 +650,7 @@ class FakeBotAPI:
         self._webhook_wakeup = asyncio.Event()
         self._webhook_error: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task | None = None
+        self._init_payments()  # Telegram Stars (see the section "payments")
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -12,7 +12,7 @@ import pytest
 import telegram
 from PIL import Image
 
-from tests.fakes.telegram import NOT_MODIFIED, FakeBotAPI
+from tests.fakes.telegram import NOT_MODIFIED, CheckoutRefused, FakeBotAPI
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
@@ -210,3 +210,226 @@ async def test_uploads_taken_slowly(fake: FakeBotAPI, http: httpx.AsyncClient) -
     fake.upload_bytes_per_second = None
     r = await http.post("sendMessage", data={"chat_id": "5", "text": "fast again"})
     assert r.json()["ok"] is True
+
+
+# ---------------------------------------------------------------------------------------- payments (Telegram Stars)
+
+STARS_PACK = {"title": "100 credits", "description": "100 images, never expiring", "payload": "pack:100:u10",
+              "currency": "XTR", "prices": json.dumps([{"label": "100 credits", "amount": 50}])}
+
+
+def ptb_bot(fake: FakeBotAPI) -> telegram.Bot:
+    return telegram.Bot(fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url)
+
+
+async def next_update(bot: telegram.Bot, kind: str, offset: int = 0, timeout: float = 5) -> telegram.Update:
+    """The first pending update of `kind` (those before it are skipped), within `timeout` seconds."""
+    async def first() -> telegram.Update:
+        nonlocal offset
+        while True:
+            for update in await bot.get_updates(offset=offset, timeout=1,
+                                                allowed_updates=["message", "pre_checkout_query"]):
+                offset = update.update_id + 1
+                if getattr(update, kind) is not None:
+                    return update
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+async def send_pack_invoice(bot: telegram.Bot, chat_id: int, amount: int = 50,
+                            payload: str = "pack:100:u10") -> telegram.Message:
+    return await bot.send_invoice(chat_id, "100 credits", "100 images, never expiring", payload, "XTR",
+                                  [telegram.LabeledPrice("100 credits", amount)])
+
+
+async def test_stars_invoice_is_sent_and_linked(fake: FakeBotAPI) -> None:
+    async with ptb_bot(fake) as bot:
+        invoice = await send_pack_invoice(bot, 10)
+        link = await bot.create_invoice_link("100 credits", "100 images", "pack:100:u10", "XTR",
+                                             [telegram.LabeledPrice("100 credits", 50)], provider_token="")
+    assert invoice.invoice.currency == "XTR" and invoice.invoice.total_amount == 50
+    assert invoice.invoice.title == "100 credits" and invoice.invoice.start_parameter == ""
+    assert [m["message_id"] for m in fake.invoices(10)] == [invoice.message_id]
+    assert "payload" not in json.dumps(fake.invoices(10))  # the payload is Telegram's, never shown
+    assert link.startswith("https://t.me/$")
+
+
+@pytest.mark.parametrize(("change", "description"), [
+    ({"currency": "USD"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
+    ({"provider_token": "284685063:TEST:abc"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
+    ({"prices": json.dumps([{"label": "a", "amount": 30}, {"label": "b", "amount": 20}])},
+     "Bad Request: STARS_INVOICE_INVALID"),
+    ({"need_email": "true"}, "Bad Request: STARS_INVOICE_INVALID"),
+    ({"prices": json.dumps([{"label": "free", "amount": 0}])}, "Bad Request: total price must be positive"),
+    ({"prices": json.dumps([{"label": "too much", "amount": 100_001}])},
+     "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID"),
+    ({"prices": "[]"}, "Bad Request: there must be at least one price"),
+    ({"prices": json.dumps([{"label": "", "amount": 5}])},
+     "Bad Request: can't parse labeled price: LabeledPrice label must be non-empty"),
+    ({"payload": "€" * 43}, "Bad Request: INVOICE_PAYLOAD_INVALID"),  # 129 bytes
+    ({"payload": ""}, 'Bad Request: parameter "payload" is required'),
+    ({"title": "x" * 33}, "Bad Request: TITLE_INVALID"),
+    ({"description": "x" * 256}, "Bad Request: DESCRIPTION_INVALID"),
+    ({"reply_markup": json.dumps({"inline_keyboard": [[{"text": "Help", "callback_data": "h"}]]})},
+     "Bad Request: REPLY_MARKUP_BUY_EMPTY"),
+])
+async def test_stars_invoice_refusals(fake: FakeBotAPI, http: httpx.AsyncClient, change: dict,
+                                      description: str) -> None:
+    for method in ("sendInvoice", "createInvoiceLink")[:1 if "reply_markup" in change else 2]:  # links: no markup
+        r = await http.post(method, data={"chat_id": "10", **STARS_PACK, **change})
+        assert (r.status_code, r.json()["description"]) == (400, description), method
+    assert fake.invoices(10) == []
+
+
+async def test_stars_invoice_limits_accepted(http: httpx.AsyncClient) -> None:
+    edge = {"payload": "é" * 64, "title": "x" * 32, "description": "y" * 255,  # 128 bytes, 32 and 255 chars
+            "prices": json.dumps([{"label": "max", "amount": 100_000}]), "provider_token": "",
+            "reply_markup": json.dumps({"inline_keyboard": [[{"text": "Pay 100000", "pay": True}]]})}
+    r = await http.post("sendInvoice", data={"chat_id": "10", **STARS_PACK, **edge})
+    assert r.json()["ok"] is True and r.json()["result"]["invoice"]["total_amount"] == 100_000
+
+
+async def test_payment_answered_ok_is_charged_once(fake: FakeBotAPI) -> None:
+    alice = fake.user(10, "Alice")
+    async with ptb_bot(fake) as bot:
+        invoice = await send_pack_invoice(bot, 10)
+        paying = asyncio.create_task(fake.pay(alice, fake.invoices(10)[0]))
+        update = await next_update(bot, "pre_checkout_query")
+        query = update.pre_checkout_query
+        assert (query.from_user.id, query.currency, query.total_amount, query.invoice_payload) == \
+            (10, "XTR", 50, "pack:100:u10")
+        assert await bot.answer_pre_checkout_query(query.id, ok=True) is True
+        charge_id = await asyncio.wait_for(paying, 5)
+        paid = await next_update(bot, "message", update.update_id + 1)
+        balance = await bot.get_my_star_balance()
+
+        again = asyncio.create_task(fake.pay(alice, invoice.to_dict()))  # an invoice can be paid again
+        second = await next_update(bot, "pre_checkout_query", paid.update_id + 1)
+        await bot.answer_pre_checkout_query(second.pre_checkout_query.id, ok=True)
+        second_charge = await asyncio.wait_for(again, 5)
+    payment = paid.message.successful_payment
+    assert paid.message.chat.type == "private" and paid.message.from_user.id == 10
+    assert (payment.currency, payment.total_amount, payment.invoice_payload) == ("XTR", 50, "pack:100:u10")
+    assert payment.telegram_payment_charge_id == charge_id and charge_id.startswith("stxFake")
+    assert payment.provider_payment_charge_id == ""
+    assert balance == telegram.StarAmount(50) and fake.star_balance == 100
+    assert second_charge != charge_id and set(fake.star_payments) == {charge_id, second_charge}
+
+
+async def test_payment_answered_no_is_not_charged(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    bob = fake.user(11, "Bob")
+    async with ptb_bot(fake) as bot:
+        await send_pack_invoice(bot, 11, payload="pack:100:u11")
+        paying = asyncio.create_task(fake.pay(bob, fake.invoices(11)[0], ok_expected=False))
+        query = (await next_update(bot, "pre_checkout_query")).pre_checkout_query
+        r = await http.post("answerPreCheckoutQuery", data={"pre_checkout_query_id": query.id, "ok": "false"})
+        assert (r.status_code, r.json()["description"]) == \
+            (400, 'Bad Request: parameter "error_message" is required')
+        assert await bot.answer_pre_checkout_query(query.id, ok=False, error_message="This pack is gone.")
+        refused = await asyncio.wait_for(paying, 5)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)query is too old"):
+            await bot.answer_pre_checkout_query(query.id, ok=True)  # answered already
+        updates = await bot.get_updates(timeout=0)
+    assert refused == CheckoutRefused(query.id, "This pack is gone.")
+    assert fake.pre_checkout_answers[query.id] == {"ok": False, "error_message": "This pack is gone."}
+    assert not any(u.message and u.message.successful_payment for u in updates)
+    assert fake.star_balance == 0 and fake.star_payments == {} and fake.star_transactions == []
+
+
+async def test_late_or_unknown_answer_fails_the_payment(fake: FakeBotAPI) -> None:
+    carol = fake.user(12, "Carol")
+    fake.pre_checkout_timeout = 0.3
+    async with ptb_bot(fake) as bot:
+        await send_pack_invoice(bot, 12)
+        paying = asyncio.create_task(fake.pay(carol, fake.invoices(12)[0], ok_expected=False))
+        query = (await next_update(bot, "pre_checkout_query")).pre_checkout_query
+        refused = await asyncio.wait_for(paying, 5)
+        with pytest.raises(telegram.error.BadRequest, match="^Query is too old and response timeout expired"):
+            await bot.answer_pre_checkout_query(query.id, ok=True)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)query is too old"):
+            await bot.answer_pre_checkout_query("123456789", ok=True)
+        with pytest.raises(AssertionError, match="expected to go through"):
+            await fake.pay(carol, fake.invoices(12)[0])  # nobody answers
+    assert refused.timed_out and refused.error_message is None
+    assert fake.star_balance == 0 and fake.star_payments == {}
+
+
+async def test_pre_checkout_needs_allowed_updates(fake: FakeBotAPI) -> None:
+    dave = fake.user(13, "Dave")
+    fake.pre_checkout_timeout = 0.5
+    async with ptb_bot(fake) as bot:
+        await send_pack_invoice(bot, 13)
+        await bot.get_updates(timeout=0, allowed_updates=["message", "callback_query"])
+        paying = asyncio.create_task(fake.pay(dave, fake.invoices(13)[0], ok_expected=False))
+        await asyncio.sleep(0.1)
+        assert await bot.get_updates(timeout=0, allowed_updates=["message", "callback_query"]) == ()
+        refused = await asyncio.wait_for(paying, 5)
+    assert refused.timed_out
+
+
+async def test_refunds_by_the_bot_and_by_telegram(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    erin = fake.user(14, "Erin")
+    async with ptb_bot(fake) as bot:
+        await send_pack_invoice(bot, 14, amount=50, payload="pack:100:u14")
+        first_pay = asyncio.create_task(fake.pay(erin, fake.invoices(14)[0]))
+        update = await next_update(bot, "pre_checkout_query")
+        await bot.answer_pre_checkout_query(update.pre_checkout_query.id, ok=True)
+        first = await asyncio.wait_for(first_pay, 5)
+        await send_pack_invoice(bot, 14, amount=140, payload="pack:300:u14")
+        second_pay = asyncio.create_task(fake.pay(erin, fake.invoices(14)[1]))
+        update = await next_update(bot, "pre_checkout_query", update.update_id + 1)
+        await bot.answer_pre_checkout_query(update.pre_checkout_query.id, ok=True)
+        second = await asyncio.wait_for(second_pay, 5)
+        assert fake.star_balance == 190
+
+        assert await bot.refund_star_payment(14, first) is True
+        refunded = await next_update(bot, "message", update.update_id + 1)
+        while refunded.message.refunded_payment is None:
+            refunded = await next_update(bot, "message", refunded.update_id + 1)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^charge_already_refunded$"):
+            await bot.refund_star_payment(14, first)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^charge_not_found$"):
+            await bot.refund_star_payment(14, "stxNoSuchCharge")
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^charge_not_found$"):
+            await bot.refund_star_payment(99, second)  # someone else's charge
+        r = await http.post("refundStarPayment", data={"telegram_payment_charge_id": second})
+        assert r.json()["description"] == "Bad Request: invalid user_id specified"
+
+        disputed = fake.refund_by_telegram(second)
+        telegram_refund = await next_update(bot, "message", refunded.update_id + 1)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^charge_already_refunded$"):
+            await bot.refund_star_payment(14, second)
+        balance = await bot.get_my_star_balance()
+        transactions = (await bot.get_star_transactions()).transactions
+        page = (await bot.get_star_transactions(offset=1, limit=2)).transactions
+    refund = refunded.message.refunded_payment
+    assert refunded.message.chat.id == 14 and refunded.message.from_user.id == 14
+    assert (refund.currency, refund.total_amount, refund.invoice_payload, refund.telegram_payment_charge_id) == \
+        ("XTR", 50, "pack:100:u14", first)
+    assert telegram_refund.message.refunded_payment.telegram_payment_charge_id == second
+    assert disputed["refunded_payment"]["total_amount"] == 140
+    assert {c: p.refunded_by for c, p in fake.star_payments.items()} == {first: "bot", second: "telegram"}
+    assert balance == telegram.StarAmount(0) and fake.star_balance == 0
+    assert [(t.id, t.amount, bool(t.source), bool(t.receiver)) for t in transactions] == [
+        (first, 50, True, False), (second, 140, True, False), (first, 50, False, True), (second, 140, False, True)]
+    partner = transactions[0].source
+    assert partner.transaction_type == "invoice_payment" and partner.user.id == 14
+    assert partner.invoice_payload == "pack:100:u14" and transactions[2].receiver.invoice_payload == "pack:100:u14"
+    assert [t.id for t in page] == [second, first]
+
+
+async def test_successful_payment_redelivered(fake: FakeBotAPI) -> None:
+    frank = fake.user(15, "Frank")
+    async with ptb_bot(fake) as bot:
+        await send_pack_invoice(bot, 15)
+        paying = asyncio.create_task(fake.pay(frank, fake.invoices(15)[0]))
+        update = await next_update(bot, "pre_checkout_query")
+        await bot.answer_pre_checkout_query(update.pre_checkout_query.id, ok=True)
+        charge_id = await asyncio.wait_for(paying, 5)
+        first = await next_update(bot, "message", update.update_id + 1)
+        again = fake.redeliver(fake.star_payments[charge_id].update)
+        repeat = await next_update(bot, "message", first.update_id + 1)
+    assert repeat.update_id == again["update_id"] > first.update_id
+    assert repeat.message.message_id == first.message.message_id
+    assert repeat.message.successful_payment == first.message.successful_payment
+    assert fake.star_balance == 50  # delivered twice, charged once
