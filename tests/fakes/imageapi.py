@@ -25,7 +25,13 @@ with the rules of ``tests/fakes/imagemodels.py`` (a request that breaks them get
 * the gateway's chat models (issue 27): ``POST /v1/chat/completions``, key as ``Authorization: Bearer``, with the
   rules and answers of ``tests/fakes/chatmodel.py`` (OpenAI's shape); recorded apart (``chat_requests``), with
   injections of their own (``chat_next``, ``chat_refuse_next``, ``chat_fail_next``, ``chat_junk_next``,
-  ``chat_stream_next``, ``chat_delay_next``) that image requests never consume, nor chat requests theirs.
+  ``chat_stream_next``, ``chat_delay_next``) that image requests never consume, nor chat requests theirs. Per
+  chat request: auth (401), a body that is no JSON object (400), the model (404 unknown, 400 an image model, 503
+  outside ``chat_models``), the rules (400), then the delay (``chat_delay_next``, else ``chat_delay``), then
+  ``chat_fail_next``, ``chat_stream_next``, ``chat_junk_next``, an injected reply (``chat_next`` /
+  ``chat_refuse_next``, served exactly), else ``chat_reply``'s text (JSON if ``response_format`` asks, cut at
+  ``max_tokens`` with ``finish_reason: "length"``). Refused requests consume no chat injection. Chat calls share
+  the key's ``key_limit`` slots with image calls, as one gateway key does, and count in ``chat_inflight``.
 
 A model id the fake does not know, or a model on a route its page does not name, gets 400 ``model_not_found``; a
 known id missing from ``models`` (the key's group) gets the gateway's 503 ``model_not_found``.
