@@ -22,6 +22,16 @@ with the rules of ``tests/fakes/imagemodels.py`` (a request that breaks them get
   unless ``b64_json`` is asked; errors in the gateway's shape. Its ``/v1/images/edits`` answers 404
   (``unsupported_endpoint``): the vendor has no such endpoint for it, and a wrong path is a 404, not a bad value.
 * ``GET /files/<id>.<png|jpeg|webp>`` with the image a ``url`` answer points at.
+* the gateway's chat models (issue 27): ``POST /v1/chat/completions``, key as ``Authorization: Bearer``, with the
+  rules and answers of ``tests/fakes/chatmodel.py`` (OpenAI's shape); recorded apart (``chat_requests``), with
+  injections of their own (``chat_next``, ``chat_refuse_next``, ``chat_fail_next``, ``chat_junk_next``,
+  ``chat_stream_next``, ``chat_delay_next``) that image requests never consume, nor chat requests theirs. Per
+  chat request: auth (401), a body that is no JSON object (400), the model (404 unknown, 400 an image model, 503
+  outside ``chat_models``), the rules (400), then the delay (``chat_delay_next``, else ``chat_delay``), then
+  ``chat_fail_next``, ``chat_stream_next``, ``chat_junk_next``, an injected reply (``chat_next`` /
+  ``chat_refuse_next``, served exactly), else ``chat_reply``'s text (JSON if ``response_format`` asks, cut at
+  ``max_tokens`` with ``finish_reason: "length"``). Refused requests consume no chat injection. Chat calls share
+  the key's ``key_limit`` slots with image calls, as one gateway key does, and count in ``chat_inflight``.
 
 A model id the fake does not know, or a model on a route its page does not name, gets 400 ``model_not_found``; a
 known id missing from ``models`` (the key's group) gets the gateway's 503 ``model_not_found``.
@@ -63,6 +73,21 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageChops, ImageDraw
 
+from tests.fakes.chatmodel import (
+    CHAT_JUNK_KINDS,
+    CHAT_MODELS,
+    CHAT_STREAM_KINDS,
+    FINISH_REASONS,
+    ChatPlan,
+    ChatRecorded,
+    ChatReply,
+    check_chat,
+    completion,
+    default_content,
+    junk,
+    rewrite,
+    stream_pieces,
+)
 from tests.fakes.imagemodels import (
     ERROR_SHAPE,
     FORMATS,
@@ -84,8 +109,9 @@ from tests.fakes.imagemodels import (
 )
 
 __all__ = [
-    "B64_STYLES", "FORMATS", "GEMINI_JUNK_KINDS", "JUNK_KINDS", "MAX_IMAGES", "MAX_PROMPT", "RATIOS", "SIZES",
-    "SIZE_NAMES", "STREAM_KINDS", "FakeImageAPI", "Recorded", "pixel_bomb_png",
+    "B64_STYLES", "CHAT_JUNK_KINDS", "CHAT_MODELS", "CHAT_STREAM_KINDS", "FORMATS", "GEMINI_JUNK_KINDS", "JUNK_KINDS",
+    "MAX_IMAGES", "MAX_PROMPT", "RATIOS", "SIZES", "SIZE_NAMES", "STREAM_KINDS", "ChatRecorded", "FakeImageAPI",
+    "Recorded", "pixel_bomb_png",
 ]
 
 JUNK_KINDS = (  # answers in the OpenAI-style shape (nano-banana-2, gpt-image-2, Seedream)
@@ -112,6 +138,16 @@ _ERROR_KINDS = {  # status -> (type, code) of an injected error's default body (
     429: ("upstream_error", "rate_limit_exceeded"),
     504: ("upstream_error", "gateway_timeout"),
     524: ("upstream_error", "timeout"),
+}
+_CHAT_ERROR_KINDS = {  # status -> (type, code) of an injected chat error's default body (OpenAI's)
+    400: ("invalid_request_error", "invalid_value"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("new_api_error", "insufficient_user_quota"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+    504: ("upstream_error", "gateway_timeout"),
 }
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                  429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -255,12 +291,15 @@ class _Misuse(Exception):
 class FakeImageAPI:
     """The fake server. ``await start()`` then use ``base_url``; ``await stop()`` at the end.
 
-    ``models``: the model ids the key's group may use (default: every one the fake knows).
+    ``models``: the image model ids the key's group may use (default: every one the fake knows); ``chat_models``:
+    its chat model ids (default: ``CHAT_MODELS``; an id the fake does not list is served with default limits).
     """
 
-    def __init__(self, api_key: str = "sk-test-key", models: Iterable[str] | None = None) -> None:
+    def __init__(self, api_key: str = "sk-test-key", models: Iterable[str] | None = None,
+                 chat_models: Iterable[str] | None = None) -> None:
         self.api_key = api_key
         self.models: set[str] = set(MODEL_IDS if models is None else models)
+        self.chat_models: set[str] = set(CHAT_MODELS if chat_models is None else chat_models)
         self.base_url = ""
         self.requests: list[Recorded] = []
         self.inflight = 0
@@ -283,6 +322,16 @@ class FakeImageAPI:
         self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.<ext>" -> (body, content type)
         self._served: dict[str, list[bytes]] = {}  # request id -> image bytes, in answer order
         self._pending: dict[tuple[int, int, bool, bool, str], asyncio.Future[bytes]] = {}
+        self.chat_requests: list[ChatRecorded] = []
+        self.chat_inflight = 0
+        self.chat_max_inflight = 0
+        self.chat_delay: float = 0.0  # seconds every chat answer takes (image answers take ``delay``)
+        self.chat_reply: Callable[[ChatPlan], str] = rewrite  # the default answer's text
+        self._chat_replies: deque[ChatReply] = deque()
+        self._chat_fails: deque[tuple[int, dict | str | None, dict | None]] = deque()
+        self._chat_junk: deque[str] = deque()
+        self._chat_streams: deque[tuple[str, int]] = deque()
+        self._chat_delays: deque[float] = deque()
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -293,6 +342,7 @@ class FakeImageAPI:
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_post("/v1beta/models/{target}", self._generate_content)
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/files/{name}", self._file)
         app.on_response_prepare.append(self._stamp)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
@@ -356,6 +406,47 @@ class FakeImageAPI:
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """The next ``times`` requests take ``seconds`` instead of ``delay``."""
         self._delays.extend([seconds] * times)
+
+    # ---- chat test controls (their own queues: an image request never takes them, nor a chat request the others)
+
+    def chat_next(self, content: str | None, finish_reason: str = "stop", times: int = 1) -> None:
+        """Answer the next ``times`` chat requests with exactly ``content`` (None: null; "" or a huge text as they
+        are, never cut) and ``finish_reason`` (``length``, ``content_filter``…)."""
+        if finish_reason not in FINISH_REASONS:
+            raise ValueError(f"unknown finish_reason {finish_reason!r}; one of {FINISH_REASONS}")
+        self._chat_replies.extend([ChatReply(content, None, finish_reason)] * times)
+
+    def chat_refuse_next(self, refusal: str = "I'm sorry, I can't help with that.", times: int = 1) -> None:
+        """The model refuses the next ``times`` chat requests as OpenAI writes it: ``message.refusal`` set,
+        ``content`` null, ``finish_reason`` ``stop``."""
+        self._chat_replies.extend([ChatReply(None, refusal)] * times)
+
+    def chat_fail_next(
+        self, status: int, body: dict | str | None = None, times: int = 1, headers: dict | None = None
+    ) -> None:
+        """Answer the next ``times`` chat requests with ``status``: ``body`` None is OpenAI's ``{"error": {message
+        ("injected <status> (request id: <id>)"), type, param, code}}`` (429 ``rate_limit_exceeded``, 401
+        ``invalid_api_key``…); a dict is sent as JSON, a str raw (text/html if it starts with "<")."""
+        self._chat_fails.extend([(status, body, headers)] * times)
+
+    def chat_junk_next(self, kind: str, times: int = 1) -> None:
+        """Answer the next ``times`` chat requests with a malformed 200, ``kind`` in ``CHAT_JUNK_KINDS``."""
+        if kind not in CHAT_JUNK_KINDS:
+            raise ValueError(f"unknown chat junk kind {kind!r}; one of {CHAT_JUNK_KINDS}")
+        self._chat_junk.extend([kind] * times)
+
+    def chat_stream_next(self, kind: str, size: int = 0, times: int = 1) -> None:
+        """Answer the next ``times`` chat requests with a hostile 200 stream, ``kind`` in ``CHAT_STREAM_KINDS``:
+        ``endless``, ``drip`` (one byte per ``drip_interval``) or ``big`` (a content of ``size`` characters)."""
+        if kind not in CHAT_STREAM_KINDS:
+            raise ValueError(f"unknown chat stream kind {kind!r}; one of {CHAT_STREAM_KINDS}")
+        self._chat_streams.extend([(kind, size)] * times)
+
+    def chat_delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next ``times`` valid chat requests take ``seconds`` instead of ``chat_delay``."""
+        self._chat_delays.extend([seconds] * times)
+
+    # ---- image lookups ---------------------------------------------------------------------
 
     def image_for(self, request: Recorded) -> bytes | None:
         """The exact image bytes served for ``request`` (its first, for gpt-image-2's ``n``; None if none)."""
@@ -531,7 +622,7 @@ class FakeImageAPI:
             await asyncio.sleep(delay)
         rid = rec.request_id
         if self._fails:
-            return self._injected_failure(plan, rid, *self._fails.popleft())
+            return self._injected_failure(ERROR_SHAPE[plan.model], rid, *self._fails.popleft())
         fmt = self.response_format or plan.answer  # Gemini answers inline data whatever is asked
         if self._streams:
             return await self._hostile_stream(request, rec, plan, *self._streams.popleft())
@@ -546,11 +637,11 @@ class FakeImageAPI:
             return web.Response(text=text, content_type="application/json")
         return web.json_response(answer)
 
-    def _injected_failure(self, plan: Plan, rid: str, status: int, body: dict | str | None,
-                          headers: dict | None) -> web.Response:
+    def _injected_failure(self, shape: str, rid: str, status: int, body: dict | str | None, headers: dict | None,
+                          kinds: dict[int, tuple[str, str | None]] = _ERROR_KINDS) -> web.Response:
         if body is None:
-            type_, code = _ERROR_KINDS.get(status, ("upstream_error", "bad_response_status_code"))
-            response = self._error(Refused(status, f"injected {status}", ERROR_SHAPE[plan.model], type_, code), rid)
+            type_, code = kinds.get(status, ("upstream_error", "bad_response_status_code"))
+            response = self._error(Refused(status, f"injected {status}", shape, type_, code), rid)
         elif isinstance(body, str):
             ctype = "text/html" if body.lstrip().startswith("<") else "text/plain"
             response = web.Response(status=status, text=body, content_type=ctype)
@@ -748,6 +839,91 @@ class FakeImageAPI:
             future.add_done_callback(
                 lambda f: f.cancelled() or f.exception() or _IMAGE_CACHE.setdefault(key, f.result()))
         return await asyncio.shield(future)  # a cancelled request does not spoil the shared work
+
+    # ---- chat ------------------------------------------------------------------------------
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        rid = _new_id()
+        rec = ChatRecorded(request.path, dict(request.headers), {}, time.monotonic(), request_id=rid)
+        self.chat_requests.append(rec)
+        self.chat_inflight += 1
+        self.chat_max_inflight = max(self.chat_max_inflight, self.chat_inflight)
+        try:
+            try:
+                complaint = await self._read_chat(request, rec)
+                self._chat_auth(request)
+                if complaint:
+                    raise Refused(400, complaint, "openai", "invalid_request_error", None)
+                plan = check_chat(rec.body, self.chat_models)
+                rec.system, rec.user = plan.system, plan.user
+                async with self._key_slot(request, "openai"):
+                    response = await self._chat_answer(rec, request, plan)
+            except Refused as e:
+                response = self._error(e, rid)
+            rec.status = response.status
+            response.headers["X-Request-Id"] = rid
+            return response
+        except asyncio.CancelledError:
+            rec.aborted = True
+            raise
+        finally:
+            rec.finished = time.monotonic()
+            self.chat_inflight -= 1
+
+    @staticmethod
+    async def _read_chat(request: web.Request, rec: ChatRecorded) -> str | None:
+        """Fill ``rec``'s body, model, messages and params; return a complaint if the body is no JSON object."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return ("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload, but "
+                    "what was sent was not valid JSON.")
+        if not isinstance(body, dict):
+            return "Invalid type for request body: expected an object."
+        rec.body = body
+        rec.model = body["model"] if isinstance(body.get("model"), str) else ""
+        rec.messages = body["messages"] if isinstance(body.get("messages"), list) else []
+        rec.params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        return None
+
+    def _chat_auth(self, request: web.Request) -> None:
+        """OpenAI's 401s: no key, or a wrong one (shown masked, as OpenAI does)."""
+        header = request.headers.get("Authorization")
+        if header == f"Bearer {self.api_key}":
+            return
+        if not header:
+            raise Refused(401, "You didn't provide an API key. You need to provide your API key in an Authorization "
+                               "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "openai",
+                          "invalid_request_error", None)
+        key = header.removeprefix("Bearer ")
+        shown = f"{key[:3]}{'*' * (len(key) - 7)}{key[-4:]}" if len(key) > 10 else "*" * len(key)
+        raise Refused(401, f"Incorrect API key provided: {shown}. You can find your API key at "
+                           "https://www.dmxapi.cn/token.", "openai", "invalid_request_error", "invalid_api_key")
+
+    async def _chat_answer(self, rec: ChatRecorded, request: web.Request, plan: ChatPlan) -> web.StreamResponse:
+        """Sleep the delay, then answer an injected failure, a hostile stream, junk, an injected reply, or the
+        default reply (``chat_reply``)."""
+        delay = self._chat_delays.popleft() if self._chat_delays else self.chat_delay
+        if delay > 0:
+            await asyncio.sleep(delay)
+        rid, created = rec.request_id, int(time.time())
+        if self._chat_fails:
+            return self._injected_failure("openai", rid, *self._chat_fails.popleft(), kinds=_CHAT_ERROR_KINDS)
+        if self._chat_streams:
+            kind, size = self._chat_streams.popleft()
+            head, pieces = stream_pieces(kind, plan, rid, created, size)
+            return await self._write_stream(request, head, pieces, rid,
+                                            pause=self.drip_interval if kind == "drip" else 0.0)
+        if self._chat_junk:
+            text, ctype = junk(self._chat_junk.popleft(), plan, rid, created)
+            return web.Response(text=text, content_type=ctype)
+        if self._chat_replies:
+            reply = self._chat_replies.popleft()
+        else:
+            content, finish = default_content(plan, self.chat_reply(plan))
+            reply = ChatReply(content, finish_reason=finish)
+        rec.reply = reply.content
+        return web.json_response(completion(plan, rid, created, reply))
 
     @staticmethod
     def _error(e: Refused, rid: str) -> web.Response:
