@@ -71,7 +71,8 @@ async def test_a_jobs_line_says_what_happened_to_it(start_bot, harness, tg, img)
         await img.wait_for(lambda: img.inflight == 1)
         harness.send(chat, user, "/cancel")
         await harness.status_says(chat["id"], "Cancelled")
-        await tg.wait_for(lambda: stream.getvalue().count(" job ") >= 4, 10, "four job lines")
+        await tg.wait_for(lambda: stream.getvalue().count("bot.presentation.finisher: job") >= 4, 10,
+                          "four job lines")  # other lines name a job too (the worker's warning of the refusal)
     finally:
         logging.getLogger().removeHandler(handler)
     jobs = [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()
