@@ -23,13 +23,13 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     Message,
-    ReplyParameters,
 )
 from telegram.error import BadRequest
 
 from . import fitting
-from .models import Job, Target
+from .models import Job
 from .options import describe_size
+from .targets import Target, send_kwargs
 from .texts import t
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,6 @@ class DeliveryError(Exception):
     """Telegram did not take the image."""
 
     kind = "telegram"
-
-
-def send_kwargs(target: Target) -> dict:
-    """The Bot API arguments that put a message at `target`: its chat, topic, and the message it answers."""
-    reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) if target.reply_to else None
-    return {"chat_id": target.chat_id, "message_thread_id": target.thread_id, "reply_parameters": reply}
 
 
 @dataclass(frozen=True, slots=True)

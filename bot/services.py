@@ -15,7 +15,7 @@ from .delivery import Uploads
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
 from .quota import Quota
-from .references import AlbumCollector, ReferenceFetcher
+from .telegram_references import AlbumCollector, ReferenceFetcher
 from .store import Store
 from .telegram_limits import RefusalPacer
 

@@ -150,7 +150,8 @@ async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
-    metrics.update_received(update)
+    metrics.update_received(next((kind for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None),
+                                 "other"))
     services = get_services(context)
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat

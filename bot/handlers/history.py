@@ -9,12 +9,13 @@ import time
 from telegram import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Update
 from telegram.ext import ContextTypes
 
-from ..delivery import album_details, caption, details_line, send_kwargs
+from ..delivery import album_details, caption, details_line
 from ..failures import label_key
 from ..keyboards import Callback, album_keyboard, history_keyboard, result_keyboard
-from ..models import Job, JobStatus, Origin, Target
+from ..models import Job, JobStatus, Origin
 from ..options import Resolution
 from ..services import get_services
+from ..targets import Target, send_kwargs
 from ..texts import t
 from .replies import edit_quietly, may_act_for, origin_for, reply, user_lang
 

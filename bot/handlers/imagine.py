@@ -29,15 +29,10 @@ from ..options import (
     parse_prompt,
 )
 from ..quota import QuotaExceeded
-from ..references import (
-    MAX_REFERENCES,
-    Reference,
-    UnusableReference,
-    check,
-    from_message,
-    unusable_media,
-)
+from ..references import MAX_REFERENCES, Reference, UnusableReference, check
+from ..telegram_references import from_message, unusable_media
 from ..services import Services, get_services
+from ..targets import Target
 from ..texts import for_requester, join_list, resets_text, t
 from . import history, settings
 from .replies import (
@@ -656,7 +651,7 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
         await _send_original(context, services, job, here, answer)
     elif callback.action == Action.RESEND:
         await answer()
-        if not await history.resend(context, job, here.target(), lang):
+        if not await history.resend(context, job, Target.of(here), lang):
             await reply(context, here, t("resend_gone", lang))
 
 
@@ -696,5 +691,5 @@ async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services,
     uploads = services.uploads
     note = t("original_as_jpeg", lang, limit=uploads.max_bytes // MB)
     async with uploads.heavy if uploads.too_big(picture) else contextlib.nullcontext():  # made to fit: a bitmap
-        await send_document(context.bot, here.target(), picture, caption(request.prompt, details),
+        await send_document(context.bot, Target.of(here), picture, caption(request.prompt, details),
                             uploads=uploads, jpeg_caption=caption(request.prompt, f"{details}\n{note}"))

@@ -12,9 +12,9 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from ..delivery import send_kwargs
 from ..models import Origin
 from ..services import get_services
+from ..targets import Target, send_kwargs
 from ..telegram_limits import REFUSAL_EVERY
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
@@ -82,8 +82,7 @@ async def may_act_for(context: ContextTypes.DEFAULT_TYPE, owner: Origin, user_id
 async def reply(
     context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message:
-    target = origin.target()
-    return await context.bot.send_message(text=text, reply_markup=markup, **send_kwargs(target))
+    return await context.bot.send_message(text=text, reply_markup=markup, **send_kwargs(Target.of(origin)))
 
 
 async def edit_quietly(edit: Awaitable[Any]) -> None:

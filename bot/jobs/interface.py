@@ -1,10 +1,23 @@
-"""The narrow interface between the job engine and whatever shows jobs to people (Telegram chats today)."""
+"""The narrow interfaces between the job engine and the chat side: what it calls to show a job (`Presentation`),
+and where it gets a job's reference pictures (`ReferenceSource`). Both are implemented on the Telegram side."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Protocol
 
 from ..models import Job
+
+
+class ReferenceSource(Protocol):
+    """Where a job's reference pictures come from (Telegram today, `bot/telegram_references.py`), given to the
+    worker at start: the engine names them by id and never sees how they are fetched."""
+
+    def fetched(self, ids: tuple[str, ...]) -> AbstractAsyncContextManager[list[Path]]:
+        """The pictures as checked files, in order, removed when the block ends; `UnusableReference` (from
+        `bot/references.py`) for one that cannot be used."""
+        ...
 
 
 class Presentation(Protocol):

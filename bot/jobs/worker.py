@@ -29,10 +29,10 @@ from ..options import ImageRequest
 from ..originals import OriginalsStore, StorageError
 from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
-from ..references import ReferenceFetcher, UnusableReference
+from ..references import UnusableReference
 from ..store import Caps, LeaseLost, Store, outage
 from ..tasks import Background, complain, persist, wait_set
-from .interface import Presentation
+from .interface import Presentation, ReferenceSource
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Worker:
         client: ImageClient,
         originals: OriginalsStore,
         quota: Quota,
-        references: ReferenceFetcher,
+        references: ReferenceSource,
         presentation: Presentation,
         *,
         name: str,

@@ -30,6 +30,7 @@ from ..models import Job, JobStatus, prefs_scope
 from ..options import Resolution
 from ..originals import OriginalsStore
 from ..store import LeaseLost, Store, outage
+from ..targets import Target
 from ..tasks import complain, persist
 from ..texts import t
 from .status import StatusLines, short_prompt
@@ -213,7 +214,7 @@ class Finisher:
     async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.Picture]], note: str,
                       with_original: bool) -> None:
         """The result's Telegram calls (inside the send gate); raises DeliveryError when Telegram took nothing."""
-        lang, target = lead.origin.lang, lead.origin.target()
+        lang, target = lead.origin.lang, Target.of(lead.origin)
         if len(pictures) == 1:
             job, picture = pictures[0]
             details = delivery.details_line(job) + note

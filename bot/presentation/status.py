@@ -27,9 +27,10 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from .. import delivery, keyboards
+from .. import keyboards
 from ..models import Job, LineStage
 from ..store import Caps, Store
+from ..targets import Target, send_kwargs
 from ..tasks import Background, complain, wait_set
 from ..texts import for_requester, t
 
@@ -394,7 +395,7 @@ class StatusLines:
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         try:
             message = await self._bot.send_message(text=text, reply_markup=markup,
-                                                   **delivery.send_kwargs(job.origin.target()))
+                                                   **send_kwargs(Target.of(job.origin)))
         except TelegramError as exc:
             log.warning("job %s: could not send a message: %s", job.id, exc)
             return None
