@@ -36,6 +36,7 @@ from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
 from .quota import Quota
+from .request_service import RequestService
 from .telegram_references import AlbumCollector, ReferenceFetcher
 from .serve.http import HttpServer, build_app
 from .serve.readiness import Readiness
@@ -149,10 +150,11 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
-    services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
-                        worker, presentation, inbox, uploads)
+    requests = RequestService(store.pending, store.prefs, queue, settings)
+    services = Services(settings, client, store, originals, queue, requests, store.prefs, store.access, store.history,
+                        quota, AlbumCollector(store), references, worker, presentation, inbox, uploads)
     app.bot_data[KEY] = services
-    await store.refund_unfinished_failures()
+    await store.credits.refund_unfinished_failures()
     lines.start()
     await worker.start()
     if inbox is not None:

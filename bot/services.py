@@ -16,7 +16,11 @@ from .originals import OriginalsStore
 from .presentation import TelegramPresentation
 from .quota import Quota
 from .telegram_references import AlbumCollector, ReferenceFetcher
+from .request_service import RequestService
 from .store import Store
+from .store.access import Access
+from .store.history import History
+from .store.prefs import PrefsTable
 from .telegram_limits import RefusalPacer
 
 KEY = "services"
@@ -24,11 +28,18 @@ KEY = "services"
 
 @dataclass(slots=True)
 class Services:
+    """What handlers use are the services from `requests` on; the fields above them are the wiring (`app.py`
+    opens, pings and closes the store; tests/test_layers.py checks that no handler reaches it)."""
+
     settings: Settings
     client: ImageClient
     store: Store
     originals: OriginalsStore
     queue: JobQueue
+    requests: RequestService
+    prefs: PrefsTable  # remembered defaults
+    access: Access  # blocked users, first notices
+    history: History  # what was made, for /history and /stats
     quota: Quota
     albums: AlbumCollector
     references: ReferenceFetcher

@@ -156,10 +156,10 @@ class AlbumCollector:
 
     async def add(self, message: Message) -> None:
         refs = [_stored(ref) for ref in from_message(message)]
-        await self._store.add_album_part(message.chat.id, message.media_group_id or "", message.message_id, refs)
+        await self._store.albums.add_album_part(message.chat.id, message.media_group_id or "", message.message_id, refs)
 
     async def references(self, chat_id: int, media_group_id: str) -> list[Reference]:
-        refs, _ = await self._store.album(chat_id, media_group_id)
+        refs, _ = await self._store.albums.album(chat_id, media_group_id)
         return [_restored(ref) for ref in refs]
 
     async def complete(self, chat_id: int, media_group_id: str,
@@ -167,7 +167,7 @@ class AlbumCollector:
         """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
         reported = 0
         while True:
-            refs, newest = await self._store.album(chat_id, media_group_id)
+            refs, newest = await self._store.albums.album(chat_id, media_group_id)
             if len(refs) != reported:
                 reported = len(refs)
                 await on_progress(reported)

@@ -12,7 +12,7 @@ import sys
 TELEGRAM_FREE = [
     "bot.models", "bot.options", "bot.references", "bot.failures", "bot.texts", "bot.config", "bot.metrics",
     "bot.tasks", "bot.process", "bot.quota", "bot.originals", "bot.bodies", "bot.imagegen",
-    "bot.store", "bot.store.database", "bot.store.sqlite", "bot.store.postgres", "bot.store.schema",
+    "bot.store", "bot.store.backend", "bot.store.sqlite", "bot.store.postgres", "bot.store.schema",
     "bot.store.migrate", "bot.jobs", "bot.jobs.interface", "bot.jobs.queue", "bot.jobs.worker",
 ]
 
@@ -28,3 +28,17 @@ def test_the_engine_the_store_and_the_image_client_cannot_see_telegram():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['telegram']"  # only the blocker itself
+
+
+def test_handlers_see_services_not_the_store():
+    """Handlers go through services (the request service, the queue, prefs, access, history): no handler module
+    reaches the store, its repositories or its backends."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted(Path("bot/handlers").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not any(module == "store" or module.startswith("store.") for module in imported), path
+        touched = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert "store" not in touched, path

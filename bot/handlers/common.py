@@ -158,7 +158,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     subject = user.id if user else (chat.id if chat else None)
     if subject is None or subject in settings.admin_user_ids or _asks_id(update, context.bot.username):
         return
-    if await services.store.is_blocked(subject):
+    if await services.access.is_blocked(subject):
         kind = "blocked"
     elif not (settings.allowed_user_ids or settings.allowed_chat_ids):
         return
@@ -170,7 +170,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("update from %s refused: %s", subject, kind)
     if update.callback_query:
         await update.callback_query.answer(t(kind, lang, user_id=subject))
-    elif _addressed_to_bot(update) and await services.store.first_notice(subject, kind):
+    elif _addressed_to_bot(update) and await services.access.first_notice(subject, kind):
         await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop
 

@@ -117,18 +117,18 @@ async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id
                        kind: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of made (`MADE`, with what is still in progress on the first) or not-made requests."""
     services = get_services(context)
-    store, hours = services.store, services.settings.originals_max_age_hours
+    past, hours = services.history, services.settings.originals_max_age_hours
     since, made = time.time() - hours * 3600, kind == MADE
-    total, requests = await store.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
+    total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
                                           limit=PAGE_SIZE)
     if total and not requests:  # past the end (the list shrank since it was shown): its last page
         page = (total - 1) // PAGE_SIZE
-        total, requests = await store.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
+        total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
                                               limit=PAGE_SIZE)
-    others, _ = await store.history(user_id, chat_id, since, made=not made, offset=0, limit=0)
+    others, _ = await past.history(user_id, chat_id, since, made=not made, offset=0, limit=0)
     running = []
     if made and page == 0:
-        running = requests_of([j for j in await store.user_unfinished(user_id) if j.origin.chat_id == chat_id])
+        running = requests_of([j for j in await services.queue.user_jobs(user_id) if j.origin.chat_id == chat_id])
     if not (total or others or running):
         return t("history_empty", lang), None
     pages = max(1, -(-total // PAGE_SIZE))
@@ -158,7 +158,7 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
     nothing is stored. A request of variants comes back as its album."""
     members = [job]
     if job.group_id:
-        members = await get_services(context).store.group_jobs(job.group_id)
+        members = await get_services(context).queue.request_jobs(job.group_id)
     stored = [m for m in members if m.status == JobStatus.DONE and (m.photo_file_id or m.document_file_id)]
     if not stored:
         return False

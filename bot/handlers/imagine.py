@@ -17,12 +17,11 @@ from telegram.ext import ContextTypes
 from ..delivery import MB, Picture, caption, safe_filename, send_document
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import Action, Callback, choice_keyboard, reopen_keyboard
-from ..models import Job, Origin, PendingRequest, new_id, prefs_scope
+from ..models import Job, Origin, PendingRequest, new_id
 from ..options import (
     MAX_PROMPT_CHARS,
     VARIANT_CHOICES,
     AspectRatio,
-    ImageRequest,
     OptionError,
     Resolution,
     closest_ratio,
@@ -104,10 +103,10 @@ async def request_prompt_of(services: Services, message: Message | None) -> str 
     prompts: set[str | None] = set()
     for pending_id, record_id in named:
         if pending_id:
-            record = await services.store.get_pending(record_id)
+            record = await services.requests.get(record_id)
             prompts.add(record.prompt if record else None)
         else:
-            job = await services.store.get_job(record_id)
+            job = await services.queue.job(record_id)
             prompts.add(job.request.prompt if job else None)
     prompts.discard(None)
     return prompts.pop() if len(prompts) == 1 else None
@@ -166,9 +165,9 @@ async def _prompt_of(context: ContextTypes.DEFAULT_TYPE, services: Services, mes
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
     """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
-    waiting = await services.store.latest_pending(origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS,
+    waiting = await services.requests.latest(origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS,
                                                   wants_prompt=True)
-    if waiting is None or await services.store.take_pending(waiting.id) is None:
+    if waiting is None or await services.requests.take(waiting.id) is None:
         return []
     if waiting.album_id:
         album = await services.albums.references(origin.chat_id, waiting.album_id)
@@ -185,7 +184,7 @@ async def _joined_to_split_prompt(context: ContextTypes.DEFAULT_TYPE, services: 
     if not text or text.startswith("/") or message.reply_to_message is not None:
         return False
     sent = message.date.timestamp()
-    pending = await services.store.latest_pending(origin.chat_id, origin.user_id, time.time() - 60,
+    pending = await services.requests.latest(origin.chat_id, origin.user_id, time.time() - 60,
                                                   wants_prompt=False)
     if pending is None or pending.source_text is None or sent - (pending.source_date or 0) > SPLIT_WINDOW:
         return False
@@ -201,7 +200,7 @@ async def _joined_to_split_prompt(context: ContextTypes.DEFAULT_TYPE, services: 
     more = len(text) > SPLIT_NEAR
     pending.source_text, pending.source_date = (whole, sent) if more else (None, None)
     if parsed.aspect_ratio and parsed.size and not more:
-        taken = await services.store.take_pending(pending.id)
+        taken = await services.requests.take(pending.id)
         if taken is not None:
             taken.prompt, taken.aspect_ratio, taken.size = pending.prompt, pending.aspect_ratio, pending.size
             await _submit(context, services, taken)
@@ -216,10 +215,10 @@ async def _submit_when_whole(context: ContextTypes.DEFAULT_TYPE, services: Servi
                              source_text: str) -> None:
     """Flags that start an image at once, in a message that may go on: start it once no next part joined."""
     await asyncio.sleep(SPLIT_WINDOW + 0.5)
-    current = await services.store.get_pending(pending_id)
+    current = await services.requests.get(pending_id)
     if current is None or current.source_text != source_text:
         return  # generated already, or a next part joined and decides
-    taken = await services.store.take_pending(pending_id)
+    taken = await services.requests.take(pending_id)
     if taken is not None:
         await _submit(context, services, taken)
 
@@ -231,7 +230,7 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.edited_message
     if message is None or message.from_user is None:
         return
-    pending = await services.store.pending_for_source(message.chat.id, message.from_user.id, message.message_id)
+    pending = await services.requests.for_source(message.chat.id, message.from_user.id, message.message_id)
     if pending is None or pending.message_id is None:
         return
     text = message.text or message.caption or ""
@@ -282,7 +281,7 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not commanded and not _has_words(words):
         await _wait_for_words(context, services, origin, message)
         return
-    await services.store.drop_waiting_pictures(origin.chat_id, origin.user_id)
+    await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
     status_message_id = None
     if message.media_group_id:
         status = await reply(context, origin, t("refs_received", origin.lang, count=1, limit=MAX_REFERENCES))
@@ -323,15 +322,9 @@ async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services
             await reply(context, origin, t(f"error_reference_{exc.kind}", origin.lang, number=exc.number,
                                            name=exc.name))
         return
-    first = references[0]
     key = "pictures_waiting" if message.media_group_id else "picture_waiting"
     notice = await reply(context, origin, t(key, origin.lang))
-    size = services.settings.default_size
-    ratio = closest_ratio(first.width, first.height) if first.width and first.height else \
-        services.settings.default_aspect_ratio
-    await services.store.save_pending(PendingRequest(
-        new_id(), origin, "", ratio, size, notice.message_id, references=tuple(r.id for r in references),
-        ref_width=first.width, ref_height=first.height, wants_prompt=True, album_id=message.media_group_id))
+    await services.requests.wait_for_words(origin, references, notice.message_id, message.media_group_id)
 
 
 async def _measured(services: Services, references: list[Reference]) -> list[Reference]:
@@ -378,22 +371,7 @@ async def _start(
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
         return
-    prefs = await services.store.get_prefs(*prefs_scope(origin))
-    first = references[0] if references else None
-    # An edit starts from the first picture's own shape, as 🖼 Keep ratio would pick it.
-    picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
-    pending = PendingRequest(
-        new_id(),
-        origin,
-        parsed.prompt,
-        parsed.aspect_ratio or picture_ratio or prefs.aspect_ratio or services.settings.default_aspect_ratio,
-        parsed.size or prefs.size or services.settings.default_size,
-        status_message_id,
-        references=tuple(r.id for r in references),
-        variants=parsed.variants or prefs.variants or 1,
-        ref_width=references[0].width if references else None,
-        ref_height=references[0].height if references else None,
-    )
+    pending = await services.requests.start(origin, parsed, references, status_message_id)
     note = _unknown_note(parsed.unknown, lang)
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
@@ -424,7 +402,7 @@ async def _show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services,
             pending.message_id = None
     if pending.message_id is None:
         pending.message_id = (await reply(context, pending.origin, text, markup)).message_id
-    await services.store.save_pending(pending)
+    await services.requests.save(pending)
 
 
 def _keyboard(pending: PendingRequest) -> InlineKeyboardMarkup:
@@ -459,16 +437,8 @@ async def _submit(
 ) -> bool:
     """Queue the request as one job per variant; tell the user in one sentence when it can't be queued."""
     origin = pending.origin
-    request = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size)
-    group_id = new_id() if pending.variants > 1 else None
-    jobs = [
-        Job(new_id(), origin, request, status_message_id=pending.message_id if n == 1 else None,
-            references=pending.references, group_id=group_id, variant=n, variants=pending.variants,
-            upscale_of=upscale_of)
-        for n in range(1, pending.variants + 1)
-    ]
     try:
-        await services.queue.submit(*jobs)
+        await services.requests.submit(pending, upscale_of)
     except ShuttingDown:
         await refuse(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
         return False
@@ -549,14 +519,14 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
                       lang: str | None) -> None:
     query = update.callback_query
     services = get_services(context)
-    pending = await services.store.get_pending(callback.id)
+    pending = await services.requests.get(callback.id)
     if pending is None and callback.action == Action.GENERATE:  # a second tap, or a keyboard left on a client
         await answer(t("being_made", lang) if await _being_made(services, update) else t("gone_request", lang))
         return
     if not await _may_press(context, answer, lang, pending, query.from_user.id):
         return
     if callback.action == Action.GENERATE:
-        taken = await services.store.take_pending(pending.id)
+        taken = await services.requests.take(pending.id)
         if taken is None:
             await answer(t("already_started", lang))
             return
@@ -592,7 +562,7 @@ async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
         return
     await answer()
     if pending != before:
-        await services.store.save_pending(pending)
+        await services.requests.save(pending)
         await edit_quietly(query.edit_message_reply_markup(_keyboard(pending)))
 
 
@@ -625,7 +595,7 @@ async def _on_job(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: 
                   lang: str | None) -> None:
     query = update.callback_query
     services = get_services(context)
-    job = await services.store.get_job(callback.id)
+    job = await services.queue.job(callback.id)
     if not await _may_press(context, answer, lang, job, query.from_user.id):
         return
     here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id, reply_to=query.message.message_id,

@@ -56,7 +56,7 @@ async def user_lang(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> st
     """The language a user chose in /settings, else their Telegram app's."""
     if user is None:
         return None
-    prefs = await get_services(context).store.get_prefs("user", user.id)
+    prefs = await get_services(context).prefs.get_prefs("user", user.id)
     return prefs.language or user.language_code
 
 

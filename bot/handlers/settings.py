@@ -46,7 +46,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not await may_change(context, scope, scope_id, origin.user_id):
         await reply(context, origin, t("prefs_admins_only", origin.lang))
         return
-    prefs = await services.store.get_prefs(scope, scope_id)
+    prefs = await services.prefs.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
     markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
     app_lang = update.effective_user.language_code if update.effective_user else None
@@ -65,7 +65,7 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
     if not await may_change(context, *scope, query.from_user.id):
         await answer(t("prefs_admins_only", lang) if scope[0] == "chat" else t("not_yours", lang))
         return
-    prefs = await services.store.get_prefs(*scope)
+    prefs = await services.prefs.get_prefs(*scope)
     kind, value = callback.arg[0], callback.arg[1:]
     try:
         if kind == "r":
@@ -91,7 +91,7 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
         await edit_quietly(query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size,
                                                      variants=prefs.variants or 1, original=original)))
         return
-    await services.store.save_prefs(*scope, prefs)
+    await services.prefs.save_prefs(*scope, prefs)
     await answer()
     if kind == "l" and prefs.language:  # the command menu follows the choice, here in this private chat
         await set_private_menu(context.bot, scope[1], lang, chosen=True)

@@ -96,9 +96,9 @@ class Worker:
     async def start(self) -> None:
         """Take over at once what dead processes of this machine left (a restart after a crash), then run."""
         self._store.on_wake(self._heard)
-        dead = [name for name in await self._store.holders() if dead_here(name)]
+        dead = [name for name in await self._store.leases.holders() if dead_here(name)]
         if dead:
-            await self._store.expire(dead)
+            await self._store.leases.expire(dead)
         await self._reap()  # also jobs left running without a lease (by the first release)
         self._loops = [asyncio.create_task(self._maintain(), name="worker-maintenance"),
                        asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
@@ -156,7 +156,7 @@ class Worker:
             while len(self._running) < self._concurrency and not self._closing:
                 began = time.time()
                 try:
-                    job = await self._store.claim(self.name, self._caps, self._lease)
+                    job = await self._store.queue.claim(self.name, self._caps, self._lease)
                 except Exception as exc:  # noqa: BLE001 - a database hiccup: try again on the next round
                     complain(log, "could not claim a job", exc)
                     break
@@ -189,11 +189,11 @@ class Worker:
             await asyncio.sleep(every)
             try:
                 began = time.time()
-                self._renewed(await self._store.renew(self.name, self._lease), began)
+                self._renewed(await self._store.leases.renew(self.name, self._lease), began)
                 contact = contact if contact is not None else time.monotonic()
                 if time.monotonic() - contact >= self._lease:
                     await self._reap()
-                metrics.jobs_in_queue(*await self._store.queue_counts())
+                metrics.jobs_in_queue(*await self._store.queue.queue_counts())
             except Exception as exc:  # noqa: BLE001 - the database may be down for a moment; the next round retries
                 contact = None
                 complain(log, "lease upkeep failed", exc)
@@ -213,7 +213,7 @@ class Worker:
                     task.cancel()
 
     async def _reap(self) -> None:
-        reaped = await self._store.reap(self.name, self._lease)
+        reaped = await self._store.leases.reap(self.name, self._lease)
         if reaped.requeued:
             log.info("took over %d job(s) whose process stopped", reaped.requeued)
             self._wake.set()
@@ -227,7 +227,7 @@ class Worker:
             if not self._running:
                 continue
             try:
-                flagged = await self._store.cancel_requested(self.name)
+                flagged = await self._store.queue.cancel_requested(self.name)
             except Exception as exc:  # noqa: BLE001
                 complain(log, "could not read cancel requests", exc)
                 continue
@@ -280,7 +280,7 @@ class Worker:
         the job here without a word."""
         lease.finishing = True
         try:
-            epoch = await self._persist(lambda: self._store.finish_job(job, self.name, self._lease),
+            epoch = await self._persist(lambda: self._store.leases.finish_job(job, self.name, self._lease),
                                         f"record the outcome of job {job.id}")
         except LeaseLost:
             log.info("job %s: taken over by another process; its outcome was not recorded here", job.id)
@@ -300,7 +300,7 @@ class Worker:
 
     async def _give_back(self, job: Job) -> None:
         with contextlib.suppress(Exception):
-            await self._store.release(job)
+            await self._store.leases.release(job)
         if job.variant == 1 or job.group_id is None:
             with contextlib.suppress(Exception):
                 await self._presentation.paused(job.group)

@@ -83,7 +83,7 @@ class Finisher:
         async with self._lines.lock(group):
             self._lines.take(group)
             try:
-                members = await self._persist(lambda: self._store.group_jobs(group), f"read request {group}")
+                members = await self._persist(lambda: self._store.jobs.group_jobs(group), f"read request {group}")
                 if members and members[0].epoch == epoch:
                     await self._finish(group, members, epoch)
             except LeaseLost:
@@ -114,7 +114,7 @@ class Finisher:
             with contextlib.suppress(Exception):
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED), epoch)
         try:
-            await self._persist(lambda: self._store.conclude(group, members, epoch),
+            await self._persist(lambda: self._store.leases.conclude(group, members, epoch),
                                 f"record the end of request {group}")
         finally:
             self._originals.release(member.id for member in members)
@@ -136,7 +136,7 @@ class Finisher:
         async def hold() -> None:
             nonlocal deadline
             deadline = loop.time() + SEND_TIMEOUT
-            await self._store.hold(lead.id, epoch, time.time() + SEND_TIMEOUT + HOLD_MARGIN)
+            await self._store.leases.hold(lead.id, epoch, time.time() + SEND_TIMEOUT + HOLD_MARGIN)
 
         await self._persist(hold, f"hold the delivery of request {lead.group}")
         async with asyncio.timeout_at(deadline):
@@ -164,7 +164,7 @@ class Finisher:
                 if not await self._send_result(lead, made, failed, epoch):
                     return
             lead.sent["result"] = made[0].result_message_id
-            await self._persist(lambda: self._store.record_sent(lead, epoch, self._lease),
+            await self._persist(lambda: self._store.leases.record_sent(lead, epoch, self._lease),
                                 f"record what request {lead.group} was sent")
         for job in made:
             job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
@@ -173,7 +173,7 @@ class Finisher:
             lead.sent["status"] = True
 
     async def _send_result(self, lead: Job, made: list[Job], failed: list[Job], epoch: int) -> bool:
-        prefs = await self._persist(lambda: self._store.get_prefs(*prefs_scope(lead.origin)),
+        prefs = await self._persist(lambda: self._store.prefs.get_prefs(*prefs_scope(lead.origin)),
                                     f"read the settings for request {lead.group}")
         pictures = []
         for job in made:
@@ -290,7 +290,7 @@ class Finisher:
             complain(log, f"job {lead.id}: status line not recorded", exc)
 
     async def paused(self, group: str) -> None:
-        members = await self._store.group_jobs(group)
+        members = await self._store.jobs.group_jobs(group)
         if not members:
             return
         lead = members[0]

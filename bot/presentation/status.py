@@ -272,7 +272,7 @@ class StatusLines:
         if text == line.last_text or (not force and self._held_back(line)):
             return
         group, until = line.lead.group, time.time() + HOLD_SECONDS
-        if not await self._store.hold_line(group, until):
+        if not await self._store.lines.hold_line(group, until):
             line.stage = LineStage.WORKING  # a worker shows it from here on
             self._waiting.discard(group)
             return
@@ -284,7 +284,7 @@ class StatusLines:
 
     async def _unhold(self, group: str, until: float) -> None:
         try:
-            await self._store.unhold_line(group, until)
+            await self._store.lines.unhold_line(group, until)
         except Exception as exc:  # noqa: BLE001 - the hold runs out by itself
             complain(log, "a status line hold was not released", exc)
 
@@ -296,7 +296,7 @@ class StatusLines:
                 return
             if line.lead.status_message_id is None and not line.local and not await self._find_line(line):
                 return  # its process has not sent the line yet; the next tick looks again
-            turn = await self._store.advance_line(line.lead.group, LineStage.WORKING, self._owner)
+            turn = await self._store.lines.advance_line(line.lead.group, LineStage.WORKING, self._owner)
             if not turn.taken:  # a waiting edit on its way (a moment), or another process shows it (look later)
                 line.retry_at = now + (self._tick if turn.busy else status_interval(0))
                 return
@@ -326,7 +326,7 @@ class StatusLines:
         deadline = time.monotonic() + SETTLE_WAIT
         while True:
             try:
-                turn = await self._store.advance_line(lead.group, LineStage.SETTLING, self._owner)
+                turn = await self._store.lines.advance_line(lead.group, LineStage.SETTLING, self._owner)
             except Exception as exc:  # noqa: BLE001 - the result matters more than the order of two edits
                 complain(log, "a status line was not taken for its last word", exc)
                 break
@@ -346,7 +346,7 @@ class StatusLines:
             await self.edit(lead, text, None)
             return
         until = time.time() + HOLD_SECONDS
-        if await self._store.hold_line(lead.group, until):
+        if await self._store.lines.hold_line(lead.group, until):
             try:
                 await self.edit(lead, text, None)
             finally:
@@ -354,7 +354,7 @@ class StatusLines:
 
     async def _find_line(self, line: Line) -> bool:
         """The status line of a request queued by another process: its lead job in the database says which."""
-        members = await self._store.group_jobs(line.lead.group)
+        members = await self._store.jobs.group_jobs(line.lead.group)
         if members and members[0].status_message_id is not None:
             line.lead = members[0]
             return True
@@ -390,7 +390,7 @@ class StatusLines:
         message = await self.send(lead, text, markup)
         if message is not None:
             lead.status_message_id = message
-            await self._store.set_status_message(lead.id, message)
+            await self._store.jobs.set_status_message(lead.id, message)
 
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         try:
@@ -439,8 +439,8 @@ class StatusLines:
     async def _read_positions_now(self) -> None:
         if not self._waiting:
             return
-        order = await self._store.waiting_order()
-        free = max(0, self._caps.total - (await self._store.queue_counts())[1])
+        order = await self._store.queue.waiting_order()
+        free = max(0, self._caps.total - (await self._store.queue.queue_counts())[1])
         first: dict[str, int] = {}
         for index, (_, group, _) in enumerate(order):
             first.setdefault(group, index)
