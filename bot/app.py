@@ -12,11 +12,8 @@ from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
     TypeHandler,
-    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -24,14 +21,14 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, common, history, imagine
+from .handlers import admin, cancel, choices, common, history, intake, results
 from .handlers import settings as settings_handlers
+from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
-from .keyboards import Action
 from .jobs.worker import Worker
-from .menus import command_menus
+from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
@@ -48,6 +45,9 @@ from .telegram_limits import TAP_SLOTS, BotApiRequest
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+# The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
+FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
 
@@ -76,41 +76,10 @@ def build_application(settings: Settings) -> Application:
     app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
-    messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits never re-run a command
-    commands = {
-        "imagine": imagine.imagine,
-        "start": common.start,
-        "help": common.help_,
-        "usage": common.usage,
-        "cancel": common.cancel,
-        "settings": settings_handlers.settings_command,
-        "history": history.history,
-        "id": common.id_,
-        "stats": admin.stats,
-        "grant": admin.grant,
-        "block": admin.block,
-        "unblock": admin.unblock,
-    }
-    for name, callback in commands.items():
-        app.add_handler(CommandHandler(name, callback, filters=messages))
-    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    app.add_handler(MessageHandler(private & filters.COMMAND, common.unknown_command))  # after every known one
-    # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
-    plain = private & filters.TEXT & ~filters.COMMAND
-    app.add_handler(MessageHandler(plain, imagine.imagine))
-    # In a group, plain text is ours only as the next part of a long /imagine the app split (privacy mode off).
-    group_text = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
-    app.add_handler(MessageHandler(group_text, imagine.continuation))
-    unusable = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE
-                | filters.AUDIO | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
-                | filters.GAME | filters.STORY)
-    app.add_handler(MessageHandler(unusable & messages, imagine.unusable))  # before pictures: a GIF is a document too
-    pictures = (filters.PHOTO | filters.Document.ALL) & messages
-    app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
-    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, imagine.on_edit))
-    app.add_handler(CallbackQueryHandler(common.on_help_button, pattern=rf"^{Action.HELP}:"))
-    app.add_handler(CallbackQueryHandler(history.on_history_button, pattern=rf"^{Action.HISTORY_PAGE}:"))
-    app.add_handler(CallbackQueryHandler(imagine.on_button))
+    for command in COMMANDS:  # first: every module's plain-text and unknown-command handlers come after them
+        app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
+    for feature in FEATURES:
+        app.add_handlers(feature.HANDLERS)
     app.add_error_handler(common.on_error)
     return app
 
@@ -152,7 +121,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     inbox = Inbox(store, app, owner=name) if intake else None
     requests = RequestService(store.pending, store.prefs, queue, settings)
     services = Services(settings, client, store, originals, queue, requests, store.prefs, store.access, store.history,
-                        quota, AlbumCollector(store), references, worker, presentation, inbox, uploads)
+                        quota, AlbumCollector(store), references, worker, presentation, inbox, uploads, Menu(COMMANDS))
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
     lines.start()
@@ -160,7 +129,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     if inbox is not None:
         inbox.start()
         try:
-            for commands, scope, lang in command_menus():
+            for commands, scope, lang in services.menu.menus():
                 await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
         except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
             log.warning("could not register the command menu: %s", exc)

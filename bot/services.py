@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 from .config import Settings
 from .imagegen import ImageClient
 from .inbox import Inbox
+from .menus import Menu
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker
 from .delivery import Uploads
@@ -47,6 +48,7 @@ class Services:
     presentation: TelegramPresentation
     inbox: Inbox | None  # None in a worker, which takes no updates
     uploads: Uploads
+    menu: Menu  # the command menus, from the commands the handler modules export
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 

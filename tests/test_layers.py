@@ -42,3 +42,18 @@ def test_handlers_see_services_not_the_store():
         assert not any(module == "store" or module.startswith("store.") for module in imported), path
         touched = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
         assert "store" not in touched, path
+
+
+def test_no_handler_module_imports_another_but_the_shared_helpers():
+    """Each handler module is one feature; what they share is `replies.py` (who, where, may press, answer) and
+    `dialogue.py` (a request started, its keyboard shown, submitted), which register no handlers."""
+    import ast
+    from pathlib import Path
+
+    shared = {"replies", "dialogue"}
+    for path in sorted(Path("bot/handlers").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = {node.module} if node.module else {alias.name for alias in node.names}
+                assert names <= shared, f"{path}: imports {names - shared}"

@@ -53,7 +53,7 @@ async def test_the_oldest_originals_give_way_when_the_disk_runs_low(tmp_path):
     for n in range(3):  # 1.8 MB kept, 1.2 MB free
         path = await store.save(f"job{n}", bytes([n]) * 600_000, "png")
         os.utime(path, (time.time() - 60 + n, time.time() - 60 + n))
-        store.leases.release([f"job{n}"])
+        store.release([f"job{n}"])
     await store.ensure_room()  # enough free: nothing goes
     assert all(store.find(f"job{n}") for n in range(3))
     await store.save("job3", b"3" * 600_000, "png")  # 0.6 MB free: under DATA_MIN_FREE_MB
@@ -69,7 +69,7 @@ async def test_an_original_waiting_for_its_delivery_never_gives_way(tmp_path):
     store.open()
     old = await store.save("delivered", b"d" * 600_000, "png")
     os.utime(old, (time.time() - 60, time.time() - 60))
-    store.leases.release(["delivered"])
+    store.release(["delivered"])
     await store.save("waiting", b"w" * 600_000, "png")  # 0.35 MB free; 0.93 MB without the other
     with pytest.raises(StorageError, match="DATA_MIN_FREE_MB"):
         await store.ensure_room()

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import BaseHandler, ContextTypes
 
 from ..failures import KINDS, label_key
+from ..menus import Command
 from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
@@ -126,3 +127,7 @@ async def block(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @admins_only
 async def unblock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_blocked(update, context, False)
+
+
+COMMANDS = [Command("stats", stats), Command("grant", grant), Command("block", block), Command("unblock", unblock)]
+HANDLERS: list[BaseHandler] = []

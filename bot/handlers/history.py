@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import time
 
-from telegram import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Update
-from telegram.ext import ContextTypes
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from ..delivery import album_details, caption, details_line
 from ..failures import label_key
-from ..keyboards import Callback, album_keyboard, history_keyboard, result_keyboard
+from ..keyboards import Action, Callback, history_keyboard
 from ..models import Job, JobStatus, Origin
-from ..options import Resolution
+from ..menus import Command
 from ..services import get_services
-from ..targets import Target, send_kwargs
 from ..texts import t
 from .replies import edit_quietly, may_act_for, origin_for, reply, user_lang
 
@@ -153,42 +151,5 @@ async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id
     return "\n".join(lines), markup
 
 
-async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    """Send a finished result again from Telegram's copy, with the buttons it had (⬆ included); False when
-    nothing is stored. A request of variants comes back as its album."""
-    members = [job]
-    if job.group_id:
-        members = await get_services(context).queue.request_jobs(job.group_id)
-    stored = [m for m in members if m.status == JobStatus.DONE and (m.photo_file_id or m.document_file_id)]
-    if not stored:
-        return False
-    if len(stored) == 1:
-        return await _resend_one(context, stored[0], target, lang)
-    media = [InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(m.document_file_id)
-             for m in stored]
-    if len({type(item) for item in media}) > 1:  # an album is photos or documents, never both
-        for member in stored:
-            await _resend_one(context, member, target, lang)
-        return True
-    details = album_details(stored)
-    media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
-    await context.bot.send_media_group(media=media, **send_kwargs(target))
-    markup = album_keyboard([m.id for m in stored], lang, with_originals=not stored[0].document_file_id,
-                            size=Resolution.smallest(m.size_made for m in stored))
-    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup,
-                                   **send_kwargs(target))
-    return True
-
-
-async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    text = caption(job.request.prompt, details_line(job) if job.width else job.request.label)
-    if job.photo_file_id:
-        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made)
-        await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **send_kwargs(target))
-        return True
-    if job.document_file_id:
-        markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made)
-        await context.bot.send_document(document=job.document_file_id, caption=text, reply_markup=markup,
-                                        **send_kwargs(target))
-        return True
-    return False
+COMMANDS = [Command("history", history, private=5, group=4)]
+HANDLERS = [CallbackQueryHandler(on_history_button, pattern=Callback.matching(Action.HISTORY_PAGE))]

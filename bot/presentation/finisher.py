@@ -25,7 +25,6 @@ from telegram.error import TelegramError
 
 from .. import delivery, keyboards, metrics
 from ..failures import text_key
-from ..imagegen import mime_of
 from ..models import Job, JobStatus, prefs_scope
 from ..options import Resolution
 from ..originals import OriginalsStore
@@ -177,7 +176,7 @@ class Finisher:
                                     f"read the settings for request {lead.group}")
         pictures = []
         for job in made:
-            picture = await self._persist(lambda job=job: self._picture(job), f"find the image of job {job.id}")
+            picture = await self._persist(lambda job=job: self._image_file(job), f"find the image of job {job.id}")
             if picture is None:
                 self._fail(job, "internal")
                 failed.append(job)
@@ -211,7 +210,7 @@ class Finisher:
         limit = self._uploads.max_bytes // delivery.MB
         return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
 
-    async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.Picture]], note: str,
+    async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.ImageFile]], note: str,
                       with_original: bool) -> None:
         """The result's Telegram calls (inside the send gate); raises DeliveryError when Telegram took nothing."""
         lang, target = lead.origin.lang, Target.of(lead.origin)
@@ -249,7 +248,7 @@ class Finisher:
                 if index < len(album.documents) and album.documents[index].document:
                     job.document_file_id = album.documents[index].document.file_id
 
-    async def _picture(self, job: Job) -> delivery.Picture | None:
+    async def _image_file(self, job: Job) -> delivery.ImageFile | None:
         path = await self._originals.fetch(job.id)
         if path is None:
             log.warning("job %s: its image is gone before delivery", job.id)
@@ -258,8 +257,7 @@ class Finisher:
         name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, extension)
         if job.variants > 1:
             name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
-        return delivery.Picture(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0,
-                                mime_of(extension), name)
+        return delivery.ImageFile(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0, name)
 
     def _failed_note(self, lead: Job, failed: list[Job]) -> str:
         reason = self.reason(failed[0])
