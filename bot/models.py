@@ -73,7 +73,7 @@ class LineStage(IntEnum):
     NONE = 0  # a keyboard, or nothing yet
     QUEUED = 1  # waiting, shown by the process that queued it
     WORKING = 2  # its upstream call runs: generating, editing or upscaling
-    SETTLING = 3  # sending the result, or saying why there is none: the settling process's last word
+    DELIVERING = 3  # sending the result, or saying why there is none: the delivering process's last word
 
 
 @dataclass(slots=True)

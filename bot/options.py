@@ -75,7 +75,7 @@ PIXELS: dict[tuple[AspectRatio, Resolution], tuple[int, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class ImageRequest:
-    """One image to make: the unit that flows from handler to runner to image client."""
+    """One image to make: the unit that flows from a handler through the queue and a worker to the image client."""
 
     prompt: str
     aspect_ratio: AspectRatio

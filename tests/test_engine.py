@@ -73,7 +73,7 @@ async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption
     assert second is not None and second.attempts == 2
     await asyncio.sleep(0.05)
     reaped = await store.leases.reap("alive", 30)
-    assert reaped.requeued == 0 and [group for group, _ in reaped.settle] == ["j"]  # the reaper must tell the user
+    assert reaped.requeued == 0 and [group for group, _ in reaped.deliveries] == ["j"]  # the reaper must tell the user
     job = await store.jobs.get_job("j")
     assert job.status == JobStatus.FAILED and job.error_kind == "interrupted"
 
@@ -159,7 +159,7 @@ async def test_a_late_writer_is_fenced_off_from_everything_about_the_job(store):
         await store.leases.record_sent(current, current.epoch, 30)  # the delivery is a claim of its own
     await store.leases.hold("f", delivery, 1e12)
     # the delivery's lease is held far ahead for a send: a sweep does not take it, a renewal does not shorten it
-    assert (await store.leases.reap("reaper", 30)).settle == []
+    assert (await store.leases.reap("reaper", 30)).deliveries == []
     assert await store.leases.renew("taker", 30) == {"f": delivery}
     assert (await store.backend.all(sa.text("SELECT lease_until FROM jobs WHERE id = 'f'")))[0][0] == 1e12
     current.status, current.sent = JobStatus.DONE, {"result": 5}

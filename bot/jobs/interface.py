@@ -40,7 +40,7 @@ class Presentation(Protocol):
     def lost(self, job: Job) -> None:
         """Another process holds the job now (this one's lease ran out): this one no longer shows it."""
 
-    async def settle(self, group: str, epoch: int) -> None:
+    async def deliver(self, group: str, epoch: int) -> None:
         """Every job of the request has ended: deliver what was made, say why the rest wasn't, record it — as
         the holder of its delivery at `epoch` (a process that lost it stops quietly)."""
 

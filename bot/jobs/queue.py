@@ -94,7 +94,7 @@ class JobQueue:
         for listener in self._cancel_listeners:
             listener(running)
         if cancelled and (epoch := await self._store.leases.claim_delivery(job.group, self._owner, self._lease)) is not None:
-            await self._presentation.settle(job.group, epoch)
+            await self._presentation.deliver(job.group, epoch)
         return bool(cancelled or running)
 
     async def job(self, job_id: str) -> Job | None:

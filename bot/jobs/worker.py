@@ -217,8 +217,8 @@ class Worker:
         if reaped.requeued:
             log.info("took over %d job(s) whose process stopped", reaped.requeued)
             self._wake.set()
-        for group, epoch in reaped.settle:
-            self._background.spawn(self._presentation.settle(group, epoch))
+        for group, epoch in reaped.deliveries:
+            self._background.spawn(self._presentation.deliver(group, epoch))
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -291,7 +291,7 @@ class Worker:
                 self._leases.pop(job.id, None)
         self._presentation.ended(job)
         if epoch is not None:
-            await self._presentation.settle(job.group, epoch)
+            await self._presentation.deliver(job.group, epoch)
 
     async def _persist(self, operation, what: str):  # noqa: ANN001, ANN202 - persist's own types
         """A write that must land, retried through a database outage (often enough to land within the lease

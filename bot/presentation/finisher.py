@@ -1,7 +1,7 @@
 """The end of a request in its chat: deliver what was made (photo, preview + file, or album), say why the rest
 wasn't, record every job's outcome, and tell the admins about failures that stop everyone.
 
-Exactly one process settles a request (the store hands it out, as a new epoch of its lead job). What a delivery
+Exactly one process delivers a request (the store hands it out, as a new epoch of its lead job). What a delivery
 has sent is recorded on the lead job before the next Telegram call, so a process taking over after a crash never
 sends a result twice and never generates an image that exists.
 
@@ -76,7 +76,7 @@ class Finisher:
         self._alerted: dict[str, float] = {}
         self._uploads = uploads
 
-    async def settle(self, group: str, epoch: int) -> None:
+    async def deliver(self, group: str, epoch: int) -> None:
         """Deliver a request as the holder of its delivery at `epoch`; a process that lost it stops quietly."""
         await self._lines.announced(group)  # its status line must exist before it is replaced
         async with self._lines.lock(group):
@@ -94,7 +94,7 @@ class Finisher:
         made = [m for m in members if m.status in (JobStatus.MADE, JobStatus.DONE)]
         failed = [m for m in members if m.status == JobStatus.FAILED]
         try:
-            await self._lines.settling(lead, sending=bool(made) and "result" not in lead.sent)
+            await self._lines.delivering(lead, sending=bool(made) and "result" not in lead.sent)
             if made:
                 await self._deliver(lead, made, failed, epoch)
             elif failed:

@@ -3,7 +3,7 @@
 A line only moves forward, whichever process edits it (`models.LineStage`, kept on the request's lead job). The
 process that queued a request shows it while it waits, and announces each such edit in the database first
 (`hold_line`), only while no worker has taken the line further. The worker whose job starts calling the image API
-takes the line over (`advance_line`), never while a waiting edit may still be on its way; the process settling the
+takes the line over (`advance_line`), never while a waiting edit may still be on its way; the process delivering the
 request takes it for its last word the same way. The seconds count from that first call, kept with the line, so a
 takeover by another process does not restart them. Each line has its own deadline in a heap, so a tick touches
 only the lines that are due: a line being made every tick, a waiting one only when its place in line changed or an
@@ -319,14 +319,14 @@ class StatusLines:
             return True
         return False
 
-    async def settling(self, lead: Job, *, sending: bool) -> None:
-        """This process settles the request: the line is its own for the last word (after a waiting edit still
+    async def delivering(self, lead: Job, *, sending: bool) -> None:
+        """This process delivers the request: the line is its own for the last word (after a waiting edit still
         on its way, for a moment at most), and says "Sending…" while a result goes out (in a group only when its
         pacing has room)."""
         deadline = time.monotonic() + SETTLE_WAIT
         while True:
             try:
-                turn = await self._store.lines.advance_line(lead.group, LineStage.SETTLING, self._owner)
+                turn = await self._store.lines.advance_line(lead.group, LineStage.DELIVERING, self._owner)
             except Exception as exc:  # noqa: BLE001 - the result matters more than the order of two edits
                 complain(log, "a status line was not taken for its last word", exc)
                 break

@@ -34,11 +34,11 @@ MAX_ATTEMPTS = 2  # a job interrupted by a crash is run once more, then the user
 
 @dataclass(frozen=True, slots=True)
 class Reaped:
-    """What a sweep of expired leases found: jobs to run again are queued; these groups need settling by us, each
+    """What a sweep of expired leases found: jobs to run again are queued; these requests are ours to deliver, each
     under the epoch of its delivery we now hold."""
 
     requeued: int
-    settle: list[tuple[str, int]]
+    deliveries: list[tuple[str, int]]
 
 
 class Leases(Repository):
@@ -76,11 +76,11 @@ class Leases(Repository):
 
     async def reap(self, worker: str, lease: float) -> Reaped:
         """Jobs whose process stopped renewing: run once more, or (interrupted twice) fail; deliveries left
-        halfway are taken over by `worker`, which must settle the returned groups."""
+        halfway are taken over by `worker`, which must deliver the returned groups."""
         now = time.time()
 
         def work(conn: sa.Connection) -> Reaped:
-            settle: list[tuple[str, int]] = []
+            deliveries: list[tuple[str, int]] = []
             self._db.lock_queue(conn)
             expired = conn.execute(sa.select(jobs).where(  # no lease at all: left by the first release
                 jobs.c.status == JobStatus.RUNNING.value,
@@ -99,7 +99,7 @@ class Leases(Repository):
                         continue
                     conn.execute(sa.update(usage).where(usage.c.job_id == job.id).values(refunded=1))
                     if (epoch := self._claim_delivery(conn, job.group, worker, lease)) is not None:
-                        settle.append((job.group, epoch))
+                        deliveries.append((job.group, epoch))
                 elif conn.execute(sa.update(jobs).where(*still).values(
                         status=JobStatus.QUEUED.value, worker=None, lease_until=None,
                         epoch=jobs.c.epoch + 1)).rowcount == 1:
@@ -111,17 +111,17 @@ class Leases(Repository):
                 jobs.c.worker.is_(None) | (jobs.c.lease_until < now))).all()
             for lead, group_id in made:
                 if (epoch := self._claim_delivery(conn, group_id or lead, worker, lease)) is not None:
-                    settle.append((group_id or lead, epoch))
+                    deliveries.append((group_id or lead, epoch))
             for lead, group_id, epoch in stalled:
                 taken = conn.execute(sa.update(jobs).where(
                     jobs.c.id == lead, jobs.c.epoch == epoch, jobs.c.settled == DELIVERING, jobs.c.lease_until < now)
                     .values(worker=worker, lease_until=now + lease, epoch=jobs.c.epoch + 1)
                     .returning(jobs.c.epoch)).scalar()
                 if taken is not None:
-                    settle.append((group_id or lead, taken))
+                    deliveries.append((group_id or lead, taken))
             if requeued:
                 self._db.notify(conn, "jobs")
-            return Reaped(requeued, settle)
+            return Reaped(requeued, deliveries)
 
         return await self._db.write(work)
 
