@@ -1,6 +1,6 @@
 """/history: every request a user made in a chat for as long as its original is kept (ORIGINALS_MAX_AGE_HOURS),
-five a page; what made no image on pages of its own, so failures never push a success out. 📤 sends a result
-again (by file id, no new generation), 🔁 makes it anew."""
+five a page; what made no image on pages of its own, so failures never push a success out. Its 📤 and 🔁 buttons
+are a result's (`results.py`): sent again by file id, or made anew."""
 
 from __future__ import annotations
 

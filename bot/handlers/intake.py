@@ -285,9 +285,9 @@ async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services
 
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-_UNUSABLE = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE | filters.AUDIO
-             | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL | filters.GAME
-             | filters.STORY)
+_UNUSABLE = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE
+             | filters.AUDIO | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
+             | filters.GAME | filters.STORY)
 
 COMMANDS = [Command("imagine", imagine, private=1, group=1)]
 HANDLERS = [

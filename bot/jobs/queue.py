@@ -93,7 +93,8 @@ class JobQueue:
             await self._store.credits.refund_credits(job_id)
         for listener in self._cancel_listeners:
             listener(running)
-        if cancelled and (epoch := await self._store.leases.claim_delivery(job.group, self._owner, self._lease)) is not None:
+        if cancelled and (epoch := await self._store.leases.claim_delivery(job.group, self._owner,
+                                                                           self._lease)) is not None:
             await self._presentation.deliver(job.group, epoch)
         return bool(cancelled or running)
 

@@ -181,7 +181,8 @@ class Leases(Repository):
             raise LeaseLost(job.id)
 
 
-_WRITE_OUTCOME = sa.update(jobs).where(BY_ID, AT_EPOCH).values({name: sa.bindparam(f"v_{name}") for name in OUTCOME_COLUMNS})
+_WRITE_OUTCOME = sa.update(jobs).where(BY_ID, AT_EPOCH).values(
+    {name: sa.bindparam(f"v_{name}") for name in OUTCOME_COLUMNS})
 _CONCLUDE_OUTCOME = (
     sa.update(jobs)
     .where(BY_ID, sa.and_(*(jobs.c.status != status for status in FINAL))  # no IN: it runs as executemany
