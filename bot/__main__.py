@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, *, intake: bool = True) -> int:
-    from .app import BotApiUnreachable, NotTheBotApi, run_bot
+    from .app import run_bot
+    from .bot_api import BotApiUnreachable, NotTheBotApi
 
     async def run() -> None:
         stop = asyncio.Event()

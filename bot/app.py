@@ -2,151 +2,53 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import contextlib
 import logging
-import math
-import re
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
     TypeHandler,
-    filters,
 )
 from telegram.request import HTTPXRequest
 
 from . import metrics
+from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, common, history, imagine
+from .handlers import admin, cancel, choices, common, history, intake, results
 from .handlers import settings as settings_handlers
+from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
-from .keyboards import Action
 from .jobs.worker import Worker
-from .menus import command_menus
+from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
 from .quota import Quota
-from .references import AlbumCollector, ReferenceFetcher
+from .request_service import RequestService
+from .telegram_references import AlbumCollector, ReferenceFetcher
 from .serve.http import HttpServer, build_app
 from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
-from .telegram_limits import TAP_SLOTS, BotApiRequest, TelegramLimiter
+from .telegram_limits import TAP_SLOTS, BotApiRequest
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+# The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
+FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
-
-
-class BotApiUnreachable(Exception):
-    """The Bot API did not answer within TELEGRAM_STARTUP_WAIT_SECONDS; the message is the operator's one line."""
-
-
-class NotTheBotApi(Exception):
-    """Something answered at TELEGRAM_API_BASE_URL, but not the Bot API (a web page, another service): a wrong
-    address, not a wrong token. The message is the operator's one line."""
-
-
-_NOT_JSON = re.compile(r"^(?P<status>.+?) \((?P<code>\d+)\)\. Parsing the server response (?P<body>.*) failed$",
-                       re.DOTALL)
-
-
-def not_the_bot_api(exc: TelegramError, url: str) -> NotTheBotApi | None:
-    """PTB's error for an answer that is not JSON (a failed parse down its chain of causes), as one line; None
-    for a real answer of the Bot API (a 401 for a refused token, say)."""
-    chain: list[TelegramError] = []
-    error: BaseException | None = exc
-    while isinstance(error, TelegramError) and len(chain) < 5:
-        chain.append(error)
-        error = error.__cause__
-    if not any(error.message == "Invalid server response" for error in chain):
-        return None
-    answer, body = "200 OK", ""
-    if match := next((m for error in chain if (m := _NOT_JSON.match(error.message))), None):
-        answer = f"{match['code']} {match['status']}"
-        with contextlib.suppress(ValueError, SyntaxError):
-            raw = ast.literal_eval(match["body"])
-            text = " ".join((raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).split())
-            body = f": {text[:80]}{'…' if len(text) > 80 else ''}" if text else ": an empty body"
-    return NotTheBotApi(f"the server at {url} answered {answer} with something that is not the Telegram Bot API"
-                        f"{body}; check TELEGRAM_API_BASE_URL (Telegram's own is https://api.telegram.org/bot)")
-
-
-async def wait_for_bot_api(app: Application, settings: Settings) -> None:
-    """getMe until the Bot API answers: after a reboot the network or a self-hosted Bot API server often comes up
-    a little after the bot. A refused token, or a server that is not the Bot API, is not waited on."""
-    wait, url = settings.telegram_startup_wait_seconds, settings.telegram_api_base_url
-    deadline = time.monotonic() + wait
-    pause = 1.0
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            # a silent server must not hold one try for the whole read timeout
-            await asyncio.wait_for(app.bot.initialize(), timeout=min(30.0, max(5.0, left)))
-            return
-        except (TelegramError, TimeoutError) as exc:
-            if isinstance(exc, TelegramError) and (wrong := not_the_bot_api(exc, url)) is not None:
-                raise wrong from None
-            # A BadRequest or a refused token is an answer, just not a good one: waiting won't change it.
-            if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | TimeoutError):
-                raise
-            reason = exc.message if isinstance(exc, NetworkError) else "no answer"
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BotApiUnreachable(
-                    f"cannot reach the Telegram Bot API at {url} ({reason}); gave up after {wait:.0f} s "
-                    "(TELEGRAM_STARTUP_WAIT_SECONDS)"
-                ) from None
-            pause = min(pause, left)
-            log.warning("waiting for the Telegram Bot API at %s (%s); next try in %.0f s", url, reason, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 15.0)
-
-
-class ObservedLimiter(TelegramLimiter):
-    """Our limiter, watched: it sees every answer (all calls but getUpdates pass here): `last_answer` for
-    readiness, RetryAfter for the metrics."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.last_answer = -math.inf  # time.monotonic() of the Bot API's last answer, any answer
-
-    async def process_request(self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any],
-                              endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, Any] | None) -> Any:  # noqa: D102
-        async def observed(*call_args: Any, **call_kwargs: Any) -> Any:
-            try:
-                result = await callback(*call_args, **call_kwargs)
-            except RetryAfter as exc:
-                wait = exc.retry_after
-                metrics.retry_after(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
-                self.last_answer = time.monotonic()
-                raise
-            except TelegramError as exc:
-                if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError):  # Telegram answered
-                    self.last_answer = time.monotonic()
-                raise
-            self.last_answer = time.monotonic()
-            return result
-
-        return await super().process_request(observed, args, kwargs, endpoint, data, rate_limit_args)
 
 
 def build_application(settings: Settings) -> Application:
@@ -174,41 +76,10 @@ def build_application(settings: Settings) -> Application:
     app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
-    messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits never re-run a command
-    commands = {
-        "imagine": imagine.imagine,
-        "start": common.start,
-        "help": common.help_,
-        "usage": common.usage,
-        "cancel": common.cancel,
-        "settings": settings_handlers.settings_command,
-        "history": history.history,
-        "id": common.id_,
-        "stats": admin.stats,
-        "grant": admin.grant,
-        "block": admin.block,
-        "unblock": admin.unblock,
-    }
-    for name, callback in commands.items():
-        app.add_handler(CommandHandler(name, callback, filters=messages))
-    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    app.add_handler(MessageHandler(private & filters.COMMAND, common.unknown_command))  # after every known one
-    # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
-    plain = private & filters.TEXT & ~filters.COMMAND
-    app.add_handler(MessageHandler(plain, imagine.imagine))
-    # In a group, plain text is ours only as the next part of a long /imagine the app split (privacy mode off).
-    group_text = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
-    app.add_handler(MessageHandler(group_text, imagine.continuation))
-    unusable = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE
-                | filters.AUDIO | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
-                | filters.GAME | filters.STORY)
-    app.add_handler(MessageHandler(unusable & messages, imagine.unusable))  # before pictures: a GIF is a document too
-    pictures = (filters.PHOTO | filters.Document.ALL) & messages
-    app.add_handler(MessageHandler(pictures, imagine.imagine_media, block=False))
-    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, imagine.on_edit))
-    app.add_handler(CallbackQueryHandler(common.on_help_button, pattern=rf"^{Action.HELP}:"))
-    app.add_handler(CallbackQueryHandler(history.on_history_button, pattern=rf"^{Action.HISTORY_PAGE}:"))
-    app.add_handler(CallbackQueryHandler(imagine.on_button))
+    for command in COMMANDS:  # first: every module's plain-text and unknown-command handlers come after them
+        app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
+    for feature in FEATURES:
+        app.add_handlers(feature.HANDLERS)
     app.add_error_handler(common.on_error)
     return app
 
@@ -248,16 +119,17 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
-    services = Services(settings, client, store, originals, queue, quota, AlbumCollector(store), references,
-                        worker, presentation, inbox, uploads)
+    requests = RequestService(store.pending, store.prefs, queue, settings)
+    services = Services(settings, client, store, originals, queue, requests, store.prefs, store.access, store.history,
+                        quota, AlbumCollector(store), references, worker, presentation, inbox, uploads, Menu(COMMANDS))
     app.bot_data[KEY] = services
-    await store.refund_unfinished_failures()
+    await store.credits.refund_unfinished_failures()
     lines.start()
     await worker.start()
     if inbox is not None:
         inbox.start()
         try:
-            for commands, scope, lang in command_menus():
+            for commands, scope, lang in services.menu.menus():
                 await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
         except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
             log.warning("could not register the command menu: %s", exc)

@@ -23,13 +23,13 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     Message,
-    ReplyParameters,
 )
 from telegram.error import BadRequest
 
 from . import fitting
-from .models import Job, Target
+from .models import Job
 from .options import describe_size
+from .targets import Target, send_kwargs
 from .texts import t
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ class DeliveryError(Exception):
     kind = "telegram"
 
 
-def send_kwargs(target: Target) -> dict:
-    """The Bot API arguments that put a message at `target`: its chat, topic, and the message it answers."""
-    reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) if target.reply_to else None
-    return {"chat_id": target.chat_id, "message_thread_id": target.thread_id, "reply_parameters": reply}
-
-
 @dataclass(frozen=True, slots=True)
 class Uploads:
     """What Telegram takes from this bot, and what making an original fit it needs.
@@ -70,8 +64,8 @@ class Uploads:
     heavy: asyncio.Semaphore
     memory: int
 
-    def too_big(self, picture: Picture) -> bool:
-        return picture.size > self.max_bytes
+    def too_big(self, picture: ImageFile) -> bool:
+        return picture.nbytes > self.max_bytes
 
     def fits_photo(self, size: int, width: int, height: int) -> bool:
         """Telegram's photo rules, within this upload limit too (below 10 MB only on a test's Bot API)."""
@@ -79,14 +73,13 @@ class Uploads:
 
 
 @dataclass(frozen=True, slots=True)
-class Picture:
-    """The file to deliver and what it is. Uploads stream it from disk: a 50 MB original is never whole in memory."""
+class ImageFile:
+    """An image file to send and what it is. Uploads stream it from disk: a 50 MB original is never whole in memory."""
 
     path: Path
-    size: int  # bytes
+    nbytes: int
     width: int
     height: int
-    mime_type: str
     filename: str
 
 
@@ -173,7 +166,7 @@ def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
     return f"{slug}_{ratio.replace(':', 'x')}_{size}.{extension}"
 
 
-async def send_document(bot: Bot, target: Target, picture: Picture, caption_text: str,
+async def send_document(bot: Bot, target: Target, picture: ImageFile, caption_text: str,
                         markup: InlineKeyboardMarkup | None = None, *, uploads: Uploads,
                         jpeg_caption: str | None = None) -> Message:
     """The file byte for byte: Telegram must not treat it as a photo or recompress it. Over the upload limit, the
@@ -192,7 +185,7 @@ async def send_document(bot: Bot, target: Target, picture: Picture, caption_text
 
 
 @contextlib.asynccontextmanager
-async def fitted(picture: Picture, uploads: Uploads) -> AsyncIterator[tuple[Picture, bool]]:
+async def fitted(picture: ImageFile, uploads: Uploads) -> AsyncIterator[tuple[ImageFile, bool]]:
     """The picture as Telegram will take it, and whether that copy lost anything: the picture itself when it is
     within the upload limit; else a copy with the same pixels (PNG without its metadata, recompressed, or lossless
     WEBP) or, failing that, a full-resolution JPEG (True). The copy is removed afterwards."""
@@ -204,24 +197,24 @@ async def fitted(picture: Picture, uploads: Uploads) -> AsyncIterator[tuple[Pict
     except fitting.CannotFit as exc:
         raise DeliveryError(str(exc)) from None
     try:
-        log.info("original of %d bytes is over the %d-byte upload limit: sending a %s %s of %d bytes", picture.size,
-                 uploads.max_bytes, "lossless" if made.lossless else "full-resolution", made.extension, made.size)
+        log.info("original of %d bytes is over the %d-byte upload limit: sending a %s %s of %d bytes", picture.nbytes,
+                 uploads.max_bytes, "lossless" if made.lossless else "full-resolution", made.extension, made.nbytes)
         name = f"{Path(picture.filename).stem}.{made.extension}"
-        yield Picture(made.path, made.size, picture.width, picture.height, made.mime_type, name), \
+        yield ImageFile(made.path, made.nbytes, picture.width, picture.height, name), \
             not made.lossless
     finally:
         await asyncio.to_thread(made.path.unlink, missing_ok=True)
 
 
 @contextlib.contextmanager
-def _streamed(picture: Picture, *, attach: bool = False) -> Iterator[InputFile]:
+def _streamed(picture: ImageFile, *, attach: bool = False) -> Iterator[InputFile]:
     """The picture's file as PTB upload that httpx reads in chunks while sending, instead of PTB reading it whole
     into memory first (what it does with bytes, paths and file objects alike)."""
     with picture.path.open("rb") as handle:
         yield InputFile(handle, filename=picture.filename, attach=attach, read_file_handle=False)
 
 
-def _preview_file(picture: Picture, jpeg: bytes, *, attach: bool = False) -> InputFile:
+def _preview_file(picture: ImageFile, jpeg: bytes, *, attach: bool = False) -> InputFile:
     """The JPEG preview, named after its original (`fox_16x9_4K.jpg`), not by PTB's guess from the bytes."""
     return InputFile(jpeg, filename=f"{Path(picture.filename).stem}.jpg", attach=attach)
 
@@ -229,7 +222,7 @@ def _preview_file(picture: Picture, jpeg: bytes, *, attach: bool = False) -> Inp
 async def deliver(
     bot: Bot,
     target: Target,
-    picture: Picture,
+    picture: ImageFile,
     caption_text: str,
     markup: Callable[[bool], InlineKeyboardMarkup],
     *,
@@ -246,7 +239,7 @@ async def deliver(
     (it says it is the original, not the prompt again). Raises DeliveryError when nothing was sent.
     """
     try:
-        as_photo = uploads.fits_photo(picture.size, picture.width, picture.height)
+        as_photo = uploads.fits_photo(picture.nbytes, picture.width, picture.height)
         add_document = with_original or not as_photo
         try:
             with _streamed(picture) if as_photo else contextlib.nullcontext(
@@ -273,7 +266,7 @@ async def deliver(
                 bot, Target(target.chat_id, target.thread_id, message.message_id), picture,
                 file_caption or caption_text, uploads=uploads, jpeg_caption=jpeg_caption,
             )
-        except Exception as exc:  # the picture is there; the runner tells the user the file is missing
+        except Exception as exc:  # the photo is there; the finisher tells the user the file is missing
             log.warning("original could not follow the %s: %s", kind, exc)
             return Delivered(kind, message)
         return Delivered(f"{kind}+document", message, document)
@@ -294,7 +287,7 @@ class AlbumDelivered:
 async def deliver_album(
     bot: Bot,
     target: Target,
-    pictures: list[Picture],
+    pictures: list[ImageFile],
     caption_text: str,
     summary: str,
     markup: Callable[[bool], InlineKeyboardMarkup],
@@ -310,7 +303,7 @@ async def deliver_album(
     with `jpeg_caption`. Raises DeliveryError when the album could not be sent.
     """
     try:
-        fits = [uploads.fits_photo(p.size, p.width, p.height) for p in pictures]
+        fits = [uploads.fits_photo(p.nbytes, p.width, p.height) for p in pictures]
         previews = [None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
                     for p, ok in zip(pictures, fits, strict=True)]  # one at a time: one bitmap
         with contextlib.ExitStack() as files:

@@ -38,13 +38,9 @@ class CannotFit(Exception):
 @dataclass(frozen=True, slots=True)
 class Fitted:
     path: Path  # a new file in the folder given; the caller removes it after the upload
-    size: int
+    nbytes: int
     extension: str  # "png", "webp" or "jpg"
     lossless: bool  # the same pixels as the original
-
-    @property
-    def mime_type(self) -> str:
-        return {"png": "image/png", "webp": "image/webp"}.get(self.extension, "image/jpeg")
 
 
 def fit(source: Path, limit: int, folder: Path, memory: int) -> Fitted:

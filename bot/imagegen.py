@@ -292,7 +292,7 @@ class ImageClient:
         # Total time the retries may take, on top of one full attempt.
         self._retry_budget = max(60.0, timeout)
         # httpcore scans every connection of a pool for each request it places, so hundreds of parallel
-        # generations in one pool cost CPU that grows with their square: shards of at most 16 keep it linear.
+        # generations in one pool cost CPU that grows with their square: shards of POOL_SHARD_SIZE keep it linear.
         shards = max(1, -(-max_connections // POOL_SHARD_SIZE))
         per_shard = -(-max_connections // shards)
         tls = ssl.create_default_context()  # loaded once, not once per shard

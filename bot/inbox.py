@@ -78,7 +78,7 @@ class Inbox:
         update_id = payload.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("not an update: no integer update_id")
-        new = await self._store.record_update(update_id, chat_of(payload), payload)
+        new = await self._store.updates.record_update(update_id, chat_of(payload), payload)
         if new:
             self._wake.set()
         else:
@@ -105,7 +105,7 @@ class Inbox:
     async def _poll(self, timeout: int, allowed_updates: list[str]) -> None:
         """getUpdates, record the batch, and only then ask for the next one (which confirms this one)."""
         bot = self._app.bot
-        last = await self._store.last_update_id()
+        last = await self._store.updates.last_update_id()
         offset = last + 1 if last is not None else None
         delay = 1.0
         while True:
@@ -155,7 +155,7 @@ class Inbox:
             claimed: list[tuple[int, dict]] = []
             if free > 0:
                 try:
-                    claimed = await self._store.claim_update(self._owner, UPDATE_LEASE, free)
+                    claimed = await self._store.updates.claim_update(self._owner, UPDATE_LEASE, free)
                 except Exception as exc:  # noqa: BLE001
                     complain(log, "could not read the inbox", exc)
             for update_id, payload in claimed:
@@ -172,10 +172,10 @@ class Inbox:
     async def _housekeeping(self) -> None:
         """Updates whose process died while handling them are handled again; old ids and albums are forgotten."""
         try:
-            if await self._store.reap_updates(dead_here):
+            if await self._store.updates.reap_updates(dead_here):
                 self._wake.set()
-            await self._store.prune_updates(time.time() - KEEP_DONE)
-            await self._store.prune_albums(time.time() - KEEP_DONE)
+            await self._store.updates.prune_updates(time.time() - KEEP_DONE)
+            await self._store.albums.prune_albums(time.time() - KEEP_DONE)
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             complain(log, "inbox housekeeping failed", exc)
 
@@ -192,7 +192,7 @@ class Inbox:
             log.exception("update %s could not be handled", update_id)
         finally:
             with contextlib.suppress(Exception):  # not marked done: handled again after its lease (UPDATE_LEASE)
-                await persist(lambda: self._store.update_done(update_id), f"mark update {update_id} handled", log,
+                await persist(lambda: self._store.updates.update_done(update_id), f"mark update {update_id} handled", log,
                               attempts=20)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,6 +35,11 @@ class Action(StrEnum):
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
 
 
+# The families of buttons, one handler each (see `Callback.matching`).
+KEYBOARD_ACTIONS = frozenset({Action.RATIO, Action.SIZE, Action.VARIANTS, Action.KEEP_RATIO, Action.GENERATE,
+                              Action.DISMISS, Action.DROP_PICTURES, Action.REOPEN})  # their id: a pending request
+RESULT_ACTIONS = frozenset({Action.AGAIN, Action.CHANGE, Action.UPSCALE, Action.ORIGINAL, Action.RESEND})
+
 HELP_SECTIONS = ("options", "edit", "results", "commands")
 HELP_MAIN = "main"
 
@@ -61,6 +67,22 @@ class Callback:
         except ValueError:
             return None
         return cls(action, parts[1], parts[2] if len(parts) == 3 else "")
+
+    @classmethod
+    def matching(cls, *actions: Action) -> Callable[[object], bool]:
+        """A `CallbackQueryHandler` pattern: callback data of ours whose action is one of `actions`."""
+        wanted = frozenset(actions)
+
+        def pattern(data: object) -> bool:
+            callback = cls.decode(data) if isinstance(data, str) else None
+            return callback is not None and callback.action in wanted
+
+        return pattern
+
+    @classmethod
+    def undecodable(cls, data: object) -> bool:
+        """A `CallbackQueryHandler` pattern: data we did not make (old versions, other bots, junk)."""
+        return not isinstance(data, str) or cls.decode(data) is None
 
 
 def ratio_arg(ratio: AspectRatio) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-# Passed with `extra=` by the job runner; JSON lines carry them as fields of their own.
+# Passed with `extra=` by the finisher's line per job; JSON lines carry them as fields of their own.
 JOB_FIELDS = ("job_id", "chat_id", "user_id", "size", "outcome")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

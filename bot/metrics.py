@@ -19,7 +19,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from telegram import Update
 
 # From a 1K image in seconds to a 4K one near the 300 s read timeout.
 UPSTREAM_BUCKETS = (1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600)
@@ -95,7 +94,6 @@ def retry_after(seconds: float) -> None:
     metrics.retry_after_seconds.inc(seconds)
 
 
-def update_received(update: Update) -> None:
+def update_received(kind: str) -> None:
     """Counted by its kind: `message`, `callback_query`, `channel_post`, … (the field Telegram filled)."""
-    kind = next((name for name in Update.ALL_TYPES if getattr(update, name, None) is not None), "other")
     _current.get().updates.labels(type=kind).inc()

@@ -14,15 +14,6 @@ from enum import IntEnum, StrEnum
 from .options import AspectRatio, ImageRequest, Resolution
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a message goes: a chat, its forum topic, and the message it answers."""
-
-    chat_id: int
-    thread_id: int | None = None
-    reply_to: int | None = None
-
-
 def new_id() -> str:
     """Short, unguessable, callback-data safe."""
     return secrets.token_urlsafe(6)
@@ -38,9 +29,6 @@ class Origin:
     reply_to: int | None = None
     lang: str | None = None
     requester: str | None = None  # the person's name, in groups: whose request a keyboard or status line is
-
-    def target(self) -> Target:
-        return Target(self.chat_id, self.thread_id, self.reply_to)
 
 
 @dataclass(slots=True)
@@ -85,7 +73,7 @@ class LineStage(IntEnum):
     NONE = 0  # a keyboard, or nothing yet
     QUEUED = 1  # waiting, shown by the process that queued it
     WORKING = 2  # its upstream call runs: generating, editing or upscaling
-    SETTLING = 3  # sending the result, or saying why there is none: the settling process's last word
+    DELIVERING = 3  # sending the result, or saying why there is none: the delivering process's last word
 
 
 @dataclass(slots=True)

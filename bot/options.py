@@ -67,7 +67,7 @@ PIXELS: dict[tuple[AspectRatio, Resolution], tuple[int, int]] = {
 
 @dataclass(frozen=True, slots=True, init=False)
 class ImageRequest:
-    """One image to make: the unit that flows from handler to runner to image client. It carries its model (a
+    """One image to make: the unit that flows from a handler through the queue and a worker to the image client. It carries its model (a
     profile's name) and that model's options as data (`{"ratio": "16:9", "size": "2K", "quality": "high"}`), every
     option filled in; what it should produce, its label and its cost come from the profile.
 

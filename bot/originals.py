@@ -81,11 +81,11 @@ class OriginalsStore:
         if self._shared is None:
             return
         async with self._copies:
-            await self._shared.save_original(job_id, epoch, path.suffix.lstrip("."),
+            await self._shared.originals.save_original(job_id, epoch, path.suffix.lstrip("."),
                                              await asyncio.to_thread(path.read_bytes))
         if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
             self._shared_pruned = time.monotonic()
-            await self._shared.prune_originals(self._max_age, self._max_total)
+            await self._shared.originals.prune_originals(self._max_age, self._max_total)
 
     async def ensure_room(self) -> None:
         """Before an image is made: when less than DATA_MIN_FREE_MB is free on the disk, delete the oldest originals
@@ -109,7 +109,7 @@ class OriginalsStore:
         if path is not None or self._shared is None:
             return path
         async with self._copies:
-            found = await self._shared.load_original(job_id)
+            found = await self._shared.originals.load_original(job_id)
             if found is None:
                 return None
             extension, data = found

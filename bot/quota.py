@@ -85,19 +85,19 @@ class Quota:
         credits = self.cost(job.request)
         reservation = Reservation(job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits,
                                   user_limit, chat_limit)
-        if not await self._store.reserve_credits(reservation):
+        if not await self._store.credits.reserve_credits(reservation):
             raise QuotaExceeded(await self.report(job.origin), credits)
 
     async def refund(self, job: Job) -> bool:
-        return await self._store.refund_credits(job.id)
+        return await self._store.credits.refund_credits(job.id)
 
     async def report(self, origin: Origin) -> UsageReport:
         day = self.today()
         user_limit, chat_limit = self.limits(origin)
-        used = await self._store.credits_used(day=day, user_id=origin.user_id)
-        granted = await self._store.credits_granted(origin.user_id, day)
-        chat_used = await self._store.credits_used(day=day, chat_id=origin.chat_id) if chat_limit else None
+        used = await self._store.credits.credits_used(day=day, user_id=origin.user_id)
+        granted = await self._store.credits.credits_granted(origin.user_id, day)
+        chat_used = await self._store.credits.credits_used(day=day, chat_id=origin.chat_id) if chat_limit else None
         return UsageReport(used, user_limit, granted, chat_used, chat_limit, self.resets_at())
 
     async def grant(self, user_id: int, credits: int) -> None:
-        await self._store.grant_credits(user_id, self.today(), credits)
+        await self._store.credits.grant_credits(user_id, self.today(), credits)

@@ -1,4 +1,6 @@
-"""Reference images for edits: found in messages and albums, kept as ids, fetched as bytes when a job runs.
+"""Reference pictures for edits, as the engine sees them: ids that survive restarts, what can be refused before
+anything is downloaded, and the refusal itself. Nothing here imports Telegram: `bot/telegram_references.py` finds
+them in messages and fetches them for the worker.
 
 An id is `tg:<file_id>` (a picture in Telegram, downloaded with getFile) or `job:<job id>` (one of our own
 originals, e.g. the result an upscale starts from). Ids survive restarts; bytes are fetched only when needed.
@@ -6,28 +8,10 @@ originals, e.g. the result an upscale starts from). Ids survive restarts; bytes 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import os
-import shutil
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-
-from PIL import Image
-from telegram import Bot, Message
-from telegram.error import TelegramError
-
-from .imagegen import NotAnImageError, TooManyPixelsError, inspect_image
-from .originals import OriginalsStore
-from .store import Store
 
 MAX_REFERENCES = 14
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what the public Bot API lets a bot download
-ALBUM_QUIET_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +20,7 @@ class Reference:
     name: str  # for messages: the file name, or "photo"
     width: int | None = None
     height: int | None = None
-    size: int | None = None
+    nbytes: int | None = None
     mime_type: str | None = None
 
 
@@ -49,162 +33,12 @@ class UnusableReference(Exception):
         self.kind, self.number, self.name, self.cause = kind, number, name, cause
 
 
-def from_message(message: Message | None) -> list[Reference]:
-    """The picture a message carries: its largest photo size, or a document (photos sent "without compression")."""
-    if message is None:
-        return []
-    if message.photo:
-        best = message.photo[-1]
-        return [Reference(f"tg:{best.file_id}", "photo", best.width, best.height, best.file_size, "image/jpeg")]
-    if message.document:
-        doc = message.document
-        return [Reference(f"tg:{doc.file_id}", doc.file_name or "file", None, None, doc.file_size, doc.mime_type)]
-    return []
-
-
-# What else a message may carry, none of it a picture to edit; a user sending one is told so by name. An animation
-# (a GIF) also comes with a `document`, so it is looked at first.
-UNUSABLE_MEDIA = ("animation", "sticker", "video", "video_note", "voice", "audio", "venue", "location", "contact",
-                  "poll", "dice", "game", "story")
-
-
-def unusable_media(message: Message) -> str | None:
-    """The kind of a message's content the bot cannot use (`"sticker"`, `"voice"`, …), or None."""
-    return next((kind for kind in UNUSABLE_MEDIA if getattr(message, kind, None)), None)
-
-
 def check(references: list[Reference]) -> None:
     """What can be told before downloading anything: too large for the Bot API, animated, or not a picture."""
     for number, ref in enumerate(references, start=1):
-        if ref.size and ref.size > DOWNLOAD_LIMIT:
+        if ref.nbytes and ref.nbytes > DOWNLOAD_LIMIT:
             raise UnusableReference("too_big", number, ref.name)
         if ref.mime_type == "image/gif":
             raise UnusableReference("animated", number, ref.name)
         if ref.mime_type and not ref.mime_type.startswith("image/"):
             raise UnusableReference("not_image", number, ref.name)
-
-
-class ReferenceFetcher:
-    """Turns reference ids into checked image files, in order, for as long as a job runs.
-
-    They wait in the spool folder, not in memory: an edit with 14 pictures of 20 MB may run for minutes, and the
-    image client uploads them from the files.
-    """
-
-    def __init__(self, bot: Bot, originals: OriginalsStore, spool_dir: Path) -> None:
-        self._bot = bot
-        self._originals = originals
-        self._spool = spool_dir
-
-    async def measured(self, ref: Reference, number: int = 1) -> Reference:
-        """A picture sent as a file, downloaded once at intake: its real size (for the ratio it keeps) and a refusal
-        of what the image service cannot take, before a credit is reserved. Photos come measured by Telegram."""
-        if ref.width and ref.height:
-            return ref
-        path = self._spool / f"probe-{uuid.uuid4().hex}.part"
-        try:
-            await self._download(number, ref.id.partition(":")[2], path)
-            try:
-                _, width, height, animated = await asyncio.to_thread(_measure, path)
-            except TooManyPixelsError:
-                raise UnusableReference("too_many_pixels", number, ref.name) from None
-            except NotAnImageError as exc:
-                raise UnusableReference("not_image", number, ref.name, exc.detail) from None
-        finally:
-            path.unlink(missing_ok=True)
-        if animated:
-            raise UnusableReference("animated", number, ref.name)
-        return dataclasses.replace(ref, width=width, height=height)
-
-    async def _download(self, number: int, file_id: str, path: Path) -> None:
-        try:
-            file = await self._bot.get_file(file_id)
-            if file.file_size and file.file_size > DOWNLOAD_LIMIT:
-                raise UnusableReference("too_big", number, "image")
-            data = await file.download_as_bytearray()
-        except TelegramError as exc:
-            too_big = "too big" in str(exc).lower()
-            cause = f"{type(exc).__name__}: {exc.message}"
-            raise UnusableReference("too_big" if too_big else "download", number, "image", cause) from exc
-        await asyncio.to_thread(path.write_bytes, data)
-
-    @contextlib.asynccontextmanager
-    async def fetched(self, ids: tuple[str, ...]) -> AsyncIterator[list[Path]]:
-        """The pictures as files, removed when the block ends (whatever it raised)."""
-        paths: list[Path] = []
-        try:
-            fetches = [self._one(number, ref_id, paths) for number, ref_id in enumerate(ids, 1)]
-            yield list(await asyncio.gather(*fetches))
-        finally:
-            for path in paths:
-                path.unlink(missing_ok=True)
-
-    async def _one(self, number: int, ref_id: str, paths: list[Path]) -> Path:
-        kind, _, value = ref_id.partition(":")
-        path = self._spool / f"ref-{uuid.uuid4().hex}.part"
-        if kind == "job":
-            original = await self._originals.fetch(value)
-            if original is None:
-                raise UnusableReference("gone", number, "image")
-            paths.append(path)
-            await asyncio.to_thread(_link_or_copy, original, path)  # its own name: a prune cannot take it away
-        elif kind == "tg":
-            paths.append(path)
-            await self._download(number, value, path)
-        else:
-            raise UnusableReference("gone", number, "image")
-        try:
-            await asyncio.to_thread(inspect_image, path)  # a pixel bomb is refused from its header, unopened
-        except TooManyPixelsError:
-            raise UnusableReference("too_many_pixels", number, "image") from None
-        except NotAnImageError as exc:
-            raise UnusableReference("not_image", number, "image", exc.detail) from None
-        return path
-
-
-def _measure(path: Path) -> tuple[str, int, int, bool]:
-    """Format and size as `inspect_image` checks them, and whether the picture moves (an animated WEBP or PNG; a
-    phone's MPO has more frames, but they are pictures of one moment and the first is sent as a JPEG)."""
-    fmt, width, height = inspect_image(path)
-    with Image.open(path) as img:
-        animated = fmt in ("PNG", "WEBP") and bool(getattr(img, "is_animated", False))
-    return fmt, width, height, animated
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
-class AlbumCollector:
-    """Telegram sends an album as separate messages sharing a media_group_id; this gathers them in the database,
-    so the parts may reach different processes. Albums are kept for a day (the inbox prunes them): a later reply
-    to any of their photos finds all of them."""
-
-    def __init__(self, store: Store, quiet: float = ALBUM_QUIET_SECONDS, poll: float = 0.25) -> None:
-        self._store = store
-        self._quiet = quiet
-        self._poll = poll
-
-    async def add(self, message: Message) -> None:
-        refs = [dataclasses.asdict(ref) for ref in from_message(message)]
-        await self._store.add_album_part(message.chat.id, message.media_group_id or "", message.message_id, refs)
-
-    async def references(self, chat_id: int, media_group_id: str) -> list[Reference]:
-        refs, _ = await self._store.album(chat_id, media_group_id)
-        return [Reference(**ref) for ref in refs]
-
-    async def complete(self, chat_id: int, media_group_id: str,
-                       on_progress: Callable[[int], Awaitable[None]]) -> list[Reference]:
-        """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
-        reported = 0
-        while True:
-            refs, newest = await self._store.album(chat_id, media_group_id)
-            if len(refs) != reported:
-                reported = len(refs)
-                await on_progress(reported)
-            if time.time() - newest >= self._quiet:
-                return [Reference(**ref) for ref in refs]
-            await asyncio.sleep(self._poll)

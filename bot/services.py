@@ -9,14 +9,19 @@ from telegram.ext import ContextTypes
 from .config import Settings
 from .imagegen import ImageClient
 from .inbox import Inbox
+from .menus import Menu
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker
 from .delivery import Uploads
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
 from .quota import Quota
-from .references import AlbumCollector, ReferenceFetcher
+from .telegram_references import AlbumCollector, ReferenceFetcher
+from .request_service import RequestService
 from .store import Store
+from .store.access import Access
+from .store.history import History
+from .store.prefs import PrefsTable
 from .telegram_limits import RefusalPacer
 
 KEY = "services"
@@ -24,11 +29,18 @@ KEY = "services"
 
 @dataclass(slots=True)
 class Services:
+    """What handlers use are the services from `requests` on; the fields above them are the wiring (`app.py`
+    opens, pings and closes the store; tests/test_layers.py checks that no handler reaches it)."""
+
     settings: Settings
     client: ImageClient
     store: Store
     originals: OriginalsStore
     queue: JobQueue
+    requests: RequestService
+    prefs: PrefsTable  # remembered defaults
+    access: Access  # blocked users, first notices
+    history: History  # what was made, for /history and /stats
     quota: Quota
     albums: AlbumCollector
     references: ReferenceFetcher
@@ -36,6 +48,7 @@ class Services:
     presentation: TelegramPresentation
     inbox: Inbox | None  # None in a worker, which takes no updates
     uploads: Uploads
+    menu: Menu  # the command menus, from the commands the handler modules export
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 

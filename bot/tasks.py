@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from .store.database import outage
+from .store.backend import outage
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ import time
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.store import make_store
+from tests.rows import insert_job
 
 
 def _scope(kind: str) -> str:
@@ -94,7 +95,7 @@ async def _seed(settings, jobs: list[Job]) -> None:  # noqa: ANN001
     await store.open()
     try:
         for job in jobs:
-            await store.save_job(job)
+            await insert_job(store, job)
     finally:
         await store.close()
 

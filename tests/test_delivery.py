@@ -62,7 +62,7 @@ async def test_original_button_sends_the_file_and_says_when_gone(bot, harness, t
         path.unlink()
     store = make_store(bot.settings.database)  # and from the database, where PostgreSQL keeps them too
     await store.open()
-    await store.prune_originals(max_age=0, max_total=0)
+    await store.originals.prune_originals(max_age=0, max_total=0)
     await store.close()
     answer = await harness.press(photo_msg, "Original", user)
     assert "no longer kept" in answer["text"] and answer["show_alert"] is True

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bot.models import JobStatus
-from bot.store import SqliteStore
+from bot.store import make_store
 from tests.test_persistence import _spawn_bot
 
 FIXTURE = Path(__file__).with_name("fixtures") / "first-release.sqlite3"
@@ -66,15 +66,15 @@ async def test_a_first_release_database_is_migrated_in_place_with_nothing_lost(t
     path = tmp_path / "data" / "imagine-bot.sqlite3"
     path.parent.mkdir()
     shutil.copy(FIXTURE, path)
-    store = SqliteStore(f"sqlite:///{path}")
+    store = make_store(f"sqlite:///{path}")
     await store.open()
     try:
-        done = await store.get_job("oldjobdone1")
+        done = await store.jobs.get_job("oldjobdone1")
         assert done.status == JobStatus.DONE and done.photo_file_id == "PHOTO_FILE_ID" and done.width == 2752
-        assert (await store.get_pending("oldpending1")).prompt == "a waiting keyboard"
-        prefs = await store.get_prefs("user", 4242)
+        assert (await store.pending.get_pending("oldpending1")).prompt == "a waiting keyboard"
+        prefs = await store.prefs.get_prefs("user", 4242)
         assert (prefs.aspect_ratio, prefs.size, prefs.always_original, prefs.variants) == ("4:3", "4K", True, 2)
-        assert await store.credits_used(day="2026-11-30", user_id=4242) == 1
+        assert await store.credits.credits_used(day="2026-11-30", user_id=4242) == 1
     finally:
         await store.close()
     # and the bot runs on it: the queued job of the first release is made and delivered

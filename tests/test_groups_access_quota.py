@@ -68,8 +68,8 @@ async def test_channel_post_generates_into_the_channel(start_bot, harness, tg, i
     await store.open()
     try:  # counted against the channel, as its user and as its chat
         day = datetime.now(UTC).date().isoformat()
-        assert await store.credits_used(day=day, user_id=channel["id"]) == 1
-        assert await store.credits_used(day=day, chat_id=channel["id"]) == 1
+        assert await store.credits.credits_used(day=day, user_id=channel["id"]) == 1
+        assert await store.credits.credits_used(day=day, chat_id=channel["id"]) == 1
     finally:
         await store.close()
 

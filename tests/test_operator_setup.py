@@ -17,7 +17,8 @@ from telegram import Bot
 
 from bot.imagegen import ImageClient, NotAnImageError
 from bot.options import AspectRatio, ImageRequest, Resolution
-from bot.references import ReferenceFetcher, UnusableReference
+from bot.references import UnusableReference
+from bot.telegram_references import ReferenceFetcher
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}

@@ -14,7 +14,8 @@ import pytest
 from bot.app import run_bot
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
-from bot.store import SqliteStore, StoreError
+from bot.store import StoreError, make_store
+from tests.rows import insert_job
 
 
 def _env(settings) -> dict[str, str]:  # noqa: ANN001
@@ -111,11 +112,11 @@ async def test_sigkill_mid_job_resumes_exactly_once_and_old_buttons_work(make_se
 async def test_job_interrupted_twice_is_told_once(make_settings, start_bot, harness, tg):
     settings = make_settings()
     user, chat = harness.person()
-    store = SqliteStore(settings.database)
+    store = make_store(settings.database)
     await store.open()
     job = Job("stuckjob1", Origin(chat["id"], user["id"]), ImageRequest("stuck", AspectRatio("1:1"), Resolution("1K")),
               status=JobStatus.RUNNING, attempts=2)
-    await store.save_job(job)
+    await insert_job(store, job)
     await store.close()
     await start_bot()
     msg = await harness.reply_text(chat["id"], "interrupted by a restart", timeout=5)  # at start, not a lease later
@@ -219,7 +220,7 @@ async def test_cancel_all(start_bot, harness, img):
 
 async def test_database_folder_is_created(make_settings, tmp_path):
     settings = make_settings(database_url=f"sqlite:///{tmp_path}/new/dir/bot.sqlite3")
-    store = SqliteStore(settings.database)
+    store = make_store(settings.database)
     await store.open()
     await store.close()
     assert (tmp_path / "new/dir/bot.sqlite3").exists()
@@ -238,7 +239,7 @@ async def test_unusable_database_stops_the_start_clearly(make_settings, tmp_path
         path.write_bytes(b"this is not a database, it is a text file that somebody put here" * 100)
         url = f"sqlite:///{path}"
     else:
-        store = SqliteStore(f"sqlite:///{path}")
+        store = make_store(f"sqlite:///{path}")
         await store.open()
         await store.close()
         url = f"sqlite:///{path}?mode=ro"

@@ -93,10 +93,10 @@ def test_every_kind_the_code_records_is_in_the_table():
     assert {imagegen.RateLimitedError.retryable, imagegen.UpstreamError.retryable, imagegen.GenerationTimeout.retryable,
             imagegen.AuthError.retryable, imagegen.BadAnswerError.retryable} == {True, False}
     assert delivery.DeliveryError.kind in KINDS
-    refused = set(re.findall(r'UnusableReference\(\s*"(\w+)"', SOURCES[BOT / "references.py"]))
+    refused = {kind for source in SOURCES.values() for kind in re.findall(r'UnusableReference\(\s*"(\w+)"', source)}
     assert refused and {f"reference_{kind}" for kind in refused} <= set(KINDS)
     recorded = {kind for source in SOURCES.values() for kind in re.findall(r'\b_fail(?:ed)?\(\s*\w+,\s*"(\w+)"', source)}
-    recorded |= set(re.findall(r'error_kind="(\w+)"', SOURCES[BOT / "store" / "database.py"]))
+    recorded |= set(re.findall(r'error_kind="(\w+)"', SOURCES[BOT / "store" / "leases.py"]))
     assert recorded and recorded <= set(KINDS)
     assert ADMIN_ALERTS == {"auth", "quota", "endpoint", "storage"}
 

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import BaseHandler, ContextTypes
 
 from ..failures import KINDS, label_key
+from ..menus import Command
 from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
@@ -79,7 +80,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     origin = await origin_for(update, context)
     now = services.quota.now()
     today_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    jobs = await services.store.jobs_since(now.timestamp() - 7 * DAY)
+    jobs = await services.history.jobs_since(now.timestamp() - 7 * DAY)
     text = await asyncio.to_thread(stats_text, jobs, today_start, origin.lang)  # a busy week: many thousand jobs
     await reply(context, origin, text)
 
@@ -112,9 +113,9 @@ async def _set_blocked(update: Update, context: ContextTypes.DEFAULT_TYPE, block
     if values is None:
         await reply(context, origin, t("block_usage", origin.lang))
         return
-    await services.store.set_blocked(values[0], blocked)
+    await services.access.set_blocked(values[0], blocked)
     if not blocked:
-        await services.store.clear_notice(values[0], "blocked")
+        await services.access.clear_notice(values[0], "blocked")
     await reply(context, origin, t("block_done" if blocked else "unblock_done", origin.lang, user_id=values[0]))
 
 
@@ -126,3 +127,7 @@ async def block(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @admins_only
 async def unblock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_blocked(update, context, False)
+
+
+COMMANDS = [Command("stats", stats), Command("grant", grant), Command("block", block), Command("unblock", unblock)]
+HANDLERS: list[BaseHandler] = []

@@ -1,4 +1,5 @@
-"""/start, /help, /usage, /cancel, /id, the access gate and the error handler."""
+"""/start, /help and its sections, /usage, /id, a command we don't know, a button we didn't make, the access gate and
+the error handler."""
 
 from __future__ import annotations
 
@@ -6,18 +7,17 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from .. import metrics
-from ..keyboards import HELP_MAIN, HELP_SECTIONS, Callback, help_keyboard
-from ..menus import PRIVATE_COMMANDS, set_private_menu
-from ..models import Job, Origin
+from ..keyboards import HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
+from ..menus import Command
+from ..models import Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
-from .imagine import keyboard_prompt
-from .replies import display_name, edit_quietly, origin_for, reply, user_lang
+from .replies import Answer, display_name, edit_quietly, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(context, origin, t("start_group", origin.lang))
         return
     await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
-    await set_private_menu(context.bot, origin.chat_id, origin.lang, chosen=False)
+    await services.menu.set_private(context.bot, origin.chat_id, origin.lang, chosen=False)
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -79,7 +79,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     command may be another bot's)."""
     origin = await origin_for(update, context)
     command = (update.effective_message.text or "").split(maxsplit=1)[0]
-    names = join_list((f"/{name}" for name in PRIVATE_COMMANDS), origin.lang)
+    names = join_list((f"/{name}" for name in get_services(context).menu.private), origin.lang)
     await reply(context, origin, t("unknown_command", origin.lang, command=command, commands=names))
 
 
@@ -108,30 +108,6 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(context, origin, text)
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`/cancel` stops the user's newest unfinished job; `/cancel all` stops all of them."""
-    origin = await origin_for(update, context)
-    queue = get_services(context).queue
-    jobs = await queue.user_jobs(origin.user_id)
-    if not jobs:
-        await reply(context, origin, t("nothing_to_cancel", origin.lang))
-        return
-    everything = (context.args or [""])[0].lower() == "all"
-    requests: dict[str, Job] = {}  # the variants of one request are cancelled (and told) as one
-    for job in jobs if everything else jobs[:1]:
-        if job.group not in requests and await queue.cancel(job.id):
-            requests[job.group] = job
-    # Said here, in the chat: the status line that also says it may be far up.
-    if len(requests) == 1:
-        (job,) = requests.values()
-        text = t("cancelled_one", origin.lang, label=job.request.label, prompt=keyboard_prompt(job.request.prompt))
-    elif requests:
-        text = t("cancelled_many", origin.lang, count=len(requests))
-    else:
-        text = t("nothing_to_cancel", origin.lang)
-    await reply(context, origin, text)
-
-
 async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The sender's user id, and the chat's in a group: what the owner puts in ALLOWED_USER_IDS, ADMIN_USER_IDS
     or ALLOWED_CHAT_IDS. Open to everyone, refused users included: it is how they learn what to send the owner."""
@@ -148,16 +124,23 @@ async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(context, origin, "\n".join(lines))
 
 
+async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button we did not make (an old version's, another bot's, junk): a short answer, nothing else."""
+    answer = Answer(update)
+    await answer(t("expired", await user_lang(context, update.callback_query.from_user)))
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
-    metrics.update_received(update)
+    metrics.update_received(next((kind for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None),
+                                 "other"))
     services = get_services(context)
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat
     subject = user.id if user else (chat.id if chat else None)
     if subject is None or subject in settings.admin_user_ids or _asks_id(update, context.bot.username):
         return
-    if await services.store.is_blocked(subject):
+    if await services.access.is_blocked(subject):
         kind = "blocked"
     elif not (settings.allowed_user_ids or settings.allowed_chat_ids):
         return
@@ -169,7 +152,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("update from %s refused: %s", subject, kind)
     if update.callback_query:
         await update.callback_query.answer(t(kind, lang, user_id=subject))
-    elif _addressed_to_bot(update) and await services.store.first_notice(subject, kind):
+    elif _addressed_to_bot(update) and await services.access.first_notice(subject, kind):
         await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop
 
@@ -202,3 +185,17 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await reply(context, origin, t("error_internal", origin.lang))
         except Exception:  # noqa: BLE001 - the error handler must never raise
             log.warning("could not tell the user about the error")
+
+
+COMMANDS = [
+    Command("start", start, private=8),
+    Command("help", help_, private=2, group=2),
+    Command("usage", usage, private=6, group=5),
+    Command("id", id_, private=7, group=7),
+]
+HANDLERS = [
+    CallbackQueryHandler(on_help_button, pattern=Callback.matching(Action.HELP)),
+    CallbackQueryHandler(on_stale_button, pattern=Callback.undecodable),
+    # after every command of every module (app.py adds those first): a typo in a private chat
+    MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.COMMAND, unknown_command),
+]

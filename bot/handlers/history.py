@@ -1,19 +1,18 @@
 """/history: every request a user made in a chat for as long as its original is kept (ORIGINALS_MAX_AGE_HOURS),
-five a page; what made no image on pages of its own, so failures never push a success out. 📤 sends a result
-again (by file id, no new generation), 🔁 makes it anew."""
+five a page; what made no image on pages of its own, so failures never push a success out. Its 📤 and 🔁 buttons
+are a result's (`results.py`): sent again by file id, or made anew."""
 
 from __future__ import annotations
 
 import time
 
-from telegram import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Update
-from telegram.ext import ContextTypes
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from ..delivery import album_details, caption, details_line, send_kwargs
 from ..failures import label_key
-from ..keyboards import Callback, album_keyboard, history_keyboard, result_keyboard
-from ..models import Job, JobStatus, Origin, Target
-from ..options import Resolution
+from ..keyboards import Action, Callback, history_keyboard
+from ..models import Job, JobStatus, Origin
+from ..menus import Command
 from ..services import get_services
 from ..texts import t
 from .replies import edit_quietly, may_act_for, origin_for, reply, user_lang
@@ -116,18 +115,18 @@ async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id
                        kind: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of made (`MADE`, with what is still in progress on the first) or not-made requests."""
     services = get_services(context)
-    store, hours = services.store, services.settings.originals_max_age_hours
+    past, hours = services.history, services.settings.originals_max_age_hours
     since, made = time.time() - hours * 3600, kind == MADE
-    total, requests = await store.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
+    total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
                                           limit=PAGE_SIZE)
     if total and not requests:  # past the end (the list shrank since it was shown): its last page
         page = (total - 1) // PAGE_SIZE
-        total, requests = await store.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
+        total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
                                               limit=PAGE_SIZE)
-    others, _ = await store.history(user_id, chat_id, since, made=not made, offset=0, limit=0)
+    others, _ = await past.history(user_id, chat_id, since, made=not made, offset=0, limit=0)
     running = []
     if made and page == 0:
-        running = requests_of([j for j in await store.user_unfinished(user_id) if j.origin.chat_id == chat_id])
+        running = requests_of([j for j in await services.queue.user_jobs(user_id) if j.origin.chat_id == chat_id])
     if not (total or others or running):
         return t("history_empty", lang), None
     pages = max(1, -(-total // PAGE_SIZE))
@@ -152,42 +151,5 @@ async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id
     return "\n".join(lines), markup
 
 
-async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    """Send a finished result again from Telegram's copy, with the buttons it had (⬆ included); False when
-    nothing is stored. A request of variants comes back as its album."""
-    members = [job]
-    if job.group_id:
-        members = await get_services(context).store.group_jobs(job.group_id)
-    stored = [m for m in members if m.status == JobStatus.DONE and (m.photo_file_id or m.document_file_id)]
-    if not stored:
-        return False
-    if len(stored) == 1:
-        return await _resend_one(context, stored[0], target, lang)
-    media = [InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(m.document_file_id)
-             for m in stored]
-    if len({type(item) for item in media}) > 1:  # an album is photos or documents, never both
-        for member in stored:
-            await _resend_one(context, member, target, lang)
-        return True
-    details = album_details(stored)
-    media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
-    await context.bot.send_media_group(media=media, **send_kwargs(target))
-    markup = album_keyboard([m.id for m in stored], lang, with_originals=not stored[0].document_file_id,
-                            size=Resolution.smallest(m.size_made for m in stored))
-    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup,
-                                   **send_kwargs(target))
-    return True
-
-
-async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    text = caption(job.request.prompt, details_line(job) if job.width else job.request.label)
-    if job.photo_file_id:
-        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made)
-        await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **send_kwargs(target))
-        return True
-    if job.document_file_id:
-        markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made)
-        await context.bot.send_document(document=job.document_file_id, caption=text, reply_markup=markup,
-                                        **send_kwargs(target))
-        return True
-    return False
+COMMANDS = [Command("history", history, private=5, group=4)]
+HANDLERS = [CallbackQueryHandler(on_history_button, pattern=Callback.matching(Action.HISTORY_PAGE))]

@@ -1,4 +1,5 @@
-"""What every handler needs: who asked and where (Origin), in which language, who may press, and how to answer."""
+"""What every handler needs: who asked and where (Origin), in which language, who may press, and how to answer
+(a reply, a callback answer given once). The one handler module every other may import."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
-from ..delivery import send_kwargs
-from ..models import Origin
+from ..models import Job, Origin, PendingRequest
 from ..services import get_services
+from ..targets import Target, send_kwargs
 from ..telegram_limits import REFUSAL_EVERY
+from ..texts import t
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # not edits: an edit never re-runs a command
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +59,7 @@ async def user_lang(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> st
     """The language a user chose in /settings, else their Telegram app's."""
     if user is None:
         return None
-    prefs = await get_services(context).store.get_prefs("user", user.id)
+    prefs = await get_services(context).prefs.get_prefs("user", user.id)
     return prefs.language or user.language_code
 
 
@@ -79,11 +82,52 @@ async def may_act_for(context: ContextTypes.DEFAULT_TYPE, owner: Origin, user_id
     return owner.user_id == user_id or await is_chat_admin(context, owner.chat_id, user_id)
 
 
+class Answer:
+    """Answers a callback query exactly once: at once where work follows, or at the end with the default."""
+
+    def __init__(self, update: Update) -> None:
+        self._query = update.callback_query
+        self.done = False
+
+    async def __call__(self, text: str | None = None, *, alert: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            await self._query.answer(text, show_alert=alert)
+        except BadRequest as exc:  # too old (over 15 s) or answered elsewhere: nothing left to do
+            log.info("callback answer refused: %s", exc.message)
+
+
+async def may_press(context: ContextTypes.DEFAULT_TYPE, answer: Answer, lang: str | None,
+                    record: PendingRequest | Job | None, user_id: int) -> bool:
+    """A button of something gone (expired, or from before a wipe) or of someone else's request gets a short answer."""
+    if record is None:
+        await answer(t("expired", lang))
+        return False
+    if not await may_act_for(context, record.origin, user_id):
+        await answer(t("not_yours", lang))
+        return False
+    return True
+
+
+async def pressed_job(update: Update, context: ContextTypes.DEFAULT_TYPE, job_id: str, answer: Answer,
+                      lang: str | None) -> tuple[Job, Origin] | None:
+    """The job a status line's or a result's button names, if the presser may act for it (else answered); and
+    where its answers go: this chat, under the message pressed, in the presser's language, for its requester."""
+    job = await get_services(context).queue.job(job_id)
+    if not await may_press(context, answer, lang, job, update.callback_query.from_user.id):
+        return None
+    here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id,
+                               reply_to=update.callback_query.message.message_id, lang=lang,
+                               requester=job.origin.requester)
+    return job, here
+
+
 async def reply(
     context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message:
-    target = origin.target()
-    return await context.bot.send_message(text=text, reply_markup=markup, **send_kwargs(target))
+    return await context.bot.send_message(text=text, reply_markup=markup, **send_kwargs(Target.of(origin)))
 
 
 async def edit_quietly(edit: Awaitable[Any]) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from ..keyboards import Callback, prefs_keyboard
-from ..menus import reset_private_menu, set_private_menu
+from ..keyboards import Action, Callback, prefs_keyboard
+from ..menus import Command
 from ..models import Prefs, prefs_scope
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
 from ..services import Services, get_services
 from ..texts import LANGUAGES, language, t
-from .replies import edit_quietly, is_chat_admin, origin_for, reply, user_lang
+from .replies import Answer, edit_quietly, is_chat_admin, origin_for, reply, user_lang
 
 
 def scope_key(scope: str, scope_id: int) -> str:
@@ -46,15 +44,23 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not await may_change(context, scope, scope_id, origin.user_id):
         await reply(context, origin, t("prefs_admins_only", origin.lang))
         return
-    prefs = await services.store.get_prefs(scope, scope_id)
+    prefs = await services.prefs.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
     markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
     app_lang = update.effective_user.language_code if update.effective_user else None
     await reply(context, origin, _panel(scope, prefs, ratio, size, origin.lang, app_lang), markup)
 
 
-async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback,
-                          answer: Callable[..., Awaitable[None]]) -> None:
+async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    answer = Answer(update)
+    try:
+        await _on_prefs_button(update, context, Callback.decode(update.callback_query.data), answer)
+    finally:
+        await answer()
+
+
+async def _on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback,
+                           answer: Answer) -> None:
     query = update.callback_query
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
@@ -65,7 +71,7 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
     if not await may_change(context, *scope, query.from_user.id):
         await answer(t("prefs_admins_only", lang) if scope[0] == "chat" else t("not_yours", lang))
         return
-    prefs = await services.store.get_prefs(*scope)
+    prefs = await services.prefs.get_prefs(*scope)
     kind, value = callback.arg[0], callback.arg[1:]
     try:
         if kind == "r":
@@ -91,12 +97,12 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ca
         await edit_quietly(query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size,
                                                      variants=prefs.variants or 1, original=original)))
         return
-    await services.store.save_prefs(*scope, prefs)
+    await services.prefs.save_prefs(*scope, prefs)
     await answer()
     if kind == "l" and prefs.language:  # the command menu follows the choice, here in this private chat
-        await set_private_menu(context.bot, scope[1], lang, chosen=True)
+        await services.menu.set_private(context.bot, scope[1], lang, chosen=True)
     elif kind == "l":
-        await reset_private_menu(context.bot, scope[1], lang)
+        await services.menu.reset_private(context.bot, scope[1], lang)
     markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
     text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code)
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
@@ -113,3 +119,7 @@ def _panel(scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang:
         name = chosen or t("prefs_language_app_value", lang, name=LANGUAGES[language(app_lang)])
         text += t("prefs_row_language", lang, language=name)
     return text
+
+
+COMMANDS = [Command("settings", settings_command, private=4, group=6)]
+HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS))]

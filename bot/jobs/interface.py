@@ -1,10 +1,23 @@
-"""The narrow interface between the job engine and whatever shows jobs to people (Telegram chats today)."""
+"""The narrow interfaces between the job engine and the chat side: what it calls to show a job (`Presentation`),
+and where it gets a job's reference pictures (`ReferenceSource`). Both are implemented on the Telegram side."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Protocol
 
 from ..models import Job
+
+
+class ReferenceSource(Protocol):
+    """Where a job's reference pictures come from (Telegram today, `bot/telegram_references.py`), given to the
+    worker at start: the engine names them by id and never sees how they are fetched."""
+
+    def fetched(self, ids: tuple[str, ...]) -> AbstractAsyncContextManager[list[Path]]:
+        """The pictures as checked files, in order, removed when the block ends; `UnusableReference` (from
+        `bot/references.py`) for one that cannot be used."""
+        ...
 
 
 class Presentation(Protocol):
@@ -27,7 +40,7 @@ class Presentation(Protocol):
     def lost(self, job: Job) -> None:
         """Another process holds the job now (this one's lease ran out): this one no longer shows it."""
 
-    async def settle(self, group: str, epoch: int) -> None:
+    async def deliver(self, group: str, epoch: int) -> None:
         """Every job of the request has ended: deliver what was made, say why the rest wasn't, record it — as
         the holder of its delivery at `epoch` (a process that lost it stops quietly)."""
 

@@ -62,7 +62,7 @@ class JobQueue:
             for job in jobs:
                 await self._quota.reserve(job)
                 reserved.append(job)
-            await self._store.enqueue(list(jobs), self._user_limit)
+            await self._store.queue.enqueue(list(jobs), self._user_limit)
         except QuotaExceeded:
             self._presentation.queued(lead.group, ok=False)
             await self._refund(reserved)
@@ -83,20 +83,28 @@ class JobQueue:
     async def cancel(self, job_id: str) -> bool:
         """Cancel the request `job_id` belongs to, wherever it runs: waiting jobs end at once, running ones are
         stopped by their process (it watches the flag; the upstream request is aborted)."""
-        job = await self._store.get_job(job_id)
+        job = await self._store.jobs.get_job(job_id)
         if job is None:
             return False
-        cancelled, running = await self._store.cancel(job.group)
+        cancelled, running = await self._store.queue.cancel(job.group)
         for member in cancelled:
             await self._quota.refund(member)
         for job_id in running:  # credits back now; the worker's own refund later finds nothing left to do
-            await self._store.refund_credits(job_id)
+            await self._store.credits.refund_credits(job_id)
         for listener in self._cancel_listeners:
             listener(running)
-        if cancelled and (epoch := await self._store.try_settle(job.group, self._owner, self._lease)) is not None:
-            await self._presentation.settle(job.group, epoch)
+        if cancelled and (epoch := await self._store.leases.claim_delivery(job.group, self._owner,
+                                                                           self._lease)) is not None:
+            await self._presentation.deliver(job.group, epoch)
         return bool(cancelled or running)
+
+    async def job(self, job_id: str) -> Job | None:
+        return await self._store.jobs.get_job(job_id)
+
+    async def request_jobs(self, group: str) -> list[Job]:
+        """The jobs of one request, in variant order."""
+        return await self._store.jobs.group_jobs(group)
 
     async def user_jobs(self, user_id: int) -> list[Job]:
         """Unfinished jobs of a user, newest first."""
-        return await self._store.user_unfinished(user_id)
+        return await self._store.jobs.user_unfinished(user_id)

@@ -29,10 +29,10 @@ from ..options import ImageRequest
 from ..originals import OriginalsStore, StorageError
 from ..process import dead_here
 from ..quota import Quota, QuotaExceeded
-from ..references import ReferenceFetcher, UnusableReference
+from ..references import UnusableReference
 from ..store import Caps, LeaseLost, Store, outage
 from ..tasks import Background, complain, persist, wait_set
-from .interface import Presentation
+from .interface import Presentation, ReferenceSource
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Worker:
         client: ImageClient,
         originals: OriginalsStore,
         quota: Quota,
-        references: ReferenceFetcher,
+        references: ReferenceSource,
         presentation: Presentation,
         *,
         name: str,
@@ -99,9 +99,9 @@ class Worker:
     async def start(self) -> None:
         """Take over at once what dead processes of this machine left (a restart after a crash), then run."""
         self._store.on_wake(self._heard)
-        dead = [name for name in await self._store.holders() if dead_here(name)]
+        dead = [name for name in await self._store.leases.holders() if dead_here(name)]
         if dead:
-            await self._store.expire(dead)
+            await self._store.leases.expire(dead)
         await self._reap()  # also jobs left running without a lease (by the first release)
         self._loops = [asyncio.create_task(self._maintain(), name="worker-maintenance"),
                        asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
@@ -159,7 +159,7 @@ class Worker:
             while len(self._making) < self._concurrency and not self._closing:
                 began = time.time()
                 try:
-                    job = await self._store.claim(self.name, self._caps, self._lease)
+                    job = await self._store.queue.claim(self.name, self._caps, self._lease)
                 except Exception as exc:  # noqa: BLE001 - a database hiccup: try again on the next round
                     complain(log, "could not claim a job", exc)
                     break
@@ -194,11 +194,11 @@ class Worker:
             await asyncio.sleep(every)
             try:
                 began = time.time()
-                self._renewed(await self._store.renew(self.name, self._lease), began)
+                self._renewed(await self._store.leases.renew(self.name, self._lease), began)
                 contact = contact if contact is not None else time.monotonic()
                 if time.monotonic() - contact >= self._lease:
                     await self._reap()
-                metrics.jobs_in_queue(*await self._store.queue_counts())
+                metrics.jobs_in_queue(*await self._store.queue.queue_counts())
             except Exception as exc:  # noqa: BLE001 - the database may be down for a moment; the next round retries
                 contact = None
                 complain(log, "lease upkeep failed", exc)
@@ -218,12 +218,12 @@ class Worker:
                     task.cancel()
 
     async def _reap(self) -> None:
-        reaped = await self._store.reap(self.name, self._lease)
+        reaped = await self._store.leases.reap(self.name, self._lease)
         if reaped.requeued:
             log.info("took over %d job(s) whose process stopped", reaped.requeued)
             self._wake.set()
-        for group, epoch in reaped.settle:
-            self._background.spawn(self._presentation.settle(group, epoch))
+        for group, epoch in reaped.deliveries:
+            self._background.spawn(self._presentation.deliver(group, epoch))
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -232,7 +232,7 @@ class Worker:
             if not self._running:
                 continue
             try:
-                flagged = await self._store.cancel_requested(self.name)
+                flagged = await self._store.queue.cancel_requested(self.name)
             except Exception as exc:  # noqa: BLE001
                 complain(log, "could not read cancel requests", exc)
                 continue
@@ -287,7 +287,7 @@ class Worker:
         self._making.discard(job.id)
         self._wake.set()  # its slot is free: the next job may start while this one is recorded and delivered
         try:
-            epoch = await self._persist(lambda: self._store.finish_job(job, self.name, self._lease),
+            epoch = await self._persist(lambda: self._store.leases.finish_job(job, self.name, self._lease),
                                         f"record the outcome of job {job.id}")
         except LeaseLost:
             log.info("job %s: taken over by another process; its outcome was not recorded here", job.id)
@@ -298,7 +298,7 @@ class Worker:
                 self._leases.pop(job.id, None)
         self._presentation.ended(job)
         if epoch is not None:
-            await self._presentation.settle(job.group, epoch)
+            await self._presentation.deliver(job.group, epoch)
 
     async def _persist(self, operation, what: str):  # noqa: ANN001, ANN202 - persist's own types
         """A write that must land, retried through a database outage (often enough to land within the lease
@@ -307,7 +307,7 @@ class Worker:
 
     async def _give_back(self, job: Job) -> None:
         with contextlib.suppress(Exception):
-            await self._store.release(job)
+            await self._store.leases.release(job)
         if job.variant == 1 or job.group_id is None:
             with contextlib.suppress(Exception):
                 await self._presentation.paused(job.group)

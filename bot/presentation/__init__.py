@@ -1,7 +1,7 @@
 """Telegram presentation of jobs: status lines (`status`) and the end of a request (`finisher`).
 
-`TelegramPresentation` is what the engine (`bot/jobs/`) talks to, through its `Presentation` interface; another
-front end (inline mode, say) would be another implementation of that interface, not a fork of the engine.
+`TelegramPresentation` is what the engine (`bot/jobs/`) talks to, through its `Presentation` interface: the engine
+knows that interface, never this module.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class TelegramPresentation:
     def lost(self, job: Job) -> None:
         self.lines.lost(job)
 
-    async def settle(self, group: str, epoch: int) -> None:
-        await self.finisher.settle(group, epoch)
+    async def deliver(self, group: str, epoch: int) -> None:
+        await self.finisher.deliver(group, epoch)
 
     async def paused(self, group: str) -> None:
         await self.finisher.paused(group)

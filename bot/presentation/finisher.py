@@ -1,7 +1,7 @@
 """The end of a request in its chat: deliver what was made (photo, preview + file, or album), say why the rest
 wasn't, record every job's outcome, and tell the admins about failures that stop everyone.
 
-Exactly one process settles a request (the store hands it out, as a new epoch of its lead job). What a delivery
+Exactly one process delivers a request (the store hands it out, as a new epoch of its lead job). What a delivery
 has sent is recorded on the lead job before the next Telegram call, so a process taking over after a crash never
 sends a result twice and never generates an image that exists.
 
@@ -25,11 +25,11 @@ from telegram.error import TelegramError
 
 from .. import delivery, keyboards, metrics
 from ..failures import text_key
-from ..imagegen import mime_of
 from ..models import Job, JobStatus, prefs_scope
 from ..options import Resolution
 from ..originals import OriginalsStore
 from ..store import LeaseLost, Store, outage
+from ..targets import Target
 from ..tasks import complain, persist
 from ..texts import t
 from .status import StatusLines, short_prompt
@@ -76,13 +76,13 @@ class Finisher:
         self._alerted: dict[str, float] = {}
         self._uploads = uploads
 
-    async def settle(self, group: str, epoch: int) -> None:
+    async def deliver(self, group: str, epoch: int) -> None:
         """Deliver a request as the holder of its delivery at `epoch`; a process that lost it stops quietly."""
         await self._lines.announced(group)  # its status line must exist before it is replaced
         async with self._lines.lock(group):
             self._lines.take(group)
             try:
-                members = await self._persist(lambda: self._store.group_jobs(group), f"read request {group}")
+                members = await self._persist(lambda: self._store.jobs.group_jobs(group), f"read request {group}")
                 if members and members[0].epoch == epoch:
                     await self._finish(group, members, epoch)
             except LeaseLost:
@@ -94,7 +94,7 @@ class Finisher:
         made = [m for m in members if m.status in (JobStatus.MADE, JobStatus.DONE)]
         failed = [m for m in members if m.status == JobStatus.FAILED]
         try:
-            await self._lines.settling(lead, sending=bool(made) and "result" not in lead.sent)
+            await self._lines.delivering(lead, sending=bool(made) and "result" not in lead.sent)
             if made:
                 await self._deliver(lead, made, failed, epoch)
             elif failed:
@@ -113,7 +113,7 @@ class Finisher:
             with contextlib.suppress(Exception):
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED), epoch)
         try:
-            await self._persist(lambda: self._store.conclude(group, members, epoch),
+            await self._persist(lambda: self._store.leases.conclude(group, members, epoch),
                                 f"record the end of request {group}")
         finally:
             self._originals.release(member.id for member in members)
@@ -135,7 +135,7 @@ class Finisher:
         async def hold() -> None:
             nonlocal deadline
             deadline = loop.time() + SEND_TIMEOUT
-            await self._store.hold(lead.id, epoch, time.time() + SEND_TIMEOUT + HOLD_MARGIN)
+            await self._store.leases.hold(lead.id, epoch, time.time() + SEND_TIMEOUT + HOLD_MARGIN)
 
         await self._persist(hold, f"hold the delivery of request {lead.group}")
         async with asyncio.timeout_at(deadline):
@@ -163,7 +163,7 @@ class Finisher:
                 if not await self._send_result(lead, made, failed, epoch):
                     return
             lead.sent["result"] = made[0].result_message_id
-            await self._persist(lambda: self._store.record_sent(lead, epoch, self._lease),
+            await self._persist(lambda: self._store.leases.record_sent(lead, epoch, self._lease),
                                 f"record what request {lead.group} was sent")
         for job in made:
             job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
@@ -172,11 +172,11 @@ class Finisher:
             lead.sent["status"] = True
 
     async def _send_result(self, lead: Job, made: list[Job], failed: list[Job], epoch: int) -> bool:
-        prefs = await self._persist(lambda: self._store.get_prefs(*prefs_scope(lead.origin)),
+        prefs = await self._persist(lambda: self._store.prefs.get_prefs(*prefs_scope(lead.origin)),
                                     f"read the settings for request {lead.group}")
         pictures = []
         for job in made:
-            picture = await self._persist(lambda job=job: self._picture(job), f"find the image of job {job.id}")
+            picture = await self._persist(lambda job=job: self._image_file(job), f"find the image of job {job.id}")
             if picture is None:
                 self._fail(job, "internal")
                 failed.append(job)
@@ -210,10 +210,10 @@ class Finisher:
         limit = self._uploads.max_bytes // delivery.MB
         return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
 
-    async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.Picture]], note: str,
+    async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.ImageFile]], note: str,
                       with_original: bool) -> None:
         """The result's Telegram calls (inside the send gate); raises DeliveryError when Telegram took nothing."""
-        lang, target = lead.origin.lang, lead.origin.target()
+        lang, target = lead.origin.lang, Target.of(lead.origin)
         if len(pictures) == 1:
             job, picture = pictures[0]
             details = delivery.details_line(job) + note
@@ -248,7 +248,7 @@ class Finisher:
                 if index < len(album.documents) and album.documents[index].document:
                     job.document_file_id = album.documents[index].document.file_id
 
-    async def _picture(self, job: Job) -> delivery.Picture | None:
+    async def _image_file(self, job: Job) -> delivery.ImageFile | None:
         path = await self._originals.fetch(job.id)
         if path is None:
             log.warning("job %s: its image is gone before delivery", job.id)
@@ -257,8 +257,7 @@ class Finisher:
         name = delivery.safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, extension)
         if job.variants > 1:
             name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
-        return delivery.Picture(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0,
-                                mime_of(extension), name)
+        return delivery.ImageFile(path, job.bytes or path.stat().st_size, job.width or 0, job.height or 0, name)
 
     def _failed_note(self, lead: Job, failed: list[Job]) -> str:
         reason = self.reason(failed[0])
@@ -289,7 +288,7 @@ class Finisher:
             complain(log, f"job {lead.id}: status line not recorded", exc)
 
     async def paused(self, group: str) -> None:
-        members = await self._store.group_jobs(group)
+        members = await self._store.jobs.group_jobs(group)
         if not members:
             return
         lead = members[0]

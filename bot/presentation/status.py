@@ -3,7 +3,7 @@
 A line only moves forward, whichever process edits it (`models.LineStage`, kept on the request's lead job). The
 process that queued a request shows it while it waits, and announces each such edit in the database first
 (`hold_line`), only while no worker has taken the line further. The worker whose job starts calling the image API
-takes the line over (`advance_line`), never while a waiting edit may still be on its way; the process settling the
+takes the line over (`advance_line`), never while a waiting edit may still be on its way; the process delivering the
 request takes it for its last word the same way. The seconds count from that first call, kept with the line, so a
 takeover by another process does not restart them. Each line has its own deadline in a heap, so a tick touches
 only the lines that are due: a line being made every tick, a waiting one only when its place in line changed or an
@@ -27,9 +27,10 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from .. import delivery, keyboards
+from .. import keyboards
 from ..models import Job, LineStage
 from ..store import Caps, Store
+from ..targets import Target, send_kwargs
 from ..tasks import Background, complain, wait_set
 from ..texts import for_requester, t
 
@@ -271,7 +272,7 @@ class StatusLines:
         if text == line.last_text or (not force and self._held_back(line)):
             return
         group, until = line.lead.group, time.time() + HOLD_SECONDS
-        if not await self._store.hold_line(group, until):
+        if not await self._store.lines.hold_line(group, until):
             line.stage = LineStage.WORKING  # a worker shows it from here on
             self._waiting.discard(group)
             return
@@ -283,7 +284,7 @@ class StatusLines:
 
     async def _unhold(self, group: str, until: float) -> None:
         try:
-            await self._store.unhold_line(group, until)
+            await self._store.lines.unhold_line(group, until)
         except Exception as exc:  # noqa: BLE001 - the hold runs out by itself
             complain(log, "a status line hold was not released", exc)
 
@@ -295,7 +296,7 @@ class StatusLines:
                 return
             if line.lead.status_message_id is None and not line.local and not await self._find_line(line):
                 return  # its process has not sent the line yet; the next tick looks again
-            turn = await self._store.advance_line(line.lead.group, LineStage.WORKING, self._owner)
+            turn = await self._store.lines.advance_line(line.lead.group, LineStage.WORKING, self._owner)
             if not turn.taken:  # a waiting edit on its way (a moment), or another process shows it (look later)
                 line.retry_at = now + (self._tick if turn.busy else status_interval(0))
                 return
@@ -318,14 +319,14 @@ class StatusLines:
             return True
         return False
 
-    async def settling(self, lead: Job, *, sending: bool) -> None:
-        """This process settles the request: the line is its own for the last word (after a waiting edit still
+    async def delivering(self, lead: Job, *, sending: bool) -> None:
+        """This process delivers the request: the line is its own for the last word (after a waiting edit still
         on its way, for a moment at most), and says "Sending…" while a result goes out (in a group only when its
         pacing has room)."""
         deadline = time.monotonic() + SETTLE_WAIT
         while True:
             try:
-                turn = await self._store.advance_line(lead.group, LineStage.SETTLING, self._owner)
+                turn = await self._store.lines.advance_line(lead.group, LineStage.DELIVERING, self._owner)
             except Exception as exc:  # noqa: BLE001 - the result matters more than the order of two edits
                 complain(log, "a status line was not taken for its last word", exc)
                 break
@@ -345,7 +346,7 @@ class StatusLines:
             await self.edit(lead, text, None)
             return
         until = time.time() + HOLD_SECONDS
-        if await self._store.hold_line(lead.group, until):
+        if await self._store.lines.hold_line(lead.group, until):
             try:
                 await self.edit(lead, text, None)
             finally:
@@ -353,7 +354,7 @@ class StatusLines:
 
     async def _find_line(self, line: Line) -> bool:
         """The status line of a request queued by another process: its lead job in the database says which."""
-        members = await self._store.group_jobs(line.lead.group)
+        members = await self._store.jobs.group_jobs(line.lead.group)
         if members and members[0].status_message_id is not None:
             line.lead = members[0]
             return True
@@ -389,12 +390,12 @@ class StatusLines:
         message = await self.send(lead, text, markup)
         if message is not None:
             lead.status_message_id = message
-            await self._store.set_status_message(lead.id, message)
+            await self._store.jobs.set_status_message(lead.id, message)
 
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         try:
             message = await self._bot.send_message(text=text, reply_markup=markup,
-                                                   **delivery.send_kwargs(job.origin.target()))
+                                                   **send_kwargs(Target.of(job.origin)))
         except TelegramError as exc:
             log.warning("job %s: could not send a message: %s", job.id, exc)
             return None
@@ -438,8 +439,8 @@ class StatusLines:
     async def _read_positions_now(self) -> None:
         if not self._waiting:
             return
-        order = await self._store.waiting_order()
-        free = max(0, self._caps.total - (await self._store.queue_counts())[1])
+        order = await self._store.queue.waiting_order()
+        free = max(0, self._caps.total - (await self._store.queue.queue_counts())[1])
         first: dict[str, int] = {}
         for index, (_, group, _) in enumerate(order):
             first.setdefault(group, index)

@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ..models import Reservation
 from . import migrate
-from .database import Store, StoreError
+from .backend import StoreError, first_write
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +48,15 @@ def safe_url(url: str) -> str:
     return f"{where}{parts.path}"
 
 
-class PostgresStore(Store):
+class PostgresBackend:
+    """The `Backend` of a PostgreSQL database shared by several processes."""
+
     shares_originals = True
-    _skip_locked = "FOR UPDATE OF j SKIP LOCKED"
+    skip_locked = "FOR UPDATE OF j SKIP LOCKED"
 
     def __init__(self, url: str) -> None:
-        super().__init__()
         self._url = _plain_url(url)
+        self._wake_callbacks: list[Callable[[str], None]] = []
         self._engine: AsyncEngine | None = None
         self._listener: asyncpg.Connection | None = None
 
@@ -71,14 +72,26 @@ class PostgresStore(Store):
             raise StoreError("the database is not open")
         return self._engine
 
-    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work, *args)
 
-    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
+    async def all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return list((await conn.execute(statement, params or {})).all())
+
+    async def run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
+        def work(conn: sa.Connection) -> int:
+            count = conn.execute(statement, params or {}).rowcount
+            if notify and count:
+                self.notify(conn, notify)
+            return count
+
+        return await self.write(work)
+
+    async def large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
+        return [convert(row) for row in await self.all(statement)]
 
     async def open(self) -> None:
         where = safe_url(self._url)
@@ -96,7 +109,7 @@ class PostgresStore(Store):
                     raise StoreError(f"the database {where} is from a newer imagine-bot (revision {before})")
                 if migrated := await conn.run_sync(migrate.upgrade):
                     log.info("database %s %s", where, migrated)
-            await self._after_open()
+            await first_write(self)
             await self._listen()
         except StoreError:
             await self.close()
@@ -121,13 +134,20 @@ class PostgresStore(Store):
         self._listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
         await self._listener.add_listener(CHANNEL, lambda *args: self._woken(str(args[-1])))
 
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        self._wake_callbacks.append(callback)
+
+    def _woken(self, topic: str) -> None:
+        for callback in self._wake_callbacks:
+            callback(topic)
+
     def notify(self, conn: sa.Connection, topic: str) -> None:
         conn.execute(_NOTIFY, {"channel": CHANNEL, "topic": topic})
 
-    def _lock_queue(self, conn: sa.Connection) -> None:
+    def lock_queue(self, conn: sa.Connection) -> None:
         conn.execute(_LOCK, {"key": QUEUE_LOCK})
 
-    def _lock_credits(self, conn: sa.Connection, r: Reservation) -> None:
+    def lock_credits(self, conn: sa.Connection) -> None:
         # Reservations see each other's credits (a user's, and a group's over its users): one at a time, a few ms.
         conn.execute(_LOCK, {"key": CREDITS_LOCK})
 

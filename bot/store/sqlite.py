@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import migrate
-from .database import Store, StoreError
+from .backend import StoreError, first_write
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,13 @@ def _describe(exc: Exception, path: Path) -> StoreError:
     return StoreError(f"cannot open the database {path}: {exc}")
 
 
-class SqliteStore(Store):
+class SqliteBackend:
+    """The `Backend` of one SQLite file."""
+
+    shares_originals = False
+    skip_locked = ""
 
     def __init__(self, url: str) -> None:
-        super().__init__()
         self._path, query = sqlite_target(url)
         self._uri = f"file:{quote(str(self._path))}" + (f"?{query}" if query else "")
         self._engine: sa.Engine | None = None
@@ -141,7 +144,7 @@ class SqliteStore(Store):
     # one-statement writes, which need no BEGIN and COMMIT). Nothing awaits while a transaction is open, so the
     # two never interleave in this process.
 
-    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
         writer = self._open(self._writer)
 
         def transaction() -> T:
@@ -150,16 +153,16 @@ class SqliteStore(Store):
 
         return await _when_unlocked(transaction)
 
-    async def _all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
+    async def all(self, statement: Any, params: dict | None = None) -> list[sa.Row]:
         reader = self._open(self._reader)
         return await _when_unlocked(lambda: list(reader.execute(statement, params or {}).all()))
 
-    async def _run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
+    async def run(self, statement: Any, params: dict | None = None, *, notify: str | None = None) -> int:
         """One statement is atomic by itself: run in autocommit (other processes poll, nothing to notify)."""
         reader = self._open(self._reader)
         return await _when_unlocked(lambda: reader.execute(statement, params or {}).rowcount)
 
-    async def _large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
+    async def large_read(self, statement: Any, convert: Callable[[sa.Row], T]) -> list[T]:
         threads = self._threads
         if threads is None:
             raise StoreError("the database is not open")
@@ -169,6 +172,18 @@ class SqliteStore(Store):
                 return [convert(row) for row in connection.execute(statement)]
 
         return await asyncio.to_thread(read)
+
+    def lock_queue(self, conn: sa.Connection) -> None:
+        """Nothing to do: every transaction that writes begins IMMEDIATE, so it is the only one deciding."""
+
+    def lock_credits(self, conn: sa.Connection) -> None:
+        """Nothing to do, as for the queue."""
+
+    def notify(self, conn: sa.Connection, topic: str) -> None:
+        """Nothing to do: processes sharing a file poll."""
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Never called: there are no notifications to hear."""
 
     @staticmethod
     def _open(connection: sa.Connection | None) -> sa.Connection:
@@ -204,7 +219,7 @@ class SqliteStore(Store):
             self._threads = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.NullPool)
             self._writer = self._engine.connect()
             self._reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            await self._after_open()
+            await first_write(self)
         except (sqlite3.Error, sa.exc.DBAPIError) as exc:
             await self.close()
             raise _describe(exc, self._path) from None
@@ -269,7 +284,7 @@ class SqliteStore(Store):
 
 def _serialise_writes(engine: sa.Engine) -> None:
     """Transactions begin IMMEDIATE (take the write lock first), so two processes never deadlock on an upgrade
-    from read to write; plain reads run without a transaction (see `SqliteStore._all`)."""
+    from read to write; plain reads run without a transaction (see `SqliteBackend.all`)."""
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:

@@ -1,0 +1,109 @@
+"""The keyboard's choices: a ratio, a size, ×1/×2/×4 and 🖼 Keep ratio move the ✓; 🆕 drops the pictures;
+✨ Generate submits; ✖ Cancel folds the keyboard away and ↩ brings it back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, ContextTypes
+
+from ..keyboards import KEYBOARD_ACTIONS, Action, Callback, reopen_keyboard
+from ..menus import Command
+from ..models import PendingRequest
+from ..options import VARIANT_CHOICES, AspectRatio, Resolution, closest_ratio
+from ..references import Reference, UnusableReference
+from ..services import Services, get_services
+from ..texts import t
+from .dialogue import keyboard_of, keyboard_prompt, show_keyboard, submit
+from .replies import Answer, edit_quietly, may_press, user_lang
+
+
+async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    answer = Answer(update)
+    try:
+        query = update.callback_query
+        lang = await user_lang(context, query.from_user)
+        await _on_pending(update, context, Callback.decode(query.data), answer, lang)
+    finally:
+        await answer()
+
+
+async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer,
+                      lang: str | None) -> None:
+    query = update.callback_query
+    services = get_services(context)
+    pending = await services.requests.get(callback.id)
+    if pending is None and callback.action == Action.GENERATE:  # a second tap, or a keyboard left on a client
+        await answer(t("being_made", lang) if await _being_made(services, update) else t("gone_request", lang))
+        return
+    if not await may_press(context, answer, lang, pending, query.from_user.id):
+        return
+    if callback.action == Action.GENERATE:
+        taken = await services.requests.take(pending.id)
+        if taken is None:
+            await answer(t("already_started", lang))
+            return
+        await answer()
+        await submit(context, services, taken)
+        return
+    if callback.action == Action.DISMISS:  # the request stays, so ↩ brings it back with its prompt
+        await answer()
+        text = t("cancelled_keyboard", lang, prompt=keyboard_prompt(pending.prompt))
+        await edit_quietly(query.edit_message_text(text, reply_markup=reopen_keyboard(pending.id, lang)))
+        return
+    if callback.action in (Action.REOPEN, Action.DROP_PICTURES):
+        await answer()
+        if callback.action == Action.DROP_PICTURES:
+            pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+        pending.message_id = query.message.message_id if query.message else pending.message_id
+        await show_keyboard(context, services, pending)
+        return
+    before = dataclasses.replace(pending)
+    try:
+        if callback.action == Action.RATIO:
+            pending.aspect_ratio = AspectRatio.parse(callback.arg)
+        elif callback.action == Action.SIZE:
+            pending.size = Resolution.parse(callback.arg)
+        elif callback.action == Action.VARIANTS:
+            if int(callback.arg) not in VARIANT_CHOICES:
+                raise ValueError(callback.arg)
+            pending.variants = int(callback.arg)
+        else:
+            pending.aspect_ratio = await _reference_ratio(services, pending)
+    except ValueError:
+        await answer(t("expired", lang))
+        return
+    await answer()
+    if pending != before:
+        await services.requests.save(pending)
+        await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending)))
+
+
+async def _being_made(services: Services, update: Update) -> bool:
+    """Is this keyboard message already the status line of a job? (A second tap on Generate after the first.)"""
+    message = update.callback_query.message
+    if message is None:
+        return False
+    owners = {update.callback_query.from_user.id, message.chat.id}  # a user, or a channel speaking as itself
+    for owner in owners:
+        for job in await services.queue.user_jobs(owner):
+            if job.origin.chat_id == message.chat.id and job.status_message_id == message.message_id:
+                return True
+    return False
+
+
+async def _reference_ratio(services: Services, pending: PendingRequest) -> AspectRatio:
+    """The listed ratio nearest the first reference. Pictures are measured at intake; a request from before that
+    (or from an older version) has its first picture measured now."""
+    if not (pending.ref_width and pending.ref_height):
+        try:
+            first = await services.references.measured(Reference(pending.references[0], "image"))
+        except UnusableReference as exc:
+            raise ValueError(exc.kind) from None
+        pending.ref_width, pending.ref_height = first.width, first.height
+    return closest_ratio(pending.ref_width, pending.ref_height)
+
+
+COMMANDS: list[Command] = []
+HANDLERS = [CallbackQueryHandler(on_choice, pattern=Callback.matching(*KEYBOARD_ACTIONS))]

@@ -1,0 +1,90 @@
+"""A pending request's life, as the handlers see it: started with the right defaults, changed on its keyboard, taken
+exactly once, submitted as one job per variant. The handlers say it in Telegram; this keeps it in the database.
+"""
+
+from __future__ import annotations
+
+from .config import Settings
+from .jobs.queue import JobQueue
+from .models import Job, Origin, PendingRequest, new_id, prefs_scope
+from .options import ImageRequest, ParsedPrompt, closest_ratio
+from .references import Reference
+from .store.pending import Pending
+from .store.prefs import PrefsTable
+
+
+class RequestService:
+    def __init__(self, pending: Pending, prefs: PrefsTable, queue: JobQueue, settings: Settings) -> None:
+        self._pending = pending
+        self._prefs = prefs
+        self._queue = queue
+        self._settings = settings
+
+    async def start(self, origin: Origin, parsed: ParsedPrompt, references: list[Reference],
+                    message_id: int | None) -> PendingRequest:
+        """A new request (not stored yet): flags first, then an edit's first picture's own shape (as 🖼 Keep ratio
+        would pick it), then the remembered defaults of the user or chat, then the bot's."""
+        prefs = await self._prefs.get_prefs(*prefs_scope(origin))
+        first = references[0] if references else None
+        picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
+        return PendingRequest(
+            new_id(),
+            origin,
+            parsed.prompt,
+            parsed.aspect_ratio or picture_ratio or prefs.aspect_ratio or self._settings.default_aspect_ratio,
+            parsed.size or prefs.size or self._settings.default_size,
+            message_id,
+            references=tuple(r.id for r in references),
+            variants=parsed.variants or prefs.variants or 1,
+            ref_width=references[0].width if references else None,
+            ref_height=references[0].height if references else None,
+        )
+
+    async def wait_for_words(self, origin: Origin, references: list[Reference], message_id: int,
+                             album_id: str | None) -> None:
+        """Pictures sent without words, kept for the next text as their instruction."""
+        first = references[0]
+        size = self._settings.default_size
+        ratio = closest_ratio(first.width, first.height) if first.width and first.height else \
+            self._settings.default_aspect_ratio
+        await self._pending.save_pending(PendingRequest(
+            new_id(), origin, "", ratio, size, message_id, references=tuple(r.id for r in references),
+            ref_width=first.width, ref_height=first.height, wants_prompt=True, album_id=album_id))
+
+    async def save(self, pending: PendingRequest) -> None:
+        """Its keyboard is shown, or a choice on it changed it."""
+        await self._pending.save_pending(pending)
+
+    async def get(self, pending_id: str) -> PendingRequest | None:
+        return await self._pending.get_pending(pending_id)
+
+    async def take(self, pending_id: str) -> PendingRequest | None:
+        """Remove and return it: of two quick taps on Generate, on any processes, only one gets it."""
+        return await self._pending.take_pending(pending_id)
+
+    async def for_source(self, chat_id: int, user_id: int, message_id: int) -> PendingRequest | None:
+        """The open keyboard a user's message started (an edit of that message changes its prompt)."""
+        return await self._pending.pending_for_source(chat_id, user_id, message_id)
+
+    async def latest(self, chat_id: int, user_id: int, since: float, *, wants_prompt: bool) -> PendingRequest | None:
+        """A user's newest request in a chat made after `since`: pictures waiting for words (`wants_prompt`), or a
+        keyboard whose prompt may go on in the next message."""
+        return await self._pending.latest_pending(chat_id, user_id, since, wants_prompt=wants_prompt)
+
+    async def drop_waiting_pictures(self, chat_id: int, user_id: int) -> None:
+        """Pictures waiting for words are forgotten once other pictures come with their words."""
+        await self._pending.drop_waiting_pictures(chat_id, user_id)
+
+    async def submit(self, pending: PendingRequest, upscale_of: str | None = None) -> None:
+        """Queue the request as one job per variant (the first takes over the keyboard message as its status line).
+
+        Raises what `JobQueue.submit` raises: ShuttingDown, QueueFull, QuotaExceeded."""
+        request = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size)
+        group_id = new_id() if pending.variants > 1 else None
+        jobs = [
+            Job(new_id(), pending.origin, request, status_message_id=pending.message_id if n == 1 else None,
+                references=pending.references, group_id=group_id, variant=n, variants=pending.variants,
+                upscale_of=upscale_of)
+            for n in range(1, pending.variants + 1)
+        ]
+        await self._queue.submit(*jobs)

@@ -1,0 +1,144 @@
+"""The queue: a request's jobs stored, the next job claimed for a worker (round-robin, under the caps of every
+process), a request cancelled, and what waits in which order."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..models import Job, JobStatus
+from .backend import Repository
+from .jobrows import BY_ID, UNFINISHED, job_row, members, row_job
+from .schema import jobs, served
+
+
+class QueueFull(Exception):
+    """The user already has as many unfinished jobs as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"limit {limit}")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """What may run at once: over all processes, per user (a request of variants counts once)."""
+
+    total: int
+    per_user: int
+
+
+class Queue(Repository):
+    """Claims and cancels are decided here, one transaction each, under the backend's queue lock."""
+
+    async def enqueue(self, new: list[Job], user_limit: int) -> None:
+        """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished."""
+        user = new[0].origin.user_id
+        rows = [job_row(j) for j in new]
+
+        def work(conn: sa.Connection) -> None:
+            self._db.lock_queue(conn)
+            count = conn.execute(_UNFINISHED_OF_USER, {"b_user": user}).scalar_one()
+            if count + len(new) > user_limit:
+                raise QueueFull(user_limit)
+            conn.execute(_INSERT_JOBS, rows)
+            self._db.notify(conn, "jobs")
+
+        await self._db.write(work)
+
+    async def claim(self, worker: str, caps: Caps, lease: float) -> Job | None:
+        """Take the next job for `worker`: round-robin across users (the one served least recently first), the
+        rest of a request already started before anyone else, within the caps over every process."""
+        now = time.time()
+
+        def work(conn: sa.Connection) -> sa.Row | None:
+            self._db.lock_queue(conn)
+            row = conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total}).first()
+            if row is None:
+                return None
+            job_id, user_id = row
+            claimed = conn.execute(_START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease,
+                                            "v_now": now}).one()
+            conn.execute(self._served, {"user_id": user_id, "serial": time.time_ns()})
+            return claimed
+
+        claimed = await self._db.write(work)
+        return row_job(claimed) if claimed is not None else None
+
+    @functools.cached_property
+    def _served(self) -> Any:
+        """Mark a user served now (round-robin): an upsert, in the backend's dialect."""
+        statement = self._db.insert(served)
+        return statement.on_conflict_do_update(index_elements=["user_id"], set_={"serial": statement.excluded.serial})
+
+    @functools.cached_property
+    def _claim_query(self) -> sa.TextClause:
+        group = "COALESCE(j.group_id, j.id)"
+        return sa.text(f"""
+            SELECT j.id, j.user_id FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id
+            WHERE j.status = 'queued'
+              AND (SELECT COUNT(*) FROM jobs t WHERE t.status = 'running') < :total AND (
+                EXISTS (SELECT 1 FROM jobs g WHERE g.group_id = j.group_id AND g.status = 'running')
+                OR (SELECT COUNT(DISTINCT COALESCE(r.group_id, r.id)) FROM jobs r
+                    WHERE r.user_id = j.user_id AND r.status = 'running') < :user_cap)
+            ORDER BY CASE WHEN EXISTS (SELECT 1 FROM jobs g WHERE g.group_id = j.group_id
+                                       AND g.status IN ('running', 'made')) THEN 0 ELSE 1 END,
+                     COALESCE(s.serial, -1), j.created_at, {group}, j.variant
+            LIMIT 1 {self._db.skip_locked}""")
+
+    async def cancel(self, group: str) -> tuple[list[Job], list[str]]:
+        """Cancel a request: waiting jobs at once (returned), running ones flagged (their ids returned) for the
+        process that runs them."""
+        now = time.time()
+        where = members(group)
+
+        def work(conn: sa.Connection) -> tuple[list[sa.Row], list[str]]:
+            self._db.lock_queue(conn)
+            rows = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
+                                .values(status=JobStatus.CANCELLED.value, finished_at=now)
+                                .returning(*jobs.c)).all()
+            flagged = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
+                                   .values(cancel_requested=1).returning(jobs.c.id)).scalars().all()
+            if flagged:
+                self._db.notify(conn, "cancel")
+            return rows, list(flagged)
+
+        rows, flagged = await self._db.write(work)
+        return [row_job(r) for r in rows], flagged
+
+    async def cancel_requested(self, worker: str) -> list[str]:
+        rows = await self._db.all(sa.select(jobs.c.id).where(jobs.c.worker == worker,
+                                                          jobs.c.status == JobStatus.RUNNING.value,
+                                                          jobs.c.cancel_requested == 1))
+        return [r[0] for r in rows]
+
+    async def waiting_order(self) -> list[tuple[str, str, int]]:
+        """(job id, group, user) of every waiting job in the order they will start: each user's k-th job after
+        everyone's (k-1)-th, least recently served first. One query, whatever the number of jobs."""
+        rows = await self._db.all(sa.text("""
+            SELECT id, COALESCE(group_id, id), user_id FROM (
+                SELECT j.id, j.group_id, j.user_id, j.created_at, j.variant, COALESCE(s.serial, -1) AS serial,
+                       ROW_NUMBER() OVER (PARTITION BY j.user_id ORDER BY j.created_at, j.variant) AS nth
+                FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id WHERE j.status = 'queued') w
+            ORDER BY nth, serial, created_at, variant"""))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def queue_counts(self) -> tuple[int, int]:
+        """(waiting, running) over every process."""
+        rows = await self._db.all(sa.select(jobs.c.status, sa.func.count()).where(
+            jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))).group_by(jobs.c.status))
+        counts = dict(rows)
+        return counts.get(JobStatus.QUEUED.value, 0), counts.get(JobStatus.RUNNING.value, 0)
+
+
+_UNFINISHED_OF_USER = sa.select(sa.func.count()).select_from(jobs).where(
+    jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
+_INSERT_JOBS = sa.insert(jobs)
+_START = sa.update(jobs).where(BY_ID).values(
+    status=JobStatus.RUNNING.value, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"),
+    started_at=sa.bindparam("v_now"), attempts=jobs.c.attempts + 1, cancel_requested=0,
+    epoch=jobs.c.epoch + 1).returning(*jobs.c)
