@@ -51,19 +51,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("worker", help="only run jobs from the shared database: no updates, no webhook, no polling")
-    gen = sub.add_parser("generate", help="make one image and save it under --out", epilog=_models_help(),
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen = sub.add_parser(
+        "generate",
+        help="make one image and save it under --out",
+        epilog=_models_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     gen.add_argument("prompt", help='what to draw; flags like "--ar 16:9" or "--model pro" inside it work too')
     gen.add_argument("--model", help="the model, by name or alias (below); default: the first of IMAGE_MODELS")
     gen.add_argument("--ar", "--aspect", dest="ratio", help="aspect ratio: " + ", ".join(r.value for r in AspectRatio))
     gen.add_argument("--size", help="1K, 2K or 4K (the model's tiers, below)")
     for option in _model_options():
         takers = ", ".join(p.name for p in PROFILES.values() if option.name in {o.name for o in p.extra_options})
-        gen.add_argument(option.flag, dest=f"option_{option.name}", metavar=option.name.upper(),
-                         help=f"{takers} only: {', '.join(option.choices)} (default {option.default})")
+        gen.add_argument(
+            option.flag,
+            dest=f"option_{option.name}",
+            metavar=option.name.upper(),
+            help=f"{takers} only: {', '.join(option.choices)} (default {option.default})",
+        )
     gen.add_argument("--out", type=Path, default=Path("output"), help="folder to save into (default: output/)")
-    gen.add_argument("--image", type=Path, action="append", default=[], metavar="PATH",
-                     help="a reference picture to edit or combine (repeat; as many as the model takes, below)")
+    gen.add_argument(
+        "--image",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a reference picture to edit or combine (repeat; as many as the model takes, below)",
+    )
     args = parser.parse_args(argv)
 
     from .logs import SecretMaskingFormatter, setup_logging
@@ -140,8 +154,9 @@ def _models_help() -> str:
     lines = ["models (--model NAME or an alias; IMAGE_MODELS maps a name to the gateway's id):"]
     for profile in PROFILES.values():
         options = "; ".join(f"{o.flag} {'/'.join(o.choices)}" for o in profile.options[1:])
-        lines.append(f"  {profile.name} ({', '.join(profile.aliases)}): {options}; "
-                     f"up to {profile.max_references()} --image")
+        lines.append(
+            f"  {profile.name} ({', '.join(profile.aliases)}): {options}; up to {profile.max_references()} --image"
+        )
     return "\n".join(lines)
 
 
@@ -165,16 +180,22 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
             profile = find_profile(args.model or parsed.model or settings.default_model)
         except UnknownModel:
             raise OptionError("--model", args.model, list(PROFILES)) from None
-        given = {o.name: getattr(args, f"option_{o.name}") for o in _model_options()
-                 if getattr(args, f"option_{o.name}") is not None}
+        given = {
+            o.name: getattr(args, f"option_{o.name}")
+            for o in _model_options()
+            if getattr(args, f"option_{o.name}") is not None
+        }
         for name, value in given.items():
             option = next((o for o in profile.extra_options if o.name == name), None)
             if option is None:
                 return _fail(f"--{name} is not an option of {profile.name}", EXIT_CONFIG)
             given[name] = option.normalise(value)
         parsed = dataclasses.replace(
-            parsed, aspect_ratio=_option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio,
-            size=_option("--size", args.size, Resolution) or parsed.size, options={**parsed.options, **given})
+            parsed,
+            aspect_ratio=_option("--ar", args.ratio, AspectRatio) or parsed.aspect_ratio,
+            size=_option("--size", args.size, Resolution) or parsed.size,
+            options={**parsed.options, **given},
+        )
         base = {"size": settings.default_size.value}
         options, not_taken = parsed.choose(profile, base)
     except OptionError as exc:
@@ -182,11 +203,14 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     if not parsed.prompt:
         return _fail("the prompt is empty", EXIT_CONFIG)
     if len(parsed.prompt) > profile.prompt_limit:
-        return _fail(f"the prompt has {len(parsed.prompt):,} characters; the limit is {profile.prompt_limit:,}",
-                     EXIT_CONFIG)
+        return _fail(
+            f"the prompt has {len(parsed.prompt):,} characters; the limit is {profile.prompt_limit:,}", EXIT_CONFIG
+        )
     if len(args.image) > profile.max_references():
-        return _fail(f"at most {profile.max_references()} --image pictures for {profile.name}, got "
-                     f"{len(args.image)}", EXIT_CONFIG)
+        return _fail(
+            f"at most {profile.max_references()} --image pictures for {profile.name}, got {len(args.image)}",
+            EXIT_CONFIG,
+        )
     images = []
     for number, path in enumerate(args.image, start=1):
         try:
@@ -211,8 +235,10 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     client.open()
     pictures = "1 picture" if len(images) == 1 else f"{len(images)} pictures"
     what = f"editing {pictures} into" if images else "generating"
-    print(f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}) with "
-          f"{profile.name}…", file=sys.stderr)
+    print(
+        f"{what} {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}) with {profile.name}…",
+        file=sys.stderr,
+    )
     started = time.monotonic()
     try:
         image = await client.generate(request, images)
@@ -231,15 +257,21 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     umask = os.umask(0)
     os.umask(umask)
     path.chmod(0o666 & ~umask)  # a file of the user's, not the private spool file it was
-    print(f"{path}  {image.width}×{image.height}  {image.nbytes / 1024 / 1024:.1f} MB  "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"{path}  {image.width}×{image.height}  {image.nbytes / 1024 / 1024:.1f} MB  {time.monotonic() - started:.1f} s"
+    )
     if not request.matches(image.width, image.height):
-        print(f"warning: asked {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}), "
-              f"the service returned {image.width}×{image.height}", file=sys.stderr)
+        print(
+            f"warning: asked {request.label} ({request.expected_pixels[0]}×{request.expected_pixels[1]}), "
+            f"the service returned {image.width}×{image.height}",
+            file=sys.stderr,
+        )
     return 0
 
 
-def _option(flag: str, value: str | None, kind: type[AspectRatio] | type[Resolution]) -> AspectRatio | Resolution | None:
+def _option(
+    flag: str, value: str | None, kind: type[AspectRatio] | type[Resolution]
+) -> AspectRatio | Resolution | None:
     """A command-line --ar/--size value, refused the way the same flag in a chat prompt is."""
     if value is None:
         return None

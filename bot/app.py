@@ -34,13 +34,13 @@ from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
 from .quota import Quota
 from .request_service import RequestService
-from .telegram_references import AlbumCollector, ReferenceFetcher
 from .serve.http import HttpServer, build_app
 from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
 from .telegram_limits import TAP_SLOTS, BotApiRequest
+from .telegram_references import AlbumCollector, ReferenceFetcher
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,16 @@ def build_application(settings: Settings) -> Application:
             )
         )
         .updater(None)  # updates come from the inbox (bot/inbox.py), recorded before they are confirmed
-        .request(BotApiRequest(connection_pool_size=pool + TAP_SLOTS, pool_timeout=30.0, connect_timeout=15.0,
-                               read_timeout=30.0, write_timeout=30.0, media_write_timeout=600.0))
+        .request(
+            BotApiRequest(
+                connection_pool_size=pool + TAP_SLOTS,
+                pool_timeout=30.0,
+                connect_timeout=15.0,
+                read_timeout=30.0,
+                write_timeout=30.0,
+                media_write_timeout=600.0,
+            )
+        )
         .get_updates_request(HTTPXRequest(read_timeout=40.0))
     )
     app = builder.build()
@@ -84,17 +92,27 @@ def build_application(settings: Settings) -> Application:
     return app
 
 
-async def start_services(app: Application, clock: Callable[[], float] | None = None, *,
-                         intake: bool = True, free_space: Callable[[Path], int] | None = None) -> Services:
+async def start_services(
+    app: Application,
+    clock: Callable[[], float] | None = None,
+    *,
+    intake: bool = True,
+    free_space: Callable[[Path], int] | None = None,
+) -> Services:
     """Build what a running bot shares; a worker (`intake=False`) takes no updates and never touches getUpdates
     or webhooks, whatever its environment says."""
     settings: Settings = app.bot_data["settings"]
     store = make_store(settings.database)
     await store.open()  # first: a bad database stops the start before anything else is built
-    originals = OriginalsStore(settings.data_dir / "originals", settings.originals_max_age_hours,
-                               settings.originals_max_total_mb, shared=store if store.shares_originals else None,
-                               memory_mb=settings.image_memory_mb, min_free_mb=settings.data_min_free_mb,
-                               **({"free_space": free_space} if free_space else {}))
+    originals = OriginalsStore(
+        settings.data_dir / "originals",
+        settings.originals_max_age_hours,
+        settings.originals_max_total_mb,
+        shared=store if store.shares_originals else None,
+        memory_mb=settings.image_memory_mb,
+        min_free_mb=settings.data_min_free_mb,
+        **({"free_space": free_space} if free_space else {}),
+    )
     originals.open()
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()
@@ -104,24 +122,68 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps, owner=name)
     # images over 10 MB previewed, made to fit and uploaded at once: from the same memory as the downloads
-    uploads = Uploads(settings.telegram_max_upload_mb * MB, settings.data_dir / "spool",
-                      asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
-                      HEAVY_DELIVERY_MB * MB)
-    finisher = Finisher(app.bot, store, originals, lines, uploads=uploads, lease=settings.job_lease_seconds,
-                        admins=settings.admin_user_ids)
+    uploads = Uploads(
+        settings.telegram_max_upload_mb * MB,
+        settings.data_dir / "spool",
+        asyncio.Semaphore(max(1, settings.image_memory_mb // HEAVY_DELIVERY_MB)),
+        HEAVY_DELIVERY_MB * MB,
+    )
+    finisher = Finisher(
+        app.bot,
+        store,
+        originals,
+        lines,
+        uploads=uploads,
+        lease=settings.job_lease_seconds,
+        admins=settings.admin_user_ids,
+    )
     presentation = TelegramPresentation(lines, finisher)
-    queue = JobQueue(store, quota, presentation, owner=name, lease=settings.job_lease_seconds,
-                     user_max_running=settings.user_max_running, user_max_waiting=settings.user_max_waiting)
-    worker = Worker(store, client, originals, quota, references, presentation, name=name,
-                    concurrency=settings.jobs_here, caps=caps, lease=settings.job_lease_seconds,
-                    retry_on_size_mismatch=settings.retry_on_size_mismatch)
+    queue = JobQueue(
+        store,
+        quota,
+        presentation,
+        owner=name,
+        lease=settings.job_lease_seconds,
+        user_max_running=settings.user_max_running,
+        user_max_waiting=settings.user_max_waiting,
+    )
+    worker = Worker(
+        store,
+        client,
+        originals,
+        quota,
+        references,
+        presentation,
+        name=name,
+        concurrency=settings.jobs_here,
+        caps=caps,
+        lease=settings.job_lease_seconds,
+        retry_on_size_mismatch=settings.retry_on_size_mismatch,
+    )
     lines.holds = worker.holds
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
     requests = RequestService(store.pending, store.prefs, queue, settings)
-    services = Services(settings, client, store, originals, queue, requests, store.prefs, store.access, store.history,
-                        quota, AlbumCollector(store), references, worker, presentation, inbox, uploads, Menu(COMMANDS))
+    services = Services(
+        settings,
+        client,
+        store,
+        originals,
+        queue,
+        requests,
+        store.prefs,
+        store.access,
+        store.history,
+        quota,
+        AlbumCollector(store),
+        references,
+        worker,
+        presentation,
+        inbox,
+        uploads,
+        Menu(COMMANDS),
+    )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
     lines.start()
@@ -131,7 +193,7 @@ async def start_services(app: Application, clock: Callable[[], float] | None = N
         try:
             for commands, scope, lang in services.menu.menus():
                 await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
-        except Exception as exc:  # noqa: BLE001 - a missing menu must not stop the bot
+        except Exception as exc:
             log.warning("could not register the command menu: %s", exc)
     return services
 
@@ -159,8 +221,10 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
         mode = "polling"
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
-    return (f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
-            f"{settings.describe_models()}; database {services.store.describe()}{http}")
+    return (
+        f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
+        f"{settings.describe_models()}; database {services.store.describe()}{http}"
+    )
 
 
 def http_server(app: Application, services: Services) -> HttpServer | None:
@@ -175,15 +239,21 @@ def http_server(app: Application, services: Services) -> HttpServer | None:
     webhook = None
     if settings.webhook and services.inbox is not None:  # a worker serves health and metrics, never a webhook
         assert settings.telegram_webhook_secret is not None  # required by Settings in webhook mode
-        endpoint = WebhookEndpoint(settings.telegram_webhook_secret.get_secret_value(), services.inbox,
-                                   metrics.current())
+        endpoint = WebhookEndpoint(
+            settings.telegram_webhook_secret.get_secret_value(), services.inbox, metrics.current()
+        )
         webhook = (settings.webhook_path, endpoint)
     return HttpServer(build_app(readiness, metrics.current(), webhook), settings.http_host, port)
 
 
 async def run_bot(
-    settings: Settings, stop: asyncio.Event, *, poll_timeout: int = 30, clock: Callable[[], float] | None = None,
-    intake: bool = True, free_space: Callable[[Path], int] | None = None,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    poll_timeout: int = 30,
+    clock: Callable[[], float] | None = None,
+    intake: bool = True,
+    free_space: Callable[[Path], int] | None = None,
 ) -> None:
     """Run until `stop` is set: the same path for `imagine-bot`, `imagine-bot worker` (`intake=False`) and the
     tests (which may pass a clock, and how free space on DATA_DIR's disk is measured)."""

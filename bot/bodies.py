@@ -55,7 +55,7 @@ class Parsed:
     def resolve(self, value: object) -> object:
         """`value` itself, or the BigString it stands for."""
         if isinstance(value, str) and value.startswith(_MARK):
-            return self.big[int(value[len(_MARK):])]
+            return self.big[int(value[len(_MARK) :])]
         return value
 
 
@@ -98,7 +98,7 @@ def parse_json(body: BinaryIO) -> Parsed:
                 break
             at = found.start()
             if chunk[at] == 0x5C:  # a backslash: the next byte is escaped, whatever it is
-                take(chunk[pos:at + 2])
+                take(chunk[pos : at + 2])
                 escaped = at + 1 >= len(chunk)
                 pos = at + 2
                 continue
@@ -135,7 +135,7 @@ class Base64Writer:
                 comma = text.find(",", 0, 200)
                 if comma < 0:
                     raise NotBase64("a data: URL without its comma")
-                text = text[comma + 1:]
+                text = text[comma + 1 :]
             self._first = not text
         text = text.translate(_NORMALISE)
         if "=" in text:  # padding: only more padding may follow it
@@ -208,5 +208,5 @@ def _escape_safe_end(raw: bytes) -> int:
         run -= 1
     if (at - run) % 2:  # the backslash at `at` is the second of an escaped backslash pair
         return len(raw)
-    needed = 6 if raw[at + 1:at + 2] == b"u" else 2
+    needed = 6 if raw[at + 1 : at + 2] == b"u" else 2
     return at if at + needed > len(raw) else len(raw)

@@ -34,8 +34,9 @@ class NotTheBotApi(Exception):
     address, not a wrong token. The message is the operator's one line."""
 
 
-_NOT_JSON = re.compile(r"^(?P<status>.+?) \((?P<code>\d+)\)\. Parsing the server response (?P<body>.*) failed$",
-                       re.DOTALL)
+_NOT_JSON = re.compile(
+    r"^(?P<status>.+?) \((?P<code>\d+)\)\. Parsing the server response (?P<body>.*) failed$", re.DOTALL
+)
 
 
 def not_the_bot_api(exc: TelegramError, url: str) -> NotTheBotApi | None:
@@ -55,8 +56,10 @@ def not_the_bot_api(exc: TelegramError, url: str) -> NotTheBotApi | None:
             raw = ast.literal_eval(match["body"])
             text = " ".join((raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).split())
             body = f": {text[:80]}{'…' if len(text) > 80 else ''}" if text else ": an empty body"
-    return NotTheBotApi(f"the server at {url} answered {answer} with something that is not the Telegram Bot API"
-                        f"{body}; check TELEGRAM_API_BASE_URL (Telegram's own is https://api.telegram.org/bot)")
+    return NotTheBotApi(
+        f"the server at {url} answered {answer} with something that is not the Telegram Bot API"
+        f"{body}; check TELEGRAM_API_BASE_URL (Telegram's own is https://api.telegram.org/bot)"
+    )
 
 
 async def wait_for_bot_api(app: Application, settings: Settings) -> None:
@@ -98,8 +101,15 @@ class ObservedLimiter(TelegramLimiter):
         super().__init__(**kwargs)
         self.last_answer = -math.inf  # time.monotonic() of the Bot API's last answer, any answer
 
-    async def process_request(self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any],
-                              endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, Any] | None) -> Any:  # noqa: D102
+    async def process_request(
+        self,
+        callback: Callable[..., Any],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> Any:
         async def observed(*call_args: Any, **call_kwargs: Any) -> Any:
             try:
                 result = await callback(*call_args, **call_kwargs)

@@ -35,8 +35,9 @@ class ImageSettings(BaseSettings):
     An empty value (`IMAGE_API_KEY=` as copied from .env.example) counts as not set.
     """
 
-    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     image_api_key: SecretStr
     image_api_base_url: str = "https://www.dmxapi.cn"
@@ -261,7 +262,8 @@ class Settings(ImageSettings):
         MODEL_CREDITS over both. A request costs the product of its choices' credits."""
         table = {name: dict(profile.credits) for name, profile in PROFILES.items()}
         table.setdefault("nano-banana-2", {}).update(
-            {"1K": self.quota_credits_1k, "2K": self.quota_credits_2k, "4K": self.quota_credits_4k})
+            {"1K": self.quota_credits_1k, "2K": self.quota_credits_2k, "4K": self.quota_credits_4k}
+        )
         for name, credits in self.model_credits.items():
             table.setdefault(name, {}).update(credits)
         return table
@@ -366,7 +368,7 @@ _HINTS = {
     "TELEGRAM_BOT_TOKEN": "get one from @BotFather",
     "IMAGE_API_KEY": "your DMXAPI token",
     "TELEGRAM_WEBHOOK_SECRET": "TELEGRAM_WEBHOOK_URL is set, so webhook mode needs it: 1 to 256 characters of "
-                               "A-Z a-z 0-9 _ -, the same on every replica",
+    "A-Z a-z 0-9 _ -, the same on every replica",
 }
 
 
@@ -379,8 +381,10 @@ def load_settings(kind: type[S] = Settings, **overrides: object) -> S:  # type: 
         return kind(**overrides)
     except ValidationError as exc:
         problems = list(dict.fromkeys(_problem(error) for error in exc.errors()))
-        where = f"put {'it' if len(problems) == 1 else 'them'} in .env (in the folder you start from; " \
-                "cp .env.example .env) or the environment"
+        where = (
+            f"put {'it' if len(problems) == 1 else 'them'} in .env (in the folder you start from; "
+            "cp .env.example .env) or the environment"
+        )
         raise SettingsError("; ".join(problems) + f" — {where}") from None
 
 
@@ -390,7 +394,7 @@ def _problem(error: ErrorDetails) -> str:
         hint = _HINTS.get(name)
         return f"{name} is not set" + (f" ({hint})" if hint else "")
     message = str(error["msg"]).removeprefix("Value error, ")
-    if "enum" in error["type"] or error["type"] == "value_error" and name in {"DEFAULT_ASPECT_RATIO", "DEFAULT_SIZE"}:
+    if "enum" in error["type"] or (error["type"] == "value_error" and name in {"DEFAULT_ASPECT_RATIO", "DEFAULT_SIZE"}):
         choices = AspectRatio if name == "DEFAULT_ASPECT_RATIO" else Resolution
         message = "use one of " + ", ".join(c.value for c in choices)
     return f"{name} is invalid: {message}"

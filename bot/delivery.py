@@ -166,9 +166,16 @@ def safe_filename(prompt: str, ratio: str, size: str, extension: str) -> str:
     return f"{slug}_{ratio.replace(':', 'x')}_{size}.{extension}"
 
 
-async def send_document(bot: Bot, target: Target, picture: ImageFile, caption_text: str,
-                        markup: InlineKeyboardMarkup | None = None, *, uploads: Uploads,
-                        jpeg_caption: str | None = None) -> Message:
+async def send_document(
+    bot: Bot,
+    target: Target,
+    picture: ImageFile,
+    caption_text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    uploads: Uploads,
+    jpeg_caption: str | None = None,
+) -> Message:
     """The file byte for byte: Telegram must not treat it as a photo or recompress it. Over the upload limit, the
     copy that fits (see `fitted`), with `jpeg_caption` when that is a JPEG; the caller holds `uploads.heavy`."""
     async with fitted(picture, uploads) as (sent, lossy):
@@ -197,11 +204,16 @@ async def fitted(picture: ImageFile, uploads: Uploads) -> AsyncIterator[tuple[Im
     except fitting.CannotFit as exc:
         raise DeliveryError(str(exc)) from None
     try:
-        log.info("original of %d bytes is over the %d-byte upload limit: sending a %s %s of %d bytes", picture.nbytes,
-                 uploads.max_bytes, "lossless" if made.lossless else "full-resolution", made.extension, made.nbytes)
+        log.info(
+            "original of %d bytes is over the %d-byte upload limit: sending a %s %s of %d bytes",
+            picture.nbytes,
+            uploads.max_bytes,
+            "lossless" if made.lossless else "full-resolution",
+            made.extension,
+            made.nbytes,
+        )
         name = f"{Path(picture.filename).stem}.{made.extension}"
-        yield ImageFile(made.path, made.nbytes, picture.width, picture.height, name), \
-            not made.lossless
+        yield ImageFile(made.path, made.nbytes, picture.width, picture.height, name), not made.lossless
     finally:
         await asyncio.to_thread(made.path.unlink, missing_ok=True)
 
@@ -242,8 +254,13 @@ async def deliver(
         as_photo = uploads.fits_photo(picture.nbytes, picture.width, picture.height)
         add_document = with_original or not as_photo
         try:
-            with _streamed(picture) if as_photo else contextlib.nullcontext(
-                    _preview_file(picture, await asyncio.to_thread(make_preview, picture.path))) as photo:
+            with (
+                _streamed(picture)
+                if as_photo
+                else contextlib.nullcontext(
+                    _preview_file(picture, await asyncio.to_thread(make_preview, picture.path))
+                ) as photo
+            ):
                 message = await bot.send_photo(
                     photo=photo,
                     caption=caption_text,
@@ -255,16 +272,21 @@ async def deliver(
         except BadRequest as exc:
             # Photo_invalid_dimensions, Image_process_failed, too big…: the file itself always works.
             log.warning("sendPhoto refused (%s); sending the original as a document", exc.message)
-            message = await send_document(bot, target, picture, caption_text, markup(False), uploads=uploads,
-                                          jpeg_caption=jpeg_caption)
+            message = await send_document(
+                bot, target, picture, caption_text, markup(False), uploads=uploads, jpeg_caption=jpeg_caption
+            )
             return Delivered("document", message)
         kind = "photo" if as_photo else "preview"
         if not add_document:
             return Delivered(kind, message)
         try:
             document = await send_document(
-                bot, Target(target.chat_id, target.thread_id, message.message_id), picture,
-                file_caption or caption_text, uploads=uploads, jpeg_caption=jpeg_caption,
+                bot,
+                Target(target.chat_id, target.thread_id, message.message_id),
+                picture,
+                file_caption or caption_text,
+                uploads=uploads,
+                jpeg_caption=jpeg_caption,
             )
         except Exception as exc:  # the photo is there; the finisher tells the user the file is missing
             log.warning("original could not follow the %s: %s", kind, exc)
@@ -304,17 +326,20 @@ async def deliver_album(
     """
     try:
         fits = [uploads.fits_photo(p.nbytes, p.width, p.height) for p in pictures]
-        previews = [None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
-                    for p, ok in zip(pictures, fits, strict=True)]  # one at a time: one bitmap
+        previews = [
+            None if ok else _preview_file(p, await asyncio.to_thread(make_preview, p.path), attach=True)
+            for p, ok in zip(pictures, fits, strict=True)
+        ]  # one at a time: one bitmap
         with contextlib.ExitStack() as files:
-            photos = [preview or files.enter_context(_streamed(p, attach=True))
-                      for p, preview in zip(pictures, previews, strict=True)]
-            media = [
-                InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)
+            photos = [
+                preview or files.enter_context(_streamed(p, attach=True))
+                for p, preview in zip(pictures, previews, strict=True)
             ]
+            media = [InputMediaPhoto(photo, caption=caption_text if i == 0 else None) for i, photo in enumerate(photos)]
             try:
-                sent = await bot.send_media_group(media=media, write_timeout=UPLOAD_TIMEOUT,
-                                                  read_timeout=UPLOAD_TIMEOUT, **send_kwargs(target))
+                sent = await bot.send_media_group(
+                    media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT, **send_kwargs(target)
+                )
             except BadRequest as exc:
                 log.warning("album of photos refused (%s); sending the originals as files", exc.message)
                 sent = []
@@ -326,16 +351,26 @@ async def deliver_album(
                 for i, p in enumerate(pictures):  # one at a time: one bitmap when one must be made to fit
                     sent_file, lossy = await files.enter_async_context(fitted(p, uploads))
                     text = (jpeg_caption or caption_text) if lossy else caption_text if i == 0 else None
-                    media.append(InputMediaDocument(files.enter_context(_streamed(sent_file, attach=True)),
-                                                    caption=text, disable_content_type_detection=True))
+                    media.append(
+                        InputMediaDocument(
+                            files.enter_context(_streamed(sent_file, attach=True)),
+                            caption=text,
+                            disable_content_type_detection=True,
+                        )
+                    )
                 first = sent[0].message_id if sent else target.reply_to
-                documents = list(await bot.send_media_group(
-                    media=media, write_timeout=UPLOAD_TIMEOUT, read_timeout=UPLOAD_TIMEOUT,
-                    **send_kwargs(Target(target.chat_id, target.thread_id, first)),
-                ))
+                documents = list(
+                    await bot.send_media_group(
+                        media=media,
+                        write_timeout=UPLOAD_TIMEOUT,
+                        read_timeout=UPLOAD_TIMEOUT,
+                        **send_kwargs(Target(target.chat_id, target.thread_id, first)),
+                    )
+                )
         anchor = (sent or documents)[0].message_id
         buttons = await bot.send_message(
-            text=summary, reply_markup=markup(not add_documents),
+            text=summary,
+            reply_markup=markup(not add_documents),
             **send_kwargs(Target(target.chat_id, target.thread_id, anchor)),
         )
         return AlbumDelivered("album+documents" if documents else "album", list(sent), documents, buttons)

@@ -21,23 +21,29 @@ class Failure:
 
 FAILURES: tuple[Failure, ...] = (
     # the image API's answers (bot/imagegen.py's error classes)
-    Failure("auth", "the image API refused IMAGE_API_KEY (a .cn key works only with the .cn gateway, a .com key "
-            "with .com)", alert=True),
+    Failure(
+        "auth",
+        "the image API refused IMAGE_API_KEY (a .cn key works only with the .cn gateway, a .com key with .com)",
+        alert=True,
+    ),
     Failure("quota", "the image API says the key's credit is used up", alert=True),
     Failure("prompt_too_long", "the image API says the prompt is too long"),
     Failure("invalid", "the image API refused the request as invalid"),
-    Failure("endpoint", "nothing answers image requests at {url}: set IMAGE_API_BASE_URL to the gateway's root",
-            alert=True),
+    Failure(
+        "endpoint", "nothing answers image requests at {url}: set IMAGE_API_BASE_URL to the gateway's root", alert=True
+    ),
     Failure("rate_limited", "the image API is rate limiting (still after the retries)", retryable=True),
     Failure("upstream", "the image API failed (still after the retries)", retryable=True),
     Failure("timeout", "the image API did not answer in time (IMAGE_REQUEST_TIMEOUT)", retryable=True),
     Failure("no_image", "the image API answered without an image (often its safety filter refusing the prompt)"),
     Failure("download", "the image was made but could not be downloaded"),
     Failure("not_image", "the image API answered with something that is not a PNG, JPEG or WEBP picture"),
-    Failure("too_many_pixels", "the image API answered with an image far larger than any size it offers (refused "
-            "unopened)"),
-    Failure("bad_answer", "the image API sent an answer no working service sends (too large, malformed, or a "
-            "broken URL)"),
+    Failure(
+        "too_many_pixels", "the image API answered with an image far larger than any size it offers (refused unopened)"
+    ),
+    Failure(
+        "bad_answer", "the image API sent an answer no working service sends (too large, malformed, or a broken URL)"
+    ),
     Failure("service", "the image API failed"),
     # our side
     Failure("internal", "the bot failed on its side"),

@@ -98,8 +98,9 @@ def _copy_critical_chunks(source: Path, out: BinaryIO) -> None:
     raise ValueError("no IEND chunk")
 
 
-def _encode_if_it_fits(img: Image.Image, fmt: str, extension: str, options: dict, limit: int, folder: Path, *,
-                       lossless: bool) -> Fitted | None:
+def _encode_if_it_fits(
+    img: Image.Image, fmt: str, extension: str, options: dict, limit: int, folder: Path, *, lossless: bool
+) -> Fitted | None:
     estimate = _estimate(img, fmt, options)
     if estimate > limit * ESTIMATE_MARGIN:
         log.debug("%s %s: about %d bytes, over %d; not tried", fmt, options, estimate, limit)
@@ -117,8 +118,10 @@ def _estimate(img: Image.Image, fmt: str, options: dict) -> int:
     if band * SAMPLE_BANDS >= img.height:
         return _encoded_size(img, fmt, options)
     step = (img.height - band) // (SAMPLE_BANDS - 1)
-    sampled = sum(_encoded_size(img.crop((0, top, img.width, top + band)), fmt, options)
-                  for top in range(0, step * SAMPLE_BANDS, step))
+    sampled = sum(
+        _encoded_size(img.crop((0, top, img.width, top + band)), fmt, options)
+        for top in range(0, step * SAMPLE_BANDS, step)
+    )
     return sampled * img.height // (band * SAMPLE_BANDS)
 
 

@@ -43,13 +43,31 @@ MAX_PIXELS = 2 * max(w * h for p in PROFILES.values() for w, h in p.pixels.value
 MAX_SIDE = 2 * max(max(dims) for p in PROFILES.values() for dims in p.pixels.values())
 B64_READ = 3 * 65536  # bytes of a reference read and base64-encoded at a time (whole 3-byte groups: no padding)
 # Gemini's refusals: a candidate stopped for one of these has no image because a filter said no.
-_SAFETY_STOPS = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
-                           "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})
+_SAFETY_STOPS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
 # Google's error `status` → the kind, where it says more than the HTTP status.
-_GOOGLE_STATUS = {"UNAUTHENTICATED": "auth", "PERMISSION_DENIED": "auth", "INVALID_ARGUMENT": "invalid",
-                  "FAILED_PRECONDITION": "invalid", "OUT_OF_RANGE": "invalid", "NOT_FOUND": "endpoint",
-                  "RESOURCE_EXHAUSTED": "rate_limited", "DEADLINE_EXCEEDED": "timeout", "UNAVAILABLE": "upstream",
-                  "INTERNAL": "upstream"}
+_GOOGLE_STATUS = {
+    "UNAUTHENTICATED": "auth",
+    "PERMISSION_DENIED": "auth",
+    "INVALID_ARGUMENT": "invalid",
+    "FAILED_PRECONDITION": "invalid",
+    "OUT_OF_RANGE": "invalid",
+    "NOT_FOUND": "endpoint",
+    "RESOURCE_EXHAUSTED": "rate_limited",
+    "DEADLINE_EXCEEDED": "timeout",
+    "UNAVAILABLE": "upstream",
+    "INTERNAL": "upstream",
+}
 Picture = bytes | Path  # a reference picture for an edit: bytes, or a file streamed as it is sent
 IN_MEMORY_BODY = 256 * 1024  # answer bodies up to this stay in memory; larger ones go to the spool folder
 CRC_BLOCK = 1 << 20  # a PNG chunk's checksum is computed this much at a time
@@ -314,8 +332,9 @@ class ImageClient:
         self._decoding = asyncio.Semaphore(1)
 
     @classmethod
-    def from_settings(cls, settings: ImageSettings, *, max_connections: int, spool_dir: Path | None = None
-                      ) -> ImageClient:
+    def from_settings(
+        cls, settings: ImageSettings, *, max_connections: int, spool_dir: Path | None = None
+    ) -> ImageClient:
         return cls(
             settings.image_api_base_url,
             settings.image_api_key.get_secret_value(),
@@ -371,8 +390,10 @@ class ImageClient:
         if not 1 <= count <= profile.max_outputs:
             raise ValueError(f"{profile.name} makes 1 to {profile.max_outputs} images a call, not {count}")
         if len(images) > profile.max_references(count):
-            raise InvalidRequestError(f"{len(images)} reference pictures; {profile.name} takes at most "
-                                      f"{profile.max_references(count)} with {count} image(s) made")
+            raise InvalidRequestError(
+                f"{len(images)} reference pictures; {profile.name} takes at most "
+                f"{profile.max_references(count)} with {count} image(s) made"
+            )
         call = _Call(request, profile, self.model_id(request.model), count, tuple(images), response_format)
         started = time.monotonic()
         http = self._pools[next(self._turn) % len(self._pools)]
@@ -385,10 +406,16 @@ class ImageClient:
                 delay = self._retry_delay(exc, attempt, time.monotonic() - started)
                 if delay is None:
                     raise
-                known = [f"status {exc.status}" if exc.status else "", f"request id {exc.request_id}"
-                         if exc.request_id else ""]
-                log.warning("image API attempt %d failed (%s); retrying in %.1f s", attempt,
-                            ", ".join([exc.kind, *filter(None, known)]), delay)
+                known = [
+                    f"status {exc.status}" if exc.status else "",
+                    f"request id {exc.request_id}" if exc.request_id else "",
+                ]
+                log.warning(
+                    "image API attempt %d failed (%s); retrying in %.1f s",
+                    attempt,
+                    ", ".join([exc.kind, *filter(None, known)]),
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: ImageGenError, attempt: int, elapsed: float) -> float | None:
@@ -406,17 +433,22 @@ class ImageClient:
     def _build(self, http: httpx.AsyncClient, call: _Call, opened: contextlib.ExitStack) -> httpx.Request:
         """The request as the call's profile wants it: path, key header, JSON or multipart, references."""
         profile, request = call.profile, call.request
-        headers = ({"x-goog-api-key": self._key} if profile.key_header == "x-goog-api-key"
-                   else {"Authorization": f"Bearer {self._key}"})
+        headers = (
+            {"x-goog-api-key": self._key}
+            if profile.key_header == "x-goog-api-key"
+            else {"Authorization": f"Bearer {self._key}"}
+        )
         path = profile.gateway_path(call.model_id, edit=bool(call.images))
         fields = profile.fields(request.options, request.expected_pixels, call.count)
         pictures = [_open_picture(image, opened) for image in call.images]
         if profile.api == "gemini":
             if not pictures:
-                return http.build_request("POST", path, json={"contents": [{"parts": [{"text": request.prompt}]}],
-                                                              **fields}, headers=headers)
-            body = _StreamedJson({"contents": [{"parts": [{"text": request.prompt}, _PICTURES]}], **fields},
-                                 pictures, _inline_data)
+                return http.build_request(
+                    "POST", path, json={"contents": [{"parts": [{"text": request.prompt}]}], **fields}, headers=headers
+                )
+            body = _StreamedJson(
+                {"contents": [{"parts": [{"text": request.prompt}, _PICTURES]}], **fields}, pictures, _inline_data
+            )
             return body.request(http, path, headers)
         fields = {"model": call.model_id, "prompt": request.prompt, **fields}
         if call.response_format is not None:
@@ -427,8 +459,10 @@ class ImageClient:
             return _StreamedJson({**fields, "image": [_PICTURES]}, pictures, _data_uri).request(http, path, headers)
         # multipart: the same fields as text, and one part named "image" per picture (the name repeated); a
         # picture in a file is streamed from it, in httpx's chunks
-        files = [("image", (f"image-{i}.{picture.extension}", picture.source, picture.mime))
-                 for i, picture in enumerate(pictures, start=1)]
+        files = [
+            ("image", (f"image-{i}.{picture.extension}", picture.source, picture.mime))
+            for i, picture in enumerate(pictures, start=1)
+        ]
         text = {key: str(value) for key, value in fields.items()}
         return http.build_request("POST", path, data=text, files=files, headers=headers)
 
@@ -475,8 +509,9 @@ class ImageClient:
                 raise
         return made
 
-    async def _fetch_answer(self, http: httpx.AsyncClient, request: httpx.Request, body: BinaryIO,
-                            count: int = 1) -> tuple[int, str | None, httpx.Headers]:
+    async def _fetch_answer(
+        self, http: httpx.AsyncClient, request: httpx.Request, body: BinaryIO, count: int = 1
+    ) -> tuple[int, str | None, httpx.Headers]:
         """Send the request and write its answer into `body`, all within the total deadline of one attempt."""
         try:
             async with asyncio.timeout(self._timeout):
@@ -488,8 +523,7 @@ class ImageClient:
                         await _stream_into(response, body, cap)
                     except bodies.TooLarge as exc:
                         if response.status_code == 200:
-                            raise BadAnswerError(f"answer refused: {exc}", status=200,
-                                                 request_id=request_id) from None
+                            raise BadAnswerError(f"answer refused: {exc}", status=200, request_id=request_id) from None
                         # an error with a huge body: its head is enough to tell what it is
                 finally:
                     await response.aclose()
@@ -503,8 +537,7 @@ class ImageClient:
             raise UpstreamError(f"connection failed: {exc!r}") from None
         return response.status_code, request_id, response.headers
 
-    def _decode_b64(self, body: BinaryIO, text: str | bodies.BigString,
-                    request_id: str | None) -> tuple[Path, int]:
+    def _decode_b64(self, body: BinaryIO, text: str | bodies.BigString, request_id: str | None) -> tuple[Path, int]:
         """The image in `b64_json`, decoded from the answer into its own file, under the same cap as a download."""
         with self._new_file() as (out, path):
             try:
@@ -527,8 +560,9 @@ class ImageClient:
             path.unlink(missing_ok=True)
             raise
 
-    async def _checked(self, path: Path, nbytes: int, request_id: str | None,
-                       upstream_seconds: float) -> GeneratedImage:
+    async def _checked(
+        self, path: Path, nbytes: int, request_id: str | None, upstream_seconds: float
+    ) -> GeneratedImage:
         try:
             fmt, width, height = await asyncio.to_thread(inspect_image, path)
         except BaseException as exc:
@@ -559,16 +593,20 @@ class ImageClient:
                     response = await http.send(request, stream=True)
                     try:
                         if response.status_code != 200:
-                            raise DownloadError(f"GET image: HTTP {response.status_code}",
-                                                status=response.status_code, request_id=request_id)
+                            raise DownloadError(
+                                f"GET image: HTTP {response.status_code}",
+                                status=response.status_code,
+                                request_id=request_id,
+                            )
                         nbytes = await _stream_into(response, out, self._max_bytes)
                     finally:
                         await response.aclose()
         except bodies.TooLarge as exc:
             raise BadAnswerError(f"image refused: {exc}", status=200, request_id=request_id) from None
         except TimeoutError:
-            raise GenerationTimeout(f"image not downloaded within {self._timeout:.0f} s",
-                                    request_id=request_id) from None
+            raise GenerationTimeout(
+                f"image not downloaded within {self._timeout:.0f} s", request_id=request_id
+            ) from None
         except httpx.HTTPError as exc:
             raise DownloadError(f"GET image failed: {exc!r}", request_id=request_id) from None
         return path, nbytes
@@ -605,7 +643,7 @@ _PICTURES = _Slot()
 
 def _inline_data(picture: _Picture) -> tuple[bytes, bytes]:
     """Gemini's inline part around a picture's base64."""
-    head = '{"inline_data": {"mime_type": "%s", "data": "' % picture.mime
+    head = f'{{"inline_data": {{"mime_type": "{picture.mime}", "data": "'
     return head.encode(), b'"}}'
 
 
@@ -640,7 +678,7 @@ class _StreamedJson:
                 yield piece
             elif isinstance(piece.source, bytes):
                 for at in range(0, piece.size, B64_READ):
-                    yield base64.b64encode(piece.source[at:at + B64_READ])
+                    yield base64.b64encode(piece.source[at : at + B64_READ])
             else:
                 piece.source.seek(0)  # a retry sends it again
                 while chunk := await asyncio.to_thread(_encoded_chunk, piece.source):
@@ -708,8 +746,7 @@ def _gemini_sources(parsed: bodies.Parsed, request_id: str | None) -> list[Sourc
         raise UpstreamError(f"error in a 200 answer: {_describe(answer)}", status=200, request_id=request_id)
     feedback = answer.get("promptFeedback")
     if isinstance(feedback, dict) and feedback.get("blockReason"):
-        raise NoImageError(f"prompt blocked: {str(feedback['blockReason'])[:100]}", status=200,
-                           request_id=request_id)
+        raise NoImageError(f"prompt blocked: {str(feedback['blockReason'])[:100]}", status=200, request_id=request_id)
     candidates = answer.get("candidates")
     if candidates is not None and not isinstance(candidates, list):
         raise _bad("candidates is not a list", request_id)
@@ -771,8 +808,7 @@ def _describe(body: object) -> str:
     return json.dumps(body, ensure_ascii=False)[:300]
 
 
-def _error_for(status: int, headers: httpx.Headers, body: object, head: str,
-               request_id: str | None) -> ImageGenError:
+def _error_for(status: int, headers: httpx.Headers, body: object, head: str, request_id: str | None) -> ImageGenError:
     """The kind of an error answer: from the HTTP status, or from Google's `status` (`PERMISSION_DENIED` is a key
     refused, whatever its HTTP status) when a Gemini error body has one."""
     message, google = "", ""

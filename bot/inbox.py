@@ -44,8 +44,15 @@ PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._p
 
 def chat_of(payload: dict) -> int | None:
     """The chat an update belongs to (its order key), from the raw JSON."""
-    for key in ("message", "edited_message", "channel_post", "edited_channel_post", "my_chat_member",
-                "chat_member", "chat_join_request"):
+    for key in (
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+    ):
         if isinstance(payload.get(key), dict):
             chat = payload[key].get("chat")
             return chat.get("id") if isinstance(chat, dict) else None
@@ -112,8 +119,16 @@ class Inbox:
             try:
                 batch = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed_updates)
             except RetryAfter as exc:
-                await asyncio.sleep(min(float(exc.retry_after if isinstance(exc.retry_after, (int, float))
-                                              else exc.retry_after.total_seconds()), 60))
+                await asyncio.sleep(
+                    min(
+                        float(
+                            exc.retry_after
+                            if isinstance(exc.retry_after, (int, float))
+                            else exc.retry_after.total_seconds()
+                        ),
+                        60,
+                    )
+                )
                 continue
             except InvalidToken:
                 raise
@@ -156,7 +171,7 @@ class Inbox:
             if free > 0:
                 try:
                     claimed = await self._store.updates.claim_update(self._owner, UPDATE_LEASE, free)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     complain(log, "could not read the inbox", exc)
             for update_id, payload in claimed:
                 task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
@@ -176,7 +191,7 @@ class Inbox:
                 self._wake.set()
             await self._store.updates.prune_updates(time.time() - KEEP_DONE)
             await self._store.albums.prune_albums(time.time() - KEEP_DONE)
-        except Exception as exc:  # noqa: BLE001 - the next round tries again
+        except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -192,8 +207,12 @@ class Inbox:
             log.exception("update %s could not be handled", update_id)
         finally:
             with contextlib.suppress(Exception):  # not marked done: handled again after its lease (UPDATE_LEASE)
-                await persist(lambda: self._store.updates.update_done(update_id), f"mark update {update_id} handled", log,
-                              attempts=20)
+                await persist(
+                    lambda: self._store.updates.update_done(update_id),
+                    f"mark update {update_id} handled",
+                    log,
+                    attempts=20,
+                )
 
 
 def _tap_of(update: Update) -> contextlib.AbstractContextManager[None]:
@@ -202,5 +221,6 @@ def _tap_of(update: Update) -> contextlib.AbstractContextManager[None]:
     if query is None:
         return contextlib.nullcontext()
     message = query.message
-    return tapped(message.chat.id if message else None, message.message_id if message else None,
-                  query.inline_message_id)
+    return tapped(
+        message.chat.id if message else None, message.message_id if message else None, query.inline_message_id
+    )

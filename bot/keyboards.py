@@ -36,8 +36,18 @@ class Action(StrEnum):
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
-KEYBOARD_ACTIONS = frozenset({Action.RATIO, Action.SIZE, Action.VARIANTS, Action.KEEP_RATIO, Action.GENERATE,
-                              Action.DISMISS, Action.DROP_PICTURES, Action.REOPEN})  # their id: a pending request
+KEYBOARD_ACTIONS = frozenset(
+    {
+        Action.RATIO,
+        Action.SIZE,
+        Action.VARIANTS,
+        Action.KEEP_RATIO,
+        Action.GENERATE,
+        Action.DISMISS,
+        Action.DROP_PICTURES,
+        Action.REOPEN,
+    }
+)  # their id: a pending request
 RESULT_ACTIONS = frozenset({Action.AGAIN, Action.CHANGE, Action.UPSCALE, Action.ORIGINAL, Action.RESEND})
 
 HELP_SECTIONS = ("options", "edit", "results", "commands")
@@ -97,11 +107,16 @@ def _mark(label: str, selected: bool) -> str:
     return f"✓ {label}" if selected else label
 
 
-def choice_keyboard(pending_id: str, ratio: AspectRatio, size: Resolution, lang: str | None, *,
-                    variants: int = 1, keep_ratio: bool = False) -> InlineKeyboardMarkup:
-    ratios = [
-        _button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio
-    ]
+def choice_keyboard(
+    pending_id: str,
+    ratio: AspectRatio,
+    size: Resolution,
+    lang: str | None,
+    *,
+    variants: int = 1,
+    keep_ratio: bool = False,
+) -> InlineKeyboardMarkup:
+    ratios = [_button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     if keep_ratio:
         rows.append([_button(t("keep_ratio", lang), Action.KEEP_RATIO, pending_id)])
@@ -137,8 +152,9 @@ def _larger(size: Resolution) -> list[Resolution]:
     return order[order.index(size) + 1 :]
 
 
-def result_keyboard(job_id: str, lang: str | None, *, with_original: bool,
-                    size: Resolution | None = None) -> InlineKeyboardMarkup:
+def result_keyboard(
+    job_id: str, lang: str | None, *, with_original: bool, size: Resolution | None = None
+) -> InlineKeyboardMarkup:
     """Under one image: 🔁 📐 📄, and ⬆ for each size above the one made."""
     row = [_button(t("again", lang), Action.AGAIN, job_id), _button(t("change", lang), Action.CHANGE, job_id)]
     if with_original:
@@ -149,45 +165,65 @@ def result_keyboard(job_id: str, lang: str | None, *, with_original: bool,
     return InlineKeyboardMarkup(rows)
 
 
-def album_keyboard(job_ids: list[str], lang: str | None, *, with_originals: bool,
-                   size: Resolution) -> InlineKeyboardMarkup:
+def album_keyboard(
+    job_ids: list[str], lang: str | None, *, with_originals: bool, size: Resolution
+) -> InlineKeyboardMarkup:
     """Under an album of variants: 🔁 📐, then ⬆ n (that one at 4K) and 📄 n (that one's original file)."""
-    rows = [[_button(t("again", lang), Action.AGAIN, job_ids[0]), _button(t("change", lang), Action.CHANGE, job_ids[0])]]
+    rows = [
+        [_button(t("again", lang), Action.AGAIN, job_ids[0]), _button(t("change", lang), Action.CHANGE, job_ids[0])]
+    ]
     if size != Resolution.K4:  # each says where it goes: "⬆ 2" alone reads like "two of them"
-        rows.append([_button(f"⬆ {n} · 4K", Action.UPSCALE, jid, Resolution.K4.value)
-                     for n, jid in enumerate(job_ids, 1)])
+        rows.append(
+            [_button(f"⬆ {n} · 4K", Action.UPSCALE, jid, Resolution.K4.value) for n, jid in enumerate(job_ids, 1)]
+        )
     if with_originals:
         rows.append([_button(f"📄 {n}", Action.ORIGINAL, jid) for n, jid in enumerate(job_ids, 1)])
     return InlineKeyboardMarkup(rows)
 
 
-def prefs_keyboard(scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution,
-                   lang: str | None) -> InlineKeyboardMarkup:
+def prefs_keyboard(
+    scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
+) -> InlineKeyboardMarkup:
     """/settings: the default ratio, size and count (✓ on the effective one), the always-send-original switch and
     (a user's) language. No Done: every tap is saved."""
-    ratios = [
-        _button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio
-    ]
+    ratios = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
-    rows.append([_button(_mark(f"×{n}", n == (prefs.variants or 1)), Action.PREFS, scope_key, f"v{n}")
-                 for n in VARIANT_CHOICES])
+    rows.append(
+        [_button(_mark(f"×{n}", n == (prefs.variants or 1)), Action.PREFS, scope_key, f"v{n}") for n in VARIANT_CHOICES]
+    )
     switch = t("prefs_original_on" if prefs.always_original else "prefs_original_off", lang)
     rows.append([_button(switch, Action.PREFS, scope_key, "o")])
     if scope_key.startswith("u"):  # the language is a person's choice, not a chat's; "" is the app's own
         choices = {"": t("prefs_language_app", lang), **LANGUAGES}
-        rows.append([_button(_mark(name, (prefs.language or "") == code), Action.PREFS, scope_key, "l" + code)
-                     for code, name in choices.items()])
+        rows.append(
+            [
+                _button(_mark(name, (prefs.language or "") == code), Action.PREFS, scope_key, "l" + code)
+                for code, name in choices.items()
+            ]
+        )
     return InlineKeyboardMarkup(rows)
 
 
-def history_keyboard(requests: list[list[Job]], first: int, lang: str | None, *, owner: int, kind: str, page: int,
-                     pages: int, switch: tuple[str, str] | None) -> InlineKeyboardMarkup | None:
+def history_keyboard(
+    requests: list[list[Job]],
+    first: int,
+    lang: str | None,
+    *,
+    owner: int,
+    kind: str,
+    page: int,
+    pages: int,
+    switch: tuple[str, str] | None,
+) -> InlineKeyboardMarkup | None:
     """Under a /history page, numbered like its lines: 📤 n sends that result again, 🔁 n makes it anew; then
     ◀ ▶ and the switch to the other list (`switch`: its kind and label)."""
     numbered = list(enumerate(requests, start=first))
-    resend = [_button(f"📤 {n}", Action.RESEND, jobs[0].id) for n, jobs in numbered
-              if any(job.photo_file_id or job.document_file_id for job in jobs)]
+    resend = [
+        _button(f"📤 {n}", Action.RESEND, jobs[0].id)
+        for n, jobs in numbered
+        if any(job.photo_file_id or job.document_file_id for job in jobs)
+    ]
     rows = [row for row in (resend, [_button(f"🔁 {n}", Action.AGAIN, jobs[0].id) for n, jobs in numbered]) if row]
     nav = []
     if page > 0:
@@ -203,8 +239,9 @@ def history_keyboard(requests: list[list[Job]], first: int, lang: str | None, *,
 
 def help_keyboard(section: str | None, lang: str | None) -> InlineKeyboardMarkup:
     """Under /help: a button per section (✓ on the one shown), and ◀ Back to the first screen."""
-    buttons = [_button(_mark(t(f"help_{name}_button", lang), name == section), Action.HELP, name)
-               for name in HELP_SECTIONS]
+    buttons = [
+        _button(_mark(t(f"help_{name}_button", lang), name == section), Action.HELP, name) for name in HELP_SECTIONS
+    ]
     rows = [buttons[:2], buttons[2:]]
     if section is not None:
         rows.append([_button(t("help_back", lang), Action.HELP, HELP_MAIN)])

@@ -61,8 +61,9 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        masked = {key: value if isinstance(value, int | float) else self._mask(str(value))
-                  for key, value in entry.items()}
+        masked = {
+            key: value if isinstance(value, int | float) else self._mask(str(value)) for key, value in entry.items()
+        }
         return json.dumps(masked, ensure_ascii=False)
 
 
@@ -74,8 +75,9 @@ class NoJsonDump(logging.Filter):
         return not (record.name.startswith("telegram") and str(record.msg).startswith("Can not load invalid JSON"))
 
 
-def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = None,
-                  log_format: str = "text") -> logging.Handler:
+def setup_logging(
+    level: str, secrets: Iterable[str], stream: TextIO | None = None, log_format: str = "text"
+) -> logging.Handler:
     """Replace the root handlers with one masking handler; returns it (tests remove it again)."""
     secrets = list(secrets)
     formatter = JsonFormatter(secrets) if log_format == "json" else SecretMaskingFormatter(FORMAT, secrets)

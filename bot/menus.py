@@ -46,16 +46,20 @@ class Menu:
     """The command menus, built from the commands the handler modules export (each listed once, where it is)."""
 
     def __init__(self, commands: list[Command]) -> None:
-        self.private = [c.name for c in sorted((c for c in commands if c.private is not None),
-                                               key=lambda c: c.private or 0)]
+        self.private = [
+            c.name for c in sorted((c for c in commands if c.private is not None), key=lambda c: c.private or 0)
+        ]
         self.group = [c.name for c in sorted((c for c in commands if c.group is not None), key=lambda c: c.group or 0)]
 
     def menus(self) -> list[tuple[list[BotCommand], BotCommandScope | None, str | None]]:
         """The menu per scope (private chats, groups) and language code; the default one is English."""
         menus: list[tuple[list[BotCommand], BotCommandScope | None, str | None]] = []
         for lang in [None, *BY_CODE]:
-            for names, scope in ((self.private, None), (self.private, BotCommandScopeAllPrivateChats()),
-                                 (self.group, BotCommandScopeAllGroupChats())):
+            for names, scope in (
+                (self.private, None),
+                (self.private, BotCommandScopeAllPrivateChats()),
+                (self.group, BotCommandScopeAllGroupChats()),
+            ):
                 if lang is not None and scope is None:
                     continue
                 menus.append((commands(names, lang), scope, lang))
@@ -64,7 +68,7 @@ class Menu:
     async def set_private(self, bot: Bot, chat_id: int, lang: str | None, *, chosen: bool) -> None:
         """A private chat's own menu in `lang`, when the menus by language code would show another language:
         always after a choice in /settings (`chosen`), else only for a language without a code of its own."""
-        if chat_id <= 0 or not chosen and language(lang) in BY_CODE:
+        if chat_id <= 0 or (not chosen and language(lang) in BY_CODE):
             return
         try:
             await bot.set_my_commands(commands(self.private, lang), scope=BotCommandScopeChat(chat_id))

@@ -27,34 +27,55 @@ UPSTREAM_BUCKETS = (1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 
 class Metrics:
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
-        self.jobs_finished = Counter("imagine_jobs_finished", "Jobs that ended, by outcome and error kind",
-                                     ["outcome", "error_kind"], registry=registry)
+        self.jobs_finished = Counter(
+            "imagine_jobs_finished",
+            "Jobs that ended, by outcome and error kind",
+            ["outcome", "error_kind"],
+            registry=registry,
+        )
         self.jobs_waiting = Gauge("imagine_jobs_waiting", "Jobs queued, not yet generating", registry=registry)
         self.jobs_running = Gauge("imagine_jobs_running", "Jobs generating now", registry=registry)
-        self.upstream_seconds = Histogram("imagine_upstream_seconds", "Image API time per image (retries included)",
-                                          ["size"], buckets=UPSTREAM_BUCKETS, registry=registry)
-        self.deliveries = Counter("imagine_deliveries", "Results delivered, by kind (photo, preview, document, …)",
-                                  ["kind"], registry=registry)
-        self.size_mismatches = Counter("imagine_size_mismatches", "Images whose size was not the one asked",
-                                       ["size"], registry=registry)
-        self.retry_after = Counter("imagine_telegram_retry_after", "RetryAfter answers from the Bot API",
-                                   registry=registry)
-        self.retry_after_seconds = Counter("imagine_telegram_retry_after_seconds",
-                                           "Seconds the Bot API told us to wait", registry=registry)
-        self.updates = Counter("imagine_updates_received", "Telegram updates received, by type", ["type"],
-                               registry=registry)
-        self.webhook_refused = Counter("imagine_webhook_refused", "Webhook requests refused, by reason",
-                                       ["reason"], registry=registry)
-        self.webhook_duplicates = Counter("imagine_webhook_duplicates",
-                                          "Webhook updates acknowledged but ignored: their update_id was seen before",
-                                          registry=registry)
+        self.upstream_seconds = Histogram(
+            "imagine_upstream_seconds",
+            "Image API time per image (retries included)",
+            ["size"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "imagine_deliveries",
+            "Results delivered, by kind (photo, preview, document, …)",
+            ["kind"],
+            registry=registry,
+        )
+        self.size_mismatches = Counter(
+            "imagine_size_mismatches", "Images whose size was not the one asked", ["size"], registry=registry
+        )
+        self.retry_after = Counter(
+            "imagine_telegram_retry_after", "RetryAfter answers from the Bot API", registry=registry
+        )
+        self.retry_after_seconds = Counter(
+            "imagine_telegram_retry_after_seconds", "Seconds the Bot API told us to wait", registry=registry
+        )
+        self.updates = Counter(
+            "imagine_updates_received", "Telegram updates received, by type", ["type"], registry=registry
+        )
+        self.webhook_refused = Counter(
+            "imagine_webhook_refused", "Webhook requests refused, by reason", ["reason"], registry=registry
+        )
+        self.webhook_duplicates = Counter(
+            "imagine_webhook_duplicates",
+            "Webhook updates acknowledged but ignored: their update_id was seen before",
+            registry=registry,
+        )
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type, for `GET /metrics`."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-_current: ContextVar[Metrics] = ContextVar("metrics", default=Metrics())
+# one fallback set for code that never bound its own (the CLI, a test of one module)
+_current: ContextVar[Metrics] = ContextVar("metrics", default=Metrics())  # noqa: B039
 
 
 def bind(metrics: Metrics) -> None:

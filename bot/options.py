@@ -78,9 +78,15 @@ class ImageRequest:
     model: str
     options: Mapping[str, str]
 
-    def __init__(self, prompt: str, aspect_ratio: AspectRatio | str | None = None,
-                 size: Resolution | str | None = None, *, model: str = DEFAULT_MODEL,
-                 options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        prompt: str,
+        aspect_ratio: AspectRatio | str | None = None,
+        size: Resolution | str | None = None,
+        *,
+        model: str = DEFAULT_MODEL,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
         """Raises UnknownModel for a model no profile has, ValueError for an option it does not offer."""
         given = dict(options or {})
         if aspect_ratio is not None:
@@ -136,8 +142,9 @@ class ImageRequest:
     def to_json(self) -> str:
         """Its model and options as one JSON value (the prompt is stored beside it):
         `{"model": "gpt-image-2", "options": {"ratio": "16:9", "size": "2K", "quality": "high"}}`."""
-        return json.dumps({"model": self.model, "options": dict(self.options)}, ensure_ascii=False,
-                          separators=(",", ":"))
+        return json.dumps(
+            {"model": self.model, "options": dict(self.options)}, ensure_ascii=False, separators=(",", ":")
+        )
 
     @classmethod
     def from_json(cls, prompt: str, value: str | None) -> ImageRequest:
@@ -157,8 +164,9 @@ def closest_ratio(width: int, height: int) -> AspectRatio:
     """The listed ratio nearest a picture's own shape (compared on a log scale, so 2:1 and 1:2 weigh the same):
     what an edit starts from in a chat, 🖼 Keep ratio and the CLI alike."""
     target = math.log(width / height)
-    return min(AspectRatio, key=lambda r: abs(math.log(PIXELS[(r, Resolution.K1)][0] / PIXELS[(r, Resolution.K1)][1])
-                                              - target))
+    return min(
+        AspectRatio, key=lambda r: abs(math.log(PIXELS[(r, Resolution.K1)][0] / PIXELS[(r, Resolution.K1)][1]) - target)
+    )
 
 
 def describe_size(width: int, height: int) -> str:
@@ -213,7 +221,9 @@ _DASHES = r"(?:--|—|–)"
 _RATIO_FLAG = re.compile(
     rf"(?<!\S){_DASHES}(?:aspect-ratio|aspect|ratio|ar)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE
 )
-_SIZE_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:size|resolution|res)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+_SIZE_FLAG = re.compile(
+    rf"(?<!\S){_DASHES}(?:size|resolution|res)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE
+)
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
@@ -241,16 +251,16 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 def strip_controls(text: str) -> str:
     """Control characters out (newlines stay, tabs become spaces), and the zero-width characters of _DROP."""
     return "".join(
-        " " if ch == "\t" else ch for ch in text.translate(_DROP)
-        if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+        " " if ch == "\t" else ch for ch in text.translate(_DROP) if ch in "\n\t" or unicodedata.category(ch) != "Cc"
     )
 
 
 def is_blank(text: str) -> bool:
     """Nothing visible: only spaces, format characters and blank fillers. Format characters such as the zero-width
     joiner stay inside visible text (emoji sequences and some scripts need them), but alone they are no prompt."""
-    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp")
-               for ch in text)
+    return all(
+        ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") for ch in text
+    )
 
 
 def parse_variants(text: str) -> int:
@@ -298,8 +308,15 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
     text = _FOREIGN_FLAG.sub(lambda match: _take_foreign(match, unknown), text)
     prompt = re.sub(r"[ \t]{2,}", " ", text).strip()
     prompt = "" if is_blank(prompt) else prompt
-    return ParsedPrompt(prompt, found.get("--ar"), found.get("--size"), found.get("--n"),  # type: ignore[arg-type]
-                        tuple(unknown), found.get("--model"), extra)  # type: ignore[arg-type]
+    return ParsedPrompt(
+        prompt,
+        found.get("--ar"),
+        found.get("--size"),
+        found.get("--n"),  # type: ignore[arg-type]
+        tuple(unknown),
+        found.get("--model"),
+        extra,
+    )  # type: ignore[arg-type]
 
 
 def _model_flags(models: Sequence[str]) -> dict[str, Option]:
@@ -318,6 +335,7 @@ def _option_flag(flag: str) -> re.Pattern[str]:
 
 def _extra_taker(option: Option, extra: dict[str, str]) -> Callable[[re.Match[str]], str]:
     """A model's own flag out of the prompt, its value in the option's form; which model takes it is checked later."""
+
     def take(match: re.Match[str]) -> str:
         value = match.group("v") or ""
         if not value:

@@ -43,9 +43,17 @@ class OriginalsStore:
     """`min_free_mb` (DATA_MIN_FREE_MB): the space kept free on the folder's disk, which the database, the spool and
     the originals share; the originals are a cache and give way first (`ensure_room`). `free_space` measures it."""
 
-    def __init__(self, directory: Path, max_age_hours: float, max_total_mb: int, shared: Store | None = None,
-                 *, memory_mb: int = 96, min_free_mb: int = 0,
-                 free_space: Callable[[Path], int] = free_bytes) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_age_hours: float,
+        max_total_mb: int,
+        shared: Store | None = None,
+        *,
+        memory_mb: int = 96,
+        min_free_mb: int = 0,
+        free_space: Callable[[Path], int] = free_bytes,
+    ) -> None:
         self._dir = directory
         self._shared = shared
         self._min_free = min_free_mb * 1024 * 1024
@@ -81,8 +89,9 @@ class OriginalsStore:
         if self._shared is None:
             return
         async with self._copies:
-            await self._shared.originals.save_original(job_id, epoch, path.suffix.lstrip("."),
-                                             await asyncio.to_thread(path.read_bytes))
+            await self._shared.originals.save_original(
+                job_id, epoch, path.suffix.lstrip("."), await asyncio.to_thread(path.read_bytes)
+            )
         if time.monotonic() - self._shared_pruned > SHARED_PRUNE_EVERY:  # a scan of the table: not per image
             self._shared_pruned = time.monotonic()
             await self._shared.originals.prune_originals(self._max_age, self._max_total)
@@ -93,8 +102,11 @@ class OriginalsStore:
         if self._free_space(self._dir) >= self._min_free:
             return
         if not await asyncio.to_thread(self._make_room):
-            raise StorageError(self._dir, f"less than {self._min_free // 1024 // 1024} MB (DATA_MIN_FREE_MB) free "
-                                          "on its disk and no original left to delete")
+            raise StorageError(
+                self._dir,
+                f"less than {self._min_free // 1024 // 1024} MB (DATA_MIN_FREE_MB) free "
+                "on its disk and no original left to delete",
+            )
 
     def release(self, job_ids: Iterable[str]) -> None:
         """These originals were delivered (or their request ended): they may give way for room again."""
@@ -165,8 +177,12 @@ class OriginalsStore:
                 deleted += 1
             enough = self._free_space(self._dir) >= self._min_free + extra
         if deleted:
-            log.warning("less than DATA_MIN_FREE_MB free on the disk of %s: deleted the %d oldest original(s)%s",
-                        self._dir, deleted, "" if enough else "; still not enough")
+            log.warning(
+                "less than DATA_MIN_FREE_MB free on the disk of %s: deleted the %d oldest original(s)%s",
+                self._dir,
+                deleted,
+                "" if enough else "; still not enough",
+            )
         return enough
 
     def _prune(self, keep: Path | None = None) -> None:

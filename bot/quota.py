@@ -83,8 +83,9 @@ class Quota:
         """Take the job's credits now; raises QuotaExceeded and takes nothing when they are not there."""
         user_limit, chat_limit = self.limits(job.origin)
         credits = self.cost(job.request)
-        reservation = Reservation(job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits,
-                                  user_limit, chat_limit)
+        reservation = Reservation(
+            job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits, user_limit, chat_limit
+        )
         if not await self._store.credits.reserve_credits(reservation):
             raise QuotaExceeded(await self.report(job.origin), credits)
 

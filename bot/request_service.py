@@ -20,8 +20,9 @@ class RequestService:
         self._queue = queue
         self._settings = settings
 
-    async def start(self, origin: Origin, parsed: ParsedPrompt, references: list[Reference],
-                    message_id: int | None) -> PendingRequest:
+    async def start(
+        self, origin: Origin, parsed: ParsedPrompt, references: list[Reference], message_id: int | None
+    ) -> PendingRequest:
         """A new request (not stored yet): flags first, then an edit's first picture's own shape (as 🖼 Keep ratio
         would pick it), then the remembered defaults of the user or chat, then the bot's."""
         prefs = await self._prefs.get_prefs(*prefs_scope(origin))
@@ -40,16 +41,32 @@ class RequestService:
             ref_height=references[0].height if references else None,
         )
 
-    async def wait_for_words(self, origin: Origin, references: list[Reference], message_id: int,
-                             album_id: str | None) -> None:
+    async def wait_for_words(
+        self, origin: Origin, references: list[Reference], message_id: int, album_id: str | None
+    ) -> None:
         """Pictures sent without words, kept for the next text as their instruction."""
         first = references[0]
         size = self._settings.default_size
-        ratio = closest_ratio(first.width, first.height) if first.width and first.height else \
-            self._settings.default_aspect_ratio
-        await self._pending.save_pending(PendingRequest(
-            new_id(), origin, "", ratio, size, message_id, references=tuple(r.id for r in references),
-            ref_width=first.width, ref_height=first.height, wants_prompt=True, album_id=album_id))
+        ratio = (
+            closest_ratio(first.width, first.height)
+            if first.width and first.height
+            else self._settings.default_aspect_ratio
+        )
+        await self._pending.save_pending(
+            PendingRequest(
+                new_id(),
+                origin,
+                "",
+                ratio,
+                size,
+                message_id,
+                references=tuple(r.id for r in references),
+                ref_width=first.width,
+                ref_height=first.height,
+                wants_prompt=True,
+                album_id=album_id,
+            )
+        )
 
     async def save(self, pending: PendingRequest) -> None:
         """Its keyboard is shown, or a choice on it changed it."""
@@ -82,9 +99,17 @@ class RequestService:
         request = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size)
         group_id = new_id() if pending.variants > 1 else None
         jobs = [
-            Job(new_id(), pending.origin, request, status_message_id=pending.message_id if n == 1 else None,
-                references=pending.references, group_id=group_id, variant=n, variants=pending.variants,
-                upscale_of=upscale_of)
+            Job(
+                new_id(),
+                pending.origin,
+                request,
+                status_message_id=pending.message_id if n == 1 else None,
+                references=pending.references,
+                group_id=group_id,
+                variant=n,
+                variants=pending.variants,
+                upscale_of=upscale_of,
+            )
             for n in range(1, pending.variants + 1)
         ]
         await self._queue.submit(*jobs)

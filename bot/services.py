@@ -7,22 +7,22 @@ from dataclasses import dataclass, field
 from telegram.ext import ContextTypes
 
 from .config import Settings
+from .delivery import Uploads
 from .imagegen import ImageClient
 from .inbox import Inbox
-from .menus import Menu
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker
-from .delivery import Uploads
+from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
 from .quota import Quota
-from .telegram_references import AlbumCollector, ReferenceFetcher
 from .request_service import RequestService
 from .store import Store
 from .store.access import Access
 from .store.history import History
 from .store.prefs import PrefsTable
 from .telegram_limits import RefusalPacer
+from .telegram_references import AlbumCollector, ReferenceFetcher
 
 KEY = "services"
 

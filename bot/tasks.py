@@ -72,9 +72,16 @@ class Background:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
 
-async def persist(operation: Callable[[], Awaitable[T]], what: str, log: logging.Logger, *,
-                  first: float = 0.5, longest: float = 15.0, attempts: int | None = None,
-                  final: tuple[type[Exception], ...] = ()) -> T:
+async def persist(
+    operation: Callable[[], Awaitable[T]],
+    what: str,
+    log: logging.Logger,
+    *,
+    first: float = 0.5,
+    longest: float = 15.0,
+    attempts: int | None = None,
+    final: tuple[type[Exception], ...] = (),
+) -> T:
     """Run `operation` until it succeeds (the database may be down for a moment): a made image, a recorded
     update or a refund must not be lost because one write failed. With `attempts`, give up after that many;
     errors of the `final` types (a refusal that trying again cannot change) are raised at once."""

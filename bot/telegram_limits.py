@@ -73,7 +73,7 @@ class BotApiRequest(HTTPXRequest):
     A 413 for an original over the upload limit was retried for two minutes (0.5 s doubling to 15 s) while the
     other results waited behind it; now it ends at once and the delivery sends what fits."""
 
-    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:  # noqa: D102
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         status, payload = await super().do_request(url, method, *args, **kwargs)
         if 400 <= status < 500 and status not in _NOT_REFUSALS:
             try:
@@ -228,11 +228,20 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
       `TAP_SLOTS` more for taps: the connection pool must hold both.
     """
 
-    def __init__(self, *, overall_rate: float, share: int = 1, max_retry_after: float = 60.0,
-                 in_flight: int = 16, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        overall_rate: float,
+        share: int = 1,
+        max_retry_after: float = 60.0,
+        in_flight: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
         self._share = max(1, share)
-        self._overall = _Bucket(overall_rate / self._share, overall_rate / self._share, clock()) if overall_rate else None
+        self._overall = (
+            _Bucket(overall_rate / self._share, overall_rate / self._share, clock()) if overall_rate else None
+        )
         self._max_retry_after = max_retry_after
         self._cap = max(1, in_flight)
         self._progress_cap = max(1, self._cap - max(1, int(self._cap * PROGRESS_RESERVE)))
@@ -285,22 +294,35 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
             priority = Priority.NO_CHAT
         else:
             priority = Priority.RESULT if endpoint in RESULT_METHODS else Priority.NORMAL
-        counted = chat is not None and endpoint.startswith(("send", "edit", "copy", "forward")) \
+        counted = (
+            chat is not None
+            and endpoint.startswith(("send", "edit", "copy", "forward"))
             and endpoint != "sendChatAction"
+        )
         new_message = counted and not endpoint.startswith("edit")
         cost = float(len(data.get("media") or ()) or 1) if endpoint == "sendMediaGroup" else 1.0
         replaces: Hashable | None = None
         if progress:
-            replaces = ("action", data.get("message_thread_id")) if endpoint == "sendChatAction" \
+            replaces = (
+                ("action", data.get("message_thread_id"))
+                if endpoint == "sendChatAction"
                 else ("edit", data.get("message_id"), data.get("inline_message_id"))
+            )
         elif endpoint.startswith(("edit", "delete")) and chat is not None:
             self._drop_progress(chat, ("edit", data.get("message_id"), data.get("inline_message_id")))
         started = self._clock()
         delay = BACKOFF_FIRST
         retry = False
         while True:
-            ticket = _Ticket(priority, cost, counted, new_message, replaces, endpoint == "sendChatAction",
-                             asyncio.get_running_loop().create_future())
+            ticket = _Ticket(
+                priority,
+                cost,
+                counted,
+                new_message,
+                replaces,
+                endpoint == "sendChatAction",
+                asyncio.get_running_loop().create_future(),
+            )
             if not await self._admit(chat, ticket, front=retry):
                 return True  # superseded or skipped: for an edit or a chat action, True is Telegram's own answer
             retry = True
@@ -311,15 +333,20 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
                     self._in_flight -= 1
                     self._dispatch()
             except RetryAfter as exc:
-                seconds = exc._retry_after.total_seconds()  # noqa: SLF001 - the public property warns (PTB 22.2)
+                seconds = exc._retry_after.total_seconds()
                 self._block(chat, seconds)
                 if progress:
                     log.debug("%s to chat %s: flood wait %.0f s; progress dropped", endpoint, chat, seconds)
                     return True
                 if seconds > self._max_retry_after or self._clock() - started + seconds > RETRY_BUDGET:
-                    log.warning("%s to chat %s: Telegram asks to wait %.0f s, longer than TELEGRAM_MAX_RETRY_AFTER "
-                                "(%.0f s) or the retry budget; not sent", endpoint, chat, seconds,
-                                self._max_retry_after)
+                    log.warning(
+                        "%s to chat %s: Telegram asks to wait %.0f s, longer than TELEGRAM_MAX_RETRY_AFTER "
+                        "(%.0f s) or the retry budget; not sent",
+                        endpoint,
+                        chat,
+                        seconds,
+                        self._max_retry_after,
+                    )
                     raise FloodWaitTooLong(f"flood wait of {seconds:.0f} s for chat {chat}") from exc
                 log.info("%s to chat %s: flood wait %.0f s", endpoint, chat, seconds)
             except (BadRequest, Refused):
@@ -358,8 +385,12 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
             return False
         except asyncio.CancelledError:
             lane.remove(ticket)
-            if ticket.future.done() and not ticket.future.cancelled() and ticket.future.exception() is None \
-                    and ticket.future.result():
+            if (
+                ticket.future.done()
+                and not ticket.future.cancelled()
+                and ticket.future.exception() is None
+                and ticket.future.result()
+            ):
                 self._in_flight -= 1  # granted, never used
                 self._dispatch()
             raise
@@ -415,8 +446,13 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         so it costs O(1) per new lane."""
         now = self._clock()
         for chat, lane in list(self._lanes.items()):
-            if not lane and lane.due is None and lane.listed is None and lane.blocked_until <= now \
-                    and (lane.bucket is None or lane.bucket.wait(now, lane.bucket.burst) == 0):
+            if (
+                not lane
+                and lane.due is None
+                and lane.listed is None
+                and lane.blocked_until <= now
+                and (lane.bucket is None or lane.bucket.wait(now, lane.bucket.burst) == 0)
+            ):
                 del self._lanes[chat]
         self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(self._lanes))
 
@@ -433,8 +469,13 @@ class TelegramLimiter(BaseRateLimiter[dict[str, Any]]):
         overall_wait = 0.0
         for priority in Priority:
             ready = self._ready[priority]
-            cap = self._progress_cap if priority is Priority.PROGRESS \
-                else self._cap + TAP_SLOTS if priority is Priority.TAP else self._cap
+            cap = (
+                self._progress_cap
+                if priority is Priority.PROGRESS
+                else self._cap + TAP_SLOTS
+                if priority is Priority.TAP
+                else self._cap
+            )
             while ready and self._in_flight < cap:
                 lane = ready.popleft()
                 if lane.listed is not priority:

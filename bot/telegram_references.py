@@ -41,8 +41,21 @@ def from_message(message: Message | None) -> list[Reference]:
 
 # What else a message may carry, none of it a picture to edit; a user sending one is told so by name. An animation
 # (a GIF) also comes with a `document`, so it is looked at first.
-UNUSABLE_MEDIA = ("animation", "sticker", "video", "video_note", "voice", "audio", "venue", "location", "contact",
-                  "poll", "dice", "game", "story")
+UNUSABLE_MEDIA = (
+    "animation",
+    "sticker",
+    "video",
+    "video_note",
+    "voice",
+    "audio",
+    "venue",
+    "location",
+    "contact",
+    "poll",
+    "dice",
+    "game",
+    "story",
+)
 
 
 def unusable_media(message: Message) -> str | None:
@@ -162,8 +175,9 @@ class AlbumCollector:
         refs, _ = await self._store.albums.album(chat_id, media_group_id)
         return [_restored(ref) for ref in refs]
 
-    async def complete(self, chat_id: int, media_group_id: str,
-                       on_progress: Callable[[int], Awaitable[None]]) -> list[Reference]:
+    async def complete(
+        self, chat_id: int, media_group_id: str, on_progress: Callable[[int], Awaitable[None]]
+    ) -> list[Reference]:
         """Wait until no new part came for `quiet` seconds; `on_progress(count)` hears each new count."""
         reported = 0
         while True:

@@ -56,21 +56,23 @@ def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     done = [j for j in jobs if j.status == JobStatus.DONE]
     today = [j for j in done if j.created_at >= today_start]
     failures = Counter(j.error_kind for j in jobs if j.status == JobStatus.FAILED)
-    mismatches = Counter(
-        j.request.size for j in done if j.width and not j.request.matches(j.width, j.height or 0)
-    )
+    mismatches = Counter(j.request.size for j in done if j.width and not j.request.matches(j.width, j.height or 0))
     top = Counter(j.origin.user_id for j in done).most_common(5)
     times = sorted(j.upstream_seconds for j in done if j.upstream_seconds is not None)
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
     sep, none = t("list_sep", lang), t("none", lang)
     return t(
-        "stats", lang,
-        today=len(today), today_sizes=_by_size(today, lang),
-        week=len(done), week_sizes=_by_size(done, lang),
+        "stats",
+        lang,
+        today=len(today),
+        today_sizes=_by_size(today, lang),
+        week=len(done),
+        week_sizes=_by_size(done, lang),
         failures=sep.join(f"{failure_words(kind, lang)} {n}" for kind, n in failures.most_common()) or none,
         mismatches=sep.join(f"{size} {n}" for size, n in sorted(mismatches.items())) or none,
         top=sep.join(f"{user} ({n})" for user, n in top) or none,
-        median=_seconds(statistics.median(times) if times else None), p95=_seconds(p95),
+        median=_seconds(statistics.median(times) if times else None),
+        p95=_seconds(p95),
     )
 
 

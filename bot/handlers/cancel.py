@@ -51,9 +51,18 @@ async def on_cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         cancelled = await get_services(context).queue.cancel(job.id)
         await answer(t("cancel_done", lang) if cancelled else t("expired", lang))
         if cancelled and job.origin.requester and query.from_user.id != job.origin.user_id:  # an admin: say who
-            await reply(context, here, t("cancelled_by", job.origin.lang, by=display_name(query.from_user),
-                                         name=job.origin.requester, label=job.label,
-                                         prompt=keyboard_prompt(job.request.prompt)))
+            await reply(
+                context,
+                here,
+                t(
+                    "cancelled_by",
+                    job.origin.lang,
+                    by=display_name(query.from_user),
+                    name=job.origin.requester,
+                    label=job.label,
+                    prompt=keyboard_prompt(job.request.prompt),
+                ),
+            )
     finally:
         await answer()
 

@@ -29,8 +29,9 @@ async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await answer()
 
 
-async def _on_pending(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer,
-                      lang: str | None) -> None:
+async def _on_pending(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer, lang: str | None
+) -> None:
     query = update.callback_query
     services = get_services(context)
     pending = await services.requests.get(callback.id)

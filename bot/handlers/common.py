@@ -132,8 +132,9 @@ async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: who is not allowed (or blocked) gets one sentence once, and nothing else."""
-    metrics.update_received(next((kind for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None),
-                                 "other"))
+    metrics.update_received(
+        next((kind for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "other")
+    )
     services = get_services(context)
     settings = services.settings
     user, chat = update.effective_user, update.effective_chat
@@ -183,7 +184,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             origin = await origin_for(update, context)
             await reply(context, origin, t("error_internal", origin.lang))
-        except Exception:  # noqa: BLE001 - the error handler must never raise
+        except Exception:
             log.warning("could not tell the user about the error")
 
 

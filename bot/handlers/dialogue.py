@@ -47,8 +47,9 @@ async def start(
         parsed = parse_prompt(text)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await tell(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)),
-                    status_message_id)
+        await tell(
+            context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)), status_message_id
+        )
         return
     if not parsed.prompt:
         await tell(context, origin, t("usage", lang), status_message_id)
@@ -83,8 +84,9 @@ async def start(
         context.application.create_task(submit_when_whole(context, services, pending.id, raw))
 
 
-async def submit_when_whole(context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str,
-                             source_text: str) -> None:
+async def submit_when_whole(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str, source_text: str
+) -> None:
     """Flags that start an image at once, in a message that may go on: start it once no next part joined."""
     await asyncio.sleep(SPLIT_WINDOW + 0.5)
     current = await services.requests.get(pending_id)
@@ -97,16 +99,18 @@ async def submit_when_whole(context: ContextTypes.DEFAULT_TYPE, services: Servic
 
 async def measured(services: Services, references: list[Reference]) -> list[Reference]:
     """Pictures sent as files, measured (and refused when unusable) before anything is reserved."""
-    return list(await asyncio.gather(*(services.references.measured(ref, number)
-                                       for number, ref in enumerate(references, 1))))
+    return list(
+        await asyncio.gather(*(services.references.measured(ref, number) for number, ref in enumerate(references, 1)))
+    )
 
 
 def unknown_note(unknown: tuple[str, ...], lang: str | None) -> str | None:
     return t("unknown_flags", lang, flags=", ".join(unknown)) if unknown else None
 
 
-async def show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest,
-                         note: str | None = None) -> None:
+async def show_keyboard(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest, note: str | None = None
+) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
     text, markup = choose_text(pending), keyboard_of(pending)
@@ -114,8 +118,9 @@ async def show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, 
         text = f"{note}\n\n{text}"
     if pending.message_id is not None:
         try:
-            await context.bot.edit_message_text(text, chat_id=pending.origin.chat_id,
-                                                message_id=pending.message_id, reply_markup=markup)
+            await context.bot.edit_message_text(
+                text, chat_id=pending.origin.chat_id, message_id=pending.message_id, reply_markup=markup
+            )
         except BadRequest:
             pending.message_id = None
     if pending.message_id is None:
@@ -124,8 +129,14 @@ async def show_keyboard(context: ContextTypes.DEFAULT_TYPE, services: Services, 
 
 
 def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
-    return choice_keyboard(pending.id, pending.aspect_ratio, pending.size, pending.origin.lang,
-                           variants=pending.variants, keep_ratio=bool(pending.references))
+    return choice_keyboard(
+        pending.id,
+        pending.aspect_ratio,
+        pending.size,
+        pending.origin.lang,
+        variants=pending.variants,
+        keep_ratio=bool(pending.references),
+    )
 
 
 def keyboard_prompt(prompt: str) -> str:
@@ -172,8 +183,7 @@ async def submit(
         chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))
         if origin.chat_id < 0 and (chat_left is None or chat_left >= exc.credits):
             # the person's own figures are theirs, not the group's to read
-            text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits,
-                     hint=hint)
+            text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits, hint=hint)
         else:  # in a group, the chat's own credits are what is short: those figures are the group's
             left = chat_left if origin.chat_id < 0 else report.left
             text = t("quota_exceeded", origin.lang, credits=exc.credits, left=left, resets=resets, hint=hint)

@@ -11,8 +11,8 @@ from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from ..failures import label_key
 from ..keyboards import Action, Callback, history_keyboard
-from ..models import Job, JobStatus, Origin
 from ..menus import Command
+from ..models import Job, JobStatus, Origin
 from ..services import get_services
 from ..texts import t
 from .replies import edit_quietly, may_act_for, origin_for, reply, user_lang
@@ -111,18 +111,19 @@ async def on_history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
-async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id: int, lang: str | None,
-                       kind: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+async def history_page(
+    context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id: int, lang: str | None, kind: str, page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of made (`MADE`, with what is still in progress on the first) or not-made requests."""
     services = get_services(context)
     past, hours = services.history, services.settings.originals_max_age_hours
     since, made = time.time() - hours * 3600, kind == MADE
-    total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
-                                          limit=PAGE_SIZE)
+    total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     if total and not requests:  # past the end (the list shrank since it was shown): its last page
         page = (total - 1) // PAGE_SIZE
-        total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE,
-                                              limit=PAGE_SIZE)
+        total, requests = await past.history(
+            user_id, chat_id, since, made=made, offset=page * PAGE_SIZE, limit=PAGE_SIZE
+        )
     others, _ = await past.history(user_id, chat_id, since, made=not made, offset=0, limit=0)
     running = []
     if made and page == 0:
@@ -132,22 +133,38 @@ async def history_page(context: ContextTypes.DEFAULT_TYPE, user_id: int, chat_id
     pages = max(1, -(-total // PAGE_SIZE))
     first = page * PAGE_SIZE + 1
     if made:
-        title = (t("history_made", lang, count=total, hours=hours, page=page + 1, pages=pages) if total
-                 else t("history_none_made", lang, hours=hours))
+        title = (
+            t("history_made", lang, count=total, hours=hours, page=page + 1, pages=pages)
+            if total
+            else t("history_none_made", lang, hours=hours)
+        )
     else:
         title = t("history_not_made", lang, count=total, hours=hours, page=page + 1, pages=pages)
     lines = [title]
     for number, jobs in enumerate(requests, start=first):
         values = {"n": number, "icon": _icon(jobs), "label": _label(jobs, lang), "prompt": _prompt(jobs)}
-        lines.append(t("history_line", lang, **values) if made else
-                     t("history_line_not_made", lang, why=_why(jobs, lang), **values))
+        lines.append(
+            t("history_line", lang, **values)
+            if made
+            else t("history_line_not_made", lang, why=_why(jobs, lang), **values)
+        )
     if running:
         lines += ["", t("history_running", lang)]
-        lines += [t("history_running_line", lang, icon=_icon(jobs), label=_label(jobs, lang), prompt=_prompt(jobs))
-                  for jobs in running]
+        lines += [
+            t("history_running_line", lang, icon=_icon(jobs), label=_label(jobs, lang), prompt=_prompt(jobs))
+            for jobs in running
+        ]
     switch = t("history_not_made_button" if made else "history_made_button", lang, count=others)
-    markup = history_keyboard(requests, first, lang, owner=user_id, kind=kind, page=page, pages=pages,
-                              switch=(NOT_MADE if made else MADE, switch) if others or not made else None)
+    markup = history_keyboard(
+        requests,
+        first,
+        lang,
+        owner=user_id,
+        kind=kind,
+        page=page,
+        pages=pages,
+        switch=(NOT_MADE if made else MADE, switch) if others or not made else None,
+    )
     return "\n".join(lines), markup
 
 

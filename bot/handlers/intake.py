@@ -116,8 +116,12 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     references = await _replied_references(services, message)
     prompt = await _prompt_of(context, services, message, references)
-    if not references and message.reply_to_message is None and message.chat.type == ChatType.PRIVATE \
-            and _has_words(prompt):
+    if (
+        not references
+        and message.reply_to_message is None
+        and message.chat.type == ChatType.PRIVATE
+        and _has_words(prompt)
+    ):
         references = await _waiting_pictures(services, origin)
     await start(context, services, origin, prompt, references, source=message)
 
@@ -128,8 +132,9 @@ async def continuation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _joined_to_split_prompt(context, services, await origin_for(update, context), update.effective_message)
 
 
-async def _prompt_of(context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message,
-                     references: list[Reference]) -> str:
+async def _prompt_of(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message, references: list[Reference]
+) -> str:
     quoted = message.reply_to_message
     own = quoted is not None and quoted.from_user is not None and quoted.from_user.id == context.bot.id
     request_prompt = await request_prompt_of(services, quoted) if own else None
@@ -138,27 +143,30 @@ async def _prompt_of(context: ContextTypes.DEFAULT_TYPE, services: Services, mes
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
     """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
-    waiting = await services.requests.latest(origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS,
-                                                  wants_prompt=True)
+    waiting = await services.requests.latest(
+        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
+    )
     if waiting is None or await services.requests.take(waiting.id) is None:
         return []
     if waiting.album_id:
         album = await services.albums.references(origin.chat_id, waiting.album_id)
         if album:
             return album
-    return [Reference(ref_id, "photo", waiting.ref_width if n == 0 else None, waiting.ref_height if n == 0 else None)
-            for n, ref_id in enumerate(waiting.references)]
+    return [
+        Reference(ref_id, "photo", waiting.ref_width if n == 0 else None, waiting.ref_height if n == 0 else None)
+        for n, ref_id in enumerate(waiting.references)
+    ]
 
 
-async def _joined_to_split_prompt(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin,
-                                  message: Message) -> bool:
+async def _joined_to_split_prompt(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
+) -> bool:
     """Is this text the next part of a long prompt the app split? Then it joins that request's keyboard."""
     text = message.text or ""
     if not text or text.startswith("/") or message.reply_to_message is not None:
         return False
     sent = message.date.timestamp()
-    pending = await services.requests.latest(origin.chat_id, origin.user_id, time.time() - 60,
-                                                  wants_prompt=False)
+    pending = await services.requests.latest(origin.chat_id, origin.user_id, time.time() - 60, wants_prompt=False)
     if pending is None or pending.source_text is None or sent - (pending.source_date or 0) > SPLIT_WINDOW:
         return False
     whole = pending.source_text + text
@@ -258,8 +266,9 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await start(context, services, origin, words, references, status_message_id)
 
 
-async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin,
-                          message: Message) -> None:
+async def _wait_for_words(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
+) -> None:
     """A picture without words in a private chat: said at once what to do next, and kept for the next text.
 
     An album is answered once, at its first part; its other parts join it in the album table."""
@@ -273,11 +282,13 @@ async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services
         references = await measured(services, references)
     except UnusableReference as exc:
         if exc.kind == "not_image":
-            await reply(context, origin, t("media_unusable", origin.lang,
-                                           what=t("media_file", origin.lang, name=exc.name)))
+            await reply(
+                context, origin, t("media_unusable", origin.lang, what=t("media_file", origin.lang, name=exc.name))
+            )
         else:
-            await reply(context, origin, t(f"error_reference_{exc.kind}", origin.lang, number=exc.number,
-                                           name=exc.name))
+            await reply(
+                context, origin, t(f"error_reference_{exc.kind}", origin.lang, number=exc.number, name=exc.name)
+            )
         return
     key = "pictures_waiting" if message.media_group_id else "picture_waiting"
     notice = await reply(context, origin, t(key, origin.lang))
@@ -285,17 +296,30 @@ async def _wait_for_words(context: ContextTypes.DEFAULT_TYPE, services: Services
 
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-_UNUSABLE = (filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE
-             | filters.AUDIO | filters.LOCATION | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
-             | filters.GAME | filters.STORY)
+_UNUSABLE = (
+    filters.ANIMATION
+    | filters.Sticker.ALL
+    | filters.VIDEO
+    | filters.VIDEO_NOTE
+    | filters.VOICE
+    | filters.AUDIO
+    | filters.LOCATION
+    | filters.VENUE
+    | filters.CONTACT
+    | filters.POLL
+    | filters.Dice.ALL
+    | filters.GAME
+    | filters.STORY
+)
 
 COMMANDS = [Command("imagine", imagine, private=1, group=1)]
 HANDLERS = [
     # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, imagine),
     # In a group, plain text is ours only as the next part of a long /imagine the app split (privacy mode off).
-    MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND,
-                   continuation),
+    MessageHandler(
+        filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, continuation
+    ),
     MessageHandler(_UNUSABLE & MESSAGES, unusable),  # before pictures: a GIF is a document too
     MessageHandler((filters.PHOTO | filters.Document.ALL) & MESSAGES, imagine_media, block=False),
     MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edit),

@@ -99,8 +99,13 @@ class Answer:
             log.info("callback answer refused: %s", exc.message)
 
 
-async def may_press(context: ContextTypes.DEFAULT_TYPE, answer: Answer, lang: str | None,
-                    record: PendingRequest | Job | None, user_id: int) -> bool:
+async def may_press(
+    context: ContextTypes.DEFAULT_TYPE,
+    answer: Answer,
+    lang: str | None,
+    record: PendingRequest | Job | None,
+    user_id: int,
+) -> bool:
     """A button of something gone (expired, or from before a wipe) or of someone else's request gets a short answer."""
     if record is None:
         await answer(t("expired", lang))
@@ -111,16 +116,21 @@ async def may_press(context: ContextTypes.DEFAULT_TYPE, answer: Answer, lang: st
     return True
 
 
-async def pressed_job(update: Update, context: ContextTypes.DEFAULT_TYPE, job_id: str, answer: Answer,
-                      lang: str | None) -> tuple[Job, Origin] | None:
+async def pressed_job(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, job_id: str, answer: Answer, lang: str | None
+) -> tuple[Job, Origin] | None:
     """The job a status line's or a result's button names, if the presser may act for it (else answered); and
     where its answers go: this chat, under the message pressed, in the presser's language, for its requester."""
     job = await get_services(context).queue.job(job_id)
     if not await may_press(context, answer, lang, job, update.callback_query.from_user.id):
         return None
-    here = dataclasses.replace(origin_of(update), user_id=job.origin.user_id,
-                               reply_to=update.callback_query.message.message_id, lang=lang,
-                               requester=job.origin.requester)
+    here = dataclasses.replace(
+        origin_of(update),
+        user_id=job.origin.user_id,
+        reply_to=update.callback_query.message.message_id,
+        lang=lang,
+        requester=job.origin.requester,
+    )
     return job, here
 
 

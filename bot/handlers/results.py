@@ -33,8 +33,15 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         job, here = pressed
         services = get_services(context)
-        again = PendingRequest(new_id(), here, job.request.prompt, job.request.aspect_ratio, job.request.size,
-                               references=job.references, variants=job.variants)
+        again = PendingRequest(
+            new_id(),
+            here,
+            job.request.prompt,
+            job.request.aspect_ratio,
+            job.request.size,
+            references=job.references,
+            variants=job.variants,
+        )
         if callback.action == Action.AGAIN:
             await answer()
             await submit(context, services, again, upscale_of=job.upscale_of)
@@ -53,8 +60,14 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await answer()
 
 
-async def _upscale(context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, again: PendingRequest,
-                   size_arg: str, answer: Answer) -> None:
+async def _upscale(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    job: Job,
+    again: PendingRequest,
+    size_arg: str,
+    answer: Answer,
+) -> None:
     """The same picture at a larger size: an edit with that result as the only reference."""
     lang = again.origin.lang
     try:
@@ -70,8 +83,9 @@ async def _upscale(context: ContextTypes.DEFAULT_TYPE, services: Services, job: 
     await submit(context, services, upscale, upscale_of=job.id)
 
 
-async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, here: Origin,
-                         answer: Answer) -> None:
+async def _send_original(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, here: Origin, answer: Answer
+) -> None:
     lang = here.lang
     path = await services.originals.fetch(job.id)
     if path is None:
@@ -89,8 +103,14 @@ async def _send_original(context: ContextTypes.DEFAULT_TYPE, services: Services,
     uploads = services.uploads
     note = t("original_as_jpeg", lang, limit=uploads.max_bytes // MB)
     async with uploads.heavy if uploads.too_big(picture) else contextlib.nullcontext():  # made to fit: a bitmap
-        await send_document(context.bot, Target.of(here), picture, caption(request.prompt, details),
-                            uploads=uploads, jpeg_caption=caption(request.prompt, f"{details}\n{note}"))
+        await send_document(
+            context.bot,
+            Target.of(here),
+            picture,
+            caption(request.prompt, details),
+            uploads=uploads,
+            jpeg_caption=caption(request.prompt, f"{details}\n{note}"),
+        )
 
 
 async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
@@ -104,8 +124,9 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
         return False
     if len(stored) == 1:
         return await _resend_one(context, stored[0], target, lang)
-    media = [InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(m.document_file_id)
-             for m in stored]
+    media = [
+        InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(m.document_file_id) for m in stored
+    ]
     if len({type(item) for item in media}) > 1:  # an album is photos or documents, never both
         for member in stored:
             await _resend_one(context, member, target, lang)
@@ -113,10 +134,13 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
     details = album_details(stored)
     media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
     await context.bot.send_media_group(media=media, **send_kwargs(target))
-    markup = album_keyboard([m.id for m in stored], lang, with_originals=not stored[0].document_file_id,
-                            size=Resolution.smallest(m.size_made for m in stored))
-    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup,
-                                   **send_kwargs(target))
+    markup = album_keyboard(
+        [m.id for m in stored],
+        lang,
+        with_originals=not stored[0].document_file_id,
+        size=Resolution.smallest(m.size_made for m in stored),
+    )
+    await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup, **send_kwargs(target))
     return True
 
 
@@ -128,8 +152,9 @@ async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Targ
         return True
     if job.document_file_id:
         markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made)
-        await context.bot.send_document(document=job.document_file_id, caption=text, reply_markup=markup,
-                                        **send_kwargs(target))
+        await context.bot.send_document(
+            document=job.document_file_id, caption=text, reply_markup=markup, **send_kwargs(target)
+        )
         return True
     return False
 

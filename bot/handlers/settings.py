@@ -59,8 +59,9 @@ async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await answer()
 
 
-async def _on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback,
-                           answer: Answer) -> None:
+async def _on_prefs_button(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer
+) -> None:
     query = update.callback_query
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
@@ -94,8 +95,11 @@ async def _on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, c
     if kind == "d":
         original = t("on" if prefs.always_original else "off", lang)
         await answer()
-        await edit_quietly(query.edit_message_text(t("prefs_saved", lang, ratio=ratio, size=size,
-                                                     variants=prefs.variants or 1, original=original)))
+        await edit_quietly(
+            query.edit_message_text(
+                t("prefs_saved", lang, ratio=ratio, size=size, variants=prefs.variants or 1, original=original)
+            )
+        )
         return
     await services.prefs.save_prefs(*scope, prefs)
     await answer()
@@ -108,8 +112,9 @@ async def _on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE, c
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
-def _panel(scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None,
-           app_lang: str | None) -> str:
+def _panel(
+    scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None, app_lang: str | None
+) -> str:
     """The title, then what each row of buttons sets, in their order, with its value now."""
     original = t("on" if prefs.always_original else "off", lang)
     text = t("prefs_title_user" if scope == "user" else "prefs_title_chat", lang)

@@ -6,8 +6,18 @@ from __future__ import annotations
 from . import gemini_3_pro_image, gpt_image_2, nano_banana_2, seedream_4_5
 from .profile import RATIOS, TIERS, Option, Profile, References
 
-__all__ = ["DEFAULT_MODEL", "PROFILES", "RATIOS", "TIERS", "Option", "Profile", "References", "UnknownModel",
-           "find_profile", "profile_for"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "PROFILES",
+    "RATIOS",
+    "TIERS",
+    "Option",
+    "Profile",
+    "References",
+    "UnknownModel",
+    "find_profile",
+    "profile_for",
+]
 
 #: profile name → profile, in the order `--help` and `/models` list them.
 PROFILES: dict[str, Profile] = {

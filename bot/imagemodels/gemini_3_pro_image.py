@@ -12,8 +12,12 @@ from .profile import Profile, References, ratio_option, size_option
 
 def fields(options: Mapping[str, str], pixels: tuple[int, int], count: int) -> dict[str, object]:
     """Only an image back (no text part to pay for); one candidate, so one image a call."""
-    return {"generationConfig": {"responseModalities": ["IMAGE"],
-                                 "imageConfig": {"aspectRatio": options["ratio"], "imageSize": options["size"]}}}
+    return {
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"aspectRatio": options["ratio"], "imageSize": options["size"]},
+        }
+    }
 
 
 PROFILE = Profile(

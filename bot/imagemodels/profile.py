@@ -73,13 +73,27 @@ class Option:
 
 
 def ratio_option(choices: tuple[str, ...] = RATIOS, default: str = "1:1") -> Option:
-    return Option("ratio", choices, default, "option_ratio", ("ar", "aspect", "aspect-ratio", "ratio"),
-                  normalise=ratio_text, scale=RATIOS)
+    return Option(
+        "ratio",
+        choices,
+        default,
+        "option_ratio",
+        ("ar", "aspect", "aspect-ratio", "ratio"),
+        normalise=ratio_text,
+        scale=RATIOS,
+    )
 
 
 def size_option(choices: tuple[str, ...] = TIERS, default: str | None = None) -> Option:
-    return Option("size", choices, default or choices[0], "option_size", ("size", "resolution", "res"),
-                  normalise=upper_text, scale=TIERS)
+    return Option(
+        "size",
+        choices,
+        default or choices[0],
+        "option_size",
+        ("size", "resolution", "res"),
+        normalise=upper_text,
+        scale=TIERS,
+    )
 
 
 @dataclass(frozen=True, slots=True)

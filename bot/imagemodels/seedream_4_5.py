@@ -11,18 +11,22 @@ from .profile import RATIOS, Profile, References, ratio_option, size_option
 #: The vendor's recommended sizes for eight ratios; 4:5 and 5:4 computed by the same rules (MODELS.md).
 PIXELS: dict[tuple[str, str], tuple[int, int]] = {
     (ratio, size): dims
-    for ratio, row in zip(RATIOS, (
-        ((2048, 2048), (4096, 4096)),
-        ((1664, 2496), (3328, 4992)),
-        ((2496, 1664), (4992, 3328)),
-        ((1728, 2304), (3520, 4704)),
-        ((2304, 1728), (4704, 3520)),
-        ((1856, 2320), (3648, 4560)),
-        ((2320, 1856), (4560, 3648)),
-        ((1600, 2848), (3040, 5504)),
-        ((2848, 1600), (5504, 3040)),
-        ((3136, 1344), (6240, 2656)),
-    ), strict=True)
+    for ratio, row in zip(
+        RATIOS,
+        (
+            ((2048, 2048), (4096, 4096)),
+            ((1664, 2496), (3328, 4992)),
+            ((2496, 1664), (4992, 3328)),
+            ((1728, 2304), (3520, 4704)),
+            ((2304, 1728), (4704, 3520)),
+            ((1856, 2320), (3648, 4560)),
+            ((2320, 1856), (4560, 3648)),
+            ((1600, 2848), (3040, 5504)),
+            ((2848, 1600), (5504, 3040)),
+            ((3136, 1344), (6240, 2656)),
+        ),
+        strict=True,
+    )
     for size, dims in zip(("2K", "4K"), row, strict=True)
 }
 

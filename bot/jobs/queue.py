@@ -25,8 +25,17 @@ class ShuttingDown(Exception):
 
 
 class JobQueue:
-    def __init__(self, store: Store, quota: Quota, presentation: Presentation, *, owner: str, lease: float,
-                 user_max_running: int, user_max_waiting: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        quota: Quota,
+        presentation: Presentation,
+        *,
+        owner: str,
+        lease: float,
+        user_max_running: int,
+        user_max_waiting: int,
+    ) -> None:
         self._store = store
         self._owner, self._lease = owner, lease
         self._quota = quota
@@ -93,8 +102,10 @@ class JobQueue:
             await self._store.credits.refund_credits(job_id)
         for listener in self._cancel_listeners:
             listener(running)
-        if cancelled and (epoch := await self._store.leases.claim_delivery(job.group, self._owner,
-                                                                           self._lease)) is not None:
+        if (
+            cancelled
+            and (epoch := await self._store.leases.claim_delivery(job.group, self._owner, self._lease)) is not None
+        ):
             await self._presentation.deliver(job.group, epoch)
         return bool(cancelled or running)
 

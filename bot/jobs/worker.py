@@ -103,8 +103,10 @@ class Worker:
         if dead:
             await self._store.leases.expire(dead)
         await self._reap()  # also jobs left running without a lease (by the first release)
-        self._loops = [asyncio.create_task(self._maintain(), name="worker-maintenance"),
-                       asyncio.create_task(self._watch_cancels(), name="worker-cancels")]
+        self._loops = [
+            asyncio.create_task(self._maintain(), name="worker-maintenance"),
+            asyncio.create_task(self._watch_cancels(), name="worker-cancels"),
+        ]
         if self._concurrency > 0:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="worker-claims"))
 
@@ -160,7 +162,7 @@ class Worker:
                 began = time.time()
                 try:
                     job = await self._store.queue.claim(self.name, self._caps, self._lease)
-                except Exception as exc:  # noqa: BLE001 - a database hiccup: try again on the next round
+                except Exception as exc:
                     complain(log, "could not claim a job", exc)
                     break
                 if job is None:
@@ -199,7 +201,7 @@ class Worker:
                 if time.monotonic() - contact >= self._lease:
                     await self._reap()
                 metrics.jobs_in_queue(*await self._store.queue.queue_counts())
-            except Exception as exc:  # noqa: BLE001 - the database may be down for a moment; the next round retries
+            except Exception as exc:
                 contact = None
                 complain(log, "lease upkeep failed", exc)
 
@@ -233,7 +235,7 @@ class Worker:
                 continue
             try:
                 flagged = await self._store.queue.cancel_requested(self.name)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 complain(log, "could not read cancel requests", exc)
                 continue
             self.cancel_here(flagged)
@@ -263,8 +265,13 @@ class Worker:
             log.warning("job %s: reference %d unusable: %s", job.id, exc.number, exc)
             self._failed(job, f"reference_{exc.kind}", number=exc.number, name=exc.name)
         except ImageGenError as exc:
-            log.warning("job %s: image API failed: %s (status %s, request id %s)", job.id, exc.detail, exc.status,
-                        exc.request_id)
+            log.warning(
+                "job %s: image API failed: %s (status %s, request id %s)",
+                job.id,
+                exc.detail,
+                exc.status,
+                exc.request_id,
+            )
             job.request_id = exc.request_id
             self._failed(job, exc.kind)
         except StorageError as exc:
@@ -287,8 +294,10 @@ class Worker:
         self._making.discard(job.id)
         self._wake.set()  # its slot is free: the next job may start while this one is recorded and delivered
         try:
-            epoch = await self._persist(lambda: self._store.leases.finish_job(job, self.name, self._lease),
-                                        f"record the outcome of job {job.id}")
+            epoch = await self._persist(
+                lambda: self._store.leases.finish_job(job, self.name, self._lease),
+                f"record the outcome of job {job.id}",
+            )
         except LeaseLost:
             log.info("job %s: taken over by another process; its outcome was not recorded here", job.id)
             self._presentation.lost(job)
@@ -300,7 +309,7 @@ class Worker:
         if epoch is not None:
             await self._presentation.deliver(job.group, epoch)
 
-    async def _persist(self, operation, what: str):  # noqa: ANN001, ANN202 - persist's own types
+    async def _persist(self, operation, what: str):
         """A write that must land, retried through a database outage (often enough to land within the lease
         once the database is back); a refusal (LeaseLost) is not retried."""
         return await persist(operation, what, log, longest=min(15.0, max(0.5, self._lease / 4)), final=(LeaseLost,))
@@ -348,11 +357,16 @@ class Worker:
             return False
         _, job.width, job.height = await asyncio.to_thread(inspect_image, path)
         job.bytes, job.extension = path.stat().st_size, path.suffix.lstrip(".")
-        log.info("job %s: its image was made before (attempt %d); delivering it, not generating it again",
-                 job.id, job.attempts)
+        log.info(
+            "job %s: its image was made before (attempt %d); delivering it, not generating it again",
+            job.id,
+            job.attempts,
+        )
         if local is not None:  # perhaps not in the database yet: its earlier attempt lost its lease first
-            await self._persist(lambda: self._originals.share(job.id, job.epoch, local),
-                                f"copy the original of job {job.id} to the database")
+            await self._persist(
+                lambda: self._originals.share(job.id, job.epoch, local),
+                f"copy the original of job {job.id} to the database",
+            )
         return True
 
     async def _keep(self, job: Job, image: GeneratedImage) -> None:
@@ -367,8 +381,9 @@ class Worker:
             path = await self._originals.save(job.id, image.path, image.extension)
         finally:
             await image.release()
-        await self._persist(lambda: self._originals.share(job.id, job.epoch, path),
-                            f"copy the original of job {job.id} to the database")
+        await self._persist(
+            lambda: self._originals.share(job.id, job.epoch, path), f"copy the original of job {job.id} to the database"
+        )
 
     async def _generate(self, job: Job) -> GeneratedImage:
         request = job.request
@@ -381,8 +396,9 @@ class Worker:
                 image = await self._retry_for_size(job, request, images, image)
         return image
 
-    async def _retry_for_size(self, job: Job, request: ImageRequest, images: list[Path],
-                              first: GeneratedImage) -> GeneratedImage:
+    async def _retry_for_size(
+        self, job: Job, request: ImageRequest, images: list[Path], first: GeneratedImage
+    ) -> GeneratedImage:
         """One more call when the size is wrong, charged like any job; the better of the two is kept."""
         retry = dataclasses.replace(job, id=f"{job.id}-r")
         try:

@@ -65,8 +65,17 @@ def job_summary(job: Job) -> str:
 
 
 class Finisher:
-    def __init__(self, bot: Bot, store: Store, originals: OriginalsStore, lines: StatusLines, *, lease: float,
-                 uploads: delivery.Uploads, admins: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        store: Store,
+        originals: OriginalsStore,
+        lines: StatusLines,
+        *,
+        lease: float,
+        uploads: delivery.Uploads,
+        admins: frozenset[int] = frozenset(),
+    ) -> None:
         self._bot = bot
         self._store = store
         self._originals = originals
@@ -100,9 +109,12 @@ class Finisher:
             elif failed:
                 await self._show_failure(lead, failed[0], epoch)
             else:
-                await self._say(lead, epoch, t("cancelled", lead.origin.lang, label=lead.label,
-                                               prompt=short_prompt(lead)),
-                                keyboards.retry_keyboard(lead.id, lead.origin.lang))
+                await self._say(
+                    lead,
+                    epoch,
+                    t("cancelled", lead.origin.lang, label=lead.label, prompt=short_prompt(lead)),
+                    keyboards.retry_keyboard(lead.id, lead.origin.lang),
+                )
         except LeaseLost:
             raise
         except Exception:  # a bug; never leave a request "Generating…" forever: it ends with a sentence
@@ -113,14 +125,15 @@ class Finisher:
             with contextlib.suppress(Exception):
                 await self._show_failure(lead, next(m for m in members if m.status == JobStatus.FAILED), epoch)
         try:
-            await self._persist(lambda: self._store.leases.conclude(group, members, epoch),
-                                f"record the end of request {group}")
+            await self._persist(
+                lambda: self._store.leases.conclude(group, members, epoch), f"record the end of request {group}"
+            )
         finally:
             self._originals.release(member.id for member in members)
         for member in members:
             self._log(member)
 
-    async def _persist(self, operation, what: str):  # noqa: ANN001, ANN202 - persist's own types
+    async def _persist(self, operation, what: str):
         """A read or write the delivery needs, waited for through a database outage; a refusal is not retried."""
         return await persist(operation, what, log, longest=min(15.0, max(0.5, self._lease / 4)), final=(LeaseLost,))
 
@@ -142,10 +155,21 @@ class Finisher:
             yield
 
     def _log(self, job: Job) -> None:
-        log.info("job %s chat %s user %s %s: %s", job.id, job.origin.chat_id, job.origin.user_id, job.request.label,
-                 job_summary(job),
-                 extra={"job_id": job.id, "chat_id": job.origin.chat_id, "user_id": job.origin.user_id,
-                        "size": job.request.size.value, "outcome": job.status.value})
+        log.info(
+            "job %s chat %s user %s %s: %s",
+            job.id,
+            job.origin.chat_id,
+            job.origin.user_id,
+            job.request.label,
+            job_summary(job),
+            extra={
+                "job_id": job.id,
+                "chat_id": job.origin.chat_id,
+                "user_id": job.origin.user_id,
+                "size": job.request.size.value,
+                "outcome": job.status.value,
+            },
+        )
         metrics.job_finished(job.status.value, job.error_kind)
         if job.delivery:
             metrics.delivered(job.delivery)
@@ -163,8 +187,10 @@ class Finisher:
                 if not await self._send_result(lead, made, failed, epoch):
                     return
             lead.sent["result"] = made[0].result_message_id
-            await self._persist(lambda: self._store.leases.record_sent(lead, epoch, self._lease),
-                                f"record what request {lead.group} was sent")
+            await self._persist(
+                lambda: self._store.leases.record_sent(lead, epoch, self._lease),
+                f"record what request {lead.group} was sent",
+            )
         for job in made:
             job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
         if "status" not in lead.sent:  # recorded with the request's end (deleting it twice is harmless)
@@ -172,8 +198,10 @@ class Finisher:
             lead.sent["status"] = True
 
     async def _send_result(self, lead: Job, made: list[Job], failed: list[Job], epoch: int) -> bool:
-        prefs = await self._persist(lambda: self._store.prefs.get_prefs(*prefs_scope(lead.origin)),
-                                    f"read the settings for request {lead.group}")
+        prefs = await self._persist(
+            lambda: self._store.prefs.get_prefs(*prefs_scope(lead.origin)),
+            f"read the settings for request {lead.group}",
+        )
         pictures = []
         for job in made:
             picture = await self._persist(lambda job=job: self._image_file(job), f"find the image of job {job.id}")
@@ -190,8 +218,7 @@ class Finisher:
             async with self._gate(lead, epoch):
                 await self._upload(lead, pictures, note, prefs.always_original)
         except TimeoutError:
-            log.warning("job %s: delivery abandoned after %.0f s (its lease would have run out)", lead.id,
-                        SEND_TIMEOUT)
+            log.warning("job %s: delivery abandoned after %.0f s (its lease would have run out)", lead.id, SEND_TIMEOUT)
             for job, _ in pictures:
                 self._fail(job, "telegram")
             await self._show_failure(lead, pictures[0][0], epoch)
@@ -210,18 +237,22 @@ class Finisher:
         limit = self._uploads.max_bytes // delivery.MB
         return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
 
-    async def _upload(self, lead: Job, pictures: list[tuple[Job, delivery.ImageFile]], note: str,
-                      with_original: bool) -> None:
+    async def _upload(
+        self, lead: Job, pictures: list[tuple[Job, delivery.ImageFile]], note: str, with_original: bool
+    ) -> None:
         """The result's Telegram calls (inside the send gate); raises DeliveryError when Telegram took nothing."""
         lang, target = lead.origin.lang, Target.of(lead.origin)
         if len(pictures) == 1:
             job, picture = pictures[0]
             details = delivery.details_line(job) + note
             result = await delivery.deliver(
-                self._bot, target, picture, delivery.caption(job.request.prompt, details),
-                lambda original: keyboards.result_keyboard(job.id, lang, with_original=original,
-                                                           size=job.size_made),
-                uploads=self._uploads, jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
+                self._bot,
+                target,
+                picture,
+                delivery.caption(job.request.prompt, details),
+                lambda original: keyboards.result_keyboard(job.id, lang, with_original=original, size=job.size_made),
+                uploads=self._uploads,
+                jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
                 file_caption=t("original_file", lang, details=delivery.details_line(job)),
                 with_original=with_original,
             )
@@ -234,11 +265,16 @@ class Finisher:
             details = delivery.album_details([job for job, _ in pictures])
             summary = f"🎨 ×{len(pictures)} · {details}{note}"
             album = await delivery.deliver_album(
-                self._bot, target, [p for _, p in pictures], delivery.caption(lead.request.prompt, details),
+                self._bot,
+                target,
+                [p for _, p in pictures],
+                delivery.caption(lead.request.prompt, details),
                 summary,
-                lambda originals: keyboards.album_keyboard(ids, lang, with_originals=originals,
-                                                           size=Resolution.smallest(job.size_made for job, _ in pictures)),
-                uploads=self._uploads, jpeg_caption=self._jpeg_caption(lead.request.prompt, details, lang),
+                lambda originals: keyboards.album_keyboard(
+                    ids, lang, with_originals=originals, size=Resolution.smallest(job.size_made for job, _ in pictures)
+                ),
+                uploads=self._uploads,
+                jpeg_caption=self._jpeg_caption(lead.request.prompt, details, lang),
                 with_original=with_original,
             )
             for index, (job, _) in enumerate(pictures):

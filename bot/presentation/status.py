@@ -188,8 +188,9 @@ class StatusLines:
 
     def waiting_groups(self) -> list[str]:
         """Requests queued here that have not started anywhere (as far as the last tick knew)."""
-        return [group for group in self._waiting
-                if self._lines[group].started is None and not self._lines[group].claimed]
+        return [
+            group for group in self._waiting if self._lines[group].started is None and not self._lines[group].claimed
+        ]
 
     def take(self, group: str) -> Line | None:
         """The request is being settled: no more progress edits; the finisher writes the last word."""
@@ -218,8 +219,9 @@ class StatusLines:
             ready = len(line.ended)
             if line.total > 1 and 0 < ready < line.total:
                 elapsed += " · " + t("variants_ready", lang, ready=ready, total=line.total)
-            return t(working_key(lead), lang, label=lead.label, size=lead.request.size.value, elapsed=elapsed,
-                     prompt=prompt)
+            return t(
+                working_key(lead), lang, label=lead.label, size=lead.request.size.value, elapsed=elapsed, prompt=prompt
+            )
         if line.ahead is None:
             return t("queued", lang, label=lead.label, prompt=prompt)
         if line.ahead == 0:
@@ -231,11 +233,11 @@ class StatusLines:
             async with line.lock:
                 try:
                     await self._positions()
-                except Exception as exc:  # noqa: BLE001 - the line goes out without its place (the database is away)
+                except Exception as exc:
                     complain(log, "queue positions not read", exc)
                 if self._lines.get(line.lead.group) is line:
                     await self._show_locked(line, force=True)
-        except Exception as exc:  # noqa: BLE001 - the line is cosmetic; the job goes on
+        except Exception as exc:
             complain(log, "a status line was not shown", exc)
         finally:
             line.announced.set()
@@ -254,7 +256,7 @@ class StatusLines:
                 return
             try:
                 await self._show_locked(line, force=force)
-            except Exception as exc:  # noqa: BLE001 - a database hiccup: the next tick tries again
+            except Exception as exc:
                 complain(log, "a status line was not updated", exc)
 
     async def _show_locked(self, line: Line, *, force: bool) -> None:
@@ -285,7 +287,7 @@ class StatusLines:
     async def _unhold(self, group: str, until: float) -> None:
         try:
             await self._store.lines.unhold_line(group, until)
-        except Exception as exc:  # noqa: BLE001 - the hold runs out by itself
+        except Exception as exc:
             complain(log, "a status line hold was not released", exc)
 
     async def _show_working(self, line: Line, *, force: bool) -> None:
@@ -304,16 +306,16 @@ class StatusLines:
         text = self._text(line)
         if text == line.last_text or (not force and self._held_back(line)):
             return
-        await self.edit(line.lead, text, self._cancel_button(line.lead), line=line,
-                        routine=not force or not line.local)
+        await self.edit(line.lead, text, self._cancel_button(line.lead), line=line, routine=not force or not line.local)
 
     def _held_back(self, line: Line) -> bool:
         """Paced per request and per chat: when too soon, the tick looks at the line again when it may go."""
         now = time.monotonic()
         elapsed = now - (line.started or now)
         pace = CHAT_EDIT_INTERVAL if line.lead.origin.chat_id > 0 else GROUP_EDIT_INTERVAL
-        allowed = max(line.last_edit + status_interval(elapsed),
-                      self._chat_edit.get(line.lead.origin.chat_id, 0.0) + pace)
+        allowed = max(
+            line.last_edit + status_interval(elapsed), self._chat_edit.get(line.lead.origin.chat_id, 0.0) + pace
+        )
         if now < allowed:
             self._due(line, allowed)
             return True
@@ -327,7 +329,7 @@ class StatusLines:
         while True:
             try:
                 turn = await self._store.lines.advance_line(lead.group, LineStage.DELIVERING, self._owner)
-            except Exception as exc:  # noqa: BLE001 - the result matters more than the order of two edits
+            except Exception as exc:
                 complain(log, "a status line was not taken for its last word", exc)
                 break
             if turn.taken or not turn.busy or time.monotonic() > deadline:
@@ -362,8 +364,15 @@ class StatusLines:
 
     # ---- Telegram ----
 
-    async def edit(self, lead: Job, text: str, markup: InlineKeyboardMarkup | None, *, line: Line | None = None,
-                   routine: bool = False) -> None:
+    async def edit(
+        self,
+        lead: Job,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        line: Line | None = None,
+        routine: bool = False,
+    ) -> None:
         """Edit the request's status line, or send it when there is none yet (or it was deleted).
 
         A routine progress edit never sends a new message: it may race the result, which deletes the line.
@@ -374,7 +383,10 @@ class StatusLines:
         if lead.status_message_id is not None:
             try:
                 await self._bot.edit_message_text(
-                    text, chat_id=lead.origin.chat_id, message_id=lead.status_message_id, reply_markup=markup,
+                    text,
+                    chat_id=lead.origin.chat_id,
+                    message_id=lead.status_message_id,
+                    reply_markup=markup,
                     rate_limit_args=PROGRESS if routine else None,
                 )
                 return
@@ -394,8 +406,7 @@ class StatusLines:
 
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         try:
-            message = await self._bot.send_message(text=text, reply_markup=markup,
-                                                   **send_kwargs(Target.of(job.origin)))
+            message = await self._bot.send_message(text=text, reply_markup=markup, **send_kwargs(Target.of(job.origin)))
         except TelegramError as exc:
             log.warning("job %s: could not send a message: %s", job.id, exc)
             return None
@@ -410,14 +421,20 @@ class StatusLines:
         except TelegramError as exc:
             log.info("job %s: status message not deleted (%s); marking it done", lead.id, exc)
             with contextlib.suppress(TelegramError):
-                await self._bot.edit_message_text(t("done_line", lead.origin.lang, label=label),
-                                                  chat_id=lead.origin.chat_id, message_id=lead.status_message_id)
+                await self._bot.edit_message_text(
+                    t("done_line", lead.origin.lang, label=label),
+                    chat_id=lead.origin.chat_id,
+                    message_id=lead.status_message_id,
+                )
 
     async def _chat_action(self, job: Job) -> None:
         with contextlib.suppress(TelegramError):
-            await self._bot.send_chat_action(job.origin.chat_id, ChatAction.UPLOAD_PHOTO,
-                                             message_thread_id=job.origin.thread_id,
-                                             rate_limit_args=PROGRESS)
+            await self._bot.send_chat_action(
+                job.origin.chat_id,
+                ChatAction.UPLOAD_PHOTO,
+                message_thread_id=job.origin.thread_id,
+                rate_limit_args=PROGRESS,
+            )
 
     # ---- the tick ----
 
@@ -479,7 +496,7 @@ class StatusLines:
             await asyncio.sleep(self._tick)
             try:
                 await self._positions()
-            except Exception:  # noqa: BLE001 - positions are cosmetic; the next tick tries again
+            except Exception:
                 log.debug("queue positions not read", exc_info=True)
             now = time.monotonic()
             for line in self._take_due(now):

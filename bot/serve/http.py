@@ -70,10 +70,12 @@ class HttpServer:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             sock = socket.create_server((self.host, self.port), family=family)
         except OSError as exc:
-            raise ServeError(f"cannot listen on {self.host}:{self.port} (HTTP_HOST/HTTP_PORT): "
-                             f"{exc.strerror or exc}") from None
-        config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=5)
+            raise ServeError(
+                f"cannot listen on {self.host}:{self.port} (HTTP_HOST/HTTP_PORT): {exc.strerror or exc}"
+            ) from None
+        config = uvicorn.Config(
+            self._app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http-server")
         loop = asyncio.get_running_loop()

@@ -52,8 +52,9 @@ class Readiness:
             return None
         async with self._probe_lock:
             if self._clock() - self._probe_at >= self._probe_every:
-                self._probe_reason = await self._check(self._probe, self._probe_reason,
-                                                       "the Telegram Bot API is not reachable")
+                self._probe_reason = await self._check(
+                    self._probe, self._probe_reason, "the Telegram Bot API is not reachable"
+                )
                 self._probe_at = self._clock()
             return self._probe_reason
 
@@ -61,7 +62,7 @@ class Readiness:
         """The new reason (None: fine); one log line when a dependency goes away or comes back, not per probe."""
         try:
             await asyncio.wait_for(call(), self._timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the log says which
+        except Exception as exc:
             if before is None:
                 log.warning("not ready: %s (%r)", failure, exc)
             return failure

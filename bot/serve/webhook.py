@@ -32,8 +32,11 @@ class WebhookEndpoint:
     async def handle(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER)
         if given is None or not hmac.compare_digest(given.encode("latin-1"), self._secret):
-            log.warning("webhook request from %s refused: %s secret token", _client(request),
-                        "no" if given is None else "a wrong")
+            log.warning(
+                "webhook request from %s refused: %s secret token",
+                _client(request),
+                "no" if given is None else "a wrong",
+            )
             self._metrics.webhook_refused.labels(reason="secret").inc()
             return Response(status_code=403)
         body = await request.body()
@@ -42,15 +45,17 @@ class WebhookEndpoint:
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or type(payload.get("update_id")) is not int:
-            log.warning("webhook request from %s refused: the body (%d bytes) is not an update", _client(request),
-                        len(body))
+            log.warning(
+                "webhook request from %s refused: the body (%d bytes) is not an update", _client(request), len(body)
+            )
             self._metrics.webhook_refused.labels(reason="not_an_update").inc()
             return Response(status_code=400)
         try:
             fresh = await self._sink.accept(payload)
         except Exception:
-            log.exception("update %s could not be recorded; answering 500 so Telegram sends it again",
-                          payload["update_id"])
+            log.exception(
+                "update %s could not be recorded; answering 500 so Telegram sends it again", payload["update_id"]
+            )
             self._metrics.webhook_refused.labels(reason="not_recorded").inc()
             return Response(status_code=500)
         if not fresh:
@@ -72,5 +77,8 @@ async def register_webhook(bot: Bot, settings: Settings, allowed_updates: list[s
         allowed_updates=allowed_updates,
         max_connections=settings.telegram_webhook_max_connections,
     )
-    log.info("webhook set: %s (up to %d connections)", settings.telegram_webhook_url,
-             settings.telegram_webhook_max_connections)
+    log.info(
+        "webhook set: %s (up to %d connections)",
+        settings.telegram_webhook_url,
+        settings.telegram_webhook_max_connections,
+    )

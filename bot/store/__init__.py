@@ -29,8 +29,21 @@ from .queue import Caps, Queue, QueueFull
 from .sqlite import SqliteBackend
 from .updates import Updates
 
-__all__ = ["MAX_ATTEMPTS", "Backend", "Caps", "LeaseLost", "LineTurn", "PostgresBackend", "QueueFull", "Reaped",
-           "SqliteBackend", "Store", "StoreError", "make_store", "outage"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "Backend",
+    "Caps",
+    "LeaseLost",
+    "LineTurn",
+    "PostgresBackend",
+    "QueueFull",
+    "Reaped",
+    "SqliteBackend",
+    "Store",
+    "StoreError",
+    "make_store",
+    "outage",
+]
 
 
 class Store:

@@ -25,8 +25,14 @@ class Access(Repository):
 
     async def first_notice(self, subject_id: int, kind: str) -> bool:
         """True the first time only: for sentences a user should hear once, not on every message."""
-        return await self._db.run(self._db.insert(notices).values(subject_id=subject_id, kind=kind, at=time.time())
-                               .on_conflict_do_nothing()) == 1
+        return (
+            await self._db.run(
+                self._db.insert(notices)
+                .values(subject_id=subject_id, kind=kind, at=time.time())
+                .on_conflict_do_nothing()
+            )
+            == 1
+        )
 
     async def clear_notice(self, subject_id: int, kind: str) -> None:
         await self._db.run(sa.delete(notices).where(notices.c.subject_id == subject_id, notices.c.kind == kind))

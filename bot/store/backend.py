@@ -74,8 +74,11 @@ async def first_write(backend: Backend) -> None:
     keyboards nobody finished within a week are forgotten."""
 
     def work(conn: sa.Connection) -> None:
-        conn.execute(backend.insert(meta).values(key="last_start", value=str(time.time()))
-                     .on_conflict_do_update(index_elements=["key"], set_={"value": str(time.time())}))
+        conn.execute(
+            backend.insert(meta)
+            .values(key="last_start", value=str(time.time()))
+            .on_conflict_do_update(index_elements=["key"], set_={"value": str(time.time())})
+        )
         conn.execute(sa.delete(pending).where(pending.c.created_at < time.time() - PENDING_TTL))
 
     await backend.write(work)
@@ -106,17 +109,35 @@ def outage(exc: BaseException) -> str | None:
         if isinstance(error, ConnectionRefusedError) or name in _REFUSED:
             return "refused"
         if isinstance(error, (TimeoutError, sa.exc.TimeoutError)) or (
-                isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error)):
+            isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error)
+        ):
             return "timeout"
-        if isinstance(error, ConnectionError) or name in _LOST or (
-                isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS) or (
-                isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated):
+        if (
+            isinstance(error, ConnectionError)
+            or name in _LOST
+            or (isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS)
+            or (isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated)
+        ):
             return "connection lost"
     return None
 
 
 _REFUSED = ("CannotConnectNowError", "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError")
-_LOST = ("ConnectionDoesNotExistError", "PostgresConnectionError", "ConnectionFailureError",
-         "ClientCannotConnectError", "InterfaceError", "InternalClientError")
-_NETWORK_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ETIMEDOUT,
-                   errno.ECONNABORTED, errno.ECONNRESET, errno.EPIPE}
+_LOST = (
+    "ConnectionDoesNotExistError",
+    "PostgresConnectionError",
+    "ConnectionFailureError",
+    "ClientCannotConnectError",
+    "InterfaceError",
+    "InternalClientError",
+)
+_NETWORK_ERRNOS = {
+    errno.ENETUNREACH,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+    errno.EHOSTDOWN,
+    errno.ETIMEDOUT,
+    errno.ECONNABORTED,
+    errno.ECONNRESET,
+    errno.EPIPE,
+}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 import time
+
+import sqlalchemy as sa
 
 from ..models import JobStatus, Reservation
 from .backend import Repository
@@ -17,8 +17,16 @@ class Credits(Repository):
     async def reserve_credits(self, r: Reservation) -> bool:
         """Record the credits of a job if every limit still has room: one statement, and the job id is the key,
         so never a double spend, whichever processes race."""
-        params = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day,
-                  "credits": r.credits, "now": time.time(), "user_limit": r.user_limit, "chat_limit": r.chat_limit}
+        params = {
+            "job_id": r.job_id,
+            "user_id": r.user_id,
+            "chat_id": r.chat_id,
+            "day": r.day,
+            "credits": r.credits,
+            "now": time.time(),
+            "user_limit": r.user_limit,
+            "chat_limit": r.chat_limit,
+        }
 
         def work(conn: sa.Connection) -> bool:
             self._db.lock_credits(conn)
@@ -31,24 +39,35 @@ class Credits(Repository):
 
     async def refund_credits(self, job_id: str) -> bool:
         """Give a job's credits back; True only the first time (idempotent across processes and restarts)."""
-        return await self._db.run(sa.update(usage).where(usage.c.job_id == job_id, usage.c.refunded == 0)
-                               .values(refunded=1)) == 1
+        return (
+            await self._db.run(
+                sa.update(usage).where(usage.c.job_id == job_id, usage.c.refunded == 0).values(refunded=1)
+            )
+            == 1
+        )
 
     async def refund_unfinished_failures(self) -> int:
         """Refunds a crash may have left undone: every failed or cancelled job gets its credits back."""
         failed = sa.select(jobs.c.id).where(jobs.c.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)))
-        return await self._db.run(sa.update(usage).where(usage.c.refunded == 0, usage.c.job_id.in_(failed))
-                               .values(refunded=1))
+        return await self._db.run(
+            sa.update(usage).where(usage.c.refunded == 0, usage.c.job_id.in_(failed)).values(refunded=1)
+        )
 
     async def credits_used(self, *, day: str, user_id: int | None = None, chat_id: int | None = None) -> int:
         column = usage.c.user_id == user_id if user_id is not None else usage.c.chat_id == chat_id
-        row = await self._one(sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits), 0))
-                              .where(column, usage.c.day == day, usage.c.refunded == 0))
+        row = await self._one(
+            sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits), 0)).where(
+                column, usage.c.day == day, usage.c.refunded == 0
+            )
+        )
         return int(row[0]) if row else 0
 
     async def credits_granted(self, user_id: int, day: str) -> int:
-        row = await self._one(sa.select(sa.func.coalesce(sa.func.sum(grants.c.credits), 0))
-                              .where(grants.c.user_id == user_id, grants.c.day == day))
+        row = await self._one(
+            sa.select(sa.func.coalesce(sa.func.sum(grants.c.credits), 0)).where(
+                grants.c.user_id == user_id, grants.c.day == day
+            )
+        )
         return int(row[0]) if row else 0
 
     async def grant_credits(self, user_id: int, day: str, credits: int) -> None:
@@ -65,4 +84,5 @@ _RESERVE = sa.text(  # one statement: the row goes in only if every limit has ro
     f"(CAST(:user_limit AS BIGINT) IS NULL OR {_USED.format(col='user_id')} + CAST(:credits AS BIGINT) "
     f"<= CAST(:user_limit AS BIGINT) + {_GRANTED}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
     f"{_USED.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT)) "
-    "ON CONFLICT (job_id) DO NOTHING")
+    "ON CONFLICT (job_id) DO NOTHING"
+)

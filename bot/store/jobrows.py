@@ -32,8 +32,7 @@ _PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request"
 def job_row(job: Job) -> dict[str, Any]:
     o, r = job.origin, job.request
     row: dict[str, Any] = {name: getattr(o, name) for name in ORIGIN_COLUMNS}
-    row.update(prompt=r.prompt, aspect_ratio=r.aspect_ratio.value, size=r.size.value,
-               refs=json.dumps(job.references))
+    row.update(prompt=r.prompt, aspect_ratio=r.aspect_ratio.value, size=r.size.value, refs=json.dumps(job.references))
     row.update({name: getattr(job, name) for name in _PLAIN})
     row["status"] = job.status.value
     row.update({name: json.dumps(getattr(job, name)) for name in _JSON})
@@ -76,4 +75,6 @@ def outcome(job: Job, *, with_status_message: bool = False) -> dict[str, Any]:
     if with_status_message:
         params["v_status_message_id"] = row["status_message_id"]
     return params
+
+
 REFUND = sa.update(usage).where(usage.c.job_id == sa.bindparam("b_id")).values(refunded=1)

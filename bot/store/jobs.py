@@ -27,9 +27,11 @@ class Jobs(Repository):
 
     async def user_unfinished(self, user_id: int) -> list[Job]:
         """Unfinished jobs of a user, newest first (whichever process runs them); one already told to stop is not."""
-        rows = await self._db.all(sa.select(jobs).where(jobs.c.user_id == user_id, jobs.c.status.in_(UNFINISHED),
-                                                     jobs.c.cancel_requested == 0)
-                               .order_by(jobs.c.created_at.desc()))
+        rows = await self._db.all(
+            sa.select(jobs)
+            .where(jobs.c.user_id == user_id, jobs.c.status.in_(UNFINISHED), jobs.c.cancel_requested == 0)
+            .order_by(jobs.c.created_at.desc())
+        )
         return [row_job(r) for r in rows]
 
 

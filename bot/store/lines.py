@@ -49,8 +49,10 @@ class Lines(Repository):
 
 
 _LEAD_OF = "(group_id = :b_group OR (id = :b_group AND group_id IS NULL)) AND variant = 1"
-_HOLD_LINE = sa.text(f"UPDATE jobs SET line_stage = {LineStage.QUEUED:d}, line_busy_until = :v_until "
-                     f"WHERE {_LEAD_OF} AND line_stage <= {LineStage.QUEUED:d}")
+_HOLD_LINE = sa.text(
+    f"UPDATE jobs SET line_stage = {LineStage.QUEUED:d}, line_busy_until = :v_until "
+    f"WHERE {_LEAD_OF} AND line_stage <= {LineStage.QUEUED:d}"
+)
 _UNHOLD_LINE = sa.text(f"UPDATE jobs SET line_busy_until = NULL WHERE {_LEAD_OF} AND line_busy_until = :v_until")
 _ADVANCE_LINE = sa.text(f"""
     UPDATE jobs SET line_stage = :v_stage, line_owner = :v_owner, line_since = COALESCE(line_since, :v_now)

@@ -17,11 +17,13 @@ class SharedOriginals(Repository):
     async def save_original(self, job_id: str, epoch: int, extension: str, data: bytes) -> None:
         """Keep a made image for every process, if this process still holds its job (else LeaseLost): the job's
         row is locked meanwhile, so a takeover either finds this image or none."""
-        statement = self._db.insert(originals).values(job_id=job_id, extension=extension, data=data, nbytes=len(data),
-                                                  created_at=time.time())
+        statement = self._db.insert(originals).values(
+            job_id=job_id, extension=extension, data=data, nbytes=len(data), created_at=time.time()
+        )
         statement = statement.on_conflict_do_update(
-            index_elements=["job_id"], set_={k: statement.excluded[k] for k in ("extension", "data", "nbytes",
-                                                                                 "created_at")})
+            index_elements=["job_id"],
+            set_={k: statement.excluded[k] for k in ("extension", "data", "nbytes", "created_at")},
+        )
 
         def work(conn: sa.Connection) -> None:
             if conn.execute(_HOLDER, {"b_id": job_id}).scalar() != epoch:
@@ -37,8 +39,9 @@ class SharedOriginals(Repository):
     async def prune_originals(self, max_age: float, max_total: int) -> int:
         """Oldest first: everything past the age, then until the total fits."""
         removed = await self._db.run(sa.delete(originals).where(originals.c.created_at < time.time() - max_age))
-        rows = await self._db.all(sa.select(originals.c.job_id, originals.c.nbytes)
-                               .order_by(originals.c.created_at.desc()))
+        rows = await self._db.all(
+            sa.select(originals.c.job_id, originals.c.nbytes).order_by(originals.c.created_at.desc())
+        )
         total, drop = 0, []
         for job_id, nbytes in rows:
             total += nbytes

@@ -98,9 +98,14 @@ class PostgresBackend:
         try:
             self._engine = create_async_engine(
                 self._url.replace("postgresql://", "postgresql+asyncpg://", 1),
-                pool_size=10, max_overflow=10, pool_pre_ping=True,
-                connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": STATEMENT_TIMEOUT,
-                              "server_settings": {"application_name": "imagine-bot"}},
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={
+                    "timeout": CONNECT_TIMEOUT,
+                    "command_timeout": STATEMENT_TIMEOUT,
+                    "server_settings": {"application_name": "imagine-bot"},
+                },
             )
             async with self._engine.begin() as conn:
                 await conn.execute(_LOCK, {"key": MIGRATION_LOCK})
@@ -114,7 +119,7 @@ class PostgresBackend:
         except StoreError:
             await self.close()
             raise
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, sa.exc.DBAPIError, sa.exc.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, sa.exc.DBAPIError, sa.exc.InterfaceError) as exc:
             await self.close()
             reason = getattr(exc, "orig", None) or exc
             raise StoreError(f"cannot use the PostgreSQL database {where}: {_reason(reason)}") from None
@@ -124,7 +129,7 @@ class PostgresBackend:
             listener, self._listener = self._listener, None
             try:
                 await asyncio.wait_for(listener.close(), 5)
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 listener.terminate()
         if self._engine is not None:
             engine, self._engine = self._engine, None

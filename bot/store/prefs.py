@@ -18,19 +18,31 @@ class PrefsTable(Repository):
         if row is None:
             return Prefs()
         m = row._mapping
-        return Prefs(AspectRatio(m["aspect_ratio"]) if m["aspect_ratio"] else None,
-                     Resolution(m["size"]) if m["size"] else None, bool(m["always_original"]), m["language"],
-                     m["variants"])
+        return Prefs(
+            AspectRatio(m["aspect_ratio"]) if m["aspect_ratio"] else None,
+            Resolution(m["size"]) if m["size"] else None,
+            bool(m["always_original"]),
+            m["language"],
+            m["variants"],
+        )
 
     async def save_prefs(self, scope: str, scope_id: int, p: Prefs) -> None:
-        row = {"scope": scope, "scope_id": scope_id,
-               "aspect_ratio": p.aspect_ratio.value if p.aspect_ratio else None,
-               "size": p.size.value if p.size else None, "always_original": int(p.always_original),
-               "language": p.language, "variants": p.variants}
+        row = {
+            "scope": scope,
+            "scope_id": scope_id,
+            "aspect_ratio": p.aspect_ratio.value if p.aspect_ratio else None,
+            "size": p.size.value if p.size else None,
+            "always_original": int(p.always_original),
+            "language": p.language,
+            "variants": p.variants,
+        }
         statement = self._db.insert(prefs).values(**row)
-        await self._db.run(statement.on_conflict_do_update(
-            index_elements=["scope", "scope_id"],
-            set_={k: statement.excluded[k] for k in row if k not in ("scope", "scope_id")}))
+        await self._db.run(
+            statement.on_conflict_do_update(
+                index_elements=["scope", "scope_id"],
+                set_={k: statement.excluded[k] for k in row if k not in ("scope", "scope_id")},
+            )
+        )
 
 
 _PREFS = sa.select(prefs).where(prefs.c.scope == sa.bindparam("b_scope"), prefs.c.scope_id == sa.bindparam("b_id"))

@@ -61,8 +61,9 @@ class Queue(Repository):
             if row is None:
                 return None
             job_id, user_id = row
-            claimed = conn.execute(_START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease,
-                                            "v_now": now}).one()
+            claimed = conn.execute(
+                _START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease, "v_now": now}
+            ).one()
             conn.execute(self._served, {"user_id": user_id, "serial": time.time_ns()})
             return claimed
 
@@ -98,11 +99,22 @@ class Queue(Repository):
 
         def work(conn: sa.Connection) -> tuple[list[sa.Row], list[str]]:
             self._db.lock_queue(conn)
-            rows = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.QUEUED.value)
-                                .values(status=JobStatus.CANCELLED.value, finished_at=now)
-                                .returning(*jobs.c)).all()
-            flagged = conn.execute(sa.update(jobs).where(where, jobs.c.status == JobStatus.RUNNING.value)
-                                   .values(cancel_requested=1).returning(jobs.c.id)).scalars().all()
+            rows = conn.execute(
+                sa.update(jobs)
+                .where(where, jobs.c.status == JobStatus.QUEUED.value)
+                .values(status=JobStatus.CANCELLED.value, finished_at=now)
+                .returning(*jobs.c)
+            ).all()
+            flagged = (
+                conn.execute(
+                    sa.update(jobs)
+                    .where(where, jobs.c.status == JobStatus.RUNNING.value)
+                    .values(cancel_requested=1)
+                    .returning(jobs.c.id)
+                )
+                .scalars()
+                .all()
+            )
             if flagged:
                 self._db.notify(conn, "cancel")
             return rows, list(flagged)
@@ -111,34 +123,54 @@ class Queue(Repository):
         return [row_job(r) for r in rows], flagged
 
     async def cancel_requested(self, worker: str) -> list[str]:
-        rows = await self._db.all(sa.select(jobs.c.id).where(jobs.c.worker == worker,
-                                                          jobs.c.status == JobStatus.RUNNING.value,
-                                                          jobs.c.cancel_requested == 1))
+        rows = await self._db.all(
+            sa.select(jobs.c.id).where(
+                jobs.c.worker == worker, jobs.c.status == JobStatus.RUNNING.value, jobs.c.cancel_requested == 1
+            )
+        )
         return [r[0] for r in rows]
 
     async def waiting_order(self) -> list[tuple[str, str, int]]:
         """(job id, group, user) of every waiting job in the order they will start: each user's k-th job after
         everyone's (k-1)-th, least recently served first. One query, whatever the number of jobs."""
-        rows = await self._db.all(sa.text("""
+        rows = await self._db.all(
+            sa.text("""
             SELECT id, COALESCE(group_id, id), user_id FROM (
                 SELECT j.id, j.group_id, j.user_id, j.created_at, j.variant, COALESCE(s.serial, -1) AS serial,
                        ROW_NUMBER() OVER (PARTITION BY j.user_id ORDER BY j.created_at, j.variant) AS nth
                 FROM jobs j LEFT JOIN served s ON s.user_id = j.user_id WHERE j.status = 'queued') w
-            ORDER BY nth, serial, created_at, variant"""))
+            ORDER BY nth, serial, created_at, variant""")
+        )
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def queue_counts(self) -> tuple[int, int]:
         """(waiting, running) over every process."""
-        rows = await self._db.all(sa.select(jobs.c.status, sa.func.count()).where(
-            jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))).group_by(jobs.c.status))
+        rows = await self._db.all(
+            sa.select(jobs.c.status, sa.func.count())
+            .where(jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
+            .group_by(jobs.c.status)
+        )
         counts = dict(rows)
         return counts.get(JobStatus.QUEUED.value, 0), counts.get(JobStatus.RUNNING.value, 0)
 
 
-_UNFINISHED_OF_USER = sa.select(sa.func.count()).select_from(jobs).where(
-    jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
+_UNFINISHED_OF_USER = (
+    sa.select(sa.func.count())
+    .select_from(jobs)
+    .where(jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
+)
 _INSERT_JOBS = sa.insert(jobs)
-_START = sa.update(jobs).where(BY_ID).values(
-    status=JobStatus.RUNNING.value, worker=sa.bindparam("v_worker"), lease_until=sa.bindparam("v_lease"),
-    started_at=sa.bindparam("v_now"), attempts=jobs.c.attempts + 1, cancel_requested=0,
-    epoch=jobs.c.epoch + 1).returning(*jobs.c)
+_START = (
+    sa.update(jobs)
+    .where(BY_ID)
+    .values(
+        status=JobStatus.RUNNING.value,
+        worker=sa.bindparam("v_worker"),
+        lease_until=sa.bindparam("v_lease"),
+        started_at=sa.bindparam("v_now"),
+        attempts=jobs.c.attempts + 1,
+        cancel_requested=0,
+        epoch=jobs.c.epoch + 1,
+    )
+    .returning(*jobs.c)
+)

@@ -34,7 +34,8 @@ def _origin() -> list[Column]:
 
 
 pending = Table(
-    "pending", metadata,
+    "pending",
+    metadata,
     Column("id", Text, primary_key=True),
     *_origin(),
     Column("prompt", Text, nullable=False),
@@ -53,7 +54,8 @@ pending = Table(
 )
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", Text, primary_key=True),
     *_origin(),
     Column("prompt", Text, nullable=False),
@@ -103,7 +105,8 @@ jobs = Table(
 )
 
 prefs = Table(
-    "prefs", metadata,
+    "prefs",
+    metadata,
     Column("scope", Text, nullable=False),
     Column("scope_id", BigInteger, nullable=False),
     Column("aspect_ratio", Text),
@@ -115,13 +118,15 @@ prefs = Table(
 )
 
 meta = Table(
-    "meta", metadata,
+    "meta",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("value", Text),
 )
 
 usage = Table(
-    "usage", metadata,
+    "usage",
+    metadata,
     Column("job_id", Text, primary_key=True),
     Column("user_id", BigInteger, nullable=False),
     Column("chat_id", BigInteger, nullable=False),
@@ -134,7 +139,8 @@ usage = Table(
 )
 
 grants = Table(
-    "grants", metadata,
+    "grants",
+    metadata,
     Column("user_id", BigInteger, nullable=False),
     Column("day", Text, nullable=False),
     Column("credits", Integer, nullable=False),
@@ -143,13 +149,15 @@ grants = Table(
 )
 
 blocked = Table(
-    "blocked", metadata,
+    "blocked",
+    metadata,
     Column("user_id", BigInteger, primary_key=True, autoincrement=False),
     Column("at", Float, nullable=False),
 )
 
 notices = Table(
-    "notices", metadata,
+    "notices",
+    metadata,
     Column("subject_id", BigInteger, nullable=False),
     Column("kind", Text, nullable=False),
     Column("at", Float, nullable=False),
@@ -159,13 +167,15 @@ notices = Table(
 # ---- schema 0002: what several processes share ----
 
 served = Table(  # round-robin: the serial number of each user's last start
-    "served", metadata,
+    "served",
+    metadata,
     Column("user_id", BigInteger, primary_key=True, autoincrement=False),
     Column("serial", BigInteger, nullable=False),
 )
 
 updates = Table(  # the inbox: an update is acknowledged to Telegram only once it is here
-    "updates", metadata,
+    "updates",
+    metadata,
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
     Column("chat_id", BigInteger),
     Column("payload", Text),
@@ -177,7 +187,8 @@ updates = Table(  # the inbox: an update is acknowledged to Telegram only once i
 )
 
 originals = Table(  # result bytes every process can read (PostgreSQL); SQLite keeps them in DATA_DIR only
-    "originals", metadata,
+    "originals",
+    metadata,
     Column("job_id", Text, primary_key=True),
     Column("extension", Text, nullable=False),
     Column("data", LargeBinary, nullable=False),
@@ -187,7 +198,8 @@ originals = Table(  # result bytes every process can read (PostgreSQL); SQLite k
 )
 
 album_parts = Table(  # the photos of one album, whichever process received each
-    "album_parts", metadata,
+    "album_parts",
+    metadata,
     Column("chat_id", BigInteger, nullable=False),
     Column("media_group_id", Text, nullable=False),
     Column("message_id", BigInteger, nullable=False),

@@ -110,8 +110,10 @@ def _describe(exc: Exception, path: Path) -> StoreError:
     if "readonly" in text or "read-only" in text:
         return StoreError(f"the database {path} is read-only: make it writable for the bot")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return StoreError(f"the database {path} is corrupt or not a SQLite file: restore a backup or move it away "
-                          "(the bot will not overwrite it)")
+        return StoreError(
+            f"the database {path} is corrupt or not a SQLite file: restore a backup or move it away "
+            "(the bot will not overwrite it)"
+        )
     return StoreError(f"cannot open the database {path}: {exc}")
 
 
@@ -213,8 +215,9 @@ class SqliteBackend:
             raise StoreError(f"cannot create the folder of the database {self._path}: {exc.strerror}") from None
         try:
             self._migrate()
-            self._engine = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.QueuePool,
-                                         pool_size=2, max_overflow=0)
+            self._engine = sa.create_engine(
+                "sqlite://", creator=self._connect, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=0
+            )
             _serialise_writes(self._engine)
             self._threads = sa.create_engine("sqlite://", creator=self._connect, poolclass=sa.pool.NullPool)
             self._writer = self._engine.connect()
@@ -229,8 +232,13 @@ class SqliteBackend:
         connection = sqlite3.connect(self._uri, uri=True, isolation_level=None)
         # The loop's connections never checkpoint (see `_checkpoint_often`); a writer that finds the lock taken
         # gives up after BUSY_MS and is retried without blocking the loop (`_when_unlocked`).
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={BUSY_MS}", "foreign_keys=OFF",
-                       "wal_autocheckpoint=0"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            f"busy_timeout={BUSY_MS}",
+            "foreign_keys=OFF",
+            "wal_autocheckpoint=0",
+        ):
             connection.execute(f"PRAGMA {pragma}")
         return connection
 
@@ -259,7 +267,8 @@ class SqliteBackend:
             raw.execute("PRAGMA journal_mode=WAL")
             (version,) = raw.execute("PRAGMA user_version").fetchone()
             has_alembic = raw.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone()
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
             stamp = None
             if not has_alembic and version:
                 if version > FIRST_RELEASE_VERSION:

@@ -19,9 +19,20 @@ class Updates(Repository):
 
     async def record_update(self, update_id: int, chat_id: int | None, payload: dict) -> bool:
         """Durably keep an update before Telegram hears it was received; False for one seen before."""
-        return await self._db.run(self._record_update, {
-            "update_id": update_id, "chat_id": chat_id, "payload": json.dumps(payload), "state": "new",
-            "received_at": time.time()}, notify="updates") == 1
+        return (
+            await self._db.run(
+                self._record_update,
+                {
+                    "update_id": update_id,
+                    "chat_id": chat_id,
+                    "payload": json.dumps(payload),
+                    "state": "new",
+                    "received_at": time.time(),
+                },
+                notify="updates",
+            )
+            == 1
+        )
 
     @functools.cached_property
     def _record_update(self) -> Any:
@@ -36,8 +47,7 @@ class Updates(Repository):
             self._db.lock_queue(conn)
             rows = conn.execute(_NEXT_UPDATES, {"now": now, "limit": limit}).all()
             if rows:
-                conn.execute(_TAKE_UPDATES, {"b_ids": [r[0] for r in rows], "v_owner": owner,
-                                             "v_lease": now + lease})
+                conn.execute(_TAKE_UPDATES, {"b_ids": [r[0] for r in rows], "v_owner": owner, "v_lease": now + lease})
             return rows
 
         return [(r[0], json.loads(r[1])) for r in await self._db.write(work)]
@@ -48,14 +58,21 @@ class Updates(Repository):
 
     async def reap_updates(self, dead: Callable[[str], bool]) -> int:
         """Updates whose process died while handling them (its lease ran out, or `dead(owner)`) are handled again."""
+
         def work(conn: sa.Connection) -> int:
-            owners = conn.execute(sa.select(updates.c.owner).distinct().where(
-                updates.c.state == "processing")).scalars().all()
+            owners = (
+                conn.execute(sa.select(updates.c.owner).distinct().where(updates.c.state == "processing"))
+                .scalars()
+                .all()
+            )
             gone = [owner for owner in owners if owner and dead(owner)]
-            return conn.execute(sa.update(updates).where(
-                updates.c.state == "processing",
-                (updates.c.lease_until < time.time()) | updates.c.owner.in_(gone)).values(
-                state="new", owner=None)).rowcount
+            return conn.execute(
+                sa.update(updates)
+                .where(
+                    updates.c.state == "processing", (updates.c.lease_until < time.time()) | updates.c.owner.in_(gone)
+                )
+                .values(state="new", owner=None)
+            ).rowcount
 
         return await self._db.write(work)
 
@@ -73,7 +90,11 @@ _NEXT_UPDATES = sa.text("""
         SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
         AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
     ORDER BY u.update_id LIMIT :limit""")
-_TAKE_UPDATES = sa.update(updates).where(updates.c.update_id.in_(sa.bindparam("b_ids", expanding=True))).values(
-    state="processing", owner=sa.bindparam("v_owner"), lease_until=sa.bindparam("v_lease"))
-_UPDATE_DONE = sa.update(updates).where(updates.c.update_id == sa.bindparam("b_id")).values(
-    state="done", payload=None, owner=None)
+_TAKE_UPDATES = (
+    sa.update(updates)
+    .where(updates.c.update_id.in_(sa.bindparam("b_ids", expanding=True)))
+    .values(state="processing", owner=sa.bindparam("v_owner"), lease_until=sa.bindparam("v_lease"))
+)
+_UPDATE_DONE = (
+    sa.update(updates).where(updates.c.update_id == sa.bindparam("b_id")).values(state="done", payload=None, owner=None)
+)
