@@ -696,13 +696,15 @@ class _InlineMode:
                     session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
                 if response.status != 200:
                     raise ApiError(400, "Bad Request: failed to get HTTP URL content")
-                data = await response.content.read(limit + 1)
+                data = bytearray()
+                while len(data) <= limit and (chunk := await response.content.read(64 * 1024)):
+                    data += chunk
                 ctype = response.content_type
         except (aiohttp.ClientError, TimeoutError):
             raise ApiError(400, "Bad Request: failed to get HTTP URL content") from None
         if len(data) > limit:
             raise ApiError(400, too_big)
-        return data, ctype
+        return bytes(data), ctype
 
 
 # ====================================================================== guest mode
