@@ -327,7 +327,7 @@ def _check_markup(markup: Any) -> None:
 
 
 @dataclass
-class InlineQuery:
+class BotQuery:
     """An inline query or a guest query the fake sent, and whether (and with what) the bot answered it."""
 
     id: str
@@ -355,7 +355,7 @@ class _InlineMode:
         self.inline_mode = True  # /setinline done in @BotFather: getMe says supports_inline_queries
         self.inline_feedback = True  # /setinlinefeedback on: chosen_inline_result updates are sent
         self.inline_answer_timeout = 10.0  # seconds a query can be answered in
-        self.inline_queries: dict[str, InlineQuery] = {}
+        self.inline_queries: dict[str, BotQuery] = {}
         self.inline_answers: dict[str, dict] = {}  # query id -> the answerInlineQuery parameters, results parsed
         self._inline_messages: dict[str, tuple[int, int]] = {}  # inline_message_id -> (chat id, message id)
 
@@ -368,21 +368,25 @@ class _InlineMode:
         assert len(query) <= INLINE_QUERY_MAX, "an inline query is at most 256 characters"
         self._users.setdefault(user["id"], dict(user))
         query_id = str(5_000_000_000_000_000_000 + next(self._ids))
-        self.inline_queries[query_id] = InlineQuery(query_id, dict(user), query)
+        self.inline_queries[query_id] = BotQuery(query_id, dict(user), query)
         self._enqueue("inline_query", {"id": query_id, "from": user, "query": query, "offset": offset,
                                        "chat_type": chat_type})
         return query_id
 
     def choose_inline_result(self: Any, user: dict, query_id: str, result_id: str, *,
                              chat: dict | None = None) -> InlineSent:
-        """The user picks a result of the bot's answer: its message goes into ``chat`` (default: the user's own
-        private chat) sent by the user "via @bot"; a result with an inline keyboard gets an inline_message_id.
-        With inline feedback on, the bot gets a chosen_inline_result (with that inline_message_id, if any)."""
+        """The user picks a result of the bot's answer: its message goes into ``chat`` (default: the user's private
+        chat with the bot) sent by the user "via @bot"; a result with an inline keyboard gets an inline_message_id.
+        The bot gets that message as a `message` update where it sees it (its private chat; groups it is in, even in
+        privacy mode) and, with inline feedback on, a chosen_inline_result (with the inline_message_id, if any)."""
         query = self.inline_queries.get(query_id)
         assert query is not None and query.answer is not None, f"inline query {query_id} was not answered"
         result = next((r for r in query.answer["results"] if r["id"] == result_id), None)
         assert result is not None, f"the answer to {query_id} has no result {result_id!r}"
-        sent = self._post_result(result, chat or self.private_chat(user), user, via_bot=True)
+        chat = chat or self.private_chat(user)
+        sent = self._post_result(result, chat, user, via_bot=True)
+        if chat["id"] == user["id"] or (chat["type"] in ("group", "supergroup") and chat["id"] not in self._not_member):
+            self._enqueue("message", sent.message)  # its own private chat, and groups: "messages sent via this bot"
         if self.inline_feedback:
             chosen: dict[str, Any] = {"result_id": result_id, "from": user, "query": query.query}
             if sent.inline_message_id:
@@ -514,7 +518,7 @@ class _InlineMode:
         return inline_message_id
 
     @staticmethod
-    def _live_query(queries: dict[str, InlineQuery], query_id: str, timeout: float) -> InlineQuery:
+    def _live_query(queries: dict[str, BotQuery], query_id: str, timeout: float) -> BotQuery:
         """An inline or guest query that can still be answered: known, unanswered and not older than `timeout`."""
         query = queries.get(query_id)
         if query is None or query.answer is not None or time.monotonic() - query.at > timeout:
@@ -722,7 +726,7 @@ class _GuestMode:
     def _init_guest(self: Any) -> None:
         self.guest_mode = True  # guest mode enabled in @BotFather: getMe says supports_guest_queries
         self.guest_answer_timeout = 10.0  # seconds a guest query can be answered in
-        self.guest_queries: dict[str, InlineQuery] = {}
+        self.guest_queries: dict[str, BotQuery] = {}
         self.guest_answers: dict[str, dict] = {}  # guest query id -> the answerGuestQuery parameters, result parsed
         self._not_member: set[int] = set()  # chats the bot was summoned in as a guest, not a member of
 
@@ -741,7 +745,7 @@ class _GuestMode:
         entities = sorted(_command_entities(text) + _mention_entities(text), key=lambda e: e["offset"])
         msg = self._new_message(chat, user, reply_to=reply, text=text, entities=entities or None)
         update = {**msg, "guest_query_id": query_id}
-        self.guest_queries[query_id] = InlineQuery(query_id, dict(user), text, chat=dict(chat), message=update)
+        self.guest_queries[query_id] = BotQuery(query_id, dict(user), text, chat=dict(chat), message=update)
         self._enqueue("guest_message", update)
         return copy.deepcopy(update)
 

@@ -339,6 +339,8 @@ async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: F
         chosen = [u.chosen_inline_result for u in updates if u.chosen_inline_result]
         assert [(c.result_id, c.query, c.from_user.id, c.inline_message_id) for c in chosen] == [
             ("plain", "fox", 10, None), ("keyed", "fox", 10, keyed.inline_message_id)]
+        via = [u.message for u in updates if u.message]  # a group the bot is in: "messages sent via this bot"
+        assert [m.via_bot.id for m in via] == [fake.bot_user["id"]] * 2 and via[1].reply_markup.to_dict() == KEYBOARD
 
         pressed = fake.press_inline(keyed.inline_message_id, "cancel:1", bob)
         update = (await bot.get_updates(offset=updates[-1].update_id + 1, timeout=1))[-1]
@@ -352,7 +354,8 @@ async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: F
 
         fake.inline_feedback = False  # /setinlinefeedback off: the message is sent, the bot hears nothing
         fake.choose_inline_result(alice, query_id, "keyed", chat=group)
-        assert await bot.get_updates(offset=update.update_id + 1, timeout=0) == ()
+        later = await bot.get_updates(offset=update.update_id + 1, timeout=0)
+        assert [u.message.via_bot.id for u in later] == [fake.bot_user["id"]]  # no chosen_inline_result
 
 
 async def test_edit_inline_message_text_caption_markup(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
@@ -507,7 +510,8 @@ async def test_allowed_updates_must_name_inline_and_guest_updates(fake: FakeBotA
     fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
     fake.send_text(fake.private_chat(alice), alice, "/start")
     r = await http.post("getUpdates", json={"allowed_updates": ["message", "callback_query"]})
-    assert [next(k for k in u if k != "update_id") for u in r.json()["result"]] == ["message"]
+    kinds = [next(k for k in u if k != "update_id") for u in r.json()["result"]]
+    assert kinds == ["message", "message"]  # the result sent via the bot in its private chat, and /start
 
     wanted = ["message", "callback_query", "inline_query", "chosen_inline_result", "guest_message"]
     query_id = fake.send_inline_query(alice, "fox")
@@ -517,7 +521,7 @@ async def test_allowed_updates_must_name_inline_and_guest_updates(fake: FakeBotA
     r = await http.post("getUpdates", json={"offset": r.json()["result"][-1]["update_id"] + 1,
                                             "allowed_updates": wanted})
     assert [next(k for k in u if k != "update_id") for u in r.json()["result"]] == [
-        "inline_query", "chosen_inline_result", "guest_message"]
+        "inline_query", "message", "chosen_inline_result", "guest_message"]
 
 
 async def test_deep_link_start_payload(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
