@@ -22,11 +22,15 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
 * payments in Telegram Stars (``StarPayments``): sendInvoice and createInvoiceLink checked as Telegram checks a
   Stars invoice; ``pay`` makes a user pay (pre_checkout_query, answered within ``pre_checkout_timeout``, then a
   successful_payment message); refundStarPayment, ``refund_by_telegram``, getMyStarBalance, getStarTransactions.
+* inline mode (``send_inline_query``, ``choose_inline_result``, ``press_inline``; ``inline_answers``) and guest
+  mode (``send_guest_message``; ``guest_answers``): answers validated as Telegram does, inline messages edited by
+  ``inline_message_id`` and a new upload into one refused — see the sections "inline mode" and "guest mode".
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import html
@@ -37,7 +41,9 @@ import json
 import mimetypes
 import re
 import secrets
+import struct
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -608,7 +614,510 @@ class StarPayments:
 # ====================================================================== end of payments
 
 
-class FakeBotAPI(StarPayments):
+# ====================================================================== inline mode
+# Inline queries (`@bot a red fox`), their answers, the chosen result's message in the chat and edits of it by
+# `inline_message_id` (editMessageMedia among them). The error texts are those of tdlib/telegram-bot-api
+# (telegram-bot-api/Client.cpp: get_inline_query_result, get_input_media, fail_query_with_error's rewriting),
+# of TDLib behind it (td/telegram/InlineQueriesManager.cpp, InlineMessageManager.cpp) and of Telegram's servers
+# (the RPC errors of messages.setInlineBotResults / messages.editInlineBotMessage), as the Bot API passes them on.
+
+INLINE_RESULTS_MAX = 50
+INLINE_ID_MAX_BYTES = 64  # result ids, next_offset, callback_data and start_parameter alike
+INLINE_QUERY_MAX = 256
+CHAT_TYPES = frozenset({"sender", "private", "group", "supergroup", "channel"})
+URL_PHOTO_MAX_BYTES = 5 * MB  # "5 MB max size for photos and 20 MB max for other types of content" (by URL)
+URL_FILE_MAX_BYTES = 20 * MB
+URL_DOCUMENT_TYPES = frozenset({"application/pdf", "application/zip", "image/gif"})  # sendDocument by URL
+# editMessageMedia of an inline message with a new upload: TDLib finds no remote file to send (photo_get_input_media
+# returns null) and answers "Invalid message content specified" (InlineMessageManager::edit_inline_message_media;
+# tdlib/td#3157), which the Bot API server prefixes with "Bad Request: " and starts in lower case.
+INLINE_UPLOAD_REFUSED = "Bad Request: invalid message content specified"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _mention_entities(text: str) -> list[dict]:
+    return [{"type": "mention", "offset": _utf16_len(text[:m.start()]), "length": _utf16_len(m.group())}
+            for m in _MENTION.finditer(text)]
+
+
+def _field(obj: dict, name: str) -> str:
+    """A required string field, as telegram-bot-api's JsonObject::get_required_string_field reads it."""
+    value = obj.get(name)
+    if value is None:
+        raise ValueError(f'Can\'t find field "{name}"')
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f'Field "{name}" must be of type String')
+    return str(value)
+
+
+def _check_markup(markup: Any) -> None:
+    """Telegram refuses callback data that is empty or over 64 bytes (BUTTON_DATA_INVALID)."""
+    if not isinstance(markup, dict):
+        return
+    for row in markup.get("inline_keyboard") or []:
+        for button in row:
+            if "callback_data" in button:
+                size = len(str(button["callback_data"]).encode())
+                if not 1 <= size <= INLINE_ID_MAX_BYTES:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+@dataclass
+class BotQuery:
+    """An inline query or a guest query the fake sent, and whether (and with what) the bot answered it."""
+
+    id: str
+    user: dict
+    query: str
+    at: float = field(default_factory=time.monotonic)
+    answer: dict | None = None
+    chat: dict | None = None  # guest queries: the chat the bot was summoned in
+    message: dict | None = None  # guest queries: the message with the mention
+
+
+@dataclass
+class InlineSent:
+    """What a chosen inline result (or an answered guest query) put in the chat."""
+
+    message: dict
+    inline_message_id: str | None
+
+
+class _InlineMode:
+    """Inline mode: `send_inline_query`, `answerInlineQuery`, `choose_inline_result`, `press_inline`, edits by
+    `inline_message_id` and `editMessageMedia`. Mixed into FakeBotAPI (its message store and files are used)."""
+
+    def _init_inline(self: Any) -> None:
+        self.inline_mode = True  # /setinline done in @BotFather: getMe says supports_inline_queries
+        self.inline_feedback = True  # /setinlinefeedback on: chosen_inline_result updates are sent
+        self.inline_answer_timeout = 10.0  # seconds a query can be answered in
+        self.inline_queries: dict[str, BotQuery] = {}
+        self.inline_answers: dict[str, dict] = {}  # query id -> the answerInlineQuery parameters, results parsed
+        self._inline_messages: dict[str, tuple[int, int]] = {}  # inline_message_id -> (chat id, message id)
+
+    # ------------------------------------------------------- what users do
+
+    def send_inline_query(self: Any, user: dict, query: str, *, chat_type: str = "sender", offset: str = "") -> str:
+        """A user types `@bot <query>` in a chat of ``chat_type``; returns the inline query id."""
+        assert self.inline_mode, "inline mode is off (/setinline in @BotFather): Telegram sends no inline queries"
+        assert chat_type in CHAT_TYPES, f"chat_type must be one of {sorted(CHAT_TYPES)}"
+        assert len(query) <= INLINE_QUERY_MAX, "an inline query is at most 256 characters"
+        self._users.setdefault(user["id"], dict(user))
+        query_id = str(5_000_000_000_000_000_000 + next(self._ids))
+        self.inline_queries[query_id] = BotQuery(query_id, dict(user), query)
+        self._enqueue("inline_query", {"id": query_id, "from": user, "query": query, "offset": offset,
+                                       "chat_type": chat_type})
+        return query_id
+
+    def choose_inline_result(self: Any, user: dict, query_id: str, result_id: str, *,
+                             chat: dict | None = None) -> InlineSent:
+        """The user picks a result of the bot's answer: its message goes into ``chat`` (default: the user's private
+        chat with the bot) sent by the user "via @bot"; a result with an inline keyboard gets an inline_message_id.
+        The bot gets that message as a `message` update where it sees it (its private chat; groups it is in, even in
+        privacy mode) and, with inline feedback on, a chosen_inline_result (with the inline_message_id, if any)."""
+        query = self.inline_queries.get(query_id)
+        assert query is not None and query.answer is not None, f"inline query {query_id} was not answered"
+        result = next((r for r in query.answer["results"] if r["id"] == result_id), None)
+        assert result is not None, f"the answer to {query_id} has no result {result_id!r}"
+        chat = chat or self.private_chat(user)
+        sent = self._post_result(result, chat, user, via_bot=True)
+        if chat["id"] == user["id"] or (chat["type"] in ("group", "supergroup") and chat["id"] not in self._not_member):
+            self._enqueue("message", sent.message)  # its own private chat, and groups: "messages sent via this bot"
+        if self.inline_feedback:
+            chosen: dict[str, Any] = {"result_id": result_id, "from": user, "query": query.query}
+            if sent.inline_message_id:
+                chosen["inline_message_id"] = sent.inline_message_id
+            self._enqueue("chosen_inline_result", chosen)
+        return sent
+
+    def press_inline(self: Any, inline_message_id: str, data: str, user: dict) -> str:
+        """A user presses a button of an inline message: a callback_query with inline_message_id and
+        chat_instance and no message, as Telegram sends it. Returns the callback query id."""
+        where = self._inline_messages.get(inline_message_id)
+        assert where is not None, f"unknown inline message {inline_message_id}"
+        current = self._messages.get(where[0], {}).get(where[1]) or {}
+        buttons = [b.get("callback_data") for row in (current.get("reply_markup") or {}).get("inline_keyboard", [])
+                   for b in row]
+        assert data in buttons, f"the inline message has no button with data {data!r} (has {buttons})"
+        query_id = str(4_000_000_000_000_000_000 + next(self._ids))
+        self._queries.add(query_id)
+        self._enqueue("callback_query", {"id": query_id, "from": user, "inline_message_id": inline_message_id,
+                                         "chat_instance": str(7_000_000 + where[0]), "data": data})
+        return query_id
+
+    def start_with_payload(self: Any, user: dict, payload: str) -> dict:
+        """The user opens t.me/<bot>?start=<payload>: the client sends `/start <payload>` in the private chat."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload):
+            raise ValueError("a start payload is 1-64 characters of A-Z, a-z, 0-9, _ and -")
+        return self.send_text(self.private_chat(user), user, f"/start {payload}")
+
+    # ------------------------------------------------------- what the bot did
+
+    def inline_message(self: Any, inline_message_id: str) -> dict | None:
+        """The current state of an inline message (after edits); None if unknown."""
+        where = self._inline_messages.get(inline_message_id)
+        return self.message(*where) if where else None
+
+    # ------------------------------------------------------------ API methods
+
+    @_api("answerInlineQuery")
+    def _answer_inline_query(self: Any, p: dict, files: dict) -> bool:
+        raw = p.get("results")
+        if raw is None or raw == "":
+            raw = []
+        if not isinstance(raw, list):
+            raise ApiError(400, "Bad Request: expected an Array of inline query results")
+        if len(raw) > INLINE_RESULTS_MAX:
+            raise ApiError(400, "Bad Request: too many inline query results specified")
+        results = []
+        for value in raw:
+            try:
+                results.append(self._parse_result(value))
+            except ValueError as exc:
+                raise ApiError(400, f"Bad Request: can't parse inline query result: {exc}") from None
+        button = p.get("button")
+        if button not in (None, ""):
+            self._check_results_button(button)
+        for result in results:
+            self._check_result_content(result)
+        query = self._live_query(self.inline_queries, str(p.get("inline_query_id", "")), self.inline_answer_timeout)
+        if len(str(p.get("next_offset") or "").encode()) > INLINE_ID_MAX_BYTES:
+            raise ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+        ids: set[str] = set()
+        for result in results:
+            self._check_result_telegram(result)
+            if result["id"] in ids:
+                raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+            ids.add(result["id"])
+        query.answer = self.inline_answers[query.id] = {**p, "results": results}
+        return True
+
+    @_api("editMessageMedia")
+    async def _edit_message_media(self: Any, p: dict, files: dict) -> dict | bool:
+        media = p.get("media")
+        if not isinstance(media, dict):
+            raise ApiError(400, "Bad Request: can't parse input media JSON object")
+        try:
+            kind = _field(media, "type")
+        except ValueError as exc:
+            raise ApiError(400, f"Bad Request: can't parse InputMedia: {exc}") from None
+        source = media.get("media")
+        upload = isinstance(source, str) and source.startswith("attach://")
+        if not isinstance(source, str) or not source or (upload and source[9:] not in files):
+            raise ApiError(400, "Bad Request: can't parse InputMedia: media not found")
+        if kind not in ("photo", "document"):
+            if kind in ("video", "animation", "audio", "live_photo"):
+                raise NotImplementedError(f"the fake edits media to photos and documents only, not {kind}")
+            raise ApiError(400, f'Bad Request: can\'t parse InputMedia: type "{kind}" is unsupported')
+        inline = self._is_inline(p)
+        caption = self._check_caption(media)
+        if inline:
+            _check_markup(p.get("reply_markup"))
+            if upload:
+                raise ApiError(400, INLINE_UPLOAD_REFUSED)
+        msg = self._find(p, "edit")
+        group = msg.get("media_group_id") and ("photo" if "photo" in msg else "document")
+        if group and group != kind:
+            raise ApiError(400, "Bad Request: can't use the media of the specified type in the album")
+        content = await self._media_content(kind, source, files, inline)
+        other = "document" if kind == "photo" else "photo"
+        return self._edit(p, **{kind: content, other: None}, text=None, entities=None, link_preview_options=None,
+                          caption=caption, caption_entities=media.get("caption_entities") or None)
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _is_inline(p: dict) -> bool:
+        """The Bot API edits an inline message when neither chat_id nor message_id is given."""
+        return p.get("chat_id") in (None, "") and p.get("message_id") in (None, "", 0)
+
+    def _inline_target(self: Any, p: dict) -> dict:
+        """The stored message an edit by inline_message_id applies to."""
+        inline_message_id = str(p.get("inline_message_id") or "")
+        if not inline_message_id:
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        if not _BASE64URL.fullmatch(inline_message_id):
+            raise ApiError(400, "Bad Request: invalid inline message identifier specified")
+        _check_markup(p.get("reply_markup"))
+        where = self._inline_messages.get(inline_message_id)
+        msg = self._messages.get(where[0], {}).get(where[1]) if where else None
+        if msg is None:
+            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
+        return msg
+
+    def _new_inline_message_id(self: Any, chat_id: int, message_id: int) -> str:
+        """Like Telegram's: a serialized inputBotInlineMessageID64 (dc, owner, id, access hash), base64url."""
+        n = next(self._ids)
+        raw = struct.pack("<iqiq", 2, chat_id, message_id, (n * 0x9E3779B97F4A7C15) % (1 << 63))
+        inline_message_id = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        self._inline_messages[inline_message_id] = (chat_id, message_id)
+        return inline_message_id
+
+    @staticmethod
+    def _live_query(queries: dict[str, BotQuery], query_id: str, timeout: float) -> BotQuery:
+        """An inline or guest query that can still be answered: known, unanswered and not older than `timeout`."""
+        query = queries.get(query_id)
+        if query is None or query.answer is not None or time.monotonic() - query.at > timeout:
+            raise ApiError(400, QUERY_INVALID)
+        return query
+
+    def _parse_result(self: Any, value: Any) -> dict:
+        """What telegram-bot-api's get_inline_query_result demands of one InlineQueryResult (ValueError: its
+        message). Types the fake does not model are refused loudly, not passed."""
+        if not isinstance(value, dict):
+            raise ValueError("Inline query result must be an object")
+        result = dict(value)
+        result["type"] = kind = _field(result, "type").lower()
+        result["id"] = _field(result, "id")
+        content = result.get("input_message_content")
+        if kind == "article" and not isinstance(content, dict):
+            _field(result, "message_text")  # the legacy field is the only other way
+        if isinstance(content, dict):
+            if not content.get("message_text"):
+                if set(content) & {"latitude", "phone_number", "payload"}:
+                    raise NotImplementedError("the fake sends text as input_message_content only")
+                if kind == "article":
+                    raise ValueError("Input message content is not specified")
+                result.pop("input_message_content")
+        if kind == "article":
+            _field(result, "title")
+        elif kind == "photo":
+            if not result.get("photo_url"):
+                _field(result, "photo_file_id")
+        elif kind == "document":
+            _field(result, "title")
+            if result.get("document_url"):
+                _field(result, "mime_type")
+            else:
+                _field(result, "document_file_id")
+        elif kind in ("audio", "contact", "game", "gif", "location", "mpeg4_gif", "sticker", "venue", "video",
+                      "voice"):
+            raise NotImplementedError(f"the fake does not model {kind} inline results")
+        else:
+            raise ValueError(f'type "{kind}" is unsupported for the inline query result')
+        return result
+
+    def _check_results_button(self: Any, button: Any) -> None:
+        """The `button` of answerInlineQuery (telegram-bot-api's get_inline_query_results_button, then TDLib)."""
+        prefix = "Bad Request: can't parse inline query results button: "
+        if not isinstance(button, dict):
+            raise ApiError(400, prefix + "InlineQueryResultsButton must be an Object")
+        try:
+            _field(button, "text")
+            if "start_parameter" in button:
+                start = _field(button, "start_parameter")
+            elif "web_app" in button:
+                return
+            else:
+                raise ValueError("InlineQueryResultsButton must have exactly one optional field")
+        except ValueError as exc:
+            raise ApiError(400, prefix + str(exc)) from None
+        if not start:
+            raise ApiError(400, "Bad Request: can't use empty start_parameter")
+        if len(start) > INLINE_ID_MAX_BYTES:
+            raise ApiError(400, "Bad Request: too long start_parameter specified")
+        if not _BASE64URL.fullmatch(start):
+            raise ApiError(400, "Bad Request: unallowed characters in start_parameter are used")
+
+    def _check_result_content(self: Any, result: dict) -> None:
+        """TDLib's checks of a result before it goes to Telegram: file ids and document URLs."""
+        kind = result["type"]
+        file_id = result.get("photo_file_id") if kind == "photo" and not result.get("photo_url") else \
+            result.get("document_file_id") if kind == "document" and not result.get("document_url") else None
+        if file_id is not None:
+            self._known_file(file_id, kind, "Bad Request: wrong remote file identifier specified: can't unserialize it")
+        if kind == "document" and result.get("document_url") and \
+                not str(result.get("mime_type", "")).startswith(("application/pdf", "application/zip")):
+            raise ApiError(400, "Bad Request: unallowed document MIME type")
+
+    @staticmethod
+    def _check_result_telegram(result: dict) -> None:
+        """Telegram's own refusals of a result (RPC errors of messages.setInlineBotResults)."""
+        size = len(result["id"].encode())
+        if size == 0:
+            raise ApiError(400, "Bad Request: RESULT_ID_EMPTY")
+        if size > INLINE_ID_MAX_BYTES:
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        if result["type"] == "article" and not str(result.get("title", "")).strip():
+            raise ApiError(400, "Bad Request: ARTICLE_TITLE_EMPTY")
+        if result["type"] == "photo" and result.get("photo_url") and not result.get("thumbnail_url"):
+            raise ApiError(400, "Bad Request: PHOTO_THUMB_URL_EMPTY")
+        text = (result.get("input_message_content") or {}).get("message_text") or result.get("message_text")
+        if text is not None and _visible_len(str(text), (result.get("input_message_content") or {})
+                                             .get("parse_mode")) > TEXT_MAX:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        if result.get("caption") is not None and _visible_len(str(result["caption"]),
+                                                              result.get("parse_mode")) > CAPTION_MAX:
+            raise ApiError(400, "Bad Request: MEDIA_CAPTION_TOO_LONG")
+        _check_markup(result.get("reply_markup"))
+
+    def _known_file(self: Any, file_id: str, kind: str, unknown: str) -> _File:
+        """A file the fake stores, usable as `kind` (TDLib: "Can't use file of type Document as Photo")."""
+        stored = self._files.get(file_id)
+        if stored is None:
+            raise ApiError(400, unknown)
+        real = "Photo" if file_id in self._photo_sets else "Document"
+        wanted = "Photo" if kind == "photo" else "Document"
+        if real != wanted:
+            raise ApiError(400, f"Bad Request: can't use file of type {real} as {wanted}")
+        return stored
+
+    def _result_content(self: Any, result: dict) -> dict[str, Any]:
+        """The content of the message a chosen result (or guest answer) makes."""
+        text_content = result.get("input_message_content") or (
+            {"message_text": result["message_text"]} if result.get("message_text") else None)
+        if text_content:
+            return {"text": str(text_content["message_text"]), "entities": text_content.get("entities") or None}
+        content: dict[str, Any] = {"caption": result.get("caption") or None,
+                                   "caption_entities": result.get("caption_entities") or None}
+        if result["type"] == "photo":
+            if result.get("photo_url"):  # Telegram fetches it; the fake keeps a placeholder of the stated size
+                stored = self._store_file(b"", "photos", ext=".jpg")
+                content["photo"] = [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                                     "width": int(result.get("photo_width") or 0),
+                                     "height": int(result.get("photo_height") or 0)}]
+            else:
+                content["photo"] = copy.deepcopy(self._photo_sets[result["photo_file_id"]])
+        else:
+            if result.get("document_url"):
+                name = str(result["document_url"]).rsplit("/", 1)[-1] or "file"
+                stored = self._store_file(b"", "documents", file_name=name, mime_type=result["mime_type"])
+            else:
+                stored = self._files[result["document_file_id"]]
+            content["document"] = self._document(stored)
+        return content
+
+    def _post_result(self: Any, result: dict, chat: dict, user: dict, *, via_bot: bool) -> InlineSent:
+        """Put a result's message into a chat: sent by the user via the bot (inline mode) or by the bot as a guest
+        called by the user (guest mode, which always gives an inline_message_id)."""
+        chat = self._chats.get(chat["id"]) or self._register_chat(chat)
+        markup = _inline_markup(result.get("reply_markup"))
+        extra = {"via_bot": self.bot_user} if via_bot else {"guest_bot_caller_user": user}
+        msg = self._new_message(chat, user if via_bot else self.bot_user, **extra, **self._result_content(result),
+                                reply_markup=markup)
+        inline_message_id = None
+        if markup or not via_bot:
+            inline_message_id = self._new_inline_message_id(chat["id"], msg["message_id"])
+        return InlineSent(copy.deepcopy(msg), inline_message_id)
+
+    async def _media_content(self: Any, kind: str, source: str, files: dict, inline: bool) -> Any:
+        """The photo sizes or document of an editMessageMedia: an upload (chat messages only), a stored file's
+        file_id, or an http URL that Telegram fetches (photos up to 5 MB, other files up to 20 MB)."""
+        if source.startswith(("http://", "https://")):
+            data, ctype = await self._fetch_url(source, URL_PHOTO_MAX_BYTES if kind == "photo" else URL_FILE_MAX_BYTES,
+                                                "Bad Request: MEDIA_EMPTY" if inline else BAD_FILE)
+            if kind == "photo":
+                try:
+                    return self._store_photo(data, check=True)
+                except ApiError:
+                    raise ApiError(400, "Bad Request: wrong type of the web page content") from None
+            if ctype not in URL_DOCUMENT_TYPES:
+                raise ApiError(400, "Bad Request: wrong type of the web page content")
+            name = source.split("?", 1)[0].rsplit("/", 1)[-1] or "file"
+            return self._document(self._store_file(data, "documents", file_name=name, mime_type=ctype))
+        if not source.startswith("attach://"):
+            stored = self._known_file(source, kind, "Bad Request: MEDIA_EMPTY" if inline else BAD_FILE)
+            if kind == "photo":
+                return copy.deepcopy(self._photo_sets[stored.file_id])
+            return self._document(stored)
+        if kind == "photo":
+            return self._photo_content(source, files, "media")
+        return self._document_content(source, files, "media")
+
+    @staticmethod
+    async def _fetch_url(url: str, limit: int, too_big: str) -> tuple[bytes, str]:
+        """Fetch a URL as Telegram would. The fake reaches only 127.0.0.1/localhost: anything else is a URL that
+        cannot be fetched ("failed to get HTTP URL content"), as a host Telegram cannot reach is."""
+        host = (urllib.parse.urlsplit(url).hostname or "").lower()
+        if host not in ("127.0.0.1", "localhost"):
+            raise ApiError(400, "Bad Request: failed to get HTTP URL content")
+        try:
+            async with aiohttp.ClientSession() as session, \
+                    session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                if response.status != 200:
+                    raise ApiError(400, "Bad Request: failed to get HTTP URL content")
+                data = bytearray()
+                while len(data) <= limit and (chunk := await response.content.read(64 * 1024)):
+                    data += chunk
+                ctype = response.content_type
+        except (aiohttp.ClientError, TimeoutError):
+            raise ApiError(400, "Bad Request: failed to get HTTP URL content") from None
+        if len(data) > limit:
+            raise ApiError(400, too_big)
+        return bytes(data), ctype
+
+
+# ====================================================================== guest mode
+# Bot API 10.0: a user mentions the bot in a chat it is not a member of; the bot gets a `guest_message` (a Message
+# with `guest_query_id`, replies resolved from the query's reference messages) and answers once with
+# answerGuestQuery(guest_query_id, result) -> SentGuestMessage {inline_message_id}. Sources: telegram-bot-api 10.0
+# (Client.cpp: process_answer_guest_query_query, add_new_guest_query, UpdateType::GuestMessage "guest_message",
+# check_chat_access's 403 texts), python-telegram-bot 22.8 (Update.guest_message, Message.guest_query_id,
+# Message.guest_bot_caller_user, SentGuestMessage).
+
+
+class _GuestMode:
+    """Guest mode: `send_guest_message`, `answerGuestQuery`, and the 403 for sending to a chat the bot is not in."""
+
+    def _init_guest(self: Any) -> None:
+        self.guest_mode = True  # guest mode enabled in @BotFather: getMe says supports_guest_queries
+        self.guest_answer_timeout = 10.0  # seconds a guest query can be answered in
+        self.guest_queries: dict[str, BotQuery] = {}
+        self.guest_answers: dict[str, dict] = {}  # guest query id -> the answerGuestQuery parameters, result parsed
+        self._not_member: set[int] = set()  # chats the bot was summoned in as a guest, not a member of
+
+    def send_guest_message(self: Any, chat: dict, user: dict, text: str, *, reply_to: dict | None = None) -> dict:
+        """A user mentions the bot (`@bot ...` in ``text``) in ``chat``, which the bot is not a member of; the bot
+        gets a guest_message carrying guest_query_id. Returns that message."""
+        assert self.guest_mode, "guest mode is off in @BotFather: Telegram sends no guest messages"
+        assert f"@{self.username}".lower() in text.lower(), "a guest message mentions the bot"
+        chat = self._chats.get(chat["id"]) or self._register_chat(chat)
+        self._not_member.add(chat["id"])
+        self._users.setdefault(user["id"], dict(user))
+        query_id = str(6_000_000_000_000_000_000 + next(self._ids))
+        reply = None
+        if reply_to is not None:
+            reply = self._snapshot(chat["id"], reply_to["message_id"]) or copy.deepcopy(reply_to)
+        entities = sorted(_command_entities(text) + _mention_entities(text), key=lambda e: e["offset"])
+        msg = self._new_message(chat, user, reply_to=reply, text=text, entities=entities or None)
+        update = {**msg, "guest_query_id": query_id}
+        self.guest_queries[query_id] = BotQuery(query_id, dict(user), text, chat=dict(chat), message=update)
+        self._enqueue("guest_message", update)
+        return copy.deepcopy(update)
+
+    @_api("answerGuestQuery")
+    def _answer_guest_query(self: Any, p: dict, files: dict) -> dict:
+        raw = p.get("result")
+        if raw is None or raw == "":
+            raise ApiError(400, "Bad Request: result isn't specified")
+        try:
+            result = self._parse_result(raw)
+        except ValueError as exc:
+            message = str(exc)
+            raise ApiError(400, f"Bad Request: {message[:1].lower()}{message[1:]}") from None
+        self._check_result_content(result)
+        query = self._live_query(self.guest_queries, str(p.get("guest_query_id", "")), self.guest_answer_timeout)
+        self._check_result_telegram(result)
+        query.answer = self.guest_answers[query.id] = {**p, "result": result}
+        sent = self._post_result(result, query.chat, query.user, via_bot=False)
+        return {"inline_message_id": sent.inline_message_id}
+
+    def _check_member(self: Any, chat_id: int) -> None:
+        """Sending to a chat the bot is only a guest in: the 403 telegram-bot-api's check_chat_access gives."""
+        if chat_id not in self._not_member:
+            return
+        kind = self._chat(chat_id)["type"]
+        if kind == "private":
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        raise ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
+
+
+class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
     """In-process fake of the Telegram Bot API (see module docstring)."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "imagine_test_bot") -> None:
@@ -651,6 +1160,8 @@ class FakeBotAPI(StarPayments):
         self._webhook_error: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task | None = None
         self._init_payments()  # Telegram Stars (see the section "payments")
+        self._init_inline()  # the sections "inline mode" and "guest mode"
+        self._init_guest()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1064,6 +1575,7 @@ class FakeBotAPI(StarPayments):
         return caption or None
 
     def _bot_message(self, p: dict, chat_id: int, **content: Any) -> dict:
+        self._check_member(chat_id)
         reply = self._reply_to(p, chat_id)
         thread_id = p.get("message_thread_id")
         msg = self._new_message(self._chat(chat_id), self.bot_user, reply_to=reply,
@@ -1071,17 +1583,19 @@ class FakeBotAPI(StarPayments):
         return copy.deepcopy(msg)
 
     def _find(self, p: dict, action: str) -> dict:
-        if p.get("inline_message_id"):
-            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
+        if action == "edit" and self._is_inline(p):
+            return self._inline_target(p)
         msg = self._messages.get(self._chat_id(p), {}).get(_int(p, "message_id"))
         if msg is None:
             raise ApiError(400, f"Bad Request: message to {action} not found")
         return msg
 
-    def _edit(self, p: dict, **changes: Any) -> dict:
-        """Apply an edit (None removes a field); enforce "message is not modified"."""
+    def _edit(self, p: dict, **changes: Any) -> dict | bool:
+        """Apply an edit (None removes a field); enforce "message is not modified". An inline message's edit
+        answers True, not the Message."""
         msg = self._find(p, "edit")
-        if msg.get("from", {}).get("id") != self.bot_user["id"]:
+        inline = self._is_inline(p)
+        if not inline and msg.get("from", {}).get("id") != self.bot_user["id"]:
             raise ApiError(400, "Bad Request: message can't be edited")
         new = dict(msg)
         changes["reply_markup"] = _inline_markup(p.get("reply_markup"))
@@ -1094,7 +1608,7 @@ class FakeBotAPI(StarPayments):
             raise ApiError(400, NOT_MODIFIED)
         new["edit_date"] = int(time.time())
         self._messages[msg["chat"]["id"]][msg["message_id"]] = new
-        return copy.deepcopy(new)
+        return True if inline else copy.deepcopy(new)
 
     def _member(self, chat_id: int, user_id: int) -> dict:
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
@@ -1178,7 +1692,7 @@ class FakeBotAPI(StarPayments):
     @_api("getMe")
     def _get_me(self, p: dict, files: dict) -> dict:
         return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+                "supports_inline_queries": self.inline_mode, "supports_guest_queries": self.guest_mode}
 
     @_api("logOut", "close", "setChatMenuButton", "setMyDescription", "setMyShortDescription",
           "setMyName", "sendChatAction", "setMyDefaultAdministratorRights")

@@ -12,7 +12,7 @@ import pytest
 import telegram
 from PIL import Image
 
-from tests.fakes.telegram import NOT_MODIFIED, CheckoutRefused, FakeBotAPI
+from tests.fakes.telegram import NOT_MODIFIED, QUERY_INVALID, CheckoutRefused, FakeBotAPI
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
@@ -216,6 +216,13 @@ async def test_uploads_taken_slowly(fake: FakeBotAPI, http: httpx.AsyncClient) -
 
 STARS_PACK = {"title": "100 credits", "description": "100 images, never expiring", "payload": "pack:100:u10",
               "currency": "XTR", "prices": json.dumps([{"label": "100 credits", "amount": 50}])}
+# ---------------------------------------------------------------------------------------------- inline mode
+
+KEYBOARD = {"inline_keyboard": [[{"text": "✖ Cancel", "callback_data": "cancel:1"}]]}
+
+
+def article(id: str = "a1", title: str = "A red fox", text: str = "a red fox", **extra: object) -> dict:
+    return {"type": "article", "id": id, "title": title, "input_message_content": {"message_text": text}, **extra}
 
 
 def ptb_bot(fake: FakeBotAPI) -> telegram.Bot:
@@ -433,3 +440,309 @@ async def test_successful_payment_redelivered(fake: FakeBotAPI) -> None:
     assert repeat.message.message_id == first.message.message_id
     assert repeat.message.successful_payment == first.message.successful_payment
     assert fake.star_balance == 50  # delivered twice, charged once
+async def answer(http: httpx.AsyncClient, query_id: str, results: object, **params: object) -> httpx.Response:
+    return await http.post("answerInlineQuery", json={"inline_query_id": query_id, "results": results, **params})
+
+
+async def test_inline_query_answered_in_time_once(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    query_id = fake.send_inline_query(alice, "a red fox --ar 16:9", chat_type="supergroup")
+    async with ptb_bot(fake) as bot:
+        assert (await bot.get_me()).supports_inline_queries is True
+        update = (await bot.get_updates(timeout=1))[-1]
+        query = update.inline_query
+        assert (query.id, query.query, query.offset, query.chat_type) == (query_id, "a red fox --ar 16:9", "",
+                                                                           "supergroup")
+        assert query.from_user.id == 10 and update.effective_user.id == 10
+        result = telegram.InlineQueryResultArticle(
+            "r16x9", "16:9 · 2K", telegram.InputTextMessageContent("🎨 a red fox"), description="2752×1536",
+            reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:1")))
+        assert await query.answer([result], cache_time=10, is_personal=True) is True
+        recorded = fake.inline_answers[query_id]
+        assert recorded["results"][0]["title"] == "16:9 · 2K" and recorded["cache_time"] == 10
+        assert recorded["is_personal"] is True
+
+        with pytest.raises(telegram.error.BadRequest, match="(?i)query is too old"):  # answered already
+            await query.answer([result])
+    r = await answer(http, "123", [article()])
+    assert r.status_code == 400 and r.json()["description"] == QUERY_INVALID
+
+    fake.inline_answer_timeout = 0.05
+    late = fake.send_inline_query(alice, "a red fox")
+    await asyncio.sleep(0.1)
+    r = await answer(http, late, [article()])
+    assert r.status_code == 400 and r.json()["description"] == QUERY_INVALID
+    assert late not in fake.inline_answers
+
+
+async def test_inline_results_refused_as_telegram_does(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    photo = (await http.post("sendPhoto", data={"chat_id": "-100777"}, files={"photo": ("p.png", png())})).json()
+    photo_id = photo["result"]["photo"][-1]["file_id"]
+    doc = (await http.post("sendDocument", data={"chat_id": "-100777"}, files={"document": ("a.png", png())})).json()
+    doc_id = doc["result"]["document"]["file_id"]
+    query_id = fake.send_inline_query(alice, "fox")
+    parse = "Bad Request: can't parse inline query result: "
+    cases = [
+        ({"not": "a list"}, "Bad Request: expected an Array of inline query results"),
+        ([article(str(i)) for i in range(51)], "Bad Request: too many inline query results specified"),
+        (["text"], parse + "Inline query result must be an object"),
+        ([{"id": "1", "title": "t"}], parse + 'Can\'t find field "type"'),
+        ([{"type": "article", "id": "1", "input_message_content": {"message_text": "x"}}],
+         parse + 'Can\'t find field "title"'),
+        ([{"type": "article", "id": "1", "title": "t"}], parse + 'Can\'t find field "message_text"'),
+        ([article(text="")], parse + "Input message content is not specified"),
+        ([{"type": "photo", "id": "1"}], parse + 'Can\'t find field "photo_file_id"'),
+        ([{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.pdf"}],
+         parse + 'Can\'t find field "mime_type"'),
+        ([{"type": "document", "id": "1", "title": "t"}], parse + 'Can\'t find field "document_file_id"'),
+        ([{"type": "banana", "id": "1"}], parse + 'type "banana" is unsupported for the inline query result'),
+        ([{"type": "photo", "id": "1", "photo_file_id": "AgACnope"}],
+         "Bad Request: wrong remote file identifier specified: can't unserialize it"),
+        ([{"type": "photo", "id": "1", "photo_file_id": doc_id}],
+         "Bad Request: can't use file of type Document as Photo"),
+        ([{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.png", "mime_type": "image/png"}],
+         "Bad Request: unallowed document MIME type"),
+        ([article(title=" ")], "Bad Request: ARTICLE_TITLE_EMPTY"),
+        ([{"type": "photo", "id": "1", "photo_url": "http://x/a.jpg"}], "Bad Request: PHOTO_THUMB_URL_EMPTY"),
+        ([article("1"), article("1")], "Bad Request: RESULT_ID_DUPLICATE"),
+        ([article("x" * 65)], "Bad Request: RESULT_ID_INVALID"),
+        ([article("")], "Bad Request: RESULT_ID_EMPTY"),
+        ([article(text="x" * 4097)], "Bad Request: MESSAGE_TOO_LONG"),
+        ([article(reply_markup={"inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]})],
+         "Bad Request: BUTTON_DATA_INVALID"),
+    ]
+    for results, description in cases:
+        r = await answer(http, query_id, results)
+        assert (r.status_code, r.json()["description"]) == (400, description), results
+    r = await answer(http, query_id, [article()], next_offset="o" * 65)
+    assert r.json()["description"] == "Bad Request: NEXT_OFFSET_INVALID"
+    r = await answer(http, query_id, [article()], button={"text": "Set up", "start_parameter": "no spaces"})
+    assert r.json()["description"] == "Bad Request: unallowed characters in start_parameter are used"
+    r = await answer(http, query_id, [article()], button={"start_parameter": "setup"})
+    assert r.json()["description"] == ("Bad Request: can't parse inline query results button: "
+                                       'Can\'t find field "text"')
+    assert query_id not in fake.inline_answers  # refusals leave the query open
+
+    good = [article(reply_markup=KEYBOARD), {"type": "photo", "id": "p", "photo_file_id": photo_id},
+            {"type": "document", "id": "d", "title": "original", "document_file_id": doc_id},
+            {"type": "photo", "id": "u", "photo_url": "http://x/a.jpg", "thumbnail_url": "http://x/t.jpg"}]
+    r = await answer(http, query_id, good, button={"text": "Set up", "start_parameter": "setup"})
+    assert r.json() == {"ok": True, "result": True}
+    assert [res["id"] for res in fake.inline_answers[query_id]["results"]] == ["a1", "p", "d", "u"]
+
+
+async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: FakeBotAPI,
+                                                                         http: httpx.AsyncClient) -> None:
+    alice, bob = fake.user(10, "Alice"), fake.user(11, "Bob")
+    group = fake.group(-100500, "Artists")
+    query_id = fake.send_inline_query(alice, "fox", chat_type="supergroup")
+    r = await answer(http, query_id, [article("plain"), article("keyed", reply_markup=KEYBOARD)])
+    assert r.json()["result"] is True
+
+    plain = fake.choose_inline_result(alice, query_id, "plain", chat=group)
+    assert plain.inline_message_id is None
+    assert plain.message["via_bot"]["id"] == fake.bot_user["id"] and plain.message["from"]["id"] == 10
+    assert fake.message(group["id"], plain.message["message_id"])["text"] == "a red fox"
+    keyed = fake.choose_inline_result(alice, query_id, "keyed", chat=group)
+    assert keyed.inline_message_id and fake.inline_message(keyed.inline_message_id)["reply_markup"] == KEYBOARD
+    assert fake.bot_messages(group["id"]) == []  # sent by the user, via the bot
+
+    async with ptb_bot(fake) as bot:
+        updates = await bot.get_updates(timeout=1)
+        chosen = [u.chosen_inline_result for u in updates if u.chosen_inline_result]
+        assert [(c.result_id, c.query, c.from_user.id, c.inline_message_id) for c in chosen] == [
+            ("plain", "fox", 10, None), ("keyed", "fox", 10, keyed.inline_message_id)]
+        via = [u.message for u in updates if u.message]  # a group the bot is in: "messages sent via this bot"
+        assert [m.via_bot.id for m in via] == [fake.bot_user["id"]] * 2 and via[1].reply_markup.to_dict() == KEYBOARD
+
+        pressed = fake.press_inline(keyed.inline_message_id, "cancel:1", bob)
+        update = (await bot.get_updates(offset=updates[-1].update_id + 1, timeout=1))[-1]
+        callback = update.callback_query
+        assert (callback.id, callback.inline_message_id, callback.message, callback.data) == (
+            pressed, keyed.inline_message_id, None, "cancel:1")
+        assert callback.chat_instance and callback.from_user.id == 11
+        assert await callback.answer("Cancelled") is True
+        with pytest.raises(AssertionError, match="no button"):
+            fake.press_inline(keyed.inline_message_id, "again:1", bob)
+
+        fake.inline_feedback = False  # /setinlinefeedback off: the message is sent, the bot hears nothing
+        fake.choose_inline_result(alice, query_id, "keyed", chat=group)
+        later = await bot.get_updates(offset=update.update_id + 1, timeout=0)
+        assert [u.message.via_bot.id for u in later] == [fake.bot_user["id"]]  # no chosen_inline_result
+
+
+async def test_edit_inline_message_text_caption_markup(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    query_id = fake.send_inline_query(alice, "fox")
+    await answer(http, query_id, [article(reply_markup=KEYBOARD)])
+    inline_id = fake.choose_inline_result(alice, query_id, "a1").inline_message_id
+    async with ptb_bot(fake) as bot:
+        assert await bot.edit_message_text("⏳ queued", inline_message_id=inline_id,
+                                           reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                                               telegram.InlineKeyboardButton("✖", callback_data="cancel:1"))) is True
+        message = fake.inline_message(inline_id)
+        assert message["text"] == "⏳ queued" and "edit_date" in message
+        with pytest.raises(telegram.error.BadRequest, match="(?i)message is not modified"):
+            await bot.edit_message_text("⏳ queued", inline_message_id=inline_id,
+                                        reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                                            telegram.InlineKeyboardButton("✖", callback_data="cancel:1")))
+        with pytest.raises(telegram.error.BadRequest, match="(?i)there is no caption in the message to edit"):
+            await bot.edit_message_caption(inline_message_id=inline_id, caption="x")
+        assert await bot.edit_message_reply_markup(inline_message_id=inline_id) is True
+        assert "reply_markup" not in fake.inline_message(inline_id)
+    r = await http.post("editMessageText", data={"inline_message_id": "AgAAAnope", "text": "x"})
+    assert r.json()["description"] == "Bad Request: MESSAGE_ID_INVALID"
+    r = await http.post("editMessageText", data={"inline_message_id": "not base64!", "text": "x"})
+    assert r.json()["description"] == "Bad Request: invalid inline message identifier specified"
+    r = await http.post("editMessageText", data={"text": "x"})
+    assert r.json()["description"] == "Bad Request: message identifier is not specified"
+    r = await http.post("editMessageReplyMarkup", json={"inline_message_id": inline_id, "reply_markup": {
+        "inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]}})
+    assert r.json()["description"] == "Bad Request: BUTTON_DATA_INVALID"
+
+
+async def test_edit_inline_media_refuses_uploads_takes_file_ids(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    query_id = fake.send_inline_query(alice, "fox")
+    await answer(http, query_id, [article(reply_markup=KEYBOARD)])
+    inline_id = fake.choose_inline_result(alice, query_id, "a1").inline_message_id
+    async with ptb_bot(fake) as bot:
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^invalid message content specified$"):
+            await bot.edit_message_media(telegram.InputMediaPhoto(png(), caption="16:9"), inline_message_id=inline_id)
+        assert fake.calls_of("editMessageMedia")[-1].files  # it was a real multipart upload
+        assert fake.inline_message(inline_id)["text"] == "a red fox"
+
+        stored = await bot.send_photo(-100777, png(), caption="storage")  # the storage chat's upload
+        file_id = stored.photo[-1].file_id
+        keyboard = telegram.InlineKeyboardMarkup.from_button(telegram.InlineKeyboardButton("🔁", callback_data="again"))
+        assert await bot.edit_message_media(telegram.InputMediaPhoto(file_id, caption="16:9 · 1376×768"),
+                                            inline_message_id=inline_id, reply_markup=keyboard) is True
+        message = fake.inline_message(inline_id)
+        assert message["photo"] == [p.to_dict() for p in stored.photo] and message["caption"] == "16:9 · 1376×768"
+        assert "text" not in message and message["reply_markup"] == keyboard.to_dict()
+        with pytest.raises(telegram.error.BadRequest, match="(?i)there is no text in the message to edit"):
+            await bot.edit_message_text("x", inline_message_id=inline_id)
+        assert await bot.edit_message_caption(inline_message_id=inline_id, caption="done") is True
+
+        document = await bot.send_document(-100777, png(), filename="fox.png")
+        assert await bot.edit_message_media(telegram.InputMediaDocument(document.document.file_id),
+                                            inline_message_id=inline_id) is True
+        message = fake.inline_message(inline_id)
+        assert message["document"]["file_name"] == "fox.png" and "photo" not in message and "caption" not in message
+        with pytest.raises(telegram.error.BadRequest, match="(?i)can't use file of type Photo as Document"):
+            await bot.edit_message_media(telegram.InputMediaDocument(file_id), inline_message_id=inline_id)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^media_empty$"):
+            await bot.edit_message_media(telegram.InputMediaPhoto("AgACnope"), inline_message_id=inline_id)
+
+        # by URL: Telegram fetches it (the fake reaches 127.0.0.1 only); photos up to 5 MB
+        url = (await bot.get_file(file_id)).file_path  # PTB makes it the full download URL
+        assert url.startswith("http://127.0.0.1:")
+        assert await bot.edit_message_media(telegram.InputMediaPhoto(url), inline_message_id=inline_id) is True
+        assert fake.file_bytes(fake.inline_message(inline_id)["photo"][-1]["file_id"]) == png()
+        big = await bot.send_document(-100777, b"\0" * (5 * 1024 * 1024 + 1), filename="big.png")
+        big_url = (await bot.get_file(big.document.file_id)).file_path
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^media_empty$"):
+            await bot.edit_message_media(telegram.InputMediaPhoto(big_url), inline_message_id=inline_id)
+        with pytest.raises(telegram.error.BadRequest, match="(?i)failed to get http url content"):
+            await bot.edit_message_media(telegram.InputMediaPhoto("https://example.com/fox.png"),
+                                         inline_message_id=inline_id)
+
+        # a chat message takes a new upload and answers the Message
+        sent = await bot.send_message(42, "⏳ generating")
+        edited = await bot.edit_message_media(telegram.InputMediaPhoto(png(), caption="1:1"), chat_id=42,
+                                              message_id=sent.message_id)
+        assert edited.photo[-1].width == 64 and edited.caption == "1:1" and edited.text is None
+    r = await http.post("editMessageMedia", json={"inline_message_id": inline_id, "media": {"type": "photo"}})
+    assert r.json()["description"] == "Bad Request: can't parse InputMedia: media not found"
+
+
+# ---------------------------------------------------------------------------------------------- guest mode
+
+async def test_guest_message_answered_then_edited(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    bob = fake.user(11, "Bob")
+    group = fake.group(-100900, "Friends")
+    photo = fake.send_photo(group, bob, png(), caption="my cat")
+    async with ptb_bot(fake) as bot:
+        assert (await bot.get_me()).supports_guest_queries is True
+        seen = await bot.get_updates(timeout=1)
+        sent = fake.send_guest_message(group, bob, "@imagine_test_bot make it blue --ar 16:9", reply_to=photo)
+        update = (await bot.get_updates(offset=seen[-1].update_id + 1, timeout=1))[-1]
+        guest = update.guest_message
+        assert guest is not None and update.message is None and update.effective_message is guest
+        assert guest.guest_query_id == sent["guest_query_id"] and guest.chat.id == group["id"]
+        assert guest.text == "@imagine_test_bot make it blue --ar 16:9"
+        assert guest.entities[0].type == "mention" and guest.entities[0].length == len("@imagine_test_bot")
+        assert guest.reply_to_message.photo[-1].width == 64 and guest.reply_to_message.caption == "my cat"
+
+        with pytest.raises(telegram.error.Forbidden, match="(?i)bot is not a member of the supergroup chat"):
+            await bot.send_message(group["id"], "hello")
+        with pytest.raises(telegram.error.BadRequest, match="(?i)^article_title_empty$"):
+            await bot.answer_guest_query(guest.guest_query_id, telegram.InlineQueryResultArticle(
+                "g", "", telegram.InputTextMessageContent("⏳")))
+        result = telegram.InlineQueryResultArticle(
+            "g", "Making it blue", telegram.InputTextMessageContent("⏳ queued"),
+            reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:7")))
+        answered = await bot.answer_guest_query(guest.guest_query_id, result)
+        assert isinstance(answered, telegram.SentGuestMessage) and answered.inline_message_id
+        assert fake.guest_answers[guest.guest_query_id]["result"]["title"] == "Making it blue"
+        posted = fake.inline_message(answered.inline_message_id)
+        assert posted["text"] == "⏳ queued" and posted["from"]["id"] == fake.bot_user["id"]
+        assert posted["guest_bot_caller_user"]["id"] == 11 and posted["chat"]["id"] == group["id"]
+        with pytest.raises(telegram.error.BadRequest, match="(?i)query is too old"):  # answered once only
+            await bot.answer_guest_query(guest.guest_query_id, result)
+
+        inline_id = answered.inline_message_id
+        assert await bot.edit_message_text("🎨 generating", inline_message_id=inline_id) is True
+        with pytest.raises(telegram.error.BadRequest, match="(?i)invalid message content specified"):
+            await bot.edit_message_media(telegram.InputMediaPhoto(png()), inline_message_id=inline_id)
+        stored = await bot.send_photo(-100777, png())
+        assert await bot.edit_message_media(telegram.InputMediaPhoto(stored.photo[-1].file_id, caption="16:9"),
+                                            inline_message_id=inline_id) is True
+        assert fake.inline_message(inline_id)["caption"] == "16:9"
+
+    r = await http.post("answerGuestQuery", json={"guest_query_id": sent["guest_query_id"]})
+    assert r.json()["description"] == "Bad Request: result isn't specified"
+    r = await http.post("answerGuestQuery", json={"guest_query_id": "1", "result": {"type": "article", "id": "1"}})
+    assert r.json()["description"] == 'Bad Request: can\'t find field "message_text"'  # no "can't parse" prefix
+    fake.guest_answer_timeout = 0.05
+    late = fake.send_guest_message(group, bob, "@imagine_test_bot a fox")
+    await asyncio.sleep(0.1)
+    r = await http.post("answerGuestQuery", json={"guest_query_id": late["guest_query_id"], "result": article()})
+    assert r.status_code == 400 and r.json()["description"] == QUERY_INVALID
+
+
+# ---------------------------------------------------------------------------------------------- allowed_updates
+
+async def test_allowed_updates_must_name_inline_and_guest_updates(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    group = fake.group(-100900, "Friends")
+    query_id = fake.send_inline_query(alice, "fox")
+    await answer(http, query_id, [article(reply_markup=KEYBOARD)])
+    fake.choose_inline_result(alice, query_id, "a1")
+    fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
+    fake.send_text(fake.private_chat(alice), alice, "/start")
+    r = await http.post("getUpdates", json={"allowed_updates": ["message", "callback_query"]})
+    kinds = [next(k for k in u if k != "update_id") for u in r.json()["result"]]
+    assert kinds == ["message", "message"]  # the result sent via the bot in its private chat, and /start
+
+    wanted = ["message", "callback_query", "inline_query", "chosen_inline_result", "guest_message"]
+    query_id = fake.send_inline_query(alice, "fox")
+    await answer(http, query_id, [article(reply_markup=KEYBOARD)])
+    fake.choose_inline_result(alice, query_id, "a1")
+    fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
+    r = await http.post("getUpdates", json={"offset": r.json()["result"][-1]["update_id"] + 1,
+                                            "allowed_updates": wanted})
+    assert [next(k for k in u if k != "update_id") for u in r.json()["result"]] == [
+        "inline_query", "message", "chosen_inline_result", "guest_message"]
+
+
+async def test_deep_link_start_payload(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    alice = fake.user(10, "Alice")
+    sent = fake.start_with_payload(alice, "orig-42_x")
+    assert sent["text"] == "/start orig-42_x" and sent["chat"]["id"] == 10
+    assert sent["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    with pytest.raises(ValueError):
+        fake.start_with_payload(alice, "not allowed!")

@@ -82,3 +82,21 @@ async def test_set_webhook_checks_the_secret_like_telegram(fake, http):
     answer = await http.post("setWebhook", json={"url": "https://example.org/hook", "secret_token": "no spaces"})
     assert answer.status_code == 400 and "secret token" in answer.json()["description"]
     assert fake.webhook is None
+
+
+async def test_webhook_gets_inline_and_guest_updates_only_when_allowed(fake, http):
+    alice = fake.user(10, "Alice")
+    group = fake.group(-100900, "Friends")
+    async with Receiver([]) as receiver:
+        await http.post("setWebhook", json={"url": receiver.url, "allowed_updates": ["message", "callback_query"]})
+        fake.send_inline_query(alice, "fox")
+        fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
+        fake.send_text(fake.private_chat(alice), alice, "/start")
+        await fake.wait_for(lambda: receiver.got, 10, "the message")
+        await http.post("setWebhook", json={"url": receiver.url, "allowed_updates": [
+            "message", "callback_query", "inline_query", "chosen_inline_result", "guest_message"]})
+        fake.send_inline_query(alice, "fox")
+        fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
+        await fake.wait_for(lambda: len(receiver.got) == 3, 10, "the inline query and the guest message")
+    assert [next(k for k in u if k != "update_id") for _, u in receiver.got] == [
+        "message", "inline_query", "guest_message"]
