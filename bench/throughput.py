@@ -81,6 +81,7 @@ def _slim_fakes() -> tuple[type, type]:
     from aiohttp import hdrs, web
 
     from tests.fakes import imageapi, telegram
+    from tests.fakes.imagemodels import GEMINI
 
     class Blank(bytes):
         """An upload that was counted, not kept: empty bytes whose len() is the size received."""
@@ -132,23 +133,28 @@ def _slim_fakes() -> tuple[type, type]:
             return params, files
 
     class SlimImageAPI(imageapi.FakeImageAPI):
-        async def _answer(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
-            if (self.response_format or rec.body.get("response_format")) == "b64_json":
-                return await self._b64_stream(rec, request, delay)
-            response = await super()._answer(rec, request, delay)
-            name = f"{rec.request_id}.png"
-            if name in self._files:  # served later from the cached base, not from a 20 MB copy
-                key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-                self._files[name] = (("lazy", imageapi.SIZES[key], rec.request_id), "image/png")
-                self._served.pop(rec.request_id, None)
-            return response
+        """A plain answer (one PNG, nothing injected) names a lazy file, or streams its base64, both from the one
+        cached image: the same bytes the fake serves (stamped with the request id), never a copy per request."""
 
-        async def _b64_stream(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
-            """The b64_json answer written as it is encoded: twenty 68 MB answers must not sit in the fakes."""
-            if delay:
+        def _plain(self, plan: Any) -> bool:
+            return (plan.fmt == "png" and plan.model != GEMINI and len(plan.sizes) == 1 and self.b64_style is None
+                    and not (self._fails or self._streams or self._junk or self._images or self._sizes))
+
+        async def _answer(self, rec: Any, request: web.Request, delay: float, plan: Any) -> web.StreamResponse:
+            if not self._plain(plan):
+                return await super()._answer(rec, request, delay, plan)
+            if delay > 0:
                 await asyncio.sleep(delay)
-            key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-            base = await self._base_image(*imageapi.SIZES[key], "png")
+            if (self.response_format or plan.answer) == "b64_json":
+                return await self._b64_stream(rec, request, plan.sizes[0])
+            answer = self._success(plan, rec, "url", [(b"", "image/png")])  # the model's shape, a placeholder file
+            name = self._file_name(rec.request_id, 0, plan.fmt)
+            self._files[name] = (("lazy", plan.sizes[0], rec.request_id), "image/png")
+            return web.json_response(answer)
+
+        async def _b64_stream(self, rec: Any, request: web.Request, size: tuple[int, int]) -> web.StreamResponse:
+            """The b64_json answer written as it is encoded: twenty 68 MB answers must not sit in the fakes."""
+            base = await self._base_image(*size, "png")
             head = imageapi._with_text_chunk(base[:33], "fake-request-id", rec.request_id)
             view = memoryview(base)[33:]
             step = 3 << 18  # whole 3-byte groups, so the pieces join into one base64 text
@@ -164,9 +170,9 @@ def _slim_fakes() -> tuple[type, type]:
             return response
 
         async def _file(self, request: web.Request) -> web.StreamResponse:
-            found = self._files.pop(request.match_info["name"], None)
+            found = self._files.get(request.match_info["name"])
             if found is None or not (isinstance(found[0], tuple) and found[0][0] == "lazy"):
-                return web.Response(status=404, text="404 page not found")
+                return await super()._file(request)
             _, (width, height), rid = found[0]
             base = await self._base_image(width, height, "png")
             # The same bytes as _with_text_chunk(base, "fake-request-id", rid), without the copy.
@@ -520,8 +526,8 @@ def _texture_png(width: int, height: int, noise: bool = False) -> bytes:
     cache = Path(tempfile.gettempdir()) / "imagine-bench" / f"{'noise' if noise else 'texture'}-{width}x{height}.png"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        code = ("import sys; from pathlib import Path; from tests.fakes.imageapi import _make_png; "
-                f"Path(sys.argv[1]).write_bytes(_make_png({width}, {height}, {noise}, {not noise}))")
+        code = ("import sys; from pathlib import Path; from tests.fakes.imageapi import _make_image; "
+                f"Path(sys.argv[1]).write_bytes(_make_image({width}, {height}, {noise}, {not noise}, 'png'))")
         partial = cache.with_suffix(f".{os.getpid()}.part")
         subprocess.run([sys.executable, "-c", code, str(partial)], check=True, cwd=ROOT)
         partial.replace(cache)
