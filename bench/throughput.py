@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -81,6 +82,7 @@ def _slim_fakes() -> tuple[type, type]:
     from aiohttp import hdrs, web
 
     from tests.fakes import imageapi, telegram
+    from tests.fakes.imagemodels import GEMINI
 
     class Blank(bytes):
         """An upload that was counted, not kept: empty bytes whose len() is the size received."""
@@ -132,23 +134,28 @@ def _slim_fakes() -> tuple[type, type]:
             return params, files
 
     class SlimImageAPI(imageapi.FakeImageAPI):
-        async def _answer(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
-            if (self.response_format or rec.body.get("response_format")) == "b64_json":
-                return await self._b64_stream(rec, request, delay)
-            response = await super()._answer(rec, request, delay)
-            name = f"{rec.request_id}.png"
-            if name in self._files:  # served later from the cached base, not from a 20 MB copy
-                key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-                self._files[name] = (("lazy", imageapi.SIZES[key], rec.request_id), "image/png")
-                self._served.pop(rec.request_id, None)
-            return response
+        """A plain answer (one PNG, nothing injected) names a lazy file, or streams its base64, both from the one
+        cached image: the same bytes the fake serves (stamped with the request id), never a copy per request."""
 
-        async def _b64_stream(self, rec: Any, request: web.Request, delay: float) -> web.StreamResponse:
-            """The b64_json answer written as it is encoded: twenty 68 MB answers must not sit in the fakes."""
-            if delay:
+        def _plain(self, plan: Any) -> bool:
+            return (plan.fmt == "png" and plan.model != GEMINI and len(plan.sizes) == 1 and self.b64_style is None
+                    and not (self._fails or self._streams or self._junk or self._images or self._sizes))
+
+        async def _answer(self, rec: Any, request: web.Request, delay: float, plan: Any) -> web.StreamResponse:
+            if not self._plain(plan):
+                return await super()._answer(rec, request, delay, plan)
+            if delay > 0:
                 await asyncio.sleep(delay)
-            key = (rec.body.get("aspect_ratio", "1:1"), rec.body.get("size", "1K"))
-            base = await self._base_image(*imageapi.SIZES[key], "png")
+            if (self.response_format or plan.answer) == "b64_json":
+                return await self._b64_stream(rec, request, plan.sizes[0])
+            answer = self._success(plan, rec, "url", [(b"", "image/png")])  # the model's shape, a placeholder file
+            name = self._file_name(rec.request_id, 0, plan.fmt)
+            self._files[name] = (("lazy", plan.sizes[0], rec.request_id), "image/png")
+            return web.json_response(answer)
+
+        async def _b64_stream(self, rec: Any, request: web.Request, size: tuple[int, int]) -> web.StreamResponse:
+            """The b64_json answer written as it is encoded: twenty 68 MB answers must not sit in the fakes."""
+            base = await self._base_image(*size, "png")
             head = imageapi._with_text_chunk(base[:33], "fake-request-id", rec.request_id)
             view = memoryview(base)[33:]
             step = 3 << 18  # whole 3-byte groups, so the pieces join into one base64 text
@@ -164,9 +171,9 @@ def _slim_fakes() -> tuple[type, type]:
             return response
 
         async def _file(self, request: web.Request) -> web.StreamResponse:
-            found = self._files.pop(request.match_info["name"], None)
+            found = self._files.get(request.match_info["name"])
             if found is None or not (isinstance(found[0], tuple) and found[0][0] == "lazy"):
-                return web.Response(status=404, text="404 page not found")
+                return await super()._file(request)
             _, (width, height), rid = found[0]
             base = await self._base_image(width, height, "png")
             # The same bytes as _with_text_chunk(base, "fake-request-id", rid), without the copy.
@@ -397,6 +404,7 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             return {method: count / n for method, count in sorted(counts.items(), key=lambda kv: -kv[1])}
 
         per_method = await fakes.call(calls_by_method)
+        anatomy = await fakes.call(_anatomy, img, spec["cap"], enqueued[0], t_end) if n > spec["cap"] else None
 
         def timeline(i: int) -> list[tuple[str, float]]:
             """What reached the fakes for job i, in ms after its /imagine was enqueued (the job's anatomy)."""
@@ -434,6 +442,7 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             "median_job_timeline_ms": median_job,
             "missing_calls": summary,
             "taps": tap_stats,
+            "anatomy": anatomy,
         }
     finally:
         stop.set()
@@ -514,14 +523,35 @@ def _tap_latencies(tg: Any, taps: list[tuple[str, int, int, float]], start: floa
     return stats
 
 
+def _anatomy(img: Any, cap: int, t0: float, t_end: float) -> dict | None:
+    """Where a capped row's wall goes: until the first upstream call, the upstream stretch, after the last answer;
+    and each slot hand-off: a call's start − the end of the earliest call still counted in flight (the slot it
+    took), so the sum over `cap` is the wall the engine lost between calls."""
+    calls = sorted((r.started, r.finished) for r in img.requests
+                   if r.finished is not None and PROMPT.fullmatch(str(r.body.get("prompt", "")).strip()))
+    if not calls:
+        return None
+    ends: list[float] = []
+    gaps = []
+    for start, end in calls:
+        if len(ends) >= cap:
+            gaps.append(max(0.0, start - heapq.heappop(ends)))
+        heapq.heappush(ends, end)
+    last = max(end for _, end in calls)
+    return {"first_call_s": calls[0][0] - t0, "upstream_s": last - calls[0][0], "tail_s": t_end - last,
+            "handoff_ms": {"p50": (percentile(gaps, 50) or 0) * 1000, "p95": (percentile(gaps, 95) or 0) * 1000,
+                           "max": max(gaps, default=0) * 1000},
+            "handoffs": len(gaps), "lost_s": sum(gaps) / cap}
+
+
 def _texture_png(width: int, height: int, noise: bool = False) -> bytes:
     """The fake's photo-like PNG of this size (or its incompressible noise PNG, the worst case), cached on disk
     across runs."""
     cache = Path(tempfile.gettempdir()) / "imagine-bench" / f"{'noise' if noise else 'texture'}-{width}x{height}.png"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        code = ("import sys; from pathlib import Path; from tests.fakes.imageapi import _make_png; "
-                f"Path(sys.argv[1]).write_bytes(_make_png({width}, {height}, {noise}, {not noise}))")
+        code = ("import sys; from pathlib import Path; from tests.fakes.imageapi import _make_image; "
+                f"Path(sys.argv[1]).write_bytes(_make_image({width}, {height}, {noise}, {not noise}, 'png'))")
         partial = cache.with_suffix(f".{os.getpid()}.part")
         subprocess.run([sys.executable, "-c", code, str(partial)], check=True, cwd=ROOT)
         partial.replace(cache)
@@ -625,6 +655,7 @@ def workloads(quick: bool, timeout: float) -> list[dict]:
 def run_child(spec: dict) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
     started = time.monotonic()
+    load = [_loadavg()]
     try:
         # as deployed (Dockerfile): glibc with two malloc arenas, or Pillow's worker threads fragment memory, and
         # big blocks always mapped, or each 4K preview's freed bitmap stays in the heap
@@ -639,7 +670,15 @@ def run_child(spec: dict) -> dict:
         return {"spec": spec, "error": f"exit {proc.returncode}\n{tail}"}
     result = json.loads(lines[-1])
     result["child_s"] = time.monotonic() - started
+    result["load"] = [*load, _loadavg()]
     return result
+
+
+def _loadavg() -> float | None:
+    """The machine's 1-minute load average (Linux), beside every run: the machine is shared."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    return None
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -648,9 +687,14 @@ def median_run(runs: list[dict]) -> dict:
     if not ok:
         return runs[0]
     chosen = dict(ok[(len(ok) - 1) // 2])
+    loads = [x for r in ok for x in r.get("load", []) if x is not None]
+    if loads:
+        chosen["load_range"] = (min(loads), max(loads))
     if len(ok) > 1:
         chosen["bot_cpu_range"] = (ok[0]["bot_cpu_ms_per_image"], ok[-1]["bot_cpu_ms_per_image"])
-        chosen["wall_range"] = (min(r["wall_s"] for r in ok), max(r["wall_s"] for r in ok))
+        walls = sorted(r["wall_s"] for r in ok)
+        chosen["wall_range"] = (walls[0], walls[-1])
+        chosen["wall_median"] = walls[(len(walls) - 1) // 2]
         chosen["rss_range"] = (min(r["rss_mb"]["peak"] for r in ok), max(r["rss_mb"]["peak"] for r in ok))
         taps = [r["taps"] for r in ok if r.get("taps")]
         if taps:  # the median of each tap number over the runs, and its range
@@ -691,12 +735,17 @@ def table_rows(results: list[dict]) -> list[list[str]]:
         if "error" in r:
             rows.append(head + ["ERROR: " + r["error"].splitlines()[0], "-", "-", "-", "-", "-", "-", "-"])
             continue
-        wall = f"{r['wall_s']:.2f} s"
+        wall_s = r.get("wall_median", r["wall_s"])
+        wall = f"{wall_s:.2f} s"
+        if r.get("wall_range"):
+            wall += f" ({r['wall_range'][0]:.2f}–{r['wall_range'][1]:.2f})"
         if r["done"] < spec["n"]:
             wall = f"TIMEOUT {r['done']}/{spec['n']} done"
-        ratio = f"{r['wall_s'] / (spec['n'] * spec['delay']):.3f}" if spec["delay"] else "-"
+        ratio = f"{wall_s / (spec['n'] * spec['delay']):.3f}" if spec["delay"] else "-"
         if spec["name"] == CROWD:
-            ratio = f"{r['wall_s'] / floor(spec):.2f} × floor"
+            ratio = f"{wall_s / floor(spec):.2f} × floor"
+            if r.get("wall_range"):
+                ratio += f" ({r['wall_range'][0] / floor(spec):.2f}–{r['wall_range'][1] / floor(spec):.2f})"
         rss = f"{r['rss_mb']['peak']:.0f} ({r['rss_mb']['start']:.0f})" + (
             "" if r["rss_mb"]["peak_is_workload_only"] else "*")
         if r.get("rss_range"):
@@ -775,7 +824,8 @@ def targets(results: list[dict]) -> list[str]:
     check("loop lag p99 during the 4K workload", k4, k4 and k4["lag_ms"]["p99"], TARGETS["lag_4k"], "ms", 20)
     check("peak RSS with 20 concurrent 4K jobs", k4, k4 and k4["rss_mb"]["peak"], TARGETS["rss_4k"], "MB", 20)
     crowd = find(CROWD)
-    check("crowd of 200 at the default settings: wall / floor", crowd, crowd and crowd["wall_s"] / floor(crowd["spec"]),
+    check("crowd of 200 at the default settings: wall / floor (median)", crowd,
+          crowd and crowd.get("wall_median", crowd["wall_s"]) / floor(crowd["spec"]),
           TARGETS["crowd_ratio"], "×", 200)
     par10 = find("2 s · 1K · parallel", 10)
     cpu200 = par and par.get("bot_cpu_ms_per_image")
@@ -828,8 +878,22 @@ def notes(results: list[dict]) -> list[str]:
             lines.append(f"  - {CROWD}: floor {math.ceil(r['spec']['n'] / r['spec']['cap'])} × "
                          f"{r['spec']['delay']:g} s = {floor(r['spec']):.0f} s (cap {r['spec']['cap']}); "
                          f"TELEGRAM_MAX_MESSAGES_PER_SECOND={r['spec']['rate']:g}; Bot API calls per image: {calls}")
+    for r in ok:
+        a = r.get("anatomy")
+        if a:
+            h = a["handoff_ms"]
+            lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: first upstream call {a['first_call_s']:.2f} s after "
+                         f"the commands; upstream stretch {a['upstream_s']:.2f} s; last image delivered "
+                         f"{a['tail_s']:.2f} s after its answer; slot hand-offs (a call's start − the end of the "
+                         f"call whose slot it took) p50 {h['p50']:.0f} ms, p95 {h['p95']:.0f} ms, max {h['max']:.0f} ms "
+                         f"over {a['handoffs']}: {a['lost_s']:.2f} s of wall lost")
     lines.append("  - bot CPU ms / image: (process CPU − the fakes' thread CPU) / images delivered, from getrusage;")
-    lines.append("    with --repeat K, the run with the median of K is shown, and (low–high) of all K.")
+    lines.append("    with --repeat K, the run with the median of K is shown (its wall: the median of K), and")
+    lines.append("    (low–high) of all K.")
+    loads = [f"{r['spec']['name']} N={r['spec']['n']} {r['load_range'][0]:.1f}–{r['load_range'][1]:.1f}"
+             for r in ok if r.get("load_range")]
+    if loads:
+        lines.append(f"  - 1-minute load average before/after the runs ({os.cpu_count()} CPUs): " + "; ".join(loads))
     warn = [r for r in ok if r.get("warnings")]
     for r in warn:
         lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: {r['warnings']} warning(s) logged, e.g. "
