@@ -232,7 +232,7 @@ class Finisher:
         made[:] = [job for job, _ in pictures]
         return True
 
-    def _jpeg_caption(self, prompt: str, details: str, lang: str) -> str:
+    def _jpeg_caption(self, prompt: str, details: str, lang: str | None) -> str:
         """The caption of an original sent as a JPEG because it is over the upload limit: it says so."""
         limit = self._uploads.max_bytes // delivery.MB
         return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
@@ -281,8 +281,9 @@ class Finisher:
                 job.delivery, job.result_message_id = album.kind, album.buttons.message_id
                 if index < len(album.photos) and album.photos[index].photo:
                     job.photo_file_id = album.photos[index].photo[-1].file_id
-                if index < len(album.documents) and album.documents[index].document:
-                    job.document_file_id = album.documents[index].document.file_id
+                document = album.documents[index].document if index < len(album.documents) else None
+                if document:
+                    job.document_file_id = document.file_id
 
     async def _image_file(self, job: Job) -> delivery.ImageFile | None:
         path = await self._originals.fetch(job.id)
