@@ -125,8 +125,15 @@ class InvalidRequestError(ImageGenError):
 class RateLimitedError(ImageGenError):
     kind = "rate_limited"
 
-    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, request_id=request_id)
         self.retry_after = retry_after
 
 
