@@ -429,7 +429,7 @@ class ImageClient:
             return None
         if isinstance(exc, GenerationTimeout) and exc.status is None:
             return None  # our own deadline already waited the full time
-        delay = self._backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+        delay = self._backoff * 2.0 ** (attempt - 1) * random.uniform(0.8, 1.2)
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, 60.0))
         if elapsed + delay > self._retry_budget:
