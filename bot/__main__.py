@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = setup_logging("WARNING", settings.secrets())
         handler.setFormatter(SecretMaskingFormatter("imagine-bot: %(message)s", settings.secrets()))
         return asyncio.run(_generate(settings, args))
+    assert isinstance(settings, Settings)  # every command but `generate` loads the bot's settings
     setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     return _serve(settings, intake=args.command != "worker")
 
@@ -269,9 +271,10 @@ async def _generate(settings: ImageSettings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _option(
-    flag: str, value: str | None, kind: type[AspectRatio] | type[Resolution]
-) -> AspectRatio | Resolution | None:
+_Choice = TypeVar("_Choice", AspectRatio, Resolution)
+
+
+def _option(flag: str, value: str | None, kind: type[_Choice]) -> _Choice | None:
     """A command-line --ar/--size value, refused the way the same flag in a chat prompt is."""
     if value is None:
         return None

@@ -114,7 +114,9 @@ async def start_services(
         **({"free_space": free_space} if free_space else {}),
     )
     originals.open()
-    client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
+    client = ImageClient.from_settings(
+        settings, max_connections=max(settings.jobs_here, 1) * 2, spool_dir=settings.data_dir / "spool"
+    )
     client.open()
     quota = Quota(store, settings, clock or time.time)
     references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")

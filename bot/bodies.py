@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 CHUNK = 1 << 16  # bytes read at a time: each C call on a chunk holds the GIL, and the event loop waits for it
 BIG_STRING = 64 * 1024  # longer JSON strings (an image in base64) are left in the file
@@ -59,7 +59,7 @@ class Parsed:
         return value
 
 
-def parse_json(body: BinaryIO) -> Parsed:
+def parse_json(body: IO[bytes]) -> Parsed:
     """The JSON in `body` (read from its start), with every string over BIG_STRING bytes replaced by a marker."""
     body.seek(0)
     skeleton = bytearray()
@@ -122,7 +122,7 @@ class Base64Writer:
     """Lenient base64, decoded as it comes: line breaks (MIME), spaces, missing padding, the URL-safe alphabet and
     a `data:image/png;base64,` prefix are accepted; any other character is not."""
 
-    def __init__(self, out: BinaryIO, limit: int) -> None:
+    def __init__(self, out: IO[bytes], limit: int) -> None:
         self._out, self._limit = out, limit
         self._carry = ""
         self._first, self._ended = True, False
@@ -172,7 +172,7 @@ class Base64Writer:
         self._out.write(data)
 
 
-def decode_base64(source: BinaryIO, text: str | BigString, out: BinaryIO, limit: int) -> int:
+def decode_base64(source: IO[bytes], text: str | BigString, out: IO[bytes], limit: int) -> int:
     """Decode `text` (a JSON string, or one left in `source`) into `out`; the number of bytes written."""
     writer = Base64Writer(out, limit)
     if isinstance(text, str):

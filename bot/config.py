@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -375,7 +375,13 @@ _HINTS = {
 S = TypeVar("S", bound=ImageSettings)
 
 
-def load_settings(kind: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+@overload
+def load_settings(kind: type[S], **overrides: Any) -> S: ...
+@overload
+def load_settings(**overrides: Any) -> Settings: ...
+
+
+def load_settings(kind: type[ImageSettings] = Settings, **overrides: Any) -> ImageSettings:
     """The settings of `kind`; every missing or bad one is named in the one SettingsError line."""
     try:
         return kind(**overrides)

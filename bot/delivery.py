@@ -114,7 +114,8 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     One full-size bitmap at most, and only for as long as it takes to shrink it: JPEG decodes at a reduced scale
     (draft); any other format is box-reduced by a whole factor right after decoding (one small copy, not the
     full-size intermediate a resampling filter makes), and everything else happens on the small picture."""
-    with Image.open(path) as img:
+    with Image.open(path) as opened:
+        img: Image.Image = opened
         img.draft("RGB", (max_side, max_side))  # JPEG decodes at a reduced scale; other formats ignore it
         if img.mode not in _REDUCIBLE:  # palette, 1-bit, 16-bit grey: Pillow reduces none of them
             img = img.convert("RGBA" if img.mode == "P" else "L")
@@ -342,16 +343,16 @@ async def deliver_album(
                 )
             except BadRequest as exc:
                 log.warning("album of photos refused (%s); sending the originals as files", exc.message)
-                sent = []
+                sent = ()
         add_documents = with_original or not all(fits) or not sent
         documents: list[Message] = []
         if add_documents:
             async with contextlib.AsyncExitStack() as files:
-                media = []
+                documents_media: list[InputMediaDocument] = []
                 for i, p in enumerate(pictures):  # one at a time: one bitmap when one must be made to fit
                     sent_file, lossy = await files.enter_async_context(fitted(p, uploads))
                     text = (jpeg_caption or caption_text) if lossy else caption_text if i == 0 else None
-                    media.append(
+                    documents_media.append(
                         InputMediaDocument(
                             files.enter_context(_streamed(sent_file, attach=True)),
                             caption=text,
@@ -361,7 +362,7 @@ async def deliver_album(
                 first = sent[0].message_id if sent else target.reply_to
                 documents = list(
                     await bot.send_media_group(
-                        media=media,
+                        media=documents_media,
                         write_timeout=UPLOAD_TIMEOUT,
                         read_timeout=UPLOAD_TIMEOUT,
                         **send_kwargs(Target(target.chat_id, target.thread_id, first)),

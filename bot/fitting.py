@@ -127,7 +127,7 @@ def _estimate(img: Image.Image, fmt: str, options: dict) -> int:
 
 def _encoded_size(img: Image.Image, fmt: str, options: dict) -> int:
     counter = _Counter()
-    img.save(counter, fmt, **options)
+    img.save(counter, fmt, **options)  # type: ignore[arg-type]  # Pillow only writes and flushes it
     return counter.size
 
 

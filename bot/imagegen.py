@@ -21,7 +21,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, TypedDict
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -125,8 +125,15 @@ class InvalidRequestError(ImageGenError):
 class RateLimitedError(ImageGenError):
     kind = "rate_limited"
 
-    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, request_id=request_id)
         self.retry_after = retry_after
 
 
@@ -224,6 +231,7 @@ def inspect_image(source: bytes | Path) -> tuple[str, int, int]:
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise TooManyPixelsError(f"{width}×{height} is far beyond the largest size the service makes")
             if fmt == "PNG":
+                assert img.fp is not None  # an image opened from a file or bytes keeps it open
                 _verify_png_chunks(img.fp, img.tile[0][2] - 8)
             else:
                 img.verify()
@@ -237,7 +245,7 @@ def inspect_image(source: bytes | Path) -> tuple[str, int, int]:
     return fmt, width, height
 
 
-def _verify_png_chunks(fp: BinaryIO, offset: int) -> None:
+def _verify_png_chunks(fp: IO[bytes], offset: int) -> None:
     """What Pillow's `verify` checks of a PNG (every chunk from the first IDAT on is whole, with its CRC), a
     megabyte at a time: Pillow reads each chunk whole, and an encoder that writes all pixels as one IDAT chunk
     (many do) made each check of a 50 MB PNG hold 100 MB — twenty at once were most of a 700 MB peak."""
@@ -332,14 +340,12 @@ class ImageClient:
         self._decoding = asyncio.Semaphore(1)
 
     @classmethod
-    def from_settings(
-        cls, settings: ImageSettings, *, max_connections: int, spool_dir: Path | None = None
-    ) -> ImageClient:
+    def from_settings(cls, settings: ImageSettings, *, max_connections: int, spool_dir: Path) -> ImageClient:
         return cls(
             settings.image_api_base_url,
             settings.image_api_key.get_secret_value(),
             settings.gateway_ids,
-            spool_dir=spool_dir or settings.data_dir / "spool",
+            spool_dir=spool_dir,
             timeout=settings.image_request_timeout,
             retries=settings.image_api_retries,
             backoff=settings.image_api_retry_backoff,
@@ -423,7 +429,7 @@ class ImageClient:
             return None
         if isinstance(exc, GenerationTimeout) and exc.status is None:
             return None  # our own deadline already waited the full time
-        delay = self._backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+        delay = self._backoff * 2.0 ** (attempt - 1) * random.uniform(0.8, 1.2)
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, 60.0))
         if elapsed + delay > self._retry_budget:
@@ -474,7 +480,7 @@ class ImageClient:
             raise error(f"cannot write to {self._spool}: {exc.strerror or exc}") from None
 
     async def _spooled_attempt(self, http: httpx.AsyncClient, call: _Call, started: float) -> list[GeneratedImage]:
-        with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=self._spool) as body:
+        with tempfile.SpooledTemporaryFile(IN_MEMORY_BODY, dir=str(self._spool)) as body:
             with contextlib.ExitStack() as opened:
                 request = self._build(http, call, opened)
                 status, request_id, headers = await self._fetch_answer(http, request, body, call.count)
@@ -510,7 +516,7 @@ class ImageClient:
         return made
 
     async def _fetch_answer(
-        self, http: httpx.AsyncClient, request: httpx.Request, body: BinaryIO, count: int = 1
+        self, http: httpx.AsyncClient, request: httpx.Request, body: IO[bytes], count: int = 1
     ) -> tuple[int, str | None, httpx.Headers]:
         """Send the request and write its answer into `body`, all within the total deadline of one attempt."""
         try:
@@ -537,7 +543,7 @@ class ImageClient:
             raise UpstreamError(f"connection failed: {exc!r}") from None
         return response.status_code, request_id, response.headers
 
-    def _decode_b64(self, body: BinaryIO, text: str | bodies.BigString, request_id: str | None) -> tuple[Path, int]:
+    def _decode_b64(self, body: IO[bytes], text: str | bodies.BigString, request_id: str | None) -> tuple[Path, int]:
         """The image in `b64_json`, decoded from the answer into its own file, under the same cap as a download."""
         with self._new_file() as (out, path):
             try:
@@ -548,7 +554,7 @@ class ImageClient:
                 raise BadAnswerError(f"b64_json image refused: {exc}", status=200, request_id=request_id) from None
 
     @contextlib.contextmanager
-    def _new_file(self) -> Iterator[tuple[BinaryIO, Path]]:
+    def _new_file(self) -> Iterator[tuple[IO[bytes], Path]]:
         """A file in the spool folder for one image; removed unless the block succeeds. A plain file with a
         random name: `tempfile`'s wrapper re-creates a bound method on every `write`, once per chunk."""
         path = self._spool / f"{uuid.uuid4().hex}.part"
@@ -616,7 +622,7 @@ class ImageClient:
 class _Picture:
     """A reference opened for one attempt: a file handle (streamed) or bytes, its size and its type by magic."""
 
-    source: BinaryIO | bytes
+    source: IO[bytes] | bytes
     size: int
     mime: str
 
@@ -685,7 +691,7 @@ class _StreamedJson:
                     yield chunk
 
 
-def _encoded_chunk(handle: BinaryIO) -> bytes:
+def _encoded_chunk(handle: IO[bytes]) -> bytes:
     return base64.b64encode(handle.read(B64_READ))
 
 
@@ -776,7 +782,7 @@ def _gemini_sources(parsed: bodies.Parsed, request_id: str | None) -> list[Sourc
     raise NoImageError(f"{why} (finishReason {finish or 'none'})", status=200, request_id=request_id)
 
 
-async def _stream_into(response: httpx.Response, out: BinaryIO, cap: int) -> int:
+async def _stream_into(response: httpx.Response, out: IO[bytes], cap: int) -> int:
     """Write the body into `out` as it arrives; bodies.TooLarge once it passes `cap` (declared or real)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
@@ -790,7 +796,7 @@ async def _stream_into(response: httpx.Response, out: BinaryIO, cap: int) -> int
     return total
 
 
-def _head(body: BinaryIO, size: int = 200) -> str:
+def _head(body: IO[bytes], size: int = 200) -> str:
     body.seek(0)
     return body.read(size).decode("utf-8", "replace").replace("\n", " ")
 
@@ -806,6 +812,13 @@ def _mime_of(data: bytes) -> str:
 def _describe(body: object) -> str:
     """A short, secret-free summary of an upstream body for the log."""
     return json.dumps(body, ensure_ascii=False)[:300]
+
+
+class _ErrorFields(TypedDict):
+    """What every error answer's ImageGenError carries besides its detail."""
+
+    status: int
+    request_id: str | None
 
 
 def _error_for(status: int, headers: httpx.Headers, body: object, head: str, request_id: str | None) -> ImageGenError:
@@ -826,7 +839,7 @@ def _error_for(status: int, headers: httpx.Headers, body: object, head: str, req
     if request_id is None and (found := _REQUEST_ID.search(message)):
         request_id = found.group(1)
     detail = f"HTTP {status}: {message}"
-    kwargs = {"status": status, "request_id": request_id}
+    kwargs: _ErrorFields = {"status": status, "request_id": request_id}
     kind = _GOOGLE_STATUS.get(google)
     if status == 401 or kind == "auth":
         return AuthError(detail, **kwargs)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import cast
 
 from .imagemodels import DEFAULT_MODEL, Option, Profile, UnknownModel, find_profile, nano_banana_2, profile_for
 from .imagemodels.profile import ratio_text
@@ -310,13 +311,13 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
     prompt = "" if is_blank(prompt) else prompt
     return ParsedPrompt(
         prompt,
-        found.get("--ar"),
-        found.get("--size"),
-        found.get("--n"),  # type: ignore[arg-type]
+        cast(AspectRatio | None, found.get("--ar")),
+        cast(Resolution | None, found.get("--size")),
+        cast(int | None, found.get("--n")),
         tuple(unknown),
-        found.get("--model"),
+        cast(str | None, found.get("--model")),
         extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _model_flags(models: Sequence[str]) -> dict[str, Option]:

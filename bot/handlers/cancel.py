@@ -43,8 +43,11 @@ async def on_cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     answer = Answer(update)
     try:
         query = update.callback_query
+        assert query is not None  # a CallbackQueryHandler's update
+        callback = Callback.decode(query.data)
+        assert callback is not None  # its pattern let only our own data through
         lang = await user_lang(context, query.from_user)
-        pressed = await pressed_job(update, context, Callback.decode(query.data).id, answer, lang)
+        pressed = await pressed_job(update, context, callback.id, answer, lang)
         if pressed is None:
             return
         job, here = pressed

@@ -23,8 +23,11 @@ async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = Answer(update)
     try:
         query = update.callback_query
+        assert query is not None  # a CallbackQueryHandler's update
+        callback = Callback.decode(query.data)
+        assert callback is not None  # its pattern let only our own data through
         lang = await user_lang(context, query.from_user)
-        await _on_pending(update, context, Callback.decode(query.data), answer, lang)
+        await _on_pending(update, context, callback, answer, lang)
     finally:
         await answer()
 
@@ -33,6 +36,7 @@ async def _on_pending(
     update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer, lang: str | None
 ) -> None:
     query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
     services = get_services(context)
     pending = await services.requests.get(callback.id)
     if pending is None and callback.action == Action.GENERATE:  # a second tap, or a keyboard left on a client
@@ -40,6 +44,7 @@ async def _on_pending(
         return
     if not await may_press(context, answer, lang, pending, query.from_user.id):
         return
+    assert pending is not None  # may_press answered for one gone
     if callback.action == Action.GENERATE:
         taken = await services.requests.take(pending.id)
         if taken is None:
@@ -83,10 +88,12 @@ async def _on_pending(
 
 async def _being_made(services: Services, update: Update) -> bool:
     """Is this keyboard message already the status line of a job? (A second tap on Generate after the first.)"""
-    message = update.callback_query.message
+    query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
+    message = query.message
     if message is None:
         return False
-    owners = {update.callback_query.from_user.id, message.chat.id}  # a user, or a channel speaking as itself
+    owners = {query.from_user.id, message.chat.id}  # a user, or a channel speaking as itself
     for owner in owners:
         for job in await services.queue.user_jobs(owner):
             if job.origin.chat_id == message.chat.id and job.status_message_id == message.message_id:
@@ -103,6 +110,7 @@ async def _reference_ratio(services: Services, pending: PendingRequest) -> Aspec
         except UnusableReference as exc:
             raise ValueError(exc.kind) from None
         pending.ref_width, pending.ref_height = first.width, first.height
+    assert pending.ref_width and pending.ref_height  # measured() gives a picture's size or raises
     return closest_ratio(pending.ref_width, pending.ref_height)
 
 

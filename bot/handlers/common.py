@@ -57,12 +57,14 @@ async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A /help button: that section in place of the message (anyone may press: it is the same for everyone)."""
     query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
     origin = await origin_for(update, context)
     callback = Callback.decode(query.data)
     known = callback is not None and callback.id in (*HELP_SECTIONS, HELP_MAIN)
     await query.answer(None if known else t("expired", origin.lang))
     if not known:
         return
+    assert callback is not None  # as it is known
     section = None if callback.id == HELP_MAIN else callback.id
     text = await _help_text(context, origin, section)
     await edit_quietly(query.edit_message_text(text, reply_markup=help_keyboard(section, origin.lang)))
@@ -78,6 +80,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """A typo like `/imagin a cat` in a private chat: say which commands there are (groups stay quiet, the
     command may be another bot's)."""
     origin = await origin_for(update, context)
+    assert update.effective_message is not None  # only messages reach this handler
     command = (update.effective_message.text or "").split(maxsplit=1)[0]
     names = join_list((f"/{name}" for name in get_services(context).menu.private), origin.lang)
     await reply(context, origin, t("unknown_command", origin.lang, command=command, commands=names))
@@ -113,6 +116,7 @@ async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     or ALLOWED_CHAT_IDS. Open to everyone, refused users included: it is how they learn what to send the owner."""
     origin = await origin_for(update, context)
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    assert chat is not None and message is not None  # a command's update
     lines = []
     if user is not None and message.sender_chat is None:  # not a channel or an anonymous admin
         if chat.type == ChatType.PRIVATE:
@@ -127,6 +131,7 @@ async def id_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button we did not make (an old version's, another bot's, junk): a short answer, nothing else."""
     answer = Answer(update)
+    assert update.callback_query is not None  # a CallbackQueryHandler's update
     await answer(t("expired", await user_lang(context, update.callback_query.from_user)))
 
 

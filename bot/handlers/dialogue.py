@@ -72,7 +72,7 @@ async def start(
     note = unknown_note(parsed.unknown, lang)
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
-    if may_go_on:
+    if may_go_on and source is not None:  # only a source's text may go on
         pending.source_text, pending.source_date = raw, source.date.timestamp()
     if parsed.aspect_ratio and parsed.size and not may_go_on:
         if note:
@@ -185,8 +185,8 @@ async def submit(
             # the person's own figures are theirs, not the group's to read
             text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits, hint=hint)
         else:  # in a group, the chat's own credits are what is short: those figures are the group's
-            left = chat_left if origin.chat_id < 0 else report.left
-            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=left, resets=resets, hint=hint)
+            shown = chat_left if origin.chat_id < 0 else report.left
+            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=shown, resets=resets, hint=hint)
         await refuse(context, origin, text, pending.message_id)
         return False
     return True

@@ -93,8 +93,10 @@ async def on_history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """◀ ▶ and the switch between made and not made: the page in place of the list. Its owner (or a chat admin)
     may turn it."""
     query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
     lang = await user_lang(context, query.from_user)
     callback = Callback.decode(query.data)
+    assert callback is not None  # its pattern let only our own data through
     message = query.message
     try:
         owner, kind, page = int(callback.id), callback.arg[:1], int(callback.arg[1:])

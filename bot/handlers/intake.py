@@ -40,7 +40,7 @@ def command_text(text: str | None) -> str:
 def is_imagine(text: str | None, bot_username: str) -> bool:
     """`/imagine …` or `/imagine@thisbot …` (a caption is not parsed as a command by Telegram, so we do it)."""
     match = _IMAGINE.match(text or "")
-    return bool(match) and (match.group("bot") is None or match.group("bot").lower() == bot_username.lower())
+    return match is not None and (match.group("bot") is None or match.group("bot").lower() == bot_username.lower())
 
 
 def prompt_from(message: Message, quoted_is_reference: bool, bot_id: int, request_prompt: str | None = None) -> str:
@@ -111,6 +111,7 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     pictures sent just before without any."""
     services = get_services(context)
     message = update.effective_message
+    assert message is not None  # a command's update
     origin = await origin_for(update, context)
     if await _joined_to_split_prompt(context, services, origin, message):
         return
@@ -129,6 +130,7 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def continuation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Group text that is no command: only the next part of a split `/imagine` prompt is ours."""
     services = get_services(context)
+    assert update.effective_message is not None  # only messages reach this handler
     await _joined_to_split_prompt(context, services, await origin_for(update, context), update.effective_message)
 
 
@@ -222,6 +224,7 @@ async def unusable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A sticker, voice note, video, GIF…: named in one line at once, in a private chat or under an `/imagine`
     caption; group chatter is left alone."""
     message = update.effective_message
+    assert message is not None  # only messages reach this handler
     private = message.chat.type == ChatType.PRIVATE
     if not private and not is_imagine(message.caption, context.bot.username):
         return
@@ -235,6 +238,7 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     references. An album is collected until no new part came for a moment, with a visible count."""
     services = get_services(context)
     message = update.effective_message
+    assert message is not None  # only messages reach this handler
     if message.media_group_id:
         await services.albums.add(message)
     private = message.chat.type == ChatType.PRIVATE

@@ -33,6 +33,7 @@ def origin_of(update: Update) -> Origin:
     message = update.effective_message
     chat = update.effective_chat
     user = update.effective_user
+    assert chat is not None  # every update a handler here gets is in a chat
     # Channel posts and anonymous admins speak as a chat: the job belongs to (and is counted against) that chat.
     requester = None
     if message is not None and message.sender_chat is not None and not update.callback_query:
@@ -44,7 +45,7 @@ def origin_of(update: Update) -> Origin:
     # Only a forum topic's thread id may be sent back: replies in plain supergroups carry one too, and sending
     # it there fails with "message thread not found".
     in_topic = message is not None and (message.is_topic_message or bool(chat.is_forum))
-    thread = message.message_thread_id if in_topic else None
+    thread = message.message_thread_id if message is not None and in_topic else None
     return Origin(
         chat_id=chat.id,
         user_id=sender,
@@ -86,6 +87,7 @@ class Answer:
     """Answers a callback query exactly once: at once where work follows, or at the end with the default."""
 
     def __init__(self, update: Update) -> None:
+        assert update.callback_query is not None  # a CallbackQueryHandler's update
         self._query = update.callback_query
         self.done = False
 
@@ -121,13 +123,17 @@ async def pressed_job(
 ) -> tuple[Job, Origin] | None:
     """The job a status line's or a result's button names, if the presser may act for it (else answered); and
     where its answers go: this chat, under the message pressed, in the presser's language, for its requester."""
+    query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
     job = await get_services(context).queue.job(job_id)
-    if not await may_press(context, answer, lang, job, update.callback_query.from_user.id):
+    if not await may_press(context, answer, lang, job, query.from_user.id):
         return None
+    assert job is not None  # may_press answered for one gone
+    assert query.message is not None  # the buttons of jobs are under messages of ours, never inline ones
     here = dataclasses.replace(
         origin_of(update),
         user_id=job.origin.user_id,
-        reply_to=update.callback_query.message.message_id,
+        reply_to=query.message.message_id,
         lang=lang,
         requester=job.origin.requester,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from typing import cast
 
 from telegram import InputMediaDocument, InputMediaPhoto, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
@@ -26,8 +27,10 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = Answer(update)
     try:
         query = update.callback_query
+        assert query is not None  # a CallbackQueryHandler's update
         lang = await user_lang(context, query.from_user)
         callback = Callback.decode(query.data)
+        assert callback is not None  # its pattern let only our own data through
         pressed = await pressed_job(update, context, callback.id, answer, lang)
         if pressed is None:
             return
@@ -125,7 +128,8 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
     if len(stored) == 1:
         return await _resend_one(context, stored[0], target, lang)
     media = [
-        InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(m.document_file_id) for m in stored
+        InputMediaPhoto(m.photo_file_id) if m.photo_file_id else InputMediaDocument(cast(str, m.document_file_id))
+        for m in stored  # each has a photo or a document
     ]
     if len({type(item) for item in media}) > 1:  # an album is photos or documents, never both
         for member in stored:

@@ -54,7 +54,10 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = Answer(update)
     try:
-        await _on_prefs_button(update, context, Callback.decode(update.callback_query.data), answer)
+        assert update.callback_query is not None  # a CallbackQueryHandler's update
+        callback = Callback.decode(update.callback_query.data)
+        assert callback is not None  # its pattern let only our own data through
+        await _on_prefs_button(update, context, callback, answer)
     finally:
         await answer()
 
@@ -63,6 +66,7 @@ async def _on_prefs_button(
     update: Update, context: ContextTypes.DEFAULT_TYPE, callback: Callback, answer: Answer
 ) -> None:
     query = update.callback_query
+    assert query is not None  # a CallbackQueryHandler's update
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
     scope = parse_scope_key(callback.id)

@@ -19,7 +19,9 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .. import metrics
 from ..failures import ADMIN_ALERTS
@@ -35,6 +37,7 @@ from ..tasks import Background, complain, persist, wait_set
 from .interface import Presentation, ReferenceSource
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CANCEL_POLL = 1.0
 CLAIM_POLL = 1.0
@@ -309,7 +312,7 @@ class Worker:
         if epoch is not None:
             await self._presentation.deliver(job.group, epoch)
 
-    async def _persist(self, operation, what: str):
+    async def _persist(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         """A write that must land, retried through a database outage (often enough to land within the lease
         once the database is back); a refusal (LeaseLost) is not retried."""
         return await persist(operation, what, log, longest=min(15.0, max(0.5, self._lease / 4)), final=(LeaseLost,))

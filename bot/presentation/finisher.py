@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import TelegramError
@@ -35,6 +37,7 @@ from ..texts import t
 from .status import StatusLines, short_prompt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ADMIN_ALERT_EVERY = 3600.0
 SEND_TIMEOUT = 120.0  # one step of a delivery (a result with its preview and file, a final text), retries included
@@ -133,7 +136,7 @@ class Finisher:
         for member in members:
             self._log(member)
 
-    async def _persist(self, operation, what: str):
+    async def _persist(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         """A read or write the delivery needs, waited for through a database outage; a refusal is not retried."""
         return await persist(operation, what, log, longest=min(15.0, max(0.5, self._lease / 4)), final=(LeaseLost,))
 
@@ -204,7 +207,7 @@ class Finisher:
         )
         pictures = []
         for job in made:
-            picture = await self._persist(lambda job=job: self._image_file(job), f"find the image of job {job.id}")
+            picture = await self._persist(functools.partial(self._image_file, job), f"find the image of job {job.id}")
             if picture is None:
                 self._fail(job, "internal")
                 failed.append(job)
@@ -232,7 +235,7 @@ class Finisher:
         made[:] = [job for job, _ in pictures]
         return True
 
-    def _jpeg_caption(self, prompt: str, details: str, lang: str) -> str:
+    def _jpeg_caption(self, prompt: str, details: str, lang: str | None) -> str:
         """The caption of an original sent as a JPEG because it is over the upload limit: it says so."""
         limit = self._uploads.max_bytes // delivery.MB
         return delivery.caption(prompt, f"{details}\n{t('original_as_jpeg', lang, limit=limit)}")
@@ -281,8 +284,9 @@ class Finisher:
                 job.delivery, job.result_message_id = album.kind, album.buttons.message_id
                 if index < len(album.photos) and album.photos[index].photo:
                     job.photo_file_id = album.photos[index].photo[-1].file_id
-                if index < len(album.documents) and album.documents[index].document:
-                    job.document_file_id = album.documents[index].document.file_id
+                document = album.documents[index].document if index < len(album.documents) else None
+                if document:
+                    job.document_file_id = document.file_id
 
     async def _image_file(self, job: Job) -> delivery.ImageFile | None:
         path = await self._originals.fetch(job.id)

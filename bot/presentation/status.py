@@ -22,10 +22,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from .. import keyboards
 from ..models import Job, LineStage
@@ -92,7 +94,7 @@ def working_key(job: Job) -> str:
 
 
 class StatusLines:
-    def __init__(self, bot: Bot, store: Store, caps: Caps, *, owner: str, tick: float = 1.0) -> None:
+    def __init__(self, bot: ExtBot[Any], store: Store, caps: Caps, *, owner: str, tick: float = 1.0) -> None:
         self._bot = bot
         self._store = store
         self._caps = caps

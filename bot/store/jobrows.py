@@ -58,7 +58,7 @@ def members(group: str) -> sa.ColumnElement[bool]:
 
 
 # ---- statements built once (building a statement costs more CPU than SQLite takes to run it) ----
-_GROUP = sa.bindparam("b_group")
+_GROUP: sa.BindParameter[str] = sa.bindparam("b_group")
 IN_GROUP = (jobs.c.group_id == _GROUP) | ((jobs.c.id == _GROUP) & jobs.c.group_id.is_(None))
 IS_LEAD = IN_GROUP & (jobs.c.variant == 1)
 BY_ID = jobs.c.id == sa.bindparam("b_id")

@@ -260,7 +260,7 @@ _SETTLED = sa.update(jobs).where(IS_LEAD, AT_EPOCH).values(settled=SETTLED)
 _RECORD_SENT = (
     sa.update(jobs).where(BY_ID, AT_EPOCH).values(sent=sa.bindparam("v_sent"), lease_until=sa.bindparam("v_until"))
 )
-_UNTIL = sa.bindparam("v_until")
+_UNTIL: sa.BindParameter[float] = sa.bindparam("v_until")
 _LONGER = sa.case((jobs.c.lease_until > _UNTIL, jobs.c.lease_until), else_=_UNTIL)  # a lease is never shortened
 _RENEW = (
     sa.update(jobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +98,7 @@ class Queue(Repository):
         now = time.time()
         where = members(group)
 
-        def work(conn: sa.Connection) -> tuple[list[sa.Row], list[str]]:
+        def work(conn: sa.Connection) -> tuple[Sequence[sa.Row], list[str]]:
             self._db.lock_queue(conn)
             rows = conn.execute(
                 sa.update(jobs)

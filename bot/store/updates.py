@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,7 @@ class Updates(Repository):
         updates of a chat take effect in order, whichever process handles each."""
         now = time.time()
 
-        def work(conn: sa.Connection) -> list[sa.Row]:
+        def work(conn: sa.Connection) -> Sequence[sa.Row]:
             self._db.lock_queue(conn)
             rows = conn.execute(_NEXT_UPDATES, {"now": now, "limit": limit}).all()
             if rows:
