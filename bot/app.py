@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, results
+from .handlers import admin, cancel, choices, common, history, intake, models, results
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+FEATURES = [intake, choices, results, cancel, settings_handlers, history, models, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
@@ -138,6 +138,7 @@ async def start_services(
         uploads=uploads,
         lease=settings.job_lease_seconds,
         admins=settings.admin_user_ids,
+        name_models=len(settings.offered) > 1,
     )
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(
@@ -184,7 +185,7 @@ async def start_services(
         presentation,
         inbox,
         uploads,
-        Menu(COMMANDS),
+        Menu([c for c in COMMANDS if not c.several_models or len(settings.offered) > 1]),
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()

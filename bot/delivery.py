@@ -134,18 +134,20 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
         return out.getvalue()
 
 
-def details_line(job: Job) -> str:
-    """The one details line of a result: what was asked and what came back."""
+def details_line(job: Job, *, named: bool = False) -> str:
+    """The one details line of a result: what was asked and what came back; `named` (several models offered)
+    starts it with the model (`GPT Image 2 · 16:9 · 2K · high · 2048×1152`)."""
     width, height = job.width or 0, job.height or 0
+    asked = f"{job.request.profile.label} · {job.request.label}" if named else job.request.label
     if job.request.matches(width, height):
-        return f"{job.request.label} · {width}×{height}"
+        return f"{asked} · {width}×{height}"
     actual = describe_size(width, height)
-    return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
+    return "⚠️ " + t("size_mismatch", job.origin.lang, asked=asked, actual=actual)
 
 
-def album_details(jobs: list[Job]) -> str:
+def album_details(jobs: list[Job], *, named: bool = False) -> str:
     """The details of an album: each different line once."""
-    return " · ".join(dict.fromkeys(details_line(job) for job in jobs))
+    return " · ".join(dict.fromkeys(details_line(job, named=named) for job in jobs))
 
 
 def caption(prompt: str, details: str) -> str:

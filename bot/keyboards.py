@@ -8,11 +8,13 @@ from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from .imagemodels import Option, Profile, profile_for
 from .models import Job, Prefs
 from .options import VARIANT_CHOICES, AspectRatio, Resolution
 from .texts import LANGUAGES, t
 
 RATIOS_PER_ROW = 5
+MODELS_PER_ROW = 2  # model labels are longer than a ratio: two fit a phone's row
 
 
 class Action(StrEnum):
@@ -33,6 +35,8 @@ class Action(StrEnum):
     REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
     HELP = "i"  # a /help section (the id names it; `main` is the first screen)
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+    MODEL = "y"  # switch a pending request's model (arg: the profile's name), when several are offered
+    MODEL_OPTION = "z"  # a model's own option on a pending request (arg: `<option>.<choice>`, `quality.high`)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -46,6 +50,8 @@ KEYBOARD_ACTIONS = frozenset(
         Action.DISMISS,
         Action.DROP_PICTURES,
         Action.REOPEN,
+        Action.MODEL,
+        Action.MODEL_OPTION,
     }
 )  # their id: a pending request
 RESULT_ACTIONS = frozenset({Action.AGAIN, Action.CHANGE, Action.UPSCALE, Action.ORIGINAL, Action.RESEND})
@@ -115,21 +121,56 @@ def choice_keyboard(
     *,
     variants: int = 1,
     keep_ratio: bool = False,
+    profile: Profile | None = None,
+    extra: dict[str, str] | None = None,
+    models: list[Profile] | None = None,
+    cost: int | None = None,
 ) -> InlineKeyboardMarkup:
-    ratios = [_button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio]
-    rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
+    """The request's keyboard, its rows from `profile`'s table (nano-banana-2's: the 10 ratios and 1K/2K/4K). With
+    several `models` a model row comes first, the model's own options (`extra`: their choices now) after the
+    sizes, and ✨ Generate says the cost; with one, none of that."""
+    profile = profile or profile_for("nano-banana-2")
+    rows = []
+    if models and len(models) > 1:
+        buttons = [_button(_mark(m.label, m.name == profile.name), Action.MODEL, pending_id, m.name) for m in models]
+        rows += [buttons[i : i + MODELS_PER_ROW] for i in range(0, len(buttons), MODELS_PER_ROW)]
+    ratios = [
+        _button(_mark(r, r == ratio.value), Action.RATIO, pending_id, ratio_arg(AspectRatio(r)))
+        for r in profile.option("ratio").choices
+    ]
+    rows += [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     if keep_ratio:
         rows.append([_button(t("keep_ratio", lang), Action.KEEP_RATIO, pending_id)])
         rows.append([_button(t("drop_pictures", lang), Action.DROP_PICTURES, pending_id)])
-    rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
-    rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
     rows.append(
-        [
-            _button(t("generate", lang), Action.GENERATE, pending_id),
-            _button(t("cancel", lang), Action.DISMISS, pending_id),
-        ]
+        [_button(_mark(s, s == size.value), Action.SIZE, pending_id, s) for s in profile.option("size").choices]
+    )
+    for option in profile.extra_options:
+        chosen = (extra or {}).get(option.name, option.default)
+        rows.append(
+            [
+                _button(
+                    _mark(choice_label(option, c, lang), c == chosen),
+                    Action.MODEL_OPTION,
+                    pending_id,
+                    f"{option.name}.{c}",
+                )
+                for c in option.choices
+            ]
+        )
+    rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    generate = t("generate", lang)
+    if models and len(models) > 1 and cost is not None:
+        generate = t("generate_cost", lang, credits=cost * variants)
+    rows.append(
+        [_button(generate, Action.GENERATE, pending_id), _button(t("cancel", lang), Action.DISMISS, pending_id)]
     )
     return InlineKeyboardMarkup(rows)
+
+
+def choice_label(option: Option, choice: str, lang: str | None) -> str:
+    """A choice as a button shows it: its own text (`High`) where the option has them, else as it is (`16:9`)."""
+    return t(f"{option.label_key}_{choice}", lang) if option.choice_keys else choice
 
 
 def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:
@@ -147,32 +188,46 @@ def retry_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
     )
 
 
-def _larger(size: Resolution) -> list[Resolution]:
-    order = list(Resolution)
-    return order[order.index(size) + 1 :]
+def _larger(size: Resolution, tiers: tuple[str, ...] | None = None) -> list[Resolution]:
+    """The sizes above `size` among `tiers` (a model's; all of 1K/2K/4K when not given)."""
+    order = [Resolution(s) for s in tiers] if tiers else list(Resolution)
+    return order[order.index(size) + 1 :] if size in order else []
 
 
 def result_keyboard(
-    job_id: str, lang: str | None, *, with_original: bool, size: Resolution | None = None
+    job_id: str,
+    lang: str | None,
+    *,
+    with_original: bool,
+    size: Resolution | None = None,
+    tiers: tuple[str, ...] | None = None,
 ) -> InlineKeyboardMarkup:
-    """Under one image: 🔁 📐 📄, and ⬆ for each size above the one made."""
+    """Under one image: 🔁 📐 📄, and ⬆ for each size above the one made (of `tiers`, the model's sizes)."""
     row = [_button(t("again", lang), Action.AGAIN, job_id), _button(t("change", lang), Action.CHANGE, job_id)]
     if with_original:
         row.append(_button(t("original", lang), Action.ORIGINAL, job_id))
     rows = [row]
-    if size is not None and _larger(size):
-        rows.append([_button(f"⬆ {s.value}", Action.UPSCALE, job_id, s.value) for s in _larger(size)])
+    if size is not None and _larger(size, tiers):
+        rows.append([_button(f"⬆ {s.value}", Action.UPSCALE, job_id, s.value) for s in _larger(size, tiers)])
     return InlineKeyboardMarkup(rows)
 
 
 def album_keyboard(
-    job_ids: list[str], lang: str | None, *, with_originals: bool, size: Resolution
+    job_ids: list[str],
+    lang: str | None,
+    *,
+    with_originals: bool,
+    size: Resolution,
+    tiers: tuple[str, ...] | None = None,
 ) -> InlineKeyboardMarkup:
-    """Under an album of variants: 🔁 📐, then ⬆ n (that one at 4K) and 📄 n (that one's original file)."""
+    """Under an album of variants: 🔁 📐, then ⬆ n (that one at 4K, where the model has 4K) and 📄 n (that one's
+    original file)."""
     rows = [
         [_button(t("again", lang), Action.AGAIN, job_ids[0]), _button(t("change", lang), Action.CHANGE, job_ids[0])]
     ]
-    if size != Resolution.K4:  # each says where it goes: "⬆ 2" alone reads like "two of them"
+    if size != Resolution.K4 and Resolution.K4 in _larger(
+        size, tiers
+    ):  # each says where it goes: "⬆ 2" alone reads like "two of them"
         rows.append(
             [_button(f"⬆ {n} · 4K", Action.UPSCALE, jid, Resolution.K4.value) for n, jid in enumerate(job_ids, 1)]
         )
@@ -182,12 +237,24 @@ def album_keyboard(
 
 
 def prefs_keyboard(
-    scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
+    scope_key: str,
+    prefs: Prefs,
+    ratio: AspectRatio,
+    size: Resolution,
+    lang: str | None,
+    *,
+    models: list[Profile] | None = None,
+    model: str | None = None,
 ) -> InlineKeyboardMarkup:
-    """/settings: the default ratio, size and count (✓ on the effective one), the always-send-original switch and
-    (a user's) language. No Done: every tap is saved."""
+    """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio, size and
+    count (✓ on the effective one), the always-send-original switch and (a user's) language. No Done: every tap is
+    saved."""
+    rows = []
+    if models and len(models) > 1:
+        buttons = [_button(_mark(m.label, m.name == model), Action.PREFS, scope_key, "m" + m.name) for m in models]
+        rows += [buttons[i : i + MODELS_PER_ROW] for i in range(0, len(buttons), MODELS_PER_ROW)]
     ratios = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio]
-    rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
+    rows += [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
     rows.append(
         [_button(_mark(f"×{n}", n == (prefs.variants or 1)), Action.PREFS, scope_key, f"v{n}") for n in VARIANT_CHOICES]

@@ -40,6 +40,7 @@ class Command:
     callback: Callable[..., Awaitable[None]]
     private: int | None = None  # its place in the menu of private chats
     group: int | None = None  # and of groups
+    several_models: bool = False  # listed only when several image models are offered (/models)
 
 
 class Menu:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from .imagemodels import DEFAULT_MODEL, profile_for
 from .options import AspectRatio, ImageRequest, Resolution
 
 
@@ -52,6 +53,24 @@ class PendingRequest:
     source_date: float | None = None
     wants_prompt: bool = False  # pictures sent without words, waiting for the next text as their instruction
     album_id: str | None = None  # those pictures are an album: all of its parts are the references
+    model: str = DEFAULT_MODEL  # the profile it is for; its ratio and size are the two fields above
+    extra: dict[str, str] = field(default_factory=dict)  # that model's own options beyond ratio and size (quality)
+
+    @property
+    def options(self) -> dict[str, str]:
+        """Every option of its model, ratio and size first (what `ImageRequest.options` holds)."""
+        return {"ratio": self.aspect_ratio.value, "size": self.size.value, **self.extra}
+
+    @property
+    def request(self) -> ImageRequest:
+        return ImageRequest(self.prompt, model=self.model, options=self.options)
+
+    def use(self, model: str, options: dict[str, str]) -> None:
+        """Make it a request for `model` with these choices (another model's are carried to this one's closest)."""
+        carried = profile_for(model).carry(options)
+        self.model = model
+        self.aspect_ratio, self.size = AspectRatio(carried.pop("ratio")), Resolution(carried.pop("size"))
+        self.extra = carried
 
 
 class JobStatus(StrEnum):
@@ -133,6 +152,16 @@ class Prefs:
     always_original: bool = False
     language: str | None = None  # a user's choice over their Telegram language
     variants: int | None = None
+    model: str | None = None  # the default model (when several are offered); None: the bot's
+    extra: dict[str, str] = field(default_factory=dict)  # remembered choices of models' own options (quality)
+
+    def choices(self) -> dict[str, str]:
+        """The remembered options, ratio and size included, as a request's options name them."""
+        chosen = {
+            "ratio": self.aspect_ratio.value if self.aspect_ratio else None,
+            "size": self.size.value if self.size else None,
+        }
+        return {**{k: v for k, v in chosen.items() if v}, **self.extra}
 
 
 def prefs_scope(origin: Origin) -> tuple[str, int]:

@@ -195,6 +195,7 @@ class ParsedPrompt:
     unknown: tuple[str, ...] = ()  # flags of other bots (`--v 6`), taken out of the prompt and named to the user
     model: str | None = None  # `--model`: the profile's name (read only when models are on offer)
     options: Mapping[str, str] = field(default_factory=dict)  # models' own flags (`--quality high`), not yet checked
+    unknown_model: str | None = None  # a `--model` naming none on offer (read with `lenient_model`): ask which
 
     def choose(self, profile: Profile, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
         """This prompt's options for `profile`: `base` (a default or a preference, moved to this model's closest
@@ -272,14 +273,15 @@ def parse_variants(text: str) -> int:
     return int(value)
 
 
-def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt:
+def parse_prompt(text: str, models: Sequence[str] | None = None, *, lenient_model: bool = False) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
     With `models` (the profile names on offer) also `--model NAME` (a name or an alias) and the flags of those
     models' own options (`--quality high`), checked against the model later (ParsedPrompt.choose); without it,
     those are other bots' flags, as before there were several models.
     Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
-    Raises OptionError for a value that is not valid.
+    Raises OptionError for a value that is not valid; with `lenient_model` a `--model` naming none on offer is
+    taken out and kept in `unknown_model` instead (the chat shows the models to pick from).
     """
     found: dict[str, object] = {}
     extra: dict[str, str] = {}
@@ -297,7 +299,21 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         return take
 
     if models:
-        text = _MODEL_FLAG.sub(taker("--model", lambda v: find_profile(v, list(models)).name, list(models)), text)
+        take_model = taker("--model", lambda v: find_profile(v, list(models)).name, list(models))
+
+        def model_or_unknown(match: re.Match[str]) -> str:
+            try:
+                taken = take_model(match)
+                found.pop("unknown model", None)
+                return taken
+            except OptionError as exc:
+                if not lenient_model:
+                    raise
+                found["unknown model"] = exc.value
+                found.pop("--model", None)
+                return " "
+
+        text = _MODEL_FLAG.sub(model_or_unknown, text)
         for flag, option in _model_flags(models).items():
             text = _option_flag(flag).sub(_extra_taker(option, extra), text)
     take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
@@ -317,6 +333,7 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         tuple(unknown),
         cast(str | None, found.get("--model")),
         extra,
+        cast(str | None, found.get("unknown model")),
     )
 
 

@@ -5,9 +5,10 @@ exactly once, submitted as one job per variant. The handlers say it in Telegram;
 from __future__ import annotations
 
 from .config import Settings
+from .imagemodels import Profile, profile_for
 from .jobs.queue import JobQueue
-from .models import Job, Origin, PendingRequest, new_id, prefs_scope
-from .options import ImageRequest, ParsedPrompt, closest_ratio
+from .models import Job, Origin, PendingRequest, Prefs, new_id, prefs_scope
+from .options import AspectRatio, ImageRequest, ParsedPrompt, Resolution, closest_ratio
 from .references import Reference
 from .store.pending import Pending
 from .store.prefs import PrefsTable
@@ -22,24 +23,52 @@ class RequestService:
 
     async def start(
         self, origin: Origin, parsed: ParsedPrompt, references: list[Reference], message_id: int | None
-    ) -> PendingRequest:
+    ) -> tuple[PendingRequest, tuple[str, ...]]:
         """A new request (not stored yet): flags first, then an edit's first picture's own shape (as 🖼 Keep ratio
-        would pick it), then the remembered defaults of the user or chat, then the bot's."""
+        would pick it), then the remembered defaults of the user or chat, then the bot's; for the model `--model`,
+        then the remembered one (if still offered), then the bot's default. Also the flags that model does not take
+        (`--quality high` for nano-banana-2), to be named as unknown flags are. OptionError for a value it does not
+        offer (`--size 1K` for Seedream)."""
         prefs = await self._prefs.get_prefs(*prefs_scope(origin))
         first = references[0] if references else None
         picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
-        return PendingRequest(
+        profile = self.model_of(parsed.model, prefs)
+        base = {"ratio": self._settings.default_aspect_ratio.value, "size": self._settings.default_size.value}
+        base.update(prefs.choices())
+        if picture_ratio:
+            base["ratio"] = picture_ratio.value
+        options, not_taken = parsed.choose(profile, base)
+        pending = PendingRequest(
             new_id(),
             origin,
             parsed.prompt,
-            parsed.aspect_ratio or picture_ratio or prefs.aspect_ratio or self._settings.default_aspect_ratio,
-            parsed.size or prefs.size or self._settings.default_size,
+            AspectRatio(options["ratio"]),
+            Resolution(options["size"]),
             message_id,
             references=tuple(r.id for r in references),
             variants=parsed.variants or prefs.variants or 1,
             ref_width=references[0].width if references else None,
             ref_height=references[0].height if references else None,
         )
+        pending.use(profile.name, options)
+        return pending, not_taken
+
+    async def default_request(self, origin: Origin) -> ImageRequest:
+        """What a request here starts as with no flags: the remembered model and choices, else the bot's."""
+        prefs = await self._prefs.get_prefs(*prefs_scope(origin))
+        profile = self.model_of(None, prefs)
+        base = {"ratio": self._settings.default_aspect_ratio.value, "size": self._settings.default_size.value}
+        base.update(prefs.choices())
+        return ImageRequest("", model=profile.name, options=profile.carry(base))
+
+    def model_of(self, asked: str | None, prefs: Prefs) -> Profile:
+        """The model a new request is for: the one asked, else the remembered one while it is offered, else the
+        bot's default."""
+        offered = self._settings.offered
+        for name in (asked, prefs.model):
+            if name in offered:
+                return profile_for(name)
+        return profile_for(self._settings.default_model)
 
     async def wait_for_words(
         self, origin: Origin, references: list[Reference], message_id: int, album_id: str | None
@@ -96,7 +125,7 @@ class RequestService:
         """Queue the request as one job per variant (the first takes over the keyboard message as its status line).
 
         Raises what `JobQueue.submit` raises: ShuttingDown, QueueFull, QuotaExceeded."""
-        request = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size)
+        request = pending.request
         group_id = new_id() if pending.variants > 1 else None
         jobs = [
             Job(

@@ -6,7 +6,7 @@ import asyncio
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from functools import wraps
+from functools import partial, wraps
 
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes
@@ -51,8 +51,9 @@ def failure_words(kind: str | None, lang: str | None) -> str:
     return t(label_key(kind), lang) if kind is None or kind in KINDS else kind
 
 
-def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
-    """The /stats message from the last 7 days of jobs (pure, so tests can check its figures)."""
+def stats_text(jobs: list[Job], today_start: float, lang: str | None, *, by_model: bool = False) -> str:
+    """The /stats message from the last 7 days of jobs (pure, so tests can check its figures); `by_model` (several
+    models offered) adds the images made by each model."""
     done = [j for j in jobs if j.status == JobStatus.DONE]
     today = [j for j in done if j.created_at >= today_start]
     failures = Counter(j.error_kind for j in jobs if j.status == JobStatus.FAILED)
@@ -61,7 +62,7 @@ def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
     times = sorted(j.upstream_seconds for j in done if j.upstream_seconds is not None)
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
     sep, none = t("list_sep", lang), t("none", lang)
-    return t(
+    text = t(
         "stats",
         lang,
         today=len(today),
@@ -74,6 +75,10 @@ def stats_text(jobs: list[Job], today_start: float, lang: str | None) -> str:
         median=_seconds(statistics.median(times) if times else None),
         p95=_seconds(p95),
     )
+    if by_model:
+        counts = Counter(j.request.profile.label for j in done)
+        text += t("stats_models", lang, models=sep.join(f"{m} {n}" for m, n in counts.most_common()) or none)
+    return text
 
 
 @admins_only
@@ -83,7 +88,10 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = services.quota.now()
     today_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     jobs = await services.history.jobs_since(now.timestamp() - 7 * DAY)
-    text = await asyncio.to_thread(stats_text, jobs, today_start, origin.lang)  # a busy week: many thousand jobs
+    by_model = len(services.settings.offered) > 1
+    text = await asyncio.to_thread(  # a busy week: many thousand jobs
+        partial(stats_text, jobs, today_start, origin.lang, by_model=by_model)
+    )
     await reply(context, origin, text)
 
 

@@ -1,5 +1,6 @@
-"""The keyboard's choices: a ratio, a size, ×1/×2/×4 and 🖼 Keep ratio move the ✓; 🆕 drops the pictures;
-✨ Generate submits; ✖ Cancel folds the keyboard away and ↩ brings it back."""
+"""The keyboard's choices: a ratio, a size, ×1/×2/×4, 🖼 Keep ratio and (several models offered) a model or a
+model's own option move the ✓; 🆕 drops the pictures; ✨ Generate submits; ✖ Cancel folds the keyboard away and ↩
+brings it back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
+from ..imagemodels import profile_for
 from ..keyboards import KEYBOARD_ACTIONS, Action, Callback, reopen_keyboard
 from ..menus import Command
 from ..models import PendingRequest
@@ -71,19 +73,43 @@ async def _on_pending(
             pending.aspect_ratio = AspectRatio.parse(callback.arg)
         elif callback.action == Action.SIZE:
             pending.size = Resolution.parse(callback.arg)
+        elif callback.action == Action.MODEL:
+            if not await _switch_model(services, pending, callback.arg, answer, lang):
+                return
+        elif callback.action == Action.MODEL_OPTION:
+            name, _, choice = callback.arg.partition(".")
+            pending.extra = {**pending.extra, name: profile_for(pending.model).option(name).parse(choice)}
         elif callback.action == Action.VARIANTS:
             if int(callback.arg) not in VARIANT_CHOICES:
                 raise ValueError(callback.arg)
             pending.variants = int(callback.arg)
         else:
             pending.aspect_ratio = await _reference_ratio(services, pending)
-    except ValueError:
+        profile_for(pending.model).resolve(pending.options)  # a ratio or size its model does not have: ValueError
+    except (ValueError, KeyError):  # a choice this model (or this version) does not have: an old keyboard
         await answer(t("expired", lang))
         return
     await answer()
     if pending != before:
         await services.requests.save(pending)
-        await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending)))
+        await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending, services)))
+
+
+async def _switch_model(
+    services: Services, pending: PendingRequest, name: str, answer: Answer, lang: str | None
+) -> bool:
+    """The request for another model on offer, its choices carried to that model's closest (16:9 stays 16:9; 1K
+    where there is no 1K becomes the smallest size). A model that takes fewer pictures than the request has is
+    refused in the callback's answer, and nothing changes."""
+    if name not in services.settings.offered:
+        raise ValueError(name)
+    profile = profile_for(name)
+    most = profile.max_references()
+    if len(pending.references) > most:
+        await answer(t("model_refs_too_many", lang, model=profile.label, limit=most, count=len(pending.references)))
+        return False
+    pending.use(name, pending.options)
+    return True
 
 
 async def _being_made(services: Services, update: Update) -> bool:

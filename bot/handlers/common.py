@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from .. import metrics
+from ..imagemodels import profile_for
 from ..keyboards import HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
 from ..menus import Command
 from ..models import Origin
@@ -73,7 +74,13 @@ async def on_help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _help_text(context: ContextTypes.DEFAULT_TYPE, origin: Origin, section: str | None) -> str:
     if section is not None:
         return t(f"help_{section}", origin.lang, ratios=join_list((r.value for r in AspectRatio), origin.lang))
-    return t("help", origin.lang, quota_line=await _quota_line(get_services(context), origin))
+    services = get_services(context)
+    text = t("help", origin.lang, quota_line=await _quota_line(services, origin))
+    offered = services.settings.offered
+    if len(offered) > 1:
+        labels = [f"{profile_for(name).label} (--model {profile_for(name).aliases[0]})" for name in offered]
+        text += t("help_models", origin.lang, models=join_list(labels, origin.lang))
+    return text
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -108,6 +115,10 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
     resets = resets_text(report.resets_at, services.quota.now(), lang)
     text += t("usage_costs", lang, resets=resets, **_costs(services))
+    if len(services.settings.offered) > 1:  # the 1K/2K/4K figures above are the default model's: say this one's
+        request = await services.requests.default_request(origin)
+        choice = f"{request.profile.label} · {request.label}"
+        text += t("usage_choice", lang, choice=choice, credits=services.quota.cost(request))
     await reply(context, origin, text)
 
 

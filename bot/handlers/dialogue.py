@@ -11,10 +11,11 @@ from telegram import InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from ..imagemodels import PROFILES, profile_for
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard
 from ..models import Origin, PendingRequest
-from ..options import MAX_PROMPT_CHARS, OptionError, Resolution, parse_prompt
+from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services
@@ -43,13 +44,11 @@ async def start(
 
     `source`, the user's own text message, may be the first part of a longer prompt the app split."""
     lang = origin.lang
+    offered = services.settings.offered
     try:
-        parsed = parse_prompt(text)
+        parsed = parse_prompt(text, models_on_offer(services), lenient_model=True)
     except OptionError as exc:
-        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await tell(
-            context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)), status_message_id
-        )
+        await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return
     if not parsed.prompt:
         await tell(context, origin, t("usage", lang), status_message_id)
@@ -68,20 +67,67 @@ async def start(
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
         return
-    pending = await services.requests.start(origin, parsed, references, status_message_id)
-    note = unknown_note(parsed.unknown, lang)
+    try:
+        pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id)
+    except OptionError as exc:
+        await tell(context, origin, option_error(exc, lang, offered), status_message_id)
+        return
+    most = profile_for(pending.model).max_references()
+    if len(pending.references) > most:  # this model takes fewer pictures than any model's cap
+        await reply(context, origin, t("refs_trimmed", lang, count=len(pending.references), limit=most))
+        pending.references = pending.references[:most]
+    notes = [unknown_note((*parsed.unknown, *not_taken), lang)]
+    if parsed.unknown_model is not None:  # nothing is made until they pick one: the keyboard, its model row on top
+        notes.append(t("unknown_model_pick", lang, value=parsed.unknown_model, valid=join_list(offered, lang)))
+    note = "\n".join(n for n in notes if n) or None
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
     if may_go_on and source is not None:  # only a source's text may go on
         pending.source_text, pending.source_date = raw, source.date.timestamp()
-    if parsed.aspect_ratio and parsed.size and not may_go_on:
+    at_once = parsed.aspect_ratio and parsed.size and parsed.unknown_model is None
+    if at_once and not may_go_on:
         if note:
             await reply(context, origin, note)
         await submit(context, services, pending)
         return
     await show_keyboard(context, services, pending, note)
-    if parsed.aspect_ratio and parsed.size:
+    if at_once:
         context.application.create_task(submit_when_whole(context, services, pending.id, raw))
+
+
+def apply_flags(pending: PendingRequest, parsed: ParsedPrompt) -> tuple[str, ...]:
+    """A prompt's flags over an open request (its text edited, or its next part joined): `--model` switches the
+    model, the choices carried. Returns the flags that model does not take; OptionError for a value it lacks."""
+    profile = profile_for(parsed.model or pending.model)
+    options, not_taken = parsed.choose(profile, pending.options)
+    pending.use(profile.name, options)
+    pending.variants = parsed.variants or pending.variants
+    return not_taken
+
+
+def models_on_offer(services: Services) -> list[str] | None:
+    """The models a prompt's `--model` may name: those offered when there are several; with one, `--model` is
+    nobody's flag, as before there were models."""
+    offered = services.settings.offered
+    return offered if len(offered) > 1 else None
+
+
+def option_error(exc: OptionError, lang: str | None, offered: list[str]) -> str:
+    """The one sentence for a flag's bad value: the ratio, size, count or model it names, or a model's choice
+    (`Seedream 4.5 has no --size “1K”`)."""
+    valid, value = join_list(exc.valid, lang), exc.value or "?"
+    if exc.model is None and exc.flag in _FLAG_KEYS:
+        return t(_FLAG_KEYS[exc.flag], lang, value=value, valid=valid)
+    named = [exc.model] if exc.model in PROFILES else [m for m in offered if _takes(m, exc.flag)]
+    model = join_list([profile_for(m).label for m in named], lang)
+    return t("bad_option", lang, model=model, flag=exc.flag, value=value, valid=valid)
+
+
+def _takes(model: str, flag: str) -> bool:
+    return any(f"--{name}" == flag for option in profile_for(model).options for name in option.flags)
+
+
+_FLAG_KEYS = {"--ar": "bad_ratio", "--size": "bad_size", "--n": "bad_variants", "--model": "bad_model"}
 
 
 async def submit_when_whole(
@@ -113,7 +159,7 @@ async def show_keyboard(
 ) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
-    text, markup = choose_text(pending), keyboard_of(pending)
+    text, markup = choose_text(pending), keyboard_of(pending, services)
     if note:
         text = f"{note}\n\n{text}"
     if pending.message_id is not None:
@@ -128,7 +174,9 @@ async def show_keyboard(
     await services.requests.save(pending)
 
 
-def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
+def keyboard_of(pending: PendingRequest, services: Services | None = None) -> InlineKeyboardMarkup:
+    """The request's keyboard; with `services`, several models offered: the model row, its options and the cost."""
+    offered = services.settings.offered if services is not None else []
     return choice_keyboard(
         pending.id,
         pending.aspect_ratio,
@@ -136,6 +184,10 @@ def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
         pending.origin.lang,
         variants=pending.variants,
         keep_ratio=bool(pending.references),
+        profile=profile_for(pending.model),
+        extra=pending.extra,
+        models=[profile_for(name) for name in offered],
+        cost=services.quota.cost(pending.request) if services is not None and len(offered) > 1 else None,
     )
 
 
@@ -177,7 +229,9 @@ async def submit(
     except QuotaExceeded as exc:
         resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
         quota, left = services.quota, exc.report.left or 0
-        cheaper = any(quota.credits(s) < quota.credits(pending.size) and quota.credits(s) <= left for s in Resolution)
+        request = pending.request
+        costs = [quota.cost(request.with_options(size=s)) for s in request.profile.option("size").choices]
+        cheaper = any(c < quota.cost(request) and c <= left for c in costs)
         hint = t("quota_hint_smaller" if cheaper else "quota_hint_admin", origin.lang)
         report = exc.report
         chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))

@@ -52,10 +52,13 @@ def _prompt(jobs: list[Job]) -> str:
     return prompt if len(prompt) <= LINE_PROMPT_CHARS else prompt[: LINE_PROMPT_CHARS - 1] + "…"
 
 
-def _label(jobs: list[Job], lang: str | None) -> str:
-    """`16:9 · 2K · ×4`, named an edit or an upscale when it is one, and how many arrived when not all did."""
+def _label(jobs: list[Job], lang: str | None, named: bool = False) -> str:
+    """`16:9 · 2K · ×4` (`named`, several models offered: `GPT Image 2 · 16:9 · 2K · medium · ×4`), named an edit
+    or an upscale when it is one, and how many arrived when not all did."""
     lead = jobs[0]
     label = lead.request.label + (f" · ×{len(jobs)}" if len(jobs) > 1 else "")
+    if named:
+        label = f"{lead.request.profile.label} · {label}"
     if lead.upscale_of:
         label = f"{t('history_upscale', lang)} · {label}"
     elif lead.references:
@@ -119,6 +122,7 @@ async def history_page(
     """One page of made (`MADE`, with what is still in progress on the first) or not-made requests."""
     services = get_services(context)
     past, hours = services.history, services.settings.originals_max_age_hours
+    named = len(services.settings.offered) > 1
     since, made = time.time() - hours * 3600, kind == MADE
     total, requests = await past.history(user_id, chat_id, since, made=made, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     if total and not requests:  # past the end (the list shrank since it was shown): its last page
@@ -144,7 +148,7 @@ async def history_page(
         title = t("history_not_made", lang, count=total, hours=hours, page=page + 1, pages=pages)
     lines = [title]
     for number, jobs in enumerate(requests, start=first):
-        values = {"n": number, "icon": _icon(jobs), "label": _label(jobs, lang), "prompt": _prompt(jobs)}
+        values = {"n": number, "icon": _icon(jobs), "label": _label(jobs, lang, named), "prompt": _prompt(jobs)}
         lines.append(
             t("history_line", lang, **values)
             if made
@@ -153,7 +157,7 @@ async def history_page(
     if running:
         lines += ["", t("history_running", lang)]
         lines += [
-            t("history_running_line", lang, icon=_icon(jobs), label=_label(jobs, lang), prompt=_prompt(jobs))
+            t("history_running_line", lang, icon=_icon(jobs), label=_label(jobs, lang, named), prompt=_prompt(jobs))
             for jobs in running
         ]
     switch = t("history_not_made_button" if made else "history_made_button", lang, count=others)

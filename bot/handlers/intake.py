@@ -22,7 +22,18 @@ from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message, unusable_media
 from ..texts import t
-from .dialogue import SPLIT_NEAR, SPLIT_WINDOW, measured, show_keyboard, start, submit, submit_when_whole, unknown_note
+from .dialogue import (
+    SPLIT_NEAR,
+    SPLIT_WINDOW,
+    apply_flags,
+    measured,
+    models_on_offer,
+    show_keyboard,
+    start,
+    submit,
+    submit_when_whole,
+    unknown_note,
+)
 from .replies import MESSAGES, origin_for, reply
 
 log = logging.getLogger(__name__)
@@ -172,20 +183,21 @@ async def _joined_to_split_prompt(
     if pending is None or pending.source_text is None or sent - (pending.source_date or 0) > SPLIT_WINDOW:
         return False
     whole = pending.source_text + text
+    models = models_on_offer(services)
     try:
-        parsed = parse_prompt(command_text(whole) if whole.startswith("/") else whole)
-    except OptionError:
-        parsed = parse_prompt(pending.prompt + text)  # a broken flag in the tail stays words; the head's was checked
+        parsed = parse_prompt(command_text(whole) if whole.startswith("/") else whole, models, lenient_model=True)
+        apply_flags(pending, parsed)
+    except OptionError:  # a broken flag in the tail stays words; the head's was checked
+        parsed = parse_prompt(pending.prompt + text)
+        pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
-    pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
-    pending.size = parsed.size or pending.size
-    pending.variants = parsed.variants or pending.variants
     more = len(text) > SPLIT_NEAR
     pending.source_text, pending.source_date = (whole, sent) if more else (None, None)
     if parsed.aspect_ratio and parsed.size and not more:
         taken = await services.requests.take(pending.id)
         if taken is not None:
-            taken.prompt, taken.aspect_ratio, taken.size = pending.prompt, pending.aspect_ratio, pending.size
+            taken.prompt = pending.prompt
+            taken.use(pending.model, pending.options)
             await submit(context, services, taken)
         return True
     await show_keyboard(context, services, pending)
@@ -207,17 +219,15 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
     try:
-        parsed = parse_prompt(prompt)
+        parsed = parse_prompt(prompt, models_on_offer(services), lenient_model=True)
+        if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
+            return
+        not_taken = apply_flags(pending, parsed)
     except OptionError:
         return  # the open keyboard keeps the last good prompt; the user sees it unchanged
-    if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
-        return
     pending.prompt = parsed.prompt
-    pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
-    pending.size = parsed.size or pending.size
-    pending.variants = parsed.variants or pending.variants
     pending.source_text = pending.source_date = None
-    await show_keyboard(context, services, pending, unknown_note(parsed.unknown, pending.origin.lang))
+    await show_keyboard(context, services, pending, unknown_note((*parsed.unknown, *not_taken), pending.origin.lang))
 
 
 async def unusable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -45,6 +45,7 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             references=job.references,
             variants=job.variants,
         )
+        again.use(job.request.model, dict(job.request.options))
         if callback.action == Action.AGAIN:
             await answer()
             await submit(context, services, again, upscale_of=job.upscale_of)
@@ -75,6 +76,8 @@ async def _upscale(
     lang = again.origin.lang
     try:
         size = Resolution.parse(size_arg)
+        if size.value not in job.request.profile.option("size").choices:  # a size its model does not make
+            raise ValueError(size_arg)
     except ValueError:
         await answer(t("expired", lang))
         return
@@ -102,7 +105,8 @@ async def _send_original(
     if job.variants > 1:
         name = name.replace(f".{extension}", f"_{job.variant}.{extension}")
     picture = ImageFile(path, size, job.width or 0, job.height or 0, name)
-    details = f"{request.label} · {job.width}×{job.height}" if job.width else request.label
+    label = f"{request.profile.label} · {request.label}" if _named(services) else request.label
+    details = f"{label} · {job.width}×{job.height}" if job.width else label
     uploads = services.uploads
     note = t("original_as_jpeg", lang, limit=uploads.max_bytes // MB)
     async with uploads.heavy if uploads.too_big(picture) else contextlib.nullcontext():  # made to fit: a bitmap
@@ -135,7 +139,7 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
         for member in stored:
             await _resend_one(context, member, target, lang)
         return True
-    details = album_details(stored)
+    details = album_details(stored, named=_named(get_services(context)))
     media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
     await context.bot.send_media_group(media=media, **send_kwargs(target))
     markup = album_keyboard(
@@ -143,24 +147,33 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
         lang,
         with_originals=not stored[0].document_file_id,
         size=Resolution.smallest(m.size_made for m in stored),
+        tiers=stored[0].request.profile.option("size").choices,
     )
     await context.bot.send_message(text=f"🎨 ×{len(stored)} · {details}", reply_markup=markup, **send_kwargs(target))
     return True
 
 
 async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
-    text = caption(job.request.prompt, details_line(job) if job.width else job.request.label)
+    named = _named(get_services(context))
+    label = f"{job.request.profile.label} · {job.request.label}" if named else job.request.label
+    text = caption(job.request.prompt, details_line(job, named=named) if job.width else label)
+    tiers = job.request.profile.option("size").choices
     if job.photo_file_id:
-        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made)
+        markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made, tiers=tiers)
         await context.bot.send_photo(photo=job.photo_file_id, caption=text, reply_markup=markup, **send_kwargs(target))
         return True
     if job.document_file_id:
-        markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made)
+        markup = result_keyboard(job.id, lang, with_original=False, size=job.size_made, tiers=tiers)
         await context.bot.send_document(
             document=job.document_file_id, caption=text, reply_markup=markup, **send_kwargs(target)
         )
         return True
     return False
+
+
+def _named(services: Services) -> bool:
+    """Several models are offered: a result's details name its model."""
+    return len(services.settings.offered) > 1
 
 
 COMMANDS: list[Command] = []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
+from ..imagemodels import profile_for
 from ..keyboards import Action, Callback, prefs_keyboard
 from ..menus import Command
 from ..models import Prefs, prefs_scope
@@ -46,9 +47,30 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     prefs = await services.prefs.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
-    markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
+    markup = _keyboard(services, scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
     app_lang = update.effective_user.language_code if update.effective_user else None
-    await reply(context, origin, _panel(scope, prefs, ratio, size, origin.lang, app_lang), markup)
+    text = _panel(scope, prefs, ratio, size, origin.lang, app_lang) + _model_row(services, prefs, origin.lang)
+    await reply(context, origin, text, markup)
+
+
+def _model(services: Services, prefs: Prefs) -> str:
+    """The default model in effect: the remembered one while it is offered, else the bot's."""
+    offered = services.settings.offered
+    return prefs.model if prefs.model in offered else services.settings.default_model
+
+
+def _keyboard(
+    services: Services, key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
+) -> InlineKeyboardMarkup:
+    models = [profile_for(name) for name in services.settings.offered]
+    return prefs_keyboard(key, prefs, ratio, size, lang, models=models, model=_model(services, prefs))
+
+
+def _model_row(services: Services, prefs: Prefs, lang: str | None) -> str:
+    """The panel's line for the default model, when several are offered."""
+    if len(services.settings.offered) < 2:
+        return ""
+    return t("prefs_row_model", lang, model=profile_for(_model(services, prefs)).label)
 
 
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -79,7 +101,9 @@ async def _on_prefs_button(
     prefs = await services.prefs.get_prefs(*scope)
     kind, value = callback.arg[0], callback.arg[1:]
     try:
-        if kind == "r":
+        if kind == "m" and value in services.settings.offered:
+            prefs.model = value
+        elif kind == "r":
             prefs.aspect_ratio = AspectRatio.parse(value)
         elif kind == "s":
             prefs.size = Resolution.parse(value)
@@ -111,8 +135,8 @@ async def _on_prefs_button(
         await services.menu.set_private(context.bot, scope[1], lang, chosen=True)
     elif kind == "l":
         await services.menu.reset_private(context.bot, scope[1], lang)
-    markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
-    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code)
+    markup = _keyboard(services, callback.id, prefs, ratio, size, lang)
+    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code) + _model_row(services, prefs, lang)
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 

@@ -78,8 +78,11 @@ class Finisher:
         lease: float,
         uploads: delivery.Uploads,
         admins: frozenset[int] = frozenset(),
+        name_models: bool = False,
     ) -> None:
+        """`name_models`: several models are offered, so a result's details name its model."""
         self._bot = bot
+        self._named = name_models
         self._store = store
         self._originals = originals
         self._lease = lease
@@ -247,16 +250,19 @@ class Finisher:
         lang, target = lead.origin.lang, Target.of(lead.origin)
         if len(pictures) == 1:
             job, picture = pictures[0]
-            details = delivery.details_line(job) + note
+            details = delivery.details_line(job, named=self._named) + note
+            tiers = job.request.profile.option("size").choices
             result = await delivery.deliver(
                 self._bot,
                 target,
                 picture,
                 delivery.caption(job.request.prompt, details),
-                lambda original: keyboards.result_keyboard(job.id, lang, with_original=original, size=job.size_made),
+                lambda original: keyboards.result_keyboard(
+                    job.id, lang, with_original=original, size=job.size_made, tiers=tiers
+                ),
                 uploads=self._uploads,
                 jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
-                file_caption=t("original_file", lang, details=delivery.details_line(job)),
+                file_caption=t("original_file", lang, details=delivery.details_line(job, named=self._named)),
                 with_original=with_original,
             )
             job.delivery, job.result_message_id = result.kind, result.message.message_id
@@ -265,7 +271,8 @@ class Finisher:
                 await self._lines.send(lead, t("original_too_big", lang, mb=(job.bytes or 0) / 1024 / 1024))
         else:
             ids = [job.id for job, _ in pictures]
-            details = delivery.album_details([job for job, _ in pictures])
+            details = delivery.album_details([job for job, _ in pictures], named=self._named)
+            tiers = lead.request.profile.option("size").choices
             summary = f"🎨 ×{len(pictures)} · {details}{note}"
             album = await delivery.deliver_album(
                 self._bot,
@@ -274,7 +281,11 @@ class Finisher:
                 delivery.caption(lead.request.prompt, details),
                 summary,
                 lambda originals: keyboards.album_keyboard(
-                    ids, lang, with_originals=originals, size=Resolution.smallest(job.size_made for job, _ in pictures)
+                    ids,
+                    lang,
+                    with_originals=originals,
+                    size=Resolution.smallest(job.size_made for job, _ in pictures),
+                    tiers=tiers,
                 ),
                 uploads=self._uploads,
                 jpeg_caption=self._jpeg_caption(lead.request.prompt, details, lang),

@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..imagemodels import UnknownModel
 from ..models import Job, JobStatus, Origin
-from ..options import AspectRatio, ImageRequest, Resolution
+from ..options import ImageRequest
 from .schema import jobs, usage
 
 FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
@@ -32,7 +33,7 @@ _PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request"
 def job_row(job: Job) -> dict[str, Any]:
     o, r = job.origin, job.request
     row: dict[str, Any] = {name: getattr(o, name) for name in ORIGIN_COLUMNS}
-    row.update(prompt=r.prompt, aspect_ratio=r.aspect_ratio.value, size=r.size.value, refs=json.dumps(job.references))
+    row.update(prompt=r.prompt, refs=json.dumps(job.references), **request_columns(r))
     row.update({name: getattr(job, name) for name in _PLAIN})
     row["status"] = job.status.value
     row.update({name: json.dumps(getattr(job, name)) for name in _JSON})
@@ -41,11 +42,34 @@ def job_row(job: Job) -> dict[str, Any]:
 
 def row_job(row: sa.Row) -> Job:
     m = row._mapping
-    request = ImageRequest(m["prompt"], AspectRatio(m["aspect_ratio"]), Resolution(m["size"]))
+    request = stored_request(m["prompt"], m)
     values = {name: m[name] for name in _PLAIN}
     values["status"] = JobStatus(values["status"])
     values.update({name: json.loads(m[name]) if m[name] else {} for name in _JSON})
     return Job(origin=row_origin(m), request=request, references=tuple(json.loads(m["refs"])), **values)
+
+
+def request_columns(request: ImageRequest) -> dict[str, str]:
+    """A request as its columns: the JSON value, and its ratio and size mirrored for an older version."""
+    return {"request": request.to_json(), "aspect_ratio": request.aspect_ratio.value, "size": request.size.value}
+
+
+def stored_request(prompt: str, m: Any) -> ImageRequest:
+    """The request a row holds: its model and options from the JSON value, its ratio and size from their columns
+    (every version writes those: a row an older version wrote or changed during a rolling upgrade reads right). No
+    JSON, or a model this version no longer has: nano-banana-2 with that ratio and size."""
+    try:
+        data = json.loads(m["request"]) if m["request"] else {}
+        data = data if isinstance(data, dict) else {}
+    except ValueError:
+        data = {}
+    found = data.get("options")
+    options: dict[str, Any] = found if isinstance(found, dict) else {}
+    value = {"model": data.get("model"), "options": {**options, "ratio": m["aspect_ratio"], "size": m["size"]}}
+    try:
+        return ImageRequest.from_json(prompt, json.dumps(value))
+    except UnknownModel:
+        return ImageRequest.from_json(prompt, json.dumps({"options": value["options"]}))
 
 
 def row_origin(m: Any) -> Origin:
@@ -62,7 +86,16 @@ _GROUP: sa.BindParameter[str] = sa.bindparam("b_group")
 IN_GROUP = (jobs.c.group_id == _GROUP) | ((jobs.c.id == _GROUP) & jobs.c.group_id.is_(None))
 IS_LEAD = IN_GROUP & (jobs.c.variant == 1)
 BY_ID = jobs.c.id == sa.bindparam("b_id")
-_ROW_COLUMNS = (*ORIGIN_COLUMNS, "prompt", "aspect_ratio", "size", "refs", *_PLAIN, *_JSON)  # what `job_row` writes
+_ROW_COLUMNS = (
+    *ORIGIN_COLUMNS,
+    "prompt",
+    "aspect_ratio",
+    "size",
+    "request",
+    "refs",
+    *_PLAIN,
+    *_JSON,
+)  # what `job_row` writes
 OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id", "epoch")]
 AT_EPOCH = jobs.c.epoch == sa.bindparam("b_epoch")
 

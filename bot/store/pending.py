@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ..models import PendingRequest
 from ..options import AspectRatio, Resolution
 from .backend import Repository
-from .jobrows import ORIGIN_COLUMNS, row_origin
+from .jobrows import ORIGIN_COLUMNS, request_columns, row_origin, stored_request
 from .schema import pending
 
 
@@ -21,8 +21,7 @@ class Pending(Repository):
         row.update(
             id=p.id,
             prompt=p.prompt,
-            aspect_ratio=p.aspect_ratio.value,
-            size=p.size.value,
+            **request_columns(p.request),
             message_id=p.message_id,
             created_at=p.created_at,
             refs=json.dumps(p.references),
@@ -97,12 +96,13 @@ class Pending(Repository):
 
 def _pending(row: sa.Row) -> PendingRequest:
     m = row._mapping
+    request = stored_request(m["prompt"], m)
     return PendingRequest(
         m["id"],
         row_origin(m),
         m["prompt"],
-        AspectRatio(m["aspect_ratio"]),
-        Resolution(m["size"]),
+        AspectRatio(request.options["ratio"]),
+        Resolution(request.options["size"]),
         m["message_id"],
         m["created_at"],
         tuple(json.loads(m["refs"])),
@@ -113,4 +113,6 @@ def _pending(row: sa.Row) -> PendingRequest:
         m["source_date"],
         bool(m["wants_prompt"]),
         m["album_id"],
+        request.model,
+        {k: v for k, v in request.options.items() if k not in ("ratio", "size")},
     )

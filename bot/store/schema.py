@@ -51,6 +51,8 @@ pending = Table(
     Column("source_date", Float),
     Column("wants_prompt", Integer, nullable=False, server_default="0"),
     Column("album_id", Text),
+    # schema 0007: its model and options as one JSON value (`ImageRequest.to_json`); aspect_ratio and size mirror them
+    Column("request", Text),
 )
 
 jobs = Table(
@@ -98,6 +100,8 @@ jobs = Table(
     Column("line_busy_until", Float),
     # schema 0006: the fence, a new number at every claim; a write about the job names the one it holds
     Column("epoch", Integer, nullable=False, server_default="0"),
+    # schema 0007: its model and options as one JSON value (`ImageRequest.to_json`); aspect_ratio and size mirror them
+    Column("request", Text),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
@@ -114,6 +118,8 @@ prefs = Table(
     Column("always_original", Integer, nullable=False, server_default="0"),
     Column("language", Text),
     Column("variants", Integer),
+    # schema 0007: the default model and remembered options, `{"model": null, "options": {"ratio": "4:3"}}`
+    Column("request", Text),
     PrimaryKeyConstraint("scope", "scope_id"),
 )
 
