@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
 
-from telegram import ForceReply, LabeledPrice, Message, Update
+from telegram import ForceReply, LabeledPrice, Message, Update, User
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
@@ -29,6 +29,7 @@ from ..purchases import PaymentRow, Refund, RefundOutcome
 from ..services import Services, get_services
 from ..stars import STARS, Pack
 from ..targets import Target, send_kwargs
+from ..tasks import complain, persist
 from ..texts import TEXTS, t
 from .dialogue import offer_packs
 from .replies import Answer, display_name, origin_for, reply, user_lang
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 SALES = frozenset({"buy", "terms", "paysupport"})  # answered and listed only with STARS_PACKS set
 RECENT_FOR_SUPPORT = 5  # a buyer's payments sent with their /paysupport message
 RECENT_FOR_ADMINS = 15  # lines of /payments
+PERSIST_ATTEMPTS = 20  # tries (0.5 s doubling to 15 s: about four minutes) to record money that moved
 ALREADY_REFUNDED = (
     "charge_already_refunded"  # PTB writes Telegram's CHARGE_ALREADY_REFUNDED as "Charge_already_refunded"
 )
@@ -56,6 +58,14 @@ def _admins_only(handler: Handler) -> Handler:
         await handler(update, context)
 
     return wrapper
+
+
+async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User) -> str | None:
+    """The buyer's language, or their app's when the database can't say (a pre-checkout must be answered)."""
+    try:
+        return await user_lang(context, user)
+    except Exception:
+        return user.language_code
 
 
 async def _lang_of(services: Services, user_id: int) -> str | None:
@@ -122,14 +132,19 @@ async def on_pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     invoice names, who is not blocked; else a one-sentence reason in the buyer's language."""
     query = update.pre_checkout_query
     services = get_services(context)
-    refusal = await services.purchases.check(
-        query.invoice_payload, query.from_user.id, query.currency, query.total_amount
-    )
     try:
-        if refusal is None:
+        refusal = await services.purchases.check(
+            query.invoice_payload, query.from_user.id, query.currency, query.total_amount
+        )
+        reason = None if refusal is None else refusal.value
+    except Exception as exc:  # the database: a "no" now beats Telegram's timeout, and nothing is charged
+        complain(log, f"pre-checkout {query.id} of {query.from_user.id} could not be checked", exc)
+        reason = "pay_try_again"
+    try:
+        if reason is None:
             await query.answer(ok=True)
         else:
-            await query.answer(ok=False, error_message=t(refusal.value, await user_lang(context, query.from_user)))
+            await query.answer(ok=False, error_message=t(reason, await _lang_or_none(context, query.from_user)))
     except BadRequest as exc:  # too late (over 10 s) or answered already: Telegram has decided
         log.warning("pre-checkout %s of %s not answered: %s", query.id, query.from_user.id, exc.message)
 
@@ -141,9 +156,25 @@ async def on_paid(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     payment = message.successful_payment
     buyer = message.from_user or update.effective_user
-    credited = await services.purchases.credit(
-        payment.telegram_payment_charge_id, buyer.id, payment.invoice_payload, payment.total_amount
-    )
+    charge = payment.telegram_payment_charge_id
+    try:  # the Stars are taken: a database that is down for a moment must not lose the credits
+        credited = await persist(
+            lambda: services.purchases.credit(charge, buyer.id, payment.invoice_payload, payment.total_amount),
+            f"credit payment {charge}",
+            log,
+            attempts=PERSIST_ATTEMPTS,
+        )
+    except Exception:
+        log.error(
+            "payment %s of user %s NOT credited (%s Stars, payload %r); credit it with /grant or refund it with "
+            "/refund %s",
+            charge,
+            buyer.id,
+            payment.total_amount,
+            payment.invoice_payload,
+            charge,
+        )
+        raise
     if credited is None:
         return
     origin = dataclasses.replace(await origin_for(update, context), reply_to=None)
@@ -154,7 +185,13 @@ async def on_refunded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """refunded_payment, a refund Telegram reports (ours, or one it made by itself): its credits taken back once."""
     services = get_services(context)
     refunded = update.effective_message.refunded_payment
-    outcome = await services.purchases.take_back(refunded.telegram_payment_charge_id, "telegram")
+    charge = refunded.telegram_payment_charge_id
+    outcome = await persist(
+        lambda: services.purchases.take_back(charge, "telegram"),
+        f"apply the refund of {charge}",
+        log,
+        attempts=PERSIST_ATTEMPTS,
+    )
     if outcome.result is Refund.UNKNOWN:
         log.warning("refund of a payment not in the ledger: %s", refunded.telegram_payment_charge_id)
     await _tell_buyer(context, services, outcome)
