@@ -21,17 +21,18 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, models, results
+from .handlers import admin, cancel, choices, common, history, intake, models, payments, results
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
 from .inbox import Inbox
 from .jobs.queue import JobQueue
 from .jobs.worker import Worker
-from .menus import Menu
+from .menus import Command, Menu
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
+from .purchases import Purchases
 from .quota import Quota
 from .request_service import RequestService
 from .serve.http import HttpServer, build_app
@@ -44,10 +45,24 @@ from .telegram_references import AlbumCollector, ReferenceFetcher
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.PRE_CHECKOUT_QUERY,
+]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-FEATURES = [intake, choices, results, cancel, settings_handlers, history, models, common, admin]
+# Payments first: a reply to its /paysupport question is the buyer's message to the admins, not a prompt.
+FEATURES = [payments, intake, choices, results, cancel, settings_handlers, history, models, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
+
+
+def commands_of(settings: Settings) -> list[Command]:
+    """The commands this bot answers and lists: without STARS_PACKS nothing about buying (payments.SALES)."""
+    return [command for command in COMMANDS if settings.stars_packs or command.name not in payments.SALES]
+
+
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
 
@@ -84,7 +99,9 @@ def build_application(settings: Settings) -> Application:
     app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
-    for command in COMMANDS:  # first: every module's plain-text and unknown-command handlers come after them
+    for command in commands_of(
+        settings
+    ):  # first: every module's plain-text and unknown-command handlers come after them
         app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
     for feature in FEATURES:
         app.add_handlers(feature.HANDLERS)
@@ -185,10 +202,13 @@ async def start_services(
         presentation,
         inbox,
         uploads,
-        Menu([c for c in COMMANDS if not c.several_models or len(settings.offered) > 1]),
+        Menu([c for c in commands_of(settings) if not c.several_models or len(settings.offered) > 1]),
+        Purchases(store, settings),
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
+    if settings.stars_packs and not settings.payments_on:
+        log.warning("STARS_PACKS is set but USER_DAILY_QUOTA=0 (unlimited): purchases will be refused")
     lines.start()
     await worker.start()
     if inbox is not None:

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .imagemodels import PROFILES, UnknownModel, profile_for
 from .options import AspectRatio, ImageRequest, Resolution
+from .stars import Pack, parse_packs
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_HTTP_PORT = 8080
@@ -157,6 +158,8 @@ class Settings(ImageSettings):
     # `model:choice=credits` entries over the profiles' own credits (and over QUOTA_CREDITS_* for nano-banana-2).
     model_credits: Annotated[dict[str, dict[str, int]], NoDecode] = Field(default_factory=dict)
     quota_timezone: str = "UTC"
+    # Credit packs sold for Telegram Stars, `credits:stars` entries; none (the default): payments off.
+    stars_packs: Annotated[tuple[Pack, ...], NoDecode] = ()
 
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
     @classmethod
@@ -250,6 +253,16 @@ class Settings(ImageSettings):
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError("unknown time zone; use UTC or a name like Asia/Shanghai") from None
         return value
+
+    @field_validator("stars_packs", mode="before")
+    @classmethod
+    def _stars_packs(cls, value: object) -> object:
+        return parse_packs(value) if isinstance(value, str) else value
+
+    @property
+    def payments_on(self) -> bool:
+        """Packs are for sale, and there is something to buy (a daily limit that purchased credits go beyond)."""
+        return bool(self.stars_packs) and self.user_daily_quota > 0
 
     @field_validator("model_credits", mode="before")
     @classmethod

@@ -5,7 +5,9 @@ So an update Telegram considers delivered is never lost by a crash, and an `upda
 repeat, another replica) is recognised and ignored. Handling takes updates from the database with one rule: a
 chat's next update waits until its previous one is done, whichever process handles either — two quick taps
 (16:9, then Generate) always take effect in that order. Slow work (generations, album collection) runs outside
-this order as its own task, so a chat is never blocked by its own jobs.
+this order as its own task, so a chat is never blocked by its own jobs. A pre-checkout query (no chat; Telegram
+waits 10 s for its answer) is recorded as taken by the process that received it and handled at once, outside the
+claim loop and its slots.
 """
 
 from __future__ import annotations
@@ -85,8 +87,12 @@ class Inbox:
         update_id = payload.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("not an update: no integer update_id")
-        new = await self._store.updates.record_update(update_id, chat_of(payload), payload)
-        if new:
+        urgent = isinstance(payload.get("pre_checkout_query"), dict)
+        owner = self._owner if urgent else None
+        new = await self._store.updates.record_update(update_id, chat_of(payload), payload, owner, UPDATE_LEASE)
+        if new and urgent:
+            self._spawn(update_id, payload)
+        elif new:
             self._wake.set()
         else:
             log.info("update %s seen before; ignored", update_id)
@@ -174,9 +180,7 @@ class Inbox:
                 except Exception as exc:
                     complain(log, "could not read the inbox", exc)
             for update_id, payload in claimed:
-                task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
-                self._in_flight.add(task)
-                task.add_done_callback(self._finished)
+                self._spawn(update_id, payload)
             if loop.time() - swept > HOUSEKEEPING_EVERY:
                 swept = loop.time()
                 await self._housekeeping()
@@ -193,6 +197,11 @@ class Inbox:
             await self._store.albums.prune_albums(time.time() - KEEP_DONE)
         except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
+
+    def _spawn(self, update_id: int, payload: dict) -> None:
+        task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

@@ -11,6 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from .imagemodels import Option, Profile, profile_for
 from .models import Job, Prefs
 from .options import VARIANT_CHOICES, AspectRatio, Resolution
+from .stars import Pack
 from .texts import LANGUAGES, t
 
 RATIOS_PER_ROW = 5
@@ -37,6 +38,8 @@ class Action(StrEnum):
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
     MODEL = "y"  # switch a pending request's model (arg: the profile's name), when several are offered
     MODEL_OPTION = "z"  # a model's own option on a pending request (arg: `<option>.<choice>`, `quality.high`)
+    BUY_PACK = "b"  # a credit pack under /buy: its invoice (the id is the pack's credits; arg: its Stars)
+    SHOP = "B"  # 🛒 under a refusal for credits: the packs (the id is the user's id)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -57,6 +60,7 @@ KEYBOARD_ACTIONS = frozenset(
 RESULT_ACTIONS = frozenset({Action.AGAIN, Action.CHANGE, Action.UPSCALE, Action.ORIGINAL, Action.RESEND})
 
 HELP_SECTIONS = ("options", "edit", "results", "commands")
+BUY_START = "buy"  # the deep link's start parameter: the private chat opened on the packs
 HELP_MAIN = "main"
 
 
@@ -313,3 +317,30 @@ def help_keyboard(section: str | None, lang: str | None) -> InlineKeyboardMarkup
     if section is not None:
         rows.append([_button(t("help_back", lang), Action.HELP, HELP_MAIN)])
     return InlineKeyboardMarkup(rows)
+
+
+def packs_keyboard(packs: tuple[Pack, ...], lang: str | None) -> InlineKeyboardMarkup:
+    """Under /buy: one button per pack, its invoice."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                _button(
+                    t("buy_pack", lang, credits=p.credits, stars=p.stars), Action.BUY_PACK, str(p.credits), str(p.stars)
+                )
+            ]
+            for p in packs
+        ]
+    )
+
+
+def buy_link(bot_username: str) -> str:
+    """The deep link that opens the private chat with the bot on its packs (`/start buy`)."""
+    return f"https://t.me/{bot_username}?start={BUY_START}"
+
+
+def shop_keyboard(user_id: int, bot_username: str, lang: str | None, *, private: bool) -> InlineKeyboardMarkup:
+    """🛒 under a refusal for credits: the packs here in a private chat; elsewhere the private chat, opened on them
+    (invoices go to the person)."""
+    if private:
+        return InlineKeyboardMarkup([[_button(t("buy_button", lang), Action.SHOP, str(user_id))]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("buy_open_private", lang), url=buy_link(bot_username))]])

@@ -7,8 +7,9 @@ Simplified) gets its menu per private chat instead, set when such a user starts 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import (
     Bot,
@@ -37,7 +38,7 @@ class Command:
     """A command, as its handler module exports it: what runs it, and its place in the menus (None: not listed)."""
 
     name: str
-    callback: Callable[..., Awaitable[None]]
+    callback: Callable[..., Coroutine[Any, Any, None]]
     private: int | None = None  # its place in the menu of private chats
     group: int | None = None  # and of groups
     several_models: bool = False  # listed only when several image models are offered (/models)

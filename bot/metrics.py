@@ -69,6 +69,14 @@ class Metrics:
             registry=registry,
         )
 
+        self.stars_received = Counter(
+            "imagine_stars_received", "Telegram Stars received for credit packs", registry=registry
+        )
+        self.stars_refunded = Counter("imagine_stars_refunded", "Telegram Stars refunded", registry=registry)
+        self.credits_purchased = Counter(
+            "imagine_credits_purchased", "Credits bought with Telegram Stars", registry=registry
+        )
+
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type, for `GET /metrics`."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -118,3 +126,14 @@ def retry_after(seconds: float) -> None:
 def update_received(kind: str) -> None:
     """Counted by its kind: `message`, `callback_query`, `channel_post`, … (the field Telegram filled)."""
     _current.get().updates.labels(type=kind).inc()
+
+
+def purchased(stars: int, credits: int) -> None:
+    """A payment credited (once per charge, by the process that recorded it)."""
+    metrics = _current.get()
+    metrics.stars_received.inc(stars)
+    metrics.credits_purchased.inc(credits)
+
+
+def refunded(stars: int) -> None:
+    _current.get().stars_refunded.inc(stars)

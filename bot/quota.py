@@ -1,4 +1,5 @@
-"""Daily credits per user and per chat, weighted by size; reserved when a job is queued, refunded if it fails."""
+"""Daily credits per user and per chat, weighted by size, then credits bought with Stars; reserved when a job is
+queued, refunded (each part where it came from) if it fails."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class UsageReport:
     chat_used: int | None
     chat_limit: int | None
     resets_at: datetime
+    purchased: int = 0  # credits bought with Stars, left: spent after today's free ones, never expire
 
     @property
     def left(self) -> int | None:
@@ -98,7 +100,8 @@ class Quota:
         used = await self._store.credits.credits_used(day=day, user_id=origin.user_id)
         granted = await self._store.credits.credits_granted(origin.user_id, day)
         chat_used = await self._store.credits.credits_used(day=day, chat_id=origin.chat_id) if chat_limit else None
-        return UsageReport(used, user_limit, granted, chat_used, chat_limit, self.resets_at())
+        purchased = await self._store.credits.purchased(origin.user_id)
+        return UsageReport(used, user_limit, granted, chat_used, chat_limit, self.resets_at(), purchased)
 
     async def grant(self, user_id: int, credits: int) -> None:
         await self._store.credits.grant_credits(user_id, self.today(), credits)

@@ -15,6 +15,7 @@ from .jobs.worker import Worker
 from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
+from .purchases import Purchases
 from .quota import Quota
 from .request_service import RequestService
 from .store import Store
@@ -49,6 +50,7 @@ class Services:
     inbox: Inbox | None  # None in a worker, which takes no updates
     uploads: Uploads
     menu: Menu  # the command menus, from the commands the handler modules export
+    purchases: Purchases  # credits bought with Telegram Stars
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 

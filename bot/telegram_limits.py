@@ -86,7 +86,7 @@ class BotApiRequest(HTTPXRequest):
 
 
 class Priority(IntEnum):
-    TAP = 0  # a person's tap: its callback answer and the redraw of the message tapped (see `tapped`)
+    TAP = 0  # a person's tap: its callback answer (or pre-checkout answer) and the redraw of the message tapped
     NO_CHAT = 1  # file look-ups, menus: tiny, and someone may be waiting for them
     RESULT = 2  # the image a user waits (and paid) for
     NORMAL = 3  # first status lines, final status texts, replies
@@ -119,7 +119,7 @@ def tapped(chat: int | str | None, message_id: int | None, inline_message_id: st
 
 def _is_tap(endpoint: str, chat: int | str | None, data: dict[str, Any]) -> bool:
     """The callback answer, or an edit of the message just tapped (within the tap's window)."""
-    if endpoint == "answerCallbackQuery":
+    if endpoint in ("answerCallbackQuery", "answerPreCheckoutQuery"):  # a person waits; Telegram 10 s at most
         return True
     tap = _TAPPED.get()
     if tap is None or not endpoint.startswith("edit") or time.monotonic() > tap.until:

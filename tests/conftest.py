@@ -191,6 +191,7 @@ ON_BOTH_BACKENDS = {
     "test_delivery",
     "test_groups_access_quota",
     "test_model_store",
+    "test_payments",
 }
 
 

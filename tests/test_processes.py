@@ -381,3 +381,43 @@ async def test_status_lines_only_move_forward_across_an_intake_and_two_workers(f
         (call,) = [r for r in img.requests if f"u{i} n1" in r.body["prompt"]]
         first_working = next(at for stage, _, at in history if stage == WORKING)
         assert first_working >= call.started  # "Generating" once the image API has the request, not before
+
+
+async def test_two_replicas_receiving_the_same_payment_credit_it_once(fleet, harness, tg, img):
+    """Telegram sends a successful_payment again (a new update id) and it reaches the other replica, and once more
+    to both at once: the charge id is the key, so the credits are added once, and the buyer thanked once."""
+    ports = [free_port(), free_port()]
+    forwarder = Forwarder(ports, "/tg/hook")
+    await forwarder.start()
+    try:
+        fleet.env.update(TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET, STARS_PACKS="100:50",
+                         USER_DAILY_QUOTA="2")
+        replicas = await asyncio.gather(*(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}")
+                                          for p in ports))
+        user, chat = harness.person()
+        harness.send(chat, user, "/buy")
+        offer = await harness.reply_text(chat["id"], "Choose a pack", timeout=20)
+        await harness.press(offer, "100 credits", user, timeout=20)
+        invoice = await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 20, "invoice")
+        charge = await tg.pay(user, invoice)
+        first = tg.star_payments[charge].update
+        again = tg.redeliver(first)  # round-robin: the other replica
+        forwarder.fan_out = True
+        tg.redeliver(first)  # to both replicas at once
+        await tg.wait_for(lambda: sum("successful_payment" in (d.update.get("message") or {})
+                                      for d in tg.webhook_deliveries) >= 3, 20, "three deliveries of the payment")
+        harness.send(chat, user, "/usage")  # handled after the payments: the chat's updates keep their order
+        usage = await harness.reply_text(chat["id"], "Purchased", timeout=20)
+        assert "Purchased: 100 credits" in usage["text"]
+
+        received = {port for update_id in (first["update_id"], again["update_id"])
+                    for port, status in forwarder.routes[update_id] if status == 200}
+        assert received == set(ports)
+        rows = await fetch(fleet.database_url, "SELECT charge_id, credits FROM payments")
+        assert [(r["charge_id"], r["credits"]) for r in rows] == [(charge, 100)]
+        assert sum("credits added" in x for x in harness.texts(chat["id"])) == 1
+        assert sum([await metric(r, "imagine_credits_purchased_total") for r in replicas]) == 100
+        assert sum([await metric(r, "imagine_stars_received_total") for r in replicas]) == 50
+    finally:
+        await fleet.stop()
+        await forwarder.stop()

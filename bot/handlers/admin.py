@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import partial, wraps
+from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes
@@ -19,7 +20,7 @@ from ..services import get_services
 from ..texts import t
 from .replies import origin_for, reply
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 DAY = 24 * 3600
 
 

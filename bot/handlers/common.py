@@ -11,13 +11,14 @@ from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTy
 
 from .. import metrics
 from ..imagemodels import profile_for
-from ..keyboards import HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
+from ..keyboards import BUY_START, HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
 from ..menus import Command
 from ..models import Origin
 from ..options import AspectRatio
 from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
+from .dialogue import offer_packs
 from .replies import Answer, display_name, edit_quietly, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     origin = await origin_for(update, context)
     if origin.chat_id < 0:  # said to a group, not to "this private chat"
         await reply(context, origin, t("start_group", origin.lang))
+        return
+    if context.args == [BUY_START] and services.settings.stars_packs:  # a group's 🛒 opened this chat
+        await offer_packs(context, services, origin)
         return
     await reply(context, origin, t("start", origin.lang, quota_line=await _quota_line(services, origin)))
     await services.menu.set_private(context.bot, origin.chat_id, origin.lang, chosen=False)
@@ -111,6 +115,8 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = t("usage_report", lang, used=report.used, limit=report.limit, left=report.left)
         if report.granted:
             text += t("usage_granted", lang, granted=report.granted)
+    if services.settings.stars_packs or report.purchased:
+        text += t("usage_purchased", lang, purchased=report.purchased)
     if report.chat_limit is not None:
         text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
     resets = resets_text(report.resets_at, services.quota.now(), lang)
@@ -157,6 +163,9 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     subject = user.id if user else (chat.id if chat else None)
     if subject is None or subject in settings.admin_user_ids or _asks_id(update, context.bot.username):
         return
+    message = update.effective_message
+    if message is not None and (message.successful_payment or message.refunded_payment):
+        return  # money that moved is recorded whoever it is: Telegram sent it, not the person
     if await services.access.is_blocked(subject):
         kind = "blocked"
     elif not (settings.allowed_user_ids or settings.allowed_chat_ids):
@@ -169,6 +178,8 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("update from %s refused: %s", subject, kind)
     if update.callback_query:
         await update.callback_query.answer(t(kind, lang, user_id=subject))
+    elif update.pre_checkout_query:  # Telegram waits for a "no", with the reason shown to the buyer
+        await update.pre_checkout_query.answer(ok=False, error_message=t(f"pay_{kind}", lang))
     elif _addressed_to_bot(update) and await services.access.first_notice(subject, kind):
         await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop

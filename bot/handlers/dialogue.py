@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 
 from ..imagemodels import PROFILES, profile_for
 from ..jobs.queue import QueueFull, ShuttingDown
-from ..keyboards import choice_keyboard
+from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
 from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
 from ..quota import QuotaExceeded
@@ -232,7 +232,8 @@ async def submit(
         request = pending.request
         costs = [quota.cost(request.with_options(size=s)) for s in request.profile.option("size").choices]
         cheaper = any(c < quota.cost(request) and c <= left for c in costs)
-        hint = t("quota_hint_smaller" if cheaper else "quota_hint_admin", origin.lang)
+        on_sale = services.purchases.on_sale and origin.user_id > 0  # a person's, not a channel's, credits
+        hint = t("quota_hint_smaller" if cheaper else "quota_hint_buy" if on_sale else "quota_hint_admin", origin.lang)
         report = exc.report
         chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))
         if origin.chat_id < 0 and (chat_left is None or chat_left >= exc.credits):
@@ -241,6 +242,26 @@ async def submit(
         else:  # in a group, the chat's own credits are what is short: those figures are the group's
             shown = chat_left if origin.chat_id < 0 else report.left
             text = t("quota_exceeded", origin.lang, credits=exc.credits, left=shown, resets=resets, hint=hint)
-        await refuse(context, origin, text, pending.message_id)
+        markup = None
+        if on_sale:
+            markup = shop_keyboard(origin.user_id, context.bot.username, origin.lang, private=origin.chat_id > 0)
+        await refuse(context, origin, text, pending.message_id, markup)
         return False
     return True
+
+
+async def offer_packs(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin) -> None:
+    """The credit packs as buttons (/buy, 🛒, the deep link): in a private chat only, since invoices go to the
+    person; elsewhere a button that opens the private chat on them."""
+    purchases = services.purchases
+    if not purchases.on_sale:
+        purchases.log_nothing_to_buy(origin.user_id)
+        await reply(context, origin, t("buy_nothing", origin.lang))
+        return
+    if origin.chat_id <= 0:  # a group or a channel
+        markup = shop_keyboard(origin.user_id, context.bot.username, origin.lang, private=False)
+        await reply(context, origin, t("buy_in_private", origin.lang), markup)
+        return
+    left = await purchases.purchased(origin.user_id)
+    text = t("buy_choose", origin.lang, purchased=left)
+    await reply(context, origin, text, packs_keyboard(purchases.packs, origin.lang))

@@ -156,22 +156,36 @@ async def edit_quietly(edit: Awaitable[Any]) -> None:
             log.info("message not edited: %s", exc.message)
 
 
-async def tell(context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, message_id: int | None) -> None:
+async def tell(
+    context: ContextTypes.DEFAULT_TYPE,
+    origin: Origin,
+    text: str,
+    message_id: int | None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
     """Say it in place of the keyboard or status message when there is one, else as a reply."""
     if message_id is not None:
         try:
-            await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=message_id)
+            await context.bot.edit_message_text(
+                text, chat_id=origin.chat_id, message_id=message_id, reply_markup=markup
+            )
             return
         except BadRequest:
             pass
-    await reply(context, origin, text)
+    await reply(context, origin, text, markup)
 
 
-async def refuse(context: ContextTypes.DEFAULT_TYPE, origin: Origin, text: str, message_id: int | None) -> None:
+async def refuse(
+    context: ContextTypes.DEFAULT_TYPE,
+    origin: Origin,
+    text: str,
+    message_id: int | None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
     """A "no" to a request (queue full, no credits, restarting), told like `tell`; but new messages go to a chat at
     most twice at once and then once per REFUSAL_EVERY, so a user flooding the bot is not flooded back (the rest
     go to the log)."""
     if message_id is None and not get_services(context).refusals.allow(origin.chat_id):
         log.info("chat %s: refusal not sent (more than one per %.0f s)", origin.chat_id, REFUSAL_EVERY)
         return
-    await tell(context, origin, text, message_id)
+    await tell(context, origin, text, message_id, markup)

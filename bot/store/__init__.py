@@ -22,6 +22,7 @@ from .jobs import Jobs
 from .leases import MAX_ATTEMPTS, Leases, Reaped
 from .lines import Lines, LineTurn
 from .originals import SharedOriginals
+from .payments import Payments
 from .pending import Pending
 from .postgres import PostgresBackend
 from .prefs import PrefsTable
@@ -61,6 +62,7 @@ class Store:
         self.pending = Pending(backend)
         self.prefs = PrefsTable(backend)
         self.credits = Credits(backend)
+        self.payments = Payments(backend)
         self.access = Access(backend)
         self.history = History(backend)
 

@@ -8,32 +8,29 @@ import sqlalchemy as sa
 
 from ..models import JobStatus, Reservation
 from .backend import Repository
-from .schema import grants, jobs, usage
+from .schema import grants, jobs, payments, usage
 
 
 class Credits(Repository):
     """The `usage` and `grants` tables."""
 
     async def reserve_credits(self, r: Reservation) -> bool:
-        """Record the credits of a job if every limit still has room: one statement, and the job id is the key,
-        so never a double spend, whichever processes race."""
-        params = {
-            "job_id": r.job_id,
-            "user_id": r.user_id,
-            "chat_id": r.chat_id,
-            "day": r.day,
-            "credits": r.credits,
-            "now": time.time(),
-            "user_limit": r.user_limit,
-            "chat_limit": r.chat_limit,
-        }
+        """Record the credits of a job if there is room: today's free allowance first (the user's and the chat's
+        limits), then the user's purchased credits. Decided under the credits lock and keyed by the job id, so
+        never a double spend, whichever processes race. The purchased part is kept on the row (`paid`): a refund
+        (the row marked refunded) gives each part back where it came from."""
 
         def work(conn: sa.Connection) -> bool:
             self._db.lock_credits(conn)
-            if conn.execute(_RESERVE, params).rowcount == 1:
-                return True
             row = conn.execute(_REFUNDED, {"b_id": r.job_id}).first()
-            return row is not None and not row[0]  # already reserved by this job (a resumed job keeps it)
+            if row is not None:
+                return not row[0]  # already reserved by this job (a resumed job keeps it)
+            paid = _purchased_part(conn, r)
+            if paid is None:
+                return False
+            values = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day}
+            conn.execute(sa.insert(usage).values(**values, credits=r.credits, paid=paid, created_at=time.time()))
+            return True
 
         return await self._db.write(work)
 
@@ -54,12 +51,18 @@ class Credits(Repository):
         )
 
     async def credits_used(self, *, day: str, user_id: int | None = None, chat_id: int | None = None) -> int:
+        """Today's free allowance used (purchased credits spent are not counted here)."""
         column = usage.c.user_id == user_id if user_id is not None else usage.c.chat_id == chat_id
         row = await self._one(
-            sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits), 0)).where(
+            sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits - usage.c.paid), 0)).where(
                 column, usage.c.day == day, usage.c.refunded == 0
             )
         )
+        return int(row[0]) if row else 0
+
+    async def purchased(self, user_id: int) -> int:
+        """The purchased credits a user has left: never expire."""
+        row = await self._one(_PURCHASED, {"b_user": user_id})
         return int(row[0]) if row else 0
 
     async def credits_granted(self, user_id: int, day: str) -> int:
@@ -75,14 +78,43 @@ class Credits(Repository):
 
 
 _REFUNDED = sa.select(usage.c.refunded).where(usage.c.job_id == sa.bindparam("b_id"))
-_USED = "(SELECT COALESCE(SUM(credits), 0) FROM usage WHERE {col} = :{col} AND day = :day AND refunded = 0)"
-_GRANTED = "(SELECT COALESCE(SUM(credits), 0) FROM grants WHERE user_id = :user_id AND day = :day)"
-_RESERVE = sa.text(  # one statement: the row goes in only if every limit has room; the job id is the key
-    "INSERT INTO usage (job_id, user_id, chat_id, day, credits, refunded, created_at) "
-    "SELECT CAST(:job_id AS TEXT), CAST(:user_id AS BIGINT), CAST(:chat_id AS BIGINT), "
-    "CAST(:day AS TEXT), CAST(:credits AS INTEGER), 0, CAST(:now AS REAL) WHERE "
-    f"(CAST(:user_limit AS BIGINT) IS NULL OR {_USED.format(col='user_id')} + CAST(:credits AS BIGINT) "
-    f"<= CAST(:user_limit AS BIGINT) + {_GRANTED}) AND (CAST(:chat_limit AS BIGINT) IS NULL OR "
-    f"{_USED.format(col='chat_id')} + CAST(:credits AS BIGINT) <= CAST(:chat_limit AS BIGINT)) "
-    "ON CONFLICT (job_id) DO NOTHING"
+_FREE_USED = {
+    column: sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits - usage.c.paid), 0)).where(
+        usage.c[column] == sa.bindparam("b_who"), usage.c.day == sa.bindparam("b_day"), usage.c.refunded == 0
+    )
+    for column in ("user_id", "chat_id")
+}
+_GRANTED = sa.select(sa.func.coalesce(sa.func.sum(grants.c.credits), 0)).where(
+    grants.c.user_id == sa.bindparam("b_who"), grants.c.day == sa.bindparam("b_day")
 )
+_BOUGHT = sa.select(sa.func.coalesce(sa.func.sum(payments.c.credits - sa.func.coalesce(payments.c.credits_back, 0)), 0))
+_SPENT = sa.select(sa.func.coalesce(sa.func.sum(usage.c.paid), 0)).where(
+    usage.c.user_id == sa.bindparam("b_user"), usage.c.refunded == 0
+)
+_PURCHASED = sa.select(
+    _BOUGHT.where(payments.c.user_id == sa.bindparam("b_user")).scalar_subquery() - _SPENT.scalar_subquery()
+)
+
+
+def purchased_left(conn: sa.Connection, user_id: int) -> int:
+    """A user's purchased credits left, inside a transaction (the payments repository takes refunds from it)."""
+    return int(conn.execute(_PURCHASED, {"b_user": user_id}).scalar_one())
+
+
+def _purchased_part(conn: sa.Connection, r: Reservation) -> int | None:
+    """How many of a job's credits come from purchased ones (0 while today's free allowance covers them), or None
+    when free and purchased credits together are short."""
+    room: list[int] = []
+    if r.user_limit is not None:
+        used = conn.execute(_FREE_USED["user_id"], {"b_who": r.user_id, "b_day": r.day}).scalar_one()
+        granted = conn.execute(_GRANTED, {"b_who": r.user_id, "b_day": r.day}).scalar_one()
+        room.append(r.user_limit + int(granted) - int(used))
+    if r.chat_limit is not None:
+        used = conn.execute(_FREE_USED["chat_id"], {"b_who": r.chat_id, "b_day": r.day}).scalar_one()
+        room.append(r.chat_limit - int(used))
+    if not room:
+        return 0  # no limit: nothing is bought
+    paid = r.credits - max(0, min(r.credits, *room))
+    if paid and paid > purchased_left(conn, r.user_id):
+        return None
+    return paid

@@ -140,6 +140,7 @@ usage = Table(
     Column("credits", Integer, nullable=False),
     Column("refunded", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
+    Column("paid", Integer, nullable=False, server_default="0"),  # schema 0008: of `credits`, those purchased
     Index("usage_by_user", "user_id", "day"),
     Index("usage_by_chat", "chat_id", "day"),
 )
@@ -212,4 +213,22 @@ album_parts = Table(  # the photos of one album, whichever process received each
     Column("refs", Text, nullable=False),
     Column("received_at", Float, nullable=False),
     PrimaryKeyConstraint("chat_id", "media_group_id", "message_id"),
+)
+
+# ---- schema 0008: credits bought with Telegram Stars ----
+
+payments = Table(  # one row per Telegram charge: the purchased credits are these rows, less what usage spent
+    "payments",
+    metadata,
+    Column("charge_id", Text, primary_key=True),  # telegram_payment_charge_id: a payment is credited once
+    Column("user_id", BigInteger, nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("stars", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("paid_at", Float, nullable=False),
+    Column("refunded_at", Float),
+    Column("refunded_by", Text),  # "admin" (/refund) or "telegram" (a refunded_payment it sent by itself)
+    Column("credits_back", Integer),  # the purchased credits the refund took back
+    Index("payments_by_user", "user_id", "paid_at"),
+    Index("payments_by_time", "paid_at"),
 )

@@ -17,8 +17,12 @@ from .schema import updates
 class Updates(Repository):
     """Recorded updates, claimed under a lease, done, handed out again when their process died."""
 
-    async def record_update(self, update_id: int, chat_id: int | None, payload: dict) -> bool:
-        """Durably keep an update before Telegram hears it was received; False for one seen before."""
+    async def record_update(
+        self, update_id: int, chat_id: int | None, payload: dict, owner: str | None = None, lease: float = 0.0
+    ) -> bool:
+        """Durably keep an update before Telegram hears it was received; False for one seen before. With `owner`,
+        it is recorded as taken by that process (which handles it at once), under a lease like a claimed one."""
+        now = time.time()
         return (
             await self._db.run(
                 self._record_update,
@@ -26,10 +30,12 @@ class Updates(Repository):
                     "update_id": update_id,
                     "chat_id": chat_id,
                     "payload": json.dumps(payload),
-                    "state": "new",
-                    "received_at": time.time(),
+                    "state": "processing" if owner else "new",
+                    "owner": owner,
+                    "lease_until": now + lease if owner else None,
+                    "received_at": now,
                 },
-                notify="updates",
+                notify=None if owner else "updates",
             )
             == 1
         )

@@ -1,0 +1,380 @@
+"""Credits bought with Telegram Stars: /buy and its packs, the invoice, the pre-checkout answer, the payment credited
+once, refunds (/refund, and those Telegram reports by itself), /paysupport, /terms and /payments.
+
+The rules (what is on sale, who may pay, credited once, taken back once) are `bot/purchases.py`; this module is the
+Telegram side. A pre-checkout query is handled as it arrives (bot/inbox.py), never behind a chat's other updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from telegram import ForceReply, LabeledPrice, Message, Update, User
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from ..keyboards import Action, Callback
+from ..menus import Command
+from ..purchases import PaymentRow, Refund, RefundOutcome
+from ..services import Services, get_services
+from ..stars import STARS, Pack
+from ..targets import Target, send_kwargs
+from ..tasks import complain, persist
+from ..texts import TEXTS, t
+from .dialogue import offer_packs
+from .replies import Answer, display_name, origin_for, reply, user_lang
+
+log = logging.getLogger(__name__)
+
+SALES = frozenset({"buy", "terms", "paysupport"})  # answered and listed only with STARS_PACKS set
+RECENT_FOR_SUPPORT = 5  # a buyer's payments sent with their /paysupport message
+RECENT_FOR_ADMINS = 15  # lines of /payments
+PERSIST_ATTEMPTS = 20  # tries (0.5 s doubling to 15 s: about four minutes) to record money that moved
+ALREADY_REFUNDED = (
+    "charge_already_refunded"  # PTB writes Telegram's CHARGE_ALREADY_REFUNDED as "Charge_already_refunded"
+)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def _admins_only(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or user.id not in get_services(context).settings.admin_user_ids:
+            origin = await origin_for(update, context)
+            await reply(context, origin, t("admins_only_cmd", origin.lang))
+            return
+        await handler(update, context)
+
+    return wrapper
+
+
+async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User) -> str | None:
+    """The buyer's language, or their app's when the database can't say (a pre-checkout must be answered)."""
+    try:
+        return await user_lang(context, user)
+    except Exception:
+        return user.language_code
+
+
+async def _lang_of(services: Services, user_id: int) -> str | None:
+    """The language a user chose in /settings, for messages not answering them (no Telegram user at hand)."""
+    return (await services.prefs.get_prefs("user", user_id)).language
+
+
+async def _say(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -> None:
+    try:
+        await context.bot.send_message(chat_id, text)
+    except TelegramError as exc:
+        log.warning("could not tell %s about a payment: %s", chat_id, exc)
+
+
+# ---- buying ----
+
+
+async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/buy: the packs as buttons (in a group, a button to the private chat)."""
+    await offer_packs(context, get_services(context), await origin_for(update, context))
+
+
+async def on_shop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """🛒 under a refusal for credits: the packs."""
+    answer = Answer(update)
+    await answer()
+    origin = dataclasses.replace(await origin_for(update, context), reply_to=None)
+    await offer_packs(context, get_services(context), origin)
+
+
+async def on_pack_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A pack: its invoice, to the person who pressed (in their private chat), naming them in the payload."""
+    services = get_services(context)
+    query = update.callback_query
+    assert query is not None  # routed here by its pattern: a callback query
+    answer = Answer(update)
+    lang = await user_lang(context, query.from_user)
+    callback = Callback.decode(query.data)
+    pack = (
+        Pack(int(callback.id), int(callback.arg))
+        if callback and callback.id.isdigit() and callback.arg.isdigit()
+        else None
+    )
+    purchases = services.purchases
+    if not purchases.on_sale:
+        purchases.log_nothing_to_buy(query.from_user.id)
+        await answer(t("buy_nothing", lang), alert=True)
+        return
+    if pack is None or pack not in purchases.packs:
+        await answer(t("pay_pack_gone", lang), alert=True)
+        return
+    await answer()
+    await context.bot.send_invoice(
+        chat_id=query.from_user.id,
+        title=t("invoice_title", lang, credits=pack.credits),
+        description=t("invoice_description", lang, credits=pack.credits),
+        payload=purchases.payload(pack, query.from_user.id),
+        currency=STARS,
+        prices=[LabeledPrice(t("invoice_title", lang, credits=pack.credits), pack.stars)],
+    )
+
+
+async def on_pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram waits 10 s for this answer: ok only for a pack on sale at that price, bought by the person the
+    invoice names, who is not blocked; else a one-sentence reason in the buyer's language."""
+    query = update.pre_checkout_query
+    assert query is not None  # a PreCheckoutQueryHandler's update
+    services = get_services(context)
+    try:
+        refusal = await services.purchases.check(
+            query.invoice_payload, query.from_user.id, query.currency, query.total_amount
+        )
+        reason = None if refusal is None else refusal.value
+    except Exception as exc:  # the database: a "no" now beats Telegram's timeout, and nothing is charged
+        complain(log, f"pre-checkout {query.id} of {query.from_user.id} could not be checked", exc)
+        reason = "pay_try_again"
+    try:
+        if reason is None:
+            await query.answer(ok=True)
+        else:
+            await query.answer(ok=False, error_message=t(reason, await _lang_or_none(context, query.from_user)))
+    except BadRequest as exc:  # too late (over 10 s) or answered already: Telegram has decided
+        log.warning("pre-checkout %s of %s not answered: %s", query.id, query.from_user.id, exc.message)
+
+
+async def on_paid(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """successful_payment: credited once by its charge id, whichever process gets it and however often; the
+    buyer hears the new balance once."""
+    services = get_services(context)
+    message = update.effective_message
+    assert message is not None and message.successful_payment is not None  # filters.SUCCESSFUL_PAYMENT
+    payment = message.successful_payment
+    buyer = message.from_user or update.effective_user
+    assert buyer is not None  # a payment is a person's
+    charge = payment.telegram_payment_charge_id
+    try:  # the Stars are taken: a database that is down for a moment must not lose the credits
+        credited = await persist(
+            lambda: services.purchases.credit(charge, buyer.id, payment.invoice_payload, payment.total_amount),
+            f"credit payment {charge}",
+            log,
+            attempts=PERSIST_ATTEMPTS,
+        )
+    except Exception:
+        log.error(
+            "payment %s of user %s NOT credited (%s Stars, payload %r); credit it with /grant or refund it with "
+            "/refund %s",
+            charge,
+            buyer.id,
+            payment.total_amount,
+            payment.invoice_payload,
+            charge,
+        )
+        raise
+    if credited is None:
+        return
+    origin = dataclasses.replace(await origin_for(update, context), reply_to=None)
+    await reply(context, origin, t("pay_thanks", origin.lang, credits=credited.credits, purchased=credited.purchased))
+
+
+async def on_refunded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """refunded_payment, a refund Telegram reports (ours, or one it made by itself): its credits taken back once."""
+    services = get_services(context)
+    message = update.effective_message
+    assert message is not None and message.refunded_payment is not None  # filters.REFUNDED_PAYMENT
+    refunded = message.refunded_payment
+    charge = refunded.telegram_payment_charge_id
+    outcome = await persist(
+        lambda: services.purchases.take_back(charge, "telegram"),
+        f"apply the refund of {charge}",
+        log,
+        attempts=PERSIST_ATTEMPTS,
+    )
+    if outcome.result is Refund.UNKNOWN:
+        log.warning("refund of a payment not in the ledger: %s", refunded.telegram_payment_charge_id)
+    await _tell_buyer(context, services, outcome)
+
+
+async def _tell_buyer(context: ContextTypes.DEFAULT_TYPE, services: Services, outcome: RefundOutcome) -> None:
+    """The buyer hears of a refund once: from whoever applied it."""
+    payment = outcome.payment
+    if outcome.result is not Refund.APPLIED or payment is None:
+        return
+    lang = await _lang_of(services, payment.user_id)
+    text = t("refund_user", lang, stars=payment.stars, taken=outcome.taken, purchased=outcome.left)
+    await _say(context, payment.user_id, text)
+
+
+# ---- support and terms ----
+
+
+async def paysupport(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """How payment problems are handled; the buyer's reply to it goes to the admins with their recent payments."""
+    origin = await origin_for(update, context)
+    if origin.chat_id <= 0:
+        await reply(context, origin, t("paysupport_private", origin.lang, bot=context.bot.username))
+        return
+    await context.bot.send_message(
+        text=t("paysupport", origin.lang), reply_markup=ForceReply(), **send_kwargs(Target.of(origin))
+    )
+
+
+class _SupportReply(filters.MessageFilter):
+    """A private message answering the bot's /paysupport question (in any language): for the admins, not a prompt."""
+
+    _QUESTIONS = frozenset(texts["paysupport"] for texts in TEXTS.values() if "paysupport" in texts)
+
+    def filter(self, message: Message) -> bool:
+        asked = message.reply_to_message
+        return (
+            message.chat.type == "private"
+            and asked is not None
+            and asked.from_user is not None
+            and asked.from_user.is_bot
+            and asked.text in self._QUESTIONS
+        )
+
+
+async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    message, user = update.effective_message, update.effective_user
+    assert message is not None and user is not None  # a person's reply to the /paysupport question
+    admins = services.settings.admin_user_ids
+    if not admins:
+        log.warning("payment support message from %s, but ADMIN_USER_IDS is empty", user.id)
+        await reply(context, origin, t("paysupport_no_admins", origin.lang))
+        return
+    recent = await services.purchases.recent(RECENT_FOR_SUPPORT, user.id)
+    for admin in admins:
+        lang = await _lang_of(services, admin)
+        text = t(
+            "paysupport_admin",
+            lang,
+            name=display_name(user),
+            user_id=user.id,
+            message=message.text or message.caption or t("paysupport_no_text", lang),
+            payments=_lines(recent, services, lang),
+        )
+        await _say(context, admin, text[:4096])
+    log.info("payment support message from %s sent to %d admin(s)", user.id, len(admins))
+    await reply(context, origin, t("paysupport_sent", origin.lang))
+
+
+async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    packs = "\n".join(t("buy_pack", origin.lang, credits=p.credits, stars=p.stars) for p in services.purchases.packs)
+    await reply(context, origin, t("terms", origin.lang, packs=packs))
+
+
+# ---- admins ----
+
+
+def _lines(rows: list[PaymentRow], services: Services, lang: str | None) -> str:
+    """A payment per line, refunds noted; newest first."""
+    if not rows:
+        return t("payments_none", lang)
+    zone = services.settings.timezone
+    lines = []
+    for row in rows:
+        date = datetime.fromtimestamp(row.paid_at, zone).strftime("%Y-%m-%d %H:%M")
+        line = t(
+            "payment_line",
+            lang,
+            date=date,
+            user_id=row.user_id,
+            credits=row.credits,
+            stars=row.stars,
+            charge_id=row.charge_id,
+        )
+        if row.refunded_at is not None:
+            line += t("payment_refunded", lang, by=row.refunded_by, taken=row.credits_back or 0)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@_admins_only
+async def payments(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/payments: the ledger's recent payments and refunds, and the bot's Star balance."""
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    balance = (await context.bot.get_my_star_balance()).amount
+    rows = await services.purchases.recent(RECENT_FOR_ADMINS)
+    await reply(
+        context, origin, t("payments_admin", origin.lang, balance=balance, payments=_lines(rows, services, origin.lang))
+    )
+
+
+@_admins_only
+async def refund(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/refund CHARGE_ID [force]: the Stars back to the buyer and the pack's credits taken back (not below what
+    is left). When some are spent the admin is told first and decides with `force`."""
+    services = get_services(context)
+    origin = await origin_for(update, context)
+    args = context.args or []
+    force = len(args) == 2 and args[1].lower() == "force"
+    if not args or len(args) > 2 or (len(args) == 2 and not force):
+        await reply(context, origin, t("refund_usage", origin.lang))
+        return
+    charge_id = args[0]
+    purchases = services.purchases
+    payment = await purchases.payment(charge_id)
+    if payment is None:
+        await reply(context, origin, t("refund_unknown", origin.lang, charge_id=charge_id))
+        return
+    if payment.refunded_at is not None:
+        taken = payment.credits_back or 0
+        await reply(context, origin, t("refund_already", origin.lang, charge_id=charge_id, taken=taken))
+        return
+    left = await purchases.purchased(payment.user_id)
+    if left < payment.credits and not force:
+        spent, left = payment.credits - max(0, left), max(0, left)
+        text = t("refund_spent", origin.lang, charge_id=charge_id, credits=payment.credits, spent=spent, left=left)
+        await reply(context, origin, text)
+        return
+    try:
+        await context.bot.refund_star_payment(payment.user_id, charge_id)
+    except BadRequest as exc:
+        if exc.message.lower() != ALREADY_REFUNDED:
+            log.warning("refund of %s refused by Telegram: %s", charge_id, exc.message)
+            await reply(context, origin, t("refund_failed", origin.lang, charge_id=charge_id, reason=exc.message))
+            return
+        log.info("refund of %s: Telegram had refunded it already", charge_id)
+    outcome = await purchases.take_back(charge_id, "admin")
+    await _tell_buyer(context, services, outcome)
+    text = t(
+        "refund_done",
+        origin.lang,
+        charge_id=charge_id,
+        stars=payment.stars,
+        taken=outcome.taken,
+        purchased=outcome.left,
+    )
+    await reply(context, origin, text)
+
+
+COMMANDS = [
+    Command("buy", buy, private=6, group=8),
+    Command("paysupport", paysupport, private=10),
+    Command("terms", terms, private=11),
+    Command("refund", refund),
+    Command("payments", payments),
+]
+HANDLERS = [
+    PreCheckoutQueryHandler(on_pre_checkout),
+    MessageHandler(filters.SUCCESSFUL_PAYMENT, on_paid),
+    MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, on_refunded),
+    MessageHandler(filters.UpdateType.MESSAGE & _SupportReply(), on_support_message),
+    CallbackQueryHandler(on_pack_button, pattern=Callback.matching(Action.BUY_PACK)),
+    CallbackQueryHandler(on_shop_button, pattern=Callback.matching(Action.SHOP)),
+]

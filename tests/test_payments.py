@@ -1,0 +1,316 @@
+"""Credits bought with Telegram Stars (issue 26), against the fake Bot API's payments: /buy and its invoice, the
+pre-checkout answer, a payment credited once however often it arrives, spending free credits first, a failed
+job's refund to purchased credits, refunds by an admin (and forced) and by Telegram, /paysupport, /payments."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from bot.config import Settings
+from bot.stars import Pack, parse_packs
+from bot.texts import t
+from tests.fakes.telegram import CheckoutRefused
+from tests.fleet import free_port
+from tests.test_service import sample
+
+PACKS = "100:50,300:140"
+BOSS_ID = 77
+INBOX_SLOTS = 64  # updates one process handles at once (bot/inbox.py)
+
+
+async def buy(harness, tg, user, chat, label: str = "100 credits") -> str:  # noqa: ANN001
+    """/buy, a pack, its invoice paid: the charge id, once the bot said thank you for it."""
+    thanked = sum("credits added" in x for x in harness.texts(chat["id"]))
+    invoices = len(tg.invoices(chat["id"]))
+    harness.send(chat, user, "/buy")
+    offer = await tg.wait_for(
+        lambda: next((m for m in reversed(tg.bot_messages(chat["id"])) if "Choose a pack" in (m.get("text") or "")),
+                     None), 10, "the packs")
+    await harness.press(offer, label, user)
+    invoice = await tg.wait_for(lambda: len(tg.invoices(chat["id"])) > invoices and tg.invoices(chat["id"])[-1],
+                                10, "the invoice")
+    charge = await tg.pay(user, invoice)
+    await tg.wait_for(lambda: sum("credits added" in x for x in harness.texts(chat["id"])) > thanked, 10,
+                      "the thank-you")
+    return charge
+
+
+async def usage(harness, chat, user) -> str:  # noqa: ANN001
+    """/usage's answer (a new one)."""
+    before = sum("Today you used" in x for x in harness.texts(chat["id"]))
+    harness.send(chat, user, "/usage")
+    await harness.tg.wait_for(lambda: sum("Today you used" in x for x in harness.texts(chat["id"])) > before, 10,
+                              "/usage")
+    return [x for x in harness.texts(chat["id"]) if "Today you used" in x][-1]
+
+
+def test_stars_packs_are_checked_with_every_mistake_named():
+    assert parse_packs("") == ()
+    assert parse_packs(" 300:140, 100:50 ") == (Pack(100, 50), Pack(300, 140))
+    with pytest.raises(ValueError) as exc:
+        parse_packs("100:50,abc,0:5,100:60,5:200000")
+    message = str(exc.value)
+    assert "'abc': write credits:stars" in message and "'0:5': credits and stars must be 1 or more" in message
+    assert "listed twice" in message and "at most 100000 Stars" in message and "\n" not in message
+
+
+async def test_buy_pays_once_however_often_telegram_says_so(start_bot, harness, tg, backend):
+    port = free_port()
+    await start_bot(stars_packs=PACKS, user_daily_quota=2, http_port=port)
+    user, chat = harness.person()
+    charge = await buy(harness, tg, user, chat)
+
+    (call,) = tg.calls_of("sendInvoice")
+    assert call.params["currency"] == "XTR" and not call.params.get("provider_token")
+    assert json.loads(call.params["prices"]) if isinstance(call.params["prices"], str) else call.params["prices"]
+    payload = call.params["payload"]
+    assert len(payload.encode()) <= 128 and str(user["id"]) in payload and "100" in payload
+    assert tg.pre_checkout_answers and all(a["ok"] for a in tg.pre_checkout_answers.values())
+    assert "purchased" in (await usage(harness, chat, user)).lower()
+
+    # Telegram sends the same payment again (a new update id, and a webhook-style repeat of the same id)
+    tg.redeliver(tg.star_payments[charge].update)
+    tg.redeliver(tg.star_payments[charge].update, same_id=True)
+    text = await usage(harness, chat, user)  # the chat's updates are handled in order: the repeats came first
+    assert "Purchased: 100 credits" in text
+    assert sum("credits added" in x for x in harness.texts(chat["id"])) == 1
+    assert "you now have 100 purchased credits" in next(x for x in harness.texts(chat["id"]) if "added" in x)
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        exposition = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert sample(exposition, "imagine_stars_received_total") == 50
+    assert sample(exposition, "imagine_credits_purchased_total") == 100
+    assert sample(exposition, "imagine_stars_refunded_total") == 0
+
+
+async def test_a_pre_checkout_is_refused_with_a_reason_in_the_buyers_language(start_bot, harness, tg, backend):
+    await start_bot(stars_packs=PACKS, user_daily_quota=2, admin_user_ids=str(BOSS_ID))
+    user, chat = harness.person()
+    harness.send(chat, user, "/buy")
+    offer = await harness.reply_text(chat["id"], "Choose a pack")
+    await harness.press(offer, "300 credits", user)
+    invoice = await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 10, "the invoice")
+
+    # someone else pays the invoice made for this user
+    other = tg.user(4321, "Other", language_code="zh-hans")
+    refused = await tg.pay(other, invoice, ok_expected=False)
+    assert isinstance(refused, CheckoutRefused) and not refused.timed_out
+    assert refused.error_message == t("pay_not_yours", "zh")
+
+    # the buyer is blocked by an admin meanwhile
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    harness.send(boss_chat, boss, f"/block {user['id']}")
+    await harness.reply_text(boss_chat["id"], str(user["id"]))
+    refused = await tg.pay(user, invoice, ok_expected=False)
+    assert refused.error_message == t("pay_blocked", "en")
+    assert not tg.star_payments
+
+
+async def test_a_pack_no_longer_on_sale_is_refused(start_bot, harness, tg):
+    bot = await start_bot(stars_packs=PACKS, user_daily_quota=2)
+    user, chat = harness.person()
+    harness.send(chat, user, "/buy")
+    offer = await harness.reply_text(chat["id"], "Choose a pack")
+    await harness.press(offer, "100 credits", user)
+    invoice = await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 10, "the invoice")
+    await bot.stop()
+    await start_bot(stars_packs="100:60,300:140", user_daily_quota=2)  # the price went up
+    refused = await tg.pay(user, invoice, ok_expected=False)
+    assert refused.error_message == t("pay_pack_gone", "en")
+
+
+async def test_the_pre_checkout_is_answered_at_once_whatever_the_load(start_bot, harness, tg):
+    """A pre-checkout is handled as it arrives: not behind a crowd whose updates fill every handling slot of the
+    inbox (each stuck behind a flood wait), nor behind the buyer's own chat; the payment then takes its turn in
+    that chat."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=2)
+    user, chat = harness.person()
+    harness.send(chat, user, "/buy")
+    offer = await harness.reply_text(chat["id"], "Choose a pack")
+    await harness.press(offer, "100 credits", user)
+    invoice = await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 10, "the invoice")
+    tg.pre_checkout_timeout = 3.0
+    crowd = [harness.person() for _ in range(INBOX_SLOTS + 6)]
+    tg.flood(8, method="sendMessage", times=len(crowd) + 1)
+    harness.send(chat, user, "/help")  # the buyer's chat is busy too
+    for person, their_chat in crowd:
+        harness.send(their_chat, person, "/help")
+    await tg.wait_for(lambda: len(tg.refused("sendMessage")) >= INBOX_SLOTS, 15, "every slot held by a flood wait")
+    charge = await tg.pay(user, invoice)  # answered within 3 s
+    await harness.reply_text(chat["id"], "100 credits added", timeout=30)
+    assert charge in tg.star_payments
+
+
+async def test_free_credits_are_spent_first_and_purchased_ones_never_expire(start_bot, harness, tg, img, backend):
+    now = [datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()]
+    await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=2)
+    user, chat = harness.person()
+    await buy(harness, tg, user, chat)
+    for n in range(3):
+        harness.send(chat, user, f"/imagine picture {n} --ar 1:1 --1k")
+        await harness.result(chat["id"], count=n + 1)
+    text = await usage(harness, chat, user)
+    assert "used 2 of 2 credits; 0 left" in text and "Purchased: 99 credits" in text
+    now[0] += 24 * 3600  # the next day: free credits again, the purchased ones are still there
+    harness.send(chat, user, "/imagine next day --ar 1:1 --1k")
+    await harness.result(chat["id"], count=4)
+    text = await usage(harness, chat, user)
+    assert "used 1 of 2 credits; 1 left" in text and "Purchased: 99 credits" in text
+
+    # out of both: the refusal offers 🛒, which shows the packs
+    harness.send(chat, user, "/imagine huge --ar 1:1 --4k")  # 2 credits: 1 free + 1 purchased
+    await harness.result(chat["id"], count=5)
+    assert "Purchased: 98 credits" in await usage(harness, chat, user)
+
+
+async def test_a_refused_request_offers_the_packs(start_bot, harness, tg, img):
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine first --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    harness.send(chat, user, "/imagine second --ar 1:1 --1k")
+    refusal = await harness.reply_text(chat["id"], "Not enough credits")
+    assert "Tap 🛒 to buy more" in refusal["text"]
+    await harness.press(refusal, "🛒 Buy credits", user)
+    offer = await harness.reply_text(chat["id"], "Choose a pack")
+    assert [b["text"] for b in harness.buttons(offer)] == ["100 credits · 50 ⭐", "300 credits · 140 ⭐"]
+
+
+async def test_a_failed_job_gives_purchased_credits_back(start_bot, harness, tg, img, backend):
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    await buy(harness, tg, user, chat)
+    harness.send(chat, user, "/imagine free one --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    img.fail_next(400)
+    harness.send(chat, user, "/imagine paid one --ar 1:1 --1k")
+    await tg.wait_for(lambda: len(img.requests) == 2, 10, "the second request upstream")
+    text = ""
+    for _ in range(50):  # the refund lands with the failure's outcome
+        text = await usage(harness, chat, user)
+        if "Purchased: 100 credits" in text:
+            break
+    assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
+
+
+async def test_an_admin_refunds_and_is_told_when_credits_were_spent(start_bot, harness, tg, img, backend):
+    port = free_port()
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID), http_port=port)
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    user, chat = harness.person()
+    whole = await buy(harness, tg, user, chat)
+    harness.send(boss_chat, boss, f"/refund {whole}")
+    await harness.reply_text(boss_chat["id"], f"Refunded 50 ⭐ of {whole}: 100 credits taken back")
+    assert tg.star_payments[whole].refunded_by == "bot"
+    await harness.reply_text(chat["id"], "was refunded")
+    assert "Purchased: 0 credits" in await usage(harness, chat, user)
+    harness.send(boss_chat, boss, f"/refund {whole}")  # again: told, nothing more happens
+    await harness.reply_text(boss_chat["id"], "was refunded already")
+
+    # some of a pack spent: the admin is told, and decides with force
+    spent = await buy(harness, tg, user, chat)
+    harness.send(chat, user, "/imagine free --ar 1:1 --1k")
+    harness.send(chat, user, "/imagine paid --ar 1:1 --1k")
+    await harness.result(chat["id"], count=2)
+    harness.send(boss_chat, boss, f"/refund {spent}")
+    await harness.reply_text(boss_chat["id"], f"Payment {spent}: 1 of its 100 credits are spent, 99 left")
+    assert not tg.star_payments[spent].refunded_by
+    harness.send(boss_chat, boss, f"/refund {spent} force")
+    await harness.reply_text(boss_chat["id"], f"Refunded 50 ⭐ of {spent}: 99 credits taken back")
+    assert "Purchased: 0 credits" in await usage(harness, chat, user)
+    assert sum("was refunded" in x for x in harness.texts(chat["id"])) == 2  # once per refund
+
+    # Telegram says it was refunded already: that is a success
+    third = await buy(harness, tg, user, chat)
+    tg.fail_next("refundStarPayment", 400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+    harness.send(boss_chat, boss, f"/refund {third}")
+    await harness.reply_text(boss_chat["id"], f"Refunded 50 ⭐ of {third}: 100 credits taken back")
+
+    harness.send(boss_chat, boss, "/payments")
+    listing = await harness.reply_text(boss_chat["id"], "Star balance")
+    assert f"Star balance: {tg.star_balance} ⭐" in listing["text"] and tg.star_balance == 50  # the third's
+    assert all(charge in listing["text"] for charge in (whole, spent, third))
+    assert "refunded (admin), 99 credits taken back" in listing["text"] or "refunded (telegram), 99" in listing["text"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        exposition = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert sample(exposition, "imagine_stars_refunded_total") == 150
+
+
+async def test_a_refund_telegram_makes_by_itself_is_applied_once(start_bot, harness, tg, backend):
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    charge = await buy(harness, tg, user, chat, "300 credits")
+    tg.refund_by_telegram(charge)
+    await harness.reply_text(chat["id"], "Your payment of 140 ⭐ was refunded; 300 purchased credits were taken back")
+    tg.redeliver(tg.star_payments[charge].refund_update)
+    assert "Purchased: 0 credits" in await usage(harness, chat, user)
+    assert sum("was refunded" in x for x in harness.texts(chat["id"])) == 1
+
+
+async def test_paysupport_sends_the_buyers_next_message_to_the_admins(start_bot, harness, tg, img):
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    user, chat = harness.person()
+    charge = await buy(harness, tg, user, chat)
+    harness.send(chat, user, "/paysupport")
+    question = await harness.reply_text(chat["id"], "Payment support")
+    assert question["text"] == t("paysupport", "en")
+    harness.send(chat, user, "I paid twice, please help", reply_to=question)
+    await harness.reply_text(chat["id"], "Sent to the admins")
+    forwarded = await harness.reply_text(boss_chat["id"], "I paid twice, please help")
+    assert str(user["id"]) in forwarded["text"] and charge in forwarded["text"]
+    assert not img.requests  # not a prompt
+
+    harness.send(chat, user, "/terms")
+    terms = await harness.reply_text(chat["id"], "Terms:")
+    assert "100 credits · 50 ⭐" in terms["text"] and "/paysupport" in terms["text"]
+
+
+async def test_in_a_group_buy_opens_the_private_chat(start_bot, harness, tg):
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    group = tg.group(-100555, "Friends")
+    harness.send(group, user, "/buy")
+    answer = await harness.reply_text(group["id"], "private chat")
+    (button,) = harness.buttons(answer)
+    assert button["url"].endswith("?start=buy") and "callback_data" not in button
+    assert not tg.invoices(group["id"])
+    harness.send(chat, user, "/start buy")  # what the link sends
+    await harness.reply_text(chat["id"], "Choose a pack")
+
+
+async def test_without_packs_nothing_about_buying_is_shown(start_bot, harness, tg):
+    await start_bot(user_daily_quota=1)
+    user, chat = harness.person()
+    harness.send(chat, user, "/buy")
+    await harness.reply_text(chat["id"], "/imagine")  # an unknown command
+    menus = [c.params for c in tg.calls_of("setMyCommands")]
+    assert menus and not any("buy" in str(m.get("commands")) or "paysupport" in str(m.get("commands"))
+                             for m in menus)
+    harness.send(chat, user, "/usage")
+    assert "Purchased" not in (await harness.reply_text(chat["id"], "Today you used"))["text"]
+
+
+async def test_with_no_daily_limit_there_is_nothing_to_buy(start_bot, harness, tg, caplog):
+    caplog.set_level(logging.WARNING)
+    await start_bot(stars_packs=PACKS, user_daily_quota=0)
+    user, chat = harness.person()
+    harness.send(chat, user, "/buy")
+    await harness.reply_text(chat["id"], "nothing to buy")
+    assert any("USER_DAILY_QUOTA=0" in r.getMessage() and "refused" in r.getMessage() for r in caplog.records)
+
+
+def test_the_packs_setting_reads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STARS_PACKS", "100:50")
+    settings = Settings(_env_file=None, telegram_bot_token="1:x", image_api_key="k")  # type: ignore[call-arg]
+    assert settings.stars_packs == (Pack(100, 50),) and not Settings(
+        _env_file=None, telegram_bot_token="1:x", image_api_key="k", stars_packs=""  # type: ignore[call-arg]
+    ).stars_packs
