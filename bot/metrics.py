@@ -69,6 +69,19 @@ class Metrics:
             registry=registry,
         )
 
+        self.prompt_helper_calls = Counter(
+            "imagine_prompt_helper_calls",
+            "Calls to the prompt helper's chat model, by purpose (improve, translate)",
+            ["purpose"],
+            registry=registry,
+        )
+        self.prompt_helper_failures = Counter(
+            "imagine_prompt_helper_failures",
+            "Prompt helper calls that gave no rewrite, by purpose and kind (timeout, error, refused, empty, …)",
+            ["purpose", "kind"],
+            registry=registry,
+        )
+
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type, for `GET /metrics`."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -118,3 +131,11 @@ def retry_after(seconds: float) -> None:
 def update_received(kind: str) -> None:
     """Counted by its kind: `message`, `callback_query`, `channel_post`, … (the field Telegram filled)."""
     _current.get().updates.labels(type=kind).inc()
+
+
+def prompt_helper_call(purpose: str) -> None:
+    _current.get().prompt_helper_calls.labels(purpose=purpose).inc()
+
+
+def prompt_helper_failed(purpose: str, kind: str) -> None:
+    _current.get().prompt_helper_failures.labels(purpose=purpose, kind=kind).inc()
