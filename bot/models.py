@@ -52,6 +52,10 @@ class PendingRequest:
     source_date: float | None = None
     wants_prompt: bool = False  # pictures sent without words, waiting for the next text as their instruction
     album_id: str | None = None  # those pictures are an album: all of its parts are the references
+    # The prompt helper: a rewrite shown under the prompt until ✓ Use it or ↩ Keep mine (set only through
+    # `Pending.set_suggestion`), and the user's own words when `prompt` is their translation.
+    suggestion: str | None = None
+    original: str | None = None
 
 
 class JobStatus(StrEnum):
@@ -106,6 +110,7 @@ class Job:
     failure_values: dict = field(default_factory=dict)  # what its failure sentence names (which reference, …)
     sent: dict = field(default_factory=dict)  # what its delivery has sent so far (name → message id): never twice
     epoch: int = 0  # the fence: which claim of it this is (see Store.claim); a write names the epoch it holds
+    original_prompt: str | None = None  # the user's own words when the prompt is the helper's translation of them
 
     @property
     def group(self) -> str:
@@ -133,6 +138,7 @@ class Prefs:
     always_original: bool = False
     language: str | None = None  # a user's choice over their Telegram language
     variants: int | None = None
+    translate: bool = False  # a user's: the prompt helper translates their prompts to English before generating
 
 
 def prefs_scope(origin: Origin) -> tuple[str, int]:

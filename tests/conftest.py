@@ -184,7 +184,8 @@ def pg_cluster():  # noqa: ANN201
 # The tests of these modules run twice, on SQLite and on PostgreSQL: the store level, and end to end what depends
 # on the database (queue, caps, cancel, variants, originals, credits, access). tests/test_processes.py runs real
 # processes on PostgreSQL; the rest run on SQLite, to keep the suite within its time.
-ON_BOTH_BACKENDS = {"test_engine", "test_jobs", "test_edits_and_variants", "test_delivery", "test_groups_access_quota"}
+ON_BOTH_BACKENDS = {"test_engine", "test_jobs", "test_edits_and_variants", "test_delivery", "test_groups_access_quota",
+                    "test_prompt_helper_store"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

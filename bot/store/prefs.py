@@ -24,6 +24,7 @@ class PrefsTable(Repository):
             bool(m["always_original"]),
             m["language"],
             m["variants"],
+            bool(m["translate"]),
         )
 
     async def save_prefs(self, scope: str, scope_id: int, p: Prefs) -> None:
@@ -35,6 +36,7 @@ class PrefsTable(Repository):
             "always_original": int(p.always_original),
             "language": p.language,
             "variants": p.variants,
+            "translate": int(p.translate),
         }
         statement = self._db.insert(prefs).values(**row)
         await self._db.run(

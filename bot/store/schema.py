@@ -51,6 +51,10 @@ pending = Table(
     Column("source_date", Float),
     Column("wants_prompt", Integer, nullable=False, server_default="0"),
     Column("album_id", Text),
+    # schema 0010 (the prompt helper): a rewrite waiting for ✓ Use it / ↩ Keep mine, and the user's own words when
+    # the prompt is their translation
+    Column("suggestion", Text),
+    Column("original", Text),
 )
 
 jobs = Table(
@@ -98,6 +102,8 @@ jobs = Table(
     Column("line_busy_until", Float),
     # schema 0006: the fence, a new number at every claim; a write about the job names the one it holds
     Column("epoch", Integer, nullable=False, server_default="0"),
+    # schema 0010: the user's own words when the prompt is the helper's translation of them (the caption shows both)
+    Column("original_prompt", Text),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
@@ -114,6 +120,7 @@ prefs = Table(
     Column("always_original", Integer, nullable=False, server_default="0"),
     Column("language", Text),
     Column("variants", Integer),
+    Column("translate", Integer, nullable=False, server_default="0"),  # schema 0010: translate prompts to English
     PrimaryKeyConstraint("scope", "scope_id"),
 )
 
