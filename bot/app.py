@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, results
+from .handlers import admin, cancel, choices, common, history, improve, intake, results
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -32,6 +32,8 @@ from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
+from .prompt_service import PromptService
+from .prompthelper import PromptHelper
 from .quota import Quota
 from .request_service import RequestService
 from .serve.http import HttpServer, build_app
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+FEATURES = [intake, choices, improve, results, cancel, settings_handlers, history, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
@@ -183,6 +185,7 @@ async def start_services(
         inbox,
         uploads,
         Menu(COMMANDS),
+        prompts=prompt_service(settings, quota),
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
@@ -208,7 +211,23 @@ async def stop_services(app: Application) -> None:
     await services.worker.shutdown(services.settings.shutdown_grace_seconds)
     await services.presentation.close(services.presentation.lines.waiting_groups())
     await services.client.aclose()
+    if services.prompts is not None:
+        await services.prompts.aclose()
     await services.store.close()
+
+
+def prompt_service(settings: Settings, quota: Quota) -> PromptService | None:
+    """The prompt helper on the image gateway and key, when PROMPT_MODEL names a chat model."""
+    if not settings.prompt_model:
+        return None
+    helper = PromptHelper(
+        settings.image_api_base_url,
+        settings.image_api_key.get_secret_value(),
+        settings.prompt_model,
+        timeout=settings.prompt_helper_timeout,
+        concurrency=settings.prompt_helper_concurrency,
+    )
+    return PromptService(helper, quota, settings.prompt_helper_credits)
 
 
 def start_line(settings: Settings, services: Services, username: str, *, intake: bool) -> str:

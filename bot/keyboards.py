@@ -33,6 +33,8 @@ class Action(StrEnum):
     REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
     HELP = "i"  # a /help section (the id names it; `main` is the first screen)
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+    IMPROVE = "w"  # the prompt helper on a pending request: ✨ Improve; arg y: ✓ Use it, n: ↩ Keep mine
+    TRANSLATE = "W"  # the /settings switch "Translate my prompts to English" (the id: u<user id>)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -115,7 +117,11 @@ def choice_keyboard(
     *,
     variants: int = 1,
     keep_ratio: bool = False,
+    helper: bool = False,
+    suggestion: bool = False,
 ) -> InlineKeyboardMarkup:
+    """The request's choices; with the prompt helper (`helper`) ✨ Improve, or ✓ Use it / ↩ Keep mine under a
+    rewrite shown (`suggestion`)."""
     ratios = [_button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     if keep_ratio:
@@ -123,6 +129,15 @@ def choice_keyboard(
         rows.append([_button(t("drop_pictures", lang), Action.DROP_PICTURES, pending_id)])
     rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
     rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    if helper and suggestion:
+        rows.append(
+            [
+                _button(t("helper_use_it", lang), Action.IMPROVE, pending_id, "y"),
+                _button(t("helper_keep_mine", lang), Action.IMPROVE, pending_id, "n"),
+            ]
+        )
+    elif helper:
+        rows.append([_button(t("helper_improve", lang), Action.IMPROVE, pending_id)])
     rows.append(
         [
             _button(t("generate", lang), Action.GENERATE, pending_id),
@@ -182,10 +197,11 @@ def album_keyboard(
 
 
 def prefs_keyboard(
-    scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
+    scope_key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None, *, helper: bool = False
 ) -> InlineKeyboardMarkup:
     """/settings: the default ratio, size and count (✓ on the effective one), the always-send-original switch and
-    (a user's) language. No Done: every tap is saved."""
+    (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
+    saved."""
     ratios = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
@@ -202,6 +218,9 @@ def prefs_keyboard(
                 for code, name in choices.items()
             ]
         )
+        if helper:
+            switch = t("prefs_translate_on" if prefs.translate else "prefs_translate_off", lang)
+            rows.append([_button(switch, Action.TRANSLATE, scope_key)])
     return InlineKeyboardMarkup(rows)
 
 

@@ -194,6 +194,7 @@ class ParsedPrompt:
     unknown: tuple[str, ...] = ()  # flags of other bots (`--v 6`), taken out of the prompt and named to the user
     model: str | None = None  # `--model`: the profile's name (read only when models are on offer)
     options: Mapping[str, str] = field(default_factory=dict)  # models' own flags (`--quality high`), not yet checked
+    improve: bool = False  # `--improve`: the prompt helper rewrites it before the keyboard (read only when it is on)
 
     def choose(self, profile: Profile, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
         """This prompt's options for `profile`: `base` (a default or a preference, moved to this model's closest
@@ -226,6 +227,7 @@ _SIZE_FLAG = re.compile(
 )
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+_IMPROVE_FLAG = re.compile(rf"(?<!\S){_DASHES}improve(?!\S)", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 # Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is
 # ordinary prose ("—and"), so with a dash only these names count.
@@ -271,12 +273,13 @@ def parse_variants(text: str) -> int:
     return int(value)
 
 
-def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt:
+def parse_prompt(text: str, models: Sequence[str] | None = None, *, improve: bool = False) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
     With `models` (the profile names on offer) also `--model NAME` (a name or an alias) and the flags of those
     models' own options (`--quality high`), checked against the model later (ParsedPrompt.choose); without it,
-    those are other bots' flags, as before there were several models.
+    those are other bots' flags, as before there were several models. With `improve` (the prompt helper is on)
+    also `--improve`, which takes no value; without it, it is another bot's flag.
     Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
     Raises OptionError for a value that is not valid.
     """
@@ -299,6 +302,9 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         text = _MODEL_FLAG.sub(taker("--model", lambda v: find_profile(v, list(models)).name, list(models)), text)
         for flag, option in _model_flags(models).items():
             text = _option_flag(flag).sub(_extra_taker(option, extra), text)
+    if improve:
+        text, improvements = _IMPROVE_FLAG.subn(" ", text)
+        found["--improve"] = improvements > 0
     take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
     text = _VARIANTS_FLAG.sub(taker("--n", parse_variants, [str(n) for n in VARIANT_CHOICES]), text)
     text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
@@ -316,6 +322,7 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         tuple(unknown),
         found.get("--model"),
         extra,
+        bool(found.get("--improve")),
     )  # type: ignore[arg-type]
 
 

@@ -15,6 +15,7 @@ from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard
 from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, Resolution, parse_prompt
+from ..prompthelper import HelperError
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services
@@ -27,6 +28,7 @@ KEYBOARD_PROMPT_LINES = 3
 # Telegram's apps split a text over 4,096 characters into several messages, sent within a moment of each other.
 SPLIT_NEAR = 4000  # a message this long may have a next part
 SPLIT_WINDOW = 2.0  # seconds between their dates (whole seconds) for the next part to join it
+SUGGESTION_CHARS = 3000  # a rewrite shown above the keyboard (the message's text has room for 4,096)
 
 
 async def start(
@@ -44,7 +46,7 @@ async def start(
     `source`, the user's own text message, may be the first part of a longer prompt the app split."""
     lang = origin.lang
     try:
-        parsed = parse_prompt(text)
+        parsed = parse_prompt(text, improve=services.prompts is not None)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
         await tell(
@@ -74,13 +76,17 @@ async def start(
     may_go_on = len(raw) > SPLIT_NEAR
     if may_go_on:
         pending.source_text, pending.source_date = raw, source.date.timestamp()
-    if parsed.aspect_ratio and parsed.size and not may_go_on:
+    elif failed := await translated(services, pending):  # a prompt that may go on is translated as it is
+        note = f"{note}\n{failed}" if note else failed
+    if parsed.aspect_ratio and parsed.size and not may_go_on and not parsed.improve:
         if note:
             await reply(context, origin, note)
         await submit(context, services, pending)
         return
     await show_keyboard(context, services, pending, note)
-    if parsed.aspect_ratio and parsed.size:
+    if parsed.improve:
+        improve_later(context, services, pending)
+    elif parsed.aspect_ratio and parsed.size:
         context.application.create_task(submit_when_whole(context, services, pending.id, raw))
 
 
@@ -113,7 +119,7 @@ async def show_keyboard(
 ) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
-    text, markup = choose_text(pending), keyboard_of(pending)
+    text, markup = choose_text(pending), keyboard_of(pending, services.prompts is not None)
     if note:
         text = f"{note}\n\n{text}"
     if pending.message_id is not None:
@@ -128,7 +134,8 @@ async def show_keyboard(
     await services.requests.save(pending)
 
 
-def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
+def keyboard_of(pending: PendingRequest, helper: bool = False) -> InlineKeyboardMarkup:
+    """Its keyboard; `helper`: the prompt helper is on (✨ Improve, or ✓ Use it / ↩ Keep mine under a rewrite)."""
     return choice_keyboard(
         pending.id,
         pending.aspect_ratio,
@@ -136,6 +143,8 @@ def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
         pending.origin.lang,
         variants=pending.variants,
         keep_ratio=bool(pending.references),
+        helper=helper,
+        suggestion=bool(pending.suggestion),
     )
 
 
@@ -154,8 +163,66 @@ def choose_text(pending: PendingRequest) -> str:
     if pending.references:
         count = len(pending.references)
         images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
-        return t("edit_choose", lang, prompt=prompt, images=images)
-    return t("choose", lang, prompt=prompt)
+        text = t("edit_choose", lang, prompt=prompt, images=images)
+    else:
+        text = t("choose", lang, prompt=prompt)
+    if pending.original:
+        text += "\n\n" + t("helper_translated", lang, original=keyboard_prompt(pending.original))
+    if pending.suggestion:
+        suggestion = pending.suggestion
+        if len(suggestion) > SUGGESTION_CHARS:
+            suggestion = suggestion[: SUGGESTION_CHARS - 1].rstrip() + "…"
+        text += "\n\n" + t("helper_suggestion", lang, suggestion=suggestion)
+    return text
+
+
+async def translated(services: Services, pending: PendingRequest) -> str | None:
+    """With the user's "translate my prompts to English" on, the prompt becomes the helper's translation (their
+    words kept beside it for the keyboard and the caption). The one line to show when the helper failed (their
+    words are used as written), else None."""
+    if services.prompts is None or not (await services.prefs.get_prefs("user", pending.origin.user_id)).translate:
+        return None
+    lang = pending.origin.lang
+    try:
+        english = await services.prompts.translate(pending.origin, pending.prompt)
+    except HelperError as exc:
+        return t("helper_failed_translate", lang, why=t(f"helper_why_{exc.kind}", lang))
+    if english.strip() != pending.prompt.strip():
+        pending.original, pending.prompt = pending.prompt, english[:MAX_PROMPT_CHARS]
+    return None
+
+
+def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> bool:
+    """✨ Improve or `--improve`: the helper is asked in a task of its own, so that nothing in this chat waits
+    for it; the keyboard (already shown and saved) says so meanwhile. False when it is being asked already."""
+    if services.prompts is None or not services.prompts.begin(pending.id):
+        return False
+    context.application.create_task(_improve(context, services, pending))
+    return True
+
+
+async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
+    """The rewrite shown with ✓ Use it / ↩ Keep mine; or, when the helper gave none, one line saying so above
+    the same keyboard. A request generated or cancelled meanwhile is left alone."""
+    assert services.prompts is not None
+    lang = pending.origin.lang
+    try:
+        await show_keyboard(context, services, pending, t("helper_working", lang))
+        english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
+        model = services.requests.image_model(pending)
+        note = None
+        try:
+            rewrite = await services.prompts.improve(pending.origin, pending.prompt, model, english=english)
+        except HelperError as exc:
+            note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
+        else:
+            if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
+                return
+        current = await services.requests.get(pending.id)
+        if current is not None:
+            await show_keyboard(context, services, current, note)
+    finally:
+        services.prompts.end(pending.id)
 
 
 async def submit(

@@ -46,9 +46,10 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     prefs = await services.prefs.get_prefs(scope, scope_id)
     ratio, size = _effective(services, prefs)
-    markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
+    helper = services.prompts is not None
+    markup = prefs_keyboard(scope_key(scope, scope_id), prefs, ratio, size, origin.lang, helper=helper)
     app_lang = update.effective_user.language_code if update.effective_user else None
-    await reply(context, origin, _panel(scope, prefs, ratio, size, origin.lang, app_lang), markup)
+    await reply(context, origin, _panel(scope, prefs, ratio, size, origin.lang, app_lang, helper), markup)
 
 
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -66,6 +67,8 @@ async def _on_prefs_button(
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
     scope = parse_scope_key(callback.id)
+    if callback.action == Action.TRANSLATE:  # the prompt helper's switch: a button of its own, no argument
+        callback = Callback(Action.PREFS, callback.id, "t")
     if scope is None or not callback.arg:
         await answer(t("expired", lang))
         return
@@ -86,6 +89,8 @@ async def _on_prefs_button(
         elif kind == "l" and (value in LANGUAGES or not value) and scope[0] == "user":
             prefs.language = value or None  # none: the Telegram app's language again
             lang = value or query.from_user.language_code
+        elif kind == "t" and scope[0] == "user" and services.prompts is not None:
+            prefs.translate = not prefs.translate
         elif kind != "d":  # d: the Done button of panels sent before every tap was saved
             raise ValueError(kind)
     except ValueError:
@@ -107,13 +112,20 @@ async def _on_prefs_button(
         await services.menu.set_private(context.bot, scope[1], lang, chosen=True)
     elif kind == "l":
         await services.menu.reset_private(context.bot, scope[1], lang)
-    markup = prefs_keyboard(callback.id, prefs, ratio, size, lang)
-    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code)
+    helper = services.prompts is not None
+    markup = prefs_keyboard(callback.id, prefs, ratio, size, lang, helper=helper)
+    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code, helper)
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
 def _panel(
-    scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None, app_lang: str | None
+    scope: str,
+    prefs: Prefs,
+    ratio: AspectRatio,
+    size: Resolution,
+    lang: str | None,
+    app_lang: str | None,
+    helper: bool = False,
 ) -> str:
     """The title, then what each row of buttons sets, in their order, with its value now."""
     original = t("on" if prefs.always_original else "off", lang)
@@ -123,8 +135,10 @@ def _panel(
         chosen = LANGUAGES.get(prefs.language or "")
         name = chosen or t("prefs_language_app_value", lang, name=LANGUAGES[language(app_lang)])
         text += t("prefs_row_language", lang, language=name)
+        if helper:
+            text += t("prefs_row_translate", lang, value=t("on" if prefs.translate else "off", lang))
     return text
 
 
 COMMANDS = [Command("settings", settings_command, private=4, group=6)]
-HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS))]
+HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS, Action.TRANSLATE))]
