@@ -240,9 +240,10 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
         mode = "polling"
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
+    helper = f"; prompt helper {settings.prompt_model}" if settings.prompt_model else ""
     return (
         f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
-        f"{settings.describe_models()}; database {services.store.describe()}{http}"
+        f"{settings.describe_models()}{helper}; database {services.store.describe()}{http}"
     )
 
 

@@ -224,3 +224,20 @@ async def test_in_a_group_only_the_requester_improves(start_bot, harness, tg, im
     await harness.press(kb, "Generate", alice)
     upload = (await harness.result(group["id"]))[0]
     assert upload.params["caption"].startswith("a picnic, golden hour")
+
+
+async def test_editing_the_prompt_drops_a_rewrite_of_the_old_words(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    sent = harness.send(chat, user, "/imagine a green frog")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Improve", user)
+    await suggestion_shown(harness, tg, kb, "a green frog, golden hour")
+    tg.edit_text(sent, "/imagine a yellow frog")
+    edited = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], kb["message_id"])) and "yellow" in m["text"] and m, 10, "the edit"
+    )
+    assert "golden hour" not in edited["text"] and "Use it" not in str(edited["reply_markup"])
+    await harness.press(edited, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[-1].body["prompt"] == "a yellow frog"

@@ -22,7 +22,18 @@ from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message, unusable_media
 from ..texts import t
-from .dialogue import SPLIT_NEAR, SPLIT_WINDOW, measured, show_keyboard, start, submit, submit_when_whole, unknown_note
+from .dialogue import (
+    SPLIT_NEAR,
+    SPLIT_WINDOW,
+    improve_later,
+    measured,
+    show_keyboard,
+    start,
+    submit,
+    submit_when_whole,
+    translated,
+    unknown_note,
+)
 from .replies import MESSAGES, origin_for, reply
 
 log = logging.getLogger(__name__)
@@ -205,17 +216,25 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
     try:
-        parsed = parse_prompt(prompt)
+        parsed = parse_prompt(prompt, improve=services.prompts is not None)
     except OptionError:
         return  # the open keyboard keeps the last good prompt; the user sees it unchanged
     if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
         return
-    pending.prompt = parsed.prompt
+    pending.prompt, pending.original = parsed.prompt, None
     pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
     pending.size = parsed.size or pending.size
     pending.variants = parsed.variants or pending.variants
     pending.source_text = pending.source_date = None
-    await show_keyboard(context, services, pending, unknown_note(parsed.unknown, pending.origin.lang))
+    if pending.suggestion is not None:  # a rewrite of the old words is no rewrite of these
+        pending.suggestion = None
+        await services.requests.set_suggestion(pending.id, None)
+    note = unknown_note(parsed.unknown, pending.origin.lang)
+    if failed := await translated(services, pending):
+        note = f"{note}\n{failed}" if note else failed
+    await show_keyboard(context, services, pending, note)
+    if parsed.improve:
+        improve_later(context, services, pending)
 
 
 async def unusable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
