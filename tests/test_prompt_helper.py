@@ -177,3 +177,17 @@ async def test_its_own_slots_and_the_wait_for_one_within_the_deadline(api):
         assert [type(r) for r in results].count(HelperTimeout) == 2
     finally:
         await helper.aclose()
+
+
+def test_its_settings_are_checked_in_one_line():
+    from bot.config import Settings, SettingsError, load_settings
+
+    base = {"_env_file": None, "telegram_bot_token": "123:abc", "image_api_key": "sk-x"}
+    settings = load_settings(Settings, **base)
+    assert (settings.prompt_model, settings.prompt_helper_timeout) == ("", 20.0)
+    assert (settings.prompt_helper_concurrency, settings.prompt_helper_credits) == (4, 0)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(Settings, **base, prompt_model="gpt 4o", prompt_helper_concurrency=0, prompt_helper_credits=-1)
+    line = str(caught.value)
+    assert "PROMPT_MODEL is invalid" in line and "PROMPT_HELPER_CONCURRENCY is invalid" in line
+    assert "PROMPT_HELPER_CREDITS is invalid" in line and "\n" not in line
