@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, models, payments, results
+from .handlers import admin, cancel, choices, common, history, improve, intake, models, payments, results
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -32,6 +32,8 @@ from .menus import Command, Menu
 from .originals import OriginalsStore
 from .presentation import Finisher, StatusLines, TelegramPresentation
 from .process import process_name
+from .prompt_service import PromptService
+from .prompthelper import PromptHelper
 from .purchases import Purchases
 from .quota import Quota
 from .request_service import RequestService
@@ -54,7 +56,7 @@ ALLOWED_UPDATES = [
 ]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
 # Payments first: a reply to its /paysupport question is the buyer's message to the admins, not a prompt.
-FEATURES = [payments, intake, choices, results, cancel, settings_handlers, history, models, common, admin]
+FEATURES = [payments, intake, choices, improve, results, cancel, settings_handlers, history, models, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 
 
@@ -204,6 +206,7 @@ async def start_services(
         uploads,
         Menu([c for c in commands_of(settings) if not c.several_models or len(settings.offered) > 1]),
         Purchases(store, settings),
+        prompts=prompt_service(settings, quota),
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
@@ -231,7 +234,23 @@ async def stop_services(app: Application) -> None:
     await services.worker.shutdown(services.settings.shutdown_grace_seconds)
     await services.presentation.close(services.presentation.lines.waiting_groups())
     await services.client.aclose()
+    if services.prompts is not None:
+        await services.prompts.aclose()
     await services.store.close()
+
+
+def prompt_service(settings: Settings, quota: Quota) -> PromptService | None:
+    """The prompt helper on the image gateway and key, when PROMPT_MODEL names a chat model."""
+    if not settings.prompt_model:
+        return None
+    helper = PromptHelper(
+        settings.image_api_base_url,
+        settings.image_api_key.get_secret_value(),
+        settings.prompt_model,
+        timeout=settings.prompt_helper_timeout,
+        concurrency=settings.prompt_helper_concurrency,
+    )
+    return PromptService(helper, quota, settings.prompt_helper_credits)
 
 
 def start_line(settings: Settings, services: Services, username: str, *, intake: bool) -> str:
@@ -244,9 +263,10 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
         mode = "polling"
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
+    helper = f"; prompt helper {settings.prompt_model}" if settings.prompt_model else ""
     return (
         f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
-        f"{settings.describe_models()}; database {services.store.describe()}{http}"
+        f"{settings.describe_models()}{helper}; database {services.store.describe()}{http}"
     )
 
 

@@ -161,6 +161,20 @@ class Settings(ImageSettings):
     # Credit packs sold for Telegram Stars, `credits:stars` entries; none (the default): payments off.
     stars_packs: Annotated[tuple[Pack, ...], NoDecode] = ()
 
+    # ---- the prompt helper (bot/prompthelper.py): a chat model on the same gateway and key ----
+    prompt_model: str = ""  # empty: no helper, and nothing of it shown
+    prompt_helper_timeout: Annotated[float, Field(ge=1, le=600)] = 20.0
+    prompt_helper_concurrency: Annotated[int, Field(ge=1, le=100)] = 4
+    prompt_helper_credits: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("prompt_model")
+    @classmethod
+    def _prompt_model(cls, value: str) -> str:
+        value = value.strip()
+        if any(c.isspace() for c in value):
+            raise ValueError("is one chat model id on the gateway, without spaces (e.g. gpt-4o-mini)")
+        return value
+
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
     @classmethod
     def _bot_api_url(cls, value: str, info: ValidationInfo) -> str:

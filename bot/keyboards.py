@@ -40,6 +40,8 @@ class Action(StrEnum):
     MODEL_OPTION = "z"  # a model's own option on a pending request (arg: `<option>.<choice>`, `quality.high`)
     BUY_PACK = "b"  # a credit pack under /buy: its invoice (the id is the pack's credits; arg: its Stars)
     SHOP = "B"  # 🛒 under a refusal for credits: the packs (the id is the user's id)
+    IMPROVE = "w"  # the prompt helper on a pending request: ✨ Improve; arg y: ✓ Use it, n: ↩ Keep mine
+    TRANSLATE = "W"  # the /settings switch "Translate my prompts to English" (the id: u<user id>)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -129,10 +131,13 @@ def choice_keyboard(
     extra: dict[str, str] | None = None,
     models: list[Profile] | None = None,
     cost: int | None = None,
+    helper: bool = False,
+    suggestion: bool = False,
 ) -> InlineKeyboardMarkup:
     """The request's keyboard, its rows from `profile`'s table (nano-banana-2's: the 10 ratios and 1K/2K/4K). With
     several `models` a model row comes first, the model's own options (`extra`: their choices now) after the
-    sizes, and ✨ Generate says the cost; with one, none of that."""
+    sizes, and ✨ Generate says the cost; with one, none of that. With the prompt helper (`helper`) ✨ Improve, or ✓ Use it /
+    ↩ Keep mine under a rewrite shown (`suggestion`)."""
     profile = profile or profile_for("nano-banana-2")
     rows = []
     if models and len(models) > 1:
@@ -163,6 +168,15 @@ def choice_keyboard(
             ]
         )
     rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    if helper and suggestion:
+        rows.append(
+            [
+                _button(t("helper_use_it", lang), Action.IMPROVE, pending_id, "y"),
+                _button(t("helper_keep_mine", lang), Action.IMPROVE, pending_id, "n"),
+            ]
+        )
+    elif helper:
+        rows.append([_button(t("helper_improve", lang), Action.IMPROVE, pending_id)])
     generate = t("generate", lang)
     if models and len(models) > 1 and cost is not None:
         generate = t("generate_cost", lang, credits=cost * variants)
@@ -249,9 +263,10 @@ def prefs_keyboard(
     *,
     models: list[Profile] | None = None,
     model: str | None = None,
+    helper: bool = False,
 ) -> InlineKeyboardMarkup:
     """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio, size and
-    count (✓ on the effective one), the always-send-original switch and (a user's) language. No Done: every tap is
+    count (✓ on the effective one), the always-send-original switch and (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
     saved."""
     rows = []
     if models and len(models) > 1:
@@ -273,6 +288,9 @@ def prefs_keyboard(
                 for code, name in choices.items()
             ]
         )
+        if helper:
+            switch = t("prefs_translate_on" if prefs.translate else "prefs_translate_off", lang)
+            rows.append([_button(switch, Action.TRANSLATE, scope_key)])
     return InlineKeyboardMarkup(rows)
 
 

@@ -76,6 +76,18 @@ class Metrics:
         self.credits_purchased = Counter(
             "imagine_credits_purchased", "Credits bought with Telegram Stars", registry=registry
         )
+        self.prompt_helper_calls = Counter(
+            "imagine_prompt_helper_calls",
+            "Calls to the prompt helper's chat model, by purpose (improve, translate)",
+            ["purpose"],
+            registry=registry,
+        )
+        self.prompt_helper_failures = Counter(
+            "imagine_prompt_helper_failures",
+            "Prompt helper calls that gave no rewrite, by purpose and kind (timeout, error, refused, empty, …)",
+            ["purpose", "kind"],
+            registry=registry,
+        )
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type, for `GET /metrics`."""
@@ -137,3 +149,11 @@ def purchased(stars: int, credits: int) -> None:
 
 def refunded(stars: int) -> None:
     _current.get().stars_refunded.inc(stars)
+
+
+def prompt_helper_call(purpose: str) -> None:
+    _current.get().prompt_helper_calls.labels(purpose=purpose).inc()
+
+
+def prompt_helper_failed(purpose: str, kind: str) -> None:
+    _current.get().prompt_helper_failures.labels(purpose=purpose, kind=kind).inc()

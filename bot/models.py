@@ -72,6 +72,11 @@ class PendingRequest:
         self.aspect_ratio, self.size = AspectRatio(carried.pop("ratio")), Resolution(carried.pop("size"))
         self.extra = carried
 
+    # The prompt helper: a rewrite shown under the prompt until ✓ Use it or ↩ Keep mine (set only through
+    # `Pending.set_suggestion`), and the user's own words when `prompt` is their translation.
+    suggestion: str | None = None
+    original: str | None = None
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -125,6 +130,7 @@ class Job:
     failure_values: dict = field(default_factory=dict)  # what its failure sentence names (which reference, …)
     sent: dict = field(default_factory=dict)  # what its delivery has sent so far (name → message id): never twice
     epoch: int = 0  # the fence: which claim of it this is (see Store.claim); a write names the epoch it holds
+    original_prompt: str | None = None  # the user's own words when the prompt is the helper's translation of them
 
     @property
     def group(self) -> str:
@@ -162,6 +168,8 @@ class Prefs:
             "size": self.size.value if self.size else None,
         }
         return {**{k: v for k, v in chosen.items() if v}, **self.extra}
+
+    translate: bool = False  # a user's: the prompt helper translates their prompts to English before generating
 
 
 def prefs_scope(origin: Origin) -> tuple[str, int]:

@@ -94,6 +94,17 @@ class Quota:
     async def refund(self, job: Job) -> bool:
         return await self._store.credits.refund_credits(job.id)
 
+    async def reserve_use(self, key: str, origin: Origin, credits: int) -> None:
+        """Take `credits` for something other than a job (a use of the prompt helper), under its own ledger key;
+        raises QuotaExceeded and takes nothing when they are not there."""
+        user_limit, chat_limit = self.limits(origin)
+        reservation = Reservation(key, origin.user_id, origin.chat_id, self.today(), credits, user_limit, chat_limit)
+        if not await self._store.credits.reserve_credits(reservation):
+            raise QuotaExceeded(await self.report(origin), credits)
+
+    async def refund_use(self, key: str) -> bool:
+        return await self._store.credits.refund_credits(key)
+
     async def report(self, origin: Origin) -> UsageReport:
         day = self.today()
         user_limit, chat_limit = self.limits(origin)

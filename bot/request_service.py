@@ -97,6 +97,14 @@ class RequestService:
             )
         )
 
+    def image_model(self, pending: PendingRequest) -> str:
+        """The image model its jobs will be made with (what the prompt helper writes for)."""
+        return ImageRequest(pending.prompt, pending.aspect_ratio, pending.size).model
+
+    async def set_suggestion(self, pending_id: str, suggestion: str | None) -> bool:
+        """The prompt helper's rewrite shown on its keyboard (None: none); False when the request is gone."""
+        return await self._pending.set_suggestion(pending_id, suggestion)
+
     async def save(self, pending: PendingRequest) -> None:
         """Its keyboard is shown, or a choice on it changed it."""
         await self._pending.save_pending(pending)
@@ -138,6 +146,7 @@ class RequestService:
                 variant=n,
                 variants=pending.variants,
                 upscale_of=upscale_of,
+                original_prompt=pending.original,
             )
             for n in range(1, pending.variants + 1)
         ]

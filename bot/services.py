@@ -15,6 +15,7 @@ from .jobs.worker import Worker
 from .menus import Menu
 from .originals import OriginalsStore
 from .presentation import TelegramPresentation
+from .prompt_service import PromptService
 from .purchases import Purchases
 from .quota import Quota
 from .request_service import RequestService
@@ -52,6 +53,7 @@ class Services:
     menu: Menu  # the command menus, from the commands the handler modules export
     purchases: Purchases  # credits bought with Telegram Stars
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
+    prompts: PromptService | None = None  # the prompt helper; None: PROMPT_MODEL is empty, nothing of it shown
 
 
 def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:

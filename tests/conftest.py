@@ -192,6 +192,7 @@ ON_BOTH_BACKENDS = {
     "test_groups_access_quota",
     "test_model_store",
     "test_payments",
+    "test_prompt_helper_store",
 }
 
 

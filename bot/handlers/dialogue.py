@@ -16,6 +16,7 @@ from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
 from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
+from ..prompthelper import HelperError
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services
@@ -28,6 +29,7 @@ KEYBOARD_PROMPT_LINES = 3
 # Telegram's apps split a text over 4,096 characters into several messages, sent within a moment of each other.
 SPLIT_NEAR = 4000  # a message this long may have a next part
 SPLIT_WINDOW = 2.0  # seconds between their dates (whole seconds) for the next part to join it
+SUGGESTION_CHARS = 3000  # a rewrite shown above the keyboard (the message's text has room for 4,096)
 
 
 async def start(
@@ -46,7 +48,7 @@ async def start(
     lang = origin.lang
     offered = services.settings.offered
     try:
-        parsed = parse_prompt(text, models_on_offer(services), lenient_model=True)
+        parsed = parse_prompt(text, models_on_offer(services), lenient_model=True, improve=services.prompts is not None)
     except OptionError as exc:
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return
@@ -84,14 +86,18 @@ async def start(
     may_go_on = len(raw) > SPLIT_NEAR
     if may_go_on and source is not None:  # only a source's text may go on
         pending.source_text, pending.source_date = raw, source.date.timestamp()
+    elif failed := await translated(services, pending):  # a prompt that may go on is translated as it is
+        note = f"{note}\n{failed}" if note else failed
     at_once = parsed.aspect_ratio and parsed.size and parsed.unknown_model is None
-    if at_once and not may_go_on:
+    if at_once and not may_go_on and not parsed.improve:
         if note:
             await reply(context, origin, note)
         await submit(context, services, pending)
         return
     await show_keyboard(context, services, pending, note)
-    if at_once:
+    if parsed.improve:
+        improve_later(context, services, pending)
+    elif at_once:
         context.application.create_task(submit_when_whole(context, services, pending.id, raw))
 
 
@@ -175,7 +181,8 @@ async def show_keyboard(
 
 
 def keyboard_of(pending: PendingRequest, services: Services | None = None) -> InlineKeyboardMarkup:
-    """The request's keyboard; with `services`, several models offered: the model row, its options and the cost."""
+    """The request's keyboard; with `services`, several models offered: the model row, its options and the cost;
+    the prompt helper on: ✨ Improve, or ✓ Use it / ↩ Keep mine under a rewrite."""
     offered = services.settings.offered if services is not None else []
     return choice_keyboard(
         pending.id,
@@ -188,6 +195,8 @@ def keyboard_of(pending: PendingRequest, services: Services | None = None) -> In
         extra=pending.extra,
         models=[profile_for(name) for name in offered],
         cost=services.quota.cost(pending.request) if services is not None and len(offered) > 1 else None,
+        helper=services is not None and services.prompts is not None,
+        suggestion=bool(pending.suggestion),
     )
 
 
@@ -206,8 +215,66 @@ def choose_text(pending: PendingRequest) -> str:
     if pending.references:
         count = len(pending.references)
         images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
-        return t("edit_choose", lang, prompt=prompt, images=images)
-    return t("choose", lang, prompt=prompt)
+        text = t("edit_choose", lang, prompt=prompt, images=images)
+    else:
+        text = t("choose", lang, prompt=prompt)
+    if pending.original:
+        text += "\n\n" + t("helper_translated", lang, original=keyboard_prompt(pending.original))
+    if pending.suggestion:
+        suggestion = pending.suggestion
+        if len(suggestion) > SUGGESTION_CHARS:
+            suggestion = suggestion[: SUGGESTION_CHARS - 1].rstrip() + "…"
+        text += "\n\n" + t("helper_suggestion", lang, suggestion=suggestion)
+    return text
+
+
+async def translated(services: Services, pending: PendingRequest) -> str | None:
+    """With the user's "translate my prompts to English" on, the prompt becomes the helper's translation (their
+    words kept beside it for the keyboard and the caption). The one line to show when the helper failed (their
+    words are used as written), else None."""
+    if services.prompts is None or not (await services.prefs.get_prefs("user", pending.origin.user_id)).translate:
+        return None
+    lang = pending.origin.lang
+    try:
+        english = await services.prompts.translate(pending.origin, pending.prompt)
+    except HelperError as exc:
+        return t("helper_failed_translate", lang, why=t(f"helper_why_{exc.kind}", lang))
+    if english.strip() != pending.prompt.strip():
+        pending.original, pending.prompt = pending.prompt, english[:MAX_PROMPT_CHARS]
+    return None
+
+
+def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> bool:
+    """✨ Improve or `--improve`: the helper is asked in a task of its own, so that nothing in this chat waits
+    for it; the keyboard (already shown and saved) says so meanwhile. False when it is being asked already."""
+    if services.prompts is None or not services.prompts.begin(pending.id):
+        return False
+    context.application.create_task(_improve(context, services, pending))
+    return True
+
+
+async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
+    """The rewrite shown with ✓ Use it / ↩ Keep mine; or, when the helper gave none, one line saying so above
+    the same keyboard. A request generated or cancelled meanwhile is left alone."""
+    assert services.prompts is not None
+    lang = pending.origin.lang
+    try:
+        await show_keyboard(context, services, pending, t("helper_working", lang))
+        english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
+        model = services.requests.image_model(pending)
+        note = None
+        try:
+            rewrite = await services.prompts.improve(pending.origin, pending.prompt, model, english=english)
+        except HelperError as exc:
+            note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
+        else:
+            if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
+                return
+        current = await services.requests.get(pending.id)
+        if current is not None:
+            await show_keyboard(context, services, current, note)
+    finally:
+        services.prompts.end(pending.id)
 
 
 async def submit(

@@ -26,12 +26,14 @@ from .dialogue import (
     SPLIT_NEAR,
     SPLIT_WINDOW,
     apply_flags,
+    improve_later,
     measured,
     models_on_offer,
     show_keyboard,
     start,
     submit,
     submit_when_whole,
+    translated,
     unknown_note,
 )
 from .replies import MESSAGES, origin_for, reply
@@ -219,15 +221,25 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
     try:
-        parsed = parse_prompt(prompt, models_on_offer(services), lenient_model=True)
+        parsed = parse_prompt(
+            prompt, models_on_offer(services), lenient_model=True, improve=services.prompts is not None
+        )
         if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
             return
         not_taken = apply_flags(pending, parsed)
     except OptionError:
         return  # the open keyboard keeps the last good prompt; the user sees it unchanged
-    pending.prompt = parsed.prompt
+    pending.prompt, pending.original = parsed.prompt, None
     pending.source_text = pending.source_date = None
-    await show_keyboard(context, services, pending, unknown_note((*parsed.unknown, *not_taken), pending.origin.lang))
+    if pending.suggestion is not None:  # a rewrite of the old words is no rewrite of these
+        pending.suggestion = None
+        await services.requests.set_suggestion(pending.id, None)
+    note = unknown_note((*parsed.unknown, *not_taken), pending.origin.lang)
+    if failed := await translated(services, pending):
+        note = f"{note}\n{failed}" if note else failed
+    await show_keyboard(context, services, pending, note)
+    if parsed.improve:
+        improve_later(context, services, pending)
 
 
 async def unusable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

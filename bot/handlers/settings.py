@@ -49,7 +49,8 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     ratio, size = _effective(services, prefs)
     markup = _keyboard(services, scope_key(scope, scope_id), prefs, ratio, size, origin.lang)
     app_lang = update.effective_user.language_code if update.effective_user else None
-    text = _panel(scope, prefs, ratio, size, origin.lang, app_lang) + _model_row(services, prefs, origin.lang)
+    helper = services.prompts is not None
+    text = _panel(scope, prefs, ratio, size, origin.lang, app_lang, helper) + _model_row(services, prefs, origin.lang)
     await reply(context, origin, text, markup)
 
 
@@ -63,7 +64,9 @@ def _keyboard(
     services: Services, key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
 ) -> InlineKeyboardMarkup:
     models = [profile_for(name) for name in services.settings.offered]
-    return prefs_keyboard(key, prefs, ratio, size, lang, models=models, model=_model(services, prefs))
+    return prefs_keyboard(
+        key, prefs, ratio, size, lang, models=models, model=_model(services, prefs), helper=services.prompts is not None
+    )
 
 
 def _model_row(services: Services, prefs: Prefs, lang: str | None) -> str:
@@ -92,6 +95,8 @@ async def _on_prefs_button(
     lang = await user_lang(context, query.from_user)
     services = get_services(context)
     scope = parse_scope_key(callback.id)
+    if callback.action == Action.TRANSLATE:  # the prompt helper's switch: a button of its own, no argument
+        callback = Callback(Action.PREFS, callback.id, "t")
     if scope is None or not callback.arg:
         await answer(t("expired", lang))
         return
@@ -114,6 +119,8 @@ async def _on_prefs_button(
         elif kind == "l" and (value in LANGUAGES or not value) and scope[0] == "user":
             prefs.language = value or None  # none: the Telegram app's language again
             lang = value or query.from_user.language_code
+        elif kind == "t" and scope[0] == "user" and services.prompts is not None:
+            prefs.translate = not prefs.translate
         elif kind != "d":  # d: the Done button of panels sent before every tap was saved
             raise ValueError(kind)
     except ValueError:
@@ -136,12 +143,21 @@ async def _on_prefs_button(
     elif kind == "l":
         await services.menu.reset_private(context.bot, scope[1], lang)
     markup = _keyboard(services, callback.id, prefs, ratio, size, lang)
-    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code) + _model_row(services, prefs, lang)
+    helper = services.prompts is not None
+    text = _panel(scope[0], prefs, ratio, size, lang, query.from_user.language_code, helper) + _model_row(
+        services, prefs, lang
+    )
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
 def _panel(
-    scope: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None, app_lang: str | None
+    scope: str,
+    prefs: Prefs,
+    ratio: AspectRatio,
+    size: Resolution,
+    lang: str | None,
+    app_lang: str | None,
+    helper: bool = False,
 ) -> str:
     """The title, then what each row of buttons sets, in their order, with its value now."""
     original = t("on" if prefs.always_original else "off", lang)
@@ -151,8 +167,10 @@ def _panel(
         chosen = LANGUAGES.get(prefs.language or "")
         name = chosen or t("prefs_language_app_value", lang, name=LANGUAGES[language(app_lang)])
         text += t("prefs_row_language", lang, language=name)
+        if helper:
+            text += t("prefs_row_translate", lang, value=t("on" if prefs.translate else "off", lang))
     return text
 
 
 COMMANDS = [Command("settings", settings_command, private=4, group=6)]
-HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS))]
+HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS, Action.TRANSLATE))]

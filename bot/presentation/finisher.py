@@ -256,12 +256,12 @@ class Finisher:
                 self._bot,
                 target,
                 picture,
-                delivery.caption(job.request.prompt, details),
+                delivery.caption(shown_prompt(job), details),
                 lambda original: keyboards.result_keyboard(
                     job.id, lang, with_original=original, size=job.size_made, tiers=tiers
                 ),
                 uploads=self._uploads,
-                jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
+                jpeg_caption=self._jpeg_caption(shown_prompt(job), details, lang),
                 file_caption=t("original_file", lang, details=delivery.details_line(job, named=self._named)),
                 with_original=with_original,
             )
@@ -278,7 +278,7 @@ class Finisher:
                 self._bot,
                 target,
                 [p for _, p in pictures],
-                delivery.caption(lead.request.prompt, details),
+                delivery.caption(shown_prompt(lead), details),
                 summary,
                 lambda originals: keyboards.album_keyboard(
                     ids,
@@ -288,7 +288,7 @@ class Finisher:
                     tiers=tiers,
                 ),
                 uploads=self._uploads,
-                jpeg_caption=self._jpeg_caption(lead.request.prompt, details, lang),
+                jpeg_caption=self._jpeg_caption(shown_prompt(lead), details, lang),
                 with_original=with_original,
             )
             for index, (job, _) in enumerate(pictures):
@@ -354,3 +354,11 @@ class Finisher:
         for admin in self._admins:
             with contextlib.suppress(TelegramError):
                 await self._bot.send_message(admin, t(f"admin_alert_{kind}"))
+
+
+def shown_prompt(job: Job) -> str:
+    """The prompt as its caption shows it: the user's own words, then the translation made from them (the prompt
+    helper's "translate my prompts to English"), or the prompt alone."""
+    if job.original_prompt:
+        return f"{job.original_prompt}\n🌐 {job.request.prompt}"
+    return job.request.prompt

@@ -32,12 +32,21 @@ class Pending(Repository):
             source_date=p.source_date,
             wants_prompt=int(p.wants_prompt),
             album_id=p.album_id,
+            original=p.original,
         )
-        statement = self._db.insert(pending).values(**row)
+        statement = self._db.insert(pending).values(**row, suggestion=p.suggestion)
         await self._db.run(
             statement.on_conflict_do_update(
                 index_elements=["id"], set_={k: statement.excluded[k] for k in row if k != "id"}
             )
+        )
+
+    async def set_suggestion(self, pending_id: str, suggestion: str | None) -> bool:
+        """The prompt helper's rewrite, shown until ✓ Use it or ↩ Keep mine (None: none shown). Its own statement,
+        so that a save of a choice made meanwhile neither loses it nor brings back an old one; False when the
+        request is gone (generated, or cancelled)."""
+        return (
+            await self._db.run(sa.update(pending).where(pending.c.id == pending_id).values(suggestion=suggestion)) == 1
         )
 
     async def get_pending(self, pending_id: str) -> PendingRequest | None:
@@ -115,4 +124,6 @@ def _pending(row: sa.Row) -> PendingRequest:
         m["album_id"],
         request.model,
         {k: v for k, v in request.options.items() if k not in ("ratio", "size")},
+        m["suggestion"],
+        m["original"],
     )

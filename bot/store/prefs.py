@@ -31,6 +31,7 @@ class PrefsTable(Repository):
             m["variants"],
             model,
             options,
+            bool(m["translate"]),
         )
 
     async def save_prefs(self, scope: str, scope_id: int, p: Prefs) -> None:
@@ -43,6 +44,7 @@ class PrefsTable(Repository):
             "language": p.language,
             "variants": p.variants,
             "request": json.dumps({"model": p.model, "options": p.choices()}, separators=(",", ":")),
+            "translate": int(p.translate),
         }
         statement = self._db.insert(prefs).values(**row)
         await self._db.run(

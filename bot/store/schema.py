@@ -53,6 +53,10 @@ pending = Table(
     Column("album_id", Text),
     # schema 0007: its model and options as one JSON value (`ImageRequest.to_json`); aspect_ratio and size mirror them
     Column("request", Text),
+    # schema 0009 (the prompt helper): a rewrite waiting for ✓ Use it / ↩ Keep mine, and the user's own words when
+    # the prompt is their translation
+    Column("suggestion", Text),
+    Column("original", Text),
 )
 
 jobs = Table(
@@ -102,6 +106,8 @@ jobs = Table(
     Column("epoch", Integer, nullable=False, server_default="0"),
     # schema 0007: its model and options as one JSON value (`ImageRequest.to_json`); aspect_ratio and size mirror them
     Column("request", Text),
+    # schema 0009: the user's own words when the prompt is the helper's translation of them (the caption shows both)
+    Column("original_prompt", Text),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
@@ -120,6 +126,7 @@ prefs = Table(
     Column("variants", Integer),
     # schema 0007: the default model and remembered options, `{"model": null, "options": {"ratio": "4:3"}}`
     Column("request", Text),
+    Column("translate", Integer, nullable=False, server_default="0"),  # schema 0009: translate prompts to English
     PrimaryKeyConstraint("scope", "scope_id"),
 )
 
