@@ -25,6 +25,7 @@ from .originals import SharedOriginals
 from .pending import Pending
 from .postgres import PostgresBackend
 from .prefs import PrefsTable
+from .presets import Presets, TooManyPresets
 from .queue import Caps, Queue, QueueFull
 from .sqlite import SqliteBackend
 from .updates import Updates
@@ -41,6 +42,7 @@ __all__ = [
     "SqliteBackend",
     "Store",
     "StoreError",
+    "TooManyPresets",
     "make_store",
     "outage",
 ]
@@ -63,6 +65,7 @@ class Store:
         self.credits = Credits(backend)
         self.access = Access(backend)
         self.history = History(backend)
+        self.presets = Presets(backend)
 
     @property
     def shares_originals(self) -> bool:

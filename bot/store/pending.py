@@ -33,6 +33,7 @@ class Pending(Repository):
             source_date=p.source_date,
             wants_prompt=int(p.wants_prompt),
             album_id=p.album_id,
+            style=p.style,
         )
         statement = self._db.insert(pending).values(**row)
         await self._db.run(
@@ -113,4 +114,5 @@ def _pending(row: sa.Row) -> PendingRequest:
         m["source_date"],
         bool(m["wants_prompt"]),
         m["album_id"],
+        m["style"],
     )

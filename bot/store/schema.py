@@ -51,6 +51,7 @@ pending = Table(
     Column("source_date", Float),
     Column("wants_prompt", Integer, nullable=False, server_default="0"),
     Column("album_id", Text),
+    Column("style", Text),  # schema 0008: the style or preset chosen (its name)
 )
 
 jobs = Table(
@@ -98,6 +99,8 @@ jobs = Table(
     Column("line_busy_until", Float),
     # schema 0006: the fence, a new number at every claim; a write about the job names the one it holds
     Column("epoch", Integer, nullable=False, server_default="0"),
+    # schema 0008: the style or preset it was made with (JSON: name, label, the prompt sent, its pictures)
+    Column("style", Text),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
@@ -206,4 +209,20 @@ album_parts = Table(  # the photos of one album, whichever process received each
     Column("refs", Text, nullable=False),
     Column("received_at", Float, nullable=False),
     PrimaryKeyConstraint("chat_id", "media_group_id", "message_id"),
+)
+
+# ---- schema 0008: presets, a chat's or a person's own styles ----
+
+presets = Table(
+    "presets",
+    metadata,
+    Column("scope", Text, nullable=False),  # "chat" (a group's) or "user" (a person's)
+    Column("scope_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),  # case folded
+    Column("template", Text, nullable=False),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("pictures", Text, nullable=False, server_default="[]"),
+    Column("created_by", BigInteger),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("scope", "scope_id", "name"),
 )
