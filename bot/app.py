@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, results
+from .handlers import admin, cancel, choices, common, history, intake, results, styles
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -39,6 +39,8 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
+from .style_service import StyleBook
+from .styles import load_library
 from .telegram_limits import TAP_SLOTS, BotApiRequest
 from .telegram_references import AlbumCollector, ReferenceFetcher
 
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+# `styles` first: a file captioned /preset import is its, before the intake takes any file as a picture.
+FEATURES = [styles, intake, choices, results, cancel, settings_handlers, history, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
@@ -117,7 +120,9 @@ async def start_services(
     client = ImageClient.from_settings(settings, max_connections=max(settings.jobs_here, 1) * 2)
     client.open()
     quota = Quota(store, settings, clock or time.time)
-    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")
+    library = load_library(settings.styles_file)
+    style_book = StyleBook(library, store.presets)
+    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool", library.picture_files)
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps, owner=name)
@@ -164,7 +169,7 @@ async def start_services(
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
-    requests = RequestService(store.pending, store.prefs, queue, settings)
+    requests = RequestService(store.pending, store.prefs, queue, settings, style_book)
     services = Services(
         settings,
         client,
@@ -183,6 +188,7 @@ async def start_services(
         inbox,
         uploads,
         Menu(COMMANDS),
+        style_book,
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()

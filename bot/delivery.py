@@ -134,12 +134,13 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
 
 
 def details_line(job: Job) -> str:
-    """The one details line of a result: what was asked and what came back."""
+    """The one details line of a result: what was asked (the style first, when it had one) and what came back."""
     width, height = job.width or 0, job.height or 0
+    style = f"🎨 {job.style.label} · " if job.style else ""
     if job.request.matches(width, height):
-        return f"{job.request.label} · {width}×{height}"
+        return f"{style}{job.request.label} · {width}×{height}"
     actual = describe_size(width, height)
-    return "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
+    return style + "⚠️ " + t("size_mismatch", job.origin.lang, asked=job.request.label, actual=actual)
 
 
 def album_details(jobs: list[Job]) -> str:
@@ -148,7 +149,10 @@ def album_details(jobs: list[Job]) -> str:
 
 
 def caption(prompt: str, details: str) -> str:
-    """Prompt first, then the details line; the prompt is trimmed so the whole fits Telegram's 1,024."""
+    """Prompt first, then the details line; the prompt is trimmed so the whole fits Telegram's 1,024. No words (a
+    preset's template alone made it): the details line alone."""
+    if not prompt:
+        return details
     tail = f"\n\n{details}"
     room = CAPTION_MAX - len(tail)
     if len(prompt) > room:

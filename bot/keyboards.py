@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,8 @@ class Action(StrEnum):
     REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
     HELP = "i"  # a /help section (the id names it; `main` is the first screen)
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+    STYLE = "t"  # the 🎨 Style page of a pending request (arg: o open, p<n> a page, c<key> choose, n none, b back)
+    PRESET = "T"  # a /presets button: a new keyboard with that preset chosen (id: the chat; arg: its key)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -115,7 +118,9 @@ def choice_keyboard(
     *,
     variants: int = 1,
     keep_ratio: bool = False,
+    style_label: str | None = None,
 ) -> InlineKeyboardMarkup:
+    """The request's keyboard; `style_label` names the chosen style on the 🎨 button."""
     ratios = [_button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     if keep_ratio:
@@ -123,6 +128,8 @@ def choice_keyboard(
         rows.append([_button(t("drop_pictures", lang), Action.DROP_PICTURES, pending_id)])
     rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
     rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    style = t("style_chosen_button", lang, label=style_label) if style_label else t("style_button", lang)
+    rows.append([_button(style, Action.STYLE, pending_id, "o")])
     rows.append(
         [
             _button(t("generate", lang), Action.GENERATE, pending_id),
@@ -130,6 +137,53 @@ def choice_keyboard(
         ]
     )
     return InlineKeyboardMarkup(rows)
+
+
+STYLES_PER_ROW = 2
+STYLE_ROWS = 5  # a page of ten names and its ◀ ▶ fit a phone's screen under the message
+
+
+def style_key(name: str) -> str:
+    """A style's or preset's name in callback data: short, ASCII, the same for the same name (names may be in any
+    script and 32 letters long)."""
+    return hashlib.sha1(name.encode()).hexdigest()[:10]
+
+
+def style_pages(count: int) -> int:
+    return max(1, -(-count // (STYLES_PER_ROW * STYLE_ROWS)))
+
+
+def style_keyboard(
+    pending_id: str, styles: Sequence[tuple[str, str]], chosen: str | None, page: int, lang: str | None
+) -> InlineKeyboardMarkup:
+    """The 🎨 page: "No style", then the offered styles (name, label) as buttons, ✓ on the chosen one, ◀ n/m ▶
+    and ◀ Back to the keyboard."""
+    per_page = STYLES_PER_ROW * STYLE_ROWS
+    pages = style_pages(len(styles))
+    page = min(max(page, 0), pages - 1)
+    shown = styles[page * per_page : (page + 1) * per_page]
+    buttons = [
+        _button(_mark(label, name == chosen), Action.STYLE, pending_id, "c" + style_key(name)) for name, label in shown
+    ]
+    rows = [[_button(_mark(t("style_none", lang), chosen is None), Action.STYLE, pending_id, "n")]]
+    rows += [buttons[i : i + STYLES_PER_ROW] for i in range(0, len(buttons), STYLES_PER_ROW)]
+    nav = []
+    if page > 0:
+        nav.append(_button("◀", Action.STYLE, pending_id, f"p{page - 1}"))
+    if pages > 1:
+        nav.append(_button(f"{page + 1}/{pages}", Action.STYLE, pending_id, f"p{page}"))
+    if page < pages - 1:
+        nav.append(_button("▶", Action.STYLE, pending_id, f"p{page + 1}"))
+    if nav:
+        rows.append(nav)
+    rows.append([_button(t("style_back", lang), Action.STYLE, pending_id, "b")])
+    return InlineKeyboardMarkup(rows)
+
+
+def presets_keyboard(chat_id: int, presets: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """/presets: a button per preset (name, label); a tap opens a keyboard with it chosen."""
+    buttons = [_button(label, Action.PRESET, str(chat_id), style_key(name)) for name, label in presets]
+    return InlineKeyboardMarkup([buttons[i : i + STYLES_PER_ROW] for i in range(0, len(buttons), STYLES_PER_ROW)])
 
 
 def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:

@@ -194,6 +194,7 @@ class ParsedPrompt:
     unknown: tuple[str, ...] = ()  # flags of other bots (`--v 6`), taken out of the prompt and named to the user
     model: str | None = None  # `--model`: the profile's name (read only when models are on offer)
     options: Mapping[str, str] = field(default_factory=dict)  # models' own flags (`--quality high`), not yet checked
+    style: str | None = None  # `--style NAME`: a style's or preset's name or label as typed, found later
 
     def choose(self, profile: Profile, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
         """This prompt's options for `profile`: `base` (a default or a preference, moved to this model's closest
@@ -226,6 +227,7 @@ _SIZE_FLAG = re.compile(
 )
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
+_STYLE_FLAG = re.compile(rf"(?<!\S){_DASHES}style(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>(?!{_DASHES})\S+)?", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 # Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is
 # ordinary prose ("—and"), so with a dash only these names count.
@@ -271,12 +273,13 @@ def parse_variants(text: str) -> int:
     return int(value)
 
 
-def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt:
+def parse_prompt(text: str, models: Sequence[str] | None = None, *, styles: bool = False) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
     With `models` (the profile names on offer) also `--model NAME` (a name or an alias) and the flags of those
     models' own options (`--quality high`), checked against the model later (ParsedPrompt.choose); without it,
-    those are other bots' flags, as before there were several models.
+    those are other bots' flags, as before there were several models. With `styles` (the chat offers styles),
+    `--style NAME` is ours (a model's own `--style` option comes first); without it, another bot's.
     Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
     Raises OptionError for a value that is not valid.
     """
@@ -299,6 +302,8 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         text = _MODEL_FLAG.sub(taker("--model", lambda v: find_profile(v, list(models)).name, list(models)), text)
         for flag, option in _model_flags(models).items():
             text = _option_flag(flag).sub(_extra_taker(option, extra), text)
+    if styles:
+        text = _STYLE_FLAG.sub(taker("--style", _style_name, []), text)
     take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
     text = _VARIANTS_FLAG.sub(taker("--n", parse_variants, [str(n) for n in VARIANT_CHOICES]), text)
     text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
@@ -316,7 +321,15 @@ def parse_prompt(text: str, models: Sequence[str] | None = None) -> ParsedPrompt
         tuple(unknown),
         found.get("--model"),
         extra,
+        found.get("--style"),  # type: ignore[arg-type]
     )  # type: ignore[arg-type]
+
+
+def _style_name(value: str) -> str:
+    """`--style` needs a name; which style it is, the chat's offer says (StyleBook.find)."""
+    if not value.strip():
+        raise ValueError(value)
+    return value.strip()
 
 
 def _model_flags(models: Sequence[str]) -> dict[str, Option]:

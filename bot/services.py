@@ -21,6 +21,7 @@ from .store import Store
 from .store.access import Access
 from .store.history import History
 from .store.prefs import PrefsTable
+from .style_service import StyleBook
 from .telegram_limits import RefusalPacer
 from .telegram_references import AlbumCollector, ReferenceFetcher
 
@@ -49,6 +50,7 @@ class Services:
     inbox: Inbox | None  # None in a worker, which takes no updates
     uploads: Uploads
     menu: Menu  # the command menus, from the commands the handler modules export
+    styles: StyleBook  # the styles and presets a chat offers
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
 
 

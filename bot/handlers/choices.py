@@ -78,7 +78,7 @@ async def _on_pending(
     await answer()
     if pending != before:
         await services.requests.save(pending)
-        await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending)))
+        await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending, services)))
 
 
 async def _being_made(services: Services, update: Update) -> bool:

@@ -17,7 +17,9 @@ from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, Resolution, parse_prompt
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
+from ..style_service import StyleGone
 from ..texts import for_requester, join_list, resets_text, t
 from .replies import refuse, reply, tell
 
@@ -44,14 +46,25 @@ async def start(
     `source`, the user's own text message, may be the first part of a longer prompt the app split."""
     lang = origin.lang
     try:
-        parsed = parse_prompt(text)
+        parsed = parse_prompt(text, styles=True)
     except OptionError as exc:
+        if exc.flag == "--style":
+            names = join_list((await services.styles.closest(origin, ""))[:3], lang)
+            await tell(context, origin, t("unknown_style", lang, value="", names=names), status_message_id)
+            return
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
         await tell(
             context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)), status_message_id
         )
         return
-    if not parsed.prompt:
+    style = None
+    if parsed.style:
+        style = await services.styles.find(origin, parsed.style)
+        if style is None:
+            names = join_list(await services.styles.closest(origin, parsed.style), lang)
+            await tell(context, origin, t("unknown_style", lang, value=parsed.style, names=names), status_message_id)
+            return
+    if not parsed.prompt and style is None:  # a style's template may be the whole prompt (the figurine's is)
         await tell(context, origin, t("usage", lang), status_message_id)
         return
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
@@ -68,7 +81,13 @@ async def start(
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
         return
-    pending = await services.requests.start(origin, parsed, references, status_message_id)
+    if style is not None:
+        try:
+            with_pictures(tuple(r.id for r in references), style)
+        except TooManyPictures as exc:
+            await tell(context, origin, too_many_text(exc, lang), status_message_id)
+            return
+    pending = await services.requests.start(origin, parsed, references, status_message_id, style)
     note = unknown_note(parsed.unknown, lang)
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
@@ -113,7 +132,7 @@ async def show_keyboard(
 ) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
-    text, markup = choose_text(pending), keyboard_of(pending)
+    text, markup = choose_text(pending, services), keyboard_of(pending, services)
     if note:
         text = f"{note}\n\n{text}"
     if pending.message_id is not None:
@@ -128,14 +147,16 @@ async def show_keyboard(
     await services.requests.save(pending)
 
 
-def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
+def keyboard_of(pending: PendingRequest, services: Services) -> InlineKeyboardMarkup:
+    lang = pending.origin.lang
     return choice_keyboard(
         pending.id,
         pending.aspect_ratio,
         pending.size,
-        pending.origin.lang,
+        lang,
         variants=pending.variants,
         keep_ratio=bool(pending.references),
+        style_label=services.styles.label(pending.style, lang) if pending.style else None,
     )
 
 
@@ -148,14 +169,23 @@ def keyboard_prompt(prompt: str) -> str:
     return short + "…" if short != prompt else short
 
 
-def choose_text(pending: PendingRequest) -> str:
+def choose_text(pending: PendingRequest, services: Services) -> str:
     lang = pending.origin.lang
+    label = services.styles.label(pending.style, lang) if pending.style else None
+    if label and not pending.prompt:  # a preset chosen from /presets: its template is the whole prompt
+        return for_requester(t("choose_preset", lang, label=label, name=pending.style), pending.origin.requester, lang)
     prompt = for_requester(keyboard_prompt(pending.prompt), pending.origin.requester, lang)
+    if label:
+        prompt = f"{prompt}\n{t('style_line', lang, label=label)}"
     if pending.references:
         count = len(pending.references)
         images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
         return t("edit_choose", lang, prompt=prompt, images=images)
     return t("choose", lang, prompt=prompt)
+
+
+def too_many_text(exc: TooManyPictures, lang: str | None) -> str:
+    return t("too_many_pictures", lang, style=exc.style, added=exc.added, own=exc.own, model=exc.model, limit=exc.limit)
 
 
 async def submit(
@@ -170,6 +200,12 @@ async def submit(
         await services.requests.submit(pending, upscale_of)
     except ShuttingDown:
         await refuse(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
+        return False
+    except StyleGone as exc:
+        await refuse(context, origin, t("style_gone", origin.lang, name=exc.name), pending.message_id)
+        return False
+    except TooManyPictures as exc:
+        await refuse(context, origin, too_many_text(exc, origin.lang), pending.message_id)
         return False
     except QueueFull as exc:
         await refuse(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)

@@ -56,6 +56,8 @@ def _label(jobs: list[Job], lang: str | None) -> str:
     """`16:9 · 2K · ×4`, named an edit or an upscale when it is one, and how many arrived when not all did."""
     lead = jobs[0]
     label = lead.request.label + (f" · ×{len(jobs)}" if len(jobs) > 1 else "")
+    if lead.style:
+        label = f"🎨 {lead.style.label} · {label}"
     if lead.upscale_of:
         label = f"{t('history_upscale', lang)} · {label}"
     elif lead.references:
