@@ -146,6 +146,10 @@ async def test_style_flags_by_name_or_label_and_unknown_names_get_the_closest(bo
     harness.send(chat, user, "/imagine a cat --style animee")
     answer = await harness.reply_text(chat["id"], "animee")
     assert "anime" in answer["text"].split("最接近的")[1] and len(img.requests) == 1
+    photo = picture((90, 90, 20))
+    tg.send_photo(chat, user, photo, caption="--style figurine --ar 3:4 --1k")  # the style is the words
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].images == [photo] and "collectible figurine." in img.requests[1].body["prompt"]
     harness.send(chat, user, "a cat --style oil-painting")  # a private chat's plain text
     kb = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if "🎨 油画" in str(m.get("reply_markup"))),
                                         None), 10, "the keyboard")

@@ -86,11 +86,13 @@ async def request_prompt_of(services: Services, message: Message | None) -> str 
 
 
 def _has_words(text: str) -> bool:
-    """More than flags? (A bad flag counts as words, so its error is what the user sees.)"""
+    """More than flags? A style counts (its template may be the whole prompt); a bad flag counts as words, so its
+    error is what the user sees."""
     try:
-        return bool(parse_prompt(text).prompt)
+        parsed = parse_prompt(text, styles=True)
     except OptionError:
         return True
+    return bool(parsed.prompt or parsed.style)
 
 
 async def _replied_references(services: Services, message: Message) -> list[Reference]:
@@ -205,11 +207,13 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
     try:
-        parsed = parse_prompt(prompt)
+        parsed = parse_prompt(prompt, styles=True)
     except OptionError:
         return  # the open keyboard keeps the last good prompt; the user sees it unchanged
     if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
         return
+    style = await services.styles.find(pending.origin, parsed.style) if parsed.style else None
+    pending.style = style.name if style else pending.style
     pending.prompt = parsed.prompt
     pending.aspect_ratio = parsed.aspect_ratio or pending.aspect_ratio
     pending.size = parsed.size or pending.size
