@@ -294,3 +294,22 @@ async def test_presets_are_kept_in_the_database_within_their_limit(database_url)
         assert await store.presets.list_presets("chat", -5) == []
     finally:
         await store.close()
+
+
+async def test_only_the_style_files_own_pictures_are_read_by_path(tmp_path):
+    from bot.references import UnusableReference
+    from bot.telegram_references import ReferenceFetcher
+
+    allowed, other = tmp_path / "desk.jpg", tmp_path / "secret.jpg"
+    allowed.write_bytes(picture())
+    other.write_bytes(picture((1, 2, 3)))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    fetcher = ReferenceFetcher(None, None, spool, frozenset({allowed}))  # type: ignore[arg-type]
+    async with fetcher.fetched((f"file:{allowed}",)) as (path,):
+        assert path.read_bytes() == allowed.read_bytes()
+    assert allowed.exists() and not list(spool.iterdir())
+    with pytest.raises(UnusableReference) as refused:
+        async with fetcher.fetched((f"file:{other}",)):
+            pass
+    assert refused.value.kind == "gone"
