@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, improve, intake, models, payments, results
+from .handlers import admin, cancel, choices, common, history, improve, intake, models, payments, results, styles
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -42,6 +42,8 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, make_store
+from .style_service import StyleBook
+from .styles import load_library
 from .telegram_limits import TAP_SLOTS, BotApiRequest
 from .telegram_references import AlbumCollector, ReferenceFetcher
 
@@ -55,8 +57,22 @@ ALLOWED_UPDATES = [
     Update.PRE_CHECKOUT_QUERY,
 ]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-# Payments first: a reply to its /paysupport question is the buyer's message to the admins, not a prompt.
-FEATURES = [payments, intake, choices, improve, results, cancel, settings_handlers, history, models, common, admin]
+# `styles` first: a file captioned /preset import is its, before the intake takes any file as a picture; then
+# payments: a reply to its /paysupport question is the buyer's message to the admins, not a prompt.
+FEATURES = [
+    styles,
+    payments,
+    intake,
+    choices,
+    improve,
+    results,
+    cancel,
+    settings_handlers,
+    history,
+    models,
+    common,
+    admin,
+]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 
 
@@ -138,7 +154,9 @@ async def start_services(
     )
     client.open()
     quota = Quota(store, settings, clock or time.time)
-    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool")
+    library = load_library(settings.styles_file)
+    style_book = StyleBook(library, store.presets)
+    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool", library.picture_files)
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps, owner=name)
@@ -186,7 +204,7 @@ async def start_services(
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
     inbox = Inbox(store, app, owner=name) if intake else None
-    requests = RequestService(store.pending, store.prefs, queue, settings)
+    requests = RequestService(store.pending, store.prefs, queue, settings, style_book)
     services = Services(
         settings,
         client,
@@ -206,6 +224,7 @@ async def start_services(
         uploads,
         Menu([c for c in commands_of(settings) if not c.several_models or len(settings.offered) > 1]),
         Purchases(store, settings),
+        style_book,
         prompts=prompt_service(settings, quota),
     )
     app.bot_data[KEY] = services

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .imagemodels import PROFILES, UnknownModel, profile_for
 from .options import AspectRatio, ImageRequest, Resolution
 from .stars import Pack, parse_packs
+from .styles import StyleFileError, load_library
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_HTTP_PORT = 8080
@@ -175,6 +176,8 @@ class Settings(ImageSettings):
             raise ValueError("is one chat model id on the gateway, without spaces (e.g. gpt-4o-mini)")
         return value
 
+    styles_file: Path | None = None  # TOML: styles that extend (or, with replace = true, replace) the built-in ones
+
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
     @classmethod
     def _bot_api_url(cls, value: str, info: ValidationInfo) -> str:
@@ -255,6 +258,17 @@ class Settings(ImageSettings):
                 return frozenset(int(p) for p in parts)
             except ValueError:
                 raise ValueError("use numeric Telegram ids separated by commas, e.g. 12345,-100987") from None
+        return value
+
+    @field_validator("styles_file")
+    @classmethod
+    def _styles_file(cls, value: Path | None) -> Path | None:
+        """Read at start, so every mistake in it is named before the bot answers anyone."""
+        if value is not None:
+            try:
+                load_library(value)
+            except StyleFileError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("quota_timezone")

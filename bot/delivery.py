@@ -135,14 +135,15 @@ def make_preview(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
 
 
 def details_line(job: Job, *, named: bool = False) -> str:
-    """The one details line of a result: what was asked and what came back; `named` (several models offered)
-    starts it with the model (`GPT Image 2 · 16:9 · 2K · high · 2048×1152`)."""
+    """The one details line of a result: what was asked (the style first, when it had one) and what came back;
+    `named` (several models offered) names the model (`GPT Image 2 · 16:9 · 2K · high · 2048×1152`)."""
     width, height = job.width or 0, job.height or 0
     asked = f"{job.request.profile.label} · {job.request.label}" if named else job.request.label
+    style = f"🎨 {job.style.label} · " if job.style else ""
     if job.request.matches(width, height):
-        return f"{asked} · {width}×{height}"
+        return f"{style}{asked} · {width}×{height}"
     actual = describe_size(width, height)
-    return "⚠️ " + t("size_mismatch", job.origin.lang, asked=asked, actual=actual)
+    return style + "⚠️ " + t("size_mismatch", job.origin.lang, asked=asked, actual=actual)
 
 
 def album_details(jobs: list[Job], *, named: bool = False) -> str:
@@ -151,7 +152,10 @@ def album_details(jobs: list[Job], *, named: bool = False) -> str:
 
 
 def caption(prompt: str, details: str) -> str:
-    """Prompt first, then the details line; the prompt is trimmed so the whole fits Telegram's 1,024."""
+    """Prompt first, then the details line; the prompt is trimmed so the whole fits Telegram's 1,024. No words (a
+    preset's template alone made it): the details line alone."""
+    if not prompt:
+        return details
     tail = f"\n\n{details}"
     room = CAPTION_MAX - len(tail)
     if len(prompt) > room:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -42,6 +43,8 @@ class Action(StrEnum):
     SHOP = "B"  # 🛒 under a refusal for credits: the packs (the id is the user's id)
     IMPROVE = "w"  # the prompt helper on a pending request: ✨ Improve; arg y: ✓ Use it, n: ↩ Keep mine
     TRANSLATE = "W"  # the /settings switch "Translate my prompts to English" (the id: u<user id>)
+    STYLE = "t"  # the 🎨 Style page of a pending request (arg: o open, p<n> a page, c<key> choose, n none, b back)
+    PRESET = "T"  # a /presets button: a new keyboard with that preset chosen (id: the chat; arg: its key)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -133,11 +136,12 @@ def choice_keyboard(
     cost: int | None = None,
     helper: bool = False,
     suggestion: bool = False,
+    style_label: str | None = None,
 ) -> InlineKeyboardMarkup:
     """The request's keyboard, its rows from `profile`'s table (nano-banana-2's: the 10 ratios and 1K/2K/4K). With
     several `models` a model row comes first, the model's own options (`extra`: their choices now) after the
     sizes, and ✨ Generate says the cost; with one, none of that. With the prompt helper (`helper`) ✨ Improve, or ✓ Use it /
-    ↩ Keep mine under a rewrite shown (`suggestion`)."""
+    ↩ Keep mine under a rewrite shown (`suggestion`). `style_label` names the chosen style on the 🎨 button."""
     profile = profile or profile_for("nano-banana-2")
     rows = []
     if models and len(models) > 1:
@@ -168,6 +172,8 @@ def choice_keyboard(
             ]
         )
     rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    style = t("style_chosen_button", lang, label=style_label) if style_label else t("style_button", lang)
+    rows.append([_button(style, Action.STYLE, pending_id, "o")])
     if helper and suggestion:
         rows.append(
             [
@@ -189,6 +195,53 @@ def choice_keyboard(
 def choice_label(option: Option, choice: str, lang: str | None) -> str:
     """A choice as a button shows it: its own text (`High`) where the option has them, else as it is (`16:9`)."""
     return t(f"{option.label_key}_{choice}", lang) if option.choice_keys else choice
+
+
+STYLES_PER_ROW = 2
+STYLE_ROWS = 5  # a page of ten names and its ◀ ▶ fit a phone's screen under the message
+
+
+def style_key(name: str) -> str:
+    """A style's or preset's name in callback data: short, ASCII, the same for the same name (names may be in any
+    script and 32 letters long)."""
+    return hashlib.sha1(name.encode()).hexdigest()[:10]
+
+
+def style_pages(count: int) -> int:
+    return max(1, -(-count // (STYLES_PER_ROW * STYLE_ROWS)))
+
+
+def style_keyboard(
+    pending_id: str, styles: Sequence[tuple[str, str]], chosen: str | None, page: int, lang: str | None
+) -> InlineKeyboardMarkup:
+    """The 🎨 page: "No style", then the offered styles (name, label) as buttons, ✓ on the chosen one, ◀ n/m ▶
+    and ◀ Back to the keyboard."""
+    per_page = STYLES_PER_ROW * STYLE_ROWS
+    pages = style_pages(len(styles))
+    page = min(max(page, 0), pages - 1)
+    shown = styles[page * per_page : (page + 1) * per_page]
+    buttons = [
+        _button(_mark(label, name == chosen), Action.STYLE, pending_id, "c" + style_key(name)) for name, label in shown
+    ]
+    rows = [[_button(_mark(t("style_none", lang), chosen is None), Action.STYLE, pending_id, "n")]]
+    rows += [buttons[i : i + STYLES_PER_ROW] for i in range(0, len(buttons), STYLES_PER_ROW)]
+    nav = []
+    if page > 0:
+        nav.append(_button("◀", Action.STYLE, pending_id, f"p{page - 1}"))
+    if pages > 1:
+        nav.append(_button(f"{page + 1}/{pages}", Action.STYLE, pending_id, f"p{page}"))
+    if page < pages - 1:
+        nav.append(_button("▶", Action.STYLE, pending_id, f"p{page + 1}"))
+    if nav:
+        rows.append(nav)
+    rows.append([_button(t("style_back", lang), Action.STYLE, pending_id, "b")])
+    return InlineKeyboardMarkup(rows)
+
+
+def presets_keyboard(chat_id: int, presets: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """/presets: a button per preset (name, label); a tap opens a keyboard with it chosen."""
+    buttons = [_button(label, Action.PRESET, str(chat_id), style_key(name)) for name, label in presets]
+    return InlineKeyboardMarkup([buttons[i : i + STYLES_PER_ROW] for i in range(0, len(buttons), STYLES_PER_ROW)])
 
 
 def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:

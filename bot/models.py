@@ -76,6 +76,19 @@ class PendingRequest:
     # `Pending.set_suggestion`), and the user's own words when `prompt` is their translation.
     suggestion: str | None = None
     original: str | None = None
+    style: str | None = None  # the style or preset chosen (its name), applied when it is submitted
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedStyle:
+    """The style or preset a request is made with, fixed when it is submitted: its name (🔁 Again chooses it again),
+    how captions and /history name it, the prompt sent upstream (the user's words stay the request's prompt) and
+    the pictures it brought (kept apart from the user's own when the request is made again)."""
+
+    name: str
+    label: str
+    prompt: str
+    pictures: tuple[str, ...] = ()
 
 
 class JobStatus(StrEnum):
@@ -131,6 +144,13 @@ class Job:
     sent: dict = field(default_factory=dict)  # what its delivery has sent so far (name → message id): never twice
     epoch: int = 0  # the fence: which claim of it this is (see Store.claim); a write names the epoch it holds
     original_prompt: str | None = None  # the user's own words when the prompt is the helper's translation of them
+
+    style: AppliedStyle | None = None  # the style or preset it is made with
+
+    @property
+    def upstream_prompt(self) -> str:
+        """What the image API is asked: the user's words in the style's template, or the words alone."""
+        return self.style.prompt if self.style else self.request.prompt
 
     @property
     def group(self) -> str:

@@ -197,6 +197,7 @@ class ParsedPrompt:
     options: Mapping[str, str] = field(default_factory=dict)  # models' own flags (`--quality high`), not yet checked
     unknown_model: str | None = None  # a `--model` naming none on offer (read with `lenient_model`): ask which
     improve: bool = False  # `--improve`: the prompt helper rewrites it before the keyboard (read only when it is on)
+    style: str | None = None  # `--style NAME`: a style's or preset's name or label as typed, found later
 
     def choose(self, profile: Profile, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
         """This prompt's options for `profile`: `base` (a default or a preference, moved to this model's closest
@@ -230,6 +231,7 @@ _SIZE_FLAG = re.compile(
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _IMPROVE_FLAG = re.compile(rf"(?<!\S){_DASHES}improve(?!\S)", re.IGNORECASE)
+_STYLE_FLAG = re.compile(rf"(?<!\S){_DASHES}style(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>(?!{_DASHES})\S+)?", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 # Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is
 # ordinary prose ("—and"), so with a dash only these names count.
@@ -276,7 +278,12 @@ def parse_variants(text: str) -> int:
 
 
 def parse_prompt(
-    text: str, models: Sequence[str] | None = None, *, lenient_model: bool = False, improve: bool = False
+    text: str,
+    models: Sequence[str] | None = None,
+    *,
+    lenient_model: bool = False,
+    improve: bool = False,
+    styles: bool = False,
 ) -> ParsedPrompt:
     """Split flags (`--ar 16:9`, `--aspect 16:9`, `--size 2k`, `--2k`, `--n 4`) from the prompt, anywhere in it.
 
@@ -284,6 +291,8 @@ def parse_prompt(
     models' own options (`--quality high`), checked against the model later (ParsedPrompt.choose); without it,
     those are other bots' flags, as before there were several models. With `improve` (the prompt helper is on)
     also `--improve`, which takes no value; without it, it is another bot's flag.
+    With `styles` (the chat offers styles),
+    `--style NAME` is ours (a model's own `--style` option comes first); without it, another bot's.
     Control characters go first; a prompt with nothing visible left is empty. The last occurrence of a flag wins.
     Raises OptionError for a value that is not valid; with `lenient_model` a `--model` naming none on offer is
     taken out and kept in `unknown_model` instead (the chat shows the models to pick from).
@@ -324,6 +333,8 @@ def parse_prompt(
     if improve:
         text, improvements = _IMPROVE_FLAG.subn(" ", text)
         found["--improve"] = improvements > 0
+    if styles:
+        text = _STYLE_FLAG.sub(taker("--style", _style_name, []), text)
     take_size = taker("--size", Resolution.parse, [s.value for s in Resolution])
     text = _VARIANTS_FLAG.sub(taker("--n", parse_variants, [str(n) for n in VARIANT_CHOICES]), text)
     text = _RATIO_FLAG.sub(taker("--ar", AspectRatio.parse, [r.value for r in AspectRatio]), text)
@@ -343,7 +354,15 @@ def parse_prompt(
         extra,
         cast(str | None, found.get("unknown model")),
         bool(found.get("--improve")),
+        cast(str | None, found.get("--style")),
     )
+
+
+def _style_name(value: str) -> str:
+    """`--style` needs a name; which style it is, the chat's offer says (StyleBook.find)."""
+    if not value.strip():
+        raise ValueError(value)
+    return value.strip()
 
 
 def _model_flags(models: Sequence[str]) -> dict[str, Option]:

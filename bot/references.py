@@ -2,8 +2,9 @@
 anything is downloaded, and the refusal itself. Nothing here imports Telegram: `bot/telegram_references.py` finds
 them in messages and fetches them for the worker.
 
-An id is `tg:<file_id>` (a picture in Telegram, downloaded with getFile) or `job:<job id>` (one of our own
-originals, e.g. the result an upscale starts from). Ids survive restarts; bytes are fetched only when needed.
+An id is `tg:<file_id>` (a picture in Telegram, downloaded with getFile), `job:<job id>` (one of our own
+originals, e.g. the result an upscale starts from) or `file:<path>` (a picture of STYLES_FILE's; only those paths are
+read). Ids survive restarts; bytes are fetched only when needed.
 """
 
 from __future__ import annotations

@@ -7,28 +7,58 @@ from __future__ import annotations
 from .config import Settings
 from .imagemodels import Profile, profile_for
 from .jobs.queue import JobQueue
-from .models import Job, Origin, PendingRequest, Prefs, new_id, prefs_scope
+from .models import AppliedStyle, Job, Origin, PendingRequest, Prefs, new_id, prefs_scope
 from .options import AspectRatio, ImageRequest, ParsedPrompt, Resolution, closest_ratio
 from .references import Reference
 from .store.pending import Pending
 from .store.prefs import PrefsTable
+from .style_service import StyleBook
+from .styles import Style
+
+
+class TooManyPictures(Exception):
+    """A style's or preset's pictures and the request's own together are more than the model takes."""
+
+    def __init__(self, style: str, own: int, added: int, limit: int, model: str) -> None:
+        super().__init__(f"{style}: {own} + {added} pictures, {model} takes {limit}")
+        self.style, self.own, self.added, self.limit, self.model = style, own, added, limit, model
+
+
+def with_pictures(own: tuple[str, ...], style: Style | AppliedStyle, model: str = "nano-banana-2") -> tuple[str, ...]:
+    """The request's own pictures first (the first gives 🖼 Keep ratio its shape), then the style's not among them;
+    TooManyPictures past the model's limit."""
+    request = ImageRequest("", model=model)
+    added = tuple(p for p in style.pictures if p not in own)
+    limit = request.profile.max_references()
+    if len(own) + len(added) > limit:
+        name = style.label if isinstance(style, AppliedStyle) else style.name
+        raise TooManyPictures(name, len(own), len(added), limit, request.model)
+    return own + added
 
 
 class RequestService:
-    def __init__(self, pending: Pending, prefs: PrefsTable, queue: JobQueue, settings: Settings) -> None:
+    def __init__(
+        self, pending: Pending, prefs: PrefsTable, queue: JobQueue, settings: Settings, styles: StyleBook
+    ) -> None:
         self._pending = pending
         self._prefs = prefs
         self._queue = queue
         self._settings = settings
+        self._styles = styles
 
     async def start(
-        self, origin: Origin, parsed: ParsedPrompt, references: list[Reference], message_id: int | None
+        self,
+        origin: Origin,
+        parsed: ParsedPrompt,
+        references: list[Reference],
+        message_id: int | None,
+        style: Style | None = None,
     ) -> tuple[PendingRequest, tuple[str, ...]]:
-        """A new request (not stored yet): flags first, then an edit's first picture's own shape (as 🖼 Keep ratio
-        would pick it), then the remembered defaults of the user or chat, then the bot's; for the model `--model`,
-        then the remembered one (if still offered), then the bot's default. Also the flags that model does not take
-        (`--quality high` for nano-banana-2), to be named as unknown flags are. OptionError for a value it does not
-        offer (`--size 1K` for Seedream)."""
+        """A new request (not stored yet): flags first, then the style's own options, then an edit's first picture's
+        own shape (as 🖼 Keep ratio would pick it), then the remembered defaults of the user or chat, then the bot's;
+        for the model `--model`, then the remembered one (if still offered), then the bot's default. Also the flags
+        that model does not take (`--quality high` for nano-banana-2), to be named as unknown flags are. OptionError
+        for a value it does not offer (`--size 1K` for Seedream)."""
         prefs = await self._prefs.get_prefs(*prefs_scope(origin))
         first = references[0] if references else None
         picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
@@ -37,6 +67,11 @@ class RequestService:
         base.update(prefs.choices())
         if picture_ratio:
             base["ratio"] = picture_ratio.value
+        style_ratio, style_size = style_options(style)
+        if style_ratio:
+            base["ratio"] = style_ratio.value
+        if style_size:
+            base["size"] = style_size.value
         options, not_taken = parsed.choose(profile, base)
         pending = PendingRequest(
             new_id(),
@@ -49,6 +84,7 @@ class RequestService:
             variants=parsed.variants or prefs.variants or 1,
             ref_width=references[0].width if references else None,
             ref_height=references[0].height if references else None,
+            style=style.name if style else None,
         )
         pending.use(profile.name, options)
         return pending, not_taken
@@ -132,8 +168,16 @@ class RequestService:
     async def submit(self, pending: PendingRequest, upscale_of: str | None = None) -> None:
         """Queue the request as one job per variant (the first takes over the keyboard message as its status line).
 
-        Raises what `JobQueue.submit` raises: ShuttingDown, QueueFull, QuotaExceeded."""
+        With a style, what goes upstream is its template applied, and its pictures join the request's own (not
+        for an upscale: that starts from the result alone).
+
+        Raises what `JobQueue.submit` raises: ShuttingDown, QueueFull, QuotaExceeded; StyleGone, TooManyPictures."""
         request = pending.request
+        references, style = pending.references, None
+        if pending.style:
+            style = await self._styles.applied(pending.origin, pending.style, pending.prompt, pending.origin.lang)
+            if upscale_of is None:
+                references = with_pictures(references, style, request.model)
         group_id = new_id() if pending.variants > 1 else None
         jobs = [
             Job(
@@ -141,13 +185,21 @@ class RequestService:
                 pending.origin,
                 request,
                 status_message_id=pending.message_id if n == 1 else None,
-                references=pending.references,
+                references=references,
                 group_id=group_id,
                 variant=n,
                 variants=pending.variants,
                 upscale_of=upscale_of,
                 original_prompt=pending.original,
+                style=style,
             )
             for n in range(1, pending.variants + 1)
         ]
         await self._queue.submit(*jobs)
+
+
+def style_options(style: Style | None) -> tuple[AspectRatio | None, Resolution | None]:
+    """A style's default ratio and size, where it has them."""
+    options = style.options if style else {}
+    ratio, size = options.get("ratio"), options.get("size")
+    return (AspectRatio(ratio) if ratio else None, Resolution(size) if size else None)

@@ -23,6 +23,7 @@ from .store import Store
 from .store.access import Access
 from .store.history import History
 from .store.prefs import PrefsTable
+from .style_service import StyleBook
 from .telegram_limits import RefusalPacer
 from .telegram_references import AlbumCollector, ReferenceFetcher
 
@@ -52,6 +53,7 @@ class Services:
     uploads: Uploads
     menu: Menu  # the command menus, from the commands the handler modules export
     purchases: Purchases  # credits bought with Telegram Stars
+    styles: StyleBook  # the styles and presets a chat offers
     refusals: RefusalPacer = field(default_factory=RefusalPacer)
     prompts: PromptService | None = None  # the prompt helper; None: PROMPT_MODEL is empty, nothing of it shown
 

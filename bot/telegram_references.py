@@ -70,10 +70,13 @@ class ReferenceFetcher:
     image client uploads them from the files.
     """
 
-    def __init__(self, bot: Bot, originals: OriginalsStore, spool_dir: Path) -> None:
+    def __init__(
+        self, bot: Bot, originals: OriginalsStore, spool_dir: Path, style_files: frozenset[Path] = frozenset()
+    ) -> None:
         self._bot = bot
         self._originals = originals
         self._spool = spool_dir
+        self._style_files = style_files  # `file:<path>` may name only these: the style file's own pictures
 
     async def measured(self, ref: Reference, number: int = 1) -> Reference:
         """A picture sent as a file, downloaded once at intake: its real size (for the ratio it keeps) and a refusal
@@ -130,6 +133,12 @@ class ReferenceFetcher:
         elif kind == "tg":
             paths.append(path)
             await self._download(number, value, path)
+        elif kind == "file" and Path(value) in self._style_files:
+            paths.append(path)
+            try:
+                await asyncio.to_thread(_link_or_copy, Path(value), path)
+            except OSError as exc:
+                raise UnusableReference("gone", number, Path(value).name, str(exc)) from None
         else:
             raise UnusableReference("gone", number, "image")
         try:

@@ -149,7 +149,7 @@ async def test_other_bots_flags_are_named_and_left_out(bot, harness, tg, img):
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
     assert img.requests[0].body["prompt"] == "a koi pond -- at dusk"
-    harness.send(chat, user, "/imagine a heron --style raw --ar 2:3 --2k")  # starts at once: said in a line
+    harness.send(chat, user, "/imagine a heron --stylize 250 --ar 2:3 --2k")  # starts at once: said in a line
     await harness.result(chat["id"], count=2)
-    await harness.reply_text(chat["id"], "Not options here: --style raw")
+    await harness.reply_text(chat["id"], "Not options here: --stylize 250")
     assert img.requests[1].body["prompt"] == "a heron"

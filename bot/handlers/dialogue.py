@@ -19,7 +19,9 @@ from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
 from ..prompthelper import HelperError
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
+from ..style_service import StyleGone
 from ..texts import for_requester, join_list, resets_text, t
 from .replies import refuse, reply, tell
 
@@ -48,11 +50,24 @@ async def start(
     lang = origin.lang
     offered = services.settings.offered
     try:
-        parsed = parse_prompt(text, models_on_offer(services), lenient_model=True, improve=services.prompts is not None)
+        parsed = parse_prompt(
+            text, models_on_offer(services), lenient_model=True, improve=services.prompts is not None, styles=True
+        )
     except OptionError as exc:
+        if exc.flag == "--style":
+            names = join_list((await services.styles.closest(origin, ""))[:3], lang)
+            await tell(context, origin, t("unknown_style", lang, value="", names=names), status_message_id)
+            return
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return
-    if not parsed.prompt:
+    style = None
+    if parsed.style:
+        style = await services.styles.find(origin, parsed.style)
+        if style is None:
+            names = join_list(await services.styles.closest(origin, parsed.style), lang)
+            await tell(context, origin, t("unknown_style", lang, value=parsed.style, names=names), status_message_id)
+            return
+    if not parsed.prompt and style is None:  # a style's template may be the whole prompt (the figurine's is)
         await tell(context, origin, t("usage", lang), status_message_id)
         return
     if len(parsed.prompt) > MAX_PROMPT_CHARS:
@@ -69,8 +84,14 @@ async def start(
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
         return
+    if style is not None:
+        try:
+            with_pictures(tuple(r.id for r in references), style)
+        except TooManyPictures as exc:
+            await tell(context, origin, too_many_text(exc, lang), status_message_id)
+            return
     try:
-        pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id)
+        pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id, style)
     except OptionError as exc:
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return
@@ -165,7 +186,7 @@ async def show_keyboard(
 ) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
-    text, markup = choose_text(pending), keyboard_of(pending, services)
+    text, markup = choose_text(pending, services), keyboard_of(pending, services)
     if note:
         text = f"{note}\n\n{text}"
     if pending.message_id is not None:
@@ -182,13 +203,14 @@ async def show_keyboard(
 
 def keyboard_of(pending: PendingRequest, services: Services | None = None) -> InlineKeyboardMarkup:
     """The request's keyboard; with `services`, several models offered: the model row, its options and the cost;
-    the prompt helper on: ✨ Improve, or ✓ Use it / ↩ Keep mine under a rewrite."""
+    the prompt helper on: ✨ Improve, or ✓ Use it / ↩ Keep mine under a rewrite; the chosen style on 🎨."""
     offered = services.settings.offered if services is not None else []
+    lang = pending.origin.lang
     return choice_keyboard(
         pending.id,
         pending.aspect_ratio,
         pending.size,
-        pending.origin.lang,
+        lang,
         variants=pending.variants,
         keep_ratio=bool(pending.references),
         profile=profile_for(pending.model),
@@ -197,6 +219,7 @@ def keyboard_of(pending: PendingRequest, services: Services | None = None) -> In
         cost=services.quota.cost(pending.request) if services is not None and len(offered) > 1 else None,
         helper=services is not None and services.prompts is not None,
         suggestion=bool(pending.suggestion),
+        style_label=services.styles.label(pending.style, lang) if services is not None and pending.style else None,
     )
 
 
@@ -209,9 +232,14 @@ def keyboard_prompt(prompt: str) -> str:
     return short + "…" if short != prompt else short
 
 
-def choose_text(pending: PendingRequest) -> str:
+def choose_text(pending: PendingRequest, services: Services) -> str:
     lang = pending.origin.lang
+    label = services.styles.label(pending.style, lang) if pending.style else None
+    if label and not pending.prompt:  # a preset chosen from /presets: its template is the whole prompt
+        return for_requester(t("choose_preset", lang, label=label, name=pending.style), pending.origin.requester, lang)
     prompt = for_requester(keyboard_prompt(pending.prompt), pending.origin.requester, lang)
+    if label:
+        prompt = f"{prompt}\n{t('style_line', lang, label=label)}"
     if pending.references:
         count = len(pending.references)
         images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
@@ -277,6 +305,10 @@ async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pendi
         services.prompts.end(pending.id)
 
 
+def too_many_text(exc: TooManyPictures, lang: str | None) -> str:
+    return t("too_many_pictures", lang, style=exc.style, added=exc.added, own=exc.own, model=exc.model, limit=exc.limit)
+
+
 async def submit(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
@@ -289,6 +321,12 @@ async def submit(
         await services.requests.submit(pending, upscale_of)
     except ShuttingDown:
         await refuse(context, origin, t("busy_shutdown", origin.lang), pending.message_id)
+        return False
+    except StyleGone as exc:
+        await refuse(context, origin, t("style_gone", origin.lang, name=exc.name), pending.message_id)
+        return False
+    except TooManyPictures as exc:
+        await refuse(context, origin, too_many_text(exc, origin.lang), pending.message_id)
         return False
     except QueueFull as exc:
         await refuse(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)

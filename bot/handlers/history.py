@@ -59,6 +59,8 @@ def _label(jobs: list[Job], lang: str | None, named: bool = False) -> str:
     label = lead.request.label + (f" · ×{len(jobs)}" if len(jobs) > 1 else "")
     if named:
         label = f"{lead.request.profile.label} · {label}"
+    if lead.style:
+        label = f"🎨 {lead.style.label} · {label}"
     if lead.upscale_of:
         label = f"{t('history_upscale', lang)} · {label}"
     elif lead.references:

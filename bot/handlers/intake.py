@@ -99,11 +99,13 @@ async def request_prompt_of(services: Services, message: Message | None) -> str 
 
 
 def _has_words(text: str) -> bool:
-    """More than flags? (A bad flag counts as words, so its error is what the user sees.)"""
+    """More than flags? A style counts (its template may be the whole prompt); a bad flag counts as words, so its
+    error is what the user sees."""
     try:
-        return bool(parse_prompt(text).prompt)
+        parsed = parse_prompt(text, styles=True)
     except OptionError:
         return True
+    return bool(parsed.prompt or parsed.style)
 
 
 async def _replied_references(services: Services, message: Message) -> list[Reference]:
@@ -222,13 +224,15 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     prompt = await _prompt_of(context, services, message, []) if text.startswith("/") else text
     try:
         parsed = parse_prompt(
-            prompt, models_on_offer(services), lenient_model=True, improve=services.prompts is not None
+            prompt, models_on_offer(services), lenient_model=True, improve=services.prompts is not None, styles=True
         )
         if not parsed.prompt or len(parsed.prompt) > MAX_PROMPT_CHARS:
             return
         not_taken = apply_flags(pending, parsed)
     except OptionError:
         return  # the open keyboard keeps the last good prompt; the user sees it unchanged
+    style = await services.styles.find(pending.origin, parsed.style) if parsed.style else None
+    pending.style = style.name if style else pending.style
     pending.prompt, pending.original = parsed.prompt, None
     pending.source_text = pending.source_date = None
     if pending.suggestion is not None:  # a rewrite of the old words is no rewrite of these

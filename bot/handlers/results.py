@@ -42,8 +42,9 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             job.request.prompt,
             job.request.aspect_ratio,
             job.request.size,
-            references=job.references,
+            references=tuple(r for r in job.references if not job.style or r not in job.style.pictures),
             variants=job.variants,
+            style=job.style.name if job.style else None,  # its pictures come back with it at submit
         )
         again.use(job.request.model, dict(job.request.options))
         if callback.action == Action.AGAIN:

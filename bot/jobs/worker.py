@@ -390,6 +390,8 @@ class Worker:
 
     async def _generate(self, job: Job) -> GeneratedImage:
         request = job.request
+        if job.style:  # the user's words in the style's template
+            request = dataclasses.replace(request, prompt=job.upstream_prompt)
         if job.upscale_of:
             request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
         async with self._references.fetched(job.references) as images:

@@ -26,6 +26,7 @@ from .payments import Payments
 from .pending import Pending
 from .postgres import PostgresBackend
 from .prefs import PrefsTable
+from .presets import Presets, TooManyPresets
 from .queue import Caps, Queue, QueueFull
 from .sqlite import SqliteBackend
 from .updates import Updates
@@ -42,6 +43,7 @@ __all__ = [
     "SqliteBackend",
     "Store",
     "StoreError",
+    "TooManyPresets",
     "make_store",
     "outage",
 ]
@@ -65,6 +67,7 @@ class Store:
         self.payments = Payments(backend)
         self.access = Access(backend)
         self.history = History(backend)
+        self.presets = Presets(backend)
 
     @property
     def shares_originals(self) -> bool:

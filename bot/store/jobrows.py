@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..imagemodels import UnknownModel
-from ..models import Job, JobStatus, Origin
+from ..models import AppliedStyle, Job, JobStatus, Origin
 from ..options import ImageRequest
 from .schema import jobs, usage
 
@@ -27,7 +27,7 @@ class LeaseLost(Exception):
 
 ORIGIN_COLUMNS = ("chat_id", "user_id", "thread_id", "reply_to", "lang", "requester")
 _JSON = ("failure_values", "sent")
-_PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request", "references", *_JSON))
+_PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request", "references", "style", *_JSON))
 
 
 def job_row(job: Job) -> dict[str, Any]:
@@ -37,7 +37,24 @@ def job_row(job: Job) -> dict[str, Any]:
     row.update({name: getattr(job, name) for name in _PLAIN})
     row["status"] = job.status.value
     row.update({name: json.dumps(getattr(job, name)) for name in _JSON})
+    row["style"] = style_json(job.style)
     return row
+
+
+def style_json(style: AppliedStyle | None) -> str | None:
+    if style is None:
+        return None
+    return json.dumps(
+        {"name": style.name, "label": style.label, "prompt": style.prompt, "pictures": list(style.pictures)},
+        ensure_ascii=False,
+    )
+
+
+def row_style(value: str | None) -> AppliedStyle | None:
+    if not value:
+        return None
+    data = json.loads(value)
+    return AppliedStyle(data["name"], data["label"], data["prompt"], tuple(data.get("pictures", ())))
 
 
 def row_job(row: sa.Row) -> Job:
@@ -46,7 +63,8 @@ def row_job(row: sa.Row) -> Job:
     values = {name: m[name] for name in _PLAIN}
     values["status"] = JobStatus(values["status"])
     values.update({name: json.loads(m[name]) if m[name] else {} for name in _JSON})
-    return Job(origin=row_origin(m), request=request, references=tuple(json.loads(m["refs"])), **values)
+    references = tuple(json.loads(m["refs"]))
+    return Job(origin=row_origin(m), request=request, references=references, style=row_style(m["style"]), **values)
 
 
 def request_columns(request: ImageRequest) -> dict[str, str]:
@@ -95,6 +113,7 @@ _ROW_COLUMNS = (
     "refs",
     *_PLAIN,
     *_JSON,
+    "style",
 )  # what `job_row` writes
 OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id", "epoch")]
 AT_EPOCH = jobs.c.epoch == sa.bindparam("b_epoch")

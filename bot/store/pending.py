@@ -33,6 +33,7 @@ class Pending(Repository):
             wants_prompt=int(p.wants_prompt),
             album_id=p.album_id,
             original=p.original,
+            style=p.style,
         )
         statement = self._db.insert(pending).values(**row, suggestion=p.suggestion)
         await self._db.run(
@@ -126,4 +127,5 @@ def _pending(row: sa.Row) -> PendingRequest:
         {k: v for k, v in request.options.items() if k not in ("ratio", "size")},
         m["suggestion"],
         m["original"],
+        m["style"],
     )

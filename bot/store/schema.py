@@ -57,6 +57,7 @@ pending = Table(
     # the prompt is their translation
     Column("suggestion", Text),
     Column("original", Text),
+    Column("style", Text),  # schema 0010: the style or preset chosen (its name)
 )
 
 jobs = Table(
@@ -108,6 +109,8 @@ jobs = Table(
     Column("request", Text),
     # schema 0009: the user's own words when the prompt is the helper's translation of them (the caption shows both)
     Column("original_prompt", Text),
+    # schema 0010: the style or preset it was made with (JSON: name, label, the prompt sent, its pictures)
+    Column("style", Text),
     Index("jobs_by_status", "status", "created_at"),
     Index("jobs_by_user", "user_id", "chat_id", "created_at"),
     Index("jobs_by_group", "group_id"),
@@ -238,4 +241,20 @@ payments = Table(  # one row per Telegram charge: the purchased credits are thes
     Column("credits_back", Integer),  # the purchased credits the refund took back
     Index("payments_by_user", "user_id", "paid_at"),
     Index("payments_by_time", "paid_at"),
+)
+
+# ---- schema 0010: presets, a chat's or a person's own styles ----
+
+presets = Table(
+    "presets",
+    metadata,
+    Column("scope", Text, nullable=False),  # "chat" (a group's) or "user" (a person's)
+    Column("scope_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),  # case folded
+    Column("template", Text, nullable=False),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("pictures", Text, nullable=False, server_default="[]"),
+    Column("created_by", BigInteger),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("scope", "scope_id", "name"),
 )

@@ -1,0 +1,315 @@
+"""Issue 25: styles (built in, and an operator's file) and presets (a group's, a person's), one mechanism — through
+the fakes, end to end: the keyboard's 🎨 page, `--style`, groups (admins only), pictures bound to a preset driving an
+edit, export and import; the presets' store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.store import TooManyPresets, make_store
+from bot.styles import Style, StyleFileError, builtin_styles, load_library
+
+ISSUE_STYLES = {"photo", "cinematic", "anime", "watercolour", "oil-painting", "pencil-sketch", "pixel-art", "3d-clay",
+                "isometric", "comic", "cyberpunk", "figurine"}
+
+
+def picture(colour: tuple[int, int, int] = (200, 80, 40), size: tuple[int, int] = (320, 240)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def markup_of(tg, message: dict) -> str:  # noqa: ANN001
+    return str((tg.message(message["chat"]["id"], message["message_id"]) or message).get("reply_markup"))
+
+
+async def markup_says(tg, message: dict, text: str) -> None:  # noqa: ANN001
+    await tg.wait_for(lambda: text in markup_of(tg, message), 10, f"{text!r} on the keyboard")
+
+
+# ---- the library ----
+
+def test_the_built_in_library_has_the_issues_styles_in_every_language():
+    styles = builtin_styles()
+    assert len(styles) >= 12 and ISSUE_STYLES <= {s.name for s in styles}
+    for style in styles:
+        assert set(style.labels) == {"en", "zh", "zh-hant"}, style.name
+        assert "{prompt}" in style.template and len(style.template) <= 2000
+    anime = next(s for s in styles if s.name == "anime")
+    assert anime.apply("a cat").startswith("a cat, anime illustration")
+    assert anime.answers_to("动漫") and anime.answers_to("Anime") and not anime.answers_to("comic")
+    figurine = next(s for s in styles if s.name == "figurine")
+    assert figurine.label("zh") == "手办化" and figurine.label("zh-TW") == "手辦化"
+    assert "figurine." in figurine.apply("")  # no words: no stray space where they would go
+    assert Style("x", "in pastel").apply("a cat") == "a cat. in pastel"  # no slot: the words come first
+
+
+def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
+    (tmp_path / "desk.png").write_bytes(picture())
+    good = tmp_path / "styles.toml"
+    good.write_text(
+        '[[style]]\nname = "desk"\ntemplate = "{prompt} on my desk"\npictures = ["desk.png"]\n'
+        'labels = { en = "Desk", zh = "书桌" }\noptions = { ratio = "4:3", size = "2k" }\n'
+        '[[style]]\nname = "anime"\ntemplate = "{prompt}, in our own anime look"\n', encoding="utf-8")
+    library = load_library(good)
+    names = [s.name for s in library]
+    assert names[-1] == "desk" and len(names) == len(builtin_styles()) + 1
+    assert next(s for s in library if s.name == "anime").template == "{prompt}, in our own anime look"
+    desk = library.styles[-1]
+    assert dict(desk.options) == {"ratio": "4:3", "size": "2K"} and library.picture_files == {tmp_path / "desk.png"}
+    good.write_text("replace = true\n" + good.read_text(encoding="utf-8"), encoding="utf-8")
+    assert [s.name for s in load_library(good)] == ["desk", "anime"]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[style]]\nname = "two words"\ntemplate = "x"\n'
+        '[[style]]\nname = "big"\ntemplate = "' + "y" * 2001 + '"\noptions = { ratio = "7:5", model = "z" }\n'
+        '[[style]]\nname = "pics"\ntemplate = "{prompt}"\npictures = ["missing.png"]\nlabels = { fr = "Images" }\n',
+        encoding="utf-8")
+    with pytest.raises(StyleFileError) as caught:
+        load_library(bad)
+    problems = caught.value.problems
+    assert len(problems) == 6, problems
+    assert any("style 1: name must be" in p for p in problems)
+    assert any("style 2 (big): template has 2001 characters" in p for p in problems)
+    assert any("ratio '7:5'" in p for p in problems) and any("unknown option 'model'" in p for p in problems)
+    assert any("missing.png" in p for p in problems) and any("unknown languages fr" in p for p in problems)
+    with pytest.raises(SettingsError) as settings_error:
+        load_settings(Settings, _env_file=None, telegram_bot_token="1:abc", image_api_key="k", styles_file=str(bad))
+    line = str(settings_error.value)
+    assert "\n" not in line and line.startswith("STYLES_FILE is invalid: ") and "missing.png" in line
+    assert "(big): template has 2001" in line
+
+
+# ---- the keyboard and the flags ----
+
+async def test_a_style_from_the_keyboard_is_sent_upstream_named_in_the_caption_and_kept_by_again(
+        bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a lighthouse")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    assert "✓ No style" in markup_of(tg, kb) and "1/2" in markup_of(tg, kb)  # 12 styles: two pages of ten
+    await harness.press(kb, "▶", user)
+    await markup_says(tg, kb, "2/2")
+    assert "Figurine" in markup_of(tg, kb)
+    await harness.press(kb, "◀", user)
+    await markup_says(tg, kb, "1/2")
+    await harness.press(kb, "Cinematic", user)
+    await markup_says(tg, kb, "🎨 Cinematic")
+    shown = tg.message(chat["id"], kb["message_id"])
+    assert "🎨 Style: Cinematic" in shown["text"] and "✓ 21:9" in markup_of(tg, kb)  # its default ratio
+    await harness.press(kb, "16:9", user)  # the user's own choice wins over the style's
+    await markup_says(tg, kb, "✓ 16:9")
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    request = img.requests[0]
+    assert request.body["prompt"].startswith("a lighthouse, cinematic film still")
+    assert request.body["aspect_ratio"] == "16:9"
+    photo = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    assert photo["caption"].startswith("a lighthouse\n\n🎨 Cinematic · 16:9 · 1K")
+    await harness.press(photo, "Again", user)
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].body["prompt"] == request.body["prompt"]
+    harness.send(chat, user, "/history")
+    await harness.reply_text(chat["id"], "🎨 Cinematic · 16:9 · 1K")
+
+    harness.send(chat, user, "/imagine a second lighthouse")  # No style clears it
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "Anime", user)
+    await markup_says(tg, kb, "🎨 Anime")
+    await harness.press(kb, "🎨 Anime", user)
+    await markup_says(tg, kb, "✓ Anime")
+    await harness.press(kb, "No style", user)
+    await markup_says(tg, kb, "🎨 Style")
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"], count=3)
+    assert img.requests[2].body["prompt"] == "a second lighthouse"
+
+
+async def test_style_flags_by_name_or_label_and_unknown_names_get_the_closest(bot, harness, tg, img):
+    user, chat = harness.person("zh-hans")
+    harness.send(chat, user, "/imagine 一只猫 --style 像素画 --ar 1:1 --1k")  # a label in the user's language
+    await harness.result(chat["id"])
+    assert img.requests[0].body["prompt"].startswith("一只猫, 16-bit pixel art")
+    photo = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    assert "🎨 像素画 · 1:1 · 1K" in photo["caption"]
+    harness.send(chat, user, "/imagine a cat --style animee")
+    answer = await harness.reply_text(chat["id"], "animee")
+    assert "anime" in answer["text"].split("最接近的")[1] and len(img.requests) == 1
+    photo = picture((90, 90, 20))
+    tg.send_photo(chat, user, photo, caption="--style figurine --ar 3:4 --1k")  # the style is the words
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].images == [photo] and "collectible figurine." in img.requests[1].body["prompt"]
+    harness.send(chat, user, "a cat --style oil-painting")  # a private chat's plain text
+    kb = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if "🎨 油画" in str(m.get("reply_markup"))),
+                                        None), 10, "the keyboard")
+    assert "🎨 风格：油画" in kb["text"]
+
+
+async def test_a_style_file_brings_its_pictures_to_every_request(start_bot, harness, tg, img, tmp_path):
+    desk = picture((10, 10, 200))
+    (tmp_path / "desk.jpg").write_bytes(desk)
+    (tmp_path / "styles.toml").write_text(
+        '[[style]]\nname = "desk"\ntemplate = "put {prompt} on the desk of the picture"\npictures = ["desk.jpg"]\n',
+        encoding="utf-8")
+    await start_bot(styles_file=str(tmp_path / "styles.toml"))
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a mug --style desk --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.path == "/v1/images/edits" and request.images == [desk]
+    assert request.body["prompt"] == "put a mug on the desk of the picture"
+
+
+# ---- presets ----
+
+async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, harness, tg, img):
+    alice, admin = tg.user(21, "Alice"), tg.user(22, "Admin")
+    group = tg.group(-100300, "Painters")
+    tg.set_admins(group["id"], [admin["id"]])
+    harness.send(group, alice, "/preset add sunny a sunny {prompt} --ar 16:9")
+    await harness.reply_text(group["id"], "Only the group's admins")
+    harness.send(group, admin, "/preset add sunny a sunny {prompt} at noon --ar 16:9")
+    await harness.reply_text(group["id"], "Preset “sunny” saved")
+    harness.send(group, admin, "/preset add bad!name x")
+    await harness.reply_text(group["id"], "“bad!name” is not")
+    harness.send(group, admin, "/preset add long " + "z" * 2001)
+    await harness.reply_text(group["id"], "at most 2,000")
+
+    harness.send(group, alice, "/imagine@imagine_test_bot a dog --style sunny")  # a member uses it
+    kb = await harness.keyboard(group["id"])
+    assert "✓ 16:9" in markup_of(tg, kb) and "🎨 sunny" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", alice)
+    await harness.result(group["id"])
+    assert img.requests[0].body["prompt"] == "a sunny a dog at noon"
+
+    alice_private = tg.private_chat(alice)
+    harness.send(alice_private, alice, "/preset add mine {prompt} in blue")
+    await harness.reply_text(alice_private["id"], "Preset “mine” saved")
+    harness.send(group, alice, "/presets")
+    listing = await harness.reply_text(group["id"], "tap one to use it")
+    assert "1 of this group, 1 of yours" in listing["text"]
+    assert [b["text"] for b in harness.buttons(listing)] == ["👥 sunny", "👤 mine"]
+    await harness.press(listing, "👤 mine", alice)
+    kb = await tg.wait_for(lambda: next((m for m in reversed(tg.bot_messages(group["id"]))
+                                         if "Generate" in str(m.get("reply_markup"))
+                                         and m["message_id"] != kb["message_id"]), None), 10, "a preset's keyboard")
+    assert "🎨 mine" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", alice)
+    await harness.result(group["id"], count=2)
+    assert img.requests[1].body["prompt"] == "in blue"
+
+    harness.send(group, admin, "/preset show sunny")
+    shown = await harness.reply_text(group["id"], "this group's preset")
+    assert "a sunny {prompt} at noon" in shown["text"] and "16:9" in shown["text"]
+    harness.send(group, alice, "/preset del sunny")
+    await tg.wait_for(lambda: len([t for t in harness.texts(group["id"]) if "Only the group's admins" in t]) == 2)
+    harness.send(group, admin, "/preset del sunny")
+    await harness.reply_text(group["id"], "Preset “sunny” removed.")
+    harness.send(group, alice, "/imagine@imagine_test_bot a cat --style sunny")
+    await harness.reply_text(group["id"], "I don't know the style “sunny”")
+
+
+async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(bot, harness, tg, img):
+    user, chat = harness.person()
+    photos = [picture((30, 150, 60)), picture((150, 30, 60))]
+    parts = [tg.send_photo(chat, user, p, media_group_id="preset-album") for p in photos]
+    await asyncio.sleep(0.3)
+    await harness.reply_text(chat["id"], "")  # the album was answered (pictures waiting for words)
+    harness.send(chat, user, "/preset add fig turn it into a figurine {prompt} --size 2K", reply_to=parts[0])
+    await harness.reply_text(chat["id"], "Preset “fig” saved with 2 🖼")
+    harness.send(chat, user, "/imagine on a shelf --style fig --ar 1:1")
+    kb = await harness.keyboard(chat["id"])
+    assert "✓ 2K" in markup_of(tg, kb) and "Editing 2 images" in kb["text"]  # the preset's size, its pictures
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    request = img.requests[0]
+    assert request.path == "/v1/images/edits" and request.images == photos
+    assert request.body["prompt"] == "turn it into a figurine on a shelf" and request.body["size"] == "2K"
+    result = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    await harness.press(result, "Again", user)  # its pictures come once, not twice
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].images == photos
+
+    own = [tg.send_photo(chat, user, picture((i * 18, 90, 90)), media_group_id="thirteen") for i in range(13)]
+    await asyncio.sleep(0.3)
+    harness.send(chat, user, "/imagine all of them --style fig", reply_to=own[0])
+    await harness.reply_text(chat["id"], "“fig” brings 2 pictures and your request has 13")
+
+    harness.send(chat, user, "/preset export")
+    exported = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if m.get("document")), None),
+                                 10, "the export")
+    data = tg.file_bytes(exported["document"]["file_id"])
+    assert [p["name"] for p in json.loads(data)["presets"]] == ["fig"]
+
+    other, other_chat = harness.person()
+    tg.send_document(other_chat, other, data, "presets.json", "application/json", caption="/preset import")
+    await harness.reply_text(other_chat["id"], "Imported 1 presets: fig")
+    harness.send(other_chat, other, "/imagine a tin robot --style fig --ar 1:1 --1k")
+    await harness.result(other_chat["id"])
+    assert img.requests[-1].images == photos and img.requests[-1].body["prompt"].endswith("figurine a tin robot")
+
+    admin = tg.user(31, "Admin")
+    group = tg.group(-100400, "Club")
+    tg.set_admins(group["id"], [admin["id"]])
+    file_message = tg.send_document(group, admin, data, "presets.json", "application/json")
+    harness.send(group, admin, "/preset import", reply_to=file_message)
+    await harness.reply_text(group["id"], "Imported 1 presets: fig")
+    junk = tg.send_document(group, admin, b"{\"not\": 1}", "junk.json", "application/json")
+    harness.send(group, admin, "/preset import", reply_to=junk)
+    await harness.reply_text(group["id"], "not an export of presets")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_presets_are_kept_in_the_database_within_their_limit(database_url):
+    store = make_store(database_url)
+    await store.open()
+    try:
+        repo = store.presets
+        fig = Style("fig", "a figurine of {prompt}", options={"ratio": "3:4"}, pictures=("tg:AAA", "tg:BBB"))
+        assert await repo.save_preset("chat", -5, fig, by=7) is True
+        assert await repo.save_preset("chat", -5, Style("FIG", "changed {prompt}"), by=7) is False
+        assert await repo.save_preset("user", 7, Style("mine", "{prompt} in blue"), by=7, limit=1) is True
+        with pytest.raises(TooManyPresets):
+            await repo.save_preset("user", 7, Style("more", "{prompt}"), by=7, limit=1)
+        (kept,) = await repo.list_presets("chat", -5)
+        assert (kept.name, kept.template, kept.pictures, kept.owner) == ("fig", "changed {prompt}", (), "chat")
+    finally:
+        await store.close()
+    store = make_store(database_url)  # another process, or after a restart
+    await store.open()
+    try:
+        assert [s.name for s in await store.presets.list_presets("user", 7)] == ["mine"]
+        assert await store.presets.delete_preset("chat", -5, "Fig") is True
+        assert await store.presets.list_presets("chat", -5) == []
+    finally:
+        await store.close()
+
+
+async def test_only_the_style_files_own_pictures_are_read_by_path(tmp_path):
+    from bot.references import UnusableReference
+    from bot.telegram_references import ReferenceFetcher
+
+    allowed, other = tmp_path / "desk.jpg", tmp_path / "secret.jpg"
+    allowed.write_bytes(picture())
+    other.write_bytes(picture((1, 2, 3)))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    fetcher = ReferenceFetcher(None, None, spool, frozenset({allowed}))  # type: ignore[arg-type]
+    async with fetcher.fetched((f"file:{allowed}",)) as (path,):
+        assert path.read_bytes() == allowed.read_bytes()
+    assert allowed.exists() and not list(spool.iterdir())
+    with pytest.raises(UnusableReference) as refused:
+        async with fetcher.fetched((f"file:{other}",)):
+            pass
+    assert refused.value.kind == "gone"
