@@ -157,6 +157,9 @@ class Settings(ImageSettings):
     # `model:choice=credits` entries over the profiles' own credits (and over QUOTA_CREDITS_* for nano-banana-2).
     model_credits: Annotated[dict[str, dict[str, int]], NoDecode] = Field(default_factory=dict)
     quota_timezone: str = "UTC"
+    # Inline mode and guest mode: results are uploaded to this chat (a private channel or group where the bot may
+    # post) and put into the inline message by that upload's file id. Not set: inline queries get a hint only.
+    inline_storage_chat_id: int | None = None
 
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
     @classmethod

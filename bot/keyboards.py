@@ -33,6 +33,7 @@ class Action(StrEnum):
     REOPEN = "e"  # bring a cancelled keyboard back, prompt and choices as they were
     HELP = "i"  # a /help section (the id names it; `main` is the first screen)
     HISTORY_PAGE = "l"  # a /history page (the id is the owner's id; arg: d or f, made or not made, and the page)
+    INLINE_WAIT = "j"  # ✖ on an inline message before its job exists (the moment until chosen_inline_result)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -115,6 +116,7 @@ def choice_keyboard(
     *,
     variants: int = 1,
     keep_ratio: bool = False,
+    variants_row: bool = True,
 ) -> InlineKeyboardMarkup:
     ratios = [_button(_mark(r.value, r == ratio), Action.RATIO, pending_id, ratio_arg(r)) for r in AspectRatio]
     rows = [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
@@ -122,7 +124,10 @@ def choice_keyboard(
         rows.append([_button(t("keep_ratio", lang), Action.KEEP_RATIO, pending_id)])
         rows.append([_button(t("drop_pictures", lang), Action.DROP_PICTURES, pending_id)])
     rows.append([_button(_mark(s.value, s == size), Action.SIZE, pending_id, s.value) for s in Resolution])
-    rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    if variants_row:  # an inline message holds one picture: no ×2 / ×4 there
+        rows.append(
+            [_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES]
+        )
     rows.append(
         [
             _button(t("generate", lang), Action.GENERATE, pending_id),
@@ -139,6 +144,12 @@ def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:
 
 def status_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(t("cancel_job", lang), Action.CANCEL, job_id)]])
+
+
+def inline_wait_keyboard(token: str, lang: str | None) -> InlineKeyboardMarkup:
+    """On a result chosen from an inline query (or a guest answer), until its job exists; Telegram gives an
+    inline_message_id only to a message with buttons."""
+    return InlineKeyboardMarkup([[_button(t("cancel_job", lang), Action.INLINE_WAIT, token)]])
 
 
 def retry_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:

@@ -11,6 +11,7 @@ from telegram import InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from ..inline_messages import edit_inline
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard
 from ..models import Origin, PendingRequest
@@ -19,7 +20,7 @@ from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services
 from ..texts import for_requester, join_list, resets_text, t
-from .replies import refuse, reply, tell
+from .replies import edit_quietly, refuse, reply, tell
 
 # The keyboard message repeats the prompt only as far as a phone shows it above the buttons.
 KEYBOARD_PROMPT_CHARS = 200
@@ -116,6 +117,10 @@ async def show_keyboard(
     text, markup = choose_text(pending), keyboard_of(pending)
     if note:
         text = f"{note}\n\n{text}"
+    if pending.origin.inline_message_id is not None:  # the options in the inline message itself
+        await edit_quietly(edit_inline(context.bot, pending.origin.inline_message_id, text, markup))
+        await services.requests.save(pending)
+        return
     if pending.message_id is not None:
         try:
             await context.bot.edit_message_text(
@@ -136,6 +141,7 @@ def keyboard_of(pending: PendingRequest) -> InlineKeyboardMarkup:
         pending.origin.lang,
         variants=pending.variants,
         keep_ratio=bool(pending.references),
+        variants_row=not pending.origin.inline,
     )
 
 
