@@ -21,7 +21,7 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, intake, results
+from .handlers import admin, cancel, choices, common, history, inline, intake, results
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -44,9 +44,18 @@ from .telegram_references import AlbumCollector, ReferenceFetcher
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.INLINE_QUERY,
+    Update.CHOSEN_INLINE_RESULT,
+    Update.GUEST_MESSAGE,
+]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-FEATURES = [intake, choices, results, cancel, settings_handlers, history, common, admin]
+# inline goes first: a guest message or a message via the bot must never reach the ordinary message handlers.
+FEATURES = [inline, intake, choices, results, cancel, settings_handlers, history, common, admin]
 COMMANDS = [command for feature in FEATURES for command in feature.COMMANDS]
 STOP_SLACK = 3.0  # seconds past SHUTDOWN_GRACE_SECONDS for the last status lines of a stop
 
@@ -84,6 +93,7 @@ def build_application(settings: Settings) -> Application:
     app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
+    app.add_handlers(inline.START_PAYLOADS)  # `/start <payload>` of a deep link, before /start itself
     for command in COMMANDS:  # first: every module's plain-text and unknown-command handlers come after them
         app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
     for feature in FEATURES:
@@ -136,6 +146,7 @@ async def start_services(
         uploads=uploads,
         lease=settings.job_lease_seconds,
         admins=settings.admin_user_ids,
+        inline_storage=settings.inline_storage_chat_id,
     )
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(
@@ -221,9 +232,11 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
         mode = "polling"
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
+    storage = settings.inline_storage_chat_id
+    inline_mode = f"inline mode on (storage chat {storage})" if storage else "inline mode off (INLINE_STORAGE_CHAT_ID)"
     return (
         f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
-        f"{settings.describe_models()}; database {services.store.describe()}{http}"
+        f"{settings.describe_models()}; database {services.store.describe()}{http}; {inline_mode}"
     )
 
 
