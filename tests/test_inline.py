@@ -111,7 +111,8 @@ async def test_a_chosen_result_becomes_the_image_in_its_message(start_bot, harne
     assert [b["text"] for b in buttons(done)] == ["🔁 Again", "📐 Change", "📄 Original"]
     (edit,) = tg.calls_of("editMessageMedia")
     assert not edit.files  # by the storage chat's file id: Telegram takes no upload into an inline message
-    kept = tg.bot_messages(STORAGE)
+    kept = await tg.wait_for(lambda: len(tg.bot_messages(STORAGE)) == 2 and tg.bot_messages(STORAGE), 10,
+                             "the original kept beside the photo")
     assert kept[0]["photo"][-1]["file_id"] == done["photo"][-1]["file_id"] and "document" in kept[1]
     assert tg.bot_messages(group["id"]) == [] and tg.bot_messages(user["id"]) == []  # nothing said beside it
     (request,) = img.requests
@@ -145,12 +146,11 @@ async def test_original_goes_to_the_private_chat_or_by_deep_link(start_bot, harn
     sent = await choose(tg, user, "a lighthouse --ar 1:1 --size 1K")
     inline_id = sent.inline_message_id
     await image_in(tg, inline_id)
-    original = tg.bot_messages(STORAGE)[-1]["document"]
 
     answer = await press(tg, inline_id, "Original", user)
     assert answer["text"] == "Original sent to our private chat."
     (file,) = [m for m in tg.bot_messages(chat["id"]) if "document" in m]
-    assert file["document"]["file_id"] == original["file_id"]
+    assert tg.file_bytes(file["document"]["file_id"]) == img.image_for(img.requests[0])
 
     stranger, _ = harness.person()
     tg._not_member.add(stranger["id"])  # has never started the bot: Telegram refuses a first message
@@ -225,3 +225,15 @@ async def test_a_result_chosen_in_the_private_chat_is_not_a_prompt(start_bot, ha
     sent = await choose(tg, user, "a red fox --ar 1:1 --size 1K")  # into the private chat: the bot sees it too
     await image_in(tg, sent.inline_message_id)
     assert len(img.requests) == 1 and tg.bot_messages(chat["id"]) == []
+
+
+async def test_people_not_allowed_are_told_where_they_asked(start_bot, harness, tg, img):
+    await start_bot(inline_storage_chat_id=STORAGE, allowed_user_ids="1")
+    user, _ = harness.person()
+    (refusal,) = (await answered(tg, tg.send_inline_query(user, "a fox --ar 1:1 --size 1K")))["results"]
+    assert str(user["id"]) in refusal["title"]
+    group = tg.group(-100_901, "Elsewhere")
+    guest = tg.send_guest_message(group, user, f"@{tg.username} a fox")
+    answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
+    assert str(user["id"]) in answer["result"]["title"]
+    assert img.requests == [] and tg.refused() == []
