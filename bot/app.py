@@ -21,7 +21,20 @@ from . import metrics
 from .bot_api import ObservedLimiter, wait_for_bot_api
 from .config import Settings
 from .delivery import HEAVY_DELIVERY_MB, MB, Uploads
-from .handlers import admin, cancel, choices, common, history, improve, intake, models, payments, results, styles
+from .handlers import (
+    admin,
+    cancel,
+    choices,
+    common,
+    history,
+    improve,
+    inline,
+    intake,
+    models,
+    payments,
+    results,
+    styles,
+)
 from .handlers import settings as settings_handlers
 from .handlers.replies import MESSAGES
 from .imagegen import ImageClient
@@ -55,11 +68,16 @@ ALLOWED_UPDATES = [
     Update.CALLBACK_QUERY,
     Update.CHANNEL_POST,
     Update.PRE_CHECKOUT_QUERY,
+    Update.INLINE_QUERY,
+    Update.CHOSEN_INLINE_RESULT,
+    Update.GUEST_MESSAGE,
 ]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
-# `styles` first: a file captioned /preset import is its, before the intake takes any file as a picture; then
-# payments: a reply to its /paysupport question is the buyer's message to the admins, not a prompt.
+# inline goes first: a guest message or a message via the bot must never reach the ordinary message handlers; then
+# styles: a file captioned /preset import is its, before the intake takes any file as a picture; then payments: a
+# reply to its /paysupport question is the buyer's message to the admins, not a prompt.
 FEATURES = [
+    inline,
     styles,
     payments,
     intake,
@@ -117,9 +135,8 @@ def build_application(settings: Settings) -> Application:
     app = builder.build()
     app.bot_data["settings"] = settings
     app.add_handler(TypeHandler(Update, common.gate), group=-1)
-    for command in commands_of(
-        settings
-    ):  # first: every module's plain-text and unknown-command handlers come after them
+    app.add_handlers(inline.START_PAYLOADS)  # `/start <payload>` of a deep link, before /start itself
+    for command in commands_of(settings):  # first: every module's plain-text and unknown-command handlers come after
         app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
     for feature in FEATURES:
         app.add_handlers(feature.HANDLERS)
@@ -176,6 +193,7 @@ async def start_services(
         lease=settings.job_lease_seconds,
         admins=settings.admin_user_ids,
         name_models=len(settings.offered) > 1,
+        inline_storage=settings.inline_storage_chat_id,
     )
     presentation = TelegramPresentation(lines, finisher)
     queue = JobQueue(
@@ -283,9 +301,11 @@ def start_line(settings: Settings, services: Services, username: str, *, intake:
     jobs = "no jobs (an intake)" if settings.jobs_here == 0 else f"up to {settings.jobs_here} jobs at once"
     http = f", HTTP on {settings.http_host}:{settings.listen_port}" if settings.listen_port is not None else ""
     helper = f"; prompt helper {settings.prompt_model}" if settings.prompt_model else ""
+    storage = settings.inline_storage_chat_id
+    inline_mode = f"inline mode on (storage chat {storage})" if storage else "inline mode off (INLINE_STORAGE_CHAT_ID)"
     return (
         f"ready as @{username}: {mode}, {jobs}; image API {settings.image_api_base_url} "
-        f"{settings.describe_models()}{helper}; database {services.store.describe()}{http}"
+        f"{settings.describe_models()}{helper}; database {services.store.describe()}{http}; {inline_mode}"
     )
 
 

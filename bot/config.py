@@ -178,6 +178,10 @@ class Settings(ImageSettings):
 
     styles_file: Path | None = None  # TOML: styles that extend (or, with replace = true, replace) the built-in ones
 
+    # Inline mode and guest mode: results are uploaded to this chat (a private channel or group where the bot may
+    # post) and put into the inline message by that upload's file id. Not set: inline queries get a hint only.
+    inline_storage_chat_id: int | None = None
+
     @field_validator("telegram_api_base_url", "telegram_file_base_url")
     @classmethod
     def _bot_api_url(cls, value: str, info: ValidationInfo) -> str:

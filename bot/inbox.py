@@ -54,10 +54,14 @@ def chat_of(payload: dict) -> int | None:
         "my_chat_member",
         "chat_member",
         "chat_join_request",
+        "guest_message",
     ):
         if isinstance(payload.get(key), dict):
             chat = payload[key].get("chat")
             return chat.get("id") if isinstance(chat, dict) else None
+    chosen = payload.get("chosen_inline_result")  # in order with the presses of its message's buttons
+    if isinstance(chosen, dict) and isinstance(chosen.get("from"), dict):
+        return chosen["from"].get("id")
     query = payload.get("callback_query")
     if isinstance(query, dict):
         message = query.get("message")

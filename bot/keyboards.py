@@ -45,6 +45,7 @@ class Action(StrEnum):
     TRANSLATE = "W"  # the /settings switch "Translate my prompts to English" (the id: u<user id>)
     STYLE = "t"  # the 🎨 Style page of a pending request (arg: o open, p<n> a page, c<key> choose, n none, b back)
     PRESET = "T"  # a /presets button: a new keyboard with that preset chosen (id: the chat; arg: its key)
+    INLINE_WAIT = "j"  # ✖ on an inline message before its job exists (the moment until chosen_inline_result)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -137,6 +138,7 @@ def choice_keyboard(
     helper: bool = False,
     suggestion: bool = False,
     style_label: str | None = None,
+    variants_row: bool = True,
 ) -> InlineKeyboardMarkup:
     """The request's keyboard, its rows from `profile`'s table (nano-banana-2's: the 10 ratios and 1K/2K/4K). With
     several `models` a model row comes first, the model's own options (`extra`: their choices now) after the
@@ -171,7 +173,10 @@ def choice_keyboard(
                 for c in option.choices
             ]
         )
-    rows.append([_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES])
+    if variants_row:  # an inline message holds one picture: no ×2 / ×4 there
+        rows.append(
+            [_button(_mark(f"×{n}", n == variants), Action.VARIANTS, pending_id, str(n)) for n in VARIANT_CHOICES]
+        )
     style = t("style_chosen_button", lang, label=style_label) if style_label else t("style_button", lang)
     rows.append([_button(style, Action.STYLE, pending_id, "o")])
     if helper and suggestion:
@@ -251,6 +256,12 @@ def reopen_keyboard(pending_id: str, lang: str | None) -> InlineKeyboardMarkup:
 
 def status_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(t("cancel_job", lang), Action.CANCEL, job_id)]])
+
+
+def inline_wait_keyboard(token: str, lang: str | None) -> InlineKeyboardMarkup:
+    """On a result chosen from an inline query (or a guest answer), until its job exists; Telegram gives an
+    inline_message_id only to a message with buttons."""
+    return InlineKeyboardMarkup([[_button(t("cancel_job", lang), Action.INLINE_WAIT, token)]])
 
 
 def retry_keyboard(job_id: str, lang: str | None) -> InlineKeyboardMarkup:

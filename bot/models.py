@@ -30,6 +30,13 @@ class Origin:
     reply_to: int | None = None
     lang: str | None = None
     requester: str | None = None  # the person's name, in groups: whose request a keyboard or status line is
+    # A message sent via the bot in any chat (inline mode, guest mode): the answers edit it, by this id; chat_id is
+    # then the requester's private chat (their defaults, their credits, where 📄 sends the file).
+    inline_message_id: str | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.inline_message_id is not None
 
 
 @dataclass(slots=True)

@@ -47,7 +47,8 @@ async def test_one_start_line_and_alembic_only_when_it_migrates(tmp_path, tg, im
         (ready,) = [line for line in log.splitlines() if "ready as @" in line]
         database = tmp_path / "data" / "imagine-bot.sqlite3"
         assert ready.endswith(f"ready as @imagine_test_bot: polling, up to 3 jobs at once; image API "
-                              f"{img.base_url} model nano-banana-2; database SQLite {database}"), ready
+                              f"{img.base_url} model nano-banana-2; database SQLite {database}; "
+                              "inline mode off (INLINE_STORAGE_CHAT_ID)"), ready
     assert "imagine-bot.sqlite3 created at revision" in first
     assert "migrated" not in again and "created" not in again
 

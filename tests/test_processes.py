@@ -421,3 +421,56 @@ async def test_two_replicas_receiving_the_same_payment_credit_it_once(fleet, har
     finally:
         await fleet.stop()
         await forwarder.stop()
+
+
+async def test_inline_and_guest_requests_through_webhook_replicas_and_a_worker(fleet, harness, tg, img):
+    """Inline mode across processes: two webhook replicas take the updates (the inline query answered by one, the
+    chosen result and the taps by either), a worker runs the jobs and edits the inline message."""
+    storage = -100_555
+    ports = [free_port(), free_port()]
+    forwarder = Forwarder(ports, "/tg/hook")
+    await forwarder.start()
+    try:
+        fleet.env.update(TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET,
+                         INLINE_STORAGE_CHAT_ID=str(storage))
+        replicas = await asyncio.gather(*(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}")
+                                          for p in ports))
+        worker = await fleet.start("worker")
+        allowed = tg.calls_of("setWebhook")[-1].params["allowed_updates"]
+        assert {"inline_query", "chosen_inline_result", "guest_message"} <= set(allowed)
+        user, _ = harness.person()
+        group = tg.group(-100_321, "Elsewhere")
+
+        query_id = tg.send_inline_query(user, "a fox across processes --ar 16:9 --size 1K", chat_type="supergroup")
+        answer = await tg.wait_for(lambda: tg.inline_answers.get(query_id), 10, "the inline answer")
+        inline_id = tg.choose_inline_result(user, query_id, answer["results"][0]["id"], chat=group).inline_message_id
+
+        def image_count(count: int):  # noqa: ANN202
+            def probe():  # noqa: ANN202
+                edits = [c for c in tg.calls_of("editMessageMedia") if c.params.get("inline_message_id") == inline_id]
+                return len(edits) >= count and "photo" in (tg.inline_message(inline_id) or {})
+            return probe
+
+        await tg.wait_for(image_count(1), 30, "the image in the inline message")
+        assert "16:9 · 1K · 1376×768" in tg.inline_message(inline_id)["caption"]
+        again = next(b["callback_data"] for row in tg.inline_message(inline_id)["reply_markup"]["inline_keyboard"]
+                     for b in row if "Again" in b["text"])
+        tg.press_inline(inline_id, again, user)
+        await tg.wait_for(image_count(2), 30, "the image made again in the same message")
+
+        guest = tg.send_guest_message(group, user, f"@{tg.username} a guest fox --ar 1:1 --size 1K")
+        await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 10, "the guest answer")
+        await tg.wait_for(lambda: len(img.requests) == 3 and len(tg.calls_of("editMessageMedia")) == 3, 30,
+                          "the guest request's image")
+        assert [r.body["prompt"] for r in img.requests] == ["a fox across processes"] * 2 + ["a guest fox"]
+        async def worker_did_all() -> bool:
+            return await metric(worker, "imagine_jobs_finished_total", outcome="done") == 3
+
+        await eventually(worker_did_all, 10, "the worker to record three jobs done")
+        assert all([await metric(r, "imagine_jobs_finished_total", outcome="done") == 0 for r in replicas])
+        # a process that did not put the picture there tries the message's text first, then its caption
+        # (there is no text in it once it is a picture)
+        assert {(c.method, c.params.get("inline_message_id")) for c in tg.refused()} <= {("editMessageText", inline_id)}
+    finally:
+        await fleet.stop()
+        await forwarder.stop()

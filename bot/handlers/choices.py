@@ -18,7 +18,7 @@ from ..references import Reference, UnusableReference
 from ..services import Services, get_services
 from ..texts import t
 from .dialogue import keyboard_of, keyboard_prompt, show_keyboard, submit
-from .replies import Answer, edit_quietly, may_press, user_lang
+from .replies import Answer, edit_pressed, edit_quietly, may_press, user_lang
 
 
 async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -58,7 +58,7 @@ async def _on_pending(
     if callback.action == Action.DISMISS:  # the request stays, so ↩ brings it back with its prompt
         await answer()
         text = t("cancelled_keyboard", lang, prompt=keyboard_prompt(pending.prompt))
-        await edit_quietly(query.edit_message_text(text, reply_markup=reopen_keyboard(pending.id, lang)))
+        await edit_pressed(context, update, text, reopen_keyboard(pending.id, lang))
         return
     if callback.action in (Action.REOPEN, Action.DROP_PICTURES):
         await answer()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from .. import metrics
 from ..imagemodels import profile_for
+from ..inline_messages import edit_inline
 from ..keyboards import BUY_START, HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
 from ..menus import Command
 from ..models import Origin
@@ -180,9 +182,25 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.callback_query.answer(t(kind, lang, user_id=subject))
     elif update.pre_checkout_query:  # Telegram waits for a "no", with the reason shown to the buyer
         await update.pre_checkout_query.answer(ok=False, error_message=t(f"pay_{kind}", lang))
+    elif update.inline_query or update.guest_message or update.chosen_inline_result:
+        await _refuse_inline(update, context, t(kind, lang, user_id=subject))
     elif _addressed_to_bot(update) and await services.access.first_notice(subject, kind):
         await reply(context, await origin_for(update, context), t(kind, lang, user_id=subject))
     raise ApplicationHandlerStop
+
+
+async def _refuse_inline(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """Inline mode and guest mode are refused where they were asked: in the answer, or in the message."""
+    result = InlineQueryResultArticle("refused", text, InputTextMessageContent(text))
+    try:
+        if update.inline_query:
+            await update.inline_query.answer([result], cache_time=10, is_personal=True)
+        elif update.guest_message and update.guest_message.guest_query_id:
+            await context.bot.answer_guest_query(update.guest_message.guest_query_id, result)
+        elif update.chosen_inline_result and update.chosen_inline_result.inline_message_id:
+            await edit_inline(context.bot, update.chosen_inline_result.inline_message_id, text, None)
+    except TelegramError as exc:
+        log.info("inline refusal not shown: %s", exc)
 
 
 def _asks_id(update: Update, bot_username: str) -> bool:

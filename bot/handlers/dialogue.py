@@ -12,6 +12,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from ..imagemodels import PROFILES, profile_for
+from ..inline_messages import edit_inline
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
 from ..models import Origin, PendingRequest
@@ -23,7 +24,7 @@ from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
 from ..style_service import StyleGone
 from ..texts import for_requester, join_list, resets_text, t
-from .replies import refuse, reply, tell
+from .replies import edit_quietly, refuse, reply, tell
 
 # The keyboard message repeats the prompt only as far as a phone shows it above the buttons.
 KEYBOARD_PROMPT_CHARS = 200
@@ -189,6 +190,10 @@ async def show_keyboard(
     text, markup = choose_text(pending, services), keyboard_of(pending, services)
     if note:
         text = f"{note}\n\n{text}"
+    if pending.origin.inline_message_id is not None:  # the options in the inline message itself
+        await edit_quietly(edit_inline(context.bot, pending.origin.inline_message_id, text, markup))
+        await services.requests.save(pending)
+        return
     if pending.message_id is not None:
         try:
             await context.bot.edit_message_text(
@@ -220,6 +225,7 @@ def keyboard_of(pending: PendingRequest, services: Services | None = None) -> In
         helper=services is not None and services.prompts is not None,
         suggestion=bool(pending.suggestion),
         style_label=services.styles.label(pending.style, lang) if services is not None and pending.style else None,
+        variants_row=not pending.origin.inline,
     )
 
 

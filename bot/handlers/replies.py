@@ -13,6 +13,8 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes, filters
 
+from ..delivery import ImageFile, caption, details_line, safe_filename
+from ..inline_messages import edit_inline, send_original
 from ..models import Job, Origin, PendingRequest
 from ..services import get_services
 from ..targets import Target, send_kwargs
@@ -30,6 +32,10 @@ def display_name(user: User) -> str:
 
 
 def origin_of(update: Update) -> Origin:
+    query = update.callback_query
+    if query is not None and query.inline_message_id is not None:  # a button of a message sent via the bot
+        presser = query.from_user
+        return Origin(presser.id, presser.id, lang=presser.language_code, inline_message_id=query.inline_message_id)
     message = update.effective_message
     chat = update.effective_chat
     user = update.effective_user
@@ -91,12 +97,12 @@ class Answer:
         self._query = update.callback_query
         self.done = False
 
-    async def __call__(self, text: str | None = None, *, alert: bool = False) -> None:
+    async def __call__(self, text: str | None = None, *, alert: bool = False, url: str | None = None) -> None:
         if self.done:
             return
         self.done = True
         try:
-            await self._query.answer(text, show_alert=alert)
+            await self._query.answer(text, show_alert=alert, url=url)
         except BadRequest as exc:  # too old (over 15 s) or answered elsewhere: nothing left to do
             log.info("callback answer refused: %s", exc.message)
 
@@ -129,11 +135,11 @@ async def pressed_job(
     if not await may_press(context, answer, lang, job, query.from_user.id):
         return None
     assert job is not None  # may_press answered for one gone
-    assert query.message is not None  # the buttons of jobs are under messages of ours, never inline ones
+    pressed = query.message  # None under an inline message
     here = dataclasses.replace(
         origin_of(update),
         user_id=job.origin.user_id,
-        reply_to=query.message.message_id,
+        reply_to=pressed.message_id if pressed is not None else None,
         lang=lang,
         requester=job.origin.requester,
     )
@@ -156,6 +162,36 @@ async def edit_quietly(edit: Awaitable[Any]) -> None:
             log.info("message not edited: %s", exc.message)
 
 
+async def edit_pressed(
+    context: ContextTypes.DEFAULT_TYPE, update: Update, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Put `text` on the message whose button was pressed: a chat message's text, or an inline message's text or
+    caption (a picture's, once it carries one)."""
+    query = update.callback_query
+    assert query is not None  # a button was pressed
+    if query.inline_message_id is not None:
+        await edit_quietly(edit_inline(context.bot, query.inline_message_id, text, markup))
+    else:
+        await edit_quietly(query.edit_message_text(text, reply_markup=markup))
+
+
+async def send_original_privately(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: int) -> bool | None:
+    """📄 under a result in an inline message, or its deep link opened: the original file in the requester's
+    private chat, by the file id the storage chat gave it (else uploaded from the originals). False when the user
+    has not started the bot (then the deep link is the way); None when the file is no longer kept."""
+    services = get_services(context)
+    picture = None
+    if job.document_file_id is None:
+        path = await services.originals.fetch(job.id)
+        if path is None:
+            return None
+        extension = path.suffix.lstrip(".")
+        name = safe_filename(job.request.prompt, job.request.aspect_ratio, job.request.size, extension)
+        picture = ImageFile(path, path.stat().st_size, job.width or 0, job.height or 0, name)
+    text = caption(job.request.prompt, details_line(job) if job.width else job.request.label)
+    return await send_original(context.bot, user_id, job.document_file_id, picture, text, uploads=services.uploads)
+
+
 async def tell(
     context: ContextTypes.DEFAULT_TYPE,
     origin: Origin,
@@ -163,7 +199,14 @@ async def tell(
     message_id: int | None,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
-    """Say it in place of the keyboard or status message when there is one, else as a reply."""
+    """Say it in place of the keyboard or status message when there is one, else as a reply; a request from an
+    inline message says it there."""
+    if origin.inline_message_id is not None:
+        try:
+            await edit_inline(context.bot, origin.inline_message_id, text, markup)
+        except TelegramError as exc:
+            log.info("inline message not edited: %s", exc)
+        return
     if message_id is not None:
         try:
             await context.bot.edit_message_text(
@@ -185,7 +228,7 @@ async def refuse(
     """A "no" to a request (queue full, no credits, restarting), told like `tell`; but new messages go to a chat at
     most twice at once and then once per REFUSAL_EVERY, so a user flooding the bot is not flooded back (the rest
     go to the log)."""
-    if message_id is None and not get_services(context).refusals.allow(origin.chat_id):
+    if message_id is None and not origin.inline and not get_services(context).refusals.allow(origin.chat_id):
         log.info("chat %s: refusal not sent (more than one per %.0f s)", origin.chat_id, REFUSAL_EVERY)
         return
     await tell(context, origin, text, message_id, markup)

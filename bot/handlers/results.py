@@ -12,6 +12,7 @@ from telegram import InputMediaDocument, InputMediaPhoto, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from ..delivery import MB, ImageFile, album_details, caption, details_line, safe_filename, send_document
+from ..inline_messages import original_link
 from ..keyboards import RESULT_ACTIONS, Action, Callback, album_keyboard, result_keyboard
 from ..menus import Command
 from ..models import Job, JobStatus, Origin, PendingRequest, new_id
@@ -20,7 +21,7 @@ from ..services import Services, get_services
 from ..targets import Target, send_kwargs
 from ..texts import t
 from .dialogue import show_keyboard, submit
-from .replies import Answer, pressed_job, reply, user_lang
+from .replies import Answer, pressed_job, reply, send_original_privately, user_lang
 
 
 async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -94,6 +95,15 @@ async def _send_original(
     context: ContextTypes.DEFAULT_TYPE, services: Services, job: Job, here: Origin, answer: Answer
 ) -> None:
     lang = here.lang
+    if here.inline:  # no chat to send it to but the requester's own
+        sent = await send_original_privately(context, job, here.user_id)
+        if sent is None:
+            await answer(t("original_gone", lang), alert=True)
+        elif sent:
+            await answer(t("original_sent_private", lang))
+        else:  # not started yet: Telegram opens the private chat, whose Start sends it (see handlers/inline.py)
+            await answer(url=original_link(context.bot.username, job.id))
+        return
     path = await services.originals.fetch(job.id)
     if path is None:
         await answer(t("original_gone", lang), alert=True)

@@ -27,6 +27,7 @@ from telegram.error import TelegramError
 
 from .. import delivery, keyboards, metrics
 from ..failures import text_key
+from ..inline_messages import original_link
 from ..models import Job, JobStatus, prefs_scope
 from ..options import Resolution
 from ..originals import OriginalsStore
@@ -34,6 +35,7 @@ from ..store import LeaseLost, Store, outage
 from ..targets import Target
 from ..tasks import complain, persist
 from ..texts import t
+from .inline import deliver_inline, link_keyboard
 from .status import StatusLines, short_prompt
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class Finisher:
         uploads: delivery.Uploads,
         admins: frozenset[int] = frozenset(),
         name_models: bool = False,
+        inline_storage: int | None = None,
     ) -> None:
         """`name_models`: several models are offered, so a result's details name its model."""
         self._bot = bot
@@ -90,6 +93,7 @@ class Finisher:
         self._admins = admins
         self._alerted: dict[str, float] = {}
         self._uploads = uploads
+        self._inline_storage = inline_storage  # INLINE_STORAGE_CHAT_ID: where results for inline messages go first
 
     async def deliver(self, group: str, epoch: int) -> None:
         """Deliver a request as the holder of its delivery at `epoch`; a process that lost it stops quietly."""
@@ -248,7 +252,9 @@ class Finisher:
     ) -> None:
         """The result's Telegram calls (inside the send gate); raises DeliveryError when Telegram took nothing."""
         lang, target = lead.origin.lang, Target.of(lead.origin)
-        if len(pictures) == 1:
+        if lead.origin.inline:
+            await self._upload_inline(pictures[0][0], pictures[0][1], note)
+        elif len(pictures) == 1:
             job, picture = pictures[0]
             details = delivery.details_line(job, named=self._named) + note
             tiers = job.request.profile.option("size").choices
@@ -298,6 +304,33 @@ class Finisher:
                 document = album.documents[index].document if index < len(album.documents) else None
                 if document:
                     job.document_file_id = document.file_id
+
+    async def _upload_inline(self, job: Job, picture: delivery.ImageFile, note: str) -> None:
+        """One image into its inline message, through the storage chat (see presentation/inline.py)."""
+        if self._inline_storage is None:
+            raise delivery.DeliveryError("INLINE_STORAGE_CHAT_ID is not set: a result cannot go into an inline message")
+        lang, inline_message_id = job.origin.lang, job.origin.inline_message_id
+        assert inline_message_id is not None
+        details = delivery.details_line(job) + note
+        link = original_link(self._bot.username, job.id)
+        again = keyboards.retry_keyboard(job.id, lang).inline_keyboard
+        result = await deliver_inline(
+            self._bot,
+            self._inline_storage,
+            inline_message_id,
+            picture,
+            delivery.caption(job.request.prompt, details),
+            keyboards.result_keyboard(job.id, lang, with_original=True),
+            uploads=self._uploads,
+            jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
+            file_caption=t("original_file", lang, details=delivery.details_line(job)),
+            refused=(
+                t("inline_media_refused", lang, details=details, prompt=short_prompt(job)),
+                link_keyboard(t("inline_open_private", lang), link, *again),
+            ),
+        )
+        job.delivery, job.result_message_id = result.kind, None
+        job.photo_file_id, job.document_file_id = result.photo_file_id, result.document_file_id
 
     async def _image_file(self, job: Job) -> delivery.ImageFile | None:
         path = await self._originals.fetch(job.id)

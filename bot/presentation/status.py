@@ -30,6 +30,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
 from .. import keyboards
+from ..inline_messages import edit_inline
 from ..models import Job, LineStage
 from ..store import Caps, Store
 from ..targets import Target, send_kwargs
@@ -298,7 +299,8 @@ class StatusLines:
             now = time.monotonic()
             if now < line.retry_at:
                 return
-            if line.lead.status_message_id is None and not line.local and not await self._find_line(line):
+            known = line.local or line.lead.origin.inline or line.lead.status_message_id is not None
+            if not known and not await self._find_line(line):
                 return  # its process has not sent the line yet; the next tick looks again
             turn = await self._store.lines.advance_line(line.lead.group, LineStage.WORKING, self._owner)
             if not turn.taken:  # a waiting edit on its way (a moment), or another process shows it (look later)
@@ -382,6 +384,12 @@ class StatusLines:
         if line is not None:
             line.last_text, line.last_edit = text, time.monotonic()
         self._chat_edit[lead.origin.chat_id] = time.monotonic()
+        if lead.origin.inline_message_id is not None:  # a message via the bot elsewhere: only ever edited
+            try:
+                await edit_inline(self._bot, lead.origin.inline_message_id, text, markup, progress=routine)
+            except TelegramError as exc:
+                log.warning("job %s: inline message not edited: %s", lead.id, exc)
+            return
         if lead.status_message_id is not None:
             try:
                 await self._bot.edit_message_text(
@@ -407,6 +415,8 @@ class StatusLines:
             await self._store.jobs.set_status_message(lead.id, message)
 
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
+        if job.origin.inline:  # nothing is sent beside an inline message: the bot may not write in its chat
+            return None
         try:
             message = await self._bot.send_message(text=text, reply_markup=markup, **send_kwargs(Target.of(job.origin)))
         except TelegramError as exc:
@@ -416,7 +426,7 @@ class StatusLines:
 
     async def delete(self, lead: Job, label: str) -> None:
         """The result is there: the status line goes, or (where the bot may not delete) says it is done."""
-        if lead.status_message_id is None:
+        if lead.status_message_id is None or lead.origin.inline:  # an inline message became the result
             return
         try:
             await self._bot.delete_message(lead.origin.chat_id, lead.status_message_id)
@@ -430,6 +440,8 @@ class StatusLines:
                 )
 
     async def _chat_action(self, job: Job) -> None:
+        if job.origin.inline:  # its chat is not the bot's to show actions in
+            return
         with contextlib.suppress(TelegramError):
             await self._bot.send_chat_action(
                 job.origin.chat_id,

@@ -25,7 +25,7 @@ class LeaseLost(Exception):
     stops quietly — it neither sends nor writes anything more for that job."""
 
 
-ORIGIN_COLUMNS = ("chat_id", "user_id", "thread_id", "reply_to", "lang", "requester")
+ORIGIN_COLUMNS = ("chat_id", "user_id", "thread_id", "reply_to", "lang", "requester", "inline_message_id")
 _JSON = ("failure_values", "sent")
 _PLAIN = tuple(f.name for f in fields(Job) if f.name not in ("origin", "request", "references", "style", *_JSON))
 

@@ -30,6 +30,7 @@ def _origin() -> list[Column]:
         Column("reply_to", BigInteger),
         Column("lang", Text),
         Column("requester", Text),  # schema 0004
+        Column("inline_message_id", Text),  # schema 0011: a request from inline or guest mode
     ]
 
 
