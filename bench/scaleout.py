@@ -90,8 +90,10 @@ async def _settled(database_url: str, jobs: int, timeout: float) -> tuple[float,
     try:
         deadline = time.monotonic() + timeout
         while True:
-            row = await conn.fetchrow("SELECT count(*) FILTER (WHERE settled = 2) AS settled, "
-                                      "count(*) FILTER (WHERE status = 'failed') AS failed FROM jobs")
+            row = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE settled = 2) AS settled, "
+                "count(*) FILTER (WHERE status = 'failed') AS failed FROM jobs"
+            )
             if row["settled"] >= jobs:
                 return time.monotonic(), row["failed"]
             if time.monotonic() > deadline:
@@ -105,15 +107,28 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
         img.delay, img.key_limit, img.key_limit_refuses = args.delay, args.key_limit, args.refuse
         img.texture = args.size == "4K"  # photo-like grain: a 4K PNG of ~21 MB, previewed and sent as a file too
-        fleet = Fleet(tg, img, folder, database_url, MAX_CONCURRENT_GENERATIONS=str(args.cap),
-                      USER_MAX_RUNNING="2", USER_MAX_WAITING=str(max(5, args.jobs // args.users)),
-                      TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.rate), TELEGRAM_RATE_SHARE=str(workers + 1),
-                      LOG_LEVEL="WARNING",
-                      MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="1048576")
+        fleet = Fleet(
+            tg,
+            img,
+            folder,
+            database_url,
+            MAX_CONCURRENT_GENERATIONS=str(args.cap),
+            USER_MAX_RUNNING="2",
+            USER_MAX_WAITING=str(max(5, args.jobs // args.users)),
+            TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.rate),
+            TELEGRAM_RATE_SHARE=str(workers + 1),
+            LOG_LEVEL="WARNING",
+            MALLOC_ARENA_MAX="2",
+            MALLOC_MMAP_THRESHOLD_="1048576",
+        )
         try:
             processes = [await fleet.start(WORKER_CONCURRENCY="0", name="intake")]
-            processes += await asyncio.gather(*(fleet.start("worker", WORKER_CONCURRENCY=str(args.per_worker),
-                                                            name=f"worker-{n}") for n in range(1, workers + 1)))
+            processes += await asyncio.gather(
+                *(
+                    fleet.start("worker", WORKER_CONCURRENCY=str(args.per_worker), name=f"worker-{n}")
+                    for n in range(1, workers + 1)
+                )
+            )
             await tg.wait_for(lambda: tg.calls_of("getUpdates"), 20, "the intake to poll")
             people = [tg.user(700_000 + i, f"U{i}") for i in range(args.users)]
             chats = [tg.private_chat(user) for user in people]
@@ -138,11 +153,37 @@ async def run_row(args: argparse.Namespace, database_url: str, workers: int, fol
 
 
 def table(rows: list[Row], markdown: bool) -> str:
-    head = ["workers", "in flight", "N", "images/s", "wall", "ideal wall", "vs ideal", "CPU s/image bots",
-            "CPU s/image fakes", "peak RSS MB (largest process)", "429s", "failed"]
-    lines = [[str(r.workers), str(r.slots), str(r.jobs), f"{r.rate:.1f}", f"{r.wall:.1f} s", f"{r.ideal_wall:.0f} s",
-              f"{r.vs_ideal:.2f}", f"{r.bot_cpu / r.jobs * 1000:.0f} ms", f"{r.fakes_cpu / r.jobs * 1000:.0f} ms",
-              f"{r.peak_rss_mb:.0f}", str(r.refused), str(r.failed)] for r in rows]
+    head = [
+        "workers",
+        "in flight",
+        "N",
+        "images/s",
+        "wall",
+        "ideal wall",
+        "vs ideal",
+        "CPU s/image bots",
+        "CPU s/image fakes",
+        "peak RSS MB (largest process)",
+        "429s",
+        "failed",
+    ]
+    lines = [
+        [
+            str(r.workers),
+            str(r.slots),
+            str(r.jobs),
+            f"{r.rate:.1f}",
+            f"{r.wall:.1f} s",
+            f"{r.ideal_wall:.0f} s",
+            f"{r.vs_ideal:.2f}",
+            f"{r.bot_cpu / r.jobs * 1000:.0f} ms",
+            f"{r.fakes_cpu / r.jobs * 1000:.0f} ms",
+            f"{r.peak_rss_mb:.0f}",
+            str(r.refused),
+            str(r.failed),
+        ]
+        for r in rows
+    ]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "--:|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -192,10 +233,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="an existing PostgreSQL server (a database is made per row)")
     parser.add_argument("--size", choices=["1K", "4K"], default="1K", help="4K: ~21 MB PNGs (preview + file)")
     parser.add_argument("--rate", type=float, default=0, help="TELEGRAM_MAX_MESSAGES_PER_SECOND (0: off)")
-    parser.add_argument("--crowd", action="store_true",
-                        help="issue 15's crowd at the default settings: 200 users, cap 8, 30/s, 2 s, 2 workers")
-    parser.add_argument("--4k", dest="k4", action="store_true",
-                        help="issue 15's memory row: 20 concurrent 4K jobs (0 s upstream) over 2 workers")
+    parser.add_argument(
+        "--crowd",
+        action="store_true",
+        help="issue 15's crowd at the default settings: 200 users, cap 8, 30/s, 2 s, 2 workers",
+    )
+    parser.add_argument(
+        "--4k",
+        dest="k4",
+        action="store_true",
+        help="issue 15's memory row: 20 concurrent 4K jobs (0 s upstream) over 2 workers",
+    )
     parser.add_argument("--markdown", action="store_true")
     return parser.parse_args(argv)
 

@@ -138,8 +138,13 @@ def _slim_fakes() -> tuple[type, type]:
         cached image: the same bytes the fake serves (stamped with the request id), never a copy per request."""
 
         def _plain(self, plan: Any) -> bool:
-            return (plan.fmt == "png" and plan.model != GEMINI and len(plan.sizes) == 1 and self.b64_style is None
-                    and not (self._fails or self._streams or self._junk or self._images or self._sizes))
+            return (
+                plan.fmt == "png"
+                and plan.model != GEMINI
+                and len(plan.sizes) == 1
+                and self.b64_style is None
+                and not (self._fails or self._streams or self._junk or self._images or self._sizes)
+            )
 
         async def _answer(self, rec: Any, request: web.Request, delay: float, plan: Any) -> web.StreamResponse:
             if not self._plain(plan):
@@ -162,10 +167,10 @@ def _slim_fakes() -> tuple[type, type]:
             first = len(head) + (-len(head) % 3)
             response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "application/json"})
             await response.prepare(request)
-            await response.write(b'{"data": [{"b64_json": "' + base64.b64encode(head + view[:first - len(head)]))
-            view = view[first - len(head):]
+            await response.write(b'{"data": [{"b64_json": "' + base64.b64encode(head + view[: first - len(head)]))
+            view = view[first - len(head) :]
             for offset in range(0, len(view), step):
-                await response.write(base64.b64encode(view[offset:offset + step]))
+                await response.write(base64.b64encode(view[offset : offset + step]))
             await response.write(b'"}]}')
             await response.write_eof()
             return response
@@ -184,7 +189,7 @@ def _slim_fakes() -> tuple[type, type]:
             await response.prepare(request)
             await response.write(head)
             for offset in range(0, len(view), 1 << 20):
-                await response.write(view[offset:offset + (1 << 20)])
+                await response.write(view[offset : offset + (1 << 20)])
             await response.write_eof()
             return response
 
@@ -409,15 +414,20 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
         def timeline(i: int) -> list[tuple[str, float]]:
             """What reached the fakes for job i, in ms after its /imagine was enqueued (the job's anatomy)."""
             chat, t0 = BENCH_USER_BASE + i, enqueued[i]
-            events = [(c.method, c.at) for c in tg.calls[cursor:]
-                      if c.method != "getUpdates" and str(c.params.get("chat_id")) == str(chat)]
+            events = [
+                (c.method, c.at)
+                for c in tg.calls[cursor:]
+                if c.method != "getUpdates" and str(c.params.get("chat_id")) == str(chat)
+            ]
             for rec in img.requests:
                 if str(rec.body.get("prompt", "")).strip() == f"bench prompt {i}" and rec.finished is not None:
                     events += [("image API start", rec.started), ("image API answered", rec.finished)]
             return [(name, round((at - t0) * 1000, 1)) for name, at in sorted(events, key=lambda e: e[1])]
+
         overheads = [
             (final[BENCH_USER_BASE + i] - enqueued[i] - spent.get(i, 0.0)) * 1000
-            for i in range(n) if BENCH_USER_BASE + i in final
+            for i in range(n)
+            if BENCH_USER_BASE + i in final
         ]
         by_overhead = sorted((o, i) for i, o in zip([i for i in range(n) if BENCH_USER_BASE + i in final], overheads))
         median_job = await fakes.call(timeline, by_overhead[len(by_overhead) // 2][1]) if by_overhead else []
@@ -427,13 +437,23 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
             "done": len(final),
             "wall_s": t_end - enqueued[0],
             "send_spread_ms": (enqueued[-1] - enqueued[0]) * 1000,
-            "overhead_ms": {"p50": percentile(overheads, 50), "p95": percentile(overheads, 95),
-                            "max": max(overheads, default=None)},
+            "overhead_ms": {
+                "p50": percentile(overheads, 50),
+                "p95": percentile(overheads, 95),
+                "max": max(overheads, default=None),
+            },
             "upstream_s": {"p50": percentile(list(spent.values()), 50), "max": max(spent.values(), default=None)},
-            "lag_ms": {"p50": percentile(window, 50), "p99": percentile(window, 99),
-                       "max": max(window, default=None), "samples": len(window)},
-            "rss_mb": {"start": (rss_start or 0) / 1024, "peak": (peak_kb or 0) / 1024,
-                       "peak_is_workload_only": peak_reset},
+            "lag_ms": {
+                "p50": percentile(window, 50),
+                "p99": percentile(window, 99),
+                "max": max(window, default=None),
+                "samples": len(window),
+            },
+            "rss_mb": {
+                "start": (rss_start or 0) / 1024,
+                "peak": (peak_kb or 0) / 1024,
+                "peak_is_workload_only": peak_reset,
+            },
             "cpu_s": {"process": cpu_total, "fakes_thread": fake_cpu},
             "bot_cpu_ms_per_image": (cpu_total - fake_cpu) * 1000 / max(1, len(final)),
             "calls_per_image": per_method,
@@ -448,7 +468,7 @@ async def _drive(spec: dict, fakes: FakeThread, tg: Any, img: Any, settings: Any
         stop.set()
         try:
             await asyncio.wait_for(bot_task, 60)
-        except Exception as exc:  # noqa: BLE001 - report, do not hang
+        except Exception as exc:
             result.setdefault("error", f"bot stop: {type(exc).__name__}: {exc}")
         probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -481,7 +501,9 @@ async def _open_keyboards(fakes: FakeThread, tg: Any) -> list[tuple[dict, dict]]
     return [(user, board) for (user, _), board in zip(people, boards, strict=True)]
 
 
-async def _tap_during(tg: Any, tappers: list[tuple[dict, dict]], done: threading.Event) -> list[tuple[str, int, int, float]]:
+async def _tap_during(
+    tg: Any, tappers: list[tuple[dict, dict]], done: threading.Event
+) -> list[tuple[str, int, int, float]]:
     """On the fakes' loop: a tap every TAP_EVERY s, each on the next chat's keyboard, each changing its ratio,
     until `done`. Returns (callback query id, chat, message, when) per tap."""
     taps = []
@@ -490,10 +512,17 @@ async def _tap_during(tg: Any, tappers: list[tuple[dict, dict]], done: threading
         user, board = tappers[n % len(tappers)]
         ratio = TAP_RATIOS[(n // len(tappers)) % len(TAP_RATIOS)]
         current = tg.message(board["chat"]["id"], board["message_id"])
-        button = next(b for row in current["reply_markup"]["inline_keyboard"] for b in row
-                      if b["text"] in (ratio, f"✓ {ratio}"))
-        taps.append((tg.press(current, button["callback_data"], user), board["chat"]["id"], board["message_id"],
-                     time.monotonic()))
+        button = next(
+            b for row in current["reply_markup"]["inline_keyboard"] for b in row if b["text"] in (ratio, f"✓ {ratio}")
+        )
+        taps.append(
+            (
+                tg.press(current, button["callback_data"], user),
+                board["chat"]["id"],
+                board["message_id"],
+                time.monotonic(),
+            )
+        )
         n += 1
         await asyncio.sleep(TAP_EVERY)
     return taps
@@ -527,8 +556,11 @@ def _anatomy(img: Any, cap: int, t0: float, t_end: float) -> dict | None:
     """Where a capped row's wall goes: until the first upstream call, the upstream stretch, after the last answer;
     and each slot hand-off: a call's start − the end of the earliest call still counted in flight (the slot it
     took), so the sum over `cap` is the wall the engine lost between calls."""
-    calls = sorted((r.started, r.finished) for r in img.requests
-                   if r.finished is not None and PROMPT.fullmatch(str(r.body.get("prompt", "")).strip()))
+    calls = sorted(
+        (r.started, r.finished)
+        for r in img.requests
+        if r.finished is not None and PROMPT.fullmatch(str(r.body.get("prompt", "")).strip())
+    )
     if not calls:
         return None
     ends: list[float] = []
@@ -538,10 +570,18 @@ def _anatomy(img: Any, cap: int, t0: float, t_end: float) -> dict | None:
             gaps.append(max(0.0, start - heapq.heappop(ends)))
         heapq.heappush(ends, end)
     last = max(end for _, end in calls)
-    return {"first_call_s": calls[0][0] - t0, "upstream_s": last - calls[0][0], "tail_s": t_end - last,
-            "handoff_ms": {"p50": (percentile(gaps, 50) or 0) * 1000, "p95": (percentile(gaps, 95) or 0) * 1000,
-                           "max": max(gaps, default=0) * 1000},
-            "handoffs": len(gaps), "lost_s": sum(gaps) / cap}
+    return {
+        "first_call_s": calls[0][0] - t0,
+        "upstream_s": last - calls[0][0],
+        "tail_s": t_end - last,
+        "handoff_ms": {
+            "p50": (percentile(gaps, 50) or 0) * 1000,
+            "p95": (percentile(gaps, 95) or 0) * 1000,
+            "max": max(gaps, default=0) * 1000,
+        },
+        "handoffs": len(gaps),
+        "lost_s": sum(gaps) / cap,
+    }
 
 
 def _texture_png(width: int, height: int, noise: bool = False) -> bytes:
@@ -550,8 +590,10 @@ def _texture_png(width: int, height: int, noise: bool = False) -> bytes:
     cache = Path(tempfile.gettempdir()) / "imagine-bench" / f"{'noise' if noise else 'texture'}-{width}x{height}.png"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        code = ("import sys; from pathlib import Path; from tests.fakes.imageapi import _make_image; "
-                f"Path(sys.argv[1]).write_bytes(_make_image({width}, {height}, {noise}, {not noise}, 'png'))")
+        code = (
+            "import sys; from pathlib import Path; from tests.fakes.imageapi import _make_image; "
+            f"Path(sys.argv[1]).write_bytes(_make_image({width}, {height}, {noise}, {not noise}, 'png'))"
+        )
         partial = cache.with_suffix(f".{os.getpid()}.part")
         subprocess.run([sys.executable, "-c", code, str(partial)], check=True, cwd=ROOT)
         partial.replace(cache)
@@ -604,6 +646,7 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
             if profiler:
                 profiler.disable()
     finally:
+
         async def shutdown() -> None:
             await tg.stop()
             await img.stop()
@@ -616,8 +659,9 @@ def run_one(spec: dict, profile: str | None = None) -> dict:
 
         profiler.dump_stats(profile)
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-    result.update(spec=spec, png_mb=png_bytes / 1e6, delivered_as=expect, warnings=warnings.count,
-                  first_warnings=warnings.first)
+    result.update(
+        spec=spec, png_mb=png_bytes / 1e6, delivered_as=expect, warnings=warnings.count, first_warnings=warnings.first
+    )
     return result
 
 
@@ -631,22 +675,52 @@ def workloads(quick: bool, timeout: float) -> list[dict]:
     for n in ns:
         rows.append({"name": "2 s · 1K · parallel", "n": n, "cap": 256, "delay": 2.0, "size": "1K"})
     for n in ns:
-        rows.append({"name": "2 s · 1K · sequential", "n": n, "cap": 1, "delay": 2.0, "size": "1K",
-                     "skip": n > 10})
+        rows.append({"name": "2 s · 1K · sequential", "n": n, "cap": 1, "delay": 2.0, "size": "1K", "skip": n > 10})
     for n in small:
         rows.append({"name": "0 s · 1K", "n": n, "cap": max(n, 1), "delay": 0.0, "size": "1K"})
     for n in small:
-        rows.append({"name": "0 s · 4K (~21 MB PNG)", "n": n, "cap": max(n, 1), "delay": 0.0, "size": "4K",
-                     "texture": True})
-    rows.append({"name": "0 s · 4K worst (~50 MB PNG as b64_json)", "n": small[-1], "cap": small[-1], "delay": 0.0,
-                 "size": "4K", "noise": True, "format": "b64_json"})
+        rows.append(
+            {"name": "0 s · 4K (~21 MB PNG)", "n": n, "cap": max(n, 1), "delay": 0.0, "size": "4K", "texture": True}
+        )
+    rows.append(
+        {
+            "name": "0 s · 4K worst (~50 MB PNG as b64_json)",
+            "n": small[-1],
+            "cap": small[-1],
+            "delay": 0.0,
+            "size": "4K",
+            "noise": True,
+            "format": "b64_json",
+        }
+    )
     for answer in ("b64_json", "url"):  # as an independent Bot API emulator measured it: uploads take seconds
-        rows.append({"name": f"{SLOW_4K} · {answer}", "n": small[-1], "cap": small[-1], "delay": 0.0, "size": "4K",
-                     "noise": True, "one_idat": True, "format": answer, "upload_bps": SLOW_UPLOAD,
-                     "timeout": max(timeout, 300.0)})
+        rows.append(
+            {
+                "name": f"{SLOW_4K} · {answer}",
+                "n": small[-1],
+                "cap": small[-1],
+                "delay": 0.0,
+                "size": "4K",
+                "noise": True,
+                "one_idat": True,
+                "format": answer,
+                "upload_bps": SLOW_UPLOAD,
+                "timeout": max(timeout, 300.0),
+            }
+        )
     if not quick:  # as deployed: 8 generations at once, 30 Telegram messages a second; someone taps meanwhile
-        rows.append({"name": CROWD, "n": 200, "cap": 8, "delay": 2.0, "size": "1K", "rate": 30, "taps": True,
-                     "timeout": max(timeout, 200.0)})
+        rows.append(
+            {
+                "name": CROWD,
+                "n": 200,
+                "cap": 8,
+                "delay": 2.0,
+                "size": "1K",
+                "rate": 30,
+                "taps": True,
+                "timeout": max(timeout, 200.0),
+            }
+        )
     for row in rows:
         row.setdefault("timeout", timeout)
     return rows
@@ -659,8 +733,11 @@ def run_child(spec: dict) -> dict:
     try:
         # as deployed (Dockerfile): glibc with two malloc arenas, or Pillow's worker threads fragment memory, and
         # big blocks always mapped, or each 4K preview's freed bitmap stays in the heap
-        env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
-               "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "1048576")}
+        env = {
+            **os.environ,
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+            "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "1048576"),
+        }
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=spec["timeout"] + 120, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"spec": spec, "error": "subprocess timed out"}
@@ -730,10 +807,10 @@ def table_rows(results: list[dict]) -> list[list[str]]:
             est = ""
             if ref and "wall_s" in ref and ref.get("done") == 10:
                 est = f", ≈{ref['wall_s'] / 10 * spec['n']:.0f} s est."
-            rows.append(head + [f"skipped (≥{spec['n'] * 2:.0f} s{est})", "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([*head, f"skipped (≥{spec['n'] * 2:.0f} s{est})", "-", "-", "-", "-", "-", "-", "-"])
             continue
         if "error" in r:
-            rows.append(head + ["ERROR: " + r["error"].splitlines()[0], "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([*head, "ERROR: " + r["error"].splitlines()[0], "-", "-", "-", "-", "-", "-", "-"])
             continue
         wall_s = r.get("wall_median", r["wall_s"])
         wall = f"{wall_s:.2f} s"
@@ -747,7 +824,8 @@ def table_rows(results: list[dict]) -> list[list[str]]:
             if r.get("wall_range"):
                 ratio += f" ({r['wall_range'][0] / floor(spec):.2f}–{r['wall_range'][1] / floor(spec):.2f})"
         rss = f"{r['rss_mb']['peak']:.0f} ({r['rss_mb']['start']:.0f})" + (
-            "" if r["rss_mb"]["peak_is_workload_only"] else "*")
+            "" if r["rss_mb"]["peak_is_workload_only"] else "*"
+        )
         if r.get("rss_range"):
             rss += f" {r['rss_range'][0]:.0f}–{r['rss_range'][1]:.0f}"
         cpu = f"{r['cpu_s']['process']:.1f} / {r['cpu_s']['fakes_thread']:.1f}"
@@ -755,22 +833,52 @@ def table_rows(results: list[dict]) -> list[list[str]]:
         if r.get("bot_cpu_range"):
             low, high = r["bot_cpu_range"]
             per_image += f" ({_ms(low)}–{_ms(high)})"
-        rows.append(head + [wall, ratio, _ms(r["overhead_ms"]["p50"]), _ms(r["overhead_ms"]["p95"]),
-                            _ms(r["lag_ms"]["p99"]), rss, cpu, per_image])
+        rows.append(
+            [
+                *head,
+                wall,
+                ratio,
+                _ms(r["overhead_ms"]["p50"]),
+                _ms(r["overhead_ms"]["p95"]),
+                _ms(r["lag_ms"]["p99"]),
+                rss,
+                cpu,
+                per_image,
+            ]
+        )
     return rows
 
 
-HEADERS = ["workload (upstream delay · size · mode)", "N", "cap", "wall (all N)", "wall / N×delay",
-           "overhead p50 ms", "p95 ms", "loop lag p99 ms", "peak RSS MB (start)", "CPU s all / fakes",
-           "bot CPU ms / image"]
+HEADERS = [
+    "workload (upstream delay · size · mode)",
+    "N",
+    "cap",
+    "wall (all N)",
+    "wall / N×delay",
+    "overhead p50 ms",
+    "p95 ms",
+    "loop lag p99 ms",
+    "peak RSS MB (start)",
+    "CPU s all / fakes",
+    "bot CPU ms / image",
+]
 
 
-TAP_HEADERS = ["taps during the crowd (one every 0.5 s, each on another chat)", "taps", "tap → redraw p50 s",
-               "p99 s", "max s", "tap → answer p50 s", "p99 s", "max s"]
+TAP_HEADERS = [
+    "taps during the crowd (one every 0.5 s, each on another chat)",
+    "taps",
+    "tap → redraw p50 s",
+    "p99 s",
+    "max s",
+    "tap → answer p50 s",
+    "p99 s",
+    "max s",
+]
 
 
 def tap_rows(results: list[dict]) -> list[list[str]]:
     """The tap latencies of the rows that tapped: medians over the runs, (low–high) of all runs."""
+
     def cell(summary: dict, stat: str) -> str:
         value = summary.get(stat)
         if value is None:
@@ -783,15 +891,23 @@ def tap_rows(results: list[dict]) -> list[list[str]]:
         taps = r.get("taps")
         if not taps:
             continue
-        rows.append([f"{r['spec']['name']}, N={r['spec']['n']}", f"{taps['taps']} ({taps['unanswered']} lost)",
-                     *(cell(taps["redraw_s"], s) for s in ("p50", "p99", "max")),
-                     *(cell(taps["answer_s"], s) for s in ("p50", "p99", "max"))])
+        rows.append(
+            [
+                f"{r['spec']['name']}, N={r['spec']['n']}",
+                f"{taps['taps']} ({taps['unanswered']} lost)",
+                *(cell(taps["redraw_s"], s) for s in ("p50", "p99", "max")),
+                *(cell(taps["answer_s"], s) for s in ("p50", "p99", "max")),
+            ]
+        )
     return rows
 
 
 def render(rows: list[list[str]], markdown: bool, headers: list[str] = HEADERS) -> str:
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "--:" for i in range(len(headers))) + "|"]
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---" if i == 0 else "--:" for i in range(len(headers))) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
@@ -801,8 +917,14 @@ def render(rows: list[list[str]], markdown: bool, headers: list[str] = HEADERS) 
 
 def targets(results: list[dict]) -> list[str]:
     def find(name: str, n: int | None = None) -> dict | None:
-        rows = [r for r in results if r["spec"]["name"].startswith(name) and "error" not in r
-                and not r["spec"].get("skip") and (n is None or r["spec"]["n"] == n)]
+        rows = [
+            r
+            for r in results
+            if r["spec"]["name"].startswith(name)
+            and "error" not in r
+            and not r["spec"].get("skip")
+            and (n is None or r["spec"]["n"] == n)
+        ]
         return max(rows, key=lambda r: r["spec"]["n"]) if rows else None
 
     out = []
@@ -824,23 +946,46 @@ def targets(results: list[dict]) -> list[str]:
     check("loop lag p99 during the 4K workload", k4, k4 and k4["lag_ms"]["p99"], TARGETS["lag_4k"], "ms", 20)
     check("peak RSS with 20 concurrent 4K jobs", k4, k4 and k4["rss_mb"]["peak"], TARGETS["rss_4k"], "MB", 20)
     crowd = find(CROWD)
-    check("crowd of 200 at the default settings: wall / floor (median)", crowd,
-          crowd and crowd.get("wall_median", crowd["wall_s"]) / floor(crowd["spec"]),
-          TARGETS["crowd_ratio"], "×", 200)
+    check(
+        "crowd of 200 at the default settings: wall / floor (median)",
+        crowd,
+        crowd and crowd.get("wall_median", crowd["wall_s"]) / floor(crowd["spec"]),
+        TARGETS["crowd_ratio"],
+        "×",
+        200,
+    )
     par10 = find("2 s · 1K · parallel", 10)
     cpu200 = par and par.get("bot_cpu_ms_per_image")
     check("bot CPU per 1K image, 200 at once", par, cpu200, TARGETS["cpu_1k_200"], "ms", 200)
     growth = cpu200 / par10["bot_cpu_ms_per_image"] if cpu200 and par10 and par10.get("bot_cpu_ms_per_image") else None
     check("bot CPU per image, N=200 / N=10", par, growth, TARGETS["cpu_growth"], "×", 200)
-    check("peak RSS with 20 worst-case 4K jobs (b64_json)", worst, worst and worst["rss_mb"]["peak"],
-          TARGETS["rss_4k"], "MB", 20)
+    check(
+        "peak RSS with 20 worst-case 4K jobs (b64_json)",
+        worst,
+        worst and worst["rss_mb"]["peak"],
+        TARGETS["rss_4k"],
+        "MB",
+        20,
+    )
     for answer in ("b64_json", "url"):
         slow = find(f"{SLOW_4K} · {answer}")
-        check(f"peak RSS, 20 one-chunk 4K PNGs as {answer}, uploads 5 s each", slow, slow and slow["rss_mb"]["peak"],
-              TARGETS["rss_4k"], "MB", 20)
+        check(
+            f"peak RSS, 20 one-chunk 4K PNGs as {answer}, uploads 5 s each",
+            slow,
+            slow and slow["rss_mb"]["peak"],
+            TARGETS["rss_4k"],
+            "MB",
+            20,
+        )
     tapped = crowd and crowd.get("taps")
-    check("a tap during the crowd → its redraw, p99", crowd, tapped and tapped["redraw_s"].get("p99"),
-          TARGETS["tap_p99"], "s", 200)
+    check(
+        "a tap during the crowd → its redraw, p99",
+        crowd,
+        tapped and tapped["redraw_s"].get("p99"),
+        TARGETS["tap_p99"],
+        "s",
+        200,
+    )
     return out
 
 
@@ -863,8 +1008,10 @@ def notes(results: list[dict]) -> list[str]:
         "  - loop lag: a 10 ms sleep probe in the bot's loop, p99 over the workload.",
     ]
     if k4:
-        lines.append(f"  - 4K: the fake serves a {k4['png_mb']:.1f} MB PNG; the bot delivered it via {k4['delivered_as']}"
-                     f" ({k4['upload_mb_per_job']:.1f} MB uploaded per job).")
+        lines.append(
+            f"  - 4K: the fake serves a {k4['png_mb']:.1f} MB PNG; the bot delivered it via {k4['delivered_as']}"
+            f" ({k4['upload_mb_per_job']:.1f} MB uploaded per job)."
+        )
     if any(r["spec"].get("skip") for r in results):
         lines.append("  - sequential N > 10 skipped: cap 1 runs the jobs one after another (N × 2 s); the estimate")
         lines.append("    scales the N=10 row.")
@@ -875,29 +1022,38 @@ def notes(results: list[dict]) -> list[str]:
     for r in ok:
         if r["spec"]["name"] == CROWD and r.get("calls_per_image"):
             calls = " · ".join(f"{m} {c:.2f}" for m, c in r["calls_per_image"].items())
-            lines.append(f"  - {CROWD}: floor {math.ceil(r['spec']['n'] / r['spec']['cap'])} × "
-                         f"{r['spec']['delay']:g} s = {floor(r['spec']):.0f} s (cap {r['spec']['cap']}); "
-                         f"TELEGRAM_MAX_MESSAGES_PER_SECOND={r['spec']['rate']:g}; Bot API calls per image: {calls}")
+            lines.append(
+                f"  - {CROWD}: floor {math.ceil(r['spec']['n'] / r['spec']['cap'])} × "
+                f"{r['spec']['delay']:g} s = {floor(r['spec']):.0f} s (cap {r['spec']['cap']}); "
+                f"TELEGRAM_MAX_MESSAGES_PER_SECOND={r['spec']['rate']:g}; Bot API calls per image: {calls}"
+            )
     for r in ok:
         a = r.get("anatomy")
         if a:
             h = a["handoff_ms"]
-            lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: first upstream call {a['first_call_s']:.2f} s after "
-                         f"the commands; upstream stretch {a['upstream_s']:.2f} s; last image delivered "
-                         f"{a['tail_s']:.2f} s after its answer; slot hand-offs (a call's start − the end of the "
-                         f"call whose slot it took) p50 {h['p50']:.0f} ms, p95 {h['p95']:.0f} ms, max {h['max']:.0f} ms "
-                         f"over {a['handoffs']}: {a['lost_s']:.2f} s of wall lost")
+            lines.append(
+                f"  - {r['spec']['name']} N={r['spec']['n']}: first upstream call {a['first_call_s']:.2f} s after "
+                f"the commands; upstream stretch {a['upstream_s']:.2f} s; last image delivered "
+                f"{a['tail_s']:.2f} s after its answer; slot hand-offs (a call's start − the end of the "
+                f"call whose slot it took) p50 {h['p50']:.0f} ms, p95 {h['p95']:.0f} ms, max {h['max']:.0f} ms "
+                f"over {a['handoffs']}: {a['lost_s']:.2f} s of wall lost"
+            )
     lines.append("  - bot CPU ms / image: (process CPU − the fakes' thread CPU) / images delivered, from getrusage;")
     lines.append("    with --repeat K, the run with the median of K is shown (its wall: the median of K), and")
     lines.append("    (low–high) of all K.")
-    loads = [f"{r['spec']['name']} N={r['spec']['n']} {r['load_range'][0]:.1f}–{r['load_range'][1]:.1f}"
-             for r in ok if r.get("load_range")]
+    loads = [
+        f"{r['spec']['name']} N={r['spec']['n']} {r['load_range'][0]:.1f}–{r['load_range'][1]:.1f}"
+        for r in ok
+        if r.get("load_range")
+    ]
     if loads:
         lines.append(f"  - 1-minute load average before/after the runs ({os.cpu_count()} CPUs): " + "; ".join(loads))
     warn = [r for r in ok if r.get("warnings")]
     for r in warn:
-        lines.append(f"  - {r['spec']['name']} N={r['spec']['n']}: {r['warnings']} warning(s) logged, e.g. "
-                     f"{(r['first_warnings'] or ['?'])[0]}")
+        lines.append(
+            f"  - {r['spec']['name']} N={r['spec']['n']}: {r['warnings']} warning(s) logged, e.g. "
+            f"{(r['first_warnings'] or ['?'])[0]}"
+        )
     for r in ok:
         if r["done"] < r["spec"]["n"] and r.get("missing_calls"):
             lines.append(f"  - {r['spec']['name']} N={r['spec']['n']} last calls: {r['missing_calls'][:400]}")
@@ -909,18 +1065,31 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 1 and 10 only (smoke run)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per workload")
-    parser.add_argument("--repeat", type=int, default=1, metavar="K",
-                        help="run each workload K times; the run with the median bot CPU per image is shown, "
-                             "with the range of all K (the machine is shared and noisy)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run each workload K times; the run with the median bot CPU per image is shown, "
+        "with the range of all K (the machine is shared and noisy)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
-    parser.add_argument("--rows", metavar="TEXT", action="append",
-                        help="only the workloads whose name contains TEXT (repeatable)")
+    parser.add_argument(
+        "--rows", metavar="TEXT", action="append", help="only the workloads whose name contains TEXT (repeatable)"
+    )
     parser.add_argument("--one", metavar="SPEC", help="(internal) run one workload, print JSON")
     parser.add_argument("--profile", metavar="FILE", help="with --one: cProfile the bot's thread into FILE")
     args = parser.parse_args()
 
     if args.one:
-        spec = {"name": "manual", "timeout": args.timeout, "cap": 20, "delay": 0.0, "size": "1K", **json.loads(args.one)}
+        spec = {
+            "name": "manual",
+            "timeout": args.timeout,
+            "cap": 20,
+            "delay": 0.0,
+            "size": "1K",
+            **json.loads(args.one),
+        }
         print(json.dumps(run_one(spec, args.profile)), flush=True)
         return 0
 

@@ -30,7 +30,7 @@ async def img() -> AsyncIterator[FakeImageAPI]:
 
 
 @pytest.fixture
-def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path, database_url: str) -> Callable[..., Settings]:  # noqa: ANN001
+def make_settings(tg: FakeBotAPI, img: FakeImageAPI, tmp_path, database_url: str) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": database_url,
@@ -105,8 +105,11 @@ class Harness:
         return await self.tg.wait_for(lambda: self.tg.answered.get(query_id), timeout, f"answer to {data!r}")
 
     def results(self, chat_id: int) -> list:
-        return [c for c in self.tg.calls if c.method in ("sendPhoto", "sendDocument")
-                and int(c.params.get("chat_id", 0)) == chat_id]
+        return [
+            c
+            for c in self.tg.calls
+            if c.method in ("sendPhoto", "sendDocument") and int(c.params.get("chat_id", 0)) == chat_id
+        ]
 
     async def result(self, chat_id: int, count: int = 1, timeout: float = 15) -> list:
         return await self.tg.wait_for(
@@ -135,15 +138,17 @@ class RunningBot:
 
 
 @pytest.fixture
-async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  # noqa: ANN001
+async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:
     """Start the real bot (same code path as `imagine-bot`) with optional setting overrides; stopped at the end."""
     running: list[RunningBot] = []
 
-    async def start(clock: Callable[[], float] | None = None, free_space: Callable[[Path], int] | None = None,
-                    **overrides: object) -> RunningBot:
+    async def start(
+        clock: Callable[[], float] | None = None, free_space: Callable[[Path], int] | None = None, **overrides: object
+    ) -> RunningBot:
         settings = make_settings(**overrides)
         stop = asyncio.Event()
         task = asyncio.create_task(run_bot(settings, stop, poll_timeout=1, clock=clock, free_space=free_space))
+
         def listening() -> int:  # polling, or (webhook mode) the webhook set once its server is up
             return len(tg.calls_of("getUpdates")) + len(tg.calls_of("setWebhook"))
 
@@ -161,15 +166,15 @@ async def start_bot(tg: FakeBotAPI, make_settings) -> AsyncIterator[Callable]:  
 
 
 @pytest.fixture
-async def bot(start_bot) -> RunningBot:  # noqa: ANN001
+async def bot(start_bot) -> RunningBot:
     return await start_bot()
-
 
 
 # ---- PostgreSQL: one throwaway cluster for the session (tests/postgres.py) ----
 
+
 @pytest.fixture(scope="session")
-def pg_cluster():  # noqa: ANN201
+def pg_cluster():
     from tests.postgres import remove_cluster, start_cluster
 
     cluster, why = start_cluster()
@@ -207,7 +212,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
     """A fresh database of the test's backend: a SQLite file, or a new database on the session's PostgreSQL."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'imagine-bot.sqlite3'}"

@@ -83,12 +83,21 @@ class Fleet:
     def __init__(self, tg: FakeBotAPI, img: FakeImageAPI, folder: Path, database_url: str, **env: str) -> None:
         self.tg, self.img, self.folder, self.database_url = tg, img, folder, database_url
         self.env = {
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-            "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
-            "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-            "DATABASE_URL": database_url, "HTTP_HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "0.5",
-            "USER_DAILY_QUOTA": "0", "IMAGE_API_RETRY_BACKOFF": "0.05", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "0",
-            "TELEGRAM_STARTUP_WAIT_SECONDS": "10", **env,
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "TELEGRAM_BOT_TOKEN": tg.token,
+            "IMAGE_API_KEY": img.api_key,
+            "IMAGE_API_BASE_URL": img.base_url,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+            "DATABASE_URL": database_url,
+            "HTTP_HOST": "127.0.0.1",
+            "SHUTDOWN_GRACE_SECONDS": "0.5",
+            "USER_DAILY_QUOTA": "0",
+            "IMAGE_API_RETRY_BACKOFF": "0.05",
+            "TELEGRAM_MAX_MESSAGES_PER_SECOND": "0",
+            "TELEGRAM_STARTUP_WAIT_SECONDS": "10",
+            **env,
         }
         self.processes: list[BotProcess] = []
 
@@ -102,8 +111,15 @@ class Fleet:
         log = self.folder / f"{name}.log"
         with log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", *args, cwd=data_dir, stdout=out, stderr=out,
-                env={**self.env, "DATA_DIR": str(data_dir), "HTTP_PORT": str(port), **env})
+                sys.executable,
+                "-m",
+                "bot",
+                *args,
+                cwd=data_dir,
+                stdout=out,
+                stderr=out,
+                env={**self.env, "DATA_DIR": str(data_dir), "HTTP_PORT": str(port), **env},
+            )
         process = BotProcess(name, proc, port, data_dir, log)
         self.processes.append(process)
         if ready:
@@ -115,8 +131,7 @@ class Fleet:
         async with httpx.AsyncClient(timeout=2) as http:
             while True:
                 if process.proc.returncode is not None:
-                    raise AssertionError(f"{process.name} exited with {process.proc.returncode}:\n"
-                                         f"{process.log_tail()}")
+                    raise AssertionError(f"{process.name} exited with {process.proc.returncode}:\n{process.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(process.url + "/healthz")).status_code == 200:
                         return

@@ -64,8 +64,9 @@ class Blackhole:
             except OSError:
                 writer.close()
                 return
-            await asyncio.gather(self._pump(reader, upstream_writer), self._pump(upstream_reader, writer),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                self._pump(reader, upstream_writer), self._pump(upstream_reader, writer), return_exceptions=True
+            )
         finally:
             self._tasks.discard(task)
 

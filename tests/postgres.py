@@ -82,9 +82,26 @@ def start_cluster(*, given: bool = True) -> tuple[Cluster | None, str]:
     if user:
         shutil.chown(folder, user)
     try:
-        subprocess.run(_as(user, [str(binaries / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U",
-                                  "postgres", "-E", "UTF8", "--no-sync"]),
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as(
+                user,
+                [
+                    str(binaries / "initdb"),
+                    "-D",
+                    str(folder / "data"),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except (subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return None, f"initdb failed: {getattr(exc, 'stderr', b'') or exc}"

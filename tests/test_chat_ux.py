@@ -47,21 +47,28 @@ async def test_settings_label_their_rows_save_every_tap_and_go_back_to_the_apps_
     labels = [b["text"] for b in harness.buttons(panel)]
     assert not any("Done" in label for label in labels)  # every tap is saved: nothing to confirm
     assert "every tap is saved" in panel["text"].lower()
-    for row in ("Shape: 1:1", "Resolution: 1K", "How many: ×1", "Original file with every image: off",
-                "Language: the app's (English)"):
+    for row in (
+        "Shape: 1:1",
+        "Resolution: 1K",
+        "How many: ×1",
+        "Original file with every image: off",
+        "Language: the app's (English)",
+    ):
         assert row in panel["text"]
     assert "✓ 📱 App's" in labels
     await harness.press(panel, "2K", user)
     await tg.wait_for(lambda: "Resolution: 2K" in tg.message(chat["id"], panel["message_id"])["text"])
     await harness.press(panel, "简体中文", user)
-    chosen = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"])) and "默认设置" in m["text"]
-                               and m)
+    chosen = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], panel["message_id"])) and "默认设置" in m["text"] and m
+    )
     assert "语言：简体中文" in chosen["text"] and "分辨率：2K" in chosen["text"]
     personal = json.dumps({"type": "chat", "chat_id": chat["id"]}, sort_keys=True)
     assert (personal, "") in tg.commands  # the chat's menu follows the choice
     await harness.press(panel, "跟随应用", user)
-    back = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"])) and "Your defaults" in m["text"]
-                             and m)
+    back = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], panel["message_id"])) and "Your defaults" in m["text"] and m
+    )
     assert "Language: the app's (English)" in back["text"] and "✓ 📱 App's" in str(back["reply_markup"])
     assert (personal, "") not in tg.commands  # the menus by language code apply again
     harness.send(chat, user, "/help")
@@ -76,8 +83,9 @@ async def test_help_is_one_screen_with_details_behind_buttons(bot, harness, tg):
     labels = [b["text"] for b in harness.buttons(help_)]
     assert labels == ["⚙️ Options", "🖌 Editing", "🔁 Result buttons", "📋 Commands"]
     await harness.press(help_, "Options", user)
-    options = await tg.wait_for(lambda: (m := tg.message(chat["id"], help_["message_id"])) and "--ar 16:9" in m["text"]
-                                and m)
+    options = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], help_["message_id"])) and "--ar 16:9" in m["text"] and m
+    )
     assert "21:9" in options["text"] and "✓ ⚙️ Options" in str(options["reply_markup"])
     await harness.press(options, "Commands", user)
     await tg.wait_for(lambda: "/id" in tg.message(chat["id"], help_["message_id"])["text"])
@@ -86,11 +94,15 @@ async def test_help_is_one_screen_with_details_behind_buttons(bot, harness, tg):
     stranger = tg.user(5151, "Stranger")  # the same for everyone: anyone may press
     answer = await harness.press(help_, "Editing", stranger)
     assert not answer.get("text")
-    await tg.wait_for(lambda: "Keep ratio" in tg.message(chat["id"], help_["message_id"])["text"]
-                      and "album" in tg.message(chat["id"], help_["message_id"])["text"])
+    await tg.wait_for(
+        lambda: (
+            "Keep ratio" in tg.message(chat["id"], help_["message_id"])["text"]
+            and "album" in tg.message(chat["id"], help_["message_id"])["text"]
+        )
+    )
 
 
-async def _seed(settings, jobs: list[Job]) -> None:  # noqa: ANN001
+async def _seed(settings, jobs: list[Job]) -> None:
     store = make_store(settings.database)
     await store.open()
     try:
@@ -107,13 +119,21 @@ async def test_history_keeps_every_image_paged_with_failures_apart(start_bot, ha
 
     def job(job_id: str, prompt: str, status: JobStatus, age: float, **kwargs: object) -> Job:
         request = ImageRequest(prompt, AspectRatio("16:9"), Resolution("2K"))
-        return Job(job_id, Origin(chat["id"], user["id"]), request, status=status, created_at=now - age,  # type: ignore[arg-type]
-                   finished_at=now - age, **kwargs)
+        return Job(
+            job_id,
+            Origin(chat["id"], user["id"]),
+            request,
+            status=status,
+            created_at=now - age,  # type: ignore[arg-type]
+            finished_at=now - age,
+            **kwargs,
+        )
 
     made = [job(f"ok{n}", f"made {n}", JobStatus.DONE, 3600 - n, photo_file_id=f"file{n}") for n in range(5)]
     made.append(job("edit", "made as an edit", JobStatus.DONE, 600, photo_file_id="fe", references=("tg:abc",)))
-    made.append(job("up", "made larger", JobStatus.DONE, 500, photo_file_id="fu", references=("job:ok0",),
-                    upscale_of="ok0"))
+    made.append(
+        job("up", "made larger", JobStatus.DONE, 500, photo_file_id="fu", references=("job:ok0",), upscale_of="ok0")
+    )
     failed = [job(f"bad{n}", f"failed {n}", JobStatus.FAILED, 100 - n, error_kind="timeout") for n in range(6)]
     failed.append(job("stop", "stopped", JobStatus.CANCELLED, 50))
     ancient = job("ancient", "too old to keep", JobStatus.DONE, 25 * 3600, photo_file_id="fa")
@@ -128,19 +148,24 @@ async def test_history_keeps_every_image_paged_with_failures_apart(start_bot, ha
     assert "failed" not in text and "too old" not in text
     rows = listing["reply_markup"]["inline_keyboard"]
     assert [[b["text"] for b in row] for row in rows] == [
-        [f"📤 {n}" for n in range(1, 6)], [f"🔁 {n}" for n in range(1, 6)], ["▶", "⚠️ Not made · 7"]]
+        [f"📤 {n}" for n in range(1, 6)],
+        [f"🔁 {n}" for n in range(1, 6)],
+        ["▶", "⚠️ Not made · 7"],
+    ]
 
     await harness.press(listing, "▶", user)
-    second = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
-                               and "page 2 of 2" in m["text"] and m)
+    second = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], listing["message_id"])) and "page 2 of 2" in m["text"] and m
+    )
     assert "6. ✅ 16:9 · 2K — made 1" in second["text"] and "7. ✅ 16:9 · 2K — made 0" in second["text"]
     assert [b["text"] for b in harness.buttons(second)] == ["📤 6", "📤 7", "🔁 6", "🔁 7", "◀", "⚠️ Not made · 7"]
     stranger = tg.user(7171, "Stranger")
     assert "someone else" in (await harness.press(second, "◀", stranger))["text"]
 
     await harness.press(second, "Not made", user)
-    others = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
-                               and "Not made here" in m["text"] and m)
+    others = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], listing["message_id"])) and "Not made here" in m["text"] and m
+    )
     assert "7, page 1 of 2" in others["text"]
     assert "1. ✖ 16:9 · 2K — stopped (cancelled)" in others["text"]
     assert "2. ⚠️ 16:9 · 2K — failed 5 (took too long)" in others["text"]
@@ -175,8 +200,9 @@ async def test_a_group_is_spoken_to_as_a_group_and_each_request_names_its_reques
     await harness.press(line, "Cancel", ada)  # an admin helps: the requester is told who
     told = await harness.reply_text(group["id"], "Ada cancelled Alice's request")
     assert told["text"] == "✖ Ada cancelled Alice's request: 1:1 · 1K · a picnic"
-    await tg.wait_for(lambda: tg.message(group["id"], kb["message_id"])["text"]
-                      == "✖ Cancelled · 1:1 · 1K\nfor Alice: a picnic")
+    await tg.wait_for(
+        lambda: tg.message(group["id"], kb["message_id"])["text"] == "✖ Cancelled · 1:1 · 1K\nfor Alice: a picnic"
+    )
 
 
 async def test_in_a_group_a_refusal_for_credits_keeps_the_persons_figures_out(start_bot, harness, tg, img):

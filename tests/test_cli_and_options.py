@@ -13,14 +13,26 @@ from PIL import Image
 from bot.options import AspectRatio, OptionError, Resolution, parse_prompt
 
 
-async def _cli(args: list[str], img, cwd: Path) -> tuple[int, str, str]:  # noqa: ANN001
+async def _cli(args: list[str], img, cwd: Path) -> tuple[int, str, str]:
     env = {
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": "123:unused", "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": "123:unused",
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
         "IMAGE_API_RETRY_BACKOFF": "0.05",
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "generate", *args, env=env, cwd=cwd,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "generate",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()
 
@@ -91,8 +103,9 @@ def test_parse_prompt(text, prompt, ratio, size):
     assert parsed.size == (Resolution(size) if size else None)
 
 
-@pytest.mark.parametrize(("text", "flag", "value"), [("x --ar 7:3", "--ar", "7:3"), ("x --size 8k", "--size", "8k"),
-                                                     ("x --ar", "--ar", "")])
+@pytest.mark.parametrize(
+    ("text", "flag", "value"), [("x --ar 7:3", "--ar", "7:3"), ("x --size 8k", "--size", "8k"), ("x --ar", "--ar", "")]
+)
 def test_parse_prompt_errors(text, flag, value):
     with pytest.raises(OptionError) as info:
         parse_prompt(text)

@@ -67,13 +67,21 @@ def _config(project: Path, profiles: list[str]) -> dict:
     specification after interpolation, and the services the active profiles enable."""
     document = _interpolate(yaml.safe_load((project / "compose.yaml").read_text()), _dotenv(project / ".env"))
     jsonschema.Draft7Validator(SCHEMA).validate(document)  # the draft its $schema names
-    services = {name: service for name, service in document["services"].items()
-                if not service.get("profiles") or set(service["profiles"]) & set(profiles)}
+    services = {
+        name: service
+        for name, service in document["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
     for name, service in services.items():
         for needed in service.get("depends_on", {}):
             assert needed in services, f"{name} depends on {needed}, which these profiles do not start"
-        for env_file in service.get("env_file", []) if isinstance(service.get("env_file"), list) else \
-                [service.get("env_file")] if service.get("env_file") else []:
+        for env_file in (
+            service.get("env_file", [])
+            if isinstance(service.get("env_file"), list)
+            else [service.get("env_file")]
+            if service.get("env_file")
+            else []
+        ):
             path = env_file if isinstance(env_file, str) else env_file["path"]
             assert (project / path).is_file(), f"{name}: env_file {path} is missing"
     return {**document, "services": services}
@@ -95,15 +103,19 @@ def test_compose_file_follows_the_specification(project: Path, profile: list[str
     assert "imagine-bot" in config["services"]
     if profile:
         assert SCALE <= set(config["services"])
-    bots = [name for name, service in config["services"].items() if "build" in service or "image" in service
-            and "imagine" in str(service.get("image"))]
+    bots = [
+        name
+        for name, service in config["services"].items()
+        if "build" in service or ("image" in service and "imagine" in str(service.get("image")))
+    ]
     for name in bots:
         assert "/healthz" in str(config["services"][name].get("healthcheck")), name
     compose = _compose()
     if compose is not None:  # where Compose itself is installed, it must agree
         flags = [arg for name in profile for arg in ("--profile", name)]
-        checked = subprocess.run([*compose, *flags, "config", "--services"], cwd=project, capture_output=True,
-                                 text=True, timeout=60)
+        checked = subprocess.run(
+            [*compose, *flags, "config", "--services"], cwd=project, capture_output=True, text=True, timeout=60
+        )
         assert checked.returncode == 0, checked.stderr
         assert set(checked.stdout.split()) == set(config["services"])
 

@@ -10,8 +10,8 @@ from bot.delivery import caption, fits_photo, safe_filename
 from bot.store import make_store
 
 
-def _uploaded(call) -> bytes:  # noqa: ANN001
-    (_, data, _), = call.files.values()
+def _uploaded(call) -> bytes:
+    ((_, data, _),) = call.files.values()
     return data
 
 
@@ -28,7 +28,7 @@ async def test_oversize_image_becomes_preview_and_original_document(bot, harness
     assert abs(preview.width / preview.height - 2752 / 1536) < 0.01
     assert _uploaded(document) == served  # byte for byte
     assert document.params["disable_content_type_detection"] is True
-    (name, _, _), = document.files.values()
+    ((name, _, _),) = document.files.values()
     assert name == "static-on-an-old-tv_16x9_2K.png"
     # the preview carries the prompt; the file under it says what it is, not the same caption again
     assert photo.params["caption"].startswith("static on an old tv")
@@ -123,14 +123,13 @@ async def test_status_line_says_done_where_it_cannot_be_deleted(bot, harness, tg
     await harness.status_says(chat["id"], "✅ Done · 1:1 · 1K")
 
 
-
 async def test_an_original_larger_than_the_whole_folder_limit_is_still_delivered(start_bot, harness, tg, img):
     await start_bot(originals_max_total_mb=1)
     img.noise = True  # a 1K noise PNG is about 3 MB, over the 1 MB the folder may hold
     user, chat = harness.person()
     harness.send(chat, user, "/imagine static --ar 1:1 --1k")
     (upload,) = await harness.result(chat["id"])
-    (_, data, _), = upload.files.values()
+    ((_, data, _),) = upload.files.values()
     assert data == img.image_for(img.requests[0])
 
 
@@ -154,7 +153,7 @@ async def test_an_original_over_the_upload_limit_goes_with_the_same_pixels_when_
     harness.send(chat, user, "/imagine a soft gradient --ar 1:1 --1k")
     photo, document = await harness.result(chat["id"], count=2, timeout=20)  # over 1 MB: a preview, then the file
     assert photo.method == "sendPhoto" and document.method == "sendDocument" and document.error is None
-    (name, data, _), = document.files.values()
+    ((name, data, _),) = document.files.values()
     assert name.endswith(".png") and len(data) <= 1024 * 1024
     with Image.open(io.BytesIO(data)) as sent, Image.open(io.BytesIO(served)) as original:
         assert sent.tobytes() == original.convert(sent.mode).tobytes()  # lossless
@@ -163,8 +162,9 @@ async def test_an_original_over_the_upload_limit_goes_with_the_same_pixels_when_
     await tg.wait_for(lambda: not list(spool.glob("fit-*")), 5, "the copy gone after its upload")
 
 
-async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_after_its_preview(start_bot, harness,
-                                                                                               tg, img):
+async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_after_its_preview(
+    start_bot, harness, tg, img
+):
     running = await start_bot(telegram_max_upload_mb=5)
     tg.upload_max_bytes = 5 * 1024 * 1024
     img.noise = True  # a 2K noise PNG: ~12 MB, incompressible
@@ -172,7 +172,7 @@ async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_aft
     harness.send(chat, user, "/imagine static --ar 16:9 --2k")
     photo, document = await harness.result(chat["id"], count=2, timeout=30)
     assert photo.method == "sendPhoto" and document.method == "sendDocument" and document.error is None
-    (name, data, _), = document.files.values()
+    ((name, data, _),) = document.files.values()
     assert name == "static_16x9_2K.jpg" and len(data) <= 5 * 1024 * 1024
     with Image.open(io.BytesIO(data)) as sent:
         assert sent.format == "JPEG" and sent.size == (2752, 1536)  # full resolution

@@ -37,7 +37,7 @@ async def test_keyboard_pick_and_generate(bot, harness, tg, img):
     assert request.headers["Authorization"] == f"Bearer {img.api_key}"
 
     assert upload.method == "sendPhoto"
-    (_, data, _), = upload.files.values()
+    ((_, data, _),) = upload.files.values()
     assert data == img.image_for(request)
     assert Image.open(io.BytesIO(data)).size == PIXELS[(AspectRatio("16:9"), Resolution("2K"))]
     assert "a red fox in fresh snow" in upload.params["caption"] and "16:9 · 2K" in upload.params["caption"]
@@ -58,7 +58,7 @@ async def test_flags_start_at_once_and_b64_answer(bot, harness, tg, img):
     (request,) = img.requests
     assert (request.body["aspect_ratio"], request.body["size"]) == ("9:16", "4K")
     assert request.body["prompt"] == "a lighthouse at night"
-    (_, data, _), = upload.files.values()
+    ((_, data, _),) = upload.files.values()
     assert data == img.image_for(request)
     assert not any("Generate" in str(m.get("reply_markup")) for m in tg.bot_messages(chat["id"]))
 

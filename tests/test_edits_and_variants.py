@@ -11,15 +11,16 @@ from pathlib import Path
 from PIL import Image
 
 
-def picture(width: int = 320, height: int = 240, colour: tuple[int, int, int] = (200, 80, 40),
-            fmt: str = "JPEG") -> bytes:
+def picture(
+    width: int = 320, height: int = 240, colour: tuple[int, int, int] = (200, 80, 40), fmt: str = "JPEG"
+) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(out, fmt)
     return out.getvalue()
 
 
-def _data(call) -> bytes:  # noqa: ANN001
-    (_, data, _), = call.files.values()
+def _data(call) -> bytes:
+    ((_, data, _),) = call.files.values()
     return data
 
 
@@ -100,14 +101,22 @@ async def test_uncompressed_photo_document_is_a_reference(bot, harness, tg, img)
 
 async def test_unusable_references_are_named(bot, harness, tg, img):
     user, chat = harness.person()
-    tg.send_document(chat, user, b"%PDF-1.4 not a picture", "notes.pdf", "application/pdf",
-                     caption="/imagine a poster --ar 1:1 --1k")
+    tg.send_document(
+        chat, user, b"%PDF-1.4 not a picture", "notes.pdf", "application/pdf", caption="/imagine a poster --ar 1:1 --1k"
+    )
     await harness.reply_text(chat["id"], "Reference 1 (notes.pdf) is not a picture")
-    tg.send_document(chat, user, b"\xff" * (21 * 1024 * 1024), "huge.jpg", "image/jpeg",
-                     caption="/imagine a poster --ar 1:1 --1k")
+    tg.send_document(
+        chat, user, b"\xff" * (21 * 1024 * 1024), "huge.jpg", "image/jpeg", caption="/imagine a poster --ar 1:1 --1k"
+    )
     await harness.reply_text(chat["id"], "Reference image 1 (huge.jpg) is larger than 20 MB")
-    tg.send_document(chat, user, b"this is text with an image name", "fake.png", "image/png",
-                     caption="/imagine a poster --ar 1:1 --1k")
+    tg.send_document(
+        chat,
+        user,
+        b"this is text with an image name",
+        "fake.png",
+        "image/png",
+        caption="/imagine a poster --ar 1:1 --1k",
+    )
     await harness.status_says(chat["id"], "is not a picture; send PNG")
     assert img.requests == []
 
@@ -237,12 +246,32 @@ async def test_cli_with_two_images(img, tmp_path):
     first, second = tmp_path / "a.png", tmp_path / "b.jpg"
     first.write_bytes(picture(fmt="PNG"))
     second.write_bytes(picture(colour=(0, 0, 255)))
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-           "TELEGRAM_BOT_TOKEN": "123:unused", "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": "123:unused",
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "generate", "merge them", "--ar", "1:1", "--size", "1K",
-        "--image", str(first), "--image", str(second), env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "generate",
+        "merge them",
+        "--ar",
+        "1:1",
+        "--size",
+        "1K",
+        "--image",
+        str(first),
+        "--image",
+        str(second),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     (request,) = img.requests

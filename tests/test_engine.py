@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -21,22 +22,23 @@ def _job(job_id: str, user: int, **kwargs: object) -> Job:
 
 
 @pytest.fixture
-async def store(database_url):  # noqa: ANN001, ANN201
+async def store(database_url):
     s = make_store(database_url)
     await s.open()
     yield s
     await s.close()
 
 
-async def test_each_job_is_claimed_once_within_the_caps(store, database_url):  # noqa: ANN001
+async def test_each_job_is_claimed_once_within_the_caps(store, database_url):
     for user in range(5):
         await store.queue.enqueue([_job(f"u{user}j{n}", user) for n in range(4)], 10)
     others = [make_store(database_url) for _ in range(3)]
     for other in others:
         await other.open()
     try:
-        claims = await asyncio.gather(*(s.queue.claim(f"w{i}", Caps(total=6, per_user=1), 30)
-                                        for i, s in enumerate([store, *others] * 4)))
+        claims = await asyncio.gather(
+            *(s.queue.claim(f"w{i}", Caps(total=6, per_user=1), 30) for i, s in enumerate([store, *others] * 4))
+        )
     finally:
         for other in others:
             await other.close()
@@ -46,7 +48,7 @@ async def test_each_job_is_claimed_once_within_the_caps(store, database_url):  #
     assert len({job.origin.user_id for job in got}) == 5
 
 
-async def test_round_robin_and_variants_start_together(store):  # noqa: ANN001
+async def test_round_robin_and_variants_start_together(store):
     await store.queue.enqueue([_job("a1", 1), _job("a2", 1)], 10)
     await store.queue.enqueue([_job(f"b{n}", 2, group_id="gb", variant=n, variants=4) for n in range(1, 5)], 10)
     await store.queue.enqueue([_job("c1", 3)], 10)
@@ -57,13 +59,13 @@ async def test_round_robin_and_variants_start_together(store):  # noqa: ANN001
     assert order == ["a1", "b1", "b2", "b3", "b4", "c1"]
 
 
-async def test_user_limit_on_waiting_jobs(store):  # noqa: ANN001
+async def test_user_limit_on_waiting_jobs(store):
     await store.queue.enqueue([_job("x1", 7), _job("x2", 7)], 3)
     with pytest.raises(QueueFull):
         await store.queue.enqueue([_job("x3", 7), _job("x4", 7)], 3)
 
 
-async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption(store):  # noqa: ANN001
+async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption(store):
     await store.queue.enqueue([_job("j", 1)], 10)
     first = await store.queue.claim("dead", Caps(10, 10), lease=0.01)
     assert first is not None and first.attempts == 1
@@ -78,16 +80,17 @@ async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption
     assert job.status == JobStatus.FAILED and job.error_kind == "interrupted"
 
 
-async def test_cancel_flags_a_running_job_and_ends_a_waiting_one(store):  # noqa: ANN001
-    await store.queue.enqueue([_job("r", 1, group_id="g", variant=1, variants=2),
-                         _job("w", 1, group_id="g", variant=2, variants=2)], 10)
+async def test_cancel_flags_a_running_job_and_ends_a_waiting_one(store):
+    await store.queue.enqueue(
+        [_job("r", 1, group_id="g", variant=1, variants=2), _job("w", 1, group_id="g", variant=2, variants=2)], 10
+    )
     await store.queue.claim("w1", Caps(1, 1), 30)
     cancelled, flagged = await store.queue.cancel("g")
     assert [j.id for j in cancelled] == ["w"] and flagged == ["r"]
     assert await store.queue.cancel_requested("w1") == ["r"]
 
 
-async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
+async def test_exactly_one_process_settles_a_request(store):
     jobs = [_job(f"v{n}", 1, group_id="g", variant=n, variants=2) for n in (1, 2)]
     await store.queue.enqueue(jobs, 10)
     a = await store.queue.claim("wa", Caps(10, 10), 30)
@@ -100,11 +103,16 @@ async def test_exactly_one_process_settles_a_request(store):  # noqa: ANN001
     a.status, a.result_message_id, b.status = JobStatus.DONE, 7, JobStatus.DONE
     await store.leases.conclude("g", [a, b], epoch)  # a request's end: every job's outcome at once
     assert [(j.status, j.result_message_id) for j in await store.jobs.group_jobs("g")] == [
-        (JobStatus.DONE, 7), (JobStatus.DONE, None)]
-    assert {(j.id, j.status) for j in await store.history.jobs_since(0)} == {("v1", JobStatus.DONE), ("v2", JobStatus.DONE)}
+        (JobStatus.DONE, 7),
+        (JobStatus.DONE, None),
+    ]
+    assert {(j.id, j.status) for j in await store.history.jobs_since(0)} == {
+        ("v1", JobStatus.DONE),
+        ("v2", JobStatus.DONE),
+    }
 
 
-async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):  # noqa: ANN001
+async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):
     assert await store.updates.record_update(1, 10, {"update_id": 1})
     assert await store.updates.record_update(2, 10, {"update_id": 2})
     assert await store.updates.record_update(3, 20, {"update_id": 3})
@@ -116,16 +124,17 @@ async def test_an_update_is_recorded_once_and_a_chat_is_handled_in_order(store):
     assert [u for u, _ in await store.updates.claim_update("b", 30, 10)] == [2]
 
 
-async def test_credits_are_reserved_once_under_a_race(store):  # noqa: ANN001
+async def test_credits_are_reserved_once_under_a_race(store):
     day = "2026-12-01"
-    results = await asyncio.gather(*(store.credits.reserve_credits(Reservation(f"q{n}", 5, 5, day, 1, 3, None))
-                                     for n in range(8)))
+    results = await asyncio.gather(
+        *(store.credits.reserve_credits(Reservation(f"q{n}", 5, 5, day, 1, 3, None)) for n in range(8))
+    )
     assert sum(results) == 3 and await store.credits.credits_used(day=day, user_id=5) == 3
     winner = f"q{results.index(True)}"  # which three win the race is up to the database
     assert await store.credits.refund_credits(winner) and not await store.credits.refund_credits(winner)
 
 
-async def test_originals_are_shared_through_the_database(store):  # noqa: ANN001
+async def test_originals_are_shared_through_the_database(store):
     await store.queue.enqueue([_job("j1", 1)], 10)
     job = await store.queue.claim("w", Caps(10, 10), 30)
     await store.originals.save_original("j1", job.epoch, "png", b"\x89PNG data")
@@ -133,7 +142,7 @@ async def test_originals_are_shared_through_the_database(store):  # noqa: ANN001
     assert await store.originals.prune_originals(max_age=3600, max_total=1) == 1
 
 
-async def test_a_late_writer_is_fenced_off_from_everything_about_the_job(store):  # noqa: ANN001
+async def test_a_late_writer_is_fenced_off_from_everything_about_the_job(store):
     """A worker whose lease expired (cut off, paused) comes back after another took the job over: its outcome,
     original, refund, delivery marks and lease are refused, and the row stays the new holder's."""
     await store.queue.enqueue([_job("f", 1)], 10)
@@ -171,7 +180,7 @@ async def test_a_late_writer_is_fenced_off_from_everything_about_the_job(store):
     assert await store.jobs.user_unfinished(1) == []  # no place held in the user's caps
 
 
-async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa: ANN001
+async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):
     s = make_store("postgresql://postgres@127.0.0.1:1/none")
     with pytest.raises(StoreError) as exc:
         await s.open()
@@ -179,7 +188,7 @@ async def test_a_postgresql_that_is_down_is_one_clear_line(pg_cluster):  # noqa:
     assert "\n" not in str(exc.value)
 
 
-def test_the_migrations_build_exactly_the_schema_the_queries_use(tmp_path):  # noqa: ANN001
+def test_the_migrations_build_exactly_the_schema_the_queries_use(tmp_path):
     import sqlalchemy as sa
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
@@ -222,19 +231,26 @@ async def test_a_sqlite_write_lock_held_by_another_process_is_waited_for_without
         other.execute("COMMIT")
         await asyncio.wait_for(write, 5)
         ticker.cancel()
-        assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2  # the loop kept running while it waited
+        assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2  # the loop kept running while it waited
         assert (await store.jobs.get_job("waited")).status == JobStatus.QUEUED
         other.close()
     finally:
         await store.close()
 
 
-async def test_history_pages_keep_what_was_made_apart_from_what_was_not(store):  # noqa: ANN001
+async def test_history_pages_keep_what_was_made_apart_from_what_was_not(store):
     now = time.time()
 
     def job(job_id: str, status: JobStatus, at: float, chat: int = 5, **kwargs: object) -> Job:
-        return Job(job_id, Origin(chat, 9), REQUEST, status=status, created_at=at, finished_at=at,  # type: ignore[arg-type]
-                   **kwargs)
+        return Job(
+            job_id,
+            Origin(chat, 9),
+            REQUEST,
+            status=status,
+            created_at=at,
+            finished_at=at,  # type: ignore[arg-type]
+            **kwargs,
+        )
 
     for n in range(7):
         await insert_job(store, job(f"ok{n}", JobStatus.DONE, now - 100 + n))

@@ -25,7 +25,8 @@ async def test_the_same_update_twice_makes_one_job(bot, harness, tg, img):
 
 
 async def test_an_update_being_handled_when_the_bot_is_killed_is_handled_after_the_restart(
-        make_settings, start_bot, harness, tg, tmp_path):
+    make_settings, start_bot, harness, tg, tmp_path
+):
     settings = make_settings()
     user, chat = harness.person()
     proc = await _spawn_bot(settings, tg, tmp_path)
@@ -41,8 +42,9 @@ async def test_an_update_being_handled_when_the_bot_is_killed_is_handled_after_t
     assert "a keyboard that survives" in keyboard["text"]
 
 
-async def test_a_full_disk_fails_the_job_in_one_sentence_and_refunds_it(start_bot, harness, tg, img, make_settings,
-                                                                     caplog):
+async def test_a_full_disk_fails_the_job_in_one_sentence_and_refunds_it(
+    start_bot, harness, tg, img, make_settings, caplog
+):
     settings = make_settings()
     await start_bot(user_daily_quota=5)
     originals = settings.data_dir / "originals"
@@ -51,8 +53,9 @@ async def test_a_full_disk_fails_the_job_in_one_sentence_and_refunds_it(start_bo
     user, chat = harness.person()
     for n in (1, 2):
         harness.send(chat, user, f"/imagine lost {n} --ar 1:1 --1k")
-        await tg.wait_for(lambda n=n: sum("disk is full" in t for t in harness.texts(chat["id"])) == n,
-                          15, f"failure sentence {n}")
+        await tg.wait_for(
+            lambda n=n: sum("disk is full" in t for t in harness.texts(chat["id"])) == n, 15, f"failure sentence {n}"
+        )
     harness.send(chat, user, "/usage")
     usage = await harness.reply_text(chat["id"], "Today you used")
     assert "used 0 of 5" in usage["text"]
@@ -79,5 +82,8 @@ async def test_a_first_release_database_is_migrated_in_place_with_nothing_lost(t
         await store.close()
     # and the bot runs on it: the queued job of the first release is made and delivered
     await start_bot()
-    await tg.wait_for(lambda: any(c.params.get("chat_id") in (4242, "4242") for c in tg.calls_of("sendPhoto")), 20,
-                      "the first release's queued job to be delivered")
+    await tg.wait_for(
+        lambda: any(c.params.get("chat_id") in (4242, "4242") for c in tg.calls_of("sendPhoto")),
+        20,
+        "the first release's queued job to be delivered",
+    )

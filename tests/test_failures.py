@@ -67,7 +67,7 @@ async def test_retries_then_success(bot, harness, img):
     harness.send(chat, user, "/imagine a windmill --ar 5:4 --2k")
     (upload,) = await harness.result(chat["id"])
     assert len(img.requests) == 4
-    (_, data, _), = upload.files.values()
+    ((_, data, _),) = upload.files.values()
     assert data == img.image_for(img.requests[-1])
 
 
@@ -97,8 +97,9 @@ async def test_mismatched_size_is_said_in_the_caption(bot, harness, img):
     (upload,) = await harness.result(chat["id"])
     caption = upload.params["caption"]
     assert "asked 16:9 · 4K" in caption and "1024×1024 (1:1 · 1K)" in caption
-    upscales = [b["text"] for row in upload.params["reply_markup"]["inline_keyboard"] for b in row
-                if b["text"].startswith("⬆")]
+    upscales = [
+        b["text"] for row in upload.params["reply_markup"]["inline_keyboard"] for b in row if b["text"].startswith("⬆")
+    ]
     assert upscales == ["⬆ 2K", "⬆ 4K"]  # a 1K came back: ⬆ starts from what was made, not from what was asked
 
 

@@ -65,13 +65,15 @@ async def test_second_tap_on_generate_says_it_is_being_made(start_bot, harness, 
     kb = await harness.keyboard(chat["id"])
     await harness.press(kb, "Generate", user)
     await img.wait_for(lambda: img.inflight == 1)
-    second = await harness.press_data(kb, next(b["callback_data"] for b in harness.buttons(kb)
-                                               if "Generate" in b["text"]), user)
+    second = await harness.press_data(
+        kb, next(b["callback_data"] for b in harness.buttons(kb) if "Generate" in b["text"]), user
+    )
     assert "already being made" in second["text"]
     assert "expired" not in second["text"]
     await harness.result(chat["id"])
-    late = await harness.press_data(kb, next(b["callback_data"] for b in harness.buttons(kb)
-                                             if "Generate" in b["text"]), user)
+    late = await harness.press_data(
+        kb, next(b["callback_data"] for b in harness.buttons(kb) if "Generate" in b["text"]), user
+    )
     assert "already sent" in late["text"]  # a keyboard a client still shows after the image came
     assert len(img.requests) == 1
 
@@ -133,8 +135,11 @@ async def test_history_is_one_line_per_request(bot, harness, tg):
     assert [b["text"] for b in harness.buttons(listing)] == ["📤 1", "🔁 1"]
     await harness.press(listing, "📤 1", user)
     await tg.wait_for(lambda: len(tg.calls_of("sendMediaGroup")) == 2, 10, "the album sent again")
-    buttons = await tg.wait_for(lambda: [m for m in tg.bot_messages(chat["id"]) if "🎨 ×4" in (m.get("text") or "")]
-                                [1:], 10, "its buttons again")
+    buttons = await tg.wait_for(
+        lambda: [m for m in tg.bot_messages(chat["id"]) if "🎨 ×4" in (m.get("text") or "")][1:],
+        10,
+        "its buttons again",
+    )
     assert "⬆ 4 · 4K" in str(buttons[0]["reply_markup"])
 
 
@@ -167,8 +172,16 @@ async def test_traditional_chinese_can_be_chosen_in_settings(bot, harness, tg):
 
 def test_stats_speak_the_users_words_in_each_language():
     origin = Origin(1, 1)
-    jobs = [Job(f"j{n}", origin, ImageRequest("x", AspectRatio.SQUARE, Resolution.K1), status=JobStatus.FAILED,
-                error_kind=kind) for n, kind in enumerate(["reference_download", "auth", "auth"])]
+    jobs = [
+        Job(
+            f"j{n}",
+            origin,
+            ImageRequest("x", AspectRatio.SQUARE, Resolution.K1),
+            status=JobStatus.FAILED,
+            error_kind=kind,
+        )
+        for n, kind in enumerate(["reference_download", "auth", "auth"])
+    ]
     english = stats_text(jobs, 0, "en")
     assert "API key refused 2, reference image could not be downloaded 1" in english
     assert "reference_download" not in english and "auth" not in english

@@ -43,8 +43,11 @@ async def test_forum_topic_answers_stay_in_the_topic(bot, harness, tg, img):
     await harness.press(kb, "Generate", user)
     (upload,) = await harness.result(forum["id"])
     assert int(upload.params["message_thread_id"]) == 77
-    sends = [c for c in tg.calls if c.method in ("sendMessage", "sendPhoto", "sendChatAction")
-             and int(c.params.get("chat_id", 0)) == forum["id"]]
+    sends = [
+        c
+        for c in tg.calls
+        if c.method in ("sendMessage", "sendPhoto", "sendChatAction") and int(c.params.get("chat_id", 0)) == forum["id"]
+    ]
     assert sends and all(int(c.params.get("message_thread_id", 0)) == 77 for c in sends)
 
 
@@ -197,8 +200,17 @@ async def test_stats_match_the_jobs(start_bot, harness, tg, img):
 
 def test_stats_percentiles():
     origin = Origin(1, 7)
-    jobs = [Job(str(i), origin, ImageRequest("p", AspectRatio("1:1"), Resolution("1K")), status=JobStatus.DONE,
-                created_at=1000.0, upstream_seconds=float(i)) for i in range(1, 21)]
+    jobs = [
+        Job(
+            str(i),
+            origin,
+            ImageRequest("p", AspectRatio("1:1"), Resolution("1K")),
+            status=JobStatus.DONE,
+            created_at=1000.0,
+            upstream_seconds=float(i),
+        )
+        for i in range(1, 21)
+    ]
     text = stats_text(jobs, 0, "en")
     assert "median 10.5 s, p95 20.0 s" in text
 
@@ -208,8 +220,9 @@ async def test_chinese_users_get_chinese(bot, harness, tg, img):
     harness.send(chat, user, "/start")
     await harness.reply_text(chat["id"], "你好")
     harness.send(chat, user, "/imagine 一只猫")
-    kb = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if "生成" in str(m.get("reply_markup"))),
-                                        None))
+    kb = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "生成" in str(m.get("reply_markup"))), None)
+    )
     assert "选择比例、分辨率和张数" in kb["text"]
     img.fail_next(403)
     await harness.press(kb, "生成", user)
@@ -280,8 +293,11 @@ async def test_progress_in_groups_is_paced_under_the_flood_limit(bot, harness, t
     harness.send(group, user, "/imagine slow one --ar 1:1 --1k")
     harness.send(group, user, "/imagine slow two --ar 1:1 --1k")
     await harness.result(group["id"], count=2, timeout=20)
-    progress = [c for c in tg.calls if c.method in ("editMessageText", "sendChatAction")
-                and int(c.params.get("chat_id", 0)) == group["id"]]
+    progress = [
+        c
+        for c in tg.calls
+        if c.method in ("editMessageText", "sendChatAction") and int(c.params.get("chat_id", 0)) == group["id"]
+    ]
     # two 7 s jobs: their first "Generating" lines and one chat action, not an edit every few seconds
     assert len(progress) <= 4, [c.method for c in progress]
 

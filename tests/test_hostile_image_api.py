@@ -79,12 +79,23 @@ async def test_lenient_base64_is_accepted(bot, harness, img, style):
     img.response_format, img.b64_style = "b64_json", style
     chat = await _ask(harness)
     (upload,) = await harness.result(chat["id"])
-    (_, data, _), = upload.files.values()
+    ((_, data, _),) = upload.files.values()
     assert data == img.image_for(img.requests[-1])
 
 
-@pytest.mark.parametrize("kind", ["url_broken", "url_not_string", "url_ftp", "b64_not_string", "data_not_list",
-                                  "item_not_object", "deep_json", "not_object"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "url_broken",
+        "url_not_string",
+        "url_ftp",
+        "b64_not_string",
+        "data_not_list",
+        "item_not_object",
+        "deep_json",
+        "not_object",
+    ],
+)
 async def test_answers_of_the_wrong_shape_are_a_bad_answer(bot, harness, img, caplog, kind):
     img.junk_next(kind)
     with caplog.at_level(logging.WARNING):

@@ -34,8 +34,9 @@ NANO, GEMINI, GPT, SEEDREAM = "nano-banana-2", "gemini-3-pro-image", "gpt-image-
 
 @pytest.fixture
 async def client(img: FakeImageAPI, tmp_path: Path) -> AsyncIterator[ImageClient]:
-    made = ImageClient(img.base_url, img.api_key, {GPT: "gpt-image-2-ssvip"}, spool_dir=tmp_path / "spool",
-                       retries=0, timeout=20)
+    made = ImageClient(
+        img.base_url, img.api_key, {GPT: "gpt-image-2-ssvip"}, spool_dir=tmp_path / "spool", retries=0, timeout=20
+    )
     made.open()
     yield made
     await made.aclose()
@@ -48,6 +49,7 @@ def _picture(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 # ---- the profiles as data ----
+
 
 def test_every_size_sent_keeps_the_vendors_rules():
     """The fake's rules are the vendor's pages: every WxH the bot sends for gpt-image-2 and Seedream passes them."""
@@ -88,8 +90,10 @@ def test_credits_are_the_product_of_the_choices():
 
 def test_a_request_carries_model_and_options_as_one_json_value():
     request = ImageRequest("a fox", model=GPT, options={"ratio": "16:9", "size": "2K", "quality": "high"})
-    assert json.loads(request.to_json()) == {"model": GPT, "options": {"ratio": "16:9", "size": "2K",
-                                                                       "quality": "high"}}
+    assert json.loads(request.to_json()) == {
+        "model": GPT,
+        "options": {"ratio": "16:9", "size": "2K", "quality": "high"},
+    }
     assert ImageRequest.from_json("a fox", request.to_json()) == request
     assert request.label == "16:9 · 2K · high" and request.expected_pixels == (2048, 1152)
     # what an older row holds, and a choice a model no longer offers, still make a request
@@ -117,23 +121,50 @@ def test_size_made_is_the_models_own_tiers():
 # ---- each model's request, exactly ----
 
 GENERATIONS = [
-    (NANO, {"ratio": "16:9", "size": "2K"}, "/v1/images/generations",
-     {"model": NANO, "prompt": "a fox", "n": 1, "aspect_ratio": "16:9", "size": "2K", "response_format": "url"},
-     (2752, 1536), "PNG"),
-    (GEMINI, {"ratio": "21:9", "size": "1K"}, f"/v1beta/models/{GEMINI}:generateContent",
-     {"contents": [{"parts": [{"text": "a fox"}]}],
-      "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"aspectRatio": "21:9", "imageSize": "1K"}}},
-     (1584, 672), "PNG"),
-    (GPT, {"ratio": "9:16", "size": "2K", "quality": "high"}, "/v1/images/generations",
-     {"model": "gpt-image-2-ssvip", "prompt": "a fox", "n": 1, "size": "1152x2048", "quality": "high"},
-     (1152, 2048), "PNG"),
-    (SEEDREAM, {"ratio": "4:3", "size": "2K"}, "/v1/images/generations",
-     {"model": SEEDREAM, "prompt": "a fox", "size": "2304x1728"}, (2304, 1728), "JPEG"),
+    (
+        NANO,
+        {"ratio": "16:9", "size": "2K"},
+        "/v1/images/generations",
+        {"model": NANO, "prompt": "a fox", "n": 1, "aspect_ratio": "16:9", "size": "2K", "response_format": "url"},
+        (2752, 1536),
+        "PNG",
+    ),
+    (
+        GEMINI,
+        {"ratio": "21:9", "size": "1K"},
+        f"/v1beta/models/{GEMINI}:generateContent",
+        {
+            "contents": [{"parts": [{"text": "a fox"}]}],
+            "generationConfig": {
+                "responseModalities": ["IMAGE"],
+                "imageConfig": {"aspectRatio": "21:9", "imageSize": "1K"},
+            },
+        },
+        (1584, 672),
+        "PNG",
+    ),
+    (
+        GPT,
+        {"ratio": "9:16", "size": "2K", "quality": "high"},
+        "/v1/images/generations",
+        {"model": "gpt-image-2-ssvip", "prompt": "a fox", "n": 1, "size": "1152x2048", "quality": "high"},
+        (1152, 2048),
+        "PNG",
+    ),
+    (
+        SEEDREAM,
+        {"ratio": "4:3", "size": "2K"},
+        "/v1/images/generations",
+        {"model": SEEDREAM, "prompt": "a fox", "size": "2304x1728"},
+        (2304, 1728),
+        "JPEG",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("model", "options", "path", "body", "pixels", "fmt"), GENERATIONS,
-                         ids=[g[0] for g in GENERATIONS])
+@pytest.mark.parametrize(
+    ("model", "options", "path", "body", "pixels", "fmt"), GENERATIONS, ids=[g[0] for g in GENERATIONS]
+)
 async def test_generation(img, client, model, options, path, body, pixels, fmt):
     request = ImageRequest("a fox", model=model, options=options)
     image = await client.generate(request)
@@ -180,8 +211,10 @@ async def test_edit_with_references(img, client, tmp_path, model, path, via):
     if via == "data_uri":
         assert [u.split(",")[0] for u in rec.body["image"]] == ["data:image/png;base64", "data:image/jpeg;base64"]
     if via == "inline_data":
-        assert [p["inline_data"]["mime_type"] for p in rec.body["contents"][0]["parts"][1:]] == ["image/png",
-                                                                                                "image/jpeg"]
+        assert [p["inline_data"]["mime_type"] for p in rec.body["contents"][0]["parts"][1:]] == [
+            "image/png",
+            "image/jpeg",
+        ]
     assert (image.width, image.height) == request.expected_pixels
     await image.release()
 
@@ -194,8 +227,9 @@ async def test_references_are_base64_encoded_piece_by_piece(tmp_path):
     path.write_bytes(b"\x89PNG" + data)
     with contextlib.ExitStack() as opened:
         picture = imagegen._open_picture(path, opened)
-        body = imagegen._StreamedJson({"image": [imagegen._PICTURES], "prompt": "p"}, [picture, picture],
-                                      imagegen._data_uri)
+        body = imagegen._StreamedJson(
+            {"image": [imagegen._PICTURES], "prompt": "p"}, [picture, picture], imagegen._data_uri
+        )
         pieces = [piece async for piece in body._stream()]
     assert max(map(len, pieces)) <= 4 * imagegen.B64_READ // 3
     whole = b"".join(pieces)
@@ -211,6 +245,7 @@ async def test_too_many_references_for_the_model_sends_nothing(img, client):
 
 
 # ---- several images in one call ----
+
 
 async def test_gpt_image_2_makes_three_images_in_one_call(img, client):
     request = ImageRequest("a fox", model=GPT, options={"ratio": "16:9", "size": "2K", "quality": "low"})
@@ -242,6 +277,7 @@ async def test_one_bad_image_of_several_fails_the_call_and_leaves_no_file(img, c
 
 # ---- Gemini's refusals and error shapes ----
 
+
 @pytest.mark.parametrize("kind", GEMINI_JUNK_KINDS)
 async def test_gemini_refusals_are_the_no_image_kind(img, client, kind):
     img.junk_next(kind)
@@ -252,11 +288,21 @@ async def test_gemini_refusals_are_the_no_image_kind(img, client, kind):
         assert "SAFETY" in info.value.detail or "PROHIBITED" in info.value.detail or "blocked" in info.value.detail
 
 
-@pytest.mark.parametrize(("junk", "kind"), [
-    ("empty_data", "no_image"), ("no_data", "no_image"), ("not_json", "upstream"), ("b64_invalid", "not_image"),
-    ("b64_not_image", "not_image"), ("b64_not_string", "bad_answer"), ("data_not_list", "bad_answer"),
-    ("item_not_object", "bad_answer"), ("deep_json", "bad_answer"), ("not_object", "bad_answer"),
-])
+@pytest.mark.parametrize(
+    ("junk", "kind"),
+    [
+        ("empty_data", "no_image"),
+        ("no_data", "no_image"),
+        ("not_json", "upstream"),
+        ("b64_invalid", "not_image"),
+        ("b64_not_image", "not_image"),
+        ("b64_not_string", "bad_answer"),
+        ("data_not_list", "bad_answer"),
+        ("item_not_object", "bad_answer"),
+        ("deep_json", "bad_answer"),
+        ("not_object", "bad_answer"),
+    ],
+)
 async def test_gemini_odd_answers_map_to_the_same_kinds(img, client, junk, kind):
     img.junk_next(junk)
     with pytest.raises(imagegen.ImageGenError) as info:
@@ -264,10 +310,18 @@ async def test_gemini_odd_answers_map_to_the_same_kinds(img, client, junk, kind)
     assert info.value.kind == kind
 
 
-@pytest.mark.parametrize(("status", "kind"), [
-    (400, "invalid"), (401, "auth"), (403, "auth"), (429, "rate_limited"), (500, "upstream"), (503, "upstream"),
-    (504, "timeout"),
-])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, "invalid"),
+        (401, "auth"),
+        (403, "auth"),
+        (429, "rate_limited"),
+        (500, "upstream"),
+        (503, "upstream"),
+        (504, "timeout"),
+    ],
+)
 async def test_gemini_error_shape_maps_to_the_kinds(img, client, status, kind):
     img.fail_next(status)
     with pytest.raises(imagegen.ImageGenError) as info:
@@ -329,6 +383,7 @@ async def test_a_model_not_in_the_keys_group_is_a_service_error(tmp_path):
 
 
 # ---- every guarantee, for every model ----
+
 
 @pytest.mark.parametrize("style", ["mime", "no_padding", "urlsafe", "data_url", "escaped_slashes"])
 async def test_gemini_lenient_base64(img, client, style):

@@ -62,7 +62,8 @@ async def image_in(tg: FakeBotAPI, inline_id: str, count: int = 1, timeout: floa
 
 async def says(tg: FakeBotAPI, inline_id: str, fragment: str, timeout: float = 15) -> dict:
     return await tg.wait_for(
-        lambda: fragment in words(tg.inline_message(inline_id)) and tg.inline_message(inline_id), timeout,
+        lambda: fragment in words(tg.inline_message(inline_id)) and tg.inline_message(inline_id),
+        timeout,
         f"the inline message to say {fragment!r}",
     )
 
@@ -111,8 +112,11 @@ async def test_a_chosen_result_becomes_the_image_in_its_message(start_bot, harne
     assert [b["text"] for b in buttons(done)] == ["🔁 Again", "📐 Change", "📄 Original"]
     (edit,) = tg.calls_of("editMessageMedia")
     assert not edit.files  # by the storage chat's file id: Telegram takes no upload into an inline message
-    kept = await tg.wait_for(lambda: len(tg.bot_messages(STORAGE)) == 2 and tg.bot_messages(STORAGE), 10,
-                             "the original kept beside the photo")
+    kept = await tg.wait_for(
+        lambda: len(tg.bot_messages(STORAGE)) == 2 and tg.bot_messages(STORAGE),
+        10,
+        "the original kept beside the photo",
+    )
     assert kept[0]["photo"][-1]["file_id"] == done["photo"][-1]["file_id"] and "document" in kept[1]
     assert tg.bot_messages(group["id"]) == [] and tg.bot_messages(user["id"]) == []  # nothing said beside it
     (request,) = img.requests
@@ -125,8 +129,11 @@ async def test_a_chosen_result_becomes_the_image_in_its_message(start_bot, harne
 
     # 📐 Change: the options in the same message; 4:3 and Generate make a third one there
     await press(tg, inline_id, "Change", user)
-    options = await tg.wait_for(lambda: "Generate" in str(tg.inline_message(inline_id).get("reply_markup"))
-                                and tg.inline_message(inline_id), 10, "the options in the message")
+    options = await tg.wait_for(
+        lambda: "Generate" in str(tg.inline_message(inline_id).get("reply_markup")) and tg.inline_message(inline_id),
+        10,
+        "the options in the message",
+    )
     assert "×2" not in str(options["reply_markup"]) and "Generate" in str(options["reply_markup"])
     await press(tg, inline_id, "4:3", user)
     await press(tg, inline_id, "Generate", user)
@@ -172,8 +179,11 @@ async def test_cancel_and_failures_end_in_the_inline_message(start_bot, harness,
     await says(tg, sent.inline_message_id, "Generating")
     await press(tg, sent.inline_message_id, "Cancel", user)
     cancelled = await says(tg, sent.inline_message_id, "a slow fox")
-    await tg.wait_for(lambda: "Again" in str(tg.inline_message(sent.inline_message_id).get("reply_markup")), 10,
-                      "🔁 under the cancelled request")
+    await tg.wait_for(
+        lambda: "Again" in str(tg.inline_message(sent.inline_message_id).get("reply_markup")),
+        10,
+        "🔁 under the cancelled request",
+    )
     assert "photo" not in cancelled
 
     img.delay = 0

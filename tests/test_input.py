@@ -76,12 +76,12 @@ async def test_an_mpo_result_is_delivered_as_a_jpeg(bot, harness, tg, img):
     user, chat = harness.person()
     harness.send(chat, user, "/imagine a lake --ar 1:1 --1k")
     (photo,) = await harness.result(chat["id"])
-    (_, sent, _), = photo.files.values()
+    ((_, sent, _),) = photo.files.values()
     assert sent == data
     message = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
     await harness.press(message, "Original", user)
     document = await tg.wait_for(lambda: next(iter(tg.calls_of("sendDocument")), None), 10, "the original")
-    (name, original, mime), = document.files.values()
+    ((name, original, mime),) = document.files.values()
     assert original == data and name.endswith(".jpg") and mime == "image/jpeg"
 
 
@@ -91,10 +91,10 @@ async def test_a_rotated_jpeg_gets_a_preview_turned_the_same_way(bot, harness, t
     user, chat = harness.person()
     harness.send(chat, user, "/imagine a tall tower --ar 9:16 --1k")
     photo, document = await harness.result(chat["id"], count=2)
-    (_, preview, _), = photo.files.values()
+    ((_, preview, _),) = photo.files.values()
     with Image.open(io.BytesIO(preview)) as shown:
         assert shown.height > shown.width  # turned upright, as a viewer shows the original
-    (_, original, _), = document.files.values()
+    ((_, original, _),) = document.files.values()
     assert original == data
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 
-def _data(call) -> bytes:  # noqa: ANN001
-    (_, data, _), = call.files.values()
+def _data(call) -> bytes:
+    ((_, data, _),) = call.files.values()
     return data
 
 
@@ -43,10 +43,13 @@ async def test_global_cap_queues_the_rest(start_bot, harness, tg, img):
     await tg.wait_for(lambda: len(tg.calls_of("sendMessage")) >= 4)
     (last, last_chat) = people[-1]
     harness.send(last_chat, last, f"/imagine job of {last['id']} --ar 1:1 --1k")
-    await tg.wait_for(lambda: any(
-        "Queued — 2 ahead of you" in c.params.get("text", "") and int(c.params["chat_id"]) == last_chat["id"]
-        for c in tg.calls
-    ), what="the last job's queue position")
+    await tg.wait_for(
+        lambda: any(
+            "Queued — 2 ahead of you" in c.params.get("text", "") and int(c.params["chat_id"]) == last_chat["id"]
+            for c in tg.calls
+        ),
+        what="the last job's queue position",
+    )
     for _, chat in people:
         await harness.result(chat["id"], timeout=15)
     assert img.max_inflight == 2
@@ -62,13 +65,16 @@ async def test_a_waiting_line_is_edited_when_its_place_moves_and_pacing_allows(s
     last_chat = people[-1][1]["id"]
 
     def texts() -> list[str]:
-        return [c.params.get("text", "") for c in tg.calls
-                if c.method in ("sendMessage", "editMessageText") and int(c.params.get("chat_id", 0)) == last_chat]
+        return [
+            c.params.get("text", "")
+            for c in tg.calls
+            if c.method in ("sendMessage", "editMessageText") and int(c.params.get("chat_id", 0)) == last_chat
+        ]
 
     def moved_up() -> bool:
         seen = texts()
         ahead = next((i for i, x in enumerate(seen) if "1 ahead of you" in x), None)
-        return ahead is not None and any(x.startswith("⏳ Queued — you are next ·") for x in seen[ahead + 1:])
+        return ahead is not None and any(x.startswith("⏳ Queued — you are next ·") for x in seen[ahead + 1 :])
 
     # The first job ends at 4 s; pacing lets the line change 5 s after its first text, while it still waits (8 s).
     await tg.wait_for(moved_up, 8, "its place in line moving up")
@@ -91,7 +97,9 @@ async def test_cancel_waiting_and_running_jobs(start_bot, harness, tg, img):
     running = await harness.reply_text(chat["id"], "Generating")
     await harness.press(running, "Cancel", user)
     await img.wait_for(lambda: img.requests[0].aborted, what="the upstream request to be aborted")
-    msg = await tg.wait_for(lambda: (m := tg.message(chat["id"], running["message_id"])) and "Cancelled" in m["text"] and m)
+    msg = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], running["message_id"])) and "Cancelled" in m["text"] and m
+    )
     assert "Again" in str(msg["reply_markup"])
     assert len(img.requests) == 1  # the waiting one never reached the API
     assert harness.results(chat["id"]) == []

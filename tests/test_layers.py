@@ -10,11 +10,33 @@ import subprocess
 import sys
 
 TELEGRAM_FREE = [
-    "bot.models", "bot.options", "bot.references", "bot.failures", "bot.texts", "bot.config", "bot.metrics",
-    "bot.tasks", "bot.process", "bot.styles", "bot.quota", "bot.originals", "bot.bodies", "bot.imagegen", "bot.stars",
+    "bot.models",
+    "bot.options",
+    "bot.references",
+    "bot.failures",
+    "bot.texts",
+    "bot.config",
+    "bot.metrics",
+    "bot.tasks",
+    "bot.process",
+    "bot.styles",
+    "bot.quota",
+    "bot.originals",
+    "bot.bodies",
+    "bot.imagegen",
+    "bot.stars",
     "bot.purchases",
-    "bot.store", "bot.store.backend", "bot.store.sqlite", "bot.store.postgres", "bot.store.schema",
-    "bot.store.migrate", "bot.store.payments", "bot.jobs", "bot.jobs.interface", "bot.jobs.queue", "bot.jobs.worker",
+    "bot.store",
+    "bot.store.backend",
+    "bot.store.sqlite",
+    "bot.store.postgres",
+    "bot.store.schema",
+    "bot.store.migrate",
+    "bot.store.payments",
+    "bot.jobs",
+    "bot.jobs.interface",
+    "bot.jobs.queue",
+    "bot.jobs.worker",
 ]
 
 

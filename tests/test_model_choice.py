@@ -30,6 +30,7 @@ def _image(**env: str) -> ImageSettings:
 
 # ---- settings ----
 
+
 def test_image_models_names_the_offer_and_maps_gateway_ids():
     settings = _image(image_models="gpt-image-2=gpt-image-2-ssvip, nano-banana-2,doubao-seedream-4-5-251128")
     assert settings.offered == [GPT, "nano-banana-2", SEEDREAM] and settings.default_model == GPT
@@ -39,8 +40,9 @@ def test_image_models_names_the_offer_and_maps_gateway_ids():
 
 def test_without_either_setting_it_is_nano_banana_2_alone():
     settings = _image()
-    assert settings.models == (("nano-banana-2", "nano-banana-2"),) and settings.describe_models() == \
-        "model nano-banana-2"
+    assert (
+        settings.models == (("nano-banana-2", "nano-banana-2"),) and settings.describe_models() == "model nano-banana-2"
+    )
 
 
 def test_image_model_is_a_one_model_list_and_image_models_wins():
@@ -52,11 +54,14 @@ def test_image_model_is_a_one_model_list_and_image_models_wins():
         _image(image_model=f"{GPT},nano-banana-2")
 
 
-@pytest.mark.parametrize(("value", "says"), [
-    ("gpt-image-3", f"unknown model 'gpt-image-3'; known: {KNOWN}"),
-    ("nano-banana-2,nano-banana-2", "nano-banana-2 is listed twice"),
-    ("gpt-image-2=", "'gpt-image-2=': write gpt-image-2=<the gateway's id for it>"),
-])
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("gpt-image-3", f"unknown model 'gpt-image-3'; known: {KNOWN}"),
+        ("nano-banana-2,nano-banana-2", "nano-banana-2 is listed twice"),
+        ("gpt-image-2=", "'gpt-image-2=': write gpt-image-2=<the gateway's id for it>"),
+    ],
+)
 def test_a_bad_image_models_is_one_line(value, says):
     with pytest.raises(SettingsError) as info:
         _image(image_models=value)
@@ -73,8 +78,11 @@ def _bot(**env: object) -> Settings:
 
 
 def test_model_credits_override_the_profiles_and_quota_credits():
-    settings = _bot(model_credits="gemini-3-pro-image:4K=5, gpt-image-2:high=3,nano-banana-2:2k=2",
-                    quota_credits_1k=0, quota_credits_4k=3)
+    settings = _bot(
+        model_credits="gemini-3-pro-image:4K=5, gpt-image-2:high=3,nano-banana-2:2k=2",
+        quota_credits_1k=0,
+        quota_credits_4k=3,
+    )
     table = settings.credit_table
     assert table["gemini-3-pro-image"] == {"1K": 2, "2K": 2, "4K": 5}
     assert table[GPT] == {"low": 1, "medium": 2, "high": 3, "4K": 2}
@@ -104,8 +112,16 @@ def test_every_mistake_in_model_credits_is_named():
 OFFERED = ["nano-banana-2", "gemini-3-pro-image", GPT, SEEDREAM]
 
 
-@pytest.mark.parametrize(("alias", "model"), [("pro", "gemini-3-pro-image"), ("GPT", GPT), ("seedream", SEEDREAM),
-                                              ("banana", "nano-banana-2"), ("nb2", "nano-banana-2")])
+@pytest.mark.parametrize(
+    ("alias", "model"),
+    [
+        ("pro", "gemini-3-pro-image"),
+        ("GPT", GPT),
+        ("seedream", SEEDREAM),
+        ("banana", "nano-banana-2"),
+        ("nb2", "nano-banana-2"),
+    ],
+)
 def test_model_flag_takes_names_and_aliases(alias, model):
     parsed = parse_prompt(f"a fox —model {alias} in snow", OFFERED)
     assert parsed.model == model and parsed.prompt == "a fox in snow"
@@ -138,12 +154,13 @@ def test_without_models_on_offer_the_prompt_reads_as_before():
 
 # ---- a made-up fifth model ----
 
-TOY_PIXELS = {(r, s): (w * (1 + i), w * (1 + i)) for r in ("1:1", "16:9") for i, (s, w) in
-              enumerate((("1K", 1024), ("2K", 1024)))}
+TOY_PIXELS = {
+    (r, s): (w * (1 + i), w * (1 + i)) for r in ("1:1", "16:9") for i, (s, w) in enumerate((("1K", 1024), ("2K", 1024)))
+}
 TOY_PIXELS.update({("16:9", "1K"): (1376, 768), ("16:9", "2K"): (2752, 1536)})
 
 
-def _toy_fields(options, pixels, count):  # noqa: ANN001, ANN202
+def _toy_fields(options, pixels, count):
     """A model the gateway serves with nano-banana-2's request shape, plus its own `style` (the gateway lets
     nano-banana-2's requests carry fields it does not use)."""
     return {"n": 1, "aspect_ratio": options["ratio"], "size": options["size"], "style": options["style"]}
@@ -153,8 +170,11 @@ TOY = Profile(  # what bot/imagemodels/toy_image_1.py would hold
     name="toy-image-1",
     label="Toy 1",
     aliases=("toy",),
-    options=(ratio_option(("1:1", "16:9")), size_option(("1K", "2K")),
-             Option("style", ("vivid", "natural"), "natural", "option_style", ("style",))),
+    options=(
+        ratio_option(("1:1", "16:9")),
+        size_option(("1K", "2K")),
+        Option("style", ("vivid", "natural"), "natural", "option_style", ("style",)),
+    ),
     pixels=TOY_PIXELS,
     credits={"vivid": 3},
     api="images",
@@ -166,15 +186,20 @@ TOY = Profile(  # what bot/imagemodels/toy_image_1.py would hold
 
 
 @pytest.fixture
-def toy(monkeypatch):  # noqa: ANN001, ANN201
+def toy(monkeypatch):
     monkeypatch.setitem(imagemodels.PROFILES, TOY.name, TOY)  # "naming it in the registry"
     return TOY
 
 
 async def test_a_made_up_profile_needs_nothing_else(toy, img, tmp_path):
-    settings = load_settings(Settings, image_api_key=img.api_key, telegram_bot_token="1:abc",
-                             image_api_base_url=img.base_url, image_models="toy-image-1=nano-banana-2,nano-banana-2",
-                             model_credits="toy-image-1:2K=2")
+    settings = load_settings(
+        Settings,
+        image_api_key=img.api_key,
+        telegram_bot_token="1:abc",
+        image_api_base_url=img.base_url,
+        image_models="toy-image-1=nano-banana-2,nano-banana-2",
+        model_credits="toy-image-1:2K=2",
+    )
     assert settings.default_model == "toy-image-1" and find_profile("TOY") is toy
     parsed = parse_prompt("a kite --model toy --style vivid --ar 16:9 --2k", settings.offered)
     options, not_taken = parsed.choose(toy)
@@ -189,21 +214,40 @@ async def test_a_made_up_profile_needs_nothing_else(toy, img, tmp_path):
     finally:
         await client.aclose()
     (rec,) = img.requests
-    assert rec.body == {"model": "nano-banana-2", "prompt": "a kite", "n": 1, "aspect_ratio": "16:9", "size": "2K",
-                        "style": "vivid"}
+    assert rec.body == {
+        "model": "nano-banana-2",
+        "prompt": "a kite",
+        "n": 1,
+        "aspect_ratio": "16:9",
+        "size": "2K",
+        "style": "vivid",
+    }
     assert (image.width, image.height) == request.expected_pixels
 
 
 # ---- imagine-bot generate, per model ----
 
-async def _cli(args: list[str], img, cwd: Path, **env: str) -> tuple[int, str, str]:  # noqa: ANN001
+
+async def _cli(args: list[str], img, cwd: Path, **env: str) -> tuple[int, str, str]:
     environ = {
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-        "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url, "IMAGE_API_RETRY_BACKOFF": "0.05",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "IMAGE_API_RETRY_BACKOFF": "0.05",
         **{k.upper(): v for k, v in env.items()},
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "generate", *args, env=environ, cwd=cwd,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "generate",
+        *args,
+        env=environ,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()
 
@@ -213,16 +257,35 @@ def _saved(out: str, cwd: Path) -> Path:
     return path if path.is_absolute() else cwd / path
 
 
-@pytest.mark.parametrize(("args", "body", "pixels", "name"), [
-    (["a fox", "--model", "pro", "--ar", "16:9", "--size", "2K"],
-     {"generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"}}},
-     (2752, 1536), "_a-fox_16x9_2K.png"),
-    (["a fox --model gpt --quality high --ar 9:16"], {"quality": "high", "size": "768x1360", "n": 1},
-     (768, 1360), "_a-fox_9x16_1K.png"),
-    (["a fox", "--model", "gpt-image-2", "--quality", "low", "--size", "4k"], {"quality": "low", "size": "2880x2880"},
-     (2880, 2880), "_a-fox_1x1_4K.png"),
-    (["a fox", "--model", "seedream", "--ar", "21:9"], {"size": "3136x1344"}, (3136, 1344), "_a-fox_21x9_2K.jpg"),
-])
+@pytest.mark.parametrize(
+    ("args", "body", "pixels", "name"),
+    [
+        (
+            ["a fox", "--model", "pro", "--ar", "16:9", "--size", "2K"],
+            {
+                "generationConfig": {
+                    "responseModalities": ["IMAGE"],
+                    "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"},
+                }
+            },
+            (2752, 1536),
+            "_a-fox_16x9_2K.png",
+        ),
+        (
+            ["a fox --model gpt --quality high --ar 9:16"],
+            {"quality": "high", "size": "768x1360", "n": 1},
+            (768, 1360),
+            "_a-fox_9x16_1K.png",
+        ),
+        (
+            ["a fox", "--model", "gpt-image-2", "--quality", "low", "--size", "4k"],
+            {"quality": "low", "size": "2880x2880"},
+            (2880, 2880),
+            "_a-fox_1x1_4K.png",
+        ),
+        (["a fox", "--model", "seedream", "--ar", "21:9"], {"size": "3136x1344"}, (3136, 1344), "_a-fox_21x9_2K.jpg"),
+    ],
+)
 async def test_generate_with_each_model(img, tmp_path, args, body, pixels, name):
     code, out, err = await _cli(args, img, tmp_path)
     assert code == 0, err
@@ -255,15 +318,23 @@ async def test_generate_honest_size_check_per_model(img, tmp_path):
     assert code == 0 and "warning: asked 16:9 · 2K (2848×1600), the service returned 2048×2048" in err
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["x", "--model", "dall-e"], "I don't know the model “dall-e”. Use one of: nano-banana-2, gemini-3-pro-image, "
-                                 "gpt-image-2 or doubao-seedream-4-5-251128."),
-    (["x --model nope"], "I don't know the model “nope”"),
-    (["x", "--quality", "high"], "--quality is not an option of nano-banana-2"),
-    (["x", "--model", "gpt", "--quality", "ultra"], "gpt-image-2 has no --quality “ultra”. Use one of: low, medium"
-                                                    " or high."),
-    (["x", "--model", "seedream", "--size", "1K"], "doubao-seedream-4-5-251128 has no --size “1K”"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["x", "--model", "dall-e"],
+            "I don't know the model “dall-e”. Use one of: nano-banana-2, gemini-3-pro-image, "
+            "gpt-image-2 or doubao-seedream-4-5-251128.",
+        ),
+        (["x --model nope"], "I don't know the model “nope”"),
+        (["x", "--quality", "high"], "--quality is not an option of nano-banana-2"),
+        (
+            ["x", "--model", "gpt", "--quality", "ultra"],
+            "gpt-image-2 has no --quality “ultra”. Use one of: low, medium or high.",
+        ),
+        (["x", "--model", "seedream", "--size", "1K"], "doubao-seedream-4-5-251128 has no --size “1K”"),
+    ],
+)
 async def test_generate_refuses_what_the_model_does_not_take(img, tmp_path, args, says):
     code, _, err = await _cli(args, img, tmp_path)
     assert code == 2 and says in err and img.requests == [] and len(err.strip().splitlines()) == 1
@@ -276,8 +347,16 @@ async def test_a_prompt_flag_the_model_does_not_take_is_named_and_left_out(img, 
 
 
 async def test_help_lists_the_models(img, tmp_path):
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "generate", "--help", cwd=tmp_path,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "generate",
+        "--help",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     text = out.decode()
     assert proc.returncode == 0 and "--quality QUALITY" in text

@@ -5,8 +5,8 @@ release's, or at revision 0006) become nano-banana-2 with their ratio and size â
 from __future__ import annotations
 
 import json
-import time
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -25,14 +25,14 @@ FIXTURE = Path(__file__).with_name("fixtures") / "first-release.sqlite3"
 
 
 @pytest.fixture
-async def store(database_url):  # noqa: ANN001, ANN201
+async def store(database_url):
     s = make_store(database_url)
     await s.open()
     yield s
     await s.close()
 
 
-async def test_a_models_own_choices_survive_the_database(store):  # noqa: ANN001
+async def test_a_models_own_choices_survive_the_database(store):
     request = ImageRequest("a fox", model=GPT, options={"ratio": "16:9", "size": "4K", "quality": "high"})
     await insert_job(store, Job("gptjob", Origin(7, 7), request))
     job = await store.jobs.get_job("gptjob")
@@ -55,19 +55,29 @@ async def test_a_models_own_choices_survive_the_database(store):  # noqa: ANN001
     assert (await store.prefs.get_prefs("user", 1)).model is None
 
 
-async def test_rows_written_at_0006_become_nano_banana_2_with_their_choices(database_url):  # noqa: ANN001
+async def test_rows_written_at_0006_become_nano_banana_2_with_their_choices(database_url):
     """The database of the release before this one, its rows as that release wrote them, then migrated."""
+
     def write_at_0006(connection: sa.Connection) -> None:
         command.upgrade(migrations._config(connection), "0006")
         origin = "chat_id, user_id, lang"
-        connection.execute(sa.text(
-            f"INSERT INTO jobs (id, {origin}, prompt, aspect_ratio, size, status, created_at) "
-            "VALUES ('old6', 4343, 4343, 'en', 'a queued fox', '21:9', '2K', 'queued', 1.0)"))
-        connection.execute(sa.text(
-            f"INSERT INTO pending (id, {origin}, prompt, aspect_ratio, size, created_at) "
-            f"VALUES ('oldpend', 4343, 4343, 'en', 'a waiting fox', '3:4', '4K', {time.time()})"))
-        connection.execute(sa.text(
-            "INSERT INTO prefs (scope, scope_id, aspect_ratio, size, variants) VALUES ('user', 4343, '5:4', NULL, 2)"))
+        connection.execute(
+            sa.text(
+                f"INSERT INTO jobs (id, {origin}, prompt, aspect_ratio, size, status, created_at) "
+                "VALUES ('old6', 4343, 4343, 'en', 'a queued fox', '21:9', '2K', 'queued', 1.0)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                f"INSERT INTO pending (id, {origin}, prompt, aspect_ratio, size, created_at) "
+                f"VALUES ('oldpend', 4343, 4343, 'en', 'a waiting fox', '3:4', '4K', {time.time()})"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO prefs (scope, scope_id, aspect_ratio, size, variants) VALUES ('user', 4343, '5:4', NULL, 2)"
+            )
+        )
 
     if database_url.startswith("sqlite"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +111,7 @@ async def test_rows_written_at_0006_become_nano_banana_2_with_their_choices(data
         await store.close()
 
 
-async def test_a_row_an_older_version_changes_after_the_upgrade_reads_its_columns(store):  # noqa: ANN001
+async def test_a_row_an_older_version_changes_after_the_upgrade_reads_its_columns(store):
     """During a rolling upgrade an older process writes ratio and size, not the JSON: those two win."""
     request = ImageRequest("a fox", model=GPT, options={"ratio": "16:9", "size": "2K", "quality": "high"})
     await insert_job(store, Job("rolling", Origin(7, 7), request))
@@ -110,7 +120,7 @@ async def test_a_row_an_older_version_changes_after_the_upgrade_reads_its_column
     assert (job.request.model, dict(job.request.options)) == (GPT, {"ratio": "1:1", "size": "4K", "quality": "high"})
 
 
-async def test_a_first_release_database_queued_job_is_nano_banana_2(tmp_path):  # noqa: ANN001
+async def test_a_first_release_database_queued_job_is_nano_banana_2(tmp_path):
     path = tmp_path / "first.sqlite3"
     shutil.copy(FIXTURE, path)
     store = make_store(f"sqlite:///{path}")

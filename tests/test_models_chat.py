@@ -28,17 +28,17 @@ def checked(message: dict) -> list[str]:
     return [label[2:] for label in labels(message) if label.startswith("✓ ")]
 
 
-def current(tg, message: dict) -> dict:  # noqa: ANN001
+def current(tg, message: dict) -> dict:
     return tg.message(message["chat"]["id"], message["message_id"])
 
 
-async def press_until(harness, tg, message: dict, label: str, user: dict, shows: str) -> dict:  # noqa: ANN001
+async def press_until(harness, tg, message: dict, label: str, user: dict, shows: str) -> dict:
     """Press a button, then wait for the message to show `shows` (the callback is answered before the edit)."""
     await harness.press(message, label, user)
     return await tg.wait_for(lambda: (m := current(tg, message)) and shows in str(m) and m, 10, repr(shows))
 
 
-async def many(start_bot, **overrides: object):  # noqa: ANN001, ANN201
+async def many(start_bot, **overrides: object):
     return await start_bot(image_models=ALL, **overrides)
 
 

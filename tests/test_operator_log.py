@@ -13,10 +13,11 @@ import sys
 from bot.logs import setup_logging
 
 
-async def _start_and_stop(env: dict[str, str], cwd) -> str:  # noqa: ANN001
+async def _start_and_stop(env: dict[str, str], cwd) -> str:
     """`python -m bot` until its ready line, then SIGTERM; its whole log."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=cwd,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     lines: list[str] = []
 
     async def read() -> None:
@@ -35,10 +36,15 @@ async def _start_and_stop(env: dict[str, str], cwd) -> str:  # noqa: ANN001
 
 async def test_one_start_line_and_alembic_only_when_it_migrates(tmp_path, tg, img):
     env = {
-        "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url, "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"), "MAX_CONCURRENT_GENERATIONS": "3",
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "MAX_CONCURRENT_GENERATIONS": "3",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
     }
     first = await _start_and_stop(env, tmp_path)
     again = await _start_and_stop(env, tmp_path)
@@ -46,9 +52,11 @@ async def test_one_start_line_and_alembic_only_when_it_migrates(tmp_path, tg, im
         assert "alembic" not in log and "Context impl" not in log and "Will assume" not in log, log
         (ready,) = [line for line in log.splitlines() if "ready as @" in line]
         database = tmp_path / "data" / "imagine-bot.sqlite3"
-        assert ready.endswith(f"ready as @imagine_test_bot: polling, up to 3 jobs at once; image API "
-                              f"{img.base_url} model nano-banana-2; database SQLite {database}; "
-                              "inline mode off (INLINE_STORAGE_CHAT_ID)"), ready
+        assert ready.endswith(
+            f"ready as @imagine_test_bot: polling, up to 3 jobs at once; image API "
+            f"{img.base_url} model nano-banana-2; database SQLite {database}; "
+            "inline mode off (INLINE_STORAGE_CHAT_ID)"
+        ), ready
     assert "imagine-bot.sqlite3 created at revision" in first
     assert "migrated" not in again and "created" not in again
 
@@ -72,12 +80,14 @@ async def test_a_jobs_line_says_what_happened_to_it(start_bot, harness, tg, img)
         await img.wait_for(lambda: img.inflight == 1)
         harness.send(chat, user, "/cancel")
         await harness.status_says(chat["id"], "Cancelled")
-        await tg.wait_for(lambda: stream.getvalue().count("bot.presentation.finisher: job") >= 4, 10,
-                          "four job lines")  # other lines name a job too (the worker's warning of the refusal)
+        await tg.wait_for(
+            lambda: stream.getvalue().count("bot.presentation.finisher: job") >= 4, 10, "four job lines"
+        )  # other lines name a job too (the worker's warning of the refusal)
     finally:
         logging.getLogger().removeHandler(handler)
-    jobs = [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()
-            if "bot.presentation.finisher: job" in line]
+    jobs = [
+        line.split(": ", 1)[1] for line in stream.getvalue().splitlines() if "bot.presentation.finisher: job" in line
+    ]
     lines = [line.split(": ", 1)[1] for line in jobs]
     assert len(lines) == 4, jobs
     done, mismatch, failed, cancelled = lines

@@ -24,16 +24,26 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 
 
-async def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60,
-               prefix: list[str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*(prefix or []), sys.executable, "-m", "bot", *args,
-                                                env={**BASE_ENV, **env}, cwd=cwd,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+async def _run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60, prefix: list[str] | None = None
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *(prefix or []),
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env={**BASE_ENV, **env},
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
 
 # ---- the container, without Docker ----
+
 
 def _dockerfile_env() -> dict[str, str]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
@@ -63,14 +73,21 @@ def _world_readable(path: Path) -> bool:
     return all(part.stat().st_mode & 0o005 == 0o005 for part in [path, *path.parents] if part != Path("/"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None or not _world_readable(ROOT),
-                    reason="needs root (and setpriv) and a checkout other users can read, to run the bot as nobody")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not _world_readable(ROOT),
+    reason="needs root (and setpriv) and a checkout other users can read, to run the bot as nobody",
+)
 async def test_container_with_the_readme_env_gets_past_its_storage_checks(tmp_path, tg, img):
     """The image's environment, then .env.example's lines (the two secrets filled in, the services pointed at the
     fakes), then compose's `environment:` — compose's order — run as a non-root user in a root-owned /app."""
     compose_env, mount = _compose()
-    filled = {"TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
-              "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url}
+    filled = {
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+    }
     env = {**_dockerfile_env(), **_env_file(ROOT / ".env.example"), **filled, **compose_env}
     app = tmp_path / "app"  # WORKDIR /app: root's, like in the image
     app.mkdir(mode=0o755)
@@ -80,10 +97,21 @@ async def test_container_with_the_readme_env_gets_past_its_storage_checks(tmp_pa
     assert env.get("DATA_DIR") == mount, "the container must keep its files in its volume"
     env["DATA_DIR"] = str(volume)  # the one substitution: the volume's mount point on this machine
     # nobody, able to read the interpreter (it may live in root's home) but not to write anything of root's
-    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-              "--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search"]
-    proc = await asyncio.create_subprocess_exec(*nobody, sys.executable, "-m", "bot", env={**BASE_ENV, **env},
-                                                cwd=app, stderr=asyncio.subprocess.PIPE)
+    nobody = [
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--inh-caps",
+        "+dac_read_search",
+        "--ambient-caps",
+        "+dac_read_search",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *nobody, sys.executable, "-m", "bot", env={**BASE_ENV, **env}, cwd=app, stderr=asyncio.subprocess.PIPE
+    )
     try:
         await tg.wait_for(lambda: proc.returncode is not None or tg.calls_of("getUpdates"), 30, "the bot to poll")
     finally:
@@ -96,6 +124,7 @@ async def test_container_with_the_readme_env_gets_past_its_storage_checks(tmp_pa
 
 
 # ---- settings ----
+
 
 async def test_env_example_copied_unchanged_names_every_missing_setting(tmp_path):
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
@@ -116,6 +145,7 @@ async def test_every_bad_setting_is_named_in_one_go(tmp_path):
 
 # ---- generate ----
 
+
 async def test_generate_needs_only_the_image_api(img, tmp_path):
     env = {"IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url, "USER_MAX_RUNNING": "0"}
     code, out, err = await _run(["generate", "a red fox", "--ar", "1:1", "--size", "1K"], env, tmp_path)
@@ -124,8 +154,12 @@ async def test_generate_needs_only_the_image_api(img, tmp_path):
 
 
 async def test_generate_speaks_to_a_shell(img, tmp_path):
-    env = {"IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url, "IMAGE_API_RETRY_BACKOFF": "0.05",
-           "IMAGE_API_RETRIES": "2"}
+    env = {
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "IMAGE_API_RETRY_BACKOFF": "0.05",
+        "IMAGE_API_RETRIES": "2",
+    }
     img.fail_next(503, body={"error": {"message": "no capacity (request id: ABC123)", "code": "busy"}}, times=3)
     code, _, err = await _run(["generate", "a fox", "--ar", "1:1", "--size", "1K"], env, tmp_path)
     lines = err.strip().splitlines()
@@ -152,9 +186,15 @@ async def test_generate_bad_ratio_gets_the_chat_sentence(img, tmp_path):
 
 # ---- start-up against a Bot API that is not there yet ----
 
+
 async def test_startup_waits_for_an_unreachable_bot_api_then_gives_up_in_one_line(tmp_path):
-    env = {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot",
-           "DATA_DIR": str(tmp_path / "d"), "TELEGRAM_STARTUP_WAIT_SECONDS": "2"}
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "IMAGE_API_KEY": "k",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot",
+        "DATA_DIR": str(tmp_path / "d"),
+        "TELEGRAM_STARTUP_WAIT_SECONDS": "2",
+    }
     code, _, err = await _run([], env, tmp_path)
     lines = err.strip().splitlines()
     assert code == 1 and "Traceback" not in err
@@ -166,9 +206,13 @@ async def test_startup_waits_for_an_unreachable_bot_api_then_gives_up_in_one_lin
 async def test_startup_does_not_hang_on_a_silent_bot_api(tmp_path):
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # accepts, never answers
     port = server.sockets[0].getsockname()[1]
-    env = {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k",
-           "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot", "DATA_DIR": str(tmp_path / "d"),
-           "TELEGRAM_STARTUP_WAIT_SECONDS": "2"}
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "IMAGE_API_KEY": "k",
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
+        "DATA_DIR": str(tmp_path / "d"),
+        "TELEGRAM_STARTUP_WAIT_SECONDS": "2",
+    }
     try:
         code, _, err = await _run([], env, tmp_path, timeout=25)
     finally:
@@ -177,6 +221,7 @@ async def test_startup_does_not_hang_on_a_silent_bot_api(tmp_path):
 
 
 # ---- what the log can tell ----
+
 
 async def test_not_an_image_keeps_the_request_id(img, tmp_path):
     img.junk_next("url_not_image")

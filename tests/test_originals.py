@@ -24,6 +24,8 @@ class Disk:
     def free(self, folder: Path) -> int:
         used = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
         return self.capacity - used
+
+
 async def test_prune_by_age_and_size(tmp_path):
     store = OriginalsStore(tmp_path, max_age_hours=1, max_total_mb=1)
     store.open()

@@ -23,29 +23,36 @@ BOSS_ID = 77
 INBOX_SLOTS = 64  # updates one process handles at once (bot/inbox.py)
 
 
-async def buy(harness, tg, user, chat, label: str = "100 credits") -> str:  # noqa: ANN001
+async def buy(harness, tg, user, chat, label: str = "100 credits") -> str:
     """/buy, a pack, its invoice paid: the charge id, once the bot said thank you for it."""
     thanked = sum("credits added" in x for x in harness.texts(chat["id"]))
     invoices = len(tg.invoices(chat["id"]))
     harness.send(chat, user, "/buy")
     offer = await tg.wait_for(
-        lambda: next((m for m in reversed(tg.bot_messages(chat["id"])) if "Choose a pack" in (m.get("text") or "")),
-                     None), 10, "the packs")
+        lambda: next(
+            (m for m in reversed(tg.bot_messages(chat["id"])) if "Choose a pack" in (m.get("text") or "")), None
+        ),
+        10,
+        "the packs",
+    )
     await harness.press(offer, label, user)
-    invoice = await tg.wait_for(lambda: len(tg.invoices(chat["id"])) > invoices and tg.invoices(chat["id"])[-1],
-                                10, "the invoice")
+    invoice = await tg.wait_for(
+        lambda: len(tg.invoices(chat["id"])) > invoices and tg.invoices(chat["id"])[-1], 10, "the invoice"
+    )
     charge = await tg.pay(user, invoice)
-    await tg.wait_for(lambda: sum("credits added" in x for x in harness.texts(chat["id"])) > thanked, 10,
-                      "the thank-you")
+    await tg.wait_for(
+        lambda: sum("credits added" in x for x in harness.texts(chat["id"])) > thanked, 10, "the thank-you"
+    )
     return charge
 
 
-async def usage(harness, chat, user) -> str:  # noqa: ANN001
+async def usage(harness, chat, user) -> str:
     """/usage's answer (a new one)."""
     before = sum("Today you used" in x for x in harness.texts(chat["id"]))
     harness.send(chat, user, "/usage")
-    await harness.tg.wait_for(lambda: sum("Today you used" in x for x in harness.texts(chat["id"])) > before, 10,
-                              "/usage")
+    await harness.tg.wait_for(
+        lambda: sum("Today you used" in x for x in harness.texts(chat["id"])) > before, 10, "/usage"
+    )
     return [x for x in harness.texts(chat["id"]) if "Today you used" in x][-1]
 
 
@@ -293,8 +300,7 @@ async def test_without_packs_nothing_about_buying_is_shown(start_bot, harness, t
     harness.send(chat, user, "/buy")
     await harness.reply_text(chat["id"], "/imagine")  # an unknown command
     menus = [c.params for c in tg.calls_of("setMyCommands")]
-    assert menus and not any("buy" in str(m.get("commands")) or "paysupport" in str(m.get("commands"))
-                             for m in menus)
+    assert menus and not any("buy" in str(m.get("commands")) or "paysupport" in str(m.get("commands")) for m in menus)
     harness.send(chat, user, "/usage")
     assert "Purchased" not in (await harness.reply_text(chat["id"], "Today you used"))["text"]
 
@@ -311,6 +317,12 @@ async def test_with_no_daily_limit_there_is_nothing_to_buy(start_bot, harness, t
 def test_the_packs_setting_reads_from_the_environment(monkeypatch):
     monkeypatch.setenv("STARS_PACKS", "100:50")
     settings = Settings(_env_file=None, telegram_bot_token="1:x", image_api_key="k")  # type: ignore[call-arg]
-    assert settings.stars_packs == (Pack(100, 50),) and not Settings(
-        _env_file=None, telegram_bot_token="1:x", image_api_key="k", stars_packs=""  # type: ignore[call-arg]
-    ).stars_packs
+    assert (
+        settings.stars_packs == (Pack(100, 50),)
+        and not Settings(
+            _env_file=None,
+            telegram_bot_token="1:x",
+            image_api_key="k",
+            stars_packs="",  # type: ignore[call-arg]
+        ).stars_packs
+    )

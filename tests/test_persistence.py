@@ -18,30 +18,39 @@ from bot.store import StoreError, make_store
 from tests.rows import insert_job
 
 
-def _env(settings) -> dict[str, str]:  # noqa: ANN001
+def _env(settings) -> dict[str, str]:
     return {
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
         "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
         "IMAGE_API_KEY": settings.image_api_key.get_secret_value(),
         "IMAGE_API_BASE_URL": settings.image_api_base_url,
         "TELEGRAM_API_BASE_URL": settings.telegram_api_base_url,
         "TELEGRAM_FILE_BASE_URL": settings.telegram_file_base_url,
-        "DATA_DIR": str(settings.data_dir), "SHUTDOWN_GRACE_SECONDS": "0.5",
+        "DATA_DIR": str(settings.data_dir),
+        "SHUTDOWN_GRACE_SECONDS": "0.5",
     }
 
 
-async def _spawn_bot(settings, tg, cwd, **extra_env: str):  # noqa: ANN001
+async def _spawn_bot(settings, tg, cwd, **extra_env: str):
     polls = len(tg.calls_of("getUpdates"))
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env={**_env(settings), **extra_env},
-                                                cwd=cwd,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    await tg.wait_for(lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20,
-                      "the bot process to poll")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env={**_env(settings), **extra_env},
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await tg.wait_for(
+        lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot process to poll"
+    )
     assert proc.returncode is None, (await proc.stderr.read()).decode()
     return proc
 
 
-def _statuses(settings) -> list[str]:  # noqa: ANN001
+def _statuses(settings) -> list[str]:
     with sqlite3.connect(settings.data_dir / "imagine-bot.sqlite3") as db:
         return [row[0] for row in db.execute("SELECT status FROM jobs ORDER BY created_at")]
 
@@ -76,8 +85,9 @@ async def test_user_over_the_limit_is_told_at_once(start_bot, harness, img):
     assert not any("three" in (m.get("text") or "") for m in harness.tg.bot_messages(chat["id"]))
 
 
-async def test_sigkill_mid_job_resumes_exactly_once_and_old_buttons_work(make_settings, start_bot, harness, tg, img,
-                                                                         tmp_path):
+async def test_sigkill_mid_job_resumes_exactly_once_and_old_buttons_work(
+    make_settings, start_bot, harness, tg, img, tmp_path
+):
     settings = make_settings()
     user, chat = harness.person()
     proc = await _spawn_bot(settings, tg, tmp_path)
@@ -114,8 +124,13 @@ async def test_job_interrupted_twice_is_told_once(make_settings, start_bot, harn
     user, chat = harness.person()
     store = make_store(settings.database)
     await store.open()
-    job = Job("stuckjob1", Origin(chat["id"], user["id"]), ImageRequest("stuck", AspectRatio("1:1"), Resolution("1K")),
-              status=JobStatus.RUNNING, attempts=2)
+    job = Job(
+        "stuckjob1",
+        Origin(chat["id"], user["id"]),
+        ImageRequest("stuck", AspectRatio("1:1"), Resolution("1K")),
+        status=JobStatus.RUNNING,
+        attempts=2,
+    )
     await insert_job(store, job)
     await store.close()
     await start_bot()
@@ -142,8 +157,9 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
     await harness.press(panel, "16:9", user)
     await harness.press(panel, "4K", user)
     await harness.press(panel, "Always original", user)
-    current = await tg.wait_for(lambda: (m := tg.message(chat["id"], panel["message_id"]))
-                                and ": on" in str(m["reply_markup"]) and m)
+    current = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], panel["message_id"])) and ": on" in str(m["reply_markup"]) and m
+    )
     assert "✓ 16:9" in str(current["reply_markup"]) and "✓ 4K" in str(current["reply_markup"])
     assert "Shape: 16:9\nResolution: 4K\nHow many: ×1\n📄 Original file with every image: on" in current["text"]
     await first.stop()
@@ -155,7 +171,7 @@ async def test_settings_persist_across_restarts(start_bot, harness, tg, img):
     await harness.press(kb, "Generate", user)
     photo, document = await harness.result(chat["id"], count=2)
     assert (photo.method, document.method) == ("sendPhoto", "sendDocument")  # always the original too
-    (_, data, _), = document.files.values()
+    ((_, data, _),) = document.files.values()
     assert data == img.image_for(img.requests[0])
     # a flag still wins for one request
     harness.send(chat, user, "/imagine just once --ar 1:1")
@@ -196,8 +212,9 @@ async def test_history_resends_by_file_id_and_regenerates(bot, harness, tg, img)
     assert "⬆ 2K" in str(resent[0].params["reply_markup"]) and "⬆ 4K" in str(resent[0].params["reply_markup"])
     assert len(img.requests) == 2  # nothing regenerated
     await harness.press(listing, "Not made", user)
-    others = await tg.wait_for(lambda: (m := tg.message(chat["id"], listing["message_id"]))
-                               and "Not made here" in m["text"] and m)
+    others = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], listing["message_id"])) and "Not made here" in m["text"] and m
+    )
     assert "1. ⚠️ 3:2 · 1K — second picture (refused as invalid)" in others["text"]
     await harness.press(others, "🔁 1", user)
     await img.wait_for(lambda: len(img.requests) == 3)
@@ -255,8 +272,15 @@ async def test_corrupt_database_exits_2_with_one_line(make_settings, tg, img, tm
     settings = make_settings()
     settings.data_dir.mkdir(parents=True)
     (settings.data_dir / "imagine-bot.sqlite3").write_bytes(b"garbage" * 1000)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=_env(settings), cwd=tmp_path,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=_env(settings),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "corrupt" in err.decode() and "Traceback" not in err.decode()
@@ -275,8 +299,6 @@ async def test_sigterm_lets_running_jobs_finish_then_exits(make_settings, harnes
     proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(proc.wait(), env_grace + 15)
     assert proc.returncode == 0
-    assert [c.params["caption"].split("\n")[0] for c in harness.results(chat["id"])] == [
-        "finishes in the grace period"
-    ]
+    assert [c.params["caption"].split("\n")[0] for c in harness.results(chat["id"])] == ["finishes in the grace period"]
     await harness.status_says(chat["id"], "restarting; your image continues", timeout=1)
     assert sorted(_statuses(settings)) == ["done", "queued"]

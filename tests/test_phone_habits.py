@@ -31,8 +31,9 @@ async def test_a_file_is_measured_at_intake_and_keep_ratio_works(bot, harness, t
     await tg.wait_for(lambda: "✓ 16:9" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"]))
     answer = await harness.press(kb, "Keep ratio", user)
     assert "wrong" not in (answer.get("text") or "")
-    await tg.wait_for(lambda: "✓ 4:3" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"]),
-                      what="Keep ratio back on 4:3")
+    await tg.wait_for(
+        lambda: "✓ 4:3" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"]), what="Keep ratio back on 4:3"
+    )
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
     (request,) = img.requests
@@ -65,8 +66,7 @@ async def test_the_waiting_picture_can_be_dropped_for_a_new_image(bot, harness, 
     harness.send(chat, user, "a castle on a hill")
     kb = await harness.keyboard(chat["id"])
     await harness.press(kb, "Without the picture", user)
-    kb = await tg.wait_for(lambda: (m := tg.message(chat["id"], kb["message_id"])) and m["text"].startswith("🎨")
-                           and m)
+    kb = await tg.wait_for(lambda: (m := tg.message(chat["id"], kb["message_id"])) and m["text"].startswith("🎨") and m)
     assert "Without the picture" not in str(kb["reply_markup"])
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
@@ -88,8 +88,12 @@ async def test_an_album_without_words_is_answered_once_and_used_whole(bot, harne
 
 async def test_what_is_no_picture_is_named_at_once(bot, harness, tg, img):
     user, chat = harness.person()
-    for kind, named in (("sticker", "stickers"), ("voice", "voice messages"), ("video", "videos"),
-                        ("animation", "GIFs")):
+    for kind, named in (
+        ("sticker", "stickers"),
+        ("voice", "voice messages"),
+        ("video", "videos"),
+        ("animation", "GIFs"),
+    ):
         tg.send_media(chat, user, kind)
         await harness.reply_text(chat["id"], f"I can't use {named}")
     tg.send_document(chat, user, b"%PDF-1.4 not a picture", "menu.pdf", "application/pdf")
@@ -113,8 +117,13 @@ async def test_a_long_prompt_split_by_the_app_is_one_request(bot, harness, tg, i
     assert len(head) > 4000
     harness.send(chat, user, head)
     harness.send(chat, user, tail)
-    await tg.wait_for(lambda: (kb := [m for m in tg.bot_messages(chat["id"]) if "Generate" in str(m.get("reply_markup"))])
-                      and "✓ 16:9" in str(kb[-1]["reply_markup"]), what="one keyboard with the tail's flag")
+    await tg.wait_for(
+        lambda: (
+            (kb := [m for m in tg.bot_messages(chat["id"]) if "Generate" in str(m.get("reply_markup"))])
+            and "✓ 16:9" in str(kb[-1]["reply_markup"])
+        ),
+        what="one keyboard with the tail's flag",
+    )
     await asyncio.sleep(0.5)
     keyboards = [m for m in tg.bot_messages(chat["id"]) if "Generate" in str(m.get("reply_markup"))]
     assert len(keyboards) == 1
@@ -130,8 +139,10 @@ async def test_an_edited_prompt_changes_the_open_keyboard(bot, harness, tg, img)
     mine = harness.send(chat, user, "/imagine a red fxo in snow")
     kb = await harness.keyboard(chat["id"])
     tg.edit_text(mine, "/imagine a red fox in snow")
-    await tg.wait_for(lambda: "a red fox in snow" in tg.message(chat["id"], kb["message_id"])["text"],
-                      what="the keyboard's prompt line to change")
+    await tg.wait_for(
+        lambda: "a red fox in snow" in tg.message(chat["id"], kb["message_id"])["text"],
+        what="the keyboard's prompt line to change",
+    )
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
     assert img.requests[0].body["prompt"] == "a red fox in snow"

@@ -49,7 +49,7 @@ class Window:
     end: float | None = None
 
 
-async def _stream(harness, people: list) -> dict[str, float]:  # noqa: ANN001
+async def _stream(harness, people: list) -> dict[str, float]:
     """REQUESTS requests over USERS users at RATE a second; when each was sent."""
     sent: dict[str, float] = {}
     for k in range(REQUESTS):
@@ -63,18 +63,20 @@ async def _stream(harness, people: list) -> dict[str, float]:  # noqa: ANN001
 
 async def _delivering(database_url: str, chat_id: int) -> int | None:
     """The pid of the process delivering a request of this chat now (its lease names host:pid:…)."""
-    rows = await fetch(database_url, "SELECT worker FROM jobs WHERE chat_id = $1 AND settled = 1 AND variant = 1",
-                       chat_id)
+    rows = await fetch(
+        database_url, "SELECT worker FROM jobs WHERE chat_id = $1 AND settled = 1 AND variant = 1", chat_id
+    )
     return int(rows[0][0].split(":")[1]) if rows and rows[0][0] else None
 
 
-def _on_upload_by(tg, fleet: Fleet, workers: list[BotProcess], window: Window,  # noqa: ANN001
-                  act: Callable[[BotProcess], None]) -> Callable:
+def _on_upload_by(
+    tg, fleet: Fleet, workers: list[BotProcess], window: Window, act: Callable[[BotProcess], None]
+) -> Callable:
     """A Bot API hook: at the first photo a worker uploads after the warm-up, `act` on that worker — the photo
     has reached Telegram, and the worker has not recorded it yet."""
     by_pid = {w.pid: w for w in workers}
 
-    async def on_call(call) -> None:  # noqa: ANN001
+    async def on_call(call) -> None:
         if call.method != "sendPhoto" or window.start is not None or len(tg.calls_of("sendPhoto")) <= WARMUP:
             return
         pid = await _delivering(fleet.database_url, int(call.params["chat_id"]))
@@ -85,14 +87,17 @@ def _on_upload_by(tg, fleet: Fleet, workers: list[BotProcess], window: Window,  
     return on_call
 
 
-async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) -> None:  # noqa: ANN001
+async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) -> None:
     assert window.start is not None and window.end is not None, "the fault was never injected"
 
     def captions() -> list[str]:
         return [m.group(0) for c in tg.calls_of("sendPhoto") if (m := PROMPT.search(c.params.get("caption", "")))]
 
-    await tg.wait_for(lambda: set(captions()) >= set(sent), window.end - time.monotonic() + 2 * LEASE + 40,
-                      "a photo for every request")
+    await tg.wait_for(
+        lambda: set(captions()) >= set(sent),
+        window.end - time.monotonic() + 2 * LEASE + 40,
+        "a photo for every request",
+    )
 
     await asyncio.sleep(2 * LEASE)  # a late writer or a reaper would act by now
 
@@ -118,15 +123,24 @@ async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) 
         if call.method in ("sendMessage", "editMessageText"):
             assert "⚠️" not in str(call.params.get("text")), call.params.get("text")
     for chat_id in {int(c.params["chat_id"]) for c in tg.calls_of("sendPhoto")}:
-        stuck = [m.get("text") for m in tg.bot_messages(chat_id)
-                 if any(b.get("callback_data", "").startswith(CANCEL_PREFIX)
-                        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)]
+        stuck = [
+            m.get("text")
+            for m in tg.bot_messages(chat_id)
+            if any(
+                b.get("callback_data", "").startswith(CANCEL_PREFIX)
+                for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                for b in row
+            )
+        ]
         assert not stuck, stuck
     first_photo = {}
     for call in tg.calls_of("sendPhoto"):
         first_photo.setdefault(PROMPT.search(call.params["caption"]).group(0), call.at)
-    late = {p: round(first_photo[p] - max(at, window.end), 1) for p, at in sent.items()
-            if first_photo[p] - max(at, window.end) > 2 * LEASE + GENERATION + 3}
+    late = {
+        p: round(first_photo[p] - max(at, window.end), 1)
+        for p, at in sent.items()
+        if first_photo[p] - max(at, window.end) > 2 * LEASE + GENERATION + 3
+    }
     assert not late, f"delivered later than two leases after the fault: {late}"
 
     # every job recorded as delivered (none written back by a late writer, holding a place in its user's caps)
@@ -144,8 +158,15 @@ async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) 
         assert len(warnings) <= 12, (process.name, warnings)
 
 
-async def _run(tg, img, harness, fleet: Fleet, workers: list[BotProcess],  # noqa: ANN001
-               fault: Callable[[], Awaitable[None]] | None, window: Window) -> None:
+async def _run(
+    tg,
+    img,
+    harness,
+    fleet: Fleet,
+    workers: list[BotProcess],
+    fault: Callable[[], Awaitable[None]] | None,
+    window: Window,
+) -> None:
     img.delay = GENERATION
     people = [harness.person() for _ in range(USERS)]
     injector = asyncio.create_task(fault()) if fault else None
@@ -163,7 +184,7 @@ async def _run(tg, img, harness, fleet: Fleet, workers: list[BotProcess],  # noq
 
 
 @pytest.fixture
-async def faults_fleet(tg, img, tmp_path, pg_cluster):  # noqa: ANN001, ANN201
+async def faults_fleet(tg, img, tmp_path, pg_cluster):
     fleet = Fleet(tg, img, tmp_path, pg_cluster.new_database(), JOB_LEASE_SECONDS=str(LEASE))
     try:
         yield fleet
@@ -173,7 +194,8 @@ async def faults_fleet(tg, img, tmp_path, pg_cluster):  # noqa: ANN001, ANN201
 
 
 async def test_a_worker_cut_off_from_postgresql_past_its_lease_mid_upload_sends_nothing_twice(
-        faults_fleet, harness, tg, img):
+    faults_fleet, harness, tg, img
+):
     fleet = faults_fleet
     await fleet.start(WORKER_CONCURRENCY="0")
     holes, workers = [], []
@@ -223,8 +245,7 @@ async def test_a_worker_paused_for_twice_its_lease_mid_upload_sends_nothing_twic
                 os.kill(worker.pid, signal.SIGCONT)
 
 
-async def test_postgresql_stopped_longer_than_the_lease_while_images_finish_loses_nothing(tg, img, harness,
-                                                                                           tmp_path):
+async def test_postgresql_stopped_longer_than_the_lease_while_images_finish_loses_nothing(tg, img, harness, tmp_path):
     cluster, why = start_cluster(given=False)  # of its own: stopping the session's would break other tests
     if cluster is None:
         if os.environ.get("IMAGINE_REQUIRE_POSTGRES"):
@@ -235,8 +256,11 @@ async def test_postgresql_stopped_longer_than_the_lease_while_images_finish_lose
     down_for = 2.5 * LEASE
 
     async def outage(server: Cluster = cluster) -> None:
-        await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) >= WARMUP and img.inflight >= 2, 60,
-                          "images being made after the warm-up")
+        await tg.wait_for(
+            lambda: len(tg.calls_of("sendPhoto")) >= WARMUP and img.inflight >= 2,
+            60,
+            "images being made after the warm-up",
+        )
         window.start = time.monotonic()
         await asyncio.to_thread(server.stop)
         await asyncio.sleep(down_for - (time.monotonic() - window.start))

@@ -30,7 +30,7 @@ PROMPT = re.compile(r"u(\d+) n(\d+)")
 
 
 @pytest.fixture
-async def fleet(tg, img, tmp_path, pg_cluster):  # noqa: ANN001, ANN201
+async def fleet(tg, img, tmp_path, pg_cluster):
     processes = Fleet(tg, img, tmp_path, pg_cluster.new_database())
     try:
         yield processes
@@ -52,7 +52,7 @@ async def metric(process: BotProcess, name: str, **labels: str) -> float:
     return sample((await process.get("/metrics")).text, name, **labels)
 
 
-async def eventually(probe, timeout: float, what: str):  # noqa: ANN001, ANN201
+async def eventually(probe, timeout: float, what: str):
     """Await `probe()` every 0.1 s until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not (value := await probe()):
@@ -62,7 +62,7 @@ async def eventually(probe, timeout: float, what: str):  # noqa: ANN001, ANN201
     return value
 
 
-def photos(tg) -> list:  # noqa: ANN001
+def photos(tg) -> list:
     return tg.calls_of("sendPhoto")
 
 
@@ -95,7 +95,9 @@ async def test_an_intake_and_two_workers_make_each_image_once_within_the_caps(fl
     asked = [PROMPT.search(r.body["prompt"]).groups() for r in img.requests]
     assert len(asked) == 100 and len(set(asked)) == 100
     for i, (_, chat) in enumerate(people):
-        sent = [PROMPT.search(c.params["caption"]).groups() for c in photos(tg) if int(c.params["chat_id"]) == chat["id"]]
+        sent = [
+            PROMPT.search(c.params["caption"]).groups() for c in photos(tg) if int(c.params["chat_id"]) == chat["id"]
+        ]
         assert sorted(sent, key=lambda p: int(p[1])) == [(str(i), str(n)) for n in range(1, wanted[i] + 1)]
     assert len(photos(tg)) == 100
 
@@ -103,8 +105,10 @@ async def test_an_intake_and_two_workers_make_each_image_once_within_the_caps(fl
     assert img.max_inflight == cap
     in_flight: Counter[str] = Counter()
     most: Counter[str] = Counter()
-    events = sorted([(r.started, 1, r) for r in img.requests] + [(r.finished, 0, r) for r in img.requests],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(r.started, 1, r) for r in img.requests] + [(r.finished, 0, r) for r in img.requests],
+        key=lambda e: (e[0], e[1]),
+    )
     for _, starts, r in events:
         user = PROMPT.search(r.body["prompt"]).group(1)
         in_flight[user] += 1 if starts else -1
@@ -129,9 +133,11 @@ async def test_an_intake_and_two_workers_make_each_image_once_within_the_caps(fl
 
 async def _running_in(fleet: Fleet, prompt: str) -> BotProcess:
     """The process whose worker runs the job of `prompt` (its lease names host:pid:…)."""
+
     async def holder() -> str | None:
-        rows = await fetch(fleet.database_url, "SELECT worker FROM jobs WHERE prompt = $1 AND status = 'running'",
-                           prompt)
+        rows = await fetch(
+            fleet.database_url, "SELECT worker FROM jobs WHERE prompt = $1 AND status = 'running'", prompt
+        )
         return rows[0][0] if rows and rows[0][0] else None
 
     pid = int((await eventually(holder, 15, "the job to be claimed")).split(":")[1])
@@ -154,8 +160,9 @@ async def test_a_worker_killed_mid_job_is_replaced_by_the_other_once(fleet, harn
     await harness.result(chat["id"], timeout=30)
 
     async def settled() -> list[asyncpg.Record]:
-        return await fetch(fleet.database_url, "SELECT attempts, worker FROM jobs WHERE status = 'done' AND "
-                                               "settled = 2")
+        return await fetch(
+            fleet.database_url, "SELECT attempts, worker FROM jobs WHERE status = 'done' AND settled = 2"
+        )
 
     (row,) = await eventually(settled, 20, "the job to be done and settled")
     assert row["attempts"] == 2
@@ -178,8 +185,9 @@ async def test_variants_on_two_workers_keep_one_status_line(fleet, harness, tg, 
     lines = [c for c in to_chat if c.method == "sendMessage" and "four foxes" in c.params.get("text", "")]
     assert len(lines) == 1, [c.params.get("text") for c in lines]
     album_at = next(i for i, c in enumerate(to_chat) if c.method == "sendMediaGroup")
-    assert not [c for c in to_chat[album_at:] if c.method == "editMessageText"
-                and "Generating" in c.params.get("text", "")]
+    assert not [
+        c for c in to_chat[album_at:] if c.method == "editMessageText" and "Generating" in c.params.get("text", "")
+    ]
 
 
 async def test_cancel_at_the_intake_stops_the_job_in_a_worker(fleet, harness, tg, img):
@@ -191,8 +199,14 @@ async def test_cancel_at_the_intake_stops_the_job_in_a_worker(fleet, harness, tg
     await img.wait_for(lambda: img.inflight == 1, 20, "the generation to start")
 
     def status_line() -> dict | None:
-        return next((m for m in tg.bot_messages(chat["id"])
-                     if "Cancel" in str(m.get("reply_markup")) and "cancel me" in (m.get("text") or "")), None)
+        return next(
+            (
+                m
+                for m in tg.bot_messages(chat["id"])
+                if "Cancel" in str(m.get("reply_markup")) and "cancel me" in (m.get("text") or "")
+            ),
+            None,
+        )
 
     line = await tg.wait_for(status_line, 10, "the status line with ✖ Cancel")
     await harness.press(line, "✖ Cancel", user)  # only the intake takes updates
@@ -240,8 +254,9 @@ class Forwarder:
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",
-                                                                             "x-telegram-bot-api-secret-token")}
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() in ("content-type", "x-telegram-bot-api-secret-token")
+        }
         ports = self.ports if self.fan_out else [next(self._next)]
         self.fan_out = False
         statuses = await asyncio.gather(*(self._post(port, body, headers) for port in ports))
@@ -264,8 +279,9 @@ async def test_two_webhook_replicas_keep_a_chats_taps_in_order(fleet, harness, t
     await forwarder.start()
     try:
         fleet.env.update(TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET)
-        replicas = await asyncio.gather(*(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}")
-                                          for p in ports))
+        replicas = await asyncio.gather(
+            *(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}") for p in ports)
+        )
         await fleet.start("worker")
         assert len(tg.calls_of("setWebhook")) == 2 and not tg.calls_of("getUpdates")  # the worker set none
         user, chat = harness.person()
@@ -273,13 +289,18 @@ async def test_two_webhook_replicas_keep_a_chats_taps_in_order(fleet, harness, t
         # a quick "16:9, then Generate", each tap to another replica
         harness.send(chat, user, "/imagine quick taps")
         keyboard = await harness.keyboard(chat["id"], timeout=20)
-        taps = [tg.press(keyboard, harness.button(keyboard, label)["callback_data"], user)
-                for label in ("16:9", "Generate")]
+        taps = [
+            tg.press(keyboard, harness.button(keyboard, label)["callback_data"], user) for label in ("16:9", "Generate")
+        ]
         (upload,) = await harness.result(chat["id"], timeout=20)
         assert [r.body["aspect_ratio"] for r in img.requests] == ["16:9"] and "16:9" in upload.params["caption"]
         assert all(tg.answered.get(q) is not None for q in taps)
-        tap_ports = [port for d in tg.webhook_deliveries if "callback_query" in d.update
-                     for port, _ in forwarder.routes[d.update["update_id"]]]
+        tap_ports = [
+            port
+            for d in tg.webhook_deliveries
+            if "callback_query" in d.update
+            for port, _ in forwarder.routes[d.update["update_id"]]
+        ]
         assert len(set(tap_ports)) == 2
 
         # one update that reached both replicas makes one job
@@ -297,8 +318,11 @@ async def test_two_webhook_replicas_keep_a_chats_taps_in_order(fleet, harness, t
         # a wrong secret is refused by every replica
         async with httpx.AsyncClient(timeout=10) as http:
             for port in ports:
-                wrong = await http.post(f"http://127.0.0.1:{port}/tg/hook", json={"update_id": 1},
-                                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET + "x"})
+                wrong = await http.post(
+                    f"http://127.0.0.1:{port}/tg/hook",
+                    json={"update_id": 1},
+                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET + "x"},
+                )
                 assert wrong.status_code == 403
     finally:
         await fleet.stop()
@@ -323,7 +347,7 @@ async def test_the_original_is_sent_after_its_worker_is_gone(fleet, harness, tg,
     photo = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
     await harness.press(photo, "📄 Original", user)
     document = await tg.wait_for(lambda: tg.calls_of("sendDocument"), 15, "the original as a file")
-    (_, data, _), = document[0].files.values()
+    ((_, data, _),) = document[0].files.values()
     assert data == img.image_for(img.requests[0])
     assert len(img.requests) == 1  # sent from the database, not made again
 
@@ -390,10 +414,15 @@ async def test_two_replicas_receiving_the_same_payment_credit_it_once(fleet, har
     forwarder = Forwarder(ports, "/tg/hook")
     await forwarder.start()
     try:
-        fleet.env.update(TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET, STARS_PACKS="100:50",
-                         USER_DAILY_QUOTA="2")
-        replicas = await asyncio.gather(*(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}")
-                                          for p in ports))
+        fleet.env.update(
+            TELEGRAM_WEBHOOK_URL=forwarder.url,
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            STARS_PACKS="100:50",
+            USER_DAILY_QUOTA="2",
+        )
+        replicas = await asyncio.gather(
+            *(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}") for p in ports)
+        )
         user, chat = harness.person()
         harness.send(chat, user, "/buy")
         offer = await harness.reply_text(chat["id"], "Choose a pack", timeout=20)
@@ -404,14 +433,21 @@ async def test_two_replicas_receiving_the_same_payment_credit_it_once(fleet, har
         again = tg.redeliver(first)  # round-robin: the other replica
         forwarder.fan_out = True
         tg.redeliver(first)  # to both replicas at once
-        await tg.wait_for(lambda: sum("successful_payment" in (d.update.get("message") or {})
-                                      for d in tg.webhook_deliveries) >= 3, 20, "three deliveries of the payment")
+        await tg.wait_for(
+            lambda: sum("successful_payment" in (d.update.get("message") or {}) for d in tg.webhook_deliveries) >= 3,
+            20,
+            "three deliveries of the payment",
+        )
         harness.send(chat, user, "/usage")  # handled after the payments: the chat's updates keep their order
         usage = await harness.reply_text(chat["id"], "Purchased", timeout=20)
         assert "Purchased: 100 credits" in usage["text"]
 
-        received = {port for update_id in (first["update_id"], again["update_id"])
-                    for port, status in forwarder.routes[update_id] if status == 200}
+        received = {
+            port
+            for update_id in (first["update_id"], again["update_id"])
+            for port, status in forwarder.routes[update_id]
+            if status == 200
+        }
         assert received == set(ports)
         rows = await fetch(fleet.database_url, "SELECT charge_id, credits FROM payments")
         assert [(r["charge_id"], r["credits"]) for r in rows] == [(charge, 100)]
@@ -431,10 +467,12 @@ async def test_inline_and_guest_requests_through_webhook_replicas_and_a_worker(f
     forwarder = Forwarder(ports, "/tg/hook")
     await forwarder.start()
     try:
-        fleet.env.update(TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET,
-                         INLINE_STORAGE_CHAT_ID=str(storage))
-        replicas = await asyncio.gather(*(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}")
-                                          for p in ports))
+        fleet.env.update(
+            TELEGRAM_WEBHOOK_URL=forwarder.url, TELEGRAM_WEBHOOK_SECRET=SECRET, INLINE_STORAGE_CHAT_ID=str(storage)
+        )
+        replicas = await asyncio.gather(
+            *(fleet.start(WORKER_CONCURRENCY="0", HTTP_PORT=str(p), name=f"replica-{p}") for p in ports)
+        )
         worker = await fleet.start("worker")
         allowed = tg.calls_of("setWebhook")[-1].params["allowed_updates"]
         assert {"inline_query", "chosen_inline_result", "guest_message"} <= set(allowed)
@@ -445,24 +483,33 @@ async def test_inline_and_guest_requests_through_webhook_replicas_and_a_worker(f
         answer = await tg.wait_for(lambda: tg.inline_answers.get(query_id), 10, "the inline answer")
         inline_id = tg.choose_inline_result(user, query_id, answer["results"][0]["id"], chat=group).inline_message_id
 
-        def image_count(count: int):  # noqa: ANN202
-            def probe():  # noqa: ANN202
+        def image_count(count: int):
+            def probe():
                 edits = [c for c in tg.calls_of("editMessageMedia") if c.params.get("inline_message_id") == inline_id]
                 return len(edits) >= count and "photo" in (tg.inline_message(inline_id) or {})
+
             return probe
 
         await tg.wait_for(image_count(1), 30, "the image in the inline message")
         assert "16:9 · 1K · 1376×768" in tg.inline_message(inline_id)["caption"]
-        again = next(b["callback_data"] for row in tg.inline_message(inline_id)["reply_markup"]["inline_keyboard"]
-                     for b in row if "Again" in b["text"])
+        again = next(
+            b["callback_data"]
+            for row in tg.inline_message(inline_id)["reply_markup"]["inline_keyboard"]
+            for b in row
+            if "Again" in b["text"]
+        )
         tg.press_inline(inline_id, again, user)
         await tg.wait_for(image_count(2), 30, "the image made again in the same message")
 
         guest = tg.send_guest_message(group, user, f"@{tg.username} a guest fox --ar 1:1 --size 1K")
         await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 10, "the guest answer")
-        await tg.wait_for(lambda: len(img.requests) == 3 and len(tg.calls_of("editMessageMedia")) == 3, 30,
-                          "the guest request's image")
+        await tg.wait_for(
+            lambda: len(img.requests) == 3 and len(tg.calls_of("editMessageMedia")) == 3,
+            30,
+            "the guest request's image",
+        )
         assert [r.body["prompt"] for r in img.requests] == ["a fox across processes"] * 2 + ["a guest fox"]
+
         async def worker_did_all() -> bool:
             return await metric(worker, "imagine_jobs_finished_total", outcome="done") == 3
 

@@ -9,7 +9,7 @@ import pytest
 HELPER = {"prompt_model": "gpt-4o-mini", "prompt_helper_timeout": 2}
 
 
-def rewrite(plan) -> str:  # noqa: ANN001
+def rewrite(plan) -> str:
     """The fake chat model's answer in these tests: a rewrite, or a translation, of the words in the data block."""
     words = plan.user.split("\n")[1]
     if "into English" in plan.system:
@@ -18,11 +18,11 @@ def rewrite(plan) -> str:  # noqa: ANN001
 
 
 @pytest.fixture(autouse=True)
-def chat_reply(img) -> None:  # noqa: ANN001
+def chat_reply(img) -> None:
     img.chat_reply = rewrite
 
 
-async def suggestion_shown(harness, tg, kb: dict, contains: str) -> dict:  # noqa: ANN001
+async def suggestion_shown(harness, tg, kb: dict, contains: str) -> dict:
     chat_id = kb["chat"]["id"]
     return await tg.wait_for(
         lambda: (m := tg.message(chat_id, kb["message_id"])) and contains in m["text"] and "Use it" in str(m) and m,
@@ -137,9 +137,7 @@ async def test_generate_while_the_helper_thinks_is_not_held_up(start_bot, harnes
     assert upload.params["caption"].startswith("a paper boat\n\n")
 
 
-async def test_translate_switch_translates_before_generating_and_the_caption_shows_both(
-    start_bot, harness, tg, img
-):
+async def test_translate_switch_translates_before_generating_and_the_caption_shows_both(start_bot, harness, tg, img):
     await start_bot(**HELPER)
     user, chat = harness.person(language_code="zh-hans")
     harness.send(chat, user, "/settings")

@@ -14,10 +14,16 @@ import pytest
 from bot.logs import setup_logging
 
 
-def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env={**base, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**base, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -27,10 +33,18 @@ def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> 
         ({"TELEGRAM_BOT_TOKEN": "123:abc"}, "IMAGE_API_KEY"),
         ({"TELEGRAM_BOT_TOKEN": "not-a-token", "IMAGE_API_KEY": "k"}, "TELEGRAM_BOT_TOKEN"),
         ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "DEFAULT_SIZE": "8K"}, "DEFAULT_SIZE"),
-        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "DEFAULT_ASPECT_RATIO": "7:3"}, "DEFAULT_ASPECT_RATIO"),
-        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "IMAGE_API_BASE_URL": "dmxapi.cn"}, "IMAGE_API_BASE_URL"),
-        ({"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "MAX_CONCURRENT_GENERATIONS": "0"},
-         "MAX_CONCURRENT_GENERATIONS"),
+        (
+            {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "DEFAULT_ASPECT_RATIO": "7:3"},
+            "DEFAULT_ASPECT_RATIO",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "IMAGE_API_BASE_URL": "dmxapi.cn"},
+            "IMAGE_API_BASE_URL",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k", "MAX_CONCURRENT_GENERATIONS": "0"},
+            "MAX_CONCURRENT_GENERATIONS",
+        ),
     ],
 )
 def test_bad_settings_exit_2_with_one_line(tmp_path, env, names):
@@ -47,16 +61,26 @@ def test_settings_come_from_dotenv(tmp_path):
     assert result.returncode == 2 and "DEFAULT_SIZE" in result.stderr
 
 
-
 async def test_wrong_token_is_refused(tmp_path, tg, img):
     env = {
-        "TELEGRAM_BOT_TOKEN": "999:WRONG", "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "IMAGE_API_BASE_URL": img.base_url, "DATA_DIR": str(tmp_path / "data"),
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": "999:WRONG",
+        "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err.decode()
     assert "TELEGRAM_BOT_TOKEN was refused" in err.decode() and "Traceback" not in err.decode()
@@ -108,18 +132,31 @@ async def test_no_secret_in_logs_or_chat(tg, img, start_bot, harness):
 def test_usual_url_slips_are_forgiven():
     from bot.config import Settings
 
-    settings = Settings(_env_file=None, telegram_bot_token="1:a", image_api_key="k",
-                        image_api_base_url="https://www.dmxapi.cn/v1/", telegram_api_base_url="http://localhost:8081",
-                        telegram_file_base_url="http://localhost:8081/")
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token="1:a",
+        image_api_key="k",
+        image_api_base_url="https://www.dmxapi.cn/v1/",
+        telegram_api_base_url="http://localhost:8081",
+        telegram_file_base_url="http://localhost:8081/",
+    )
     assert settings.image_api_base_url == "https://www.dmxapi.cn"
     assert settings.telegram_api_base_url == "http://localhost:8081/bot"
     assert settings.telegram_file_base_url == "http://localhost:8081/file/bot"
 
 
 def test_unreachable_bot_api_is_one_line(tmp_path):
-    result = _run_cli([], {"TELEGRAM_BOT_TOKEN": "123:abc", "IMAGE_API_KEY": "k",
-                           "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot", "DATA_DIR": str(tmp_path / "d"),
-                           "TELEGRAM_STARTUP_WAIT_SECONDS": "0"}, tmp_path)
+    result = _run_cli(
+        [],
+        {
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "IMAGE_API_KEY": "k",
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot",
+            "DATA_DIR": str(tmp_path / "d"),
+            "TELEGRAM_STARTUP_WAIT_SECONDS": "0",
+        },
+        tmp_path,
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Telegram Bot API" in lines[0] and "Traceback" not in result.stderr
@@ -131,8 +168,9 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     from aiohttp import web
 
     async def not_found(request: web.Request) -> web.Response:
-        return web.Response(status=404, text="<html><body><h1>404 Not Found</h1>nginx</body></html>",
-                            content_type="text/html")
+        return web.Response(
+            status=404, text="<html><body><h1>404 Not Found</h1>nginx</body></html>", content_type="text/html"
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", not_found)
@@ -143,13 +181,24 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     port = site._server.sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}/wrong/bot"
     env = {
-        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART", "IMAGE_API_KEY": img.api_key, "TELEGRAM_API_BASE_URL": url,
-        "IMAGE_API_BASE_URL": img.base_url, "DATA_DIR": str(tmp_path / "data"),
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART",
+        "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": url,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
     }
     try:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await runner.cleanup()

@@ -35,8 +35,13 @@ def free_port() -> int:
 
 def webhook_settings(port: int | None = None) -> dict:
     port = port or free_port()
-    return {"telegram_webhook_url": f"http://127.0.0.1:{port}/tg/hook", "telegram_webhook_secret": SECRET,
-            "telegram_webhook_max_connections": 7, "http_host": "127.0.0.1", "http_port": port}
+    return {
+        "telegram_webhook_url": f"http://127.0.0.1:{port}/tg/hook",
+        "telegram_webhook_secret": SECRET,
+        "telegram_webhook_max_connections": 7,
+        "http_host": "127.0.0.1",
+        "http_port": port,
+    }
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -50,8 +55,10 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 def update_of(chat: dict, user: dict, text: str, update_id: int = 10**6) -> dict:
     entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
-    return {"update_id": update_id, "message": {"message_id": 10**5, "date": 0, "chat": chat, "from": user,
-                                                "text": text, "entities": entities}}
+    return {
+        "update_id": update_id,
+        "message": {"message_id": 10**5, "date": 0, "chat": chat, "from": user, "text": text, "entities": entities},
+    }
 
 
 async def test_webhook_keyboard_flow(tg, start_bot, harness):
@@ -101,8 +108,7 @@ async def test_the_same_update_twice_makes_one_job(tg, start_bot, harness):
     await harness.result(chat["id"])
     delivered = next(d.update for d in tg.webhook_deliveries if "one cat" in str(d.update))
     async with httpx.AsyncClient() as http:
-        again = await http.post(running.settings.telegram_webhook_url, json=delivered,
-                                headers={SECRET_HEADER: SECRET})
+        again = await http.post(running.settings.telegram_webhook_url, json=delivered, headers={SECRET_HEADER: SECRET})
         assert again.status_code == 200  # acknowledged, so Telegram stops sending it
         harness.send(chat, user, "/help")  # in order after the duplicate, had it been queued
         await harness.reply_text(chat["id"], "/imagine")
@@ -111,13 +117,17 @@ async def test_the_same_update_twice_makes_one_job(tg, start_bot, harness):
     assert sample(metrics, "imagine_webhook_duplicates_total") == 1
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "5"}',
-                                  b'{"update_id": true}', b""])
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "5"}', b'{"update_id": true}', b""]
+)
 async def test_a_body_that_is_not_an_update_is_400(start_bot, body):
     running = await start_bot(**webhook_settings())
     async with httpx.AsyncClient() as http:
-        answer = await http.post(running.settings.telegram_webhook_url, content=body,
-                                 headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"})
+        answer = await http.post(
+            running.settings.telegram_webhook_url,
+            content=body,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        )
     assert answer.status_code == 400
 
 
@@ -171,7 +181,7 @@ async def test_readyz_follows_the_database_and_healthz_stays(start_bot, monkeypa
     started = []
     original = bot.app.start_services
 
-    async def keep(app, clock=None, **kwargs):  # noqa: ANN001, ANN003, ANN202 - the real start-up, kept
+    async def keep(app, clock=None, **kwargs):
         started.append(await original(app, clock, **kwargs))
         return started[-1]
 
@@ -198,7 +208,7 @@ async def test_readyz_follows_the_database_and_healthz_stays(start_bot, monkeypa
         await ready_is(200)
 
 
-async def _eventually(probe, timeout: float, what: str):  # noqa: ANN001, ANN202
+async def _eventually(probe, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while (value := await probe()) is None:
         if time.monotonic() > deadline:
@@ -288,8 +298,9 @@ async def test_logs_mask_every_secret_in_both_formats(tg, img, start_bot, harnes
         user, chat = harness.person()
         harness.send(chat, user, "/imagine logged --ar 1:1 --1k")
         await harness.result(chat["id"])
-        await tg.wait_for(lambda: '"outcome"' in stream.getvalue() or "1:1 · 1K: done" in stream.getvalue(), 10,
-                          "the job's line")
+        await tg.wait_for(
+            lambda: '"outcome"' in stream.getvalue() or "1:1 · 1K: done" in stream.getvalue(), 10, "the job's line"
+        )
         try:
             raise RuntimeError(f"token {tg.token} key {img.api_key} secret {SECRET}")
         except RuntimeError:
@@ -311,16 +322,23 @@ async def test_logs_mask_every_secret_in_both_formats(tg, img, start_bot, harnes
     assert failure["message"] == "failed with ***"
 
 
-@pytest.mark.parametrize(("values", "fragment"), [
-    ({"telegram_webhook_url": "https://bot.example.org/hook"}, "TELEGRAM_WEBHOOK_SECRET is not set"),
-    ({"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "has space"},
-     "TELEGRAM_WEBHOOK_SECRET is invalid"),
-    ({"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "x" * 257},
-     "TELEGRAM_WEBHOOK_SECRET is invalid"),
-    ({"telegram_webhook_url": "bot.example.org/hook", "telegram_webhook_secret": "ok"}, "TELEGRAM_WEBHOOK_URL"),
-    ({"telegram_webhook_max_connections": 0}, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
-    ({"log_format": "xml"}, "LOG_FORMAT"),
-])
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"telegram_webhook_url": "https://bot.example.org/hook"}, "TELEGRAM_WEBHOOK_SECRET is not set"),
+        (
+            {"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "has space"},
+            "TELEGRAM_WEBHOOK_SECRET is invalid",
+        ),
+        (
+            {"telegram_webhook_url": "https://bot.example.org/hook", "telegram_webhook_secret": "x" * 257},
+            "TELEGRAM_WEBHOOK_SECRET is invalid",
+        ),
+        ({"telegram_webhook_url": "bot.example.org/hook", "telegram_webhook_secret": "ok"}, "TELEGRAM_WEBHOOK_URL"),
+        ({"telegram_webhook_max_connections": 0}, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
+        ({"log_format": "xml"}, "LOG_FORMAT"),
+    ],
+)
 def test_service_settings_are_checked(values: dict, fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment) as raised:
         load_settings(_env_file=None, telegram_bot_token="1:a", image_api_key="k", **values)
@@ -344,13 +362,26 @@ async def test_a_taken_port_is_one_line_and_exit_2(tg, img, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         env = {
-            "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
-            "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-            "DATA_DIR": str(tmp_path / "data"), "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+            "TELEGRAM_BOT_TOKEN": tg.token,
+            "IMAGE_API_KEY": img.api_key,
+            "IMAGE_API_BASE_URL": img.base_url,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
         }
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err.decode()
     last = err.decode().strip().splitlines()[-1]
@@ -361,14 +392,26 @@ async def test_sigterm_in_webhook_mode_drains_like_polling(make_settings, tg, im
     """SIGTERM with the HTTP server running: the running image still finishes and the exit is clean."""
     settings = make_settings()
     env = {
-        "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key, "IMAGE_API_BASE_URL": img.base_url,
-        "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "DATA_DIR": str(settings.data_dir), "SHUTDOWN_GRACE_SECONDS": "10",
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "IMAGE_API_KEY": img.api_key,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "DATA_DIR": str(settings.data_dir),
+        "SHUTDOWN_GRACE_SECONDS": "10",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
         **{key.upper(): str(value) for key, value in webhook_settings().items()},
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await tg.wait_for(lambda: proc.returncode is not None or tg.webhook, 20, "the webhook to be set")
         user, chat = harness.person()

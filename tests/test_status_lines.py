@@ -7,8 +7,9 @@ from tests.status_stages import QUEUED, SENDING, WORKING, assert_forward, line_h
 from tests.test_edits_and_variants import picture
 
 
-async def test_an_edit_in_chinese_waits_says_editing_once_the_api_works_and_counts_in_chinese(start_bot, harness,
-                                                                                              tg, img):
+async def test_an_edit_in_chinese_waits_says_editing_once_the_api_works_and_counts_in_chinese(
+    start_bot, harness, tg, img
+):
     await start_bot(max_concurrent_generations=1)
     first, first_chat = harness.person()
     user, chat = harness.person(language_code="zh-hans")

@@ -15,8 +15,20 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.store import TooManyPresets, make_store
 from bot.styles import Style, StyleFileError, builtin_styles, load_library
 
-ISSUE_STYLES = {"photo", "cinematic", "anime", "watercolour", "oil-painting", "pencil-sketch", "pixel-art", "3d-clay",
-                "isometric", "comic", "cyberpunk", "figurine"}
+ISSUE_STYLES = {
+    "photo",
+    "cinematic",
+    "anime",
+    "watercolour",
+    "oil-painting",
+    "pencil-sketch",
+    "pixel-art",
+    "3d-clay",
+    "isometric",
+    "comic",
+    "cyberpunk",
+    "figurine",
+}
 
 
 def picture(colour: tuple[int, int, int] = (200, 80, 40), size: tuple[int, int] = (320, 240)) -> bytes:
@@ -25,15 +37,16 @@ def picture(colour: tuple[int, int, int] = (200, 80, 40), size: tuple[int, int] 
     return out.getvalue()
 
 
-def markup_of(tg, message: dict) -> str:  # noqa: ANN001
+def markup_of(tg, message: dict) -> str:
     return str((tg.message(message["chat"]["id"], message["message_id"]) or message).get("reply_markup"))
 
 
-async def markup_says(tg, message: dict, text: str) -> None:  # noqa: ANN001
+async def markup_says(tg, message: dict, text: str) -> None:
     await tg.wait_for(lambda: text in markup_of(tg, message), 10, f"{text!r} on the keyboard")
 
 
 # ---- the library ----
+
 
 def test_the_built_in_library_has_the_issues_styles_in_every_language():
     styles = builtin_styles()
@@ -56,7 +69,9 @@ def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
     good.write_text(
         '[[style]]\nname = "desk"\ntemplate = "{prompt} on my desk"\npictures = ["desk.png"]\n'
         'labels = { en = "Desk", zh = "书桌" }\noptions = { ratio = "4:3", size = "2k" }\n'
-        '[[style]]\nname = "anime"\ntemplate = "{prompt}, in our own anime look"\n', encoding="utf-8")
+        '[[style]]\nname = "anime"\ntemplate = "{prompt}, in our own anime look"\n',
+        encoding="utf-8",
+    )
     library = load_library(good)
     names = [s.name for s in library]
     assert names[-1] == "desk" and len(names) == len(builtin_styles()) + 1
@@ -71,7 +86,8 @@ def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
         '[[style]]\nname = "two words"\ntemplate = "x"\n'
         '[[style]]\nname = "big"\ntemplate = "' + "y" * 2001 + '"\noptions = { ratio = "7:5", model = "z" }\n'
         '[[style]]\nname = "pics"\ntemplate = "{prompt}"\npictures = ["missing.png"]\nlabels = { fr = "Images" }\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     with pytest.raises(StyleFileError) as caught:
         load_library(bad)
     problems = caught.value.problems
@@ -89,8 +105,8 @@ def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
 
 # ---- the keyboard and the flags ----
 
-async def test_a_style_from_the_keyboard_is_sent_upstream_named_in_the_caption_and_kept_by_again(
-        bot, harness, tg, img):
+
+async def test_a_style_from_the_keyboard_is_sent_upstream_named_in_the_caption_and_kept_by_again(bot, harness, tg, img):
     user, chat = harness.person()
     harness.send(chat, user, "/imagine a lighthouse")
     kb = await harness.keyboard(chat["id"])
@@ -151,8 +167,11 @@ async def test_style_flags_by_name_or_label_and_unknown_names_get_the_closest(bo
     await harness.result(chat["id"], count=2)
     assert img.requests[1].images == [photo] and "collectible figurine." in img.requests[1].body["prompt"]
     harness.send(chat, user, "a cat --style oil-painting")  # a private chat's plain text
-    kb = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if "🎨 油画" in str(m.get("reply_markup"))),
-                                        None), 10, "the keyboard")
+    kb = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "🎨 油画" in str(m.get("reply_markup"))), None),
+        10,
+        "the keyboard",
+    )
     assert "🎨 风格：油画" in kb["text"]
 
 
@@ -161,7 +180,8 @@ async def test_a_style_file_brings_its_pictures_to_every_request(start_bot, harn
     (tmp_path / "desk.jpg").write_bytes(desk)
     (tmp_path / "styles.toml").write_text(
         '[[style]]\nname = "desk"\ntemplate = "put {prompt} on the desk of the picture"\npictures = ["desk.jpg"]\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     await start_bot(styles_file=str(tmp_path / "styles.toml"))
     user, chat = harness.person()
     harness.send(chat, user, "/imagine a mug --style desk --ar 1:1 --1k")
@@ -172,6 +192,7 @@ async def test_a_style_file_brings_its_pictures_to_every_request(start_bot, harn
 
 
 # ---- presets ----
+
 
 async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, harness, tg, img):
     alice, admin = tg.user(21, "Alice"), tg.user(22, "Admin")
@@ -201,9 +222,18 @@ async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, ha
     assert "1 of this group, 1 of yours" in listing["text"]
     assert [b["text"] for b in harness.buttons(listing)] == ["👥 sunny", "👤 mine"]
     await harness.press(listing, "👤 mine", alice)
-    kb = await tg.wait_for(lambda: next((m for m in reversed(tg.bot_messages(group["id"]))
-                                         if "Generate" in str(m.get("reply_markup"))
-                                         and m["message_id"] != kb["message_id"]), None), 10, "a preset's keyboard")
+    kb = await tg.wait_for(
+        lambda: next(
+            (
+                m
+                for m in reversed(tg.bot_messages(group["id"]))
+                if "Generate" in str(m.get("reply_markup")) and m["message_id"] != kb["message_id"]
+            ),
+            None,
+        ),
+        10,
+        "a preset's keyboard",
+    )
     assert "🎨 mine" in markup_of(tg, kb)
     await harness.press(kb, "Generate", alice)
     await harness.result(group["id"], count=2)
@@ -247,8 +277,9 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     await harness.reply_text(chat["id"], "“fig” brings 2 pictures and your request has 13")
 
     harness.send(chat, user, "/preset export")
-    exported = await tg.wait_for(lambda: next((m for m in tg.bot_messages(chat["id"]) if m.get("document")), None),
-                                 10, "the export")
+    exported = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if m.get("document")), None), 10, "the export"
+    )
     data = tg.file_bytes(exported["document"]["file_id"])
     assert [p["name"] for p in json.loads(data)["presets"]] == ["fig"]
 
@@ -265,7 +296,7 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     file_message = tg.send_document(group, admin, data, "presets.json", "application/json")
     harness.send(group, admin, "/preset import", reply_to=file_message)
     await harness.reply_text(group["id"], "Imported 1 presets: fig")
-    junk = tg.send_document(group, admin, b"{\"not\": 1}", "junk.json", "application/json")
+    junk = tg.send_document(group, admin, b'{"not": 1}', "junk.json", "application/json")
     harness.send(group, admin, "/preset import", reply_to=junk)
     await harness.reply_text(group["id"], "not an export of presets")
 

@@ -7,13 +7,13 @@ import asyncio
 from bot.tasks import wait_set
 
 
-async def _loop(wait, event: asyncio.Event) -> None:  # noqa: ANN001
+async def _loop(wait, event: asyncio.Event) -> None:
     while True:
         await wait(event)
         event.clear()
 
 
-async def _cancel_as_it_is_set(wait) -> asyncio.Task:  # noqa: ANN001
+async def _cancel_as_it_is_set(wait) -> asyncio.Task:
     event = asyncio.Event()
     task = asyncio.create_task(_loop(wait, event))
     await asyncio.sleep(0.01)

@@ -86,8 +86,12 @@ async def test_progress_edits_are_coalesced_and_never_go_before_a_result(tg, mak
     app = build_application(make_settings(telegram_max_messages_per_second=2))
     async with app:
         status = await app.bot.send_message(42, "Queued — 5 ahead")  # the overall budget: 2 → 1
-        progress = [app.bot.edit_message_text(f"Queued — {n} ahead", chat_id=42, message_id=status.message_id,
-                                              rate_limit_args={"progress": True}) for n in (4, 3, 2, 1)]
+        progress = [
+            app.bot.edit_message_text(
+                f"Queued — {n} ahead", chat_id=42, message_id=status.message_id, rate_limit_args={"progress": True}
+            )
+            for n in (4, 3, 2, 1)
+        ]
         tasks = [asyncio.create_task(p) for p in progress]
         await asyncio.sleep(0)  # the edits are waiting, each newer one in place of the older
         photo = asyncio.create_task(app.bot.send_photo(43, photo=png()))
@@ -104,8 +108,11 @@ async def test_a_final_edit_is_not_overwritten_by_an_older_progress_edit(tg, mak
     app = build_application(make_settings(telegram_max_messages_per_second=2))
     async with app:
         status = await app.bot.send_message(42, "Generating… 1 s")
-        stale = asyncio.create_task(app.bot.edit_message_text(
-            "Generating… 2 s", chat_id=42, message_id=status.message_id, rate_limit_args={"progress": True}))
+        stale = asyncio.create_task(
+            app.bot.edit_message_text(
+                "Generating… 2 s", chat_id=42, message_id=status.message_id, rate_limit_args={"progress": True}
+            )
+        )
         await asyncio.sleep(0)
         await asyncio.wait_for(app.bot.edit_message_text("Done", chat_id=42, message_id=status.message_id), 10)
         assert await asyncio.wait_for(stale, 10) is True
@@ -119,8 +126,9 @@ async def test_replicas_share_the_overall_rate(tg, make_settings):
     async with app:
         sends = [asyncio.create_task(app.bot.send_message(100 + i, "hello")) for i in range(14)]
         try:
-            await tg.wait_for(lambda: (c := tg.calls_of("sendMessage")) and c[-1].at - c[0].at >= 3.0, 15,
-                              "3 s of sending")
+            await tg.wait_for(
+                lambda: (c := tg.calls_of("sendMessage")) and c[-1].at - c[0].at >= 3.0, 15, "3 s of sending"
+            )
         finally:
             for task in sends:
                 task.cancel()
@@ -165,13 +173,25 @@ async def test_a_flooding_user_is_not_flooded_back_and_others_are_answered(start
 async def test_sigterm_stops_in_time_under_a_pending_flood_wait(tmp_path, tg, img):
     """A 55 s flood wait (under the 60 s bound, so waited for in line) must not hold a stop."""
     env = {
-        "TELEGRAM_BOT_TOKEN": tg.token, "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "IMAGE_API_BASE_URL": img.base_url, "DATA_DIR": str(tmp_path / "data"), "SHUTDOWN_GRACE_SECONDS": "1",
-        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "SHUTDOWN_GRACE_SECONDS": "1",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await tg.wait_for(lambda: tg.calls_of("getUpdates") or proc.returncode is not None, 30, "the bot to poll")
         user = tg.user(4242, "Flooded")
@@ -231,8 +251,15 @@ async def test_a_tap_is_redrawn_ahead_of_a_crowds_status_lines(start_bot, harnes
 
     await tg.wait_for(lambda: len(lines_sent()) >= 2, 10, "the crowd's first status lines")
     await harness.press(keyboard, "16:9", tapper)
-    redraw = (await tg.wait_for(lambda: [c for c in tg.calls if c.method.startswith("editMessage")
-                                         and int(c.params["chat_id"]) == chat["id"]], 15, "the redraw"))[0]
+    redraw = (
+        await tg.wait_for(
+            lambda: [
+                c for c in tg.calls if c.method.startswith("editMessage") and int(c.params["chat_id"]) == chat["id"]
+            ],
+            15,
+            "the redraw",
+        )
+    )[0]
     await tg.wait_for(lambda: len(lines_sent()) == len(crowd), 15, "every status line of the crowd")
     after = [c for c in lines_sent() if c.at > redraw.at]
     assert len(after) >= len(crowd) // 2  # without the tap's priority it went after all of them

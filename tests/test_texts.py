@@ -57,9 +57,11 @@ def test_every_language_has_every_key_with_the_same_placeholders(lang):
 def test_traditional_chinese_is_written_in_traditional_characters():
     """Characters of Simplified Chinese that Traditional writes otherwise (the three texts once missing from
     Traditional Chinese fell back to English; a copy of the Simplified ones would be as wrong)."""
-    simplified = set("万与个为么仅从们会体关内册写删别务动单压参发变启员响图坏处复够对将属并应开张当态总戏报拦择损换数断"
-                     "无时显暂机条来检没满滤灯点状现画盖盘简红约纸经绘给绝继续编缩网联腾获视认让许设识诉试该语误说请"
-                     "调败贴赠跃轮载辑边过还这进远选钟钥钮错长问间队随静页项频题额黄")
+    simplified = set(
+        "万与个为么仅从们会体关内册写删别务动单压参发变启员响图坏处复够对将属并应开张当态总戏报拦择损换数断"
+        "无时显暂机条来检没满滤灯点状现画盖盘简红约纸经绘给绝继续编缩网联腾获视认让许设识诉试该语误说请"
+        "调败贴赠跃轮载辑边过还这进远选钟钥钮错长问间队随静页项频题额黄"
+    )
     wrong = {key: sorted(simplified & set(text)) for key, text in TEXTS["zh-hant"].items() if simplified & set(text)}
     assert wrong == {}
 
@@ -90,12 +92,19 @@ def test_every_kind_the_code_records_is_in_the_table():
     errors = [imagegen.ImageGenError, *_subclasses(imagegen.ImageGenError)]
     assert {error.kind for error in errors} <= set(KINDS)
     assert all(error.retryable == KINDS[error.kind].retryable for error in errors)
-    assert {imagegen.RateLimitedError.retryable, imagegen.UpstreamError.retryable, imagegen.GenerationTimeout.retryable,
-            imagegen.AuthError.retryable, imagegen.BadAnswerError.retryable} == {True, False}
+    assert {
+        imagegen.RateLimitedError.retryable,
+        imagegen.UpstreamError.retryable,
+        imagegen.GenerationTimeout.retryable,
+        imagegen.AuthError.retryable,
+        imagegen.BadAnswerError.retryable,
+    } == {True, False}
     assert delivery.DeliveryError.kind in KINDS
     refused = {kind for source in SOURCES.values() for kind in re.findall(r'UnusableReference\(\s*"(\w+)"', source)}
     assert refused and {f"reference_{kind}" for kind in refused} <= set(KINDS)
-    recorded = {kind for source in SOURCES.values() for kind in re.findall(r'\b_fail(?:ed)?\(\s*\w+,\s*"(\w+)"', source)}
+    recorded = {
+        kind for source in SOURCES.values() for kind in re.findall(r'\b_fail(?:ed)?\(\s*\w+,\s*"(\w+)"', source)
+    }
     recorded |= set(re.findall(r'error_kind="(\w+)"', SOURCES[BOT / "store" / "leases.py"]))
     assert recorded and recorded <= set(KINDS)
     assert ADMIN_ALERTS == {"auth", "quota", "endpoint", "storage"}
@@ -112,20 +121,30 @@ def test_an_unknown_or_missing_kind_reads_as_the_bots_own_failure():
     assert t(text_key("reference_download"), "zh-TW", number=2, name="a.png").startswith("無法從 Telegram 下載參考圖 2")
 
 
-@pytest.mark.parametrize("kind", ["bad_answer", "too_many_pixels", "reference_too_many_pixels",
-                                  "reference_animated"])
+@pytest.mark.parametrize("kind", ["bad_answer", "too_many_pixels", "reference_too_many_pixels", "reference_animated"])
 def test_stats_name_every_kind_in_the_admins_language(kind):
     origin = Origin(1, 1)
-    jobs = [Job(f"j{n}", origin, ImageRequest("x", AspectRatio.SQUARE, Resolution.K1), status=JobStatus.FAILED,
-                error_kind=k) for n, k in enumerate([kind, None])]
+    jobs = [
+        Job(
+            f"j{n}", origin, ImageRequest("x", AspectRatio.SQUARE, Resolution.K1), status=JobStatus.FAILED, error_kind=k
+        )
+        for n, k in enumerate([kind, None])
+    ]
     for lang in TEXTS:
         text = stats_text(jobs, 0, lang)
         assert kind not in text and t(f"kind_{kind}", lang) in text and t("kind_unknown", lang) in text
 
 
 def test_a_failure_kind_no_longer_known_is_shown_to_admins_as_stored():
-    jobs = [Job("j", Origin(1, 1), ImageRequest("x", AspectRatio.SQUARE, Resolution.K1), status=JobStatus.FAILED,
-                error_kind="from_a_newer_version")]
+    jobs = [
+        Job(
+            "j",
+            Origin(1, 1),
+            ImageRequest("x", AspectRatio.SQUARE, Resolution.K1),
+            status=JobStatus.FAILED,
+            error_kind="from_a_newer_version",
+        )
+    ]
     assert "from_a_newer_version 1" in stats_text(jobs, 0, "en")
 
 
@@ -137,13 +156,16 @@ def test_traditional_chinese_users_get_their_own_sentences(lang):
         assert (text == EN[key].format(number=3, name="cat.png")) == (lang == "en"), (lang, key)
 
 
-@pytest.mark.parametrize(("error", "words"), [
-    (imagegen.BadAnswerError("answer refused: nested too deep"), "no working service sends"),
-    (imagegen.TooManyPixelsError("9000×9000 is far beyond"), "far larger than any size it offers"),
-    (imagegen.SpoolFullError("cannot write to /out: No space left on device"), "no space left on the disk"),
-    (imagegen.AuthError("invalid token", status=401), "refused IMAGE_API_KEY"),
-    (imagegen.EndpointError("not found", status=404), "nothing answers image requests at https://gw.test/v1"),
-])
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (imagegen.BadAnswerError("answer refused: nested too deep"), "no working service sends"),
+        (imagegen.TooManyPixelsError("9000×9000 is far beyond"), "far larger than any size it offers"),
+        (imagegen.SpoolFullError("cannot write to /out: No space left on device"), "no space left on the disk"),
+        (imagegen.AuthError("invalid token", status=401), "refused IMAGE_API_KEY"),
+        (imagegen.EndpointError("not found", status=404), "nothing answers image requests at https://gw.test/v1"),
+    ],
+)
 def test_the_operator_hears_what_failed(error, words):
     line = shell_error(error, "https://gw.test/v1")
     assert words in line and error.detail in line and "the image API failed" not in line

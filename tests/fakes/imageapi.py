@@ -109,24 +109,61 @@ from tests.fakes.imagemodels import (
 )
 
 __all__ = [
-    "B64_STYLES", "CHAT_JUNK_KINDS", "CHAT_MODELS", "CHAT_STREAM_KINDS", "FORMATS", "GEMINI_JUNK_KINDS", "JUNK_KINDS",
-    "MAX_IMAGES", "MAX_PROMPT", "RATIOS", "SIZES", "SIZE_NAMES", "STREAM_KINDS", "ChatRecorded", "FakeImageAPI",
-    "Recorded", "pixel_bomb_png",
+    "B64_STYLES",
+    "CHAT_JUNK_KINDS",
+    "CHAT_MODELS",
+    "CHAT_STREAM_KINDS",
+    "FORMATS",
+    "GEMINI_JUNK_KINDS",
+    "JUNK_KINDS",
+    "MAX_IMAGES",
+    "MAX_PROMPT",
+    "RATIOS",
+    "SIZES",
+    "SIZE_NAMES",
+    "STREAM_KINDS",
+    "ChatRecorded",
+    "FakeImageAPI",
+    "Recorded",
+    "pixel_bomb_png",
 ]
 
 JUNK_KINDS = (  # answers in the OpenAI-style shape (nano-banana-2, gpt-image-2, Seedream)
-    "empty_data", "no_data", "neither_field", "not_json",
-    "url_not_image", "url_404", "b64_not_image", "b64_invalid",
+    "empty_data",
+    "no_data",
+    "neither_field",
+    "not_json",
+    "url_not_image",
+    "url_404",
+    "b64_not_image",
+    "b64_invalid",
     # shapes no working gateway sends
-    "url_broken", "url_not_string", "url_ftp", "b64_not_string", "data_not_list", "item_not_object", "deep_json",
+    "url_broken",
+    "url_not_string",
+    "url_ftp",
+    "b64_not_string",
+    "data_not_list",
+    "item_not_object",
+    "deep_json",
     "not_object",
 )
 #: Gemini's refusals and odd answers: a blocked prompt (``promptFeedback.blockReason``, no candidates), a candidate
 #: stopped for ``SAFETY`` / ``IMAGE_SAFETY`` (with a text part) / ``PROHIBITED_CONTENT`` and no image, a text-only
 #: candidate. The kinds of ``JUNK_KINDS`` that have a Gemini meaning are answered in Gemini's shape too.
 GEMINI_JUNK_KINDS = ("prompt_blocked", "safety", "image_safety", "prohibited_content", "text_only")
-_GEMINI_SHARED_JUNK = ("empty_data", "no_data", "neither_field", "not_json", "b64_not_image", "b64_invalid",
-                       "b64_not_string", "data_not_list", "item_not_object", "deep_json", "not_object")
+_GEMINI_SHARED_JUNK = (
+    "empty_data",
+    "no_data",
+    "neither_field",
+    "not_json",
+    "b64_not_image",
+    "b64_invalid",
+    "b64_not_string",
+    "data_not_list",
+    "item_not_object",
+    "deep_json",
+    "not_object",
+)
 STREAM_KINDS = ("endless", "drip", "big_b64", "endless_url", "drip_url")
 B64_STYLES = ("mime", "spaces", "no_padding", "urlsafe", "data_url", "escaped_slashes")
 
@@ -149,8 +186,16 @@ _CHAT_ERROR_KINDS = {  # status -> (type, code) of an injected chat error's defa
     503: ("server_error", None),
     504: ("upstream_error", "gateway_timeout"),
 }
-GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 _HTML_PAGE = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>not an image</body></html>"
 _B64_INVALID = "@@not-base64@@"  # 9 alphabet characters: no base64 decoder accepts it
 _IMAGE_CACHE: dict[tuple[int, int, bool, bool, str], bytes] = {}  # shared by all instances (and tests)
@@ -233,7 +278,7 @@ def _b64(data: bytes, style: str | None, ctype: str = "image/png") -> str:
     if style == "mime":
         return base64.encodebytes(data).decode("ascii")  # a line break every 76 characters
     if style == "spaces":
-        return " ".join(text[i:i + 64] for i in range(0, len(text), 64))
+        return " ".join(text[i : i + 64] for i in range(0, len(text), 64))
     if style == "no_padding":
         return text.rstrip("=")
     if style == "urlsafe":
@@ -245,6 +290,7 @@ def _b64(data: bytes, style: str | None, ctype: str = "image/png") -> str:
 
 def pixel_bomb_png(width: int = 12_000, height: int = 12_000) -> bytes:
     """A valid, tiny PNG (1-bit, all black) whose decoded bitmap is huge: 12000×12000 is 144 Mpx."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -260,8 +306,8 @@ def single_idat(png: bytes) -> bytes:
     chunks): a reader that takes a chunk whole holds the whole image."""
     pos, kept, idat = 8, [], bytearray()
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        body = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        body = png[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IDAT":
             idat += body
@@ -295,8 +341,12 @@ class FakeImageAPI:
     its chat model ids (default: ``CHAT_MODELS``; an id the fake does not list is served with default limits).
     """
 
-    def __init__(self, api_key: str = "sk-test-key", models: Iterable[str] | None = None,
-                 chat_models: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str = "sk-test-key",
+        models: Iterable[str] | None = None,
+        chat_models: Iterable[str] | None = None,
+    ) -> None:
         self.api_key = api_key
         self.models: set[str] = set(MODEL_IDS if models is None else models)
         self.chat_models: set[str] = set(CHAT_MODELS if chat_models is None else chat_models)
@@ -479,7 +529,7 @@ class FakeImageAPI:
         if found[0] == b"endless":
             return await self._write_stream(request, b"\x89PNG\r\n\x1a\n", itertools.repeat(b"\0" * 65536))
         if found[1] == "drip":
-            drip = (found[0][i:i + 1] for i in range(len(found[0])))
+            drip = (found[0][i : i + 1] for i in range(len(found[0])))
             return await self._write_stream(request, b"", drip, pause=self.drip_interval)
         return web.Response(body=found[0], content_type=found[1])
 
@@ -502,8 +552,9 @@ class FakeImageAPI:
         try:
             try:
                 files = Files()
-                complaint = await (self._read_multipart(request, rec, files) if route == "edits"
-                                   else self._read_json(request, rec))
+                complaint = await (
+                    self._read_multipart(request, rec, files) if route == "edits" else self._read_json(request, rec)
+                )
                 plan = self._plan(request, rec, route, complaint, files)
                 shape = ERROR_SHAPE[plan.model]
                 rec.prompt, rec.image_urls = plan.prompt, plan.image_urls
@@ -576,11 +627,16 @@ class FakeImageAPI:
         if model is None or model == GEMINI:
             raise Refused(400, f"model {model_id} is not supported on {request.path}", code="model_not_found")
         if model_id not in self.models:
-            raise Refused(503, f"当前分组 default 下对于模型 {model_id} 无可用渠道",
-                          type_="new_api_error", code="model_not_found")
+            raise Refused(
+                503, f"当前分组 default 下对于模型 {model_id} 无可用渠道", type_="new_api_error", code="model_not_found"
+            )
         if model == SEEDREAM and route == "edits":
-            raise Refused(404, f"model {model_id} does not support {request.path}: send its references as `image` "
-                               "to /v1/images/generations", code="unsupported_endpoint")
+            raise Refused(
+                404,
+                f"model {model_id} does not support {request.path}: send its references as `image` "
+                "to /v1/images/generations",
+                code="unsupported_endpoint",
+            )
         if complaint:
             raise Refused(400, complaint)
         return check(model, route == "edits", rec.body, files)
@@ -591,8 +647,9 @@ class FakeImageAPI:
         model_id, _, method = request.match_info["target"].partition(":")
         rec.model = model_id
         if method != "generateContent":
-            raise Refused(404, f"Method {method!r} of models/{model_id} is not found (only generateContent is)",
-                          "google")
+            raise Refused(
+                404, f"Method {method!r} of models/{model_id} is not found (only generateContent is)", "google"
+            )
         if complaint:
             raise Refused(400, f"Invalid JSON payload received: {complaint}", "google")
         if MODEL_IDS.get(model_id) != GEMINI:
@@ -612,8 +669,13 @@ class FakeImageAPI:
         key = (key or "").removeprefix("Bearer ")
         slots = self._key_slots.setdefault((key, self.key_limit), asyncio.Semaphore(self.key_limit))
         if self.key_limit_refuses and slots.locked():
-            raise Refused(429, f"concurrency limit of {self.key_limit} for this key reached", shape, "upstream_error",
-                          "rate_limit_exceeded")
+            raise Refused(
+                429,
+                f"concurrency limit of {self.key_limit} for this key reached",
+                shape,
+                "upstream_error",
+                "rate_limit_exceeded",
+            )
         return slots
 
     async def _answer(self, rec: Recorded, request: web.Request, delay: float, plan: Plan) -> web.StreamResponse:
@@ -637,8 +699,15 @@ class FakeImageAPI:
             return web.Response(text=text, content_type="application/json")
         return web.json_response(answer)
 
-    def _injected_failure(self, shape: str, rid: str, status: int, body: dict | str | None, headers: dict | None,
-                          kinds: dict[int, tuple[str, str | None]] = _ERROR_KINDS) -> web.Response:
+    def _injected_failure(
+        self,
+        shape: str,
+        rid: str,
+        status: int,
+        body: dict | str | None,
+        headers: dict | None,
+        kinds: dict[int, tuple[str, str | None]] = _ERROR_KINDS,
+    ) -> web.Response:
         if body is None:
             type_, code = kinds.get(status, ("upstream_error", "bad_response_status_code"))
             response = self._error(Refused(status, f"injected {status}", shape, type_, code), rid)
@@ -665,22 +734,33 @@ class FakeImageAPI:
             data, ctype = pictures[0]
             parts: list[dict] = [{"text": f"Here is {plan.prompt[:40]!r}."}] if plan.text else []
             parts.append({"inlineData": {"mimeType": ctype, "data": _b64(data, self.b64_style, ctype)}})
-            return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
-                    "usageMetadata": self._gemini_usage(plan), "modelVersion": GEMINI, "responseId": rid}
-        items = [self._item(fmt, self._file_name(rid, i, plan.fmt), data, ctype)
-                 for i, (data, ctype) in enumerate(pictures)]
+            return {
+                "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": self._gemini_usage(plan),
+                "modelVersion": GEMINI,
+                "responseId": rid,
+            }
+        items = [
+            self._item(fmt, self._file_name(rid, i, plan.fmt), data, ctype) for i, (data, ctype) in enumerate(pictures)
+        ]
         answer: dict[str, Any] = {"created": int(time.time()), "data": items}
         w, h = plan.sizes[0]
         if plan.model == GPT:
-            answer.update(background="opaque", output_format=plan.fmt, quality=rec.body.get("quality", "auto"),
-                          size=f"{w}x{h}", usage={"input_tokens": 50, "output_tokens": 1056 * len(items),
-                                                  "total_tokens": 50 + 1056 * len(items)})
+            answer.update(
+                background="opaque",
+                output_format=plan.fmt,
+                quality=rec.body.get("quality", "auto"),
+                size=f"{w}x{h}",
+                usage={"input_tokens": 50, "output_tokens": 1056 * len(items), "total_tokens": 50 + 1056 * len(items)},
+            )
         elif plan.model == SEEDREAM:
             for item, (data, _) in zip(items, pictures):
                 found = image_size(data)  # image_next may serve anything
                 item["size"] = "{}x{}".format(*(found[1] if found else (w, h)))
-            answer.update(model=rec.model, usage={"generated_images": len(items), "output_tokens": w * h // 256,
-                                                  "total_tokens": w * h // 256})
+            answer.update(
+                model=rec.model,
+                usage={"generated_images": len(items), "output_tokens": w * h // 256, "total_tokens": w * h // 256},
+            )
         return answer
 
     @staticmethod
@@ -698,8 +778,9 @@ class FakeImageAPI:
         self._files[name] = (payload, ctype)
         return {"url": f"{self.base_url}/files/{name}"}
 
-    async def _hostile_stream(self, request: web.Request, rec: Recorded, plan: Plan, kind: str,
-                              size: int) -> web.StreamResponse:
+    async def _hostile_stream(
+        self, request: web.Request, rec: Recorded, plan: Plan, kind: str, size: int
+    ) -> web.StreamResponse:
         rid = rec.request_id
         gemini = plan.model == GEMINI
         if gemini:
@@ -722,17 +803,19 @@ class FakeImageAPI:
             return await self._write_stream(request, head, itertools.repeat(b"A" * 65536), rid)
         if kind == "big_b64":
             zeros = base64.b64encode(bytes(3 * 65536))  # whole 3-byte groups: the pieces join into one base64
-            pieces = itertools.chain(itertools.repeat(zeros, size // (3 * 65536)),
-                                     [base64.b64encode(bytes(size % (3 * 65536))), tail])
+            pieces = itertools.chain(
+                itertools.repeat(zeros, size // (3 * 65536)), [base64.b64encode(bytes(size % (3 * 65536))), tail]
+            )
             return await self._write_stream(request, head, pieces, rid)
         png = _with_text_chunk(await self._base_image(64, 64, "png"), "fake-request-id", rid)
         self._served[rid] = [png]
         body = head + base64.b64encode(png) + tail
-        drip = (body[i:i + 1] for i in range(len(body)))
+        drip = (body[i : i + 1] for i in range(len(body)))
         return await self._write_stream(request, b"", drip, rid, pause=self.drip_interval)
 
-    async def _write_stream(self, request: web.Request, head: bytes, pieces: Any, rid: str = "",
-                            pause: float = 0.0) -> web.StreamResponse:
+    async def _write_stream(
+        self, request: web.Request, head: bytes, pieces: Any, rid: str = "", pause: float = 0.0
+    ) -> web.StreamResponse:
         """A 200 written piece by piece (no length, so the reader cannot know the end) until the pieces run out
         or the reader hangs up."""
         response = web.StreamResponse(headers={"Content-Type": "application/json", "X-Request-Id": rid or _new_id()})
@@ -837,7 +920,8 @@ class FakeImageAPI:
         if future is None:
             future = self._pending[key] = asyncio.ensure_future(asyncio.to_thread(_make_image, *key))
             future.add_done_callback(
-                lambda f: f.cancelled() or f.exception() or _IMAGE_CACHE.setdefault(key, f.result()))
+                lambda f: f.cancelled() or f.exception() or _IMAGE_CACHE.setdefault(key, f.result())
+            )
         return await asyncio.shield(future)  # a cancelled request does not spoil the shared work
 
     # ---- chat ------------------------------------------------------------------------------
@@ -876,8 +960,10 @@ class FakeImageAPI:
         try:
             body = await request.json()
         except ValueError:
-            return ("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload, but "
-                    "what was sent was not valid JSON.")
+            return (
+                "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload, but "
+                "what was sent was not valid JSON."
+            )
         if not isinstance(body, dict):
             return "Invalid type for request body: expected an object."
         rec.body = body
@@ -892,13 +978,23 @@ class FakeImageAPI:
         if header == f"Bearer {self.api_key}":
             return
         if not header:
-            raise Refused(401, "You didn't provide an API key. You need to provide your API key in an Authorization "
-                               "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "openai",
-                          "invalid_request_error", None)
+            raise Refused(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "openai",
+                "invalid_request_error",
+                None,
+            )
         key = header.removeprefix("Bearer ")
         shown = f"{key[:3]}{'*' * (len(key) - 7)}{key[-4:]}" if len(key) > 10 else "*" * len(key)
-        raise Refused(401, f"Incorrect API key provided: {shown}. You can find your API key at "
-                           "https://www.dmxapi.cn/token.", "openai", "invalid_request_error", "invalid_api_key")
+        raise Refused(
+            401,
+            f"Incorrect API key provided: {shown}. You can find your API key at https://www.dmxapi.cn/token.",
+            "openai",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
 
     async def _chat_answer(self, rec: ChatRecorded, request: web.Request, plan: ChatPlan) -> web.StreamResponse:
         """Sleep the delay, then answer an injected failure, a hostile stream, junk, an injected reply, or the
@@ -912,8 +1008,9 @@ class FakeImageAPI:
         if self._chat_streams:
             kind, size = self._chat_streams.popleft()
             head, pieces = stream_pieces(kind, plan, rid, created, size)
-            return await self._write_stream(request, head, pieces, rid,
-                                            pause=self.drip_interval if kind == "drip" else 0.0)
+            return await self._write_stream(
+                request, head, pieces, rid, pause=self.drip_interval if kind == "drip" else 0.0
+            )
         if self._chat_junk:
             text, ctype = junk(self._chat_junk.popleft(), plan, rid, created)
             return web.Response(text=text, content_type=ctype)
@@ -930,8 +1027,11 @@ class FakeImageAPI:
         """The error body in the model's shape; the gateway's and OpenAI's messages end with the request id, as the
         gateway writes them."""
         if e.shape == "google":
-            error: dict[str, Any] = {"code": e.status, "message": e.message,
-                                     "status": GOOGLE_STATUS.get(e.status, "UNKNOWN")}
+            error: dict[str, Any] = {
+                "code": e.status,
+                "message": e.message,
+                "status": GOOGLE_STATUS.get(e.status, "UNKNOWN"),
+            }
         else:
             error = {"message": f"{e.message} (request id: {rid})", "type": e.type, "code": e.code}
             if e.shape == "openai":

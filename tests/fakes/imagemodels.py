@@ -23,7 +23,11 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 NANO, GEMINI, GPT, GPT_SSVIP, SEEDREAM = (
-    "nano-banana-2", "gemini-3-pro-image", "gpt-image-2", "gpt-image-2-ssvip", "doubao-seedream-4-5-251128",
+    "nano-banana-2",
+    "gemini-3-pro-image",
+    "gpt-image-2",
+    "gpt-image-2-ssvip",
+    "doubao-seedream-4-5-251128",
 )
 #: model id as a request names it -> the model (the gateway's ``gpt-image-2-ssvip`` is ``gpt-image-2``).
 MODEL_IDS = {NANO: NANO, GEMINI: GEMINI, GPT: GPT, GPT_SSVIP: GPT, SEEDREAM: SEEDREAM}
@@ -60,8 +64,17 @@ GEMINI_TOKENS = {"1K": 1210, "2K": 1210, "4K": 2000}
 GPT_MIN_PIXELS, GPT_MAX_PIXELS, GPT_MAX_SIDE = 655_360, 8_294_400, 3840
 GPT_MAX_IMAGES, GPT_MAX_N = 16, 10
 GPT_AUTO_SIZE = (1024, 1024)
-GPT_FIELDS = ("model", "prompt", "n", "size", "quality", "output_format", "output_compression", "moderation",
-              "response_format")
+GPT_FIELDS = (
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "response_format",
+)
 GPT_QUALITIES = ("auto", "high", "medium", "low")
 GPT_OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
@@ -70,18 +83,41 @@ SEEDREAM_NAMED = {"2K": (2048, 2048), "4K": (4096, 4096)}  # the model picks; th
 SEEDREAM_DEFAULT_SIZE = (2048, 2048)
 SEEDREAM_MAX_BYTES, SEEDREAM_MAX_REF_PIXELS, SEEDREAM_MAX_TOTAL = 30 * 1024 * 1024, 36_000_000, 15
 SEEDREAM_REF_FORMATS = ("jpeg", "png", "webp", "bmp", "tiff", "gif", "heic", "heif")
-SEEDREAM_FIELDS = ("model", "prompt", "size", "image", "response_format", "watermark", "stream",
-                   "sequential_image_generation", "sequential_image_generation_options", "optimize_prompt_options")
+SEEDREAM_FIELDS = (
+    "model",
+    "prompt",
+    "size",
+    "image",
+    "response_format",
+    "watermark",
+    "stream",
+    "sequential_image_generation",
+    "sequential_image_generation_options",
+    "optimize_prompt_options",
+)
 
 
 class Refused(Exception):
     """A request the vendor refuses: ``shape`` in ``ERROR_SHAPE``'s values says how the body is written."""
 
-    def __init__(self, status: int, message: str, shape: str = "gateway", type_: str = "invalid_request_error",
-                 code: str = "invalid_parameter", param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        shape: str = "gateway",
+        type_: str = "invalid_request_error",
+        code: str = "invalid_parameter",
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.shape, self.type, self.code, self.param = (
-            status, message, shape, type_, code, param)
+            status,
+            message,
+            shape,
+            type_,
+            code,
+            param,
+        )
 
 
 @dataclass
@@ -135,6 +171,7 @@ def image_size(data: bytes) -> tuple[str, tuple[int, int]] | None:
 
 # ---- nano-banana-2 ---------------------------------------------------------------------------
 
+
 def _check_nano(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     def bad(message: str, status: int = 400, code: str = "invalid_parameter") -> Refused:
         return Refused(status, message, "gateway", "invalid_request_error", code)
@@ -145,7 +182,7 @@ def _check_nano(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     if len(prompt) > MAX_PROMPT:
         raise bad(f"prompt is longer than {MAX_PROMPT} characters", 413, "prompt_too_long")
     n = b.get("n")
-    if not (n == 1 and not isinstance(n, bool) or multipart and n == "1"):
+    if not ((n == 1 and not isinstance(n, bool)) or (multipart and n == "1")):
         raise bad(f"n must be 1, got {n!r}")
     if "aspect_ratio" in b and b["aspect_ratio"] not in RATIOS:
         raise bad(f"invalid aspect_ratio {b['aspect_ratio']!r}")
@@ -158,16 +195,40 @@ def _check_nano(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     if len(files.images) > MAX_IMAGES:
         raise bad(f"at most {MAX_IMAGES} images, got {len(files.images)}")
     size = SIZES[(b.get("aspect_ratio", "1:1"), b.get("size", "1K"))]
-    return Plan(NANO, [size], prompt, answer=b.get("response_format") or "url",
-                images=list(files.images), image_types=list(files.image_types))
+    return Plan(
+        NANO,
+        [size],
+        prompt,
+        answer=b.get("response_format") or "url",
+        images=list(files.images),
+        image_types=list(files.image_types),
+    )
 
 
 # ---- gemini-3-pro-image ----------------------------------------------------------------------
 
-_GEMINI_TOP = ("contents", "generationConfig", "safetySettings", "systemInstruction", "tools", "toolConfig",
-               "cachedContent")
-_GEMINI_CONFIG = ("responseModalities", "imageConfig", "candidateCount", "temperature", "topP", "topK", "seed",
-                  "maxOutputTokens", "stopSequences", "responseMimeType", "thinkingConfig")
+_GEMINI_TOP = (
+    "contents",
+    "generationConfig",
+    "safetySettings",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "cachedContent",
+)
+_GEMINI_CONFIG = (
+    "responseModalities",
+    "imageConfig",
+    "candidateCount",
+    "temperature",
+    "topP",
+    "topK",
+    "seed",
+    "maxOutputTokens",
+    "stopSequences",
+    "responseMimeType",
+    "thinkingConfig",
+)
 _GEMINI_IMAGE_CONFIG = ("aspectRatio", "imageSize")
 
 
@@ -181,7 +242,7 @@ def _known(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str,
     for key, value in obj.items():
         name = next((n for n in names if key in (n, _snake(n))), None)
         if name is None:
-            raise _google(f'Invalid JSON payload received. Unknown name "{key}" at \'{where}\': Cannot find field.')
+            raise _google(f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field.")
         out[name] = value
     return out
 
@@ -201,8 +262,12 @@ def _check_gemini(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     if not isinstance(parts, list) or not parts:
         raise _google("* GenerateContentRequest.contents[0].parts: contents.parts must not be empty.")
     first = parts[0]
-    if not isinstance(first, dict) or set(first) != {"text"} or not isinstance(first["text"], str) \
-            or not first["text"].strip():
+    if (
+        not isinstance(first, dict)
+        or set(first) != {"text"}
+        or not isinstance(first["text"], str)
+        or not first["text"].strip()
+    ):
         raise _google("contents[0].parts[0] must be the text part with the prompt")
     images, types = [], []
     for i, part in enumerate(parts[1:], 1):
@@ -221,8 +286,10 @@ def _check_gemini(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
         if raw is None:
             raise _google(f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed")
         if mime not in ("image/heic", "image/heif") and image_size(raw) is None:
-            raise _google("Unable to process input image. Please retry or report in "
-                          "https://developers.generativeai.google/guide/troubleshooting")
+            raise _google(
+                "Unable to process input image. Please retry or report in "
+                "https://developers.generativeai.google/guide/troubleshooting"
+            )
         images.append(raw)
         types.append(mime)
     if len(images) > GEMINI_MAX_REFERENCES:
@@ -232,8 +299,7 @@ def _check_gemini(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
         raise _google("generationConfig.responseModalities must ask for IMAGE")
     config = _known(config, _GEMINI_CONFIG, "generation_config")
     modalities = config.get("responseModalities")
-    if not isinstance(modalities, list) or "IMAGE" not in modalities \
-            or not set(modalities) <= {"TEXT", "IMAGE"}:
+    if not isinstance(modalities, list) or "IMAGE" not in modalities or not set(modalities) <= {"TEXT", "IMAGE"}:
         raise _google(f"generationConfig.responseModalities must ask for IMAGE (TEXT optional), got {modalities!r}")
     if config.get("candidateCount", 1) != 1:
         raise _google("Multiple candidates is not enabled for this model")
@@ -246,11 +312,19 @@ def _check_gemini(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
         raise _google(f"Unsupported aspect ratio: {ratio!r}; one of {', '.join(RATIOS)}")
     if size not in SIZE_NAMES:
         raise _google(f"Unsupported image size: {size!r}; one of 1K, 2K, 4K")
-    return Plan(GEMINI, [SIZES[(ratio, size)]], first["text"], text="TEXT" in modalities, images=images,
-                image_types=types, tier=size)
+    return Plan(
+        GEMINI,
+        [SIZES[(ratio, size)]],
+        first["text"],
+        text="TEXT" in modalities,
+        images=images,
+        image_types=types,
+        tier=size,
+    )
 
 
 # ---- gpt-image-2 -----------------------------------------------------------------------------
+
 
 def gpt_size_problem(size: str) -> str | None:
     """Why ``size`` ("WxH") breaks gpt-image-2's size rules, None if it keeps them."""
@@ -278,22 +352,32 @@ def _gpt_int(b: dict[str, Any], name: str, default: int, low: int, high: int, mu
     if multipart and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _openai(f"Invalid type for '{name}': expected an integer, but got {type(value).__name__} instead.",
-                      name, "invalid_type")
+        raise _openai(
+            f"Invalid type for '{name}': expected an integer, but got {type(value).__name__} instead.",
+            name,
+            "invalid_type",
+        )
     if value < low:
-        raise _openai(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got "
-                      f"{value} instead.", name, "integer_below_min_value")
+        raise _openai(
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got {value} instead.",
+            name,
+            "integer_below_min_value",
+        )
     if value > high:
-        raise _openai(f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, but got "
-                      f"{value} instead.", name, "integer_above_max_value")
+        raise _openai(
+            f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, but got {value} instead.",
+            name,
+            "integer_above_max_value",
+        )
     return value
 
 
 def _gpt_choice(b: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
     value = b.get(name, default)
     if value not in choices:
-        raise _openai(f"Invalid value: '{value}'. Supported values are: "
-                      + ", ".join(f"'{c}'" for c in choices) + ".", name)
+        raise _openai(
+            f"Invalid value: '{value}'. Supported values are: " + ", ".join(f"'{c}'" for c in choices) + ".", name
+        )
     return value
 
 
@@ -305,13 +389,20 @@ def _check_gpt(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     if not isinstance(prompt, str) or not prompt.strip():
         raise _openai("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
     if len(prompt) > MAX_PROMPT:
-        raise _openai(f"Invalid 'prompt': string too long. Expected a string with maximum length {MAX_PROMPT}, "
-                      f"but got a string with length {len(prompt)} instead.", "prompt", "string_above_max_length")
+        raise _openai(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length {MAX_PROMPT}, "
+            f"but got a string with length {len(prompt)} instead.",
+            "prompt",
+            "string_above_max_length",
+        )
     n = _gpt_int(b, "n", 1, 1, GPT_MAX_N, multipart)
     size = b.get("size", "auto")
     if not isinstance(size, str):
-        raise _openai(f"Invalid type for 'size': expected a string, but got {type(size).__name__} instead.",
-                      "size", "invalid_type")
+        raise _openai(
+            f"Invalid type for 'size': expected a string, but got {type(size).__name__} instead.",
+            "size",
+            "invalid_type",
+        )
     if size == "auto":
         px = GPT_AUTO_SIZE
     else:
@@ -323,14 +414,18 @@ def _check_gpt(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     if "output_compression" in b:
         _gpt_int(b, "output_compression", 100, 0, 100, multipart)
         if fmt == "png":
-            raise _openai("output_compression is only supported with output_format 'jpeg' or 'webp'.",
-                          "output_compression", "invalid_value")
+            raise _openai(
+                "output_compression is only supported with output_format 'jpeg' or 'webp'.",
+                "output_compression",
+                "invalid_value",
+            )
     _gpt_choice(b, "moderation", ("auto", "low"), "auto")
     answer = _gpt_choice(b, "response_format", FORMATS, "b64_json")
     if multipart:
         _gpt_files(files)
-    return Plan(GPT, [px] * n, prompt, fmt=fmt, answer=answer, images=list(files.images),
-                image_types=list(files.image_types))
+    return Plan(
+        GPT, [px] * n, prompt, fmt=fmt, answer=answer, images=list(files.images), image_types=list(files.image_types)
+    )
 
 
 def _gpt_files(files: Files) -> None:
@@ -339,14 +434,20 @@ def _gpt_files(files: Files) -> None:
     if not files.images:
         raise _openai("Missing required parameter: 'image'.", "image", "missing_required_parameter")
     if len(files.images) > GPT_MAX_IMAGES:
-        raise _openai(f"Invalid 'image': too many images. Expected at most {GPT_MAX_IMAGES}, got "
-                      f"{len(files.images)}.", "image", "array_above_max_length")
+        raise _openai(
+            f"Invalid 'image': too many images. Expected at most {GPT_MAX_IMAGES}, got {len(files.images)}.",
+            "image",
+            "array_above_max_length",
+        )
     sizes = []
     for i, data in enumerate(files.images, 1):
         found = image_size(data)
         if found is None or found[0] not in ("png", "jpeg", "webp") or len(data) >= 50 * 1024 * 1024:
-            raise _openai(f"Invalid image file or mode for image {i}, please check your image file.", "image",
-                          "invalid_image_file")
+            raise _openai(
+                f"Invalid image file or mode for image {i}, please check your image file.",
+                "image",
+                "invalid_image_file",
+            )
         sizes.append(found[1])
     if files.mask is not None:
         try:
@@ -363,6 +464,7 @@ def _gpt_files(files: Files) -> None:
 
 # ---- doubao-seedream-4-5-251128 --------------------------------------------------------------
 
+
 def seedream_size_problem(size: str) -> str | None:
     """Why ``size`` ("WxH") breaks Seedream 4.5's size rules, None if it keeps them."""
     m = re.fullmatch(r"([1-9]\d*)x([1-9]\d*)", size)
@@ -370,8 +472,10 @@ def seedream_size_problem(size: str) -> str | None:
         return f"The parameter `size` specified in the request is not valid: {size!r} is not 2K, 4K or WIDTHxHEIGHT."
     w, h = int(m[1]), int(m[2])
     if not SEEDREAM_MIN_PIXELS <= w * h <= SEEDREAM_MAX_PIXELS:
-        return (f"The parameter `size` specified in the request is not valid: total pixels must be between "
-                f"{SEEDREAM_MIN_PIXELS} and {SEEDREAM_MAX_PIXELS}, got {w * h}.")
+        return (
+            f"The parameter `size` specified in the request is not valid: total pixels must be between "
+            f"{SEEDREAM_MIN_PIXELS} and {SEEDREAM_MAX_PIXELS}, got {w * h}."
+        )
     if w > 16 * h or h > 16 * w:
         return "The parameter `size` specified in the request is not valid: width/height must be within 1/16 and 16."
     return None
@@ -422,8 +526,10 @@ def _check_seedream(b: dict[str, Any], files: Files, multipart: bool) -> Plan:
     for i, ref in enumerate(refs):
         _seedream_reference(ref, i, plan)
     if len(refs) + outputs > SEEDREAM_MAX_TOTAL:
-        raise _ark(f"The parameter `image` specified in the request is not valid: reference images plus generated "
-                   f"images must be at most {SEEDREAM_MAX_TOTAL}, got {len(refs)} + {outputs}.")
+        raise _ark(
+            f"The parameter `image` specified in the request is not valid: reference images plus generated "
+            f"images must be at most {SEEDREAM_MAX_TOTAL}, got {len(refs)} + {outputs}."
+        )
     return plan
 
 
@@ -434,12 +540,16 @@ def _seedream_reference(ref: str, i: int, plan: Plan) -> None:
         return
     m = re.fullmatch(r"data:image/([\w.+-]+);base64,(.*)", ref, re.DOTALL)
     if not m:
-        raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: an https URL or "
-                   f"data:image/<format>;base64,<data> is required.")
+        raise _ark(
+            f"The parameter `image[{i}]` specified in the request is not valid: an https URL or "
+            f"data:image/<format>;base64,<data> is required."
+        )
     fmt = m[1]
     if fmt not in SEEDREAM_REF_FORMATS:
-        raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: format {fmt!r} is not one "
-                   f"of {', '.join(SEEDREAM_REF_FORMATS)}.")
+        raise _ark(
+            f"The parameter `image[{i}]` specified in the request is not valid: format {fmt!r} is not one "
+            f"of {', '.join(SEEDREAM_REF_FORMATS)}."
+        )
     try:
         data = base64.b64decode(m[2], validate=True)
     except (binascii.Error, ValueError):
@@ -450,19 +560,26 @@ def _seedream_reference(ref: str, i: int, plan: Plan) -> None:
     if found is None and fmt not in ("heic", "heif"):  # Pillow reads the others; HEIC/HEIF pass unmeasured
         raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: not a decodable image.")
     if found is HUGE:
-        raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: over "
-                   f"{SEEDREAM_MAX_REF_PIXELS} pixels.")
+        raise _ark(
+            f"The parameter `image[{i}]` specified in the request is not valid: over {SEEDREAM_MAX_REF_PIXELS} pixels."
+        )
     if found is not None:
         w, h = found[1]
         if w <= 14 or h <= 14:
-            raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h}, each side "
-                       f"must be more than 14 pixels.")
+            raise _ark(
+                f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h}, each side "
+                f"must be more than 14 pixels."
+            )
         if w * h > SEEDREAM_MAX_REF_PIXELS:
-            raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h} is over "
-                       f"{SEEDREAM_MAX_REF_PIXELS} pixels.")
+            raise _ark(
+                f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h} is over "
+                f"{SEEDREAM_MAX_REF_PIXELS} pixels."
+            )
         if w > 16 * h or h > 16 * w:
-            raise _ark(f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h}, width/height "
-                       f"must be within 1/16 and 16.")
+            raise _ark(
+                f"The parameter `image[{i}]` specified in the request is not valid: {w}x{h}, width/height "
+                f"must be within 1/16 and 16."
+            )
     plan.images.append(data)
     plan.image_types.append(f"image/{fmt}")
 

@@ -56,9 +56,11 @@ MB = 1024 * 1024
 PHOTO_MAX_BYTES = 10 * MB
 UPLOAD_MAX_BYTES = 50 * MB
 BODY_MAX_BYTES = 2000 * MB + 16 * MB  # what the fake reads at all (a self-hosted Bot API server's limit)
-TOO_LARGE_PAGE = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
-                  "<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
-                  "</body>\r\n</html>\r\n")
+TOO_LARGE_PAGE = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    "<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 DOWNLOAD_MAX_BYTES = 20 * MB
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -85,12 +87,34 @@ _ADMIN_FLAGS = (
 ADMIN_RIGHTS = {"can_be_edited": False, "is_anonymous": False, **dict.fromkeys(_ADMIN_FLAGS, True)}
 
 # Form fields that are always plain strings, even when they look like JSON.
-_RAW_KEYS = frozenset({
-    "text", "caption", "callback_query_id", "inline_message_id", "file_id", "parse_mode",
-    "title", "description", "short_description", "name", "url", "secret_token", "emoji",
-    "action", "business_connection_id", "message_effect_id", "language_code", "question",
-    "explanation", "first_name", "last_name", "phone_number", "address", "custom_title",
-})
+_RAW_KEYS = frozenset(
+    {
+        "text",
+        "caption",
+        "callback_query_id",
+        "inline_message_id",
+        "file_id",
+        "parse_mode",
+        "title",
+        "description",
+        "short_description",
+        "name",
+        "url",
+        "secret_token",
+        "emoji",
+        "action",
+        "business_connection_id",
+        "message_effect_id",
+        "language_code",
+        "question",
+        "explanation",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "address",
+        "custom_title",
+    }
+)
 _JSON_SCALAR = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null")
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,})?")
 
@@ -302,14 +326,31 @@ CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"  # from pyrogram forks' list 
 CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"  # payments.refundStarsCharge; telegram-bot-api #690
 
 # Invoice options a Stars invoice must not carry (Telegram answers STARS_INVOICE_INVALID).
-_NOT_FOR_STARS = ("need_name", "need_phone_number", "need_email", "need_shipping_address",
-                  "send_phone_number_to_provider", "send_email_to_provider", "is_flexible",
-                  "max_tip_amount", "suggested_tip_amounts")
+_NOT_FOR_STARS = (
+    "need_name",
+    "need_phone_number",
+    "need_email",
+    "need_shipping_address",
+    "send_phone_number_to_provider",
+    "send_email_to_provider",
+    "is_flexible",
+    "max_tip_amount",
+    "suggested_tip_amounts",
+)
 # Payment form fields that stay strings even when they look like numbers or JSON (a payload "007" is not 7).
-_PAYMENT_RAW_KEYS = frozenset({
-    "payload", "currency", "provider_token", "start_parameter", "photo_url", "error_message",
-    "pre_checkout_query_id", "telegram_payment_charge_id", "provider_data",
-})
+_PAYMENT_RAW_KEYS = frozenset(
+    {
+        "payload",
+        "currency",
+        "provider_token",
+        "start_parameter",
+        "photo_url",
+        "error_message",
+        "pre_checkout_query_id",
+        "telegram_payment_charge_id",
+        "provider_data",
+    }
+)
 
 
 def _to_bool(value: Any) -> bool:
@@ -404,8 +445,7 @@ class StarPayments:
         """Invoice messages the bot sent to a chat (and did not delete), oldest first."""
         return [m for m in self.bot_messages(chat_id) if "invoice" in m]
 
-    async def pay(self, user: dict, invoice: dict | str, *,
-                  ok_expected: bool = True) -> str | CheckoutRefused:
+    async def pay(self, user: dict, invoice: dict | str, *, ok_expected: bool = True) -> str | CheckoutRefused:
         """``user`` pays ``invoice`` (an invoice message, or a link from createInvoiceLink).
 
         Telegram sends a pre_checkout_query and waits ``pre_checkout_timeout`` seconds for answerPreCheckoutQuery;
@@ -416,8 +456,13 @@ class StarPayments:
         details = self._invoice_of(invoice)
         self._users.setdefault(user["id"], dict(user))
         query_id = str(5_000_000_000_000_000_000 + next(self._ids))
-        query = {"id": query_id, "from": copy.deepcopy(user), "currency": details.currency,
-                 "total_amount": details.total_amount, "invoice_payload": details.payload}
+        query = {
+            "id": query_id,
+            "from": copy.deepcopy(user),
+            "currency": details.currency,
+            "total_amount": details.total_amount,
+            "invoice_payload": details.payload,
+        }
         checkout = _Checkout(query, details, asyncio.get_running_loop().create_future())
         self._checkouts[query_id] = checkout
         self._enqueue("pre_checkout_query", query)
@@ -428,8 +473,9 @@ class StarPayments:
         finally:
             self._checkouts.pop(query_id, None)  # a late answer finds no query: QUERY_ID_INVALID
         if answer is None or not answer["ok"]:
-            refused = CheckoutRefused(query_id, None if answer is None else answer["error_message"],
-                                      timed_out=answer is None)
+            refused = CheckoutRefused(
+                query_id, None if answer is None else answer["error_message"], timed_out=answer is None
+            )
             if ok_expected:
                 raise AssertionError(f"the payment was expected to go through: {refused}")
             return refused
@@ -470,37 +516,68 @@ class StarPayments:
     def _charge(self, user: dict, details: _Invoice) -> str:
         charge_id = f"stxFake{next(self._charge_ids):06d}{secrets.token_hex(8)}"
         chat = self.private_chat(self._users.get(user["id"], user))
-        message = self._incoming(chat, user, reply_to=None, thread_id=None,
-                                 successful_payment={
-                                     "currency": details.currency, "total_amount": details.total_amount,
-                                     "invoice_payload": details.payload, "telegram_payment_charge_id": charge_id,
-                                     "provider_payment_charge_id": ""})
+        message = self._incoming(
+            chat,
+            user,
+            reply_to=None,
+            thread_id=None,
+            successful_payment={
+                "currency": details.currency,
+                "total_amount": details.total_amount,
+                "invoice_payload": details.payload,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": "",
+            },
+        )
         update = copy.deepcopy(self._updates[-1])
         self.star_balance += details.total_amount
-        self.star_payments[charge_id] = StarPayment(charge_id, dict(user), details.total_amount, details.payload,
-                                                    message["date"], update)
-        self.star_transactions.append({"id": charge_id, "date": message["date"], "amount": details.total_amount,
-                                       "source": self._partner(user, details.payload)})
+        self.star_payments[charge_id] = StarPayment(
+            charge_id, dict(user), details.total_amount, details.payload, message["date"], update
+        )
+        self.star_transactions.append(
+            {
+                "id": charge_id,
+                "date": message["date"],
+                "amount": details.total_amount,
+                "source": self._partner(user, details.payload),
+            }
+        )
         return charge_id
 
     def _refund(self, payment: StarPayment, by: str) -> dict:
         payment.refunded_by = by
         self.star_balance -= payment.amount
         chat = self.private_chat(self._users.get(payment.user["id"], payment.user))
-        message = self._incoming(chat, payment.user, reply_to=None, thread_id=None,
-                                 refunded_payment={
-                                     "currency": STARS, "total_amount": payment.amount,
-                                     "invoice_payload": payment.payload,
-                                     "telegram_payment_charge_id": payment.charge_id})
+        message = self._incoming(
+            chat,
+            payment.user,
+            reply_to=None,
+            thread_id=None,
+            refunded_payment={
+                "currency": STARS,
+                "total_amount": payment.amount,
+                "invoice_payload": payment.payload,
+                "telegram_payment_charge_id": payment.charge_id,
+            },
+        )
         payment.refund_update = copy.deepcopy(self._updates[-1])
-        self.star_transactions.append({"id": payment.charge_id, "date": message["date"], "amount": payment.amount,
-                                       "receiver": self._partner(payment.user, payment.payload)})
+        self.star_transactions.append(
+            {
+                "id": payment.charge_id,
+                "date": message["date"],
+                "amount": payment.amount,
+                "receiver": self._partner(payment.user, payment.payload),
+            }
+        )
         return message
 
     def _partner(self, user: dict, payload: str) -> dict:
         """TransactionPartnerUser of an invoice payment (a refund has the same, as its receiver)."""
-        partner = {"type": "user", "transaction_type": "invoice_payment",
-                   "user": copy.deepcopy(self._users.get(user["id"], user))}
+        partner = {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": copy.deepcopy(self._users.get(user["id"], user)),
+        }
         if payload:
             partner["invoice_payload"] = payload
         return partner
@@ -522,7 +599,7 @@ class StarPayments:
                 raise ApiError(400, "Bad Request: can't parse labeled price: LabeledPrice must be an Object")
             for key in ("label", "amount"):
                 if key not in price:
-                    raise ApiError(400, f'Bad Request: can\'t parse labeled price: Can\'t find field "{key}"')
+                    raise ApiError(400, f"Bad Request: can't parse labeled price: Can't find field \"{key}\"")
             if not str(price["label"]):
                 raise ApiError(400, "Bad Request: can't parse labeled price: LabeledPrice label must be non-empty")
             if isinstance(price["amount"], bool) or not isinstance(price["amount"], int):
@@ -560,10 +637,18 @@ class StarPayments:
         first = markup["inline_keyboard"][0][:1] if markup is not None else []
         if markup is not None and not (first and first[0].get("pay")):
             raise ApiError(400, REPLY_MARKUP_BUY_EMPTY)  # the first button of an invoice must be its Pay button
-        message = self._bot_message(p, chat_id, reply_markup=markup, invoice={
-            "title": details.title, "description": details.description,
-            "start_parameter": details.start_parameter, "currency": details.currency,
-            "total_amount": details.total_amount})
+        message = self._bot_message(
+            p,
+            chat_id,
+            reply_markup=markup,
+            invoice={
+                "title": details.title,
+                "description": details.description,
+                "start_parameter": details.start_parameter,
+                "currency": details.currency,
+                "total_amount": details.total_amount,
+            },
+        )
         self._invoices[(chat_id, message["message_id"])] = details
         return message
 
@@ -608,7 +693,7 @@ class StarPayments:
     def _get_star_transactions(self, p: dict, files: dict) -> dict:
         offset = max(_int_or(p, "offset", 0), 0)
         limit = min(max(_int_or(p, "limit", 100), 1), 100)  # clamped, as the Bot API server does
-        return {"transactions": copy.deepcopy(self.star_transactions[offset:offset + limit])}
+        return {"transactions": copy.deepcopy(self.star_transactions[offset : offset + limit])}
 
 
 # ====================================================================== end of payments
@@ -641,8 +726,10 @@ def _utf16_len(text: str) -> int:
 
 
 def _mention_entities(text: str) -> list[dict]:
-    return [{"type": "mention", "offset": _utf16_len(text[:m.start()]), "length": _utf16_len(m.group())}
-            for m in _MENTION.finditer(text)]
+    return [
+        {"type": "mention", "offset": _utf16_len(text[: m.start()]), "length": _utf16_len(m.group())}
+        for m in _MENTION.finditer(text)
+    ]
 
 
 def _field(obj: dict, name: str) -> str:
@@ -710,12 +797,14 @@ class _InlineMode:
         self._users.setdefault(user["id"], dict(user))
         query_id = str(5_000_000_000_000_000_000 + next(self._ids))
         self.inline_queries[query_id] = BotQuery(query_id, dict(user), query)
-        self._enqueue("inline_query", {"id": query_id, "from": user, "query": query, "offset": offset,
-                                       "chat_type": chat_type})
+        self._enqueue(
+            "inline_query", {"id": query_id, "from": user, "query": query, "offset": offset, "chat_type": chat_type}
+        )
         return query_id
 
-    def choose_inline_result(self: Any, user: dict, query_id: str, result_id: str, *,
-                             chat: dict | None = None) -> InlineSent:
+    def choose_inline_result(
+        self: Any, user: dict, query_id: str, result_id: str, *, chat: dict | None = None
+    ) -> InlineSent:
         """The user picks a result of the bot's answer: its message goes into ``chat`` (default: the user's private
         chat with the bot) sent by the user "via @bot"; a result with an inline keyboard gets an inline_message_id.
         The bot gets that message as a `message` update where it sees it (its private chat; groups it is in, even in
@@ -741,13 +830,24 @@ class _InlineMode:
         where = self._inline_messages.get(inline_message_id)
         assert where is not None, f"unknown inline message {inline_message_id}"
         current = self._messages.get(where[0], {}).get(where[1]) or {}
-        buttons = [b.get("callback_data") for row in (current.get("reply_markup") or {}).get("inline_keyboard", [])
-                   for b in row]
+        buttons = [
+            b.get("callback_data")
+            for row in (current.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row
+        ]
         assert data in buttons, f"the inline message has no button with data {data!r} (has {buttons})"
         query_id = str(4_000_000_000_000_000_000 + next(self._ids))
         self._queries.add(query_id)
-        self._enqueue("callback_query", {"id": query_id, "from": user, "inline_message_id": inline_message_id,
-                                         "chat_instance": str(7_000_000 + where[0]), "data": data})
+        self._enqueue(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user,
+                "inline_message_id": inline_message_id,
+                "chat_instance": str(7_000_000 + where[0]),
+                "data": data,
+            },
+        )
         return query_id
 
     def start_with_payload(self: Any, user: dict, payload: str) -> dict:
@@ -826,8 +926,15 @@ class _InlineMode:
             raise ApiError(400, "Bad Request: can't use the media of the specified type in the album")
         content = await self._media_content(kind, source, files, inline)
         other = "document" if kind == "photo" else "photo"
-        return self._edit(p, **{kind: content, other: None}, text=None, entities=None, link_preview_options=None,
-                          caption=caption, caption_entities=media.get("caption_entities") or None)
+        return self._edit(
+            p,
+            **{kind: content, other: None},
+            text=None,
+            entities=None,
+            link_preview_options=None,
+            caption=caption,
+            caption_entities=media.get("caption_entities") or None,
+        )
 
     # ---------------------------------------------------------------- internals
 
@@ -895,8 +1002,7 @@ class _InlineMode:
                 _field(result, "mime_type")
             else:
                 _field(result, "document_file_id")
-        elif kind in ("audio", "contact", "game", "gif", "location", "mpeg4_gif", "sticker", "venue", "video",
-                      "voice"):
+        elif kind in ("audio", "contact", "game", "gif", "location", "mpeg4_gif", "sticker", "venue", "video", "voice"):
             raise NotImplementedError(f"the fake does not model {kind} inline results")
         else:
             raise ValueError(f'type "{kind}" is unsupported for the inline query result')
@@ -927,12 +1033,20 @@ class _InlineMode:
     def _check_result_content(self: Any, result: dict) -> None:
         """TDLib's checks of a result before it goes to Telegram: file ids and document URLs."""
         kind = result["type"]
-        file_id = result.get("photo_file_id") if kind == "photo" and not result.get("photo_url") else \
-            result.get("document_file_id") if kind == "document" and not result.get("document_url") else None
+        file_id = (
+            result.get("photo_file_id")
+            if kind == "photo" and not result.get("photo_url")
+            else result.get("document_file_id")
+            if kind == "document" and not result.get("document_url")
+            else None
+        )
         if file_id is not None:
             self._known_file(file_id, kind, "Bad Request: wrong remote file identifier specified: can't unserialize it")
-        if kind == "document" and result.get("document_url") and \
-                not str(result.get("mime_type", "")).startswith(("application/pdf", "application/zip")):
+        if (
+            kind == "document"
+            and result.get("document_url")
+            and not str(result.get("mime_type", "")).startswith(("application/pdf", "application/zip"))
+        ):
             raise ApiError(400, "Bad Request: unallowed document MIME type")
 
     @staticmethod
@@ -948,11 +1062,15 @@ class _InlineMode:
         if result["type"] == "photo" and result.get("photo_url") and not result.get("thumbnail_url"):
             raise ApiError(400, "Bad Request: PHOTO_THUMB_URL_EMPTY")
         text = (result.get("input_message_content") or {}).get("message_text") or result.get("message_text")
-        if text is not None and _visible_len(str(text), (result.get("input_message_content") or {})
-                                             .get("parse_mode")) > TEXT_MAX:
+        if (
+            text is not None
+            and _visible_len(str(text), (result.get("input_message_content") or {}).get("parse_mode")) > TEXT_MAX
+        ):
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
-        if result.get("caption") is not None and _visible_len(str(result["caption"]),
-                                                              result.get("parse_mode")) > CAPTION_MAX:
+        if (
+            result.get("caption") is not None
+            and _visible_len(str(result["caption"]), result.get("parse_mode")) > CAPTION_MAX
+        ):
             raise ApiError(400, "Bad Request: MEDIA_CAPTION_TOO_LONG")
         _check_markup(result.get("reply_markup"))
 
@@ -970,17 +1088,25 @@ class _InlineMode:
     def _result_content(self: Any, result: dict) -> dict[str, Any]:
         """The content of the message a chosen result (or guest answer) makes."""
         text_content = result.get("input_message_content") or (
-            {"message_text": result["message_text"]} if result.get("message_text") else None)
+            {"message_text": result["message_text"]} if result.get("message_text") else None
+        )
         if text_content:
             return {"text": str(text_content["message_text"]), "entities": text_content.get("entities") or None}
-        content: dict[str, Any] = {"caption": result.get("caption") or None,
-                                   "caption_entities": result.get("caption_entities") or None}
+        content: dict[str, Any] = {
+            "caption": result.get("caption") or None,
+            "caption_entities": result.get("caption_entities") or None,
+        }
         if result["type"] == "photo":
             if result.get("photo_url"):  # Telegram fetches it; the fake keeps a placeholder of the stated size
                 stored = self._store_file(b"", "photos", ext=".jpg")
-                content["photo"] = [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                                     "width": int(result.get("photo_width") or 0),
-                                     "height": int(result.get("photo_height") or 0)}]
+                content["photo"] = [
+                    {
+                        "file_id": stored.file_id,
+                        "file_unique_id": stored.file_unique_id,
+                        "width": int(result.get("photo_width") or 0),
+                        "height": int(result.get("photo_height") or 0),
+                    }
+                ]
             else:
                 content["photo"] = copy.deepcopy(self._photo_sets[result["photo_file_id"]])
         else:
@@ -998,8 +1124,9 @@ class _InlineMode:
         chat = self._chats.get(chat["id"]) or self._register_chat(chat)
         markup = _inline_markup(result.get("reply_markup"))
         extra = {"via_bot": self.bot_user} if via_bot else {"guest_bot_caller_user": user}
-        msg = self._new_message(chat, user if via_bot else self.bot_user, **extra, **self._result_content(result),
-                                reply_markup=markup)
+        msg = self._new_message(
+            chat, user if via_bot else self.bot_user, **extra, **self._result_content(result), reply_markup=markup
+        )
         inline_message_id = None
         if markup or not via_bot:
             inline_message_id = self._new_inline_message_id(chat["id"], msg["message_id"])
@@ -1009,8 +1136,11 @@ class _InlineMode:
         """The photo sizes or document of an editMessageMedia: an upload (chat messages only), a stored file's
         file_id, or an http URL that Telegram fetches (photos up to 5 MB, other files up to 20 MB)."""
         if source.startswith(("http://", "https://")):
-            data, ctype = await self._fetch_url(source, URL_PHOTO_MAX_BYTES if kind == "photo" else URL_FILE_MAX_BYTES,
-                                                "Bad Request: MEDIA_EMPTY" if inline else BAD_FILE)
+            data, ctype = await self._fetch_url(
+                source,
+                URL_PHOTO_MAX_BYTES if kind == "photo" else URL_FILE_MAX_BYTES,
+                "Bad Request: MEDIA_EMPTY" if inline else BAD_FILE,
+            )
             if kind == "photo":
                 try:
                     return self._store_photo(data, check=True)
@@ -1037,8 +1167,10 @@ class _InlineMode:
         if host not in ("127.0.0.1", "localhost"):
             raise ApiError(400, "Bad Request: failed to get HTTP URL content")
         try:
-            async with aiohttp.ClientSession() as session, \
-                    session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response,
+            ):
                 if response.status != 200:
                     raise ApiError(400, "Bad Request: failed to get HTTP URL content")
                 data = bytearray()
@@ -1202,8 +1334,9 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
 
     # ------------------------------------------------------- people and chats
 
-    def user(self, id: int, first_name: str = "User", language_code: str | None = "en",
-             username: str | None = None) -> dict:
+    def user(
+        self, id: int, first_name: str = "User", language_code: str | None = "en", username: str | None = None
+    ) -> dict:
         """A (registered) human user."""
         user = {"id": id, "is_bot": False, "first_name": first_name}
         if username:
@@ -1234,44 +1367,91 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
 
     # --------------------------------------------------------- incoming updates
 
-    def send_text(self, chat: dict, user: dict | None, text: str, *, reply_to: dict | None = None,
-                  message_thread_id: int | None = None, sender_chat: dict | None = None) -> dict:
+    def send_text(
+        self,
+        chat: dict,
+        user: dict | None,
+        text: str,
+        *,
+        reply_to: dict | None = None,
+        message_thread_id: int | None = None,
+        sender_chat: dict | None = None,
+    ) -> dict:
         """A user (or channel) posts a text message; returns the message."""
-        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
-                              sender_chat=sender_chat, text=text,
-                              entities=_command_entities(text) or None)
+        return self._incoming(
+            chat,
+            user,
+            reply_to=reply_to,
+            thread_id=message_thread_id,
+            sender_chat=sender_chat,
+            text=text,
+            entities=_command_entities(text) or None,
+        )
 
-    def send_photo(self, chat: dict, user: dict | None, image_bytes: bytes, *, caption: str | None = None,
-                   reply_to: dict | None = None, media_group_id: str | None = None,
-                   message_thread_id: int | None = None) -> dict:
+    def send_photo(
+        self,
+        chat: dict,
+        user: dict | None,
+        image_bytes: bytes,
+        *,
+        caption: str | None = None,
+        reply_to: dict | None = None,
+        media_group_id: str | None = None,
+        message_thread_id: int | None = None,
+    ) -> dict:
         """A user posts a photo (stored as a downloadable file)."""
-        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
-                              media_group_id=media_group_id,
-                              photo=self._store_photo(image_bytes, check=False),
-                              caption=caption, caption_entities=_command_entities(caption) or None)
+        return self._incoming(
+            chat,
+            user,
+            reply_to=reply_to,
+            thread_id=message_thread_id,
+            media_group_id=media_group_id,
+            photo=self._store_photo(image_bytes, check=False),
+            caption=caption,
+            caption_entities=_command_entities(caption) or None,
+        )
 
-    def send_document(self, chat: dict, user: dict | None, data: bytes, file_name: str, mime_type: str, *,
-                      caption: str | None = None, reply_to: dict | None = None,
-                      media_group_id: str | None = None, message_thread_id: int | None = None) -> dict:
+    def send_document(
+        self,
+        chat: dict,
+        user: dict | None,
+        data: bytes,
+        file_name: str,
+        mime_type: str,
+        *,
+        caption: str | None = None,
+        reply_to: dict | None = None,
+        media_group_id: str | None = None,
+        message_thread_id: int | None = None,
+    ) -> dict:
         """A user posts a file as a document."""
         stored = self._store_file(data, "documents", file_name=file_name, mime_type=mime_type)
-        return self._incoming(chat, user, reply_to=reply_to, thread_id=message_thread_id,
-                              media_group_id=media_group_id, document=self._document(stored),
-                              caption=caption, caption_entities=_command_entities(caption) or None)
+        return self._incoming(
+            chat,
+            user,
+            reply_to=reply_to,
+            thread_id=message_thread_id,
+            media_group_id=media_group_id,
+            document=self._document(stored),
+            caption=caption,
+            caption_entities=_command_entities(caption) or None,
+        )
 
     def send_media(self, chat: dict, user: dict | None, kind: str, *, caption: str | None = None) -> dict:
         """A user posts what is no picture: `sticker`, `voice`, `video`, `video_note`, `audio` or `animation` (a GIF,
         which Telegram sends with a `document` beside it), with the fields the Bot API documents as required."""
         n = next(self._ids)
         media: dict[str, Any] = {"file_id": f"CAACAgFake{n:06d}", "file_unique_id": f"AgADMedia{n:06d}"}
-        media.update({
-            "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False},
-            "voice": {"duration": 3},
-            "video": {"width": 640, "height": 360, "duration": 5},
-            "video_note": {"length": 240, "duration": 4},
-            "audio": {"duration": 30},
-            "animation": {"width": 320, "height": 240, "duration": 2, "mime_type": "video/mp4"},
-        }[kind])
+        media.update(
+            {
+                "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False},
+                "voice": {"duration": 3},
+                "video": {"width": 640, "height": 360, "duration": 5},
+                "video_note": {"length": 240, "duration": 4},
+                "audio": {"duration": 30},
+                "animation": {"width": 320, "height": 240, "duration": 2, "mime_type": "video/mp4"},
+            }[kind]
+        )
         content: dict[str, Any] = {kind: media}
         if kind == "animation":
             content["document"] = dict(media, file_name="funny.gif.mp4")
@@ -1300,10 +1480,16 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             current = {"chat": message["chat"], "message_id": message_id, "date": 0}
         query_id = str(4_000_000_000_000_000_000 + next(self._ids))
         self._queries.add(query_id)
-        self._enqueue("callback_query", {
-            "id": query_id, "from": user, "chat_instance": str(7_000_000 + chat_id),
-            "data": data, "message": current,
-        })
+        self._enqueue(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user,
+                "chat_instance": str(7_000_000 + chat_id),
+                "data": data,
+                "message": current,
+            },
+        )
         return query_id
 
     # ------------------------------------------------------- what the bot did
@@ -1318,14 +1504,16 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
 
     def bot_messages(self, chat_id: int) -> list[dict]:
         """Messages the bot sent to a chat and did not delete, oldest first."""
-        return [copy.deepcopy(m) for m in self._messages.get(chat_id, {}).values()
-                if m.get("from", {}).get("id") == self.bot_user["id"]]
+        return [
+            copy.deepcopy(m)
+            for m in self._messages.get(chat_id, {}).values()
+            if m.get("from", {}).get("id") == self.bot_user["id"]
+        ]
 
     def file_bytes(self, file_id: str) -> bytes:
         return self._files[file_id].data
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0,
-                       what: str = "condition") -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll ``predicate`` every 20 ms until truthy and return its value."""
         deadline = time.monotonic() + timeout
         while not (value := predicate()):
@@ -1334,18 +1522,24 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             await asyncio.sleep(0.02)
         return value
 
-    def fail_next(self, method: str, error_code: int = 400, description: str = "Bad Request: injected",
-                  retry_after: int | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        error_code: int = 400,
+        description: str = "Bad Request: injected",
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` answer an error."""
         if retry_after is not None:
             error_code, description = 429, f"Too Many Requests: retry after {retry_after}"
         self._failures.setdefault(method.lower(), []).extend(
-            ApiError(error_code, description, retry_after) for _ in range(times))
+            ApiError(error_code, description, retry_after) for _ in range(times)
+        )
 
     # ------------------------------------------------- faults of a Bot API under load
 
-    def flood(self, retry_after: int, *, method: str | None = None, chat_id: int | None = None,
-              times: int = 1) -> None:
+    def flood(self, retry_after: int, *, method: str | None = None, chat_id: int | None = None, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` (any if None) to ``chat_id`` (any if None) answer 429
         "Too Many Requests: retry after N" with ``parameters.retry_after``, as Telegram does."""
         self._faults.floods.append(_Flood(method.lower() if method else None, chat_id, retry_after, times))
@@ -1423,8 +1617,16 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             raise ApiError(400, "Bad Request: chat not found")
         return _int(p, "chat_id")
 
-    def _new_message(self, chat: dict, sender: dict | None, *, thread_id: int | None = None,
-                     reply_to: dict | None = None, sender_chat: dict | None = None, **content: Any) -> dict:
+    def _new_message(
+        self,
+        chat: dict,
+        sender: dict | None,
+        *,
+        thread_id: int | None = None,
+        reply_to: dict | None = None,
+        sender_chat: dict | None = None,
+        **content: Any,
+    ) -> dict:
         chat_id = chat["id"]
         message_id = self._last_message_id.get(chat_id, 0) + 1
         self._last_message_id[chat_id] = message_id
@@ -1454,8 +1656,16 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         snap.pop("reply_to_message", None)
         return snap
 
-    def _incoming(self, chat: dict, user: dict | None, *, reply_to: dict | None,
-                  thread_id: int | None, sender_chat: dict | None = None, **content: Any) -> dict:
+    def _incoming(
+        self,
+        chat: dict,
+        user: dict | None,
+        *,
+        reply_to: dict | None,
+        thread_id: int | None,
+        sender_chat: dict | None = None,
+        **content: Any,
+    ) -> dict:
         chat = self._chats.get(chat["id"]) or self._register_chat(chat)
         if user is not None:
             self._users.setdefault(user["id"], dict(user))
@@ -1468,18 +1678,25 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         if reply_to is not None:
             reply = self._snapshot(chat["id"], reply_to["message_id"]) or copy.deepcopy(reply_to)
             reply.pop("reply_to_message", None)
-        msg = self._new_message(chat, user, thread_id=thread_id, reply_to=reply,
-                                sender_chat=sender_chat, **content)
+        msg = self._new_message(chat, user, thread_id=thread_id, reply_to=reply, sender_chat=sender_chat, **content)
         self._enqueue("channel_post" if channel else "message", msg)
         return copy.deepcopy(msg)
 
-    def _store_file(self, data: bytes, folder: str, *, ext: str | None = None,
-                    file_name: str | None = None, mime_type: str | None = None) -> _File:
+    def _store_file(
+        self,
+        data: bytes,
+        folder: str,
+        *,
+        ext: str | None = None,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+    ) -> _File:
         n = next(self._ids)
         if ext is None:
             ext = ("." + file_name.rsplit(".", 1)[1]) if file_name and "." in file_name else ""
-        stored = _File(f"BQACAgFake{n:06d}", f"AgADFake{n:06d}", bytes(data),
-                       f"{folder}/file_{n}{ext}", file_name, mime_type)
+        stored = _File(
+            f"BQACAgFake{n:06d}", f"AgADFake{n:06d}", bytes(data), f"{folder}/file_{n}{ext}", file_name, mime_type
+        )
         self._files[stored.file_id] = self._by_path[stored.file_path] = stored
         return stored
 
@@ -1504,8 +1721,15 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         sizes = []
         for blob, (w, h) in ((buf.getvalue(), thumb.size), (data, (width, height))):
             f = self._store_file(blob, "photos", ext=".jpg")
-            sizes.append({"file_id": f.file_id, "file_unique_id": f.file_unique_id,
-                          "width": w, "height": h, "file_size": len(blob)})
+            sizes.append(
+                {
+                    "file_id": f.file_id,
+                    "file_unique_id": f.file_unique_id,
+                    "width": w,
+                    "height": h,
+                    "file_size": len(blob),
+                }
+            )
         for size in sizes:
             self._photo_sets[size["file_id"]] = sizes
         return copy.deepcopy(sizes)
@@ -1560,8 +1784,10 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         if not isinstance(params, dict):
             if p.get("reply_to_message_id") is None:
                 return None
-            params = {"message_id": p["reply_to_message_id"],
-                      "allow_sending_without_reply": p.get("allow_sending_without_reply")}
+            params = {
+                "message_id": p["reply_to_message_id"],
+                "allow_sending_without_reply": p.get("allow_sending_without_reply"),
+            }
         target_chat = int(params.get("chat_id") or chat_id)
         reply = self._snapshot(target_chat, int(params["message_id"]))
         if reply is None and not params.get("allow_sending_without_reply"):
@@ -1578,8 +1804,13 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         self._check_member(chat_id)
         reply = self._reply_to(p, chat_id)
         thread_id = p.get("message_thread_id")
-        msg = self._new_message(self._chat(chat_id), self.bot_user, reply_to=reply,
-                                thread_id=int(thread_id) if thread_id is not None else None, **content)
+        msg = self._new_message(
+            self._chat(chat_id),
+            self.bot_user,
+            reply_to=reply,
+            thread_id=int(thread_id) if thread_id is not None else None,
+            **content,
+        )
         return copy.deepcopy(msg)
 
     def _find(self, p: dict, action: str) -> dict:
@@ -1652,8 +1883,7 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return ApiError(401, "Unauthorized").response()
-        name, handler = _API.get(request.match_info["method"].lower(),
-                                 (request.match_info["method"], None))
+        name, handler = _API.get(request.match_info["method"].lower(), (request.match_info["method"], None))
         if self._faults.take_reset(name):
             return await self._faults.drop_connection(request)
         try:
@@ -1691,11 +1921,24 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
 
     @_api("getMe")
     def _get_me(self, p: dict, files: dict) -> dict:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": self.inline_mode, "supports_guest_queries": self.guest_mode}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": self.inline_mode,
+            "supports_guest_queries": self.guest_mode,
+        }
 
-    @_api("logOut", "close", "setChatMenuButton", "setMyDescription", "setMyShortDescription",
-          "setMyName", "sendChatAction", "setMyDefaultAdministratorRights")
+    @_api(
+        "logOut",
+        "close",
+        "setChatMenuButton",
+        "setMyDescription",
+        "setMyShortDescription",
+        "setMyName",
+        "sendChatAction",
+        "setMyDefaultAdministratorRights",
+    )
     def _true(self, p: dict, files: dict) -> bool:
         return True
 
@@ -1707,14 +1950,16 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             else:
                 self._updates[:] = [u for u in self._updates if u["update_id"] >= offset]
         if self._allowed:
-            self._updates[:] = [u for u in self._updates if next(k for k in u if k != "update_id")
-                                in self._allowed]
+            self._updates[:] = [u for u in self._updates if next(k for k in u if k != "update_id") in self._allowed]
 
     @_api("getUpdates")
     async def _get_updates(self, p: dict, files: dict) -> list[dict]:
         if self.webhook:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = int(p["offset"]) if p.get("offset") is not None else None
         limit = max(1, min(int(p.get("limit") or 100), 100))
         if isinstance(p.get("allowed_updates"), list):
@@ -1740,8 +1985,13 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             raise ApiError(400, "Bad Request: message text is empty")
         if _visible_len(text, p.get("parse_mode")) > TEXT_MAX:
             raise ApiError(400, "Bad Request: message is too long")
-        return self._bot_message(p, chat_id, text=text, entities=p.get("entities") or None,
-                                 reply_markup=_inline_markup(p.get("reply_markup")))
+        return self._bot_message(
+            p,
+            chat_id,
+            text=text,
+            entities=p.get("entities") or None,
+            reply_markup=_inline_markup(p.get("reply_markup")),
+        )
 
     @_api("editMessageText")
     def _edit_message_text(self, p: dict, files: dict) -> dict:
@@ -1814,18 +2064,28 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         chat_id = self._chat_id(p)
         caption = self._check_caption(p)
         photo = self._photo_content(p.get("photo"), files, "photo")
-        return self._bot_message(p, chat_id, photo=photo, caption=caption,
-                                 caption_entities=p.get("caption_entities") or None,
-                                 reply_markup=_inline_markup(p.get("reply_markup")))
+        return self._bot_message(
+            p,
+            chat_id,
+            photo=photo,
+            caption=caption,
+            caption_entities=p.get("caption_entities") or None,
+            reply_markup=_inline_markup(p.get("reply_markup")),
+        )
 
     @_api("sendDocument")
     def _send_document(self, p: dict, files: dict) -> dict:
         chat_id = self._chat_id(p)
         caption = self._check_caption(p)
         document = self._document_content(p.get("document"), files, "document")
-        return self._bot_message(p, chat_id, document=document, caption=caption,
-                                 caption_entities=p.get("caption_entities") or None,
-                                 reply_markup=_inline_markup(p.get("reply_markup")))
+        return self._bot_message(
+            p,
+            chat_id,
+            document=document,
+            caption=caption,
+            caption_entities=p.get("caption_entities") or None,
+            reply_markup=_inline_markup(p.get("reply_markup")),
+        )
 
     @_api("sendMediaGroup")
     def _send_media_group(self, p: dict, files: dict) -> list[dict]:
@@ -1838,8 +2098,7 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             kind = item.get("type")
             if kind not in ("photo", "document"):
                 raise ApiError(400, f"Bad Request: unsupported media type {kind!r}")
-            content = {"caption": self._check_caption(item),
-                       "caption_entities": item.get("caption_entities") or None}
+            content = {"caption": self._check_caption(item), "caption_entities": item.get("caption_entities") or None}
             if kind == "photo":
                 content["photo"] = self._photo_content(item.get("media"), files, "media")
             else:
@@ -1856,15 +2115,24 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             raise ApiError(400, "Bad Request: invalid file_id")
         if len(stored.data) > DOWNLOAD_MAX_BYTES:
             raise ApiError(400, "Bad Request: file is too big")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data), "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }
 
     @_api("getChat")
     def _get_chat(self, p: dict, files: dict) -> dict:
-        gifts = dict.fromkeys(["unlimited_gifts", "limited_gifts", "unique_gifts",
-                               "premium_subscription", "gifts_from_channels"], False)
-        return {**self._chat(self._chat_id(p)), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": gifts}
+        gifts = dict.fromkeys(
+            ["unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"], False
+        )
+        return {
+            **self._chat(self._chat_id(p)),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": gifts,
+        }
 
     @_api("getChatAdministrators")
     def _get_chat_administrators(self, p: dict, files: dict) -> list[dict]:
@@ -1908,8 +2176,11 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
 
     @_api("getWebhookInfo")
     def _get_webhook_info(self, p: dict, files: dict) -> dict:
-        info: dict[str, Any] = {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                                "pending_update_count": len(self._updates)}
+        info: dict[str, Any] = {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
         if self.webhook:
             info["max_connections"] = int(self.webhook.get("max_connections") or 40)
             if self._allowed:
@@ -1933,12 +2204,14 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
                         await asyncio.wait_for(self._webhook_wakeup.wait(), 1.0)
                     continue
                 update = copy.deepcopy(self._updates[0])
-                headers = {"X-Telegram-Bot-Api-Secret-Token": str(hook["secret_token"])} \
-                    if hook.get("secret_token") else {}
+                headers = (
+                    {"X-Telegram-Bot-Api-Secret-Token": str(hook["secret_token"])} if hook.get("secret_token") else {}
+                )
                 status, error = None, ""
                 try:
-                    async with session.post(str(hook["url"]), json=update, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=10)) as response:
+                    async with session.post(
+                        str(hook["url"]), json=update, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+                    ) as response:
                         status = response.status
                         error = f"Wrong response from the webhook: {status} {response.reason}"
                         await response.read()

@@ -30,18 +30,25 @@ async def client():
 
 
 def chat_body(text: str = "a cat", **extra):
-    return {"model": "gpt-4o-mini",
-            "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}], **extra}
+    return {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+        **extra,
+    }
 
 
 async def chat(api, client, body=None, headers=AUTH, **extra):
-    return await client.post(f"{api.base_url}/v1/chat/completions", json=chat_body(**extra) if body is None else body,
-                             headers=headers)
+    return await client.post(
+        f"{api.base_url}/v1/chat/completions", json=chat_body(**extra) if body is None else body, headers=headers
+    )
 
 
 async def image(api, client):
-    return await client.post(f"{api.base_url}/v1/images/generations", headers=AUTH,
-                             json={"model": "nano-banana-2", "prompt": "a cat", "n": 1, "response_format": "b64_json"})
+    return await client.post(
+        f"{api.base_url}/v1/images/generations",
+        headers=AUTH,
+        json={"model": "nano-banana-2", "prompt": "a cat", "n": 1, "response_format": "b64_json"},
+    )
 
 
 def content(r: httpx.Response):
@@ -60,6 +67,7 @@ def assert_openai_error(r: httpx.Response, status: int, param: str | None, code:
 
 # ---- a valid call ----------------------------------------------------------------------------
 
+
 async def test_a_valid_call_is_answered_in_openai_shape_and_recorded(api, client):
     r = await chat(api, client, temperature=0.7, max_tokens=300)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
@@ -69,8 +77,12 @@ async def test_a_valid_call_is_answered_in_openai_shape_and_recorded(api, client
     assert answer["model"] == "gpt-4o-mini" and len(answer["choices"]) == 1
     choice = answer["choices"][0]
     assert choice["index"] == 0 and choice["finish_reason"] == "stop"
-    assert choice["message"] == {"role": "assistant", "content": "Improved: a cat, highly detailed, soft light",
-                                 "refusal": None, "annotations": []}
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Improved: a cat, highly detailed, soft light",
+        "refusal": None,
+        "annotations": [],
+    }
     usage = answer["usage"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
@@ -92,14 +104,29 @@ async def test_every_known_model_and_the_rules_edges_pass(api, client):
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "a dog"},
         {"role": "assistant", "content": "Improved: a dog"},
-        {"role": "user", "content": [{"type": "text", "text": "一只猫"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
-                                     {"type": "image_url", "image_url": {"url": "https://cdn.example/x.png",
-                                                                         "detail": "low"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "一只猫"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                {"type": "image_url", "image_url": {"url": "https://cdn.example/x.png", "detail": "low"}},
+            ],
+        },
     ]
-    edges = {"temperature": 2, "top_p": 0, "max_completion_tokens": CHAT_MODELS["gpt-4o-mini"].output, "n": 1,
-             "stream": False, "stop": ["\n\n"], "seed": 7, "user": "u1", "presence_penalty": -2,
-             "frequency_penalty": None, "response_format": {"type": "text"}, "stream_options": None}
+    edges = {
+        "temperature": 2,
+        "top_p": 0,
+        "max_completion_tokens": CHAT_MODELS["gpt-4o-mini"].output,
+        "n": 1,
+        "stream": False,
+        "stop": ["\n\n"],
+        "seed": 7,
+        "user": "u1",
+        "presence_penalty": -2,
+        "frequency_penalty": None,
+        "response_format": {"type": "text"},
+        "stream_options": None,
+    }
     r = await chat(api, client, body={"model": "gpt-4o-mini", "messages": history, **edges})
     assert content(r) == "Improved: 一只猫, highly detailed, soft light"
     rec = api.chat_requests[-1]
@@ -124,12 +151,16 @@ async def test_max_tokens_cuts_the_default_answer_with_length(api, client):
 async def test_json_response_formats_answer_json(api, client):
     r = await chat(api, client, text="a cat, answer in JSON", response_format={"type": "json_object"})
     assert json.loads(content(r)) == {"prompt": "Improved: a cat, answer in JSON, highly detailed, soft light"}
-    schema = {"type": "object", "properties": {"prompt": {"type": "string"}, "language": {"type": "string"},
-                                               "score": {"type": "number"}}}
+    schema = {
+        "type": "object",
+        "properties": {"prompt": {"type": "string"}, "language": {"type": "string"}, "score": {"type": "number"}},
+    }
     fmt = {"type": "json_schema", "json_schema": {"name": "better_prompt", "schema": schema, "strict": True}}
     answer = json.loads(content(await chat(api, client, response_format=fmt)))
-    assert answer == {"prompt": "Improved: a cat, highly detailed, soft light",
-                      "language": "Improved: a cat, highly detailed, soft light"}
+    assert answer == {
+        "prompt": "Improved: a cat, highly detailed, soft light",
+        "language": "Improved: a cat, highly detailed, soft light",
+    }
 
 
 async def test_chat_reply_replaces_the_default_text(api, client):
@@ -146,12 +177,14 @@ async def test_the_keys_group_decides_which_chat_models_are_served(client):
 
 # ---- refusals ----------------------------------------------------------------------------------
 
+
 async def test_auth_refusals_in_openai_shape(api, client):
     error = assert_openai_error(await chat(api, client, headers={}), 401, None, None)
     assert error["type"] == "invalid_request_error" and "didn't provide an API key" in error["message"]
     wrong = "sk-wrong-key-abcdefgh"
-    error = assert_openai_error(await chat(api, client, headers={"Authorization": f"Bearer {wrong}"}), 401, None,
-                                "invalid_api_key")
+    error = assert_openai_error(
+        await chat(api, client, headers={"Authorization": f"Bearer {wrong}"}), 401, None, "invalid_api_key"
+    )
     assert wrong not in error["message"] and "efgh" in error["message"]  # masked, as OpenAI shows it
     assert_openai_error(await chat(api, client, headers={"x-goog-api-key": KEY}), 401, None, None)
     assert [rec.status for rec in api.chat_requests] == [401, 401, 401]
@@ -177,19 +210,57 @@ REFUSALS = [  # (fields replaced in a valid body, status, param, code)
     ({"messages": [{"role": "user", "content": 5}]}, 400, "messages[0].content", "invalid_type"),
     ({"messages": [{"role": "user", "content": []}]}, 400, "messages[0].content", "empty_array"),
     ({"messages": [{"role": "user", "content": "  \n"}]}, 400, "messages[0].content", "invalid_value"),
-    ({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, 400, "messages[0].content[0].type",
-     "invalid_value"),
-    ({"messages": [{"role": "user", "content": [{"text": "a"}]}]}, 400, "messages[0].content[0].type",
-     "missing_required_parameter"),
-    ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, 400, "messages[0].content[0].text",
-     "missing_required_parameter"),
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, 400,
-     "messages[0].content[0].text", "invalid_type"),
-    ({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/y"}}]},
-                   {"role": "user", "content": "a cat"}]}, 400, "messages[0].content[0].type", "invalid_value"),
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
-                                                {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]},
-     400, "messages[0].content[1].image_url.url", "invalid_value"),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "audio"}]}]},
+        400,
+        "messages[0].content[0].type",
+        "invalid_value",
+    ),
+    (
+        {"messages": [{"role": "user", "content": [{"text": "a"}]}]},
+        400,
+        "messages[0].content[0].type",
+        "missing_required_parameter",
+    ),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+        400,
+        "messages[0].content[0].text",
+        "missing_required_parameter",
+    ),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+        400,
+        "messages[0].content[0].text",
+        "invalid_type",
+    ),
+    (
+        {
+            "messages": [
+                {"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/y"}}]},
+                {"role": "user", "content": "a cat"},
+            ]
+        },
+        400,
+        "messages[0].content[0].type",
+        "invalid_value",
+    ),
+    (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "a"},
+                        {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}},
+                    ],
+                }
+            ]
+        },
+        400,
+        "messages[0].content[1].image_url.url",
+        "invalid_value",
+    ),
     ({"messages": [{"role": "system", "content": SYSTEM}]}, 400, "messages", "invalid_value"),  # no user message
     ({"temperature": 2.5}, 400, "temperature", "decimal_above_max_value"),
     ({"temperature": -0.1}, 400, "temperature", "decimal_below_min_value"),
@@ -211,12 +282,19 @@ REFUSALS = [  # (fields replaced in a valid body, status, param, code)
     ({"response_format": {}}, 400, "response_format.type", "missing_required_parameter"),
     ({"response_format": {"type": "xml"}}, 400, "response_format.type", "invalid_value"),
     ({"response_format": {"type": "json_object"}}, 400, "messages", None),  # no "json" in the messages
-    ({"response_format": {"type": "json_schema"}}, 400, "response_format.json_schema",
-     "missing_required_parameter"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}, 400,
-     "response_format.json_schema.name", "missing_required_parameter"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "a b"}}}, 400,
-     "response_format.json_schema.name", "invalid_value"),
+    ({"response_format": {"type": "json_schema"}}, 400, "response_format.json_schema", "missing_required_parameter"),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+        400,
+        "response_format.json_schema.name",
+        "missing_required_parameter",
+    ),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "a b"}}},
+        400,
+        "response_format.json_schema.name",
+        "invalid_value",
+    ),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools", "unsupported_parameter"),
     ({"max_token": 100}, 400, None, None),  # a name OpenAI does not know: "Unrecognized request argument"
     ({"model": "deepseek-chat", **_long(300_000)}, 400, "messages", "context_length_exceeded"),
@@ -234,8 +312,9 @@ async def test_rule_breaks_are_refused_in_openai_shape(api, client, fields, stat
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b""])
 async def test_a_body_that_is_no_json_object_is_400(api, client, raw):
-    r = await client.post(f"{api.base_url}/v1/chat/completions", content=raw,
-                          headers={**AUTH, "Content-Type": "application/json"})
+    r = await client.post(
+        f"{api.base_url}/v1/chat/completions", content=raw, headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert_openai_error(r, 400, None, None)
 
 
@@ -255,6 +334,7 @@ async def test_refused_requests_consume_no_chat_injection(api, client):
 
 # ---- injections --------------------------------------------------------------------------------
 
+
 async def test_chat_next_serves_exact_contents_in_order(api, client):
     long = "a sunny meadow, " * 10_000
     api.chat_next("A cat on a windowsill at dawn")
@@ -265,13 +345,21 @@ async def test_chat_next_serves_exact_contents_in_order(api, client):
     api.chat_next(None, finish_reason="content_filter")
     answers = [(await chat(api, client, max_tokens=50)).json()["choices"][0] for _ in range(7)]
     assert [(a["message"]["content"], a["finish_reason"]) for a in answers] == [
-        ("A cat on a windowsill at dawn", "stop"), ("", "stop"), (None, "stop"), (long, "stop"),
-        ("A cat on a", "length"), (None, "content_filter"),
-        ("Improved: a cat, highly detailed, soft light", "stop")]
+        ("A cat on a windowsill at dawn", "stop"),
+        ("", "stop"),
+        (None, "stop"),
+        (long, "stop"),
+        ("A cat on a", "length"),
+        (None, "content_filter"),
+        ("Improved: a cat, highly detailed, soft light", "stop"),
+    ]
     assert [rec.reply for rec in api.chat_requests][:3] == ["A cat on a windowsill at dawn", "", None]
     api.chat_next("x", times=2)
-    assert [content(await chat(api, client)) for _ in range(3)] == ["x", "x", "Improved: a cat, highly detailed, "
-                                                                              "soft light"]
+    assert [content(await chat(api, client)) for _ in range(3)] == [
+        "x",
+        "x",
+        "Improved: a cat, highly detailed, soft light",
+    ]
     with pytest.raises(ValueError):
         api.chat_next("x", finish_reason="tired")
 
@@ -284,10 +372,16 @@ async def test_chat_refuse_next_sets_refusal_and_null_content(api, client):
     assert second["message"]["refusal"] == "I can't help with that request." and second["finish_reason"] == "stop"
 
 
-@pytest.mark.parametrize("status, type_, code", [
-    (429, "requests", "rate_limit_exceeded"), (500, "server_error", None), (503, "server_error", None),
-    (401, "invalid_request_error", "invalid_api_key"), (502, "upstream_error", "bad_response_status_code"),
-])
+@pytest.mark.parametrize(
+    "status, type_, code",
+    [
+        (429, "requests", "rate_limit_exceeded"),
+        (500, "server_error", None),
+        (503, "server_error", None),
+        (401, "invalid_request_error", "invalid_api_key"),
+        (502, "upstream_error", "bad_response_status_code"),
+    ],
+)
 async def test_chat_fail_next_answers_openai_errors(api, client, status, type_, code):
     api.chat_fail_next(status, headers={"Retry-After": "2"} if status == 429 else None)
     r = await chat(api, client)
@@ -299,8 +393,14 @@ async def test_chat_fail_next_answers_openai_errors(api, client, status, type_, 
 
 
 async def test_chat_fail_next_custom_bodies(api, client):
-    quota = {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "param": None,
-                       "code": "insufficient_quota"}}
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
     api.chat_fail_next(429, body=quota)
     api.chat_fail_next(502, body="<html><body>502 Bad Gateway</body></html>", times=2)
     assert (await chat(api, client)).json() == quota
@@ -384,6 +484,7 @@ async def test_concurrent_chat_calls_are_counted(api, client):
 
 
 # ---- chat and images apart -------------------------------------------------------------------
+
 
 async def test_image_injections_never_reach_a_chat_call(api, client):
     api.fail_next(503)

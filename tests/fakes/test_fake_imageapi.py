@@ -283,13 +283,15 @@ def gemini_image(r) -> bytes:
 
 
 async def gpt(api, client, model="gpt-image-2", **fields):
-    return await client.post(f"{api.base_url}/v1/images/generations", headers=AUTH,
-                             json={"model": model, "prompt": "a cat", **fields})
+    return await client.post(
+        f"{api.base_url}/v1/images/generations", headers=AUTH, json={"model": model, "prompt": "a cat", **fields}
+    )
 
 
 async def seedream(api, client, **fields):
-    return await client.post(f"{api.base_url}/v1/images/generations", headers=AUTH,
-                             json={"model": SEEDREAM, "prompt": "a cat", **fields})
+    return await client.post(
+        f"{api.base_url}/v1/images/generations", headers=AUTH, json={"model": SEEDREAM, "prompt": "a cat", **fields}
+    )
 
 
 def assert_google_error(r, status: int, name: str) -> None:
@@ -331,9 +333,12 @@ async def test_gemini_answers_inline_png_of_the_table_size_and_records_reference
 
 
 async def test_gemini_reads_snake_case_too(api, client):
-    body = {"contents": [{"parts": [{"text": "a cat"}, {"inlineData": {"mimeType": "image/webp",
-                                                                        "data": b64(picture(fmt="WEBP"))}}]}],
-            "generation_config": {"response_modalities": ["IMAGE"], "image_config": {"aspect_ratio": "9:16"}}}
+    body = {
+        "contents": [
+            {"parts": [{"text": "a cat"}, {"inlineData": {"mimeType": "image/webp", "data": b64(picture(fmt="WEBP"))}}]}
+        ],
+        "generation_config": {"response_modalities": ["IMAGE"], "image_config": {"aspect_ratio": "9:16"}},
+    }
     r = await gemini(api, client, body)
     assert png_size(gemini_image(r)) == SIZES[("9:16", "1K")]
     assert api.requests[0].image_types == ["image/webp"]
@@ -382,8 +387,15 @@ async def test_gemini_eleven_references_are_the_most(api, client):
     assert len(api.requests[0].images) == 11
 
 
-@pytest.mark.parametrize("kind, finish", [("safety", "SAFETY"), ("image_safety", "IMAGE_SAFETY"),
-                                          ("prohibited_content", "PROHIBITED_CONTENT"), ("text_only", "STOP")])
+@pytest.mark.parametrize(
+    "kind, finish",
+    [
+        ("safety", "SAFETY"),
+        ("image_safety", "IMAGE_SAFETY"),
+        ("prohibited_content", "PROHIBITED_CONTENT"),
+        ("text_only", "STOP"),
+    ],
+)
 async def test_gemini_candidate_without_image(api, client, kind, finish):
     api.junk_next(kind)
     r = await gemini(api, client)
@@ -428,8 +440,11 @@ async def test_gemini_routes_and_models(api, client):
     assert_google_error(r, 404, "NOT_FOUND")
     r = await gemini(api, client, path="/v1beta/models/nano-banana-2:generateContent")
     assert_google_error(r, 400, "INVALID_ARGUMENT")
-    r = await client.post(f"{api.base_url}/v1/images/generations", headers=AUTH,
-                          json={"model": "gemini-3-pro-image", "prompt": "a cat", "n": 1})
+    r = await client.post(
+        f"{api.base_url}/v1/images/generations",
+        headers=AUTH,
+        json={"model": "gemini-3-pro-image", "prompt": "a cat", "n": 1},
+    )
     assert_gateway_error(r, 400, "model_not_found")
     api.models = {"nano-banana-2"}  # the key's group lacks the others: the gateway has no channel
     assert_google_error(await gemini(api, client), 503, "UNAVAILABLE")
@@ -471,8 +486,9 @@ async def test_gpt_image_2_auto_size(api, client):
     assert png_size(base64.b64decode(r.json()["data"][0]["b64_json"])) == (1024, 1024)
 
 
-@pytest.mark.parametrize("size", ["1000x1000", "4000x2000", "3840x1008", "768x768", "3840x2400", "1024", "1024X1024",
-                                  "0x1024", "big"])
+@pytest.mark.parametrize(
+    "size", ["1000x1000", "4000x2000", "3840x1008", "768x768", "3840x2400", "1024", "1024X1024", "0x1024", "big"]
+)
 async def test_gpt_image_2_size_rules(api, client, size):
     assert_openai_error(await gpt(api, client, size=size), "size")
 
@@ -490,19 +506,22 @@ def test_models_md_sizes_keep_the_vendor_rules():
     assert [s for s in SEEDREAM_TABLE if seedream_size_problem(s)] == []
 
 
-@pytest.mark.parametrize("fields, param, code", [
-    ({"quality": "ultra"}, "quality", "invalid_value"),
-    ({"n": 0}, "n", "integer_below_min_value"),
-    ({"n": 11}, "n", "integer_above_max_value"),
-    ({"n": True}, "n", "invalid_type"),
-    ({"output_format": "gif"}, "output_format", "invalid_value"),
-    ({"output_compression": 50}, "output_compression", "invalid_value"),  # png has no compression
-    ({"moderation": "none"}, "moderation", "invalid_value"),
-    ({"response_format": "png"}, "response_format", "invalid_value"),
-    ({"aspect_ratio": "16:9"}, "aspect_ratio", "unknown_parameter"),
-    ({"prompt": ""}, "prompt", "missing_required_parameter"),
-    ({"prompt": "x" * 32_001}, "prompt", "string_above_max_length"),
-])
+@pytest.mark.parametrize(
+    "fields, param, code",
+    [
+        ({"quality": "ultra"}, "quality", "invalid_value"),
+        ({"n": 0}, "n", "integer_below_min_value"),
+        ({"n": 11}, "n", "integer_above_max_value"),
+        ({"n": True}, "n", "invalid_type"),
+        ({"output_format": "gif"}, "output_format", "invalid_value"),
+        ({"output_compression": 50}, "output_compression", "invalid_value"),  # png has no compression
+        ({"moderation": "none"}, "moderation", "invalid_value"),
+        ({"response_format": "png"}, "response_format", "invalid_value"),
+        ({"aspect_ratio": "16:9"}, "aspect_ratio", "unknown_parameter"),
+        ({"prompt": ""}, "prompt", "missing_required_parameter"),
+        ({"prompt": "x" * 32_001}, "prompt", "string_above_max_length"),
+    ],
+)
 async def test_gpt_image_2_parameter_rules(api, client, fields, param, code):
     assert_openai_error(await gpt(api, client, **fields), param, code)
 
@@ -526,9 +545,17 @@ async def test_gpt_image_2_edits_records_pictures_and_mask(api, client):
     assert (await gpt_edit(api, client, [picture()] * 16)).status_code == 200
 
 
-@pytest.mark.parametrize("case, param", [("17 pictures", "image"), ("none", "image"), ("not an image", "image"),
-                                         ("mask without alpha", "mask"), ("mask of another size", "mask"),
-                                         ("image[]", "image[]")])
+@pytest.mark.parametrize(
+    "case, param",
+    [
+        ("17 pictures", "image"),
+        ("none", "image"),
+        ("not an image", "image"),
+        ("mask without alpha", "mask"),
+        ("mask of another size", "mask"),
+        ("image[]", "image[]"),
+    ],
+)
 async def test_gpt_image_2_edit_rules(api, client, case, param):
     pics, mask, name = [picture(300, 200)], None, "image"
     if case == "17 pictures":
@@ -565,8 +592,9 @@ async def test_seedream_answers_a_jpeg_url_of_the_exact_size(api, client):
     assert decoded(base64.b64decode(r.json()["data"][0]["b64_json"])) == ("JPEG", (1600, 2848))
 
 
-@pytest.mark.parametrize("size, px", [("2K", (2048, 2048)), ("4K", (4096, 4096)), (None, (2048, 2048)),
-                                      ("2560x1440", (2560, 1440))])
+@pytest.mark.parametrize(
+    "size, px", [("2K", (2048, 2048)), ("4K", (4096, 4096)), (None, (2048, 2048)), ("2560x1440", (2560, 1440))]
+)
 async def test_seedream_named_and_edge_sizes(api, client, size, px):
     r = await seedream(api, client, response_format="b64_json", **({} if size is None else {"size": size}))
     assert decoded(base64.b64decode(r.json()["data"][0]["b64_json"])) == ("JPEG", px)
@@ -594,8 +622,22 @@ async def test_seedream_records_data_uri_references(api, client):
     assert (await seedream(api, client, image=[data_uri(refs[0])] * 14)).status_code == 200  # 14 + 1 output
 
 
-@pytest.mark.parametrize("case", ["14 px", "ratio 1:17", "over 36 Mpx", "pixel bomb", "over 30 MB", "http", "svg",
-                                  "not base64", "not an image", "15 references", "not a string"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "14 px",
+        "ratio 1:17",
+        "over 36 Mpx",
+        "pixel bomb",
+        "over 30 MB",
+        "http",
+        "svg",
+        "not base64",
+        "not an image",
+        "15 references",
+        "not a string",
+    ],
+)
 async def test_seedream_reference_rules(api, client, case):
     image: object = {
         "14 px": data_uri(picture(14, 100)),
@@ -612,16 +654,26 @@ async def test_seedream_reference_rules(api, client, case):
     assert_gateway_error(await seedream(api, client, image=image))
 
 
-@pytest.mark.parametrize("fields", [{"n": 1}, {"response_format": "png"}, {"stream": True}, {"prompt": " "},
-                                    {"watermark": "no"}, {"sequential_image_generation": "on"}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"n": 1},
+        {"response_format": "png"},
+        {"stream": True},
+        {"prompt": " "},
+        {"watermark": "no"},
+        {"sequential_image_generation": "on"},
+    ],
+)
 async def test_seedream_parameter_rules(api, client, fields):
     assert_gateway_error(await seedream(api, client, **fields))
 
 
 async def test_seedream_has_no_edits_endpoint(api, client):
     data = {"model": SEEDREAM, "prompt": "merge"}
-    r = await client.post(f"{api.base_url}/v1/images/edits", data=data, files=[("image", ("a.png", picture()))],
-                          headers=AUTH)
+    r = await client.post(
+        f"{api.base_url}/v1/images/edits", data=data, files=[("image", ("a.png", picture()))], headers=AUTH
+    )
     assert_gateway_error(r, 404, "unsupported_endpoint")
     r = await client.post(f"{api.base_url}/v1/images/edits", json=data, headers=AUTH)  # JSON there too
     assert_gateway_error(r, 404, "unsupported_endpoint")
@@ -630,8 +682,11 @@ async def test_seedream_has_no_edits_endpoint(api, client):
 @pytest.mark.parametrize("send", ["nano", "gpt", "seedream"])
 async def test_bearer_routes_refuse_a_wrong_key(api, client, send):
     headers = {"Authorization": "Bearer wrong"}
-    json = {"nano": body(), "gpt": {"model": "gpt-image-2", "prompt": "x"}, "seedream": {"model": SEEDREAM,
-                                                                                         "prompt": "x"}}[send]
+    json = {
+        "nano": body(),
+        "gpt": {"model": "gpt-image-2", "prompt": "x"},
+        "seedream": {"model": SEEDREAM, "prompt": "x"},
+    }[send]
     r = await client.post(f"{api.base_url}/v1/images/generations", json=json, headers=headers)
     assert_gateway_error(r, 401, "invalid_api_key")
 

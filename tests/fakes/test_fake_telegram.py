@@ -103,8 +103,9 @@ async def test_photo_limits(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     r = await http.post("sendPhoto", data={"chat_id": "42"}, files={"photo": ("p.png", b"not an image", "image/png")})
     assert r.json()["description"] == "Bad Request: IMAGE_PROCESS_FAILED"
 
-    r = await http.post("sendPhoto", data={"chat_id": "42", "caption": "7"},
-                        files={"photo": ("p.png", png(), "image/png")})
+    r = await http.post(
+        "sendPhoto", data={"chat_id": "42", "caption": "7"}, files={"photo": ("p.png", png(), "image/png")}
+    )
     message = r.json()["result"]
     assert message["caption"] == "7"
     thumb, full = message["photo"]
@@ -117,8 +118,12 @@ async def test_fail_next_retry_after(fake: FakeBotAPI, http: httpx.AsyncClient) 
     fake.fail_next("sendMessage", retry_after=3)
     r = await http.post("sendMessage", data={"chat_id": "1", "text": "hi"})
     assert r.status_code == 429
-    assert r.json() == {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 3",
-                        "parameters": {"retry_after": 3}}
+    assert r.json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
     r = await http.post("sendMessage", data={"chat_id": "1", "text": "hi"})
     assert r.json()["ok"] is True
     assert len(fake.calls_of("sendMessage")) == 2
@@ -128,8 +133,14 @@ async def test_press_and_answer(fake: FakeBotAPI, http: httpx.AsyncClient) -> No
     bob = fake.user(7, "Bob")
     group = fake.group(-100500, "Artists")
     fake.set_admins(group["id"], [1, 7])
-    r = await http.post("sendMessage", data={"chat_id": str(group["id"]), "text": "pick",
-                                             "reply_markup": '{"inline_keyboard":[[{"text":"A","callback_data":"a"}]]}'})
+    r = await http.post(
+        "sendMessage",
+        data={
+            "chat_id": str(group["id"]),
+            "text": "pick",
+            "reply_markup": '{"inline_keyboard":[[{"text":"A","callback_data":"a"}]]}',
+        },
+    )
     query_id = fake.press(r.json()["result"], "a", bob)
     update = (await http.post("getUpdates")).json()["result"][-1]["callback_query"]
     assert update["id"] == query_id and update["message"]["text"] == "pick" and update["data"] == "a"
@@ -162,8 +173,9 @@ async def test_real_ptb_bot(fake: FakeBotAPI) -> None:
         assert doc.document.file_name == "cat.png" and doc.document.file_size == len(png())
         assert fake.calls_of("sendDocument")[0].params["disable_content_type_detection"] is True
 
-        album = await bot.send_media_group(42, [telegram.InputMediaPhoto(png(10, 10), caption="1"),
-                                                telegram.InputMediaPhoto(png(20, 20))])
+        album = await bot.send_media_group(
+            42, [telegram.InputMediaPhoto(png(10, 10), caption="1"), telegram.InputMediaPhoto(png(20, 20))]
+        )
         assert len({m.media_group_id for m in album}) == 1 and album[0].caption == "1"
 
         file = await bot.get_file(photo.photo[-1].file_id)
@@ -201,8 +213,9 @@ async def test_load_faults(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
 
 async def test_uploads_taken_slowly(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     fake.upload_bytes_per_second = 100_000  # 300 KB: 3 s
-    upload = asyncio.create_task(http.post("sendDocument", data={"chat_id": "5"},
-                                           files={"document": ("a.bin", b"\1" * 300_000)}, timeout=30))
+    upload = asyncio.create_task(
+        http.post("sendDocument", data={"chat_id": "5"}, files={"document": ("a.bin", b"\1" * 300_000)}, timeout=30)
+    )
     await asyncio.sleep(1.0)
     assert not upload.done() and fake.calls_of("sendDocument") == []  # still being taken
     r = await asyncio.wait_for(upload, 30)
@@ -214,8 +227,13 @@ async def test_uploads_taken_slowly(fake: FakeBotAPI, http: httpx.AsyncClient) -
 
 # ---------------------------------------------------------------------------------------- payments (Telegram Stars)
 
-STARS_PACK = {"title": "100 credits", "description": "100 images, never expiring", "payload": "pack:100:u10",
-              "currency": "XTR", "prices": json.dumps([{"label": "100 credits", "amount": 50}])}
+STARS_PACK = {
+    "title": "100 credits",
+    "description": "100 images, never expiring",
+    "payload": "pack:100:u10",
+    "currency": "XTR",
+    "prices": json.dumps([{"label": "100 credits", "amount": 50}]),
+}
 # ---------------------------------------------------------------------------------------------- inline mode
 
 KEYBOARD = {"inline_keyboard": [[{"text": "✖ Cancel", "callback_data": "cancel:1"}]]}
@@ -231,11 +249,13 @@ def ptb_bot(fake: FakeBotAPI) -> telegram.Bot:
 
 async def next_update(bot: telegram.Bot, kind: str, offset: int = 0, timeout: float = 5) -> telegram.Update:
     """The first pending update of `kind` (those before it are skipped), within `timeout` seconds."""
+
     async def first() -> telegram.Update:
         nonlocal offset
         while True:
-            for update in await bot.get_updates(offset=offset, timeout=1,
-                                                allowed_updates=["message", "pre_checkout_query"]):
+            for update in await bot.get_updates(
+                offset=offset, timeout=1, allowed_updates=["message", "pre_checkout_query"]
+            ):
                 offset = update.update_id + 1
                 if getattr(update, kind) is not None:
                     return update
@@ -243,17 +263,30 @@ async def next_update(bot: telegram.Bot, kind: str, offset: int = 0, timeout: fl
     return await asyncio.wait_for(first(), timeout)
 
 
-async def send_pack_invoice(bot: telegram.Bot, chat_id: int, amount: int = 50,
-                            payload: str = "pack:100:u10") -> telegram.Message:
-    return await bot.send_invoice(chat_id, "100 credits", "100 images, never expiring", payload, "XTR",
-                                  [telegram.LabeledPrice("100 credits", amount)])
+async def send_pack_invoice(
+    bot: telegram.Bot, chat_id: int, amount: int = 50, payload: str = "pack:100:u10"
+) -> telegram.Message:
+    return await bot.send_invoice(
+        chat_id,
+        "100 credits",
+        "100 images, never expiring",
+        payload,
+        "XTR",
+        [telegram.LabeledPrice("100 credits", amount)],
+    )
 
 
 async def test_stars_invoice_is_sent_and_linked(fake: FakeBotAPI) -> None:
     async with ptb_bot(fake) as bot:
         invoice = await send_pack_invoice(bot, 10)
-        link = await bot.create_invoice_link("100 credits", "100 images", "pack:100:u10", "XTR",
-                                             [telegram.LabeledPrice("100 credits", 50)], provider_token="")
+        link = await bot.create_invoice_link(
+            "100 credits",
+            "100 images",
+            "pack:100:u10",
+            "XTR",
+            [telegram.LabeledPrice("100 credits", 50)],
+            provider_token="",
+        )
     assert invoice.invoice.currency == "XTR" and invoice.invoice.total_amount == 50
     assert invoice.invoice.title == "100 credits" and invoice.invoice.start_parameter == ""
     assert [m["message_id"] for m in fake.invoices(10)] == [invoice.message_id]
@@ -261,37 +294,54 @@ async def test_stars_invoice_is_sent_and_linked(fake: FakeBotAPI) -> None:
     assert link.startswith("https://t.me/$")
 
 
-@pytest.mark.parametrize(("change", "description"), [
-    ({"currency": "USD"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
-    ({"provider_token": "284685063:TEST:abc"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
-    ({"prices": json.dumps([{"label": "a", "amount": 30}, {"label": "b", "amount": 20}])},
-     "Bad Request: STARS_INVOICE_INVALID"),
-    ({"need_email": "true"}, "Bad Request: STARS_INVOICE_INVALID"),
-    ({"prices": json.dumps([{"label": "free", "amount": 0}])}, "Bad Request: total price must be positive"),
-    ({"prices": json.dumps([{"label": "too much", "amount": 100_001}])},
-     "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID"),
-    ({"prices": "[]"}, "Bad Request: there must be at least one price"),
-    ({"prices": json.dumps([{"label": "", "amount": 5}])},
-     "Bad Request: can't parse labeled price: LabeledPrice label must be non-empty"),
-    ({"payload": "€" * 43}, "Bad Request: INVOICE_PAYLOAD_INVALID"),  # 129 bytes
-    ({"payload": ""}, 'Bad Request: parameter "payload" is required'),
-    ({"title": "x" * 33}, "Bad Request: TITLE_INVALID"),
-    ({"description": "x" * 256}, "Bad Request: DESCRIPTION_INVALID"),
-    ({"reply_markup": json.dumps({"inline_keyboard": [[{"text": "Help", "callback_data": "h"}]]})},
-     "Bad Request: REPLY_MARKUP_BUY_EMPTY"),
-])
-async def test_stars_invoice_refusals(fake: FakeBotAPI, http: httpx.AsyncClient, change: dict,
-                                      description: str) -> None:
-    for method in ("sendInvoice", "createInvoiceLink")[:1 if "reply_markup" in change else 2]:  # links: no markup
+@pytest.mark.parametrize(
+    ("change", "description"),
+    [
+        ({"currency": "USD"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
+        ({"provider_token": "284685063:TEST:abc"}, "Bad Request: PAYMENT_PROVIDER_INVALID"),
+        (
+            {"prices": json.dumps([{"label": "a", "amount": 30}, {"label": "b", "amount": 20}])},
+            "Bad Request: STARS_INVOICE_INVALID",
+        ),
+        ({"need_email": "true"}, "Bad Request: STARS_INVOICE_INVALID"),
+        ({"prices": json.dumps([{"label": "free", "amount": 0}])}, "Bad Request: total price must be positive"),
+        (
+            {"prices": json.dumps([{"label": "too much", "amount": 100_001}])},
+            "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID",
+        ),
+        ({"prices": "[]"}, "Bad Request: there must be at least one price"),
+        (
+            {"prices": json.dumps([{"label": "", "amount": 5}])},
+            "Bad Request: can't parse labeled price: LabeledPrice label must be non-empty",
+        ),
+        ({"payload": "€" * 43}, "Bad Request: INVOICE_PAYLOAD_INVALID"),  # 129 bytes
+        ({"payload": ""}, 'Bad Request: parameter "payload" is required'),
+        ({"title": "x" * 33}, "Bad Request: TITLE_INVALID"),
+        ({"description": "x" * 256}, "Bad Request: DESCRIPTION_INVALID"),
+        (
+            {"reply_markup": json.dumps({"inline_keyboard": [[{"text": "Help", "callback_data": "h"}]]})},
+            "Bad Request: REPLY_MARKUP_BUY_EMPTY",
+        ),
+    ],
+)
+async def test_stars_invoice_refusals(
+    fake: FakeBotAPI, http: httpx.AsyncClient, change: dict, description: str
+) -> None:
+    for method in ("sendInvoice", "createInvoiceLink")[: 1 if "reply_markup" in change else 2]:  # links: no markup
         r = await http.post(method, data={"chat_id": "10", **STARS_PACK, **change})
         assert (r.status_code, r.json()["description"]) == (400, description), method
     assert fake.invoices(10) == []
 
 
 async def test_stars_invoice_limits_accepted(http: httpx.AsyncClient) -> None:
-    edge = {"payload": "é" * 64, "title": "x" * 32, "description": "y" * 255,  # 128 bytes, 32 and 255 chars
-            "prices": json.dumps([{"label": "max", "amount": 100_000}]), "provider_token": "",
-            "reply_markup": json.dumps({"inline_keyboard": [[{"text": "Pay 100000", "pay": True}]]})}
+    edge = {
+        "payload": "é" * 64,
+        "title": "x" * 32,
+        "description": "y" * 255,  # 128 bytes, 32 and 255 chars
+        "prices": json.dumps([{"label": "max", "amount": 100_000}]),
+        "provider_token": "",
+        "reply_markup": json.dumps({"inline_keyboard": [[{"text": "Pay 100000", "pay": True}]]}),
+    }
     r = await http.post("sendInvoice", data={"chat_id": "10", **STARS_PACK, **edge})
     assert r.json()["ok"] is True and r.json()["result"]["invoice"]["total_amount"] == 100_000
 
@@ -303,8 +353,12 @@ async def test_payment_answered_ok_is_charged_once(fake: FakeBotAPI) -> None:
         paying = asyncio.create_task(fake.pay(alice, fake.invoices(10)[0]))
         update = await next_update(bot, "pre_checkout_query")
         query = update.pre_checkout_query
-        assert (query.from_user.id, query.currency, query.total_amount, query.invoice_payload) == \
-            (10, "XTR", 50, "pack:100:u10")
+        assert (query.from_user.id, query.currency, query.total_amount, query.invoice_payload) == (
+            10,
+            "XTR",
+            50,
+            "pack:100:u10",
+        )
         assert await bot.answer_pre_checkout_query(query.id, ok=True) is True
         charge_id = await asyncio.wait_for(paying, 5)
         paid = await next_update(bot, "message", update.update_id + 1)
@@ -330,8 +384,7 @@ async def test_payment_answered_no_is_not_charged(fake: FakeBotAPI, http: httpx.
         paying = asyncio.create_task(fake.pay(bob, fake.invoices(11)[0], ok_expected=False))
         query = (await next_update(bot, "pre_checkout_query")).pre_checkout_query
         r = await http.post("answerPreCheckoutQuery", data={"pre_checkout_query_id": query.id, "ok": "false"})
-        assert (r.status_code, r.json()["description"]) == \
-            (400, 'Bad Request: parameter "error_message" is required')
+        assert (r.status_code, r.json()["description"]) == (400, 'Bad Request: parameter "error_message" is required')
         assert await bot.answer_pre_checkout_query(query.id, ok=False, error_message="This pack is gone.")
         refused = await asyncio.wait_for(paying, 5)
         with pytest.raises(telegram.error.BadRequest, match="(?i)query is too old"):
@@ -411,14 +464,22 @@ async def test_refunds_by_the_bot_and_by_telegram(fake: FakeBotAPI, http: httpx.
         page = (await bot.get_star_transactions(offset=1, limit=2)).transactions
     refund = refunded.message.refunded_payment
     assert refunded.message.chat.id == 14 and refunded.message.from_user.id == 14
-    assert (refund.currency, refund.total_amount, refund.invoice_payload, refund.telegram_payment_charge_id) == \
-        ("XTR", 50, "pack:100:u14", first)
+    assert (refund.currency, refund.total_amount, refund.invoice_payload, refund.telegram_payment_charge_id) == (
+        "XTR",
+        50,
+        "pack:100:u14",
+        first,
+    )
     assert telegram_refund.message.refunded_payment.telegram_payment_charge_id == second
     assert disputed["refunded_payment"]["total_amount"] == 140
     assert {c: p.refunded_by for c, p in fake.star_payments.items()} == {first: "bot", second: "telegram"}
     assert balance == telegram.StarAmount(0) and fake.star_balance == 0
     assert [(t.id, t.amount, bool(t.source), bool(t.receiver)) for t in transactions] == [
-        (first, 50, True, False), (second, 140, True, False), (first, 50, False, True), (second, 140, False, True)]
+        (first, 50, True, False),
+        (second, 140, True, False),
+        (first, 50, False, True),
+        (second, 140, False, True),
+    ]
     partner = transactions[0].source
     assert partner.transaction_type == "invoice_payment" and partner.user.id == 14
     assert partner.invoice_payload == "pack:100:u14" and transactions[2].receiver.invoice_payload == "pack:100:u14"
@@ -440,6 +501,8 @@ async def test_successful_payment_redelivered(fake: FakeBotAPI) -> None:
     assert repeat.message.message_id == first.message.message_id
     assert repeat.message.successful_payment == first.message.successful_payment
     assert fake.star_balance == 50  # delivered twice, charged once
+
+
 async def answer(http: httpx.AsyncClient, query_id: str, results: object, **params: object) -> httpx.Response:
     return await http.post("answerInlineQuery", json={"inline_query_id": query_id, "results": results, **params})
 
@@ -451,13 +514,22 @@ async def test_inline_query_answered_in_time_once(fake: FakeBotAPI, http: httpx.
         assert (await bot.get_me()).supports_inline_queries is True
         update = (await bot.get_updates(timeout=1))[-1]
         query = update.inline_query
-        assert (query.id, query.query, query.offset, query.chat_type) == (query_id, "a red fox --ar 16:9", "",
-                                                                           "supergroup")
+        assert (query.id, query.query, query.offset, query.chat_type) == (
+            query_id,
+            "a red fox --ar 16:9",
+            "",
+            "supergroup",
+        )
         assert query.from_user.id == 10 and update.effective_user.id == 10
         result = telegram.InlineQueryResultArticle(
-            "r16x9", "16:9 · 2K", telegram.InputTextMessageContent("🎨 a red fox"), description="2752×1536",
+            "r16x9",
+            "16:9 · 2K",
+            telegram.InputTextMessageContent("🎨 a red fox"),
+            description="2752×1536",
             reply_markup=telegram.InlineKeyboardMarkup.from_button(
-                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:1")))
+                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:1")
+            ),
+        )
         assert await query.answer([result], cache_time=10, is_personal=True) is True
         recorded = fake.inline_answers[query_id]
         assert recorded["results"][0]["title"] == "16:9 · 2K" and recorded["cache_time"] == 10
@@ -489,29 +561,41 @@ async def test_inline_results_refused_as_telegram_does(fake: FakeBotAPI, http: h
         ([article(str(i)) for i in range(51)], "Bad Request: too many inline query results specified"),
         (["text"], parse + "Inline query result must be an object"),
         ([{"id": "1", "title": "t"}], parse + 'Can\'t find field "type"'),
-        ([{"type": "article", "id": "1", "input_message_content": {"message_text": "x"}}],
-         parse + 'Can\'t find field "title"'),
+        (
+            [{"type": "article", "id": "1", "input_message_content": {"message_text": "x"}}],
+            parse + 'Can\'t find field "title"',
+        ),
         ([{"type": "article", "id": "1", "title": "t"}], parse + 'Can\'t find field "message_text"'),
         ([article(text="")], parse + "Input message content is not specified"),
         ([{"type": "photo", "id": "1"}], parse + 'Can\'t find field "photo_file_id"'),
-        ([{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.pdf"}],
-         parse + 'Can\'t find field "mime_type"'),
+        (
+            [{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.pdf"}],
+            parse + 'Can\'t find field "mime_type"',
+        ),
         ([{"type": "document", "id": "1", "title": "t"}], parse + 'Can\'t find field "document_file_id"'),
         ([{"type": "banana", "id": "1"}], parse + 'type "banana" is unsupported for the inline query result'),
-        ([{"type": "photo", "id": "1", "photo_file_id": "AgACnope"}],
-         "Bad Request: wrong remote file identifier specified: can't unserialize it"),
-        ([{"type": "photo", "id": "1", "photo_file_id": doc_id}],
-         "Bad Request: can't use file of type Document as Photo"),
-        ([{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.png", "mime_type": "image/png"}],
-         "Bad Request: unallowed document MIME type"),
+        (
+            [{"type": "photo", "id": "1", "photo_file_id": "AgACnope"}],
+            "Bad Request: wrong remote file identifier specified: can't unserialize it",
+        ),
+        (
+            [{"type": "photo", "id": "1", "photo_file_id": doc_id}],
+            "Bad Request: can't use file of type Document as Photo",
+        ),
+        (
+            [{"type": "document", "id": "1", "title": "t", "document_url": "http://x/a.png", "mime_type": "image/png"}],
+            "Bad Request: unallowed document MIME type",
+        ),
         ([article(title=" ")], "Bad Request: ARTICLE_TITLE_EMPTY"),
         ([{"type": "photo", "id": "1", "photo_url": "http://x/a.jpg"}], "Bad Request: PHOTO_THUMB_URL_EMPTY"),
         ([article("1"), article("1")], "Bad Request: RESULT_ID_DUPLICATE"),
         ([article("x" * 65)], "Bad Request: RESULT_ID_INVALID"),
         ([article("")], "Bad Request: RESULT_ID_EMPTY"),
         ([article(text="x" * 4097)], "Bad Request: MESSAGE_TOO_LONG"),
-        ([article(reply_markup={"inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]})],
-         "Bad Request: BUTTON_DATA_INVALID"),
+        (
+            [article(reply_markup={"inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]})],
+            "Bad Request: BUTTON_DATA_INVALID",
+        ),
     ]
     for results, description in cases:
         r = await answer(http, query_id, results)
@@ -521,20 +605,25 @@ async def test_inline_results_refused_as_telegram_does(fake: FakeBotAPI, http: h
     r = await answer(http, query_id, [article()], button={"text": "Set up", "start_parameter": "no spaces"})
     assert r.json()["description"] == "Bad Request: unallowed characters in start_parameter are used"
     r = await answer(http, query_id, [article()], button={"start_parameter": "setup"})
-    assert r.json()["description"] == ("Bad Request: can't parse inline query results button: "
-                                       'Can\'t find field "text"')
+    assert r.json()["description"] == (
+        "Bad Request: can't parse inline query results button: Can't find field \"text\""
+    )
     assert query_id not in fake.inline_answers  # refusals leave the query open
 
-    good = [article(reply_markup=KEYBOARD), {"type": "photo", "id": "p", "photo_file_id": photo_id},
-            {"type": "document", "id": "d", "title": "original", "document_file_id": doc_id},
-            {"type": "photo", "id": "u", "photo_url": "http://x/a.jpg", "thumbnail_url": "http://x/t.jpg"}]
+    good = [
+        article(reply_markup=KEYBOARD),
+        {"type": "photo", "id": "p", "photo_file_id": photo_id},
+        {"type": "document", "id": "d", "title": "original", "document_file_id": doc_id},
+        {"type": "photo", "id": "u", "photo_url": "http://x/a.jpg", "thumbnail_url": "http://x/t.jpg"},
+    ]
     r = await answer(http, query_id, good, button={"text": "Set up", "start_parameter": "setup"})
     assert r.json() == {"ok": True, "result": True}
     assert [res["id"] for res in fake.inline_answers[query_id]["results"]] == ["a1", "p", "d", "u"]
 
 
-async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: FakeBotAPI,
-                                                                         http: httpx.AsyncClient) -> None:
+async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(
+    fake: FakeBotAPI, http: httpx.AsyncClient
+) -> None:
     alice, bob = fake.user(10, "Alice"), fake.user(11, "Bob")
     group = fake.group(-100500, "Artists")
     query_id = fake.send_inline_query(alice, "fox", chat_type="supergroup")
@@ -553,7 +642,9 @@ async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: F
         updates = await bot.get_updates(timeout=1)
         chosen = [u.chosen_inline_result for u in updates if u.chosen_inline_result]
         assert [(c.result_id, c.query, c.from_user.id, c.inline_message_id) for c in chosen] == [
-            ("plain", "fox", 10, None), ("keyed", "fox", 10, keyed.inline_message_id)]
+            ("plain", "fox", 10, None),
+            ("keyed", "fox", 10, keyed.inline_message_id),
+        ]
         via = [u.message for u in updates if u.message]  # a group the bot is in: "messages sent via this bot"
         assert [m.via_bot.id for m in via] == [fake.bot_user["id"]] * 2 and via[1].reply_markup.to_dict() == KEYBOARD
 
@@ -561,7 +652,11 @@ async def test_chosen_result_gets_inline_message_id_only_with_a_keyboard(fake: F
         update = (await bot.get_updates(offset=updates[-1].update_id + 1, timeout=1))[-1]
         callback = update.callback_query
         assert (callback.id, callback.inline_message_id, callback.message, callback.data) == (
-            pressed, keyed.inline_message_id, None, "cancel:1")
+            pressed,
+            keyed.inline_message_id,
+            None,
+            "cancel:1",
+        )
         assert callback.chat_instance and callback.from_user.id == 11
         assert await callback.answer("Cancelled") is True
         with pytest.raises(AssertionError, match="no button"):
@@ -579,15 +674,26 @@ async def test_edit_inline_message_text_caption_markup(fake: FakeBotAPI, http: h
     await answer(http, query_id, [article(reply_markup=KEYBOARD)])
     inline_id = fake.choose_inline_result(alice, query_id, "a1").inline_message_id
     async with ptb_bot(fake) as bot:
-        assert await bot.edit_message_text("⏳ queued", inline_message_id=inline_id,
-                                           reply_markup=telegram.InlineKeyboardMarkup.from_button(
-                                               telegram.InlineKeyboardButton("✖", callback_data="cancel:1"))) is True
+        assert (
+            await bot.edit_message_text(
+                "⏳ queued",
+                inline_message_id=inline_id,
+                reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                    telegram.InlineKeyboardButton("✖", callback_data="cancel:1")
+                ),
+            )
+            is True
+        )
         message = fake.inline_message(inline_id)
         assert message["text"] == "⏳ queued" and "edit_date" in message
         with pytest.raises(telegram.error.BadRequest, match="(?i)message is not modified"):
-            await bot.edit_message_text("⏳ queued", inline_message_id=inline_id,
-                                        reply_markup=telegram.InlineKeyboardMarkup.from_button(
-                                            telegram.InlineKeyboardButton("✖", callback_data="cancel:1")))
+            await bot.edit_message_text(
+                "⏳ queued",
+                inline_message_id=inline_id,
+                reply_markup=telegram.InlineKeyboardMarkup.from_button(
+                    telegram.InlineKeyboardButton("✖", callback_data="cancel:1")
+                ),
+            )
         with pytest.raises(telegram.error.BadRequest, match="(?i)there is no caption in the message to edit"):
             await bot.edit_message_caption(inline_message_id=inline_id, caption="x")
         assert await bot.edit_message_reply_markup(inline_message_id=inline_id) is True
@@ -598,8 +704,13 @@ async def test_edit_inline_message_text_caption_markup(fake: FakeBotAPI, http: h
     assert r.json()["description"] == "Bad Request: invalid inline message identifier specified"
     r = await http.post("editMessageText", data={"text": "x"})
     assert r.json()["description"] == "Bad Request: message identifier is not specified"
-    r = await http.post("editMessageReplyMarkup", json={"inline_message_id": inline_id, "reply_markup": {
-        "inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]}})
+    r = await http.post(
+        "editMessageReplyMarkup",
+        json={
+            "inline_message_id": inline_id,
+            "reply_markup": {"inline_keyboard": [[{"text": "B", "callback_data": "d" * 65}]]},
+        },
+    )
     assert r.json()["description"] == "Bad Request: BUTTON_DATA_INVALID"
 
 
@@ -617,8 +728,14 @@ async def test_edit_inline_media_refuses_uploads_takes_file_ids(fake: FakeBotAPI
         stored = await bot.send_photo(-100777, png(), caption="storage")  # the storage chat's upload
         file_id = stored.photo[-1].file_id
         keyboard = telegram.InlineKeyboardMarkup.from_button(telegram.InlineKeyboardButton("🔁", callback_data="again"))
-        assert await bot.edit_message_media(telegram.InputMediaPhoto(file_id, caption="16:9 · 1376×768"),
-                                            inline_message_id=inline_id, reply_markup=keyboard) is True
+        assert (
+            await bot.edit_message_media(
+                telegram.InputMediaPhoto(file_id, caption="16:9 · 1376×768"),
+                inline_message_id=inline_id,
+                reply_markup=keyboard,
+            )
+            is True
+        )
         message = fake.inline_message(inline_id)
         assert message["photo"] == [p.to_dict() for p in stored.photo] and message["caption"] == "16:9 · 1376×768"
         assert "text" not in message and message["reply_markup"] == keyboard.to_dict()
@@ -627,8 +744,12 @@ async def test_edit_inline_media_refuses_uploads_takes_file_ids(fake: FakeBotAPI
         assert await bot.edit_message_caption(inline_message_id=inline_id, caption="done") is True
 
         document = await bot.send_document(-100777, png(), filename="fox.png")
-        assert await bot.edit_message_media(telegram.InputMediaDocument(document.document.file_id),
-                                            inline_message_id=inline_id) is True
+        assert (
+            await bot.edit_message_media(
+                telegram.InputMediaDocument(document.document.file_id), inline_message_id=inline_id
+            )
+            is True
+        )
         message = fake.inline_message(inline_id)
         assert message["document"]["file_name"] == "fox.png" and "photo" not in message and "caption" not in message
         with pytest.raises(telegram.error.BadRequest, match="(?i)can't use file of type Photo as Document"):
@@ -646,19 +767,22 @@ async def test_edit_inline_media_refuses_uploads_takes_file_ids(fake: FakeBotAPI
         with pytest.raises(telegram.error.BadRequest, match="(?i)^media_empty$"):
             await bot.edit_message_media(telegram.InputMediaPhoto(big_url), inline_message_id=inline_id)
         with pytest.raises(telegram.error.BadRequest, match="(?i)failed to get http url content"):
-            await bot.edit_message_media(telegram.InputMediaPhoto("https://example.com/fox.png"),
-                                         inline_message_id=inline_id)
+            await bot.edit_message_media(
+                telegram.InputMediaPhoto("https://example.com/fox.png"), inline_message_id=inline_id
+            )
 
         # a chat message takes a new upload and answers the Message
         sent = await bot.send_message(42, "⏳ generating")
-        edited = await bot.edit_message_media(telegram.InputMediaPhoto(png(), caption="1:1"), chat_id=42,
-                                              message_id=sent.message_id)
+        edited = await bot.edit_message_media(
+            telegram.InputMediaPhoto(png(), caption="1:1"), chat_id=42, message_id=sent.message_id
+        )
         assert edited.photo[-1].width == 64 and edited.caption == "1:1" and edited.text is None
     r = await http.post("editMessageMedia", json={"inline_message_id": inline_id, "media": {"type": "photo"}})
     assert r.json()["description"] == "Bad Request: can't parse InputMedia: media not found"
 
 
 # ---------------------------------------------------------------------------------------------- guest mode
+
 
 async def test_guest_message_answered_then_edited(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     bob = fake.user(11, "Bob")
@@ -679,12 +803,17 @@ async def test_guest_message_answered_then_edited(fake: FakeBotAPI, http: httpx.
         with pytest.raises(telegram.error.Forbidden, match="(?i)bot is not a member of the supergroup chat"):
             await bot.send_message(group["id"], "hello")
         with pytest.raises(telegram.error.BadRequest, match="(?i)^article_title_empty$"):
-            await bot.answer_guest_query(guest.guest_query_id, telegram.InlineQueryResultArticle(
-                "g", "", telegram.InputTextMessageContent("⏳")))
+            await bot.answer_guest_query(
+                guest.guest_query_id, telegram.InlineQueryResultArticle("g", "", telegram.InputTextMessageContent("⏳"))
+            )
         result = telegram.InlineQueryResultArticle(
-            "g", "Making it blue", telegram.InputTextMessageContent("⏳ queued"),
+            "g",
+            "Making it blue",
+            telegram.InputTextMessageContent("⏳ queued"),
             reply_markup=telegram.InlineKeyboardMarkup.from_button(
-                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:7")))
+                telegram.InlineKeyboardButton("✖ Cancel", callback_data="cancel:7")
+            ),
+        )
         answered = await bot.answer_guest_query(guest.guest_query_id, result)
         assert isinstance(answered, telegram.SentGuestMessage) and answered.inline_message_id
         assert fake.guest_answers[guest.guest_query_id]["result"]["title"] == "Making it blue"
@@ -699,8 +828,12 @@ async def test_guest_message_answered_then_edited(fake: FakeBotAPI, http: httpx.
         with pytest.raises(telegram.error.BadRequest, match="(?i)invalid message content specified"):
             await bot.edit_message_media(telegram.InputMediaPhoto(png()), inline_message_id=inline_id)
         stored = await bot.send_photo(-100777, png())
-        assert await bot.edit_message_media(telegram.InputMediaPhoto(stored.photo[-1].file_id, caption="16:9"),
-                                            inline_message_id=inline_id) is True
+        assert (
+            await bot.edit_message_media(
+                telegram.InputMediaPhoto(stored.photo[-1].file_id, caption="16:9"), inline_message_id=inline_id
+            )
+            is True
+        )
         assert fake.inline_message(inline_id)["caption"] == "16:9"
 
     r = await http.post("answerGuestQuery", json={"guest_query_id": sent["guest_query_id"]})
@@ -715,6 +848,7 @@ async def test_guest_message_answered_then_edited(fake: FakeBotAPI, http: httpx.
 
 
 # ---------------------------------------------------------------------------------------------- allowed_updates
+
 
 async def test_allowed_updates_must_name_inline_and_guest_updates(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     alice = fake.user(10, "Alice")
@@ -733,10 +867,15 @@ async def test_allowed_updates_must_name_inline_and_guest_updates(fake: FakeBotA
     await answer(http, query_id, [article(reply_markup=KEYBOARD)])
     fake.choose_inline_result(alice, query_id, "a1")
     fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
-    r = await http.post("getUpdates", json={"offset": r.json()["result"][-1]["update_id"] + 1,
-                                            "allowed_updates": wanted})
+    r = await http.post(
+        "getUpdates", json={"offset": r.json()["result"][-1]["update_id"] + 1, "allowed_updates": wanted}
+    )
     assert [next(k for k in u if k != "update_id") for u in r.json()["result"]] == [
-        "inline_query", "message", "chosen_inline_result", "guest_message"]
+        "inline_query",
+        "message",
+        "chosen_inline_result",
+        "guest_message",
+    ]
 
 
 async def test_deep_link_start_payload(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:

@@ -49,8 +49,9 @@ class Receiver:
 
 async def test_updates_are_posted_with_the_secret_and_retried_until_2xx(fake, http):
     async with Receiver([500, 502]) as receiver:
-        answer = await http.post("setWebhook", json={"url": receiver.url, "secret_token": "abc_DEF-1",
-                                                     "allowed_updates": ["message"]})
+        answer = await http.post(
+            "setWebhook", json={"url": receiver.url, "secret_token": "abc_DEF-1", "allowed_updates": ["message"]}
+        )
         assert answer.json() == {"ok": True, "result": True}
         alice = fake.user(10, "Alice")
         fake.send_text(fake.private_chat(alice), alice, "first")
@@ -93,10 +94,24 @@ async def test_webhook_gets_inline_and_guest_updates_only_when_allowed(fake, htt
         fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
         fake.send_text(fake.private_chat(alice), alice, "/start")
         await fake.wait_for(lambda: receiver.got, 10, "the message")
-        await http.post("setWebhook", json={"url": receiver.url, "allowed_updates": [
-            "message", "callback_query", "inline_query", "chosen_inline_result", "guest_message"]})
+        await http.post(
+            "setWebhook",
+            json={
+                "url": receiver.url,
+                "allowed_updates": [
+                    "message",
+                    "callback_query",
+                    "inline_query",
+                    "chosen_inline_result",
+                    "guest_message",
+                ],
+            },
+        )
         fake.send_inline_query(alice, "fox")
         fake.send_guest_message(group, alice, "@imagine_test_bot a fox")
         await fake.wait_for(lambda: len(receiver.got) == 3, 10, "the inline query and the guest message")
     assert [next(k for k in u if k != "update_id") for _, u in receiver.got] == [
-        "message", "inline_query", "guest_message"]
+        "message",
+        "inline_query",
+        "guest_message",
+    ]

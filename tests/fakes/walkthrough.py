@@ -62,12 +62,19 @@ class Walk:
             markup = call.params.get("reply_markup") or {}
             if isinstance(markup, str):
                 import json
+
                 markup = json.loads(markup)
             buttons = " ".join(f"[{b['text']}]" for row in markup.get("inline_keyboard", []) for b in row)
-            what = {"sendMessage": "bot", "editMessageText": "bot (edits)", "sendPhoto": "bot [photo]",
-                    "sendDocument": "bot [file]", "deleteMessage": "bot (deletes a message)",
-                    "editMessageReplyMarkup": "bot (redraws buttons)", "sendMediaGroup": "bot [album]",
-                    "sendChatAction": None}.get(call.method, call.method)
+            what = {
+                "sendMessage": "bot",
+                "editMessageText": "bot (edits)",
+                "sendPhoto": "bot [photo]",
+                "sendDocument": "bot [file]",
+                "deleteMessage": "bot (deletes a message)",
+                "editMessageReplyMarkup": "bot (redraws buttons)",
+                "sendMediaGroup": "bot [album]",
+                "sendChatAction": None,
+            }.get(call.method, call.method)
             if what is None:
                 continue
             error = f"  ⛔ {call.error}" if getattr(call, "error", None) else ""
@@ -87,7 +94,7 @@ class Walk:
         for b in (x for row in message["reply_markup"]["inline_keyboard"] for x in row):
             if label in b["text"]:
                 query = self.tg.press(message, b["callback_data"], user)
-                await self.tg.wait_for(lambda: self.tg.answered.get(query), 10, f"answer to {label}")
+                await self.tg.wait_for(lambda query=query: self.tg.answered.get(query), 10, f"answer to {label}")
                 answer = self.tg.answered[query].get("text")
                 print(f"     you tap [{b['text']}]" + (f"  → toast: {answer}" if answer else ""))
                 return
@@ -217,12 +224,14 @@ async def main(names: list[str]) -> int:
             Path(folder, ".env").write_text(
                 f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
                 f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
-                "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n")
+                "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n"
+            )
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
             env["PYTHONPATH"] = str(ROOT)
             log = Path(folder, "bot.log").open("w+")
-            bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env,
-                                                       stdout=log, stderr=log)
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=folder, env=env, stdout=log, stderr=log
+            )
             try:
                 await tg.wait_for(lambda: tg.calls_of("getUpdates"), 30, "the bot to poll")
                 for name in names or list(SCENES):
