@@ -247,3 +247,17 @@ async def test_people_not_allowed_are_told_where_they_asked(start_bot, harness, 
     answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
     assert str(user["id"]) in answer["result"]["title"]
     assert img.requests == [] and tg.refused() == []
+
+
+async def test_a_style_in_an_inline_query_makes_the_image_in_that_style(start_bot, harness, tg, img):
+    await start_bot(inline_storage_chat_id=STORAGE)
+    user, _ = harness.person()
+    sent = await choose(tg, user, "--style anime a cat on a roof --ar 1:1 --size 1K")
+    await image_in(tg, sent.inline_message_id)
+    (request,) = img.requests
+    assert request.body["prompt"].startswith("a cat on a roof, anime illustration")
+    assert "Anime" in words(tg.inline_message(sent.inline_message_id))
+
+    sent = await choose(tg, user, "--style nosuchstyle a cat --ar 1:1 --size 1K")
+    await says(tg, sent.inline_message_id, "nosuchstyle")
+    assert len(img.requests) == 1

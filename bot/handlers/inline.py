@@ -72,7 +72,7 @@ def _asked(services: Services, text: str, lang: str | None, bot: str) -> _Asked:
         return _Asked(hint=(t("inline_off_title", lang), t("inline_off", lang)))
     hint = (t("inline_hint_title", lang), t("inline_hint", lang, bot=bot))
     try:
-        parsed = parse_prompt(text)
+        parsed = parse_prompt(text, styles=True)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
         return _Asked(
@@ -173,7 +173,16 @@ async def _request(
         assert origin.inline_message_id is not None  # an inline request's origin
         await edit_inline(context.bot, origin.inline_message_id, text, None)
         return
-    pending, _ = await services.requests.start(origin, parsed, references, None)
+    style = None
+    if parsed.style:  # `@bot --style anime a cat`: a style (or the person's own preset) as in a chat
+        style = await services.styles.find(origin, parsed.style)
+        if style is None:
+            assert origin.inline_message_id is not None
+            names = join_list(await services.styles.closest(origin, parsed.style), origin.lang)
+            text = t("unknown_style", origin.lang, value=parsed.style, names=names)
+            await edit_inline(context.bot, origin.inline_message_id, text, None)
+            return
+    pending, _ = await services.requests.start(origin, parsed, references, None, style)
     pending.variants = 1  # an inline message holds one picture
     await submit(context, services, pending)
 
