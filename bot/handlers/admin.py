@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from functools import partial, wraps
-from typing import Any
+from functools import partial
 
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes
@@ -18,23 +16,9 @@ from ..models import Job, JobStatus
 from ..options import Resolution
 from ..services import get_services
 from ..texts import t
-from .replies import origin_for, reply
+from .replies import admins_only, origin_for, reply
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 DAY = 24 * 3600
-
-
-def admins_only(handler: Handler) -> Handler:
-    @wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user = update.effective_user
-        if user is None or user.id not in get_services(context).settings.admin_user_ids:
-            origin = await origin_for(update, context)
-            await reply(context, origin, t("admins_only_cmd", origin.lang))
-            return
-        await handler(update, context)
-
-    return wrapper
 
 
 def _by_size(jobs: list[Job], lang: str | None) -> str:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from functools import wraps
-from typing import Any
 
 from telegram import ForceReply, LabeledPrice, Message, Update, User
 from telegram.error import BadRequest, TelegramError
@@ -33,7 +30,7 @@ from ..targets import Target, send_kwargs
 from ..tasks import complain, persist
 from ..texts import TEXTS, t
 from .dialogue import offer_packs
-from .replies import Answer, display_name, origin_for, reply, user_lang
+from .replies import Answer, admins_only, display_name, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +41,6 @@ PERSIST_ATTEMPTS = 20  # tries (0.5 s doubling to 15 s: about four minutes) to r
 ALREADY_REFUNDED = (
     "charge_already_refunded"  # PTB writes Telegram's CHARGE_ALREADY_REFUNDED as "Charge_already_refunded"
 )
-
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-
-
-def _admins_only(handler: Handler) -> Handler:
-    @wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user = update.effective_user
-        if user is None or user.id not in get_services(context).settings.admin_user_ids:
-            origin = await origin_for(update, context)
-            await reply(context, origin, t("admins_only_cmd", origin.lang))
-            return
-        await handler(update, context)
-
-    return wrapper
 
 
 async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User) -> str | None:
@@ -303,7 +285,7 @@ def _lines(rows: list[PaymentRow], services: Services, lang: str | None) -> str:
     return "\n".join(lines)
 
 
-@_admins_only
+@admins_only
 async def payments(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/payments: the ledger's recent payments and refunds, and the bot's Star balance."""
     services = get_services(context)
@@ -315,7 +297,7 @@ async def payments(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-@_admins_only
+@admins_only
 async def refund(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/refund CHARGE_ID [force]: the Stars back to the buyer and the pack's credits taken back (not below what
     is left). When some are spent the admin is told first and decides with `force`."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
@@ -232,3 +233,21 @@ async def refuse(
         log.info("chat %s: refusal not sent (more than one per %.0f s)", origin.chat_id, REFUSAL_EVERY)
         return
     await tell(context, origin, text, message_id, markup)
+
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def admins_only(handler: Handler) -> Handler:
+    """A command for the bot's admins (ADMIN_USER_IDS): anyone else is told so in one line."""
+
+    @wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or user.id not in get_services(context).settings.admin_user_ids:
+            origin = await origin_for(update, context)
+            await reply(context, origin, t("admins_only_cmd", origin.lang))
+            return
+        await handler(update, context)
+
+    return wrapper
