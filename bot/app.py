@@ -176,7 +176,7 @@ async def start_services(
     references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool", library.picture_files)
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
-    lines = StatusLines(app.bot, store, caps, owner=name)
+    lines = StatusLines(app.bot, store, caps, owner=name, name_models=len(settings.offered) > 1)
     # images over 10 MB previewed, made to fit and uploaded at once: from the same memory as the downloads
     uploads = Uploads(
         settings.telegram_max_upload_mb * MB,

@@ -46,6 +46,7 @@ class Action(StrEnum):
     STYLE = "t"  # the 🎨 Style page of a pending request (arg: o open, p<n> a page, c<key> choose, n none, b back)
     PRESET = "T"  # a /presets button: a new keyboard with that preset chosen (id: the chat; arg: its key)
     INLINE_WAIT = "j"  # ✖ on an inline message before its job exists (the moment until chosen_inline_result)
+    PREFS_OPTION = "q"  # a /settings button for the default model's own option (id: the scope; arg: `quality.high`)
 
 
 # The families of buttons, one handler each (see `Callback.matching`).
@@ -328,9 +329,10 @@ def prefs_keyboard(
     models: list[Profile] | None = None,
     model: str | None = None,
     helper: bool = False,
+    options: Sequence[Option] = (),
 ) -> InlineKeyboardMarkup:
-    """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio, size and
-    count (✓ on the effective one), the always-send-original switch and (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
+    """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio, size, that
+    model's own `options` (a row each) and count (✓ on the effective one), the always-send-original switch and (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
     saved."""
     rows = []
     if models and len(models) > 1:
@@ -339,6 +341,19 @@ def prefs_keyboard(
     ratios = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio]
     rows += [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
     rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
+    for option in options:  # the default model's own knobs (gpt-image-2's Quality): a row each, ✓ on the remembered
+        chosen = prefs.extra.get(option.name, option.default)
+        rows.append(
+            [
+                _button(
+                    _mark(choice_label(option, c, lang), c == chosen),
+                    Action.PREFS_OPTION,
+                    scope_key,
+                    f"{option.name}.{c}",
+                )
+                for c in option.choices
+            ]
+        )
     rows.append(
         [_button(_mark(f"×{n}", n == (prefs.variants or 1)), Action.PREFS, scope_key, f"v{n}") for n in VARIANT_CHOICES]
     )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 # Passed with `extra=` by the finisher's line per job; JSON lines carry them as fields of their own.
-JOB_FIELDS = ("job_id", "chat_id", "user_id", "size", "outcome")
+JOB_FIELDS = ("job_id", "chat_id", "user_id", "size", "outcome", "model")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

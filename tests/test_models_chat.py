@@ -127,12 +127,13 @@ async def test_an_unknown_model_names_those_on_offer_and_waits_for_a_pick(start_
     assert rec.model == SEEDREAM and rec.body["size"] == "2048x2048"
 
 
-async def test_variants_of_gpt_image_are_one_job_each(start_bot, harness, tg, img):
+async def test_variants_of_gpt_image_are_one_call_and_one_job_each(start_bot, harness, tg, img):
     await many(start_bot)
     user, chat = harness.person()
     harness.send(chat, user, "/imagine two foxes --model gpt --n 2 --ar 1:1 --1k")
     await tg.wait_for(lambda: len(tg.calls_of("sendMediaGroup")) == 1, 20, "the album")
-    assert len(img.requests) == 2 and all(r.model == GPT and r.body["n"] == 1 for r in img.requests)
+    (rec,) = img.requests
+    assert rec.model == GPT and rec.body["n"] == 2
     summary = await harness.reply_text(chat["id"], "🎨 ×2")
     assert "GPT Image 2 · 1:1 · 1K · medium · 1024×1024" in summary["text"]
     assert [x for x in labels(summary) if x.startswith("⬆")] == ["⬆ 1 · 4K", "⬆ 2 · 4K"]

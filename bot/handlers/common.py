@@ -122,11 +122,19 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if report.chat_limit is not None:
         text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
     resets = resets_text(report.resets_at, services.quota.now(), lang)
-    text += t("usage_costs", lang, resets=resets, **_costs(services))
-    if len(services.settings.offered) > 1:  # the 1K/2K/4K figures above are the default model's: say this one's
-        request = await services.requests.default_request(origin)
+    request = await services.requests.default_request(origin)
+    costs = t("usage_cost_sep", lang).join(
+        t("usage_cost_item", lang, size=size, credits=services.quota.cost(request.with_options(size=size)))
+        for size in request.profile.option("size").choices
+    )
+    if len(services.settings.offered) > 1:  # the figures are the default model's (with its own options): name it
+        own = [request.options[o.name] for o in request.profile.extra_options]
+        model = " · ".join([request.profile.label, *own])
+        text += t("usage_costs_model", lang, model=model, costs=costs, resets=resets)
         choice = f"{request.profile.label} · {request.label}"
         text += t("usage_choice", lang, choice=choice, credits=services.quota.cost(request))
+    else:
+        text += t("usage_costs", lang, costs=costs, resets=resets)
     await reply(context, origin, text)
 
 

@@ -6,7 +6,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from ..imagemodels import profile_for
-from ..keyboards import Action, Callback, prefs_keyboard
+from ..keyboards import Action, Callback, choice_label, prefs_keyboard
 from ..menus import Command
 from ..models import Prefs, prefs_scope
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution
@@ -64,16 +64,29 @@ def _keyboard(
     services: Services, key: str, prefs: Prefs, ratio: AspectRatio, size: Resolution, lang: str | None
 ) -> InlineKeyboardMarkup:
     models = [profile_for(name) for name in services.settings.offered]
+    model = _model(services, prefs)
     return prefs_keyboard(
-        key, prefs, ratio, size, lang, models=models, model=_model(services, prefs), helper=services.prompts is not None
+        key,
+        prefs,
+        ratio,
+        size,
+        lang,
+        models=models,
+        model=model,
+        helper=services.prompts is not None,
+        options=profile_for(model).extra_options,
     )
 
 
 def _model_row(services: Services, prefs: Prefs, lang: str | None) -> str:
-    """The panel's line for the default model, when several are offered."""
-    if len(services.settings.offered) < 2:
-        return ""
-    return t("prefs_row_model", lang, model=profile_for(_model(services, prefs)).label)
+    """The panel's line for the default model, when several are offered; then one for each of its own options
+    (whatever the number of models: they are that model's knobs, not a word about models)."""
+    profile = profile_for(_model(services, prefs))
+    text = t("prefs_row_model", lang, model=profile.label) if len(services.settings.offered) > 1 else ""
+    for option in profile.extra_options:
+        value = choice_label(option, prefs.extra.get(option.name, option.default), lang)
+        text += t("prefs_row_option", lang, option=t(option.label_key, lang), value=value)
+    return text
 
 
 async def on_prefs_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -97,6 +110,8 @@ async def _on_prefs_button(
     scope = parse_scope_key(callback.id)
     if callback.action == Action.TRANSLATE:  # the prompt helper's switch: a button of its own, no argument
         callback = Callback(Action.PREFS, callback.id, "t")
+    elif callback.action == Action.PREFS_OPTION and callback.arg:  # the default model's own option: `quality.high`
+        callback = Callback(Action.PREFS, callback.id, "q" + callback.arg)
     if scope is None or not callback.arg:
         await answer(t("expired", lang))
         return
@@ -121,6 +136,9 @@ async def _on_prefs_button(
             lang = value or query.from_user.language_code
         elif kind == "t" and scope[0] == "user" and services.prompts is not None:
             prefs.translate = not prefs.translate
+        elif kind == "q":
+            name, _, choice = value.partition(".")
+            prefs.extra[name] = _own_option(services, prefs, name, choice)
         elif kind != "d":  # d: the Done button of panels sent before every tap was saved
             raise ValueError(kind)
     except ValueError:
@@ -150,6 +168,15 @@ async def _on_prefs_button(
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
 
 
+def _own_option(services: Services, prefs: Prefs, name: str, choice: str) -> str:
+    """A choice of the default model's own option, checked against that model now (ValueError: a button from
+    before the default model changed, or not ours)."""
+    option = next((o for o in profile_for(_model(services, prefs)).extra_options if o.name == name), None)
+    if option is None:
+        raise ValueError(name)
+    return option.parse(choice)
+
+
 def _panel(
     scope: str,
     prefs: Prefs,
@@ -173,4 +200,8 @@ def _panel(
 
 
 COMMANDS = [Command("settings", settings_command, private=4, group=6)]
-HANDLERS = [CallbackQueryHandler(on_prefs_button, pattern=Callback.matching(Action.PREFS, Action.TRANSLATE))]
+HANDLERS = [
+    CallbackQueryHandler(
+        on_prefs_button, pattern=Callback.matching(Action.PREFS, Action.TRANSLATE, Action.PREFS_OPTION)
+    )
+]

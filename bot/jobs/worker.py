@@ -170,21 +170,45 @@ class Worker:
                     break
                 if job is None:
                     break
-                self._start(job, Lease(job.epoch, began + self._lease, began))
+                jobs, leases = [job], [Lease(job.epoch, began + self._lease, began)]
+                began = time.time()
+                for sibling in await self._siblings(job):
+                    jobs.append(sibling)
+                    leases.append(Lease(sibling.epoch, began + self._lease, began))
+                self._start(jobs, leases)
             await wait_set(self._wake, CLAIM_POLL)
 
-    def _start(self, job: Job, lease: Lease) -> None:
-        task = asyncio.create_task(self._run(job, lease), name=f"job-{job.id}")
-        self._running[job.id], self._leases[job.id] = task, lease
-        self._making.add(job.id)
+    async def _siblings(self, job: Job) -> list[Job]:
+        """The waiting variants of `job`'s request that one call can make beside it (a model's `n`, within what
+        a call making that many takes in references), claimed for this process; none for a one-image model."""
+        profile = job.request.profile
+        most = min(profile.max_outputs, job.variants)
+        while most > 1 and profile.max_references(most) < len(job.references):
+            most -= 1
+        if job.group_id is None or most < 2:
+            return []
+        try:
+            return await self._store.queue.claim_siblings(job, self.name, self._lease, most - 1)
+        except Exception as exc:  # they stay queued (or, claimed unseen, come back when their lease runs out)
+            complain(log, f"job {job.id}: could not claim the other variants of its request", exc)
+            return []
+
+    def _start(self, jobs: list[Job], leases: list[Lease]) -> None:
+        """One task for the job, or for the variants one call makes together; each keeps its own lease."""
+        run = self._run(jobs[0], leases[0]) if len(jobs) == 1 else self._run_together(jobs, leases)
+        task = asyncio.create_task(run, name=f"job-{jobs[0].id}")
+        for job, lease in zip(jobs, leases, strict=True):
+            self._running[job.id], self._leases[job.id] = task, lease
+            self._making.add(job.id)
 
         def done(_: asyncio.Task[None]) -> None:
-            if self._running.get(job.id) is task:  # not a later claim of the same job by this process
-                self._running.pop(job.id, None)
-                self._making.discard(job.id)
-                self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
-            if self._leases.get(job.id) is lease:
-                self._leases.pop(job.id, None)
+            for job, lease in zip(jobs, leases, strict=True):
+                if self._running.get(job.id) is task:  # not a later claim of the same job by this process
+                    self._running.pop(job.id, None)
+                    self._making.discard(job.id)
+                    self._cancel_reason.pop(job.id, None)  # kept until the end: a second cancel must not hit its record
+                if self._leases.get(job.id) is lease:
+                    self._leases.pop(job.id, None)
             self._wake.set()
 
         task.add_done_callback(done)
@@ -388,18 +412,144 @@ class Worker:
             lambda: self._originals.share(job.id, job.epoch, path), f"copy the original of job {job.id} to the database"
         )
 
-    async def _generate(self, job: Job) -> GeneratedImage:
+    @staticmethod
+    def _upstream(job: Job) -> ImageRequest:
+        """What the image API is asked for the job: its style's prompt, an upscale's instruction."""
         request = job.request
         if job.style:  # the user's words in the style's template
             request = dataclasses.replace(request, prompt=job.upstream_prompt)
         if job.upscale_of:
             request = dataclasses.replace(request, prompt=f"{request.prompt}\n\n{UPSCALE_INSTRUCTION}")
+        return request
+
+    async def _generate(self, job: Job) -> GeneratedImage:
+        request = self._upstream(job)
         async with self._references.fetched(job.references) as images:
             self._presentation.generating(job)
             image = await self._client.generate(request, images)
             if self._retry_mismatch and not job.request.matches(image.width, image.height):
                 image = await self._retry_for_size(job, request, images, image)
         return image
+
+    # ---- variants one call makes together ----
+
+    async def _run_together(self, jobs: list[Job], leases: list[Lease]) -> None:
+        """Variants of one request made by one upstream call (a model's `n`). Only the call is shared: each job keeps
+        its own lease and epoch, and is recorded (a failure refunded) and delivered on its own, exactly as if it had
+        run alone; what one call did not bring back fails alone."""
+        for job in jobs:
+            self._presentation.started(job)
+        began = time.monotonic()
+        made: set[str] = set()  # kept on disk and shared: recorded as made whatever happens next
+        lost: set[str] = set()  # another process holds them now: nothing more is written or shown for them
+        try:
+            await self._make_together(jobs, made, lost)
+        except asyncio.CancelledError:
+            reasons = [self._cancel_reason.get(job.id, "shutdown") for job in jobs]
+            if "user" in reasons:  # the request is cancelled: nothing of it is delivered (its credits are back)
+                made.clear()
+            else:  # stopping here, or another process took some over: the rest goes back
+                for job, reason in zip(jobs, reasons, strict=True):
+                    if reason == "lost" or job.id in lost:
+                        self._presentation.lost(job)
+                        lost.add(job.id)
+                    elif job.id not in made:
+                        await self._give_back(job)
+                        lost.add(job.id)
+            for job in jobs:
+                if job.id not in made | lost:
+                    job.status, job.finished_at = JobStatus.CANCELLED, time.time()
+        except UnusableReference as exc:
+            log.warning("jobs %s: reference %d unusable: %s", _ids(jobs), exc.number, exc)
+            self._fail_rest(jobs, made | lost, f"reference_{exc.kind}", number=exc.number, name=exc.name)
+        except ImageGenError as exc:
+            log.warning(
+                "jobs %s: image API failed: %s (status %s, request id %s)",
+                _ids(jobs),
+                exc.detail,
+                exc.status,
+                exc.request_id,
+            )
+            for job in jobs:
+                job.request_id = job.request_id if job.id in made else exc.request_id
+            self._fail_rest(jobs, made | lost, exc.kind)
+        except StorageError as exc:
+            if exc.path not in self._storage_warned:
+                self._storage_warned.add(exc.path)
+                log.error("cannot store images: %s", exc)
+            self._fail_rest(jobs, made | lost, "storage")
+        except Exception:
+            log.exception("jobs %s: unexpected failure", _ids(jobs))
+            self._fail_rest(jobs, made | lost, "internal")
+        for job, lease in zip(jobs, leases, strict=True):
+            if job.id in lost:
+                continue
+            if job.id in made:
+                job.status = JobStatus.MADE
+            if job.upstream_seconds is None:
+                job.upstream_seconds = time.monotonic() - began
+            await self._record(job, lease)
+
+    def _fail_rest(self, jobs: list[Job], spared: set[str], kind: str, **values: object) -> None:
+        for job in jobs:
+            if job.id not in spared and job.status != JobStatus.FAILED:
+                self._failed(job, kind, **values)
+
+    async def _make_together(self, jobs: list[Job], made: set[str], lost: set[str]) -> None:
+        """As `_make`, for several jobs and one call: those made before (a run again) are kept as they are, the
+        rest asked of the image API at once; images one call did not bring back fail their jobs as `no_image`."""
+        delay = 0.5
+        while True:
+            try:
+                for job in jobs:
+                    if job.id not in made and await self._made_before(job):
+                        made.add(job.id)
+                todo = [job for job in jobs if job.id not in made]
+                if not todo:
+                    return
+                await self._originals.ensure_room()
+                images = await self._generate_together(todo)
+                break
+            except Exception as exc:
+                if not outage(exc):
+                    raise
+                complain(log, f"jobs {_ids(jobs)} wait for the database", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max(0.5, self._lease / 4))
+        waiting = list(zip(todo, images, strict=False))  # one image per job; the answer may have fewer
+        try:
+            while waiting:
+                job, image = waiting.pop(0)
+                try:
+                    await self._keep(job, image)
+                except LeaseLost:
+                    log.info("job %s: taken over by another process; its image is not kept here", job.id)
+                    self._presentation.lost(job)
+                    lost.add(job.id)
+                    continue
+                made.add(job.id)
+        finally:
+            for _, image in waiting:
+                await image.release()
+        for job in todo[len(images) :]:
+            log.warning("job %s: the call for %d images brought back %d", job.id, len(todo), len(images))
+            self._failed(job, "no_image")
+
+    async def _generate_together(self, jobs: list[Job]) -> list[GeneratedImage]:
+        """One call for the images of `jobs` (the same request): `n` = how many."""
+        lead = jobs[0]
+        request = self._upstream(lead)
+        async with self._references.fetched(lead.references) as pictures:
+            self._presentation.generating(lead)
+            if len(jobs) == 1:
+                images = [await self._client.generate(request, pictures)]
+            else:
+                images = await self._client.generate_many(request, len(jobs), pictures)
+            if self._retry_mismatch:
+                for i, (job, image) in enumerate(zip(jobs, images, strict=False)):
+                    if not job.request.matches(image.width, image.height):
+                        images[i] = await self._retry_for_size(job, request, pictures, image)
+        return images
 
     async def _retry_for_size(
         self, job: Job, request: ImageRequest, images: list[Path], first: GeneratedImage
@@ -428,3 +578,7 @@ class Worker:
             return second
         await second.release()
         return first
+
+
+def _ids(jobs: list[Job]) -> str:
+    return ", ".join(job.id for job in jobs)

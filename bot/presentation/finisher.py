@@ -122,7 +122,7 @@ class Finisher:
                 await self._say(
                     lead,
                     epoch,
-                    t("cancelled", lead.origin.lang, label=lead.label, prompt=short_prompt(lead)),
+                    t("cancelled", lead.origin.lang, label=self._lines.label(lead), prompt=short_prompt(lead)),
                     keyboards.retry_keyboard(lead.id, lead.origin.lang),
                 )
         except LeaseLost:
@@ -165,12 +165,14 @@ class Finisher:
             yield
 
     def _log(self, job: Job) -> None:
+        """One line per job; with several models offered it names the job's (`gpt-image-2 16:9 · 2K · high`)."""
+        named = {"model": job.request.model} if self._named else {}
         log.info(
             "job %s chat %s user %s %s: %s",
             job.id,
             job.origin.chat_id,
             job.origin.user_id,
-            job.request.label,
+            f"{job.request.model} {job.request.label}" if self._named else job.request.label,
             job_summary(job),
             extra={
                 "job_id": job.id,
@@ -178,6 +180,7 @@ class Finisher:
                 "user_id": job.origin.user_id,
                 "size": job.request.size.value,
                 "outcome": job.status.value,
+                **named,
             },
         )
         metrics.job_finished(job.status.value, job.error_kind)
@@ -204,7 +207,7 @@ class Finisher:
         for job in made:
             job.status, job.finished_at = JobStatus.DONE, job.finished_at or time.time()
         if "status" not in lead.sent:  # recorded with the request's end (deleting it twice is harmless)
-            await self._lines.delete(lead, lead.label)
+            await self._lines.delete(lead, self._lines.label(lead))
             lead.sent["status"] = True
 
     async def _send_result(self, lead: Job, made: list[Job], failed: list[Job], epoch: int) -> bool:

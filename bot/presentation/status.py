@@ -95,7 +95,11 @@ def working_key(job: Job) -> str:
 
 
 class StatusLines:
-    def __init__(self, bot: ExtBot[Any], store: Store, caps: Caps, *, owner: str, tick: float = 1.0) -> None:
+    def __init__(
+        self, bot: ExtBot[Any], store: Store, caps: Caps, *, owner: str, tick: float = 1.0, name_models: bool = False
+    ) -> None:
+        """`name_models`: several models are offered, so a line names the request's model first."""
+        self._named = name_models
         self._bot = bot
         self._store = store
         self._caps = caps
@@ -212,9 +216,14 @@ class StatusLines:
 
     # ---- texts ----
 
+    def label(self, job: Job) -> str:
+        """How a line names the request: `16:9 · 2K · ×4`, its model first when several are offered
+        (`GPT Image 2 · 16:9 · 2K · medium · ×4`)."""
+        return f"{job.request.profile.label} · {job.label}" if self._named else job.label
+
     def _text(self, line: Line) -> str:
         lead = line.lead
-        lang, prompt = lead.origin.lang, short_prompt(lead)
+        lang, prompt, label = lead.origin.lang, short_prompt(lead), self.label(line.lead)
         if line.started is not None:
             if line.since is not None:
                 line.seconds = max(line.seconds, int(time.time() - line.since))
@@ -222,14 +231,12 @@ class StatusLines:
             ready = len(line.ended)
             if line.total > 1 and 0 < ready < line.total:
                 elapsed += " · " + t("variants_ready", lang, ready=ready, total=line.total)
-            return t(
-                working_key(lead), lang, label=lead.label, size=lead.request.size.value, elapsed=elapsed, prompt=prompt
-            )
+            return t(working_key(lead), lang, label=label, size=lead.request.size.value, elapsed=elapsed, prompt=prompt)
         if line.ahead is None:
-            return t("queued", lang, label=lead.label, prompt=prompt)
+            return t("queued", lang, label=label, prompt=prompt)
         if line.ahead == 0:
-            return t("queued_next", lang, label=lead.label, prompt=prompt)
-        return t("queued_ahead", lang, ahead=line.ahead, label=lead.label, prompt=prompt)
+            return t("queued_next", lang, label=label, prompt=prompt)
+        return t("queued_ahead", lang, ahead=line.ahead, label=label, prompt=prompt)
 
     async def _announce(self, line: Line) -> None:
         try:
@@ -341,7 +348,7 @@ class StatusLines:
             await asyncio.sleep(0.1)
         chat = lead.origin.chat_id  # a group's 20 messages a minute: only when its pacing has room
         if sending and (chat > 0 or time.monotonic() >= self._chat_edit.get(chat, 0.0) + GROUP_EDIT_INTERVAL):
-            text = t("sending", lead.origin.lang, label=lead.label, prompt=short_prompt(lead))
+            text = t("sending", lead.origin.lang, label=self.label(lead), prompt=short_prompt(lead))
             await self.edit(lead, text, None, routine=True)
 
     async def pause(self, lead: Job, line: Line | None) -> None:

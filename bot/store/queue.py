@@ -71,6 +71,23 @@ class Queue(Repository):
         claimed = await self._db.write(work)
         return row_job(claimed) if claimed is not None else None
 
+    async def claim_siblings(self, lead: Job, worker: str, lease: float, most: int) -> list[Job]:
+        """Beside `lead` (just claimed), up to `most` of its request's other variants still waiting, claimed for the
+        same `worker`: one upstream call makes them all (a model whose call returns several images). Each stays its
+        own row, with its own epoch, credits and delivery; only the call is shared. They are the rest of a request
+        already started, so the caps let them through as `claim` does."""
+        if lead.group_id is None or most < 1:
+            return []
+        now = time.time()
+
+        def work(conn: sa.Connection) -> list[sa.Row]:
+            self._db.lock_queue(conn)
+            ids = conn.execute(_WAITING_SIBLINGS, {"b_group": lead.group_id, "b_most": most}).scalars().all()
+            params = {"v_worker": worker, "v_lease": now + lease, "v_now": now}
+            return [row for job_id in ids if (row := conn.execute(_START_WAITING, {"b_id": job_id, **params}).first())]
+
+        return [row_job(row) for row in await self._db.write(work)]
+
     @functools.cached_property
     def _served(self) -> Any:
         """Mark a user served now (round-robin): an upsert, in the backend's dialect."""
@@ -161,17 +178,22 @@ _UNFINISHED_OF_USER = (
     .where(jobs.c.user_id == sa.bindparam("b_user"), jobs.c.status.in_(UNFINISHED))
 )
 _INSERT_JOBS = sa.insert(jobs)
-_START = (
-    sa.update(jobs)
-    .where(BY_ID)
-    .values(
-        status=JobStatus.RUNNING.value,
-        worker=sa.bindparam("v_worker"),
-        lease_until=sa.bindparam("v_lease"),
-        started_at=sa.bindparam("v_now"),
-        attempts=jobs.c.attempts + 1,
-        cancel_requested=0,
-        epoch=jobs.c.epoch + 1,
-    )
-    .returning(*jobs.c)
+_STARTED = {
+    "status": JobStatus.RUNNING.value,
+    "worker": sa.bindparam("v_worker"),
+    "lease_until": sa.bindparam("v_lease"),
+    "started_at": sa.bindparam("v_now"),
+    "attempts": jobs.c.attempts + 1,
+    "cancel_requested": 0,
+    "epoch": jobs.c.epoch + 1,
+}
+_START = sa.update(jobs).where(BY_ID).values(_STARTED).returning(*jobs.c)
+_START_WAITING = (
+    sa.update(jobs).where(BY_ID, jobs.c.status == JobStatus.QUEUED.value).values(_STARTED).returning(*jobs.c)
+)
+_WAITING_SIBLINGS = (
+    sa.select(jobs.c.id)
+    .where(jobs.c.group_id == sa.bindparam("b_group"), jobs.c.status == JobStatus.QUEUED.value)
+    .order_by(jobs.c.variant)
+    .limit(sa.bindparam("b_most"))
 )

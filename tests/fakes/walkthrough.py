@@ -26,12 +26,23 @@ from tests.fakes.telegram import FakeBotAPI
 ROOT = Path(__file__).resolve().parents[2]
 Scene = Callable[["Walk"], Awaitable[None]]
 SCENES: dict[str, Scene] = {}
+SCENE_ENV: dict[str, str] = {}  # a scene's own .env lines (IMAGE_MODELS=…): it runs on a bot started with them
 _PEOPLE = iter(range(7001, 8000))
 
 
 def scene(fn: Scene) -> Scene:
     SCENES[fn.__name__] = fn
     return fn
+
+
+def scene_with(env: str) -> Callable[[Scene], Scene]:
+    """A scene that needs settings of its own (`IMAGE_MODELS=…`): a bot with them is started for it."""
+
+    def register(fn: Scene) -> Scene:
+        SCENE_ENV[fn.__name__] = env
+        return scene(fn)
+
+    return register
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -218,30 +229,63 @@ async def settings_help(w: Walk) -> None:
     w.show(chat, "/help")
 
 
+@scene_with("IMAGE_MODELS=nano-banana-2,gemini-3-pro-image,gpt-image-2,doubao-seedream-4-5-251128\n")
+async def models(w: Walk) -> None:
+    user, chat = w.person("Max")
+    print("\n== Several models: /settings' Quality for GPT Image 2, four variants in one call, /usage")
+    w.tg.send_text(chat, user, "/settings")
+    await w.settle()
+    w.show(chat, "/settings")
+    await w.tap(chat, user, "GPT Image 2")
+    await w.settle(0.5)
+    await w.tap(chat, user, "High")
+    await w.settle(0.5)
+    w.show(chat, "GPT Image 2 the default, Quality High")
+    calls = len(w.img.requests)
+    w.img.delay = 2.5
+    w.tg.send_text(chat, user, "/imagine four paper cranes --n 4 --ar 1:1 --1k")
+    print("     you: /imagine four paper cranes --n 4 --ar 1:1 --1k")
+    await w.settle(6)
+    w.img.delay = 0
+    w.show(chat, "status line, then the album")
+    made = [f"{r.model} n={r.body.get('n')} quality={r.body.get('quality')}" for r in w.img.requests[calls:]]
+    print(f"     (the image API saw {len(made)} call(s): {'; '.join(made)})")
+    w.tg.send_text(chat, user, "/usage")
+    await w.settle()
+    w.show(chat, "/usage")
+
+
 async def main(names: list[str]) -> int:
+    chosen = names or list(SCENES)
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
-        with tempfile.TemporaryDirectory() as folder:
-            Path(folder, ".env").write_text(
-                f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
-                f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
-                "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n"
-            )
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
-            env["PYTHONPATH"] = str(ROOT)
-            log = Path(folder, "bot.log").open("w+")
-            bot = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=folder, env=env, stdout=log, stderr=log
-            )
-            try:
-                await tg.wait_for(lambda: tg.calls_of("getUpdates"), 30, "the bot to poll")
-                for name in names or list(SCENES):
-                    await SCENES[name](Walk(tg, img))
-            finally:
-                bot.terminate()
-                await asyncio.wait_for(bot.wait(), 30)
-                log.seek(0)
-                print("\n== the operator's log\n" + "".join("     " + line for line in log))
+        for extra in dict.fromkeys(SCENE_ENV.get(name, "") for name in chosen):  # one bot per set of settings
+            await _run_bot(tg, img, extra, [name for name in chosen if SCENE_ENV.get(name, "") == extra])
     return 0
+
+
+async def _run_bot(tg: FakeBotAPI, img: FakeImageAPI, extra: str, names: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, ".env").write_text(
+            f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
+            f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
+            f"ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n{extra}"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
+        env["PYTHONPATH"] = str(ROOT)
+        log = Path(folder, "bot.log").open("w+")
+        polls = len(tg.calls_of("getUpdates"))
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=folder, env=env, stdout=log, stderr=log
+        )
+        try:
+            await tg.wait_for(lambda: len(tg.calls_of("getUpdates")) > polls, 30, "the bot to poll")
+            for name in names:
+                await SCENES[name](Walk(tg, img))
+        finally:
+            bot.terminate()
+            await asyncio.wait_for(bot.wait(), 30)
+            log.seek(0)
+            print("\n== the operator's log\n" + "".join("     " + line for line in log))
 
 
 if __name__ == "__main__":
