@@ -4,12 +4,14 @@ job's refund to purchased credits, refunds by an admin (and forced) and by Teleg
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from PIL import Image
 
 from bot.config import Settings
 from bot.stars import Pack, parse_packs
@@ -261,24 +263,118 @@ async def test_a_refund_telegram_makes_by_itself_is_applied_once(start_bot, harn
     assert sum("was refunded" in x for x in harness.texts(chat["id"])) == 1
 
 
-async def test_paysupport_sends_the_buyers_next_message_to_the_admins(start_bot, harness, tg, img):
-    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
-    boss = tg.user(BOSS_ID, "Boss")
-    boss_chat = tg.private_chat(boss)
+def picture() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def ask_support(harness, chat, user) -> dict:
+    """/paysupport: its question."""
+    asked = sum(x == t("paysupport", "en") for x in harness.texts(chat["id"]))
+    harness.send(chat, user, "/paysupport")
+    await harness.tg.wait_for(
+        lambda: sum(x == t("paysupport", "en") for x in harness.texts(chat["id"])) > asked, 10, "the question"
+    )
+    return harness.tg.bot_messages(chat["id"])[-1]
+
+
+async def said(harness, chat, text: str, before: int) -> list[str]:
+    """The bot's messages in the chat after the first `before`, once one of them is `text`."""
+    await harness.tg.wait_for(lambda: text in harness.texts(chat["id"])[before:], 10, repr(text))
+    return harness.texts(chat["id"])[before:]
+
+
+def forwarded(tg, admin_id: int) -> list[dict]:
+    return [m for m in tg.bot_messages(admin_id) if "forward_origin" in m]
+
+
+async def test_paysupport_forwards_the_buyers_next_message_whatever_it_is(start_bot, harness, tg, img, backend):
+    """The message after /paysupport (a photo, a voice message, a document: not a prompt, not an edit) is forwarded
+    as it is to every admin, followed by who sent it and their payments; the buyer hears one line. Commands are
+    answered meanwhile; /cancel ends the wait; a reply to the question always goes; then the intake has them again."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=f"{BOSS_ID},{BOSS_ID + 1}")
     user, chat = harness.person()
     charge = await buy(harness, tg, user, chat)
-    harness.send(chat, user, "/paysupport")
-    question = await harness.reply_text(chat["id"], "Payment support")
-    assert question["text"] == t("paysupport", "en")
-    harness.send(chat, user, "I paid twice, please help", reply_to=question)
-    await harness.reply_text(chat["id"], "Sent to the admins")
-    forwarded = await harness.reply_text(boss_chat["id"], "I paid twice, please help")
-    assert str(user["id"]) in forwarded["text"] and charge in forwarded["text"]
-    assert not img.requests  # not a prompt
+    sent = t("paysupport_sent", "en")
+
+    question = await ask_support(harness, chat, user)
+    (call,) = [c for c in tg.calls_of("sendMessage") if c.params.get("text") == question["text"]]
+    assert "force_reply" in str(call.params["reply_markup"])
+    before = len(harness.texts(chat["id"]))
+    photo = tg.send_photo(chat, user, picture())
+    assert await said(harness, chat, sent, before) == [sent]  # one line, and nothing of the intake
+    for admin in (BOSS_ID, BOSS_ID + 1):
+        (copy,) = await tg.wait_for(lambda a=admin: forwarded(tg, a), 10, "the forwarded photo")
+        assert copy["photo"] == photo["photo"] and copy["forward_origin"]["sender_user"]["id"] == user["id"]
+        note = await harness.reply_text(admin, "the message above is from")
+        assert f"(user {user['id']})" in note["text"] and user["first_name"] in note["text"] and charge in note["text"]
+        assert note["reply_to_message"]["message_id"] == copy["message_id"]
+    assert not img.requests
+
+    # a voice message; a command meanwhile is answered, and support still waits
+    await ask_support(harness, chat, user)
+    assert "Purchased: 100 credits" in await usage(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    tg.send_media(chat, user, "voice")
+    assert await said(harness, chat, sent, before) == [sent]
+    assert "voice" in forwarded(tg, BOSS_ID)[-1]
+
+    # /cancel: nothing sent, the next message is a prompt again
+    await ask_support(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "/cancel")
+    assert await said(harness, chat, t("paysupport_cancelled", "en"), before) == [t("paysupport_cancelled", "en")]
+    harness.send(chat, user, "a red apple")
+    await harness.keyboard(chat["id"])
+    harness.send(chat, user, "/cancel")  # nothing waits: /cancel as usual
+    await harness.reply_text(chat["id"], t("nothing_to_cancel", "en"))
+
+    # a reply to the question goes, whenever it comes (a document, this time)
+    before = len(harness.texts(chat["id"]))
+    tg.send_document(chat, user, b"%PDF-1.4 receipt", "receipt.pdf", "application/pdf", reply_to=question)
+    assert await said(harness, chat, sent, before) == [sent]
+    assert forwarded(tg, BOSS_ID)[-1]["document"]["file_name"] == "receipt.pdf"
+    assert len(forwarded(tg, BOSS_ID)) == 3 and len(tg.calls_of("forwardMessage")) == 6
 
     harness.send(chat, user, "/terms")
     terms = await harness.reply_text(chat["id"], "Terms:")
     assert "100 credits · 50 ⭐" in terms["text"] and "/paysupport" in terms["text"]
+
+
+async def test_paysupport_waits_in_the_database_for_ten_minutes(start_bot, harness, tg, img):
+    """The wait outlives a restart (any process would see it), ends after ten minutes, and takes a whole album."""
+    now = [datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()]
+    bot = await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    await bot.stop()
+    bot = await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    parts = [tg.send_photo(chat, user, picture(), media_group_id="receipts") for _ in range(3)]
+    await harness.reply_text(chat["id"], t("paysupport_sent", "en"))
+    await tg.wait_for(lambda: len(forwarded(tg, BOSS_ID)) == 3, 10, "the album's three parts")
+    assert [m["photo"] for m in forwarded(tg, BOSS_ID)] == [p["photo"] for p in parts]
+    assert sum("the message above is from" in x for x in harness.texts(BOSS_ID)) == 1
+    assert harness.texts(chat["id"]).count(t("paysupport_sent", "en")) == 1
+
+    await ask_support(harness, chat, user)
+    now[0] += 601  # ten minutes later, the message is a prompt
+    harness.send(chat, user, "a green pear")
+    await harness.keyboard(chat["id"])
+    assert len(forwarded(tg, BOSS_ID)) == 3
+
+
+async def test_paysupport_without_admins_says_where_to_write(start_bot, harness, tg, img, caplog):
+    caplog.set_level(logging.WARNING)
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "I paid twice, please help")
+    no_admins = t("paysupport_no_admins", "en")
+    assert await said(harness, chat, no_admins, before) == [no_admins]
+    assert not tg.calls_of("forwardMessage") and not img.requests
+    assert any("ADMIN_USER_IDS is empty" in r.getMessage() for r in caplog.records)
 
 
 async def test_in_a_group_buy_opens_the_private_chat(start_bot, harness, tg):
