@@ -4,9 +4,12 @@ job's refund to purchased credits, refunds by an admin (and forced) and by Teleg
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import sqlite3
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -18,6 +21,8 @@ from bot.stars import Pack, parse_packs
 from bot.texts import t
 from tests.fakes.telegram import CheckoutRefused
 from tests.fleet import free_port
+from tests.netfaults import Blackhole
+from tests.postgres import remove_cluster, start_cluster
 from tests.test_service import sample
 
 PACKS = "100:50,300:140"
@@ -154,6 +159,68 @@ async def test_the_pre_checkout_is_answered_at_once_whatever_the_load(start_bot,
     charge = await tg.pay(user, invoice)  # answered within 3 s
     await harness.reply_text(chat["id"], "100 credits added", timeout=30)
     assert charge in tg.star_payments
+
+
+async def invoice_for(harness, tg, user, chat) -> dict:
+    harness.send(chat, user, "/buy")
+    offer = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "⭐" in str(m)), None), 10, "packs"
+    )
+    await harness.press(offer, "100", user)
+    return await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 10, "the invoice")
+
+
+async def test_a_pre_checkout_without_its_database_is_answered_in_time(start_bot, harness, tg, backend, database_url):
+    """PostgreSQL silent (a partition), then stopped, while the buyer pays: "try again in a minute", in their
+    language, within Telegram's 10 s (never a hang, never an unchecked ok), nothing charged; once it is back, the
+    same invoice goes through.
+    SQLite whose write lock another process holds for longer than Telegram waits: the pre-checkout cannot be
+    recorded, yet is checked (reads go on) and answered in time; the payment is credited once the lock is gone."""
+    if backend == "sqlite":
+        await start_bot(stars_packs=PACKS, user_daily_quota=2)
+        user, chat = harness.person()
+        invoice = await invoice_for(harness, tg, user, chat)
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        try:
+            charge = await tg.pay(user, invoice)  # within tg.pre_checkout_timeout (10 s)
+            assert time.monotonic() - started < 8
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await harness.reply_text(chat["id"], "100 credits added", timeout=40)
+        assert charge in tg.star_payments
+        return
+    cluster, why = start_cluster(given=False)  # of its own: stopping the session's would break other tests
+    if cluster is None:
+        pytest.fail(f"PostgreSQL is required here: {why}")
+    hole = Blackhole(cluster.new_database())
+    await hole.start()
+    bot = None
+    try:
+        bot = await start_bot(database_url=hole.url, stars_packs=PACKS, user_daily_quota=2)
+        user, chat = harness.person(language_code="zh-hans")
+        invoice = await invoice_for(harness, tg, user, chat)
+        for fault, back in ((hole.cut, hole.heal), (cluster.stop, cluster.start)):  # silent, then stopped
+            await asyncio.to_thread(fault)
+            started = time.monotonic()
+            refused = await tg.pay(user, invoice, ok_expected=False)
+            assert isinstance(refused, CheckoutRefused) and not refused.timed_out
+            assert refused.error_message == t("pay_try_again", "zh") and time.monotonic() - started < 9
+            assert not tg.star_payments and not any(a["ok"] for a in tg.pre_checkout_answers.values())
+            await asyncio.to_thread(back)
+
+        harness.send(chat, user, "/usage")  # answered once the bot has its database again
+        await harness.reply_text(chat["id"], "今日已用", timeout=30)
+        paid = await tg.pay(user, invoice)
+        await harness.reply_text(chat["id"], "100", timeout=20)
+        assert paid in tg.star_payments
+    finally:
+        if bot is not None:
+            await bot.stop()
+        await hole.stop()
+        remove_cluster(cluster)
 
 
 async def test_free_credits_are_spent_first_and_purchased_ones_never_expire(start_bot, harness, tg, img, backend):
