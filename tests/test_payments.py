@@ -275,6 +275,41 @@ async def test_a_failed_job_gives_purchased_credits_back(start_bot, harness, tg,
     assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
 
 
+async def test_a_cancelled_job_gives_purchased_credits_back(start_bot, harness, tg, img, backend):
+    """Free allowance spent, a pack bought, a request paid with purchased credits, cancelled while it runs (✖ on
+    its status line) and one cancelled with /cancel while waiting: the purchased credits come back, not free ones."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, max_concurrent_generations=1)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine free one --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    await buy(harness, tg, user, chat)
+    img.delay = 10
+    harness.send(chat, user, "/imagine paid one --ar 1:1 --1k")  # 1 purchased credit
+    await img.wait_for(lambda: img.inflight == 1)
+    spent = await usage(harness, chat, user)
+    assert "used 1 of 1 credits; 0 left" in spent and "Purchased: 100 credits" not in spent
+    running = await harness.reply_text(chat["id"], "Generating")
+    await harness.press(running, "Cancel", user)
+    await img.wait_for(lambda: img.requests[-1].aborted, what="the upstream request to be aborted")
+    text = ""
+    for _ in range(50):  # the refund lands with the cancelled job's outcome
+        text = await usage(harness, chat, user)
+        if "Purchased: 100 credits" in text:
+            break
+    assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
+
+    harness.send(chat, user, "/imagine paid two --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    assert "Purchased: 99 credits" in await usage(harness, chat, user)
+    harness.send(chat, user, "/cancel")
+    await harness.reply_text(chat["id"], "Cancelled: ")
+    for _ in range(50):
+        text = await usage(harness, chat, user)
+        if "Purchased: 100 credits" in text:
+            break
+    assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
+
+
 async def test_an_admin_refunds_and_is_told_when_credits_were_spent(start_bot, harness, tg, img, backend):
     port = free_port()
     await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID), http_port=port)
