@@ -32,7 +32,7 @@ from telegram.ext import Application
 
 from .process import dead_here
 from .store import Store
-from .tasks import complain, persist, wait_set
+from .tasks import at_most, complain, persist, wait_set
 from .telegram_limits import tapped
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ IDLE_POLL = 0.5  # how often to look for updates other processes recorded (besid
 UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead with its process
 KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered this long; Telegram retries for less
 HOUSEKEEPING_EVERY = 30.0
-URGENT_RECORD_BUDGET = 2.0  # seconds to record a pre-checkout before it is handled unrecorded (Telegram waits 10 s)
+URGENT_RECORD_BUDGET = 1.5  # seconds to record a pre-checkout before it is handled unrecorded (Telegram waits 10 s)
 PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._parsed)
 
 
@@ -95,8 +95,8 @@ class Inbox:
         urgent = isinstance(payload.get("pre_checkout_query"), dict)
         if urgent:
             try:
-                async with asyncio.timeout(URGENT_RECORD_BUDGET):
-                    new = await self._store.updates.record_update(update_id, None, payload, self._owner, UPDATE_LEASE)
+                record = self._store.updates.record_update(update_id, None, payload, self._owner, UPDATE_LEASE)
+                new = await at_most(record, URGENT_RECORD_BUDGET)
             except Exception as exc:  # answered all the same: a "try again" now beats Telegram's timeout
                 complain(log, f"pre-checkout update {update_id} not recorded; answered anyway", exc)
                 new = True

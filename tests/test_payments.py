@@ -206,8 +206,9 @@ async def test_a_pre_checkout_without_its_database_is_answered_in_time(start_bot
             await asyncio.to_thread(fault)
             started = time.monotonic()
             refused = await tg.pay(user, invoice, ok_expected=False)
+            took = time.monotonic() - started
             assert isinstance(refused, CheckoutRefused) and not refused.timed_out
-            assert refused.error_message == t("pay_try_again", "zh") and time.monotonic() - started < 9
+            assert refused.error_message == t("pay_try_again", "zh") and took < 6
             assert not tg.star_payments and not any(a["ok"] for a in tg.pre_checkout_answers.values())
             await asyncio.to_thread(back)
 

@@ -7,7 +7,6 @@ Telegram side. A pre-checkout query is handled as it arrives (bot/inbox.py), nev
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from datetime import datetime
@@ -30,7 +29,7 @@ from ..purchases import PaymentRow, Refund, RefundOutcome, Waiting
 from ..services import Services, get_services
 from ..stars import STARS, Pack
 from ..targets import Target, send_kwargs
-from ..tasks import complain, persist
+from ..tasks import at_most, complain, persist
 from ..texts import TEXTS, t
 from .dialogue import offer_packs
 from .replies import Answer, admins_only, display_name, origin_for, reply, user_lang
@@ -38,7 +37,8 @@ from .replies import Answer, admins_only, display_name, origin_for, reply, user_
 log = logging.getLogger(__name__)
 
 SALES = frozenset({"buy", "terms", "paysupport"})  # answered and listed only with STARS_PACKS set
-CHECKOUT_BUDGET = 4.0  # seconds the pre-checkout's checks may take (Telegram waits 10 s for the answer)
+CHECKOUT_BUDGET = 3.0  # seconds the pre-checkout's checks may take (Telegram waits 10 s for the answer)
+TRY_AGAIN = "pay_try_again"  # the refusal when they could not be made
 LANGUAGE_BUDGET = 1.0  # more seconds to find the buyer's language for a "no" (else their app's)
 RECENT_FOR_SUPPORT = 5  # a buyer's payments sent with their /paysupport message
 RECENT_FOR_ADMINS = 15  # lines of /payments
@@ -51,8 +51,7 @@ ALREADY_REFUNDED = (
 async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User, budget: float) -> str | None:
     """The buyer's language, or their app's when the database can't say in time (a pre-checkout must be answered)."""
     try:
-        async with asyncio.timeout(budget):
-            return await user_lang(context, user)
+        return await at_most(user_lang(context, user), budget)
     except Exception:
         return user.language_code
 
@@ -125,19 +124,23 @@ async def on_pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     assert query is not None  # a PreCheckoutQueryHandler's update
     services = get_services(context)
     try:
-        async with asyncio.timeout(CHECKOUT_BUDGET):
-            refusal = await services.purchases.check(
-                query.invoice_payload, query.from_user.id, query.currency, query.total_amount
-            )
+        checking = services.purchases.check(
+            query.invoice_payload, query.from_user.id, query.currency, query.total_amount
+        )
+        refusal = await at_most(checking, CHECKOUT_BUDGET)
         reason = None if refusal is None else refusal.value
     except Exception as exc:  # a "no" now beats Telegram's timeout, and nothing is charged
         complain(log, f"pre-checkout {query.id} of {query.from_user.id} could not be checked", exc)
-        reason = "pay_try_again"
+        reason = TRY_AGAIN
     try:
         if reason is None:
             await query.answer(ok=True)
         else:
-            lang = await _lang_or_none(context, query.from_user, LANGUAGE_BUDGET)
+            lang = (  # the database has just failed: their app's language, at once
+                query.from_user.language_code
+                if reason == TRY_AGAIN
+                else await _lang_or_none(context, query.from_user, LANGUAGE_BUDGET)
+            )
             await query.answer(ok=False, error_message=t(reason, lang))
     except BadRequest as exc:  # too late (over 10 s) or answered already: Telegram has decided
         log.warning("pre-checkout %s of %s not answered: %s", query.id, query.from_user.id, exc.message)
