@@ -74,8 +74,8 @@ ALLOWED_UPDATES = [
 ]
 # The handler modules, each a feature: its commands (one list: the handlers and the command menu) and handlers.
 # inline goes first: a guest message or a message via the bot must never reach the ordinary message handlers; then
-# styles: a file captioned /preset import is its, before the intake takes any file as a picture; then payments: a
-# reply to its /paysupport question is the buyer's message to the admins, not a prompt.
+# styles: a file captioned /preset import is its, before the intake takes any file as a picture. (The buyer's message
+# /paysupport waits for is taken even earlier, in a group of its own: payments.AHEAD.)
 FEATURES = [
     inline,
     styles,
@@ -134,7 +134,9 @@ def build_application(settings: Settings) -> Application:
     )
     app = builder.build()
     app.bot_data["settings"] = settings
-    app.add_handler(TypeHandler(Update, common.gate), group=-1)
+    app.add_handler(TypeHandler(Update, common.gate), group=-2)
+    if settings.stars_packs:  # the message /paysupport waits for: before any command, prompt or picture handler
+        app.add_handlers(payments.AHEAD, group=-1)
     app.add_handlers(inline.START_PAYLOADS)  # `/start <payload>` of a deep link, before /start itself
     for command in commands_of(settings):  # first: every module's plain-text and unknown-command handlers come after
         app.add_handler(CommandHandler(command.name, command.callback, filters=MESSAGES))
@@ -241,7 +243,7 @@ async def start_services(
         inbox,
         uploads,
         Menu([c for c in commands_of(settings) if not c.several_models or len(settings.offered) > 1]),
-        Purchases(store, settings),
+        Purchases(store, settings, clock or time.time),
         style_book,
         prompts=prompt_service(settings, quota),
     )

@@ -7,7 +7,7 @@ chat's next update waits until its previous one is done, whichever process handl
 (16:9, then Generate) always take effect in that order. Slow work (generations, album collection) runs outside
 this order as its own task, so a chat is never blocked by its own jobs. A pre-checkout query (no chat; Telegram
 waits 10 s for its answer) is recorded as taken by the process that received it and handled at once, outside the
-claim loop and its slots.
+claim loop and its slots — and handled even when the database cannot record it in time.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from telegram.ext import Application
 
 from .process import dead_here
 from .store import Store
-from .tasks import complain, persist, wait_set
+from .tasks import at_most, complain, persist, wait_set
 from .telegram_limits import tapped
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ IDLE_POLL = 0.5  # how often to look for updates other processes recorded (besid
 UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead with its process
 KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered this long; Telegram retries for less
 HOUSEKEEPING_EVERY = 30.0
+URGENT_RECORD_BUDGET = 1.5  # seconds to record a pre-checkout before it is handled unrecorded (Telegram waits 10 s)
 PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._parsed)
 
 
@@ -92,8 +93,15 @@ class Inbox:
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("not an update: no integer update_id")
         urgent = isinstance(payload.get("pre_checkout_query"), dict)
-        owner = self._owner if urgent else None
-        new = await self._store.updates.record_update(update_id, chat_of(payload), payload, owner, UPDATE_LEASE)
+        if urgent:
+            try:
+                record = self._store.updates.record_update(update_id, None, payload, self._owner, UPDATE_LEASE)
+                new = await at_most(record, URGENT_RECORD_BUDGET)
+            except Exception as exc:  # answered all the same: a "try again" now beats Telegram's timeout
+                complain(log, f"pre-checkout update {update_id} not recorded; answered anyway", exc)
+                new = True
+        else:
+            new = await self._store.updates.record_update(update_id, chat_of(payload), payload, None, UPDATE_LEASE)
         if new and urgent:
             self._spawn(update_id, payload)
         elif new:

@@ -5,18 +5,23 @@ once, a refund taken back once. The rules only: the Telegram side (invoices, ans
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from . import metrics
 from .config import Settings
 from .stars import STARS, Pack, Payload
-from .store import Store
+from .store import Store, Waiting
 from .store.payments import PaymentRow, Refund, RefundOutcome
 
-__all__ = ["CheckoutRefusal", "Credited", "PaymentRow", "Purchases", "Refund", "RefundOutcome"]
+__all__ = ["CheckoutRefusal", "Credited", "PaymentRow", "Purchases", "Refund", "RefundOutcome", "Waiting"]
 
 log = logging.getLogger(__name__)
+
+SUPPORT_WAIT = 600.0  # seconds /paysupport waits for the buyer's next message
+ALBUM_WAIT = 30.0  # seconds an album's other parts may take to follow its first to the admins
 
 
 class CheckoutRefusal(StrEnum):
@@ -25,6 +30,7 @@ class CheckoutRefusal(StrEnum):
     PACK_GONE = "pay_pack_gone"  # the pack is no longer on sale at that price
     NOT_YOURS = "pay_not_yours"  # the invoice was made for someone else
     BLOCKED = "pay_blocked"
+    NOT_ALLOWED = "pay_not_allowed"  # ALLOWED_USER_IDS / ALLOWED_CHAT_IDS set, and the buyer is not in them
     NOTHING_TO_BUY = "pay_nothing_to_buy"  # USER_DAILY_QUOTA=0: images are free, purchased credits never spent
 
 
@@ -35,9 +41,10 @@ class Credited:
 
 
 class Purchases:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._settings = settings
+        self._clock = clock
 
     @property
     def packs(self) -> tuple[Pack, ...]:
@@ -71,7 +78,12 @@ class Purchases:
         if named.user_id != buyer_id:
             log.info("checkout by %s refused: the invoice was made for %s", buyer_id, named.user_id)
             return CheckoutRefusal.NOT_YOURS
-        if await self._store.access.is_blocked(buyer_id):
+        settings = self._settings
+        restricted = settings.allowed_user_ids or settings.allowed_chat_ids
+        if restricted and buyer_id not in settings.allowed_user_ids | settings.admin_user_ids:
+            log.info("checkout by %s refused: not in ALLOWED_USER_IDS", buyer_id)
+            return CheckoutRefusal.NOT_ALLOWED
+        if buyer_id not in settings.admin_user_ids and await self._store.access.is_blocked(buyer_id):
             log.info("checkout by %s refused: blocked", buyer_id)
             return CheckoutRefusal.BLOCKED
         return None
@@ -127,3 +139,18 @@ class Purchases:
 
     async def purchased(self, user_id: int) -> int:
         return await self._store.credits.purchased(user_id)
+
+    # ---- payment support ----
+
+    async def await_support(self, user_id: int) -> None:
+        """/paysupport: the buyer's next private message is for the admins, for SUPPORT_WAIT seconds."""
+        await self._store.support.wait(user_id, self._clock() + SUPPORT_WAIT)
+
+    async def for_support(self, user_id: int, album: str | None) -> Waiting:
+        """Whether this private message of the user is the one support waits for (decided once, in any process)."""
+        now = self._clock()
+        return await self._store.support.take(user_id, now, album, now + ALBUM_WAIT)
+
+    async def stop_support(self, user_id: int) -> bool:
+        """/cancel while support waits: True when it was waiting."""
+        return await self._store.support.stop_waiting(user_id, self._clock())

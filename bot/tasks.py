@@ -98,3 +98,20 @@ async def persist(
             complain(log, f"could not {what} (trying again)", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest)
+
+
+async def at_most(work: Coroutine[Any, Any, T], seconds: float) -> T:
+    """`work`'s result if it comes within `seconds`, else TimeoutError at once. The work is cancelled, but its
+    clean-up (a database connection's, which can take seconds more) goes on in the background, not waited for:
+    `asyncio.timeout` would wait for it, and a pre-checkout has Telegram's 10 s in all."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is not ours to log
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    return task.result()

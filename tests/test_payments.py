@@ -4,18 +4,25 @@ job's refund to purchased credits, refunds by an admin (and forced) and by Teleg
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
+import sqlite3
+import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from PIL import Image
 
 from bot.config import Settings
 from bot.stars import Pack, parse_packs
 from bot.texts import t
 from tests.fakes.telegram import CheckoutRefused
 from tests.fleet import free_port
+from tests.netfaults import Blackhole
+from tests.postgres import remove_cluster, start_cluster
 from tests.test_service import sample
 
 PACKS = "100:50,300:140"
@@ -154,6 +161,69 @@ async def test_the_pre_checkout_is_answered_at_once_whatever_the_load(start_bot,
     assert charge in tg.star_payments
 
 
+async def invoice_for(harness, tg, user, chat) -> dict:
+    harness.send(chat, user, "/buy")
+    offer = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "⭐" in str(m)), None), 10, "packs"
+    )
+    await harness.press(offer, "100", user)
+    return await tg.wait_for(lambda: tg.invoices(chat["id"]) and tg.invoices(chat["id"])[-1], 10, "the invoice")
+
+
+async def test_a_pre_checkout_without_its_database_is_answered_in_time(start_bot, harness, tg, backend, database_url):
+    """PostgreSQL silent (a partition), then stopped, while the buyer pays: "try again in a minute", in their
+    language, within Telegram's 10 s (never a hang, never an unchecked ok), nothing charged; once it is back, the
+    same invoice goes through.
+    SQLite whose write lock another process holds for longer than Telegram waits: the pre-checkout cannot be
+    recorded, yet is checked (reads go on) and answered in time; the payment is credited once the lock is gone."""
+    if backend == "sqlite":
+        await start_bot(stars_packs=PACKS, user_daily_quota=2)
+        user, chat = harness.person()
+        invoice = await invoice_for(harness, tg, user, chat)
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        try:
+            charge = await tg.pay(user, invoice)  # within tg.pre_checkout_timeout (10 s)
+            assert time.monotonic() - started < 8
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await harness.reply_text(chat["id"], "100 credits added", timeout=40)
+        assert charge in tg.star_payments
+        return
+    cluster, why = start_cluster(given=False)  # of its own: stopping the session's would break other tests
+    if cluster is None:
+        pytest.fail(f"PostgreSQL is required here: {why}")
+    hole = Blackhole(cluster.new_database())
+    await hole.start()
+    bot = None
+    try:
+        bot = await start_bot(database_url=hole.url, stars_packs=PACKS, user_daily_quota=2)
+        user, chat = harness.person(language_code="zh-hans")
+        invoice = await invoice_for(harness, tg, user, chat)
+        for fault, back in ((hole.cut, hole.heal), (cluster.stop, cluster.start)):  # silent, then stopped
+            await asyncio.to_thread(fault)
+            started = time.monotonic()
+            refused = await tg.pay(user, invoice, ok_expected=False)
+            took = time.monotonic() - started
+            assert isinstance(refused, CheckoutRefused) and not refused.timed_out
+            assert refused.error_message == t("pay_try_again", "zh") and took < 6
+            assert not tg.star_payments and not any(a["ok"] for a in tg.pre_checkout_answers.values())
+            await asyncio.to_thread(back)
+
+        harness.send(chat, user, "/usage")  # answered once the bot has its database again
+        await harness.reply_text(chat["id"], "今日已用", timeout=30)
+        paid = await tg.pay(user, invoice)
+        await harness.reply_text(chat["id"], "100", timeout=20)
+        assert paid in tg.star_payments
+    finally:
+        if bot is not None:
+            await bot.stop()
+        await hole.stop()
+        remove_cluster(cluster)
+
+
 async def test_free_credits_are_spent_first_and_purchased_ones_never_expire(start_bot, harness, tg, img, backend):
     now = [datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()]
     await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=2)
@@ -200,6 +270,41 @@ async def test_a_failed_job_gives_purchased_credits_back(start_bot, harness, tg,
     await tg.wait_for(lambda: len(img.requests) == 2, 10, "the second request upstream")
     text = ""
     for _ in range(50):  # the refund lands with the failure's outcome
+        text = await usage(harness, chat, user)
+        if "Purchased: 100 credits" in text:
+            break
+    assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
+
+
+async def test_a_cancelled_job_gives_purchased_credits_back(start_bot, harness, tg, img, backend):
+    """Free allowance spent, a pack bought, a request paid with purchased credits, cancelled while it runs (✖ on
+    its status line) and one cancelled with /cancel while waiting: the purchased credits come back, not free ones."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, max_concurrent_generations=1)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine free one --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    await buy(harness, tg, user, chat)
+    img.delay = 10
+    harness.send(chat, user, "/imagine paid one --ar 1:1 --1k")  # 1 purchased credit
+    await img.wait_for(lambda: img.inflight == 1)
+    spent = await usage(harness, chat, user)
+    assert "used 1 of 1 credits; 0 left" in spent and "Purchased: 100 credits" not in spent
+    running = await harness.reply_text(chat["id"], "Generating")
+    await harness.press(running, "Cancel", user)
+    await img.wait_for(lambda: img.requests[-1].aborted, what="the upstream request to be aborted")
+    text = ""
+    for _ in range(50):  # the refund lands with the cancelled job's outcome
+        text = await usage(harness, chat, user)
+        if "Purchased: 100 credits" in text:
+            break
+    assert "used 1 of 1 credits; 0 left" in text and "Purchased: 100 credits" in text
+
+    harness.send(chat, user, "/imagine paid two --ar 1:1 --1k")
+    await img.wait_for(lambda: img.inflight == 1)
+    assert "Purchased: 99 credits" in await usage(harness, chat, user)
+    harness.send(chat, user, "/cancel")
+    await harness.reply_text(chat["id"], "Cancelled: ")
+    for _ in range(50):
         text = await usage(harness, chat, user)
         if "Purchased: 100 credits" in text:
             break
@@ -261,24 +366,118 @@ async def test_a_refund_telegram_makes_by_itself_is_applied_once(start_bot, harn
     assert sum("was refunded" in x for x in harness.texts(chat["id"])) == 1
 
 
-async def test_paysupport_sends_the_buyers_next_message_to_the_admins(start_bot, harness, tg, img):
-    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
-    boss = tg.user(BOSS_ID, "Boss")
-    boss_chat = tg.private_chat(boss)
+def picture() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def ask_support(harness, chat, user) -> dict:
+    """/paysupport: its question."""
+    asked = sum(x == t("paysupport", "en") for x in harness.texts(chat["id"]))
+    harness.send(chat, user, "/paysupport")
+    await harness.tg.wait_for(
+        lambda: sum(x == t("paysupport", "en") for x in harness.texts(chat["id"])) > asked, 10, "the question"
+    )
+    return harness.tg.bot_messages(chat["id"])[-1]
+
+
+async def said(harness, chat, text: str, before: int) -> list[str]:
+    """The bot's messages in the chat after the first `before`, once one of them is `text`."""
+    await harness.tg.wait_for(lambda: text in harness.texts(chat["id"])[before:], 10, repr(text))
+    return harness.texts(chat["id"])[before:]
+
+
+def forwarded(tg, admin_id: int) -> list[dict]:
+    return [m for m in tg.bot_messages(admin_id) if "forward_origin" in m]
+
+
+async def test_paysupport_forwards_the_buyers_next_message_whatever_it_is(start_bot, harness, tg, img, backend):
+    """The message after /paysupport (a photo, a voice message, a document: not a prompt, not an edit) is forwarded
+    as it is to every admin, followed by who sent it and their payments; the buyer hears one line. Commands are
+    answered meanwhile; /cancel ends the wait; a reply to the question always goes; then the intake has them again."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=f"{BOSS_ID},{BOSS_ID + 1}")
     user, chat = harness.person()
     charge = await buy(harness, tg, user, chat)
-    harness.send(chat, user, "/paysupport")
-    question = await harness.reply_text(chat["id"], "Payment support")
-    assert question["text"] == t("paysupport", "en")
-    harness.send(chat, user, "I paid twice, please help", reply_to=question)
-    await harness.reply_text(chat["id"], "Sent to the admins")
-    forwarded = await harness.reply_text(boss_chat["id"], "I paid twice, please help")
-    assert str(user["id"]) in forwarded["text"] and charge in forwarded["text"]
-    assert not img.requests  # not a prompt
+    sent = t("paysupport_sent", "en")
+
+    question = await ask_support(harness, chat, user)
+    (call,) = [c for c in tg.calls_of("sendMessage") if c.params.get("text") == question["text"]]
+    assert "force_reply" in str(call.params["reply_markup"])
+    before = len(harness.texts(chat["id"]))
+    photo = tg.send_photo(chat, user, picture())
+    assert await said(harness, chat, sent, before) == [sent]  # one line, and nothing of the intake
+    for admin in (BOSS_ID, BOSS_ID + 1):
+        (copy,) = await tg.wait_for(lambda a=admin: forwarded(tg, a), 10, "the forwarded photo")
+        assert copy["photo"] == photo["photo"] and copy["forward_origin"]["sender_user"]["id"] == user["id"]
+        note = await harness.reply_text(admin, "the message above is from")
+        assert f"(user {user['id']})" in note["text"] and user["first_name"] in note["text"] and charge in note["text"]
+        assert note["reply_to_message"]["message_id"] == copy["message_id"]
+    assert not img.requests
+
+    # a voice message; a command meanwhile is answered, and support still waits
+    await ask_support(harness, chat, user)
+    assert "Purchased: 100 credits" in await usage(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    tg.send_media(chat, user, "voice")
+    assert await said(harness, chat, sent, before) == [sent]
+    assert "voice" in forwarded(tg, BOSS_ID)[-1]
+
+    # /cancel: nothing sent, the next message is a prompt again
+    await ask_support(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "/cancel")
+    assert await said(harness, chat, t("paysupport_cancelled", "en"), before) == [t("paysupport_cancelled", "en")]
+    harness.send(chat, user, "a red apple")
+    await harness.keyboard(chat["id"])
+    harness.send(chat, user, "/cancel")  # nothing waits: /cancel as usual
+    await harness.reply_text(chat["id"], t("nothing_to_cancel", "en"))
+
+    # a reply to the question goes, whenever it comes (a document, this time)
+    before = len(harness.texts(chat["id"]))
+    tg.send_document(chat, user, b"%PDF-1.4 receipt", "receipt.pdf", "application/pdf", reply_to=question)
+    assert await said(harness, chat, sent, before) == [sent]
+    assert forwarded(tg, BOSS_ID)[-1]["document"]["file_name"] == "receipt.pdf"
+    assert len(forwarded(tg, BOSS_ID)) == 3 and len(tg.calls_of("forwardMessage")) == 6
 
     harness.send(chat, user, "/terms")
     terms = await harness.reply_text(chat["id"], "Terms:")
     assert "100 credits · 50 ⭐" in terms["text"] and "/paysupport" in terms["text"]
+
+
+async def test_paysupport_waits_in_the_database_for_ten_minutes(start_bot, harness, tg, img):
+    """The wait outlives a restart (any process would see it), ends after ten minutes, and takes a whole album."""
+    now = [datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()]
+    bot = await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    await bot.stop()
+    bot = await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    parts = [tg.send_photo(chat, user, picture(), media_group_id="receipts") for _ in range(3)]
+    await harness.reply_text(chat["id"], t("paysupport_sent", "en"))
+    await tg.wait_for(lambda: len(forwarded(tg, BOSS_ID)) == 3, 10, "the album's three parts")
+    assert [m["photo"] for m in forwarded(tg, BOSS_ID)] == [p["photo"] for p in parts]
+    assert sum("the message above is from" in x for x in harness.texts(BOSS_ID)) == 1
+    assert harness.texts(chat["id"]).count(t("paysupport_sent", "en")) == 1
+
+    await ask_support(harness, chat, user)
+    now[0] += 601  # ten minutes later, the message is a prompt
+    harness.send(chat, user, "a green pear")
+    await harness.keyboard(chat["id"])
+    assert len(forwarded(tg, BOSS_ID)) == 3
+
+
+async def test_paysupport_without_admins_says_where_to_write(start_bot, harness, tg, img, caplog):
+    caplog.set_level(logging.WARNING)
+    await start_bot(stars_packs=PACKS, user_daily_quota=1)
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "I paid twice, please help")
+    no_admins = t("paysupport_no_admins", "en")
+    assert await said(harness, chat, no_admins, before) == [no_admins]
+    assert not tg.calls_of("forwardMessage") and not img.requests
+    assert any("ADMIN_USER_IDS is empty" in r.getMessage() for r in caplog.records)
 
 
 async def test_in_a_group_buy_opens_the_private_chat(start_bot, harness, tg):

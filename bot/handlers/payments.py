@@ -11,9 +11,10 @@ import dataclasses
 import logging
 from datetime import datetime
 
-from telegram import ForceReply, LabeledPrice, Message, Update, User
+from telegram import ForceReply, LabeledPrice, Message, ReplyParameters, Update, User
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
@@ -23,11 +24,12 @@ from telegram.ext import (
 
 from ..keyboards import Action, Callback
 from ..menus import Command
-from ..purchases import PaymentRow, Refund, RefundOutcome
+from ..models import Origin
+from ..purchases import PaymentRow, Refund, RefundOutcome, Waiting
 from ..services import Services, get_services
 from ..stars import STARS, Pack
 from ..targets import Target, send_kwargs
-from ..tasks import complain, persist
+from ..tasks import at_most, complain, persist
 from ..texts import TEXTS, t
 from .dialogue import offer_packs
 from .replies import Answer, admins_only, display_name, origin_for, reply, user_lang
@@ -35,6 +37,9 @@ from .replies import Answer, admins_only, display_name, origin_for, reply, user_
 log = logging.getLogger(__name__)
 
 SALES = frozenset({"buy", "terms", "paysupport"})  # answered and listed only with STARS_PACKS set
+CHECKOUT_BUDGET = 3.0  # seconds the pre-checkout's checks may take (Telegram waits 10 s for the answer)
+TRY_AGAIN = "pay_try_again"  # the refusal when they could not be made
+LANGUAGE_BUDGET = 1.0  # more seconds to find the buyer's language for a "no" (else their app's)
 RECENT_FOR_SUPPORT = 5  # a buyer's payments sent with their /paysupport message
 RECENT_FOR_ADMINS = 15  # lines of /payments
 PERSIST_ATTEMPTS = 20  # tries (0.5 s doubling to 15 s: about four minutes) to record money that moved
@@ -43,10 +48,10 @@ ALREADY_REFUNDED = (
 )
 
 
-async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User) -> str | None:
-    """The buyer's language, or their app's when the database can't say (a pre-checkout must be answered)."""
+async def _lang_or_none(context: ContextTypes.DEFAULT_TYPE, user: User, budget: float) -> str | None:
+    """The buyer's language, or their app's when the database can't say in time (a pre-checkout must be answered)."""
     try:
-        return await user_lang(context, user)
+        return await at_most(user_lang(context, user), budget)
     except Exception:
         return user.language_code
 
@@ -113,23 +118,30 @@ async def on_pack_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def on_pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram waits 10 s for this answer: ok only for a pack on sale at that price, bought by the person the
-    invoice names, who is not blocked; else a one-sentence reason in the buyer's language."""
+    invoice names, who may use the bot and is not blocked; else a one-sentence reason in the buyer's language. A
+    database that fails or is slow gets a "try again" within CHECKOUT_BUDGET: never a hang, never an unchecked ok."""
     query = update.pre_checkout_query
     assert query is not None  # a PreCheckoutQueryHandler's update
     services = get_services(context)
     try:
-        refusal = await services.purchases.check(
+        checking = services.purchases.check(
             query.invoice_payload, query.from_user.id, query.currency, query.total_amount
         )
+        refusal = await at_most(checking, CHECKOUT_BUDGET)
         reason = None if refusal is None else refusal.value
-    except Exception as exc:  # the database: a "no" now beats Telegram's timeout, and nothing is charged
+    except Exception as exc:  # a "no" now beats Telegram's timeout, and nothing is charged
         complain(log, f"pre-checkout {query.id} of {query.from_user.id} could not be checked", exc)
-        reason = "pay_try_again"
+        reason = TRY_AGAIN
     try:
         if reason is None:
             await query.answer(ok=True)
         else:
-            await query.answer(ok=False, error_message=t(reason, await _lang_or_none(context, query.from_user)))
+            lang = (  # the database has just failed: their app's language, at once
+                query.from_user.language_code
+                if reason == TRY_AGAIN
+                else await _lang_or_none(context, query.from_user, LANGUAGE_BUDGET)
+            )
+            await query.answer(ok=False, error_message=t(reason, lang))
     except BadRequest as exc:  # too late (over 10 s) or answered already: Telegram has decided
         log.warning("pre-checkout %s of %s not answered: %s", query.id, query.from_user.id, exc.message)
 
@@ -200,56 +212,102 @@ async def _tell_buyer(context: ContextTypes.DEFAULT_TYPE, services: Services, ou
 
 
 async def paysupport(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """How payment problems are handled; the buyer's reply to it goes to the admins with their recent payments."""
+    """How payment problems are handled; the buyer's next private message (or a reply to this question) goes to
+    the admins with their recent payments. The wait is a row (SUPPORT_WAIT), so every process knows of it."""
     origin = await origin_for(update, context)
     if origin.chat_id <= 0:
         await reply(context, origin, t("paysupport_private", origin.lang, bot=context.bot.username))
         return
+    await get_services(context).purchases.await_support(origin.user_id)
     await context.bot.send_message(
         text=t("paysupport", origin.lang), reply_markup=ForceReply(), **send_kwargs(Target.of(origin))
     )
 
 
-class _SupportReply(filters.MessageFilter):
-    """A private message answering the bot's /paysupport question (in any language): for the admins, not a prompt."""
-
-    _QUESTIONS = frozenset(texts["paysupport"] for texts in TEXTS.values() if "paysupport" in texts)
-
-    def filter(self, message: Message) -> bool:
-        asked = message.reply_to_message
-        return (
-            message.chat.type == "private"
-            and asked is not None
-            and asked.from_user is not None
-            and asked.from_user.is_bot
-            and asked.text in self._QUESTIONS
-        )
+_QUESTIONS = frozenset(texts["paysupport"] for texts in TEXTS.values() if "paysupport" in texts)
 
 
-async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+def _answers_question(message: Message) -> bool:
+    """A reply to the bot's /paysupport question (in any language): for the admins whenever it comes."""
+    asked = message.reply_to_message
+    return asked is not None and asked.from_user is not None and asked.from_user.is_bot and asked.text in _QUESTIONS
+
+
+def _command_of(message: Message, bot_username: str) -> str | None:
+    """`cancel` for `/cancel` or `/cancel@thisbot …` (in a text or a caption); None for what is no command."""
+    words = (message.text or message.caption or "").split(maxsplit=1)
+    if not words or not words[0].startswith("/"):
+        return None
+    command, _, bot = words[0][1:].lower().partition("@")
+    return command if bot in ("", bot_username.lower()) else None
+
+
+async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ahead of every other handler (app.py): the message /paysupport waits for goes to the admins and no further,
+    whatever it is (a photo is not an edit); /cancel ends the wait. Anything else goes on as usual."""
     services = get_services(context)
-    origin = await origin_for(update, context)
     message, user = update.effective_message, update.effective_user
-    assert message is not None and user is not None  # a person's reply to the /paysupport question
-    admins = services.settings.admin_user_ids
+    assert message is not None and user is not None  # a person's private message (SUPPORT_FILTER)
+    command = _command_of(message, context.bot.username)
+    if command is not None and command != "cancel":  # answered as usual; support waits on for the next message
+        return
+    try:
+        if command == "cancel":
+            stopped = await services.purchases.stop_support(user.id)
+        else:
+            waiting = await services.purchases.for_support(user.id, message.media_group_id)
+    except Exception as exc:  # the database: the rest of the bot meets it too, and says so
+        complain(log, f"could not tell whether message {message.message_id} of {user.id} is for payment support", exc)
+        return
+    if command == "cancel":
+        if not stopped:
+            return  # /cancel as usual: the user's jobs
+        origin = await origin_for(update, context)
+        await reply(context, origin, t("paysupport_cancelled", origin.lang))
+        raise ApplicationHandlerStop
+    if waiting is Waiting.NO and not _answers_question(message):
+        return
+    await _pass_on(
+        context, services, await origin_for(update, context), message, user, first=waiting is not Waiting.MORE
+    )
+    raise ApplicationHandlerStop
+
+
+async def _pass_on(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message, user: User, *, first: bool
+) -> None:
+    """The buyer's message forwarded as it is to every admin, followed (for the first part) by who sent it and their
+    recent payments; the buyer hears once that it was passed on, or where to write when it could not be."""
+    admins = sorted(services.settings.admin_user_ids)
+    reached: dict[int, int] = {}  # admin: the forwarded message there
+    for admin in admins:
+        try:
+            reached[admin] = (await context.bot.forward_message(admin, message.chat_id, message.message_id)).message_id
+        except TelegramError as exc:
+            log.warning("payment support message of %s not forwarded to admin %s: %s", user.id, admin, exc)
     if not admins:
         log.warning("payment support message from %s, but ADMIN_USER_IDS is empty", user.id)
-        await reply(context, origin, t("paysupport_no_admins", origin.lang))
+    if not first:
         return
-    recent = await services.purchases.recent(RECENT_FOR_SUPPORT, user.id)
-    for admin in admins:
-        lang = await _lang_of(services, admin)
-        text = t(
-            "paysupport_admin",
-            lang,
-            name=display_name(user),
-            user_id=user.id,
-            message=message.text or message.caption or t("paysupport_no_text", lang),
-            payments=_lines(recent, services, lang),
-        )
-        await _say(context, admin, text[:4096])
-    log.info("payment support message from %s sent to %d admin(s)", user.id, len(admins))
-    await reply(context, origin, t("paysupport_sent", origin.lang))
+    if reached:
+        recent = await services.purchases.recent(RECENT_FOR_SUPPORT, user.id)
+        for admin, forwarded in reached.items():
+            lang = await _lang_of(services, admin)
+            text = t(
+                "paysupport_admin",
+                lang,
+                name=display_name(user),
+                user_id=user.id,
+                payments=_lines(recent, services, lang),
+            )
+            try:
+                await context.bot.send_message(
+                    admin, text[:4096], reply_parameters=ReplyParameters(forwarded, allow_sending_without_reply=True)
+                )
+            except TelegramError as exc:
+                log.warning("payment support note about %s not sent to admin %s: %s", user.id, admin, exc)
+        log.info("payment support message from %s forwarded to %d admin(s)", user.id, len(reached))
+    await reply(context, origin, t("paysupport_sent" if reached else "paysupport_no_admins", origin.lang))
 
 
 async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -356,7 +414,17 @@ HANDLERS = [
     PreCheckoutQueryHandler(on_pre_checkout),
     MessageHandler(filters.SUCCESSFUL_PAYMENT, on_paid),
     MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, on_refunded),
-    MessageHandler(filters.UpdateType.MESSAGE & _SupportReply(), on_support_message),
     CallbackQueryHandler(on_pack_button, pattern=Callback.matching(Action.BUY_PACK)),
     CallbackQueryHandler(on_shop_button, pattern=Callback.matching(Action.SHOP)),
 ]
+# Run ahead of every feature's handlers, commands included (app.py, with STARS_PACKS set): a person's private
+# message, but no payment (Telegram's, not theirs).
+SUPPORT_FILTER = (
+    filters.UpdateType.MESSAGE
+    & filters.ChatType.PRIVATE
+    & filters.USER
+    & ~filters.StatusUpdate.ALL
+    & ~filters.SUCCESSFUL_PAYMENT
+    & ~filters.VIA_BOT
+)
+AHEAD = [MessageHandler(SUPPORT_FILTER, on_private_message)]

@@ -29,6 +29,7 @@ from .prefs import PrefsTable
 from .presets import Presets, TooManyPresets
 from .queue import Caps, Queue, QueueFull
 from .sqlite import SqliteBackend
+from .support import SupportWaits, Waiting
 from .updates import Updates
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TooManyPresets",
+    "Waiting",
     "make_store",
     "outage",
 ]
@@ -68,6 +70,7 @@ class Store:
         self.access = Access(backend)
         self.history = History(backend)
         self.presets = Presets(backend)
+        self.support = SupportWaits(backend)
 
     @property
     def shares_originals(self) -> bool:

@@ -259,3 +259,13 @@ presets = Table(
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("scope", "scope_id", "name"),
 )
+
+# ---- schema 0014: payment support waiting for a buyer's next message ----
+
+support_waits = Table(  # a buyer who sent /paysupport: their next private message goes to the admins, until `until`
+    "support_waits",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("until", Float, nullable=False),
+    Column("album", Text),  # the media group being passed on: its other parts follow it to the admins
+)

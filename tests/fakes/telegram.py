@@ -22,6 +22,8 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
 * payments in Telegram Stars (``StarPayments``): sendInvoice and createInvoiceLink checked as Telegram checks a
   Stars invoice; ``pay`` makes a user pay (pre_checkout_query, answered within ``pre_checkout_timeout``, then a
   successful_payment message); refundStarPayment, ``refund_by_telegram``, getMyStarBalance, getStarTransactions.
+* forwardMessage: any message but a service or protected one, as the bot's own with its ``forward_origin``;
+  an unknown source chat or message refused as Telegram refuses it.
 * inline mode (``send_inline_query``, ``choose_inline_result``, ``press_inline``; ``inline_answers``) and guest
   mode (``send_guest_message``; ``guest_answers``): answers validated as Telegram does, inline messages edited by
   ``inline_message_id`` and a new upload into one refused — see the sections "inline mode" and "guest mode".
@@ -286,6 +288,12 @@ class _Faults:
                 raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
             self._buckets[chat] = (tokens - 1, now)
 
+
+# What a forwarded message carries over (forwardMessage): its content, never its place (ids, chat, replies).
+_FORWARDABLE_KINDS = frozenset(
+    "text photo document voice video video_note audio animation sticker contact location venue poll dice".split()
+)
+_FORWARDABLE = _FORWARDABLE_KINDS | {"entities", "caption", "caption_entities", "show_caption_above_media"}
 
 _API: dict[str, tuple[str, Callable[..., Any]]] = {}
 
@@ -2027,6 +2035,40 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         for message_id in p.get("message_ids") or []:
             chat.pop(int(message_id), None)
         return True
+
+    @_api("forwardMessage")
+    def _forward_message(self, p: dict, files: dict) -> dict:
+        """A copy of any message but a service one, as the bot's own in the target chat, with a `forward_origin`
+        naming who wrote it; refused like Telegram for an unknown source chat or message, and a protected one."""
+        chat_id = self._chat_id(p)
+        _required(p, "from_chat_id")
+        _required(p, "message_id")
+        source_chat = self._chat_id({"chat_id": p["from_chat_id"]})
+        if source_chat not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        original = self._messages.get(source_chat, {}).get(_int(p, "message_id"))
+        if original is None:
+            raise ApiError(400, "Bad Request: message to forward not found")
+        content = {k: copy.deepcopy(v) for k, v in original.items() if k in _FORWARDABLE}
+        if not any(k in content for k in _FORWARDABLE_KINDS) or original.get("has_protected_content"):
+            raise ApiError(400, "Bad Request: message can't be forwarded")
+        if "from" in original and original.get("chat", {}).get("type") != "channel":
+            origin = {"type": "user", "date": original["date"], "sender_user": copy.deepcopy(original["from"])}
+        else:
+            origin = {"type": "channel", "date": original["date"], "chat": copy.deepcopy(original["chat"])}
+            origin["message_id"] = original["message_id"]
+        if _to_bool(p.get("protect_content")):
+            content["has_protected_content"] = True
+        thread_id = p.get("message_thread_id")
+        self._check_member(chat_id)
+        msg = self._new_message(
+            self._chat(chat_id),
+            self.bot_user,
+            thread_id=int(thread_id) if thread_id is not None else None,
+            forward_origin=origin,
+            **content,
+        )
+        return copy.deepcopy(msg)
 
     @_api("answerCallbackQuery")
     def _answer_callback_query(self, p: dict, files: dict) -> bool:

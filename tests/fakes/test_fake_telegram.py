@@ -95,6 +95,44 @@ async def test_send_edit_delete_message(fake: FakeBotAPI, http: httpx.AsyncClien
     assert r.json()["description"] == "Bad Request: message to delete not found"
 
 
+async def test_forward_message(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    user = fake.user(501, "Ann")
+    chat = fake.private_chat(user)
+    photo = fake.send_photo(chat, user, png(), caption="my receipt")
+    voice = fake.send_media(chat, user, "voice")
+    r = await http.post(
+        "forwardMessage", data={"chat_id": "77", "from_chat_id": "501", "message_id": photo["message_id"]}
+    )
+    sent = r.json()["result"]
+    assert sent["chat"]["id"] == 77 and sent["from"]["is_bot"] and sent["caption"] == "my receipt"
+    assert sent["photo"] == photo["photo"] and "reply_to_message" not in sent
+    assert sent["forward_origin"] == {"type": "user", "date": photo["date"], "sender_user": photo["from"]}
+    assert fake.bot_messages(77)[-1]["message_id"] == sent["message_id"]
+    params = {"chat_id": 77, "from_chat_id": 501, "message_id": voice["message_id"], "protect_content": True}
+    sent = (await http.post("forwardMessage", json=params)).json()["result"]
+    assert sent["voice"] == voice["voice"] and sent["has_protected_content"]
+
+    async def refused(**params: object) -> str:
+        r = await http.post("forwardMessage", json=params)
+        assert r.status_code == 400
+        return r.json()["description"]
+
+    assert await refused(chat_id=77, from_chat_id=501, message_id=999) == "Bad Request: message to forward not found"
+    assert await refused(chat_id=77, from_chat_id=-100999, message_id=1) == "Bad Request: chat not found"
+    assert await refused(chat_id=77, message_id=1) == 'Bad Request: parameter "from_chat_id" is required'
+    protected = fake.message(77, sent["message_id"])
+    assert await refused(chat_id=78, from_chat_id=77, message_id=protected["message_id"]) == (
+        "Bad Request: message can't be forwarded"
+    )
+    fake._messages[501][9000] = {"message_id": 9000, "chat": chat, "date": 0, "pinned_message": photo}
+    assert await refused(chat_id=77, from_chat_id=501, message_id=9000) == "Bad Request: message can't be forwarded"
+
+    bot = telegram.Bot(fake.token, base_url=fake.base_url)  # as the bot calls it
+    async with bot:
+        forwarded = await bot.forward_message(77, 501, photo["message_id"])
+    assert forwarded.forward_origin is not None and forwarded.forward_origin.sender_user.id == 501  # type: ignore[attr-defined]
+
+
 async def test_photo_limits(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     r = await http.post("sendPhoto", data={"chat_id": "42"}, files={"photo": ("p.png", png(11000, 100), "image/png")})
     assert r.status_code == 400

@@ -28,6 +28,7 @@ Scene = Callable[["Walk"], Awaitable[None]]
 SCENES: dict[str, Scene] = {}
 SCENE_ENV: dict[str, str] = {}  # a scene's own .env lines (IMAGE_MODELS=…): it runs on a bot started with them
 _PEOPLE = iter(range(7001, 8000))
+ADMIN_ID = 8999  # ADMIN_USER_IDS: payment support writes to them
 
 
 def scene(fn: Scene) -> Scene:
@@ -55,6 +56,7 @@ class Walk:
     def __init__(self, tg: FakeBotAPI, img: FakeImageAPI) -> None:
         self.tg, self.img = tg, img
         self._seen: dict[int, int] = {}
+        self._forwarded = 0
 
     def person(self, name: str, lang: str = "en") -> tuple[dict, dict]:
         user = self.tg.user(next(_PEOPLE), name, language_code=lang)
@@ -69,7 +71,15 @@ class Walk:
         start = self._seen.get(chat["id"], 0)
         calls = [c for c in self.tg.calls if str(c.params.get("chat_id")) == str(chat["id"])]
         for call in calls[start:]:
-            text = call.params.get("text") or call.params.get("caption") or ""
+            text = call.params.get("text") or call.params.get("caption") or call.params.get("title") or ""
+            if call.method == "forwardMessage":
+                sent = self.tg.bot_messages(chat["id"])
+                copy = next((m for m in sent if "forward_origin" in m and m["message_id"] > self._forwarded), None)
+                if copy is not None:
+                    self._forwarded = copy["message_id"]
+                    kind = next(k for k in ("text", "photo", "document", "voice", "video", "sticker") if k in copy)
+                    who = copy["forward_origin"].get("sender_user", {}).get("first_name", "?")
+                    text = f"(from {who}) [{kind}] {copy.get('text') or copy.get('caption') or ''}".strip()
             markup = call.params.get("reply_markup") or {}
             if isinstance(markup, str):
                 import json
@@ -84,6 +94,8 @@ class Walk:
                 "deleteMessage": "bot (deletes a message)",
                 "editMessageReplyMarkup": "bot (redraws buttons)",
                 "sendMediaGroup": "bot [album]",
+                "sendInvoice": "bot [invoice]",
+                "forwardMessage": "bot [forwarded]",
                 "sendChatAction": None,
             }.get(call.method, call.method)
             if what is None:
@@ -255,6 +267,39 @@ async def models(w: Walk) -> None:
     w.show(chat, "/usage")
 
 
+@scene
+async def paysupport(w: Walk) -> None:
+    user, chat = w.person("Mia")
+    admin = w.tg.user(ADMIN_ID, "Boss")
+    admin_chat = w.tg.private_chat(admin)
+    print("\n== Payments: /buy, pay, /paysupport with a screenshot; the admin's view; /cancel")
+    w.tg.send_text(chat, user, "/buy")
+    await w.settle()
+    await w.tap(chat, user, "100 credits")
+    await w.settle()
+    invoice = w.tg.invoices(chat["id"])[-1]
+    print("     you pay the invoice (50 ⭐)")
+    await w.tg.pay(user, invoice)
+    await w.settle()
+    w.show(chat, "/buy, a pack, paid")
+    w.tg.send_text(chat, user, "/paysupport")
+    await w.settle()
+    print("     you: (a screenshot of the receipt)")
+    w.tg.send_photo(chat, user, jpeg(480, 800))
+    await w.settle()
+    w.show(chat, "/paysupport, then a screenshot")
+    w.show(admin_chat, "what the admin gets")
+    w.tg.send_text(chat, user, "/paysupport")
+    await w.settle()
+    print("     you: /cancel")
+    w.tg.send_text(chat, user, "/cancel")
+    await w.settle()
+    print("     you: a red apple")
+    w.tg.send_text(chat, user, "a red apple")
+    await w.settle()
+    w.show(chat, "/paysupport, /cancel, then a prompt")
+
+
 async def main(names: list[str]) -> int:
     chosen = names or list(SCENES)
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
@@ -268,7 +313,8 @@ async def _run_bot(tg: FakeBotAPI, img: FakeImageAPI, extra: str, names: list[st
         Path(folder, ".env").write_text(
             f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
             f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
-            f"ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n{extra}"
+            "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n"
+            f"STARS_PACKS=100:50,300:140\nADMIN_USER_IDS={ADMIN_ID}\n{extra}"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
         env["PYTHONPATH"] = str(ROOT)
