@@ -239,3 +239,48 @@ async def test_editing_the_prompt_drops_a_rewrite_of_the_old_words(start_bot, ha
     await harness.press(edited, "Generate", user)
     await harness.result(chat["id"])
     assert img.requests[-1].body["prompt"] == "a yellow frog"
+
+
+async def test_the_rewrite_is_for_the_model_chosen_on_the_keyboard_or_by_flag(start_bot, harness, tg, img):
+    await start_bot(**HELPER, image_models="nano-banana-2,gpt-image-2,doubao-seedream-4-5-251128")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a red fox")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "GPT Image 2", user)
+    await tg.wait_for(lambda: "✓ GPT Image 2" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"]))
+    await harness.press(kb, "Improve", user)
+    await suggestion_shown(harness, tg, kb, "a red fox, golden hour")
+    system = img.chat_requests[-1].system
+    assert "GPT Image 2" in system and "OpenAI's image model" in system and "Banana" not in system
+    harness.send(chat, user, "/imagine a grey owl --model seedream --improve")
+    owl = await harness.reply_text(chat["id"], "a grey owl")
+    await suggestion_shown(harness, tg, owl, "a grey owl, golden hour")
+    system = img.chat_requests[-1].system
+    assert "Seedream 4.5" in system and "ByteDance" in system and "GPT" not in system
+
+
+async def translate_on(harness, tg, user, chat) -> None:
+    harness.send(chat, user, "/settings")
+    panel = await harness.reply_text(chat["id"], "Your defaults")
+    await harness.press(panel, "Translate my prompts", user)
+    await tg.wait_for(lambda: "English: on" in tg.message(chat["id"], panel["message_id"])["text"])
+
+
+async def test_again_and_history_carry_the_original_words(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, "/imagine 雪地里的红狐狸 --ar 16:9 --size 1K")
+    await harness.result(chat["id"])
+    asked = len(img.chat_requests)
+    photo = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    await harness.press(photo, "Again", user)
+    again = (await harness.result(chat["id"], count=2))[1]
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow" and len(img.chat_requests) == asked
+    assert again.params["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+    await harness.press(photo, "Change", user)
+    kb = await harness.reply_text(chat["id"], "🌐 Your words: 雪地里的红狐狸")
+    assert kb["text"].startswith("🎨 a red fox in the snow")
+    harness.send(chat, user, "/history")
+    listed = await harness.reply_text(chat["id"], "雪地里的红狐狸 🌐 a red fox in the snow")
+    assert listed["text"].count("雪地里的红狐狸 🌐 a red fox in the snow") == 2
