@@ -17,6 +17,7 @@ from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
 from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
+from ..prompt_service import HelperBusy
 from ..prompthelper import HelperError
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
@@ -270,7 +271,7 @@ async def translated(services: Services, pending: PendingRequest) -> str | None:
         return None
     lang = pending.origin.lang
     try:
-        english = await services.prompts.translate(pending.origin, pending.prompt)
+        english = await services.prompts.translate(pending.origin, pending.id, pending.prompt)
     except HelperError as exc:
         return t("helper_failed_translate", lang, why=t(f"helper_why_{exc.kind}", lang))
     if english.strip() != pending.prompt.strip():
@@ -280,8 +281,8 @@ async def translated(services: Services, pending: PendingRequest) -> str | None:
 
 def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> bool:
     """✨ Improve or `--improve`: the helper is asked in a task of its own, so that nothing in this chat waits
-    for it; the keyboard (already shown and saved) says so meanwhile. False when it is being asked already."""
-    if services.prompts is None or not services.prompts.begin(pending.id):
+    for it; the keyboard (already shown and saved) says so meanwhile. False when there is no helper."""
+    if services.prompts is None:
         return False
     context.application.create_task(_improve(context, services, pending))
     return True
@@ -289,26 +290,31 @@ def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pendin
 
 async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
     """The rewrite shown with ✓ Use it / ↩ Keep mine; or, when the helper gave none, one line saying so above
-    the same keyboard. A request generated or cancelled meanwhile is left alone."""
+    the same keyboard. A request generated or cancelled meanwhile is left alone; so is one whose rewrite is being
+    asked for already (a second tap, in any process): that call shows its own."""
     assert services.prompts is not None
     lang = pending.origin.lang
-    try:
+    english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
+    model = services.requests.image_model(pending)
+    note = None
+
+    async def working() -> None:
         await show_keyboard(context, services, pending, t("helper_working", lang))
-        english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
-        model = services.requests.image_model(pending)
-        note = None
-        try:
-            rewrite = await services.prompts.improve(pending.origin, pending.prompt, model, english=english)
-        except HelperError as exc:
-            note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
-        else:
-            if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
-                return
-        current = await services.requests.get(pending.id)
-        if current is not None:
-            await show_keyboard(context, services, current, note)
-    finally:
-        services.prompts.end(pending.id)
+
+    try:
+        rewrite = await services.prompts.improve(
+            pending.origin, pending.id, pending.prompt, model, english=english, claimed=working
+        )
+    except HelperBusy:  # that call shows its own answer
+        return
+    except HelperError as exc:
+        note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
+    else:
+        if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
+            return
+    current = await services.requests.get(pending.id)
+    if current is not None:
+        await show_keyboard(context, services, current, note)
 
 
 def too_many_text(exc: TooManyPictures, lang: str | None) -> str:

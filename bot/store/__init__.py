@@ -16,6 +16,7 @@ from .access import Access
 from .albums import Albums
 from .backend import Backend, StoreError, outage
 from .credits import Credits
+from .helpercalls import HelperCalls
 from .history import History
 from .jobrows import LeaseLost
 from .jobs import Jobs
@@ -68,6 +69,7 @@ class Store:
         self.access = Access(backend)
         self.history = History(backend)
         self.presets = Presets(backend)
+        self.helper_calls = HelperCalls(backend)
 
     @property
     def shares_originals(self) -> bool:
