@@ -284,3 +284,54 @@ async def test_again_and_history_carry_the_original_words(start_bot, harness, tg
     harness.send(chat, user, "/history")
     listed = await harness.reply_text(chat["id"], "雪地里的红狐狸 🌐 a red fox in the snow")
     assert listed["text"].count("雪地里的红狐狸 🌐 a red fox in the snow") == 2
+
+
+HEAD = "/imagine " + "雪地里的红狐狸，" * 520  # over 4,000 characters: the app sent the rest in a next message
+TAIL = "站在一棵老树下"
+
+
+def whole_translation(plan) -> str:
+    if "into English" in plan.system:
+        return "a red fox in the snow, again and again, under an old tree" if TAIL in plan.user else "a red fox"
+    return rewrite(plan)
+
+
+async def test_a_split_prompt_is_translated_as_a_whole(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    assert len(HEAD) > 4000
+    harness.send(chat, user, HEAD)
+    harness.send(chat, user, TAIL + " --ar 16:9 --size 1K")  # every choice made: queued once whole
+    await harness.result(chat["id"])
+    (asked,) = img.chat_requests
+    assert asked.user.startswith("<user_prompt>\n雪地里的红狐狸") and f"{TAIL}\n</user_prompt>" in asked.user
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+
+
+async def test_a_long_prompt_no_part_joined_is_translated_and_improved_once_whole(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, HEAD + TAIL + " --improve")  # one message near the limit: nothing follows it
+    kb = await harness.keyboard(chat["id"])
+    assert not img.chat_requests  # not before the moment a next part could come has passed
+    shown = await suggestion_shown(harness, tg, kb, "under an old tree, golden hour")
+    translate, improve = img.chat_requests
+    assert "into English" in translate.system and TAIL in translate.user
+    assert improve.user == "<user_prompt>\na red fox in the snow, again and again, under an old tree\n</user_prompt>"
+    assert "🌐 Your words: 雪地里的红狐狸" in shown["text"]
+
+
+async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    head = "/imagine --improve " + "a very detailed castle " * 180
+    harness.send(chat, user, head)
+    harness.send(chat, user, "with a dragon on the tower")
+    kb = await harness.keyboard(chat["id"])
+    await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
+    (asked,) = img.chat_requests
+    assert asked.user.startswith("<user_prompt>\na very detailed castle") and "dragon on the tower\n<" in asked.user

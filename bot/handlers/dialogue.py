@@ -107,21 +107,23 @@ async def start(
     note = "\n".join(n for n in notes if n) or None
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
-    if may_go_on and source is not None:  # only a source's text may go on
+    if may_go_on and source is not None:  # only a source's text may go on: translated and improved once whole
         pending.source_text, pending.source_date = raw, source.date.timestamp()
-    elif failed := await translated(services, pending):  # a prompt that may go on is translated as it is
+    elif failed := await translated(services, pending):
         note = f"{note}\n{failed}" if note else failed
-    at_once = parsed.aspect_ratio and parsed.size and parsed.unknown_model is None
+    at_once = bool(parsed.aspect_ratio and parsed.size and parsed.unknown_model is None)
     if at_once and not may_go_on and not parsed.improve:
         if note:
             await reply(context, origin, note)
         await submit(context, services, pending)
         return
     await show_keyboard(context, services, pending, note)
-    if parsed.improve:
+    if may_go_on:
+        context.application.create_task(
+            when_whole(context, services, pending.id, raw, improve=parsed.improve, at_once=at_once)
+        )
+    elif parsed.improve:
         improve_later(context, services, pending)
-    elif at_once:
-        context.application.create_task(submit_when_whole(context, services, pending.id, raw))
 
 
 def apply_flags(pending: PendingRequest, parsed: ParsedPrompt) -> tuple[str, ...]:
@@ -159,17 +161,53 @@ def _takes(model: str, flag: str) -> bool:
 _FLAG_KEYS = {"--ar": "bad_ratio", "--size": "bad_size", "--n": "bad_variants", "--model": "bad_model"}
 
 
-async def submit_when_whole(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str, source_text: str
+async def when_whole(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    pending_id: str,
+    source_text: str,
+    *,
+    improve: bool = False,
+    at_once: bool = False,
 ) -> None:
-    """Flags that start an image at once, in a message that may go on: start it once no next part joined."""
+    """A prompt in a message that may go on, once no next part joined it within the moment: it is whole."""
     await asyncio.sleep(SPLIT_WINDOW + 0.5)
     current = await services.requests.get(pending_id)
     if current is None or current.source_text != source_text:
         return  # generated already, or a next part joined and decides
-    taken = await services.requests.take(pending_id)
-    if taken is not None:
-        await submit(context, services, taken)
+    await prompt_whole(context, services, current, improve=improve, at_once=at_once, shown=True)
+
+
+async def prompt_whole(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    pending: PendingRequest,
+    *,
+    improve: bool,
+    at_once: bool,
+    shown: bool = False,
+) -> None:
+    """A prompt the app split, whole now (its parts joined, or no next part came): translated as a whole (the
+    user's switch), then queued at once when its flags chose everything, else its keyboard shows it (`shown`: it
+    does already) and ✨ is asked for it when `--improve` was in it."""
+    pending.source_text = pending.source_date = None
+    words = pending.prompt
+    note = await translated(services, pending)
+    if at_once and not improve:
+        taken = await services.requests.take(pending.id)
+        if taken is not None:
+            taken.prompt, taken.original = pending.prompt, pending.original
+            taken.use(pending.model, pending.options)
+            if note:
+                await reply(context, taken.origin, note)
+            await submit(context, services, taken)
+        return
+    if shown and not note and pending.prompt == words:
+        await services.requests.save(pending)  # nothing new to show: no longer a prompt that may go on
+    else:
+        await show_keyboard(context, services, pending, note)
+    if improve:
+        improve_later(context, services, pending)
 
 
 async def measured(services: Services, references: list[Reference]) -> list[Reference]:
@@ -200,8 +238,9 @@ async def show_keyboard(
             await context.bot.edit_message_text(
                 text, chat_id=pending.origin.chat_id, message_id=pending.message_id, reply_markup=markup
             )
-        except BadRequest:
-            pending.message_id = None
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # shown as it is already (a change past its first lines)
+                pending.message_id = None
     if pending.message_id is None:
         pending.message_id = (await reply(context, pending.origin, text, markup)).message_id
     await services.requests.save(pending)
