@@ -335,3 +335,45 @@ async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, ha
     await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
     (asked,) = img.chat_requests
     assert asked.user.startswith("<user_prompt>\na very detailed castle") and "dragon on the tower\n<" in asked.user
+
+
+async def test_inline_offers_improve_and_the_rewrite_comes_into_the_message(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, answered, choose, image_in, press, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, _ = harness.person()
+    group = tg.group(-100_778, "Friends")
+    answer = await answered(tg, tg.send_inline_query(user, "a red kite over the sea"))
+    assert [r["title"] for r in answer["results"]][-1] == "✨ Improve it first"
+    assert not img.chat_requests  # the query is answered at once: the helper waits for the choice
+    sent = await choose(tg, user, "a red kite over the sea", result_id="improve", chat=group)
+    inline_id = sent.inline_message_id
+    shown = await says(tg, inline_id, "✨ Suggested:\na red kite over the sea, golden hour")
+    assert "Use it" in str(shown["reply_markup"]) and "×2" not in str(shown["reply_markup"])
+    await press(tg, inline_id, "Use it", user)
+    await tg.wait_for(lambda: "Improve" in str(tg.inline_message(inline_id)["reply_markup"]), 10, "✨ back")
+    await press(tg, inline_id, "Generate", user)
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a red kite over the sea, golden hour, soft rim light, 35 mm"
+    assert done["caption"].startswith("a red kite over the sea, golden hour")
+
+    sent = await choose(tg, user, "a lighthouse --improve --ar 16:9 --size 1K", chat=group)  # the flag: the same
+    await says(tg, sent.inline_message_id, "✨ Suggested:\na lighthouse, golden hour")
+    assert len(img.requests) == 1
+
+
+async def test_inline_requests_are_translated_too(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, choose, image_in, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    group = tg.group(-100_779, "Friends")
+    sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
+    done = await image_in(tg, sent.inline_message_id)
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow"
+    assert done["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+    img.chat_fail_next(503)  # a failed translation is said in the message; one tap makes it as written
+    sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
+    told = await says(tg, sent.inline_message_id, "Couldn't translate the prompt (the helper is unavailable)")
+    assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 1
