@@ -54,7 +54,7 @@ from .serve.http import HttpServer, build_app
 from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
-from .store import Caps, make_store
+from .store import Caps, Store, make_store
 from .style_service import StyleBook
 from .styles import load_library
 from .telegram_limits import TAP_SLOTS, BotApiRequest
@@ -245,10 +245,12 @@ async def start_services(
         Menu([c for c in commands_of(settings) if not c.several_models or len(settings.offered) > 1]),
         Purchases(store, settings, clock or time.time),
         style_book,
-        prompts=prompt_service(settings, quota),
+        prompts=prompt_service(settings, quota, store),
     )
     app.bot_data[KEY] = services
     await store.credits.refund_unfinished_failures()
+    if services.prompts is not None:
+        await services.prompts.start()
     if settings.stars_packs and not settings.payments_on:
         log.warning("STARS_PACKS is set but USER_DAILY_QUOTA=0 (unlimited): purchases will be refused")
     lines.start()
@@ -278,7 +280,7 @@ async def stop_services(app: Application) -> None:
     await services.store.close()
 
 
-def prompt_service(settings: Settings, quota: Quota) -> PromptService | None:
+def prompt_service(settings: Settings, quota: Quota, store: Store) -> PromptService | None:
     """The prompt helper on the image gateway and key, when PROMPT_MODEL names a chat model."""
     if not settings.prompt_model:
         return None
@@ -289,7 +291,9 @@ def prompt_service(settings: Settings, quota: Quota) -> PromptService | None:
         timeout=settings.prompt_helper_timeout,
         concurrency=settings.prompt_helper_concurrency,
     )
-    return PromptService(helper, quota, settings.prompt_helper_credits)
+    return PromptService(
+        helper, quota, settings.prompt_helper_credits, store.helper_calls, settings.prompt_helper_timeout
+    )
 
 
 def start_line(settings: Settings, services: Services, username: str, *, intake: bool) -> str:

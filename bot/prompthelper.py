@@ -117,9 +117,12 @@ class Asked:
     user: str
 
 
+_NOT_A_NAME = "🍌 "  # the emoji a keyboard label may start with: not part of the model's name
+
+
 def system_for_improve(model: str, *, english: bool) -> str:
     profile = PROFILES.get(model)
-    name = profile.label if profile is not None else model
+    name = profile.label.lstrip(_NOT_A_NAME) if profile is not None else model  # "🍌 Banana 2" → "Banana 2"
     return SYSTEM_IMPROVE.format(
         model=name, hint=MODEL_HINTS.get(model, _GENERAL_HINT), language=_IN_ENGLISH if english else _KEEP_LANGUAGE
     )

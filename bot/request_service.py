@@ -134,8 +134,9 @@ class RequestService:
         )
 
     def image_model(self, pending: PendingRequest) -> str:
-        """The image model its jobs will be made with (what the prompt helper writes for)."""
-        return ImageRequest(pending.prompt, pending.aspect_ratio, pending.size).model
+        """The image model its jobs will be made with, as chosen on its keyboard or by `--model` (what the prompt
+        helper writes for)."""
+        return pending.model
 
     async def set_suggestion(self, pending_id: str, suggestion: str | None) -> bool:
         """The prompt helper's rewrite shown on its keyboard (None: none); False when the request is gone."""

@@ -239,3 +239,141 @@ async def test_editing_the_prompt_drops_a_rewrite_of_the_old_words(start_bot, ha
     await harness.press(edited, "Generate", user)
     await harness.result(chat["id"])
     assert img.requests[-1].body["prompt"] == "a yellow frog"
+
+
+async def test_the_rewrite_is_for_the_model_chosen_on_the_keyboard_or_by_flag(start_bot, harness, tg, img):
+    await start_bot(**HELPER, image_models="nano-banana-2,gpt-image-2,doubao-seedream-4-5-251128")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a red fox")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "GPT Image 2", user)
+    await tg.wait_for(lambda: "✓ GPT Image 2" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"]))
+    await harness.press(kb, "Improve", user)
+    await suggestion_shown(harness, tg, kb, "a red fox, golden hour")
+    system = img.chat_requests[-1].system
+    assert "GPT Image 2" in system and "OpenAI's image model" in system and "Banana" not in system
+    harness.send(chat, user, "/imagine a grey owl --model seedream --improve")
+    owl = await harness.reply_text(chat["id"], "a grey owl")
+    await suggestion_shown(harness, tg, owl, "a grey owl, golden hour")
+    system = img.chat_requests[-1].system
+    assert "Seedream 4.5" in system and "ByteDance" in system and "GPT" not in system
+
+
+async def translate_on(harness, tg, user, chat) -> None:
+    harness.send(chat, user, "/settings")
+    panel = await harness.reply_text(chat["id"], "Your defaults")
+    await harness.press(panel, "Translate my prompts", user)
+    await tg.wait_for(lambda: "English: on" in tg.message(chat["id"], panel["message_id"])["text"])
+
+
+async def test_again_and_history_carry_the_original_words(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, "/imagine 雪地里的红狐狸 --ar 16:9 --size 1K")
+    await harness.result(chat["id"])
+    asked = len(img.chat_requests)
+    photo = next(m for m in tg.bot_messages(chat["id"]) if m.get("photo"))
+    await harness.press(photo, "Again", user)
+    again = (await harness.result(chat["id"], count=2))[1]
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow" and len(img.chat_requests) == asked
+    assert again.params["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+    await harness.press(photo, "Change", user)
+    kb = await harness.reply_text(chat["id"], "🌐 Your words: 雪地里的红狐狸")
+    assert kb["text"].startswith("🎨 a red fox in the snow")
+    harness.send(chat, user, "/history")
+    listed = await harness.reply_text(chat["id"], "雪地里的红狐狸 🌐 a red fox in the snow")
+    assert listed["text"].count("雪地里的红狐狸 🌐 a red fox in the snow") == 2
+
+
+HEAD = "/imagine " + "雪地里的红狐狸，" * 520  # over 4,000 characters: the app sent the rest in a next message
+TAIL = "站在一棵老树下"
+
+
+def whole_translation(plan) -> str:
+    if "into English" in plan.system:
+        return "a red fox in the snow, again and again, under an old tree" if TAIL in plan.user else "a red fox"
+    return rewrite(plan)
+
+
+async def test_a_split_prompt_is_translated_as_a_whole(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    assert len(HEAD) > 4000
+    harness.send(chat, user, HEAD)
+    harness.send(chat, user, TAIL + " --ar 16:9 --size 1K")  # every choice made: queued once whole
+    await harness.result(chat["id"])
+    (asked,) = img.chat_requests
+    assert asked.user.startswith("<user_prompt>\n雪地里的红狐狸") and f"{TAIL}\n</user_prompt>" in asked.user
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+
+
+async def test_a_long_prompt_no_part_joined_is_translated_and_improved_once_whole(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, HEAD + TAIL + " --improve")  # one message near the limit: nothing follows it
+    kb = await harness.keyboard(chat["id"])
+    assert not img.chat_requests  # not before the moment a next part could come has passed
+    shown = await suggestion_shown(harness, tg, kb, "under an old tree, golden hour")
+    translate, improve = img.chat_requests
+    assert "into English" in translate.system and TAIL in translate.user
+    assert improve.user == "<user_prompt>\na red fox in the snow, again and again, under an old tree\n</user_prompt>"
+    assert "🌐 Your words: 雪地里的红狐狸" in shown["text"]
+
+
+async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    head = "/imagine --improve " + "a very detailed castle " * 180
+    harness.send(chat, user, head)
+    harness.send(chat, user, "with a dragon on the tower")
+    kb = await harness.keyboard(chat["id"])
+    await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
+    (asked,) = img.chat_requests
+    assert asked.user.startswith("<user_prompt>\na very detailed castle") and "dragon on the tower\n<" in asked.user
+
+
+async def test_inline_offers_improve_and_the_rewrite_comes_into_the_message(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, answered, choose, image_in, press, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, _ = harness.person()
+    group = tg.group(-100_778, "Friends")
+    answer = await answered(tg, tg.send_inline_query(user, "a red kite over the sea"))
+    assert [r["title"] for r in answer["results"]][-1] == "✨ Improve it first"
+    assert not img.chat_requests  # the query is answered at once: the helper waits for the choice
+    sent = await choose(tg, user, "a red kite over the sea", result_id="improve", chat=group)
+    inline_id = sent.inline_message_id
+    shown = await says(tg, inline_id, "✨ Suggested:\na red kite over the sea, golden hour")
+    assert "Use it" in str(shown["reply_markup"]) and "×2" not in str(shown["reply_markup"])
+    await press(tg, inline_id, "Use it", user)
+    await tg.wait_for(lambda: "Improve" in str(tg.inline_message(inline_id)["reply_markup"]), 10, "✨ back")
+    await press(tg, inline_id, "Generate", user)
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a red kite over the sea, golden hour, soft rim light, 35 mm"
+    assert done["caption"].startswith("a red kite over the sea, golden hour")
+
+    sent = await choose(tg, user, "a lighthouse --improve --ar 16:9 --size 1K", chat=group)  # the flag: the same
+    await says(tg, sent.inline_message_id, "✨ Suggested:\na lighthouse, golden hour")
+    assert len(img.requests) == 1
+
+
+async def test_inline_requests_are_translated_too(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, choose, image_in, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    group = tg.group(-100_779, "Friends")
+    sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
+    done = await image_in(tg, sent.inline_message_id)
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow"
+    assert done["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+    img.chat_fail_next(503)  # a failed translation is said in the message; one tap makes it as written
+    sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
+    told = await says(tg, sent.inline_message_id, "Couldn't translate the prompt (the helper is unavailable)")
+    assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 1

@@ -17,6 +17,7 @@ from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
 from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
+from ..prompt_service import HelperBusy
 from ..prompthelper import HelperError
 from ..quota import QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
@@ -106,21 +107,23 @@ async def start(
     note = "\n".join(n for n in notes if n) or None
     raw = source.text if source is not None and source.text else ""
     may_go_on = len(raw) > SPLIT_NEAR
-    if may_go_on and source is not None:  # only a source's text may go on
+    if may_go_on and source is not None:  # only a source's text may go on: translated and improved once whole
         pending.source_text, pending.source_date = raw, source.date.timestamp()
-    elif failed := await translated(services, pending):  # a prompt that may go on is translated as it is
+    elif failed := await translated(services, pending):
         note = f"{note}\n{failed}" if note else failed
-    at_once = parsed.aspect_ratio and parsed.size and parsed.unknown_model is None
+    at_once = bool(parsed.aspect_ratio and parsed.size and parsed.unknown_model is None)
     if at_once and not may_go_on and not parsed.improve:
         if note:
             await reply(context, origin, note)
         await submit(context, services, pending)
         return
     await show_keyboard(context, services, pending, note)
-    if parsed.improve:
+    if may_go_on:
+        context.application.create_task(
+            when_whole(context, services, pending.id, raw, improve=parsed.improve, at_once=at_once)
+        )
+    elif parsed.improve:
         improve_later(context, services, pending)
-    elif at_once:
-        context.application.create_task(submit_when_whole(context, services, pending.id, raw))
 
 
 def apply_flags(pending: PendingRequest, parsed: ParsedPrompt) -> tuple[str, ...]:
@@ -158,17 +161,53 @@ def _takes(model: str, flag: str) -> bool:
 _FLAG_KEYS = {"--ar": "bad_ratio", "--size": "bad_size", "--n": "bad_variants", "--model": "bad_model"}
 
 
-async def submit_when_whole(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str, source_text: str
+async def when_whole(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    pending_id: str,
+    source_text: str,
+    *,
+    improve: bool = False,
+    at_once: bool = False,
 ) -> None:
-    """Flags that start an image at once, in a message that may go on: start it once no next part joined."""
+    """A prompt in a message that may go on, once no next part joined it within the moment: it is whole."""
     await asyncio.sleep(SPLIT_WINDOW + 0.5)
     current = await services.requests.get(pending_id)
     if current is None or current.source_text != source_text:
         return  # generated already, or a next part joined and decides
-    taken = await services.requests.take(pending_id)
-    if taken is not None:
-        await submit(context, services, taken)
+    await prompt_whole(context, services, current, improve=improve, at_once=at_once, shown=True)
+
+
+async def prompt_whole(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    pending: PendingRequest,
+    *,
+    improve: bool,
+    at_once: bool,
+    shown: bool = False,
+) -> None:
+    """A prompt the app split, whole now (its parts joined, or no next part came): translated as a whole (the
+    user's switch), then queued at once when its flags chose everything, else its keyboard shows it (`shown`: it
+    does already) and ✨ is asked for it when `--improve` was in it."""
+    pending.source_text = pending.source_date = None
+    words = pending.prompt
+    note = await translated(services, pending)
+    if at_once and not improve:
+        taken = await services.requests.take(pending.id)
+        if taken is not None:
+            taken.prompt, taken.original = pending.prompt, pending.original
+            taken.use(pending.model, pending.options)
+            if note:
+                await reply(context, taken.origin, note)
+            await submit(context, services, taken)
+        return
+    if shown and not note and pending.prompt == words:
+        await services.requests.save(pending)  # nothing new to show: no longer a prompt that may go on
+    else:
+        await show_keyboard(context, services, pending, note)
+    if improve:
+        improve_later(context, services, pending)
 
 
 async def measured(services: Services, references: list[Reference]) -> list[Reference]:
@@ -199,8 +238,9 @@ async def show_keyboard(
             await context.bot.edit_message_text(
                 text, chat_id=pending.origin.chat_id, message_id=pending.message_id, reply_markup=markup
             )
-        except BadRequest:
-            pending.message_id = None
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # shown as it is already (a change past its first lines)
+                pending.message_id = None
     if pending.message_id is None:
         pending.message_id = (await reply(context, pending.origin, text, markup)).message_id
     await services.requests.save(pending)
@@ -270,7 +310,7 @@ async def translated(services: Services, pending: PendingRequest) -> str | None:
         return None
     lang = pending.origin.lang
     try:
-        english = await services.prompts.translate(pending.origin, pending.prompt)
+        english = await services.prompts.translate(pending.origin, pending.id, pending.prompt)
     except HelperError as exc:
         return t("helper_failed_translate", lang, why=t(f"helper_why_{exc.kind}", lang))
     if english.strip() != pending.prompt.strip():
@@ -280,8 +320,8 @@ async def translated(services: Services, pending: PendingRequest) -> str | None:
 
 def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> bool:
     """✨ Improve or `--improve`: the helper is asked in a task of its own, so that nothing in this chat waits
-    for it; the keyboard (already shown and saved) says so meanwhile. False when it is being asked already."""
-    if services.prompts is None or not services.prompts.begin(pending.id):
+    for it; the keyboard (already shown and saved) says so meanwhile. False when there is no helper."""
+    if services.prompts is None:
         return False
     context.application.create_task(_improve(context, services, pending))
     return True
@@ -289,26 +329,31 @@ def improve_later(context: ContextTypes.DEFAULT_TYPE, services: Services, pendin
 
 async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pending: PendingRequest) -> None:
     """The rewrite shown with ✓ Use it / ↩ Keep mine; or, when the helper gave none, one line saying so above
-    the same keyboard. A request generated or cancelled meanwhile is left alone."""
+    the same keyboard. A request generated or cancelled meanwhile is left alone; so is one whose rewrite is being
+    asked for already (a second tap, in any process): that call shows its own."""
     assert services.prompts is not None
     lang = pending.origin.lang
-    try:
+    english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
+    model = services.requests.image_model(pending)
+    note = None
+
+    async def working() -> None:
         await show_keyboard(context, services, pending, t("helper_working", lang))
-        english = (await services.prefs.get_prefs("user", pending.origin.user_id)).translate
-        model = services.requests.image_model(pending)
-        note = None
-        try:
-            rewrite = await services.prompts.improve(pending.origin, pending.prompt, model, english=english)
-        except HelperError as exc:
-            note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
-        else:
-            if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
-                return
-        current = await services.requests.get(pending.id)
-        if current is not None:
-            await show_keyboard(context, services, current, note)
-    finally:
-        services.prompts.end(pending.id)
+
+    try:
+        rewrite = await services.prompts.improve(
+            pending.origin, pending.id, pending.prompt, model, english=english, claimed=working
+        )
+    except HelperBusy:  # that call shows its own answer
+        return
+    except HelperError as exc:
+        note = t("helper_failed_improve", lang, why=t(f"helper_why_{exc.kind}", lang))
+    else:
+        if not await services.requests.set_suggestion(pending.id, rewrite[:MAX_PROMPT_CHARS]):
+            return
+    current = await services.requests.get(pending.id)
+    if current is not None:
+        await show_keyboard(context, services, current, note)
 
 
 def too_many_text(exc: TooManyPictures, lang: str | None) -> str:

@@ -48,7 +48,10 @@ def _status(jobs: list[Job]) -> JobStatus:
 
 
 def _prompt(jobs: list[Job]) -> str:
-    prompt = jobs[0].request.prompt.replace("\n", " ")
+    """Its words on one line: the user's own, then the translation made from them (the prompt helper's)."""
+    lead = jobs[0]
+    prompt = f"{lead.original_prompt} 🌐 {lead.request.prompt}" if lead.original_prompt else lead.request.prompt
+    prompt = prompt.replace("\n", " ")
     return prompt if len(prompt) <= LINE_PROMPT_CHARS else prompt[: LINE_PROMPT_CHARS - 1] + "…"
 
 

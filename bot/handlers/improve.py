@@ -42,7 +42,8 @@ async def _on_improve(update: Update, context: ContextTypes.DEFAULT_TYPE, callba
         pending.message_id = query.message.message_id
     if not callback.arg:
         await answer(t("helper_working", lang))
-        improve_later(context, services, pending)
+        if not pending.suggestion:  # a rewrite is shown already: this tap came from before it
+            improve_later(context, services, pending)
         return
     await answer()
     if pending.suggestion and callback.arg == "y":

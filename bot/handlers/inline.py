@@ -42,12 +42,13 @@ from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message
 from ..texts import join_list, t
-from .dialogue import keyboard_prompt, measured, submit
+from .dialogue import improve_later, keyboard_prompt, measured, show_keyboard, submit, translated
 from .replies import MESSAGES, Answer, origin_for, reply, send_original_privately, user_lang
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5  # Telegram may reuse an answer this long (at most 10: the user's defaults may change)
+IMPROVE_RESULT = "improve"  # the ✨ result's id: the prompt helper first, on the user's defaults
 RESULT_PROMPT_CHARS = 120  # of the prompt in a result's description
 
 
@@ -72,7 +73,7 @@ def _asked(services: Services, text: str, lang: str | None, bot: str) -> _Asked:
         return _Asked(hint=(t("inline_off_title", lang), t("inline_off", lang)))
     hint = (t("inline_hint_title", lang), t("inline_hint", lang, bot=bot))
     try:
-        parsed = parse_prompt(text, styles=True)
+        parsed = parse_prompt(text, styles=True, improve=services.prompts is not None)
     except OptionError as exc:
         key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
         return _Asked(
@@ -116,17 +117,30 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         default_size = prefs.size or services.settings.default_size
         sizes = [parsed.size] if parsed.size else sorted(Resolution, key=lambda s: s != default_size)
         prompt = keyboard_prompt(parsed.prompt)
+        short = prompt if len(prompt) <= RESULT_PROMPT_CHARS else prompt[: RESULT_PROMPT_CHARS - 1] + "…"
         results = []
         for size in sizes:
             request = ImageRequest(parsed.prompt, ratio, size)
             width, height = request.expected_pixels
-            short = prompt if len(prompt) <= RESULT_PROMPT_CHARS else prompt[: RESULT_PROMPT_CHARS - 1] + "…"
+            first = (
+                t("helper_working", lang) if parsed.improve else t("queued", lang, label=request.label, prompt=prompt)
+            )
             results.append(
                 _article(
                     _result_id(ratio, size),
-                    f"🎨 {request.label}",
-                    t("queued", lang, label=request.label, prompt=prompt),
+                    f"{'✨' if parsed.improve else '🎨'} {request.label}",
+                    first,
                     description=t("inline_result", lang, pixels=f"{width}×{height}", prompt=short),
+                    markup=inline_wait_keyboard("new", lang),
+                )
+            )
+        if services.prompts is not None and not parsed.improve:  # the helper's call waits for the choice
+            results.append(
+                _article(
+                    IMPROVE_RESULT,
+                    t("inline_improve_title", lang),
+                    t("helper_working", lang),
+                    description=t("inline_improve", lang, prompt=short),
                     markup=inline_wait_keyboard("new", lang),
                 )
             )
@@ -141,8 +155,9 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chosen = update.chosen_inline_result
     assert chosen is not None  # a chosen_inline_result's handler
     services = get_services(context)
+    improve = chosen.result_id == IMPROVE_RESULT and services.prompts is not None
     shape = _from_result_id(chosen.result_id)
-    if chosen.inline_message_id is None or shape is None or services.settings.inline_storage_chat_id is None:
+    if chosen.inline_message_id is None or not (shape or improve) or services.settings.inline_storage_chat_id is None:
         return  # a hint was picked: its text is all there is
     lang = await user_lang(context, chosen.from_user)
     asked = _asked(services, chosen.query, lang, context.bot.username)
@@ -152,8 +167,11 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert asked.hint is not None  # words that do not parse have a hint
         await edit_inline(context.bot, chosen.inline_message_id, asked.hint[1], None)
         return
-    ratio, size = shape
-    parsed = dataclasses.replace(asked.parsed, aspect_ratio=ratio, size=size)  # asked.parsed checked above
+    parsed = asked.parsed
+    if shape is not None:
+        parsed = dataclasses.replace(parsed, aspect_ratio=shape[0], size=shape[1])
+    if improve:  # ✨: on the user's defaults, the keyboard in the message once the rewrite is there
+        parsed = dataclasses.replace(parsed, improve=True)
     await _request(context, services, origin, parsed, [])
 
 
@@ -184,7 +202,14 @@ async def _request(
             return
     pending, _ = await services.requests.start(origin, parsed, references, None, style)
     pending.variants = 1  # an inline message holds one picture
-    await submit(context, services, pending)
+    failed = await translated(services, pending)  # the user's "translate my prompts", as in a chat
+    if parsed.improve and services.prompts is not None:  # `--improve` or ✨: the rewrite offered on the keyboard
+        await show_keyboard(context, services, pending, failed)
+        improve_later(context, services, pending)
+    elif failed:  # the sentence is not lost under a status line: one tap on Generate makes it as written
+        await show_keyboard(context, services, pending, failed)
+    else:
+        await submit(context, services, pending)
 
 
 def _without_mention(message: Message, username: str) -> str:

@@ -29,12 +29,12 @@ from .dialogue import (
     improve_later,
     measured,
     models_on_offer,
+    prompt_whole,
     show_keyboard,
     start,
-    submit,
-    submit_when_whole,
     translated,
     unknown_note,
+    when_whole,
 )
 from .replies import MESSAGES, origin_for, reply
 
@@ -188,25 +188,25 @@ async def _joined_to_split_prompt(
         return False
     whole = pending.source_text + text
     models = models_on_offer(services)
+    improve = services.prompts is not None
     try:
-        parsed = parse_prompt(command_text(whole) if whole.startswith("/") else whole, models, lenient_model=True)
+        parsed = parse_prompt(
+            command_text(whole) if whole.startswith("/") else whole, models, lenient_model=True, improve=improve
+        )
         apply_flags(pending, parsed)
     except OptionError:  # a broken flag in the tail stays words; the head's was checked
-        parsed = parse_prompt(pending.prompt + text)
+        parsed = parse_prompt(pending.prompt + text, improve=improve)
         pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
-    more = len(text) > SPLIT_NEAR
-    pending.source_text, pending.source_date = (whole, sent) if more else (None, None)
-    if parsed.aspect_ratio and parsed.size and not more:
-        taken = await services.requests.take(pending.id)
-        if taken is not None:
-            taken.prompt = pending.prompt
-            taken.use(pending.model, pending.options)
-            await submit(context, services, taken)
+    at_once = bool(parsed.aspect_ratio and parsed.size)
+    if len(text) <= SPLIT_NEAR:  # the last part: translated and improved as a whole
+        await prompt_whole(context, services, pending, improve=parsed.improve, at_once=at_once)
         return True
+    pending.source_text, pending.source_date = whole, sent
     await show_keyboard(context, services, pending)
-    if parsed.aspect_ratio and parsed.size:
-        context.application.create_task(submit_when_whole(context, services, pending.id, whole))
+    context.application.create_task(
+        when_whole(context, services, pending.id, whole, improve=parsed.improve, at_once=at_once)
+    )
     return True
 
 

@@ -17,6 +17,7 @@ from ..keyboards import RESULT_ACTIONS, Action, Callback, album_keyboard, result
 from ..menus import Command
 from ..models import Job, JobStatus, Origin, PendingRequest, new_id
 from ..options import Resolution
+from ..presentation.finisher import shown_prompt
 from ..services import Services, get_services
 from ..targets import Target, send_kwargs
 from ..texts import t
@@ -46,6 +47,7 @@ async def on_result(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             references=tuple(r for r in job.references if not job.style or r not in job.style.pictures),
             variants=job.variants,
             style=job.style.name if job.style else None,  # its pictures come back with it at submit
+            original=job.original_prompt,  # the user's own words, when the prompt is the helper's translation
         )
         again.use(job.request.model, dict(job.request.options))
         if callback.action == Action.AGAIN:
@@ -125,9 +127,9 @@ async def _send_original(
             context.bot,
             Target.of(here),
             picture,
-            caption(request.prompt, details),
+            caption(shown_prompt(job), details),
             uploads=uploads,
-            jpeg_caption=caption(request.prompt, f"{details}\n{note}"),
+            jpeg_caption=caption(shown_prompt(job), f"{details}\n{note}"),
         )
 
 
@@ -151,7 +153,7 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
             await _resend_one(context, member, target, lang)
         return True
     details = album_details(stored, named=_named(get_services(context)))
-    media[0] = type(media[0])(media[0].media, caption=caption(stored[0].request.prompt, details))
+    media[0] = type(media[0])(media[0].media, caption=caption(shown_prompt(stored[0]), details))
     await context.bot.send_media_group(media=media, **send_kwargs(target))
     markup = album_keyboard(
         [m.id for m in stored],
@@ -167,7 +169,7 @@ async def resend(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, l
 async def _resend_one(context: ContextTypes.DEFAULT_TYPE, job: Job, target: Target, lang: str | None) -> bool:
     named = _named(get_services(context))
     label = f"{job.request.profile.label} · {job.request.label}" if named else job.request.label
-    text = caption(job.request.prompt, details_line(job, named=named) if job.width else label)
+    text = caption(shown_prompt(job), details_line(job, named=named) if job.width else label)
     tiers = job.request.profile.option("size").choices
     if job.photo_file_id:
         markup = result_keyboard(job.id, lang, with_original=not job.document_file_id, size=job.size_made, tiers=tiers)

@@ -322,10 +322,10 @@ class Finisher:
             self._inline_storage,
             inline_message_id,
             picture,
-            delivery.caption(job.request.prompt, details),
+            delivery.caption(shown_prompt(job), details),
             keyboards.result_keyboard(job.id, lang, with_original=True),
             uploads=self._uploads,
-            jpeg_caption=self._jpeg_caption(job.request.prompt, details, lang),
+            jpeg_caption=self._jpeg_caption(shown_prompt(job), details, lang),
             file_caption=t("original_file", lang, details=delivery.details_line(job)),
             refused=(
                 t("inline_media_refused", lang, details=details, prompt=short_prompt(job)),

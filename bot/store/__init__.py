@@ -16,6 +16,7 @@ from .access import Access
 from .albums import Albums
 from .backend import Backend, StoreError, outage
 from .credits import Credits
+from .helpercalls import HelperCalls
 from .history import History
 from .jobrows import LeaseLost
 from .jobs import Jobs
@@ -71,6 +72,7 @@ class Store:
         self.history = History(backend)
         self.presets = Presets(backend)
         self.support = SupportWaits(backend)
+        self.helper_calls = HelperCalls(backend)
 
     @property
     def shares_originals(self) -> bool:

@@ -269,3 +269,16 @@ support_waits = Table(  # a buyer who sent /paysupport: their next private messa
     Column("until", Float, nullable=False),
     Column("album", Text),  # the media group being passed on: its other parts follow it to the admins
 )
+
+# ---- schema 0015: the prompt helper's calls in flight, whichever process makes them ----
+
+helper_calls = Table(  # a row while a call runs: one call per request and purpose, its credits settled or refunded
+    "helper_calls",
+    metadata,
+    Column("request_id", Text, nullable=False),  # the pending request it is for
+    Column("purpose", Text, nullable=False),  # improve, translate
+    Column("ledger_key", Text),  # its credits' row in `usage` (None: the helper is free)
+    Column("started_at", Float, nullable=False),
+    PrimaryKeyConstraint("request_id", "purpose"),
+    Index("helper_calls_by_age", "started_at"),
+)

@@ -300,6 +300,46 @@ async def paysupport(w: Walk) -> None:
     w.show(chat, "/paysupport, /cancel, then a prompt")
 
 
+def _helper_reply(plan) -> str:
+    """The fake chat model in the helper scene: a translation of the one Chinese prompt, else a rewrite."""
+    words = plan.user.split("\n")[1]
+    if "into English" in plan.system:
+        return {"雪地里的红狐狸": "a red fox in the snow"}.get(words, words)
+    return f"{words}, golden hour, soft rim light, 35 mm"
+
+
+@scene
+async def helper(w: Walk) -> None:
+    user, chat = w.person("Mei")
+    print("\n== 27. The prompt helper: ✨ Improve, translation, 🔁 Again and /history with the user's words")
+    w.img.chat_reply = _helper_reply
+    w.tg.send_text(chat, user, "/imagine a red kite over the sea")
+    print("     you: /imagine a red kite over the sea")
+    await w.settle()
+    await w.tap(chat, user, "Improve")
+    await w.settle()
+    await w.tap(chat, user, "Use it")
+    await w.settle(1)
+    await w.tap(chat, user, "Generate")
+    await w.settle(3)
+    w.show(chat, "✨ Improve, ✓ Use it, Generate")
+    w.tg.send_text(chat, user, "/settings")
+    await w.settle()
+    await w.tap(chat, user, "Translate my prompts")
+    await w.settle(1)
+    w.tg.send_text(chat, user, "/imagine 雪地里的红狐狸 --ar 16:9 --1k")
+    print("     you: /imagine 雪地里的红狐狸 --ar 16:9 --1k")
+    await w.settle(3)
+    photo = next(m for m in reversed(w.tg.bot_messages(chat["id"])) if m.get("photo"))
+    again = next(b for row in photo["reply_markup"]["inline_keyboard"] for b in row if "Again" in b["text"])
+    w.tg.press(photo, again["callback_data"], user)
+    print("     you tap [🔁 Again]")
+    await w.settle(3)
+    w.tg.send_text(chat, user, "/history")
+    await w.settle()
+    w.show(chat, "translate on; 🔁 Again; /history")
+
+
 async def main(names: list[str]) -> int:
     chosen = names or list(SCENES)
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
@@ -313,7 +353,7 @@ async def _run_bot(tg: FakeBotAPI, img: FakeImageAPI, extra: str, names: list[st
         Path(folder, ".env").write_text(
             f"TELEGRAM_BOT_TOKEN={tg.token}\nIMAGE_API_KEY={img.api_key}\nIMAGE_API_BASE_URL={img.base_url}\n"
             f"TELEGRAM_API_BASE_URL={tg.base_url}\nTELEGRAM_FILE_BASE_URL={tg.base_file_url}\n"
-            "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\n"
+            "ALLOWED_USER_IDS=\nUSER_DAILY_QUOTA=50\nPROMPT_MODEL=gpt-4o-mini\n"
             f"STARS_PACKS=100:50,300:140\nADMIN_USER_IDS={ADMIN_ID}\n{extra}"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "IMAGE_"))}
