@@ -344,3 +344,27 @@ async def test_only_the_style_files_own_pictures_are_read_by_path(tmp_path):
         async with fetcher.fetched((f"file:{other}",)):
             pass
     assert refused.value.kind == "gone"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_the_preset_cap_holds_when_two_processes_add_at_once(database_url):
+    """Two processes (two stores on one database), each adding presets as fast as it can: never past the cap."""
+    stores = [make_store(database_url), make_store(database_url)]
+    for store in stores:
+        await store.open()
+    try:
+
+        async def add(store, number: int) -> bool:
+            try:
+                return await store.presets.save_preset("chat", -9, Style(f"p{number}", "{prompt}"), by=1, limit=10)
+            except TooManyPresets:
+                return False
+
+        for attempt in range(3):  # a race lost once may be won the next time: three rounds of 24 at once
+            names = range(attempt * 100, attempt * 100 + 24)
+            added = await asyncio.gather(*(add(stores[n % 2], n) for n in names))
+            kept = await stores[0].presets.list_presets("chat", -9)
+            assert len(kept) == 10 and sum(added) == (10 if attempt == 0 else 0), (attempt, len(kept))
+    finally:
+        for store in stores:
+            await store.close()
