@@ -368,3 +368,43 @@ async def test_the_preset_cap_holds_when_two_processes_add_at_once(database_url)
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_preset_show_sends_every_picture_in_albums_telegram_takes(bot, harness, tg, img):
+    """sendMediaGroup takes 2–10 items: 14 pictures go as 10 and 4, 11 as 10 and a photo; files as files."""
+
+    async def shown(count: int, files: bool = False) -> list[tuple[str, int]]:
+        """A preset of `count` pictures made in a chat of its own (Telegram paces each chat), then shown."""
+        user, chat = harness.person()
+        group = f"album-{count}"
+        if files:
+            parts = [
+                tg.send_document(chat, user, picture((n * 9, 60, 90)), f"{n}.jpg", "image/jpeg", media_group_id=group)
+                for n in range(count)
+            ]
+        else:
+            parts = [tg.send_photo(chat, user, picture((n * 9, 60, 90)), media_group_id=group) for n in range(count)]
+        await asyncio.sleep(0.5)
+        harness.send(chat, user, "/preset add many {prompt} in a row", reply_to=parts[0])
+        await harness.reply_text(chat["id"], f"Preset “many” saved with {count} 🖼", timeout=30)
+        harness.send(chat, user, "/preset show many")
+        await harness.reply_text(chat["id"], "{prompt} in a row")
+
+        def sent() -> list[tuple[str, int]]:
+            return [
+                (c.method, len(c.params["media"]) if "media" in c.params else 1)
+                for c in tg.calls
+                if c.method in ("sendMediaGroup", "sendPhoto", "sendDocument")
+                and c.params.get("chat_id") in (chat["id"], str(chat["id"]))
+                and not c.error
+            ]
+
+        await tg.wait_for(lambda: sum(n for _, n in sent()) == count, 30, f"{count} pictures shown")
+        return sent()
+
+    fourteen, eleven, files = await asyncio.gather(shown(14), shown(11), shown(3, files=True))
+    assert fourteen == [("sendMediaGroup", 10), ("sendMediaGroup", 4)]
+    assert eleven == [("sendMediaGroup", 10), ("sendPhoto", 1)]
+    assert files == [("sendDocument", 1)] * 3  # refused as photos (a file id keeps its type), sent as files
+    refused = [c.method for c in tg.calls if c.error]
+    assert sorted(refused) == ["sendMediaGroup", "sendPhoto", "sendPhoto", "sendPhoto"]

@@ -10,7 +10,7 @@ import logging
 import re
 
 from telegram import InputFile, InputMediaPhoto, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from ..keyboards import Action, Callback, presets_keyboard, style_key, style_keyboard
@@ -33,6 +33,7 @@ _COMMAND = re.compile(r"^/\S*\s*")
 _IMPORT_CAPTION = re.compile(r"^/preset(?:@\w+)?\s+import\b", re.IGNORECASE)
 EXPORT_MAX_BYTES = 512 * 1024  # 50 presets of 2,000 characters and their picture ids fit many times over
 EXPORT_NAME = "presets.json"
+ALBUM_MAX = 10  # Telegram's sendMediaGroup takes 2–10 items
 
 
 def _entries(offered: list[Style], lang: str | None) -> list[tuple[str, str]]:
@@ -262,15 +263,39 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
         count=len(found.pictures),
     )
     await reply(context, origin, text)
-    photos = [InputMediaPhoto(p.removeprefix("tg:")) for p in found.pictures if p.startswith("tg:")]
-    if photos:
-        try:
-            if len(photos) == 1:
-                await context.bot.send_photo(origin.chat_id, photos[0].media, message_thread_id=origin.thread_id)
-            else:
-                await context.bot.send_media_group(origin.chat_id, photos[:10], message_thread_id=origin.thread_id)
-        except TelegramError as exc:  # a picture sent as a file is no photo: the text said how many there are
-            log.info("preset %s: pictures not shown: %s", found.name, exc.message)
+    await _send_pictures(context, origin, [p.removeprefix("tg:") for p in found.pictures if p.startswith("tg:")])
+
+
+async def _send_pictures(context: ContextTypes.DEFAULT_TYPE, origin: Origin, file_ids: list[str]) -> None:
+    """A preset's pictures, all of them: albums of at most ALBUM_MAX (Telegram's sendMediaGroup takes 2–10), a
+    single leftover as a photo. An album Telegram refuses as photos (a picture sent as a file is a document) goes
+    one by one, each as a photo or else as a file."""
+    for start in range(0, len(file_ids), ALBUM_MAX):
+        chunk = file_ids[start : start + ALBUM_MAX]
+        if len(chunk) > 1:
+            try:
+                media = [InputMediaPhoto(file_id) for file_id in chunk]
+                await context.bot.send_media_group(origin.chat_id, media, message_thread_id=origin.thread_id)
+                continue
+            except BadRequest as exc:
+                log.info("preset pictures not an album of photos (%s): sent one by one", exc.message)
+            except TelegramError as exc:  # the text said how many there are
+                log.info("preset pictures not shown: %s", exc.message)
+                return
+        for file_id in chunk:
+            await _send_picture(context, origin, file_id)
+
+
+async def _send_picture(context: ContextTypes.DEFAULT_TYPE, origin: Origin, file_id: str) -> None:
+    try:
+        await context.bot.send_photo(origin.chat_id, file_id, message_thread_id=origin.thread_id)
+        return
+    except BadRequest as exc:  # a picture sent as a file: Telegram keeps it as a document
+        log.info("a preset picture is no photo (%s): sent as a file", exc.message)
+    try:
+        await context.bot.send_document(origin.chat_id, file_id, message_thread_id=origin.thread_id)
+    except TelegramError as exc:  # the text said how many there are
+        log.info("a preset picture not shown: %s", exc.message)
 
 
 async def _export(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin) -> None:
