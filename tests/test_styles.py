@@ -41,6 +41,10 @@ def markup_of(tg, message: dict) -> str:
     return str((tg.message(message["chat"]["id"], message["message_id"]) or message).get("reply_markup"))
 
 
+def latest_keyboard(tg, chat_id: int) -> dict | None:
+    return next((m for m in reversed(tg.bot_messages(chat_id)) if "Generate" in str(m.get("reply_markup"))), None)
+
+
 async def markup_says(tg, message: dict, text: str) -> None:
     await tg.wait_for(lambda: text in markup_of(tg, message), 10, f"{text!r} on the keyboard")
 
@@ -94,13 +98,35 @@ def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
     assert len(problems) == 6, problems
     assert any("style 1: name must be" in p for p in problems)
     assert any("style 2 (big): template has 2001 characters" in p for p in problems)
-    assert any("ratio '7:5'" in p for p in problems) and any("unknown option 'model'" in p for p in problems)
+    assert any("ratio '7:5'" in p for p in problems) and any(
+        "model 'z' is not one the bot knows" in p for p in problems
+    )
     assert any("missing.png" in p for p in problems) and any("unknown languages fr" in p for p in problems)
     with pytest.raises(SettingsError) as settings_error:
         load_settings(Settings, _env_file=None, telegram_bot_token="1:abc", image_api_key="k", styles_file=str(bad))
     line = str(settings_error.value)
     assert "\n" not in line and line.startswith("STYLES_FILE is invalid: ") and "missing.png" in line
     assert "(big): template has 2001" in line
+
+
+def test_a_style_file_may_name_a_model_and_sizes_it_makes(tmp_path):
+    path = tmp_path / "styles.toml"
+    path.write_text(
+        '[[style]]\nname = "glossy"\ntemplate = "{prompt}, glossy"\noptions = { model = "GPT", ratio = "4:3" }\n'
+        '[[style]]\nname = "small"\ntemplate = "{prompt}"\noptions = { model = "seedream", size = "1K" }\n'
+        '[[style]]\nname = "odd"\ntemplate = "{prompt}"\noptions = { model = "dall-e" }\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(StyleFileError) as caught:
+        load_library(path)
+    assert caught.value.problems == [
+        f"{path}: style 2 (small): Seedream 4.5 has no size 1K (use 2K, 4K)",
+        f"{path}: style 3 (odd): model 'dall-e' is not one the bot knows (use nano-banana-2, gemini-3-pro-image, "
+        "gpt-image-2, doubao-seedream-4-5-251128)",
+    ]
+    path.write_text(path.read_text(encoding="utf-8").split('[[style]]\nname = "small"')[0], encoding="utf-8")
+    (glossy,) = load_library(path).styles[-1:]
+    assert dict(glossy.options) == {"model": "gpt-image-2", "ratio": "4:3"}
 
 
 # ---- the keyboard and the flags ----
@@ -189,6 +215,53 @@ async def test_a_style_file_brings_its_pictures_to_every_request(start_bot, harn
     (request,) = img.requests
     assert request.path == "/v1/images/edits" and request.images == [desk]
     assert request.body["prompt"] == "put a mug on the desk of the picture"
+
+
+async def test_a_styles_model_is_chosen_unless_the_user_chooses_another(start_bot, harness, tg, img, tmp_path, caplog):
+    (tmp_path / "styles.toml").write_text(
+        'replace = true\n[[style]]\nname = "glossy"\ntemplate = "{prompt}, glossy"\n'
+        'options = { model = "gpt-image-2", ratio = "4:3" }\n'
+        '[[style]]\nname = "dream"\ntemplate = "{prompt}, dreamy"\noptions = { model = "seedream" }\n',
+        encoding="utf-8",
+    )
+    caplog.set_level("WARNING", logger="bot.style_service")
+    await start_bot(image_models="nano-banana-2,gpt-image-2", styles_file=str(tmp_path / "styles.toml"))
+    (said,) = [r.getMessage() for r in caplog.records if "IMAGE_MODELS does not offer" in r.getMessage()]
+    assert said.startswith("style dream names model doubao-seedream-4-5-251128")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a cat --style glossy")
+    kb = await harness.keyboard(chat["id"])
+    assert "✓ GPT Image 2" in markup_of(tg, kb) and "✓ 4:3" in markup_of(tg, kb)
+    harness.send(chat, user, "/imagine a dog --style glossy --model banana")  # the user's own choice wins
+    await tg.wait_for(lambda: "a dog" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb) and "✓ 4:3" in markup_of(tg, kb)
+
+    harness.send(chat, user, "/imagine a bird")
+    await tg.wait_for(lambda: "a bird" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb)
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "glossy", user)
+    await markup_says(tg, kb, "✓ GPT Image 2")  # chosen with the style, shown on the keyboard
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["model"] == "gpt-image-2" and img.requests[0].body["prompt"] == "a bird, glossy"
+    harness.send(chat, user, "/imagine a fish --style dream --ar 1:1 --1k")  # its model is not offered: the usual
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].body["model"] == "nano-banana-2" and img.requests[1].body["prompt"] == "a fish, dreamy"
+
+    harness.send(chat, user, "/preset add sleek {prompt}, sleek --model gpt --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “sleek” saved")
+    harness.send(chat, user, "/preset show sleek")
+    shown = await harness.reply_text(chat["id"], "your preset")
+    assert "16:9 · GPT Image 2" in shown["text"]
+    harness.send(chat, user, "/imagine a car --style sleek --1k")
+    await tg.wait_for(lambda: "a car" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    assert "✓ GPT Image 2" in markup_of(tg, latest_keyboard(tg, chat["id"]))
+    harness.send(chat, user, "/preset add tiny {prompt} --model seedream")  # not offered here
+    await harness.reply_text(chat["id"], "I don't know the model “seedream”")
 
 
 # ---- presets ----

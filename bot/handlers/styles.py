@@ -13,18 +13,19 @@ from telegram import InputFile, InputMediaPhoto, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from ..imagemodels import profile_for
 from ..keyboards import Action, Callback, presets_keyboard, style_key, style_keyboard
 from ..menus import Command
 from ..models import Origin
 from ..options import OptionError, ParsedPrompt, parse_prompt
 from ..references import UnusableReference, check
-from ..request_service import TooManyPictures, style_options, with_pictures
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services, get_services
 from ..style_service import BadPresetFile, Scope, TooManyPresets, read_export
 from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid_name
 from ..telegram_references import from_message
-from ..texts import join_list, t
-from .dialogue import keyboard_of, show_keyboard, too_many_text, unknown_note
+from ..texts import t
+from .dialogue import keyboard_of, models_on_offer, option_error, show_keyboard, too_many_text, unknown_note
 from .replies import MESSAGES, Answer, edit_quietly, is_chat_admin, may_press, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             except TooManyPictures as exc:
                 await answer(too_many_text(exc, lang), alert=True)
                 return
-            pending.style = style.name
-            ratio, size = style_options(style)  # its defaults; the user's taps after this override them
-            pending.aspect_ratio, pending.size = ratio or pending.aspect_ratio, size or pending.size
+            services.requests.choose_style(pending, style)  # its defaults; the user's taps after this override them
         await answer()
         if query.message is not None:
             pending.message_id = query.message.message_id
@@ -179,10 +178,11 @@ async def _add(
     if not await _may_change(context, origin, scope):
         return
     try:
-        parsed = parse_prompt(parts[1] if len(parts) > 1 else "")
+        parsed = parse_prompt(parts[1] if len(parts) > 1 else "", models_on_offer(services))
+        if parsed.model:  # its ratio and size must be ones that model makes
+            parsed.choose(profile_for(parsed.model))
     except OptionError as exc:
-        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await reply(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)))
+        await reply(context, origin, option_error(exc, lang, services.settings.offered))
         return
     if not parsed.prompt:
         await reply(context, origin, t("preset_no_template", lang, name=name))
@@ -200,11 +200,15 @@ async def _add(
     except UnusableReference as exc:
         await reply(context, origin, t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name))
         return
-    options = {"ratio": parsed.aspect_ratio, "size": parsed.size}
+    options = {
+        "ratio": parsed.aspect_ratio.value if parsed.aspect_ratio else None,
+        "size": parsed.size.value if parsed.size else None,
+        "model": parsed.model,
+    }
     style = Style(
         name.casefold(),
         parsed.prompt,
-        options={k: v.value for k, v in options.items() if v is not None},
+        options={k: v for k, v in options.items() if v is not None},
         pictures=tuple(p.id for p in pictures),
         owner=scope.kind,
     )
@@ -215,7 +219,8 @@ async def _add(
         return
     count = t("preset_pictures", lang, count=len(pictures)) if pictures else ""
     text = t("preset_saved" if new else "preset_changed", lang, name=style.name, pictures=count)
-    note = unknown_note(parsed.unknown, lang)
+    kept_not = tuple(f"--{k} {v}" for k, v in parsed.options.items())  # a model's own knobs: not a preset's
+    note = unknown_note((*parsed.unknown, *kept_not), lang)
     await reply(context, origin, f"{note}\n\n{text}" if note else text)
 
 
@@ -251,7 +256,8 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
     if found is None:
         await reply(context, origin, t("preset_not_found", lang, name=name))
         return
-    options = " · ".join(found.options.values()) or t("preset_no_options", lang)
+    shown = [profile_for(v).label if k == "model" else v for k, v in found.options.items()]
+    options = " · ".join(shown) or t("preset_no_options", lang)
     whose = t("preset_whose_chat" if found.owner == "chat" else "preset_whose_user", lang)
     text = t(
         "preset_show",
