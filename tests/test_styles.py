@@ -264,6 +264,28 @@ async def test_a_styles_model_is_chosen_unless_the_user_chooses_another(start_bo
     await harness.reply_text(chat["id"], "I don't know the model “seedream”")
 
 
+async def test_a_style_in_the_tail_of_a_split_prompt_is_read(bot, harness, tg, img):
+    user, chat = harness.person()
+    head = "/imagine " + "a very detailed castle " * 180  # over 4,000 characters: the app sends the rest apart
+    harness.send(chat, user, head)
+    harness.send(chat, user, "with a dragon on the tower --style cinematic")
+    await tg.wait_for(lambda: "🎨 Cinematic" in str(latest_keyboard(tg, chat["id"])), 10, "the style on its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 21:9" in markup_of(tg, kb)  # the style's own ratio
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    sent = img.requests[0].body["prompt"]
+    assert sent.startswith("a very detailed castle") and "tower, cinematic film still" in sent
+
+    other, other_chat = harness.person()
+    harness.send(other_chat, other, head)
+    harness.send(other_chat, other, "with a moat --style animee --ar 1:1 --1k")  # said, and nothing made yet
+    answer = await harness.reply_text(other_chat["id"], "“animee”")
+    assert "Generate" in str(answer.get("reply_markup")) or latest_keyboard(tg, other_chat["id"]) is not None
+    await asyncio.sleep(3)
+    assert len(img.requests) == 1
+
+
 # ---- presets ----
 
 

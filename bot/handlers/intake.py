@@ -16,12 +16,12 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 
 from ..keyboards import KEYBOARD_ACTIONS, Action, Callback
 from ..menus import Command
-from ..models import Origin
+from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, parse_prompt
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message, unusable_media
-from ..texts import t
+from ..texts import join_list, t
 from .dialogue import (
     SPLIT_NEAR,
     SPLIT_WINDOW,
@@ -188,26 +188,43 @@ async def _joined_to_split_prompt(
         return False
     whole = pending.source_text + text
     models = models_on_offer(services)
+    note = None
     try:
-        parsed = parse_prompt(command_text(whole) if whole.startswith("/") else whole, models, lenient_model=True)
-        apply_flags(pending, parsed)
+        body = command_text(whole) if whole.startswith("/") else whole
+        parsed = parse_prompt(body, models, lenient_model=True, styles=True)
+        note = await _style_of_tail(services, pending, parsed.style)
+        apply_flags(pending, parsed)  # after the style's options: the flags win
     except OptionError:  # a broken flag in the tail stays words; the head's was checked
         parsed = parse_prompt(pending.prompt + text)
         pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
     more = len(text) > SPLIT_NEAR
     pending.source_text, pending.source_date = (whole, sent) if more else (None, None)
-    if parsed.aspect_ratio and parsed.size and not more:
+    if parsed.aspect_ratio and parsed.size and not more and note is None:
         taken = await services.requests.take(pending.id)
         if taken is not None:
-            taken.prompt = pending.prompt
+            taken.prompt, taken.style = pending.prompt, pending.style
             taken.use(pending.model, pending.options)
             await submit(context, services, taken)
         return True
-    await show_keyboard(context, services, pending)
-    if parsed.aspect_ratio and parsed.size:
+    await show_keyboard(context, services, pending, note)
+    if parsed.aspect_ratio and parsed.size and note is None:
         context.application.create_task(submit_when_whole(context, services, pending.id, whole))
     return True
+
+
+async def _style_of_tail(services: Services, pending: PendingRequest, typed: str | None) -> str | None:
+    """`--style NAME` anywhere in a split prompt (the last one wins): a new one is chosen with its options; an
+    unknown name is the line to show above the keyboard, with the closest names."""
+    if typed is None:
+        return None
+    style = await services.styles.find(pending.origin, typed)
+    if style is None:
+        names = join_list(await services.styles.closest(pending.origin, typed), pending.origin.lang)
+        return t("unknown_style", pending.origin.lang, value=typed, names=names)
+    if style.name != pending.style:
+        services.requests.choose_style(pending, style)
+    return None
 
 
 async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
