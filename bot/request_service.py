@@ -147,6 +147,22 @@ class RequestService:
         pending.style = style.name
         pending.use(model if model in self._settings.offered else pending.model, options)
 
+    async def wait_for_style_words(self, origin: Origin, style: Style, message_id: int) -> None:
+        """A preset tapped under /presets whose template wants words: kept for the text that says what to make
+        (`message_id`: the question asked, which that text may reply to)."""
+        await self._pending.save_pending(
+            PendingRequest(
+                new_id(),
+                origin,
+                "",
+                self._settings.default_aspect_ratio,
+                self._settings.default_size,
+                message_id,
+                wants_prompt=True,
+                style=style.name,
+            )
+        )
+
     def image_model(self, pending: PendingRequest) -> str:
         """The image model its jobs will be made with (what the prompt helper writes for)."""
         return ImageRequest(pending.prompt, pending.aspect_ratio, pending.size).model

@@ -317,22 +317,21 @@ async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, ha
     assert "1 of this group, 1 of yours" in listing["text"]
     assert [b["text"] for b in harness.buttons(listing)] == ["👥 sunny", "👤 mine"]
     await harness.press(listing, "👤 mine", alice)
+    asked = await harness.reply_text(group["id"], "Alice, reply to this message with what to make with “mine”")
+    force = next(c for c in tg.calls if c.method == "sendMessage" and "with “mine”" in c.params["text"])
+    assert force.params["reply_markup"] == {"force_reply": True, "selective": True}
+    assert force.params["entities"][0]["type"] == "text_mention" and force.params["entities"][0]["user"]["id"] == 21
+    harness.send(group, admin, "a ship", reply_to=asked)  # not the one asked: nothing happens
+    harness.send(group, alice, "a boat", reply_to=asked)
     kb = await tg.wait_for(
-        lambda: next(
-            (
-                m
-                for m in reversed(tg.bot_messages(group["id"]))
-                if "Generate" in str(m.get("reply_markup")) and m["message_id"] != kb["message_id"]
-            ),
-            None,
-        ),
+        lambda: next((m for m in tg.bot_messages(group["id"]) if "a boat" in str(m.get("text"))), None),
         10,
         "a preset's keyboard",
     )
-    assert "🎨 mine" in markup_of(tg, kb)
+    assert "🎨 mine" in markup_of(tg, kb) and "Generate" in markup_of(tg, kb)
     await harness.press(kb, "Generate", alice)
     await harness.result(group["id"], count=2)
-    assert img.requests[1].body["prompt"] == "in blue"
+    assert img.requests[1].body["prompt"] == "a boat in blue" and len(img.requests) == 2
 
     harness.send(group, admin, "/preset show sunny")
     shown = await harness.reply_text(group["id"], "this group's preset")
@@ -343,6 +342,35 @@ async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, ha
     await harness.reply_text(group["id"], "Preset “sunny” removed.")
     harness.send(group, alice, "/imagine@imagine_test_bot a cat --style sunny")
     await harness.reply_text(group["id"], "I don't know the style “sunny”")
+
+
+async def test_a_tapped_preset_asks_what_to_make_unless_it_needs_no_words(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “kite” saved")
+    harness.send(chat, user, "/preset add sunset a sunset over the sea")  # no {prompt}: the template is the prompt
+    await harness.reply_text(chat["id"], "Preset “sunset” saved")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 kite", user)
+    await harness.reply_text(chat["id"], "Send what to make with “kite”")
+    harness.send(chat, user, "a red dragon")  # the next text, no reply needed in a private chat
+    kb = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "a red dragon" in str(m.get("text"))), None),
+        10,
+        "its keyboard",
+    )
+    assert "🎨 kite" in markup_of(tg, kb) and "✓ 16:9" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["prompt"] == "a red dragon flying high"
+    harness.send(chat, user, "a blue whale")  # asked once: the next text is a request of its own
+    await tg.wait_for(lambda: "a blue whale" in str(latest_keyboard(tg, chat["id"])), 10, "a plain keyboard")
+    assert "🎨 Style" in markup_of(tg, latest_keyboard(tg, chat["id"]))
+
+    await harness.press(listing, "👤 sunset", user)  # needs no words: its keyboard at once
+    await tg.wait_for(lambda: "🎨 sunset" in str(latest_keyboard(tg, chat["id"])), 10, "the preset's keyboard")
+    assert "Send what to make with “sunset”" not in str(harness.texts(chat["id"]))
 
 
 async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(bot, harness, tg, img):

@@ -130,6 +130,8 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     origin = await origin_for(update, context)
     if await _joined_to_split_prompt(context, services, origin, message):
         return
+    if await _words_for_preset(context, services, origin, message):
+        return
     references = await _replied_references(services, message)
     prompt = await _prompt_of(context, services, message, references)
     if (
@@ -143,10 +145,14 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def continuation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group text that is no command: only the next part of a split `/imagine` prompt is ours."""
+    """Group text that is no command: only the next part of a split `/imagine` prompt is ours, and a reply to the
+    bot's question of what to make with a preset."""
     services = get_services(context)
-    assert update.effective_message is not None  # only messages reach this handler
-    await _joined_to_split_prompt(context, services, await origin_for(update, context), update.effective_message)
+    message = update.effective_message
+    assert message is not None  # only messages reach this handler
+    origin = await origin_for(update, context)
+    if not await _words_for_preset(context, services, origin, message):
+        await _joined_to_split_prompt(context, services, origin, message)
 
 
 async def _prompt_of(
@@ -156,6 +162,33 @@ async def _prompt_of(
     own = quoted is not None and quoted.from_user is not None and quoted.from_user.id == context.bot.id
     request_prompt = await request_prompt_of(services, quoted) if own else None
     return prompt_from(message, bool(references), context.bot.id, request_prompt)
+
+
+async def _words_for_preset(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
+) -> bool:
+    """Is this text what to make with a preset tapped under /presets? A reply to the bot's question, or in a
+    private chat the next text that is no reply. Then it is the request, with that preset chosen."""
+    quoted = message.reply_to_message
+    if quoted is None and message.chat.type != ChatType.PRIVATE:
+        return False
+    if quoted is not None and (quoted.from_user is None or quoted.from_user.id != context.bot.id):
+        return False
+    text = message.text or ""
+    words = command_text(text) if text.startswith("/") else text
+    if not _has_words(words):
+        return False
+    waiting = await services.requests.latest(
+        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
+    )
+    if waiting is None or waiting.style is None or waiting.references:
+        return False  # none asked, or pictures waiting for their words
+    if quoted is not None and quoted.message_id != waiting.message_id:
+        return False
+    if await services.requests.take(waiting.id) is None:
+        return False
+    await start(context, services, origin, words, [], source=message, style_name=waiting.style)
+    return True
 
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:

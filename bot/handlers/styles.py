@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InputFile, InputMediaPhoto, Message, Update
+from telegram import ForceReply, InputFile, InputMediaPhoto, Message, MessageEntity, Update, User
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
@@ -23,6 +23,7 @@ from ..request_service import TooManyPictures, with_pictures
 from ..services import Services, get_services
 from ..style_service import BadPresetFile, Scope, TooManyPresets, read_export
 from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid_name
+from ..targets import Target, send_kwargs
 from ..telegram_references import from_message
 from ..texts import t
 from .dialogue import keyboard_of, models_on_offer, option_error, show_keyboard, too_many_text, unknown_note
@@ -91,7 +92,8 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A `/presets` button: a new keyboard for the one who tapped, with that preset chosen."""
+    """A `/presets` button: the bot asks the one who tapped what to make with it, or, for a preset that needs no
+    words (no {prompt} slot, or pictures of its own), a new keyboard with it chosen."""
     answer = Answer(update)
     try:
         services = get_services(context)
@@ -105,10 +107,33 @@ async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await answer(t("expired", origin.lang))
             return
         await answer()
+        if style.has_slot and not style.pictures:
+            await _ask_words(context, services, origin, style, update.effective_user)
+            return
         pending, _ = await services.requests.start(origin, ParsedPrompt(""), [], None, style)
         await show_keyboard(context, services, pending)
     finally:
         await answer()
+
+
+async def _ask_words(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, style: Style, user: User | None
+) -> None:
+    """A preset whose template wants words: the bot asks for them (a forced reply; in a private chat the next text
+    answers too), and they become the request with the preset chosen. In a group the question names the one who
+    tapped, so that only their app opens the reply."""
+    lang = origin.lang
+    entities = None
+    if origin.requester and user is not None:
+        text = t("preset_ask_words_group", lang, requester=origin.requester, name=style.name)
+        length = len(origin.requester.encode("utf-16-le")) // 2  # Telegram counts UTF-16 code units
+        entities = [MessageEntity(MessageEntity.TEXT_MENTION, 0, length, user=user)]
+    else:
+        text = t("preset_ask_words", lang, name=style.name)
+    asked = await context.bot.send_message(
+        text=text, entities=entities, reply_markup=ForceReply(selective=True), **send_kwargs(Target.of(origin))
+    )
+    await services.requests.wait_for_style_words(origin, style, asked.message_id)
 
 
 async def presets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

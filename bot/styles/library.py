@@ -65,6 +65,11 @@ class Style:
     def label(self, lang: str | None) -> str:
         return self.labels.get(language(lang)) or self.labels.get("en") or self.name
 
+    @property
+    def has_slot(self) -> bool:
+        """Its template has a place for the user's words (without one, it may be the whole prompt)."""
+        return SLOT in self.template
+
     def apply(self, prompt: str) -> str:
         """The prompt sent upstream: the user's words in the slot, or first when the template has none."""
         prompt = prompt.strip()
