@@ -373,6 +373,17 @@ async def test_a_tapped_preset_asks_what_to_make_unless_it_needs_no_words(bot, h
     assert "Send what to make with “sunset”" not in str(harness.texts(chat["id"]))
 
 
+async def test_pictures_bound_to_a_preset_no_longer_wait_for_words(bot, harness, tg, img):
+    user, chat = harness.person()
+    parts = [tg.send_photo(chat, user, picture((n * 40, 60, 90)), media_group_id="bound") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add duo {prompt} between these two", reply_to=parts[0])
+    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    harness.send(chat, user, "a lone tree")  # a new image, not an edit of the preset's pictures
+    kb = await harness.keyboard(chat["id"])
+    assert "a lone tree" in kb["text"] and "Editing" not in kb["text"]
+
+
 async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(bot, harness, tg, img):
     user, chat = harness.person()
     photos = [picture((30, 150, 60)), picture((150, 30, 60))]

@@ -242,6 +242,8 @@ async def _add(
     except TooManyPresets as exc:
         await reply(context, origin, t("preset_limit", lang, limit=exc.limit))
         return
+    if pictures:  # they are the preset's now, not words-less pictures waiting for the next text
+        await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
     count = t("preset_pictures", lang, count=len(pictures)) if pictures else ""
     text = t("preset_saved" if new else "preset_changed", lang, name=style.name, pictures=count)
     kept_not = tuple(f"--{k} {v}" for k, v in parsed.options.items())  # a model's own knobs: not a preset's
