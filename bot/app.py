@@ -55,7 +55,7 @@ from .serve.readiness import Readiness
 from .serve.webhook import WebhookEndpoint, register_webhook
 from .services import KEY, Services
 from .store import Caps, Store, make_store
-from .style_service import StyleBook
+from .style_service import StyleBook, log_unoffered_models
 from .styles import load_library
 from .telegram_limits import TAP_SLOTS, BotApiRequest
 from .telegram_references import AlbumCollector, ReferenceFetcher
@@ -174,6 +174,7 @@ async def start_services(
     client.open()
     quota = Quota(store, settings, clock or time.time)
     library = load_library(settings.styles_file)
+    log_unoffered_models(library, settings.offered)
     style_book = StyleBook(library, store.presets)
     references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool", library.picture_files)
     name = process_name()

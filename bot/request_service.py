@@ -56,13 +56,13 @@ class RequestService:
     ) -> tuple[PendingRequest, tuple[str, ...]]:
         """A new request (not stored yet): flags first, then the style's own options, then an edit's first picture's
         own shape (as 🖼 Keep ratio would pick it), then the remembered defaults of the user or chat, then the bot's;
-        for the model `--model`, then the remembered one (if still offered), then the bot's default. Also the flags
-        that model does not take (`--quality high` for nano-banana-2), to be named as unknown flags are. OptionError
-        for a value it does not offer (`--size 1K` for Seedream)."""
+        for the model `--model`, then the style's, then the remembered one (each if offered), then the bot's
+        default. Also the flags that model does not take (`--quality high` for nano-banana-2), to be named as unknown
+        flags are. OptionError for a value it does not offer (`--size 1K` for Seedream)."""
         prefs = await self._prefs.get_prefs(*prefs_scope(origin))
         first = references[0] if references else None
         picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
-        profile = self.model_of(parsed.model, prefs)
+        profile = self.model_of(parsed.model, prefs, style)
         base = {"ratio": self._settings.default_aspect_ratio.value, "size": self._settings.default_size.value}
         base.update(prefs.choices())
         if picture_ratio:
@@ -97,11 +97,11 @@ class RequestService:
         base.update(prefs.choices())
         return ImageRequest("", model=profile.name, options=profile.carry(base))
 
-    def model_of(self, asked: str | None, prefs: Prefs) -> Profile:
-        """The model a new request is for: the one asked, else the remembered one while it is offered, else the
-        bot's default."""
+    def model_of(self, asked: str | None, prefs: Prefs, style: Style | None = None) -> Profile:
+        """The model a new request is for: the one asked, else its style's, else the remembered one, each while it
+        is offered, else the bot's default."""
         offered = self._settings.offered
-        for name in (asked, prefs.model):
+        for name in (asked, style.options.get("model") if style else None, prefs.model):
             if name in offered:
                 return profile_for(name)
         return profile_for(self._settings.default_model)
@@ -130,6 +130,36 @@ class RequestService:
                 ref_height=first.height,
                 wants_prompt=True,
                 album_id=album_id,
+            )
+        )
+
+    def choose_style(self, pending: PendingRequest, style: Style) -> None:
+        """A style chosen on an open request (its 🎨 page, or `--style` in a later part of a split prompt): its
+        model (when offered) and its ratio and size replace the current ones; the user's taps after this, and flags
+        applied after it, override them."""
+        model = style.options.get("model")
+        ratio, size = style_options(style)
+        options = {
+            **pending.options,
+            **({"ratio": ratio.value} if ratio else {}),
+            **({"size": size.value} if size else {}),
+        }
+        pending.style = style.name
+        pending.use(model if model in self._settings.offered else pending.model, options)
+
+    async def wait_for_style_words(self, origin: Origin, style: Style, message_id: int) -> None:
+        """A preset tapped under /presets whose template wants words: kept for the text that says what to make
+        (`message_id`: the question asked, which that text may reply to)."""
+        await self._pending.save_pending(
+            PendingRequest(
+                new_id(),
+                origin,
+                "",
+                self._settings.default_aspect_ratio,
+                self._settings.default_size,
+                message_id,
+                wants_prompt=True,
+                style=style.name,
             )
         )
 

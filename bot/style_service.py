@@ -8,6 +8,7 @@ private chat the person's own. Either way a request may use the chat's and the p
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,7 +16,9 @@ from .models import AppliedStyle, Origin
 from .store.presets import Presets, TooManyPresets
 from .styles import Style, StyleLibrary, check_entry, closest_names
 
-__all__ = ["BadPresetFile", "Scope", "StyleBook", "StyleGone", "TooManyPresets", "read_export"]
+__all__ = ["BadPresetFile", "Scope", "StyleBook", "StyleGone", "TooManyPresets", "log_unoffered_models", "read_export"]
+
+log = logging.getLogger(__name__)
 
 EXPORT_KIND = "imagine-bot presets"
 EXPORT_VERSION = 1
@@ -118,6 +121,20 @@ class StyleBook:
         ]
         data = {"kind": EXPORT_KIND, "version": EXPORT_VERSION, "presets": entries}
         return json.dumps(data, ensure_ascii=False, indent=1).encode()
+
+
+def log_unoffered_models(library: StyleLibrary, offered: list[str]) -> None:
+    """Said once, at start: a style naming a model this bot does not offer (IMAGE_MODELS) is still offered, made
+    with the model a request would have without it."""
+    for style in library:
+        model = style.options.get("model")
+        if model is not None and model not in offered:
+            log.warning(
+                "style %s names model %s, which IMAGE_MODELS does not offer (%s): it is made with the usual model",
+                style.name,
+                model,
+                ", ".join(offered),
+            )
 
 
 def read_export(data: bytes) -> list[Style]:

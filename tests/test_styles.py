@@ -41,6 +41,10 @@ def markup_of(tg, message: dict) -> str:
     return str((tg.message(message["chat"]["id"], message["message_id"]) or message).get("reply_markup"))
 
 
+def latest_keyboard(tg, chat_id: int) -> dict | None:
+    return next((m for m in reversed(tg.bot_messages(chat_id)) if "Generate" in str(m.get("reply_markup"))), None)
+
+
 async def markup_says(tg, message: dict, text: str) -> None:
     await tg.wait_for(lambda: text in markup_of(tg, message), 10, f"{text!r} on the keyboard")
 
@@ -94,13 +98,35 @@ def test_a_style_file_extends_or_replaces_and_names_every_mistake(tmp_path):
     assert len(problems) == 6, problems
     assert any("style 1: name must be" in p for p in problems)
     assert any("style 2 (big): template has 2001 characters" in p for p in problems)
-    assert any("ratio '7:5'" in p for p in problems) and any("unknown option 'model'" in p for p in problems)
+    assert any("ratio '7:5'" in p for p in problems) and any(
+        "model 'z' is not one the bot knows" in p for p in problems
+    )
     assert any("missing.png" in p for p in problems) and any("unknown languages fr" in p for p in problems)
     with pytest.raises(SettingsError) as settings_error:
         load_settings(Settings, _env_file=None, telegram_bot_token="1:abc", image_api_key="k", styles_file=str(bad))
     line = str(settings_error.value)
     assert "\n" not in line and line.startswith("STYLES_FILE is invalid: ") and "missing.png" in line
     assert "(big): template has 2001" in line
+
+
+def test_a_style_file_may_name_a_model_and_sizes_it_makes(tmp_path):
+    path = tmp_path / "styles.toml"
+    path.write_text(
+        '[[style]]\nname = "glossy"\ntemplate = "{prompt}, glossy"\noptions = { model = "GPT", ratio = "4:3" }\n'
+        '[[style]]\nname = "small"\ntemplate = "{prompt}"\noptions = { model = "seedream", size = "1K" }\n'
+        '[[style]]\nname = "odd"\ntemplate = "{prompt}"\noptions = { model = "dall-e" }\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(StyleFileError) as caught:
+        load_library(path)
+    assert caught.value.problems == [
+        f"{path}: style 2 (small): Seedream 4.5 has no size 1K (use 2K, 4K)",
+        f"{path}: style 3 (odd): model 'dall-e' is not one the bot knows (use nano-banana-2, gemini-3-pro-image, "
+        "gpt-image-2, doubao-seedream-4-5-251128)",
+    ]
+    path.write_text(path.read_text(encoding="utf-8").split('[[style]]\nname = "small"')[0], encoding="utf-8")
+    (glossy,) = load_library(path).styles[-1:]
+    assert dict(glossy.options) == {"model": "gpt-image-2", "ratio": "4:3"}
 
 
 # ---- the keyboard and the flags ----
@@ -191,6 +217,75 @@ async def test_a_style_file_brings_its_pictures_to_every_request(start_bot, harn
     assert request.body["prompt"] == "put a mug on the desk of the picture"
 
 
+async def test_a_styles_model_is_chosen_unless_the_user_chooses_another(start_bot, harness, tg, img, tmp_path, caplog):
+    (tmp_path / "styles.toml").write_text(
+        'replace = true\n[[style]]\nname = "glossy"\ntemplate = "{prompt}, glossy"\n'
+        'options = { model = "gpt-image-2", ratio = "4:3" }\n'
+        '[[style]]\nname = "dream"\ntemplate = "{prompt}, dreamy"\noptions = { model = "seedream" }\n',
+        encoding="utf-8",
+    )
+    caplog.set_level("WARNING", logger="bot.style_service")
+    await start_bot(image_models="nano-banana-2,gpt-image-2", styles_file=str(tmp_path / "styles.toml"))
+    (said,) = [r.getMessage() for r in caplog.records if "IMAGE_MODELS does not offer" in r.getMessage()]
+    assert said.startswith("style dream names model doubao-seedream-4-5-251128")
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine a cat --style glossy")
+    kb = await harness.keyboard(chat["id"])
+    assert "✓ GPT Image 2" in markup_of(tg, kb) and "✓ 4:3" in markup_of(tg, kb)
+    harness.send(chat, user, "/imagine a dog --style glossy --model banana")  # the user's own choice wins
+    await tg.wait_for(lambda: "a dog" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb) and "✓ 4:3" in markup_of(tg, kb)
+
+    harness.send(chat, user, "/imagine a bird")
+    await tg.wait_for(lambda: "a bird" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb)
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "glossy", user)
+    await markup_says(tg, kb, "✓ GPT Image 2")  # chosen with the style, shown on the keyboard
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["model"] == "gpt-image-2" and img.requests[0].body["prompt"] == "a bird, glossy"
+    harness.send(chat, user, "/imagine a fish --style dream --ar 1:1 --1k")  # its model is not offered: the usual
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].body["model"] == "nano-banana-2" and img.requests[1].body["prompt"] == "a fish, dreamy"
+
+    harness.send(chat, user, "/preset add sleek {prompt}, sleek --model gpt --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “sleek” saved")
+    harness.send(chat, user, "/preset show sleek")
+    shown = await harness.reply_text(chat["id"], "your preset")
+    assert "16:9 · GPT Image 2" in shown["text"]
+    harness.send(chat, user, "/imagine a car --style sleek --1k")
+    await tg.wait_for(lambda: "a car" in (latest_keyboard(tg, chat["id"]) or {}).get("text", ""), 10, "its keyboard")
+    assert "✓ GPT Image 2" in markup_of(tg, latest_keyboard(tg, chat["id"]))
+    harness.send(chat, user, "/preset add tiny {prompt} --model seedream")  # not offered here
+    await harness.reply_text(chat["id"], "I don't know the model “seedream”")
+
+
+async def test_a_style_in_the_tail_of_a_split_prompt_is_read(bot, harness, tg, img):
+    user, chat = harness.person()
+    head = "/imagine " + "a very detailed castle " * 180  # over 4,000 characters: the app sends the rest apart
+    harness.send(chat, user, head)
+    harness.send(chat, user, "with a dragon on the tower --style cinematic")
+    await tg.wait_for(lambda: "🎨 Cinematic" in str(latest_keyboard(tg, chat["id"])), 10, "the style on its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ 21:9" in markup_of(tg, kb)  # the style's own ratio
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    sent = img.requests[0].body["prompt"]
+    assert sent.startswith("a very detailed castle") and "tower, cinematic film still" in sent
+
+    other, other_chat = harness.person()
+    harness.send(other_chat, other, head)
+    harness.send(other_chat, other, "with a moat --style animee --ar 1:1 --1k")  # said, and nothing made yet
+    answer = await harness.reply_text(other_chat["id"], "“animee”")
+    assert "Generate" in str(answer.get("reply_markup")) or latest_keyboard(tg, other_chat["id"]) is not None
+    await asyncio.sleep(3)
+    assert len(img.requests) == 1
+
+
 # ---- presets ----
 
 
@@ -222,22 +317,21 @@ async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, ha
     assert "1 of this group, 1 of yours" in listing["text"]
     assert [b["text"] for b in harness.buttons(listing)] == ["👥 sunny", "👤 mine"]
     await harness.press(listing, "👤 mine", alice)
+    asked = await harness.reply_text(group["id"], "Alice, reply to this message with what to make with “mine”")
+    force = next(c for c in tg.calls if c.method == "sendMessage" and "with “mine”" in c.params["text"])
+    assert force.params["reply_markup"] == {"force_reply": True, "selective": True}
+    assert force.params["entities"][0]["type"] == "text_mention" and force.params["entities"][0]["user"]["id"] == 21
+    harness.send(group, admin, "a ship", reply_to=asked)  # not the one asked: nothing happens
+    harness.send(group, alice, "a boat", reply_to=asked)
     kb = await tg.wait_for(
-        lambda: next(
-            (
-                m
-                for m in reversed(tg.bot_messages(group["id"]))
-                if "Generate" in str(m.get("reply_markup")) and m["message_id"] != kb["message_id"]
-            ),
-            None,
-        ),
+        lambda: next((m for m in tg.bot_messages(group["id"]) if "a boat" in str(m.get("text"))), None),
         10,
         "a preset's keyboard",
     )
-    assert "🎨 mine" in markup_of(tg, kb)
+    assert "🎨 mine" in markup_of(tg, kb) and "Generate" in markup_of(tg, kb)
     await harness.press(kb, "Generate", alice)
     await harness.result(group["id"], count=2)
-    assert img.requests[1].body["prompt"] == "in blue"
+    assert img.requests[1].body["prompt"] == "a boat in blue" and len(img.requests) == 2
 
     harness.send(group, admin, "/preset show sunny")
     shown = await harness.reply_text(group["id"], "this group's preset")
@@ -250,6 +344,46 @@ async def test_group_presets_are_the_admins_and_private_ones_the_persons(bot, ha
     await harness.reply_text(group["id"], "I don't know the style “sunny”")
 
 
+async def test_a_tapped_preset_asks_what_to_make_unless_it_needs_no_words(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “kite” saved")
+    harness.send(chat, user, "/preset add sunset a sunset over the sea")  # no {prompt}: the template is the prompt
+    await harness.reply_text(chat["id"], "Preset “sunset” saved")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 kite", user)
+    await harness.reply_text(chat["id"], "Send what to make with “kite”")
+    harness.send(chat, user, "a red dragon")  # the next text, no reply needed in a private chat
+    kb = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if "a red dragon" in str(m.get("text"))), None),
+        10,
+        "its keyboard",
+    )
+    assert "🎨 kite" in markup_of(tg, kb) and "✓ 16:9" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["prompt"] == "a red dragon flying high"
+    harness.send(chat, user, "a blue whale")  # asked once: the next text is a request of its own
+    await tg.wait_for(lambda: "a blue whale" in str(latest_keyboard(tg, chat["id"])), 10, "a plain keyboard")
+    assert "🎨 Style" in markup_of(tg, latest_keyboard(tg, chat["id"]))
+
+    await harness.press(listing, "👤 sunset", user)  # needs no words: its keyboard at once
+    await tg.wait_for(lambda: "🎨 sunset" in str(latest_keyboard(tg, chat["id"])), 10, "the preset's keyboard")
+    assert "Send what to make with “sunset”" not in str(harness.texts(chat["id"]))
+
+
+async def test_pictures_bound_to_a_preset_no_longer_wait_for_words(bot, harness, tg, img):
+    user, chat = harness.person()
+    parts = [tg.send_photo(chat, user, picture((n * 40, 60, 90)), media_group_id="bound") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add duo {prompt} between these two", reply_to=parts[0])
+    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    harness.send(chat, user, "a lone tree")  # a new image, not an edit of the preset's pictures
+    kb = await harness.keyboard(chat["id"])
+    assert "a lone tree" in kb["text"] and "Editing" not in kb["text"]
+
+
 async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(bot, harness, tg, img):
     user, chat = harness.person()
     photos = [picture((30, 150, 60)), picture((150, 30, 60))]
@@ -260,7 +394,7 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     await harness.reply_text(chat["id"], "Preset “fig” saved with 2 🖼")
     harness.send(chat, user, "/imagine on a shelf --style fig --ar 1:1")
     kb = await harness.keyboard(chat["id"])
-    assert "✓ 2K" in markup_of(tg, kb) and "Editing 2 images" in kb["text"]  # the preset's size, its pictures
+    assert "✓ 2K" in markup_of(tg, kb)  # the preset's size (its pictures join when it is made)
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
     request = img.requests[0]
@@ -344,3 +478,67 @@ async def test_only_the_style_files_own_pictures_are_read_by_path(tmp_path):
         async with fetcher.fetched((f"file:{other}",)):
             pass
     assert refused.value.kind == "gone"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_the_preset_cap_holds_when_two_processes_add_at_once(database_url):
+    """Two processes (two stores on one database), each adding presets as fast as it can: never past the cap."""
+    stores = [make_store(database_url), make_store(database_url)]
+    for store in stores:
+        await store.open()
+    try:
+
+        async def add(store, number: int) -> bool:
+            try:
+                return await store.presets.save_preset("chat", -9, Style(f"p{number}", "{prompt}"), by=1, limit=10)
+            except TooManyPresets:
+                return False
+
+        for attempt in range(3):  # a race lost once may be won the next time: three rounds of 24 at once
+            names = range(attempt * 100, attempt * 100 + 24)
+            added = await asyncio.gather(*(add(stores[n % 2], n) for n in names))
+            kept = await stores[0].presets.list_presets("chat", -9)
+            assert len(kept) == 10 and sum(added) == (10 if attempt == 0 else 0), (attempt, len(kept))
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_preset_show_sends_every_picture_in_albums_telegram_takes(bot, harness, tg, img):
+    """sendMediaGroup takes 2–10 items: 14 pictures go as 10 and 4, 11 as 10 and a photo; files as files."""
+
+    async def shown(count: int, files: bool = False) -> list[tuple[str, int]]:
+        """A preset of `count` pictures made in a chat of its own (Telegram paces each chat), then shown."""
+        user, chat = harness.person()
+        group = f"album-{count}"
+        if files:
+            parts = [
+                tg.send_document(chat, user, picture((n * 9, 60, 90)), f"{n}.jpg", "image/jpeg", media_group_id=group)
+                for n in range(count)
+            ]
+        else:
+            parts = [tg.send_photo(chat, user, picture((n * 9, 60, 90)), media_group_id=group) for n in range(count)]
+        await asyncio.sleep(0.5)
+        harness.send(chat, user, "/preset add many {prompt} in a row", reply_to=parts[0])
+        await harness.reply_text(chat["id"], f"Preset “many” saved with {count} 🖼", timeout=30)
+        harness.send(chat, user, "/preset show many")
+        await harness.reply_text(chat["id"], "{prompt} in a row")
+
+        def sent() -> list[tuple[str, int]]:
+            return [
+                (c.method, len(c.params["media"]) if "media" in c.params else 1)
+                for c in tg.calls
+                if c.method in ("sendMediaGroup", "sendPhoto", "sendDocument")
+                and c.params.get("chat_id") in (chat["id"], str(chat["id"]))
+                and not c.error
+            ]
+
+        await tg.wait_for(lambda: sum(n for _, n in sent()) == count, 30, f"{count} pictures shown")
+        return sent()
+
+    fourteen, eleven, files = await asyncio.gather(shown(14), shown(11), shown(3, files=True))
+    assert fourteen == [("sendMediaGroup", 10), ("sendMediaGroup", 4)]
+    assert eleven == [("sendMediaGroup", 10), ("sendPhoto", 1)]
+    assert files == [("sendDocument", 1)] * 3  # refused as photos (a file id keeps its type), sent as files
+    refused = [c.method for c in tg.calls if c.error]
+    assert sorted(refused) == ["sendMediaGroup", "sendPhoto", "sendPhoto", "sendPhoto"]

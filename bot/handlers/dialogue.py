@@ -45,10 +45,12 @@ async def start(
     status_message_id: int | None = None,
     *,
     source: Message | None = None,
+    style_name: str | None = None,
 ) -> None:
     """Check the words and pictures, then show the keyboard, or queue at once when flags chose shape and size.
 
-    `source`, the user's own text message, may be the first part of a longer prompt the app split."""
+    `source`, the user's own text message, may be the first part of a longer prompt the app split. `style_name`:
+    a style chosen already (a preset tapped under /presets), unless the words name another."""
     lang = origin.lang
     offered = services.settings.offered
     try:
@@ -63,11 +65,11 @@ async def start(
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return
     style = None
-    if parsed.style:
-        style = await services.styles.find(origin, parsed.style)
+    if typed := parsed.style or style_name:
+        style = await services.styles.find(origin, typed)
         if style is None:
-            names = join_list(await services.styles.closest(origin, parsed.style), lang)
-            await tell(context, origin, t("unknown_style", lang, value=parsed.style, names=names), status_message_id)
+            names = join_list(await services.styles.closest(origin, typed), lang)
+            await tell(context, origin, t("unknown_style", lang, value=typed, names=names), status_message_id)
             return
     if not parsed.prompt and style is None:  # a style's template may be the whole prompt (the figurine's is)
         await tell(context, origin, t("usage", lang), status_message_id)
@@ -186,17 +188,18 @@ async def prompt_whole(
     improve: bool,
     at_once: bool,
     shown: bool = False,
+    note: str | None = None,
 ) -> None:
     """A prompt the app split, whole now (its parts joined, or no next part came): translated as a whole (the
     user's switch), then queued at once when its flags chose everything, else its keyboard shows it (`shown`: it
-    does already) and ✨ is asked for it when `--improve` was in it."""
+    does already) and ✨ is asked for it when `--improve` was in it. `note`: a line of its own to show above it."""
     pending.source_text = pending.source_date = None
     words = pending.prompt
-    note = await translated(services, pending)
+    note = "\n".join(line for line in (note, await translated(services, pending)) if line) or None
     if at_once and not improve:
         taken = await services.requests.take(pending.id)
         if taken is not None:
-            taken.prompt, taken.original = pending.prompt, pending.original
+            taken.prompt, taken.original, taken.style = pending.prompt, pending.original, pending.style
             taken.use(pending.model, pending.options)
             if note:
                 await reply(context, taken.origin, note)

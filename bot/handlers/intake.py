@@ -16,12 +16,12 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 
 from ..keyboards import KEYBOARD_ACTIONS, Action, Callback
 from ..menus import Command
-from ..models import Origin
+from ..models import Origin, PendingRequest
 from ..options import MAX_PROMPT_CHARS, OptionError, parse_prompt
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message, unusable_media
-from ..texts import t
+from ..texts import join_list, t
 from .dialogue import (
     SPLIT_NEAR,
     SPLIT_WINDOW,
@@ -130,6 +130,8 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     origin = await origin_for(update, context)
     if await _joined_to_split_prompt(context, services, origin, message):
         return
+    if await _words_for_preset(context, services, origin, message):
+        return
     references = await _replied_references(services, message)
     prompt = await _prompt_of(context, services, message, references)
     if (
@@ -143,10 +145,14 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def continuation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group text that is no command: only the next part of a split `/imagine` prompt is ours."""
+    """Group text that is no command: only the next part of a split `/imagine` prompt is ours, and a reply to the
+    bot's question of what to make with a preset."""
     services = get_services(context)
-    assert update.effective_message is not None  # only messages reach this handler
-    await _joined_to_split_prompt(context, services, await origin_for(update, context), update.effective_message)
+    message = update.effective_message
+    assert message is not None  # only messages reach this handler
+    origin = await origin_for(update, context)
+    if not await _words_for_preset(context, services, origin, message):
+        await _joined_to_split_prompt(context, services, origin, message)
 
 
 async def _prompt_of(
@@ -156,6 +162,33 @@ async def _prompt_of(
     own = quoted is not None and quoted.from_user is not None and quoted.from_user.id == context.bot.id
     request_prompt = await request_prompt_of(services, quoted) if own else None
     return prompt_from(message, bool(references), context.bot.id, request_prompt)
+
+
+async def _words_for_preset(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
+) -> bool:
+    """Is this text what to make with a preset tapped under /presets? A reply to the bot's question, or in a
+    private chat the next text that is no reply. Then it is the request, with that preset chosen."""
+    quoted = message.reply_to_message
+    if quoted is None and message.chat.type != ChatType.PRIVATE:
+        return False
+    if quoted is not None and (quoted.from_user is None or quoted.from_user.id != context.bot.id):
+        return False
+    text = message.text or ""
+    words = command_text(text) if text.startswith("/") else text
+    if not _has_words(words):
+        return False
+    waiting = await services.requests.latest(
+        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
+    )
+    if waiting is None or waiting.style is None or waiting.references:
+        return False  # none asked, or pictures waiting for their words
+    if quoted is not None and quoted.message_id != waiting.message_id:
+        return False
+    if await services.requests.take(waiting.id) is None:
+        return False
+    await start(context, services, origin, words, [], source=message, style_name=waiting.style)
+    return True
 
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
@@ -189,25 +222,40 @@ async def _joined_to_split_prompt(
     whole = pending.source_text + text
     models = models_on_offer(services)
     improve = services.prompts is not None
+    note = None
     try:
-        parsed = parse_prompt(
-            command_text(whole) if whole.startswith("/") else whole, models, lenient_model=True, improve=improve
-        )
-        apply_flags(pending, parsed)
+        body = command_text(whole) if whole.startswith("/") else whole
+        parsed = parse_prompt(body, models, lenient_model=True, improve=improve, styles=True)
+        note = await _style_of_tail(services, pending, parsed.style)
+        apply_flags(pending, parsed)  # after the style's options: the flags win
     except OptionError:  # a broken flag in the tail stays words; the head's was checked
         parsed = parse_prompt(pending.prompt + text, improve=improve)
         pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
-    at_once = bool(parsed.aspect_ratio and parsed.size)
+    at_once = bool(parsed.aspect_ratio and parsed.size) and note is None  # an unknown style waits for a tap
     if len(text) <= SPLIT_NEAR:  # the last part: translated and improved as a whole
-        await prompt_whole(context, services, pending, improve=parsed.improve, at_once=at_once)
+        await prompt_whole(context, services, pending, improve=parsed.improve, at_once=at_once, note=note)
         return True
     pending.source_text, pending.source_date = whole, sent
-    await show_keyboard(context, services, pending)
+    await show_keyboard(context, services, pending, note)
     context.application.create_task(
         when_whole(context, services, pending.id, whole, improve=parsed.improve, at_once=at_once)
     )
     return True
+
+
+async def _style_of_tail(services: Services, pending: PendingRequest, typed: str | None) -> str | None:
+    """`--style NAME` anywhere in a split prompt (the last one wins): a new one is chosen with its options; an
+    unknown name is the line to show above the keyboard, with the closest names."""
+    if typed is None:
+        return None
+    style = await services.styles.find(pending.origin, typed)
+    if style is None:
+        names = join_list(await services.styles.closest(pending.origin, typed), pending.origin.lang)
+        return t("unknown_style", pending.origin.lang, value=typed, names=names)
+    if style.name != pending.style:
+        services.requests.choose_style(pending, style)
+    return None
 
 
 async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

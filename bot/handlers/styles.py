@@ -9,22 +9,24 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InputFile, InputMediaPhoto, Message, Update
-from telegram.error import TelegramError
+from telegram import ForceReply, InputFile, InputMediaPhoto, Message, MessageEntity, Update, User
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from ..imagemodels import profile_for
 from ..keyboards import Action, Callback, presets_keyboard, style_key, style_keyboard
 from ..menus import Command
 from ..models import Origin
 from ..options import OptionError, ParsedPrompt, parse_prompt
 from ..references import UnusableReference, check
-from ..request_service import TooManyPictures, style_options, with_pictures
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services, get_services
 from ..style_service import BadPresetFile, Scope, TooManyPresets, read_export
 from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid_name
+from ..targets import Target, send_kwargs
 from ..telegram_references import from_message
-from ..texts import join_list, t
-from .dialogue import keyboard_of, show_keyboard, too_many_text, unknown_note
+from ..texts import t
+from .dialogue import keyboard_of, models_on_offer, option_error, show_keyboard, too_many_text, unknown_note
 from .replies import MESSAGES, Answer, edit_quietly, is_chat_admin, may_press, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ _COMMAND = re.compile(r"^/\S*\s*")
 _IMPORT_CAPTION = re.compile(r"^/preset(?:@\w+)?\s+import\b", re.IGNORECASE)
 EXPORT_MAX_BYTES = 512 * 1024  # 50 presets of 2,000 characters and their picture ids fit many times over
 EXPORT_NAME = "presets.json"
+ALBUM_MAX = 10  # Telegram's sendMediaGroup takes 2–10 items
 
 
 def _entries(offered: list[Style], lang: str | None) -> list[tuple[str, str]]:
@@ -79,9 +82,7 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             except TooManyPictures as exc:
                 await answer(too_many_text(exc, lang), alert=True)
                 return
-            pending.style = style.name
-            ratio, size = style_options(style)  # its defaults; the user's taps after this override them
-            pending.aspect_ratio, pending.size = ratio or pending.aspect_ratio, size or pending.size
+            services.requests.choose_style(pending, style)  # its defaults; the user's taps after this override them
         await answer()
         if query.message is not None:
             pending.message_id = query.message.message_id
@@ -91,7 +92,8 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A `/presets` button: a new keyboard for the one who tapped, with that preset chosen."""
+    """A `/presets` button: the bot asks the one who tapped what to make with it, or, for a preset that needs no
+    words (no {prompt} slot, or pictures of its own), a new keyboard with it chosen."""
     answer = Answer(update)
     try:
         services = get_services(context)
@@ -105,10 +107,33 @@ async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await answer(t("expired", origin.lang))
             return
         await answer()
+        if style.has_slot and not style.pictures:
+            await _ask_words(context, services, origin, style, update.effective_user)
+            return
         pending, _ = await services.requests.start(origin, ParsedPrompt(""), [], None, style)
         await show_keyboard(context, services, pending)
     finally:
         await answer()
+
+
+async def _ask_words(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, style: Style, user: User | None
+) -> None:
+    """A preset whose template wants words: the bot asks for them (a forced reply; in a private chat the next text
+    answers too), and they become the request with the preset chosen. In a group the question names the one who
+    tapped, so that only their app opens the reply."""
+    lang = origin.lang
+    entities = None
+    if origin.requester and user is not None:
+        text = t("preset_ask_words_group", lang, requester=origin.requester, name=style.name)
+        length = len(origin.requester.encode("utf-16-le")) // 2  # Telegram counts UTF-16 code units
+        entities = [MessageEntity(MessageEntity.TEXT_MENTION, 0, length, user=user)]
+    else:
+        text = t("preset_ask_words", lang, name=style.name)
+    asked = await context.bot.send_message(
+        text=text, entities=entities, reply_markup=ForceReply(selective=True), **send_kwargs(Target.of(origin))
+    )
+    await services.requests.wait_for_style_words(origin, style, asked.message_id)
 
 
 async def presets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,10 +203,11 @@ async def _add(
     if not await _may_change(context, origin, scope):
         return
     try:
-        parsed = parse_prompt(parts[1] if len(parts) > 1 else "")
+        parsed = parse_prompt(parts[1] if len(parts) > 1 else "", models_on_offer(services))
+        if parsed.model:  # its ratio and size must be ones that model makes
+            parsed.choose(profile_for(parsed.model))
     except OptionError as exc:
-        key = {"--ar": "bad_ratio", "--size": "bad_size"}.get(exc.flag, "bad_variants")
-        await reply(context, origin, t(key, lang, value=exc.value or "?", valid=join_list(exc.valid, lang)))
+        await reply(context, origin, option_error(exc, lang, services.settings.offered))
         return
     if not parsed.prompt:
         await reply(context, origin, t("preset_no_template", lang, name=name))
@@ -199,11 +225,15 @@ async def _add(
     except UnusableReference as exc:
         await reply(context, origin, t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name))
         return
-    options = {"ratio": parsed.aspect_ratio, "size": parsed.size}
+    options = {
+        "ratio": parsed.aspect_ratio.value if parsed.aspect_ratio else None,
+        "size": parsed.size.value if parsed.size else None,
+        "model": parsed.model,
+    }
     style = Style(
         name.casefold(),
         parsed.prompt,
-        options={k: v.value for k, v in options.items() if v is not None},
+        options={k: v for k, v in options.items() if v is not None},
         pictures=tuple(p.id for p in pictures),
         owner=scope.kind,
     )
@@ -212,9 +242,12 @@ async def _add(
     except TooManyPresets as exc:
         await reply(context, origin, t("preset_limit", lang, limit=exc.limit))
         return
+    if pictures:  # they are the preset's now, not words-less pictures waiting for the next text
+        await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
     count = t("preset_pictures", lang, count=len(pictures)) if pictures else ""
     text = t("preset_saved" if new else "preset_changed", lang, name=style.name, pictures=count)
-    note = unknown_note(parsed.unknown, lang)
+    kept_not = tuple(f"--{k} {v}" for k, v in parsed.options.items())  # a model's own knobs: not a preset's
+    note = unknown_note((*parsed.unknown, *kept_not), lang)
     await reply(context, origin, f"{note}\n\n{text}" if note else text)
 
 
@@ -250,7 +283,8 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
     if found is None:
         await reply(context, origin, t("preset_not_found", lang, name=name))
         return
-    options = " · ".join(found.options.values()) or t("preset_no_options", lang)
+    shown = [profile_for(v).label if k == "model" else v for k, v in found.options.items()]
+    options = " · ".join(shown) or t("preset_no_options", lang)
     whose = t("preset_whose_chat" if found.owner == "chat" else "preset_whose_user", lang)
     text = t(
         "preset_show",
@@ -262,15 +296,39 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
         count=len(found.pictures),
     )
     await reply(context, origin, text)
-    photos = [InputMediaPhoto(p.removeprefix("tg:")) for p in found.pictures if p.startswith("tg:")]
-    if photos:
-        try:
-            if len(photos) == 1:
-                await context.bot.send_photo(origin.chat_id, photos[0].media, message_thread_id=origin.thread_id)
-            else:
-                await context.bot.send_media_group(origin.chat_id, photos[:10], message_thread_id=origin.thread_id)
-        except TelegramError as exc:  # a picture sent as a file is no photo: the text said how many there are
-            log.info("preset %s: pictures not shown: %s", found.name, exc.message)
+    await _send_pictures(context, origin, [p.removeprefix("tg:") for p in found.pictures if p.startswith("tg:")])
+
+
+async def _send_pictures(context: ContextTypes.DEFAULT_TYPE, origin: Origin, file_ids: list[str]) -> None:
+    """A preset's pictures, all of them: albums of at most ALBUM_MAX (Telegram's sendMediaGroup takes 2–10), a
+    single leftover as a photo. An album Telegram refuses as photos (a picture sent as a file is a document) goes
+    one by one, each as a photo or else as a file."""
+    for start in range(0, len(file_ids), ALBUM_MAX):
+        chunk = file_ids[start : start + ALBUM_MAX]
+        if len(chunk) > 1:
+            try:
+                media = [InputMediaPhoto(file_id) for file_id in chunk]
+                await context.bot.send_media_group(origin.chat_id, media, message_thread_id=origin.thread_id)
+                continue
+            except BadRequest as exc:
+                log.info("preset pictures not an album of photos (%s): sent one by one", exc.message)
+            except TelegramError as exc:  # the text said how many there are
+                log.info("preset pictures not shown: %s", exc.message)
+                return
+        for file_id in chunk:
+            await _send_picture(context, origin, file_id)
+
+
+async def _send_picture(context: ContextTypes.DEFAULT_TYPE, origin: Origin, file_id: str) -> None:
+    try:
+        await context.bot.send_photo(origin.chat_id, file_id, message_thread_id=origin.thread_id)
+        return
+    except BadRequest as exc:  # a picture sent as a file: Telegram keeps it as a document
+        log.info("a preset picture is no photo (%s): sent as a file", exc.message)
+    try:
+        await context.bot.send_document(origin.chat_id, file_id, message_thread_id=origin.thread_id)
+    except TelegramError as exc:  # the text said how many there are
+        log.info("a preset picture not shown: %s", exc.message)
 
 
 async def _export(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin) -> None:

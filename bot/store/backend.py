@@ -62,6 +62,10 @@ class Backend(Protocol):
     def lock_credits(self, conn: sa.Connection) -> None:
         """Serialise reservations of credits (PostgreSQL); SQLite transactions are exclusive already."""
 
+    def lock_owner(self, conn: sa.Connection, owner: str) -> None:
+        """Serialise the transactions that count and add one owner's rows (a chat's presets), so a cap holds
+        across processes (PostgreSQL); SQLite transactions are exclusive already."""
+
     def notify(self, conn: sa.Connection, topic: str) -> None:
         """Tell other processes something changed (`jobs`, `cancel`, `updates`); a no-op where they poll."""
 

@@ -29,6 +29,9 @@ CHANNEL = "imagine_bot"
 QUEUE_LOCK = 7_242_001  # pg_advisory_xact_lock keys: the queue, migrations, credits
 MIGRATION_LOCK = QUEUE_LOCK + 1
 CREDITS_LOCK = QUEUE_LOCK + 2
+OWNER_LOCKS = (
+    7_242  # pg_advisory_xact_lock(int, int) keys (a space apart from the bigint ones): (this, the owner's hash)
+)
 CONNECT_TIMEOUT = 10.0
 # A statement gets this long: a connection cut off without a reset (a partition) fails it instead of hanging.
 STATEMENT_TIMEOUT = 30.0
@@ -156,9 +159,14 @@ class PostgresBackend:
         # Reservations see each other's credits (a user's, and a group's over its users): one at a time, a few ms.
         conn.execute(_LOCK, {"key": CREDITS_LOCK})
 
+    def lock_owner(self, conn: sa.Connection, owner: str) -> None:
+        # Read committed lets two transactions count the same rows and both add one: one owner's at a time.
+        conn.execute(_OWNER_LOCK, {"space": OWNER_LOCKS, "owner": owner})
+
 
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :topic)")
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+_OWNER_LOCK = sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:owner))")
 
 
 def _reason(exc: BaseException) -> str:

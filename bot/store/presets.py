@@ -30,7 +30,8 @@ class Presets(Repository):
 
     async def save_preset(self, scope: str, scope_id: int, style: Style, by: int, limit: int = MAX_PRESETS) -> bool:
         """Add it, or change the one of the same name; True when it is new. TooManyPresets when a new one would
-        pass `limit` (counted in the same transaction as the write)."""
+        pass `limit` (counted and written in one transaction that holds the owner's lock, so two adds at once,
+        from any processes, never pass it)."""
         row = {
             "scope": scope,
             "scope_id": scope_id,
@@ -49,6 +50,7 @@ class Presets(Repository):
         params = {"b_scope": scope, "b_id": scope_id, "b_name": row["name"]}
 
         def work(conn: sa.Connection) -> bool:
+            self._db.lock_owner(conn, f"presets:{scope}:{scope_id}")
             names = {r[0] for r in conn.execute(_NAMES, params)}
             new = row["name"] not in names
             if new and len(names) >= limit:

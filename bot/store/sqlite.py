@@ -181,6 +181,9 @@ class SqliteBackend:
     def lock_credits(self, conn: sa.Connection) -> None:
         """Nothing to do, as for the queue."""
 
+    def lock_owner(self, conn: sa.Connection, owner: str) -> None:
+        """Nothing to do, as for the queue."""
+
     def notify(self, conn: sa.Connection, topic: str) -> None:
         """Nothing to do: processes sharing a file poll."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..imagemodels import PROFILES, UnknownModel, find_profile, profile_for
 from ..options import AspectRatio, Resolution
 from ..texts import LANGUAGES, language
 
@@ -27,8 +28,18 @@ MAX_PICTURES = 14  # per style or preset; with a request's own pictures, within 
 MAX_PRESETS = 50  # per chat or person
 SLOT = "{prompt}"
 _NAME = re.compile(rf"[\w-]{{1,{MAX_NAME_CHARS}}}")  # letters (any script), digits, _ and -
+
+
+def _model(text: str) -> str:
+    """A model's profile name, from its name or an alias (which models this bot offers is the settings' to say)."""
+    try:
+        return find_profile(text).name
+    except UnknownModel:
+        raise ValueError(text) from None
+
+
 # What a style's options may set, and how each value is checked (the user's own choices override them).
-OPTIONS = {"ratio": AspectRatio.parse, "size": Resolution.parse}
+OPTIONS = {"ratio": AspectRatio.parse, "size": Resolution.parse, "model": _model}
 
 
 def valid_name(name: str) -> bool:
@@ -47,12 +58,17 @@ class Style:
     name: str
     template: str
     labels: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, str] = field(default_factory=dict)  # {"ratio": "16:9", "size": "2K"}
+    options: Mapping[str, str] = field(default_factory=dict)  # {"ratio": "16:9", "size": "2K", "model": "gpt-image-2"}
     pictures: tuple[str, ...] = ()  # reference ids: `tg:<file_id>` (a preset) or `file:<path>` (a style file)
     owner: str = "builtin"
 
     def label(self, lang: str | None) -> str:
         return self.labels.get(language(lang)) or self.labels.get("en") or self.name
+
+    @property
+    def has_slot(self) -> bool:
+        """Its template has a place for the user's words (without one, it may be the whole prompt)."""
+        return SLOT in self.template
 
     def apply(self, prompt: str) -> str:
         """The prompt sent upstream: the user's words in the slot, or first when the template has none."""
@@ -118,7 +134,9 @@ def check_entry(entry: Any, where: str, base: Path | None = None) -> tuple[Style
 
 def _options(value: Any, where: str, problems: list[str]) -> Mapping[str, str]:
     if not isinstance(value, dict):
-        problems.append(f'{where}: options must be a table, e.g. {{ ratio = "16:9", size = "2K" }}')
+        problems.append(
+            f'{where}: options must be a table, e.g. {{ ratio = "16:9", size = "2K", model = "gpt-image-2" }}'
+        )
         return {}
     options: dict[str, str] = {}
     for key, raw in value.items():
@@ -127,9 +145,20 @@ def _options(value: Any, where: str, problems: list[str]) -> Mapping[str, str]:
             problems.append(f"{where}: unknown option {key!r} (use {', '.join(OPTIONS)})")
             continue
         try:
-            options[key] = parse(str(raw)).value
+            parsed = parse(str(raw))
         except ValueError:
-            problems.append(f"{where}: {key} {raw!r} is not one the bot offers")
+            if key == "model":
+                problems.append(f"{where}: model {raw!r} is not one the bot knows (use {', '.join(PROFILES)})")
+            else:
+                problems.append(f"{where}: {key} {raw!r} is not one the bot offers")
+            continue
+        options[key] = parsed if isinstance(parsed, str) else parsed.value
+    if "model" in options:  # its ratio and size must be ones that model makes
+        profile = profile_for(options["model"])
+        for key in ("ratio", "size"):
+            choices = profile.option(key).choices
+            if key in options and options[key] not in choices:
+                problems.append(f"{where}: {profile.label} has no {key} {options[key]} (use {', '.join(choices)})")
     return MappingProxyType(options)
 
 

@@ -1771,13 +1771,15 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         if isinstance(source, _File):
             if source.file_id in self._photo_sets:
                 return copy.deepcopy(self._photo_sets[source.file_id])
-            return self._store_photo(source.data, check=True)
+            raise ApiError(400, "Bad Request: can't use file of type Document as Photo")  # a file id keeps its type
         if len(source[1]) > self.upload_max_bytes:
             raise ApiError(413, "Request Entity Too Large")
         return self._store_photo(source[1], check=True)
 
     def _document_content(self, value: Any, files: dict, field_name: str) -> dict:
         source = self._input_file(value, files, field_name)
+        if isinstance(source, _File) and source.file_id in self._photo_sets:
+            raise ApiError(400, "Bad Request: can't use file of type Photo as Document")
         if isinstance(source, tuple):
             name, data, ctype = source
             if len(data) > self.upload_max_bytes:

@@ -340,6 +340,62 @@ async def helper(w: Walk) -> None:
     w.show(chat, "translate on; 🔁 Again; /history")
 
 
+@scene
+async def presets(w: Walk) -> None:
+    user, chat = w.person("Pam")
+    print("\n== 25. Presets: a tap asks what to make; 11 pictures shown; --style in a split prompt's tail")
+    w.tg.send_text(chat, user, "/preset add kite {prompt} flying high on a windy beach --ar 16:9")
+    print("     you: /preset add kite {prompt} flying high on a windy beach --ar 16:9")
+    w.tg.send_text(chat, user, "/presets")
+    print("     you: /presets")
+    await w.settle()
+    w.show(chat, "saved, and the list")
+    await w.tap(chat, user, "kite")
+    await w.settle(0.5)
+    w.show(chat, "the bot asks")
+    w.tg.send_text(chat, user, "a red dragon")
+    print("     you: a red dragon")
+    await w.settle()
+    w.show(chat, "the keyboard, with the preset")
+    await w.tap(chat, user, "Generate")
+    await w.settle(3)
+    w.show(chat, "the result")
+    parts = [w.tg.send_photo(chat, user, jpeg(300 + n, 200), media_group_id="eleven") for n in range(11)]
+    print("     you send an album of 11 photos")
+    await w.settle()
+    w.tg.send_text(chat, user, "/preset add shelf put {prompt} on the shelf of these pictures", reply_to=parts[0])
+    print("     you reply to it: /preset add shelf put {prompt} on the shelf of these pictures")
+    await w.settle()
+    w.tg.send_text(chat, user, "/preset show shelf")
+    print("     you: /preset show shelf")
+    await w.settle(4)
+    w.show(chat, "the album's answer, saved, and shown")
+    head = "/imagine " + "a quiet harbour town, " * 190
+    w.tg.send_text(chat, user, head)
+    w.tg.send_text(chat, user, "boats at rest --style watercolour")
+    print(f"     you paste a {len(head) + 34}-character prompt ending in --style watercolour (two messages)")
+    await w.settle(3.5)
+    w.show(chat, "one keyboard, the style read from the second part")
+
+    alice = w.tg.user(8201, "Alice", language_code="en")
+    ada = w.tg.user(8202, "Ada", language_code="en")
+    group = w.tg.group(-1008200, "Makers")
+    w.tg.set_admins(group["id"], [ada["id"]])
+    w.tg.send_text(group, ada, "/preset add poster a retro travel poster of {prompt}")
+    w.tg.send_text(group, alice, "/presets")
+    print("     in a group: Ada (admin) adds a preset; Alice sends /presets")
+    await w.settle()
+    w.show(group, "the group's preset")
+    await w.tap(group, alice, "poster")
+    await w.settle(0.5)
+    w.show(group, "the bot asks Alice")
+    asked = next(m for m in reversed(w.tg.bot_messages(group["id"])) if "poster" in (m.get("text") or ""))
+    w.tg.send_text(group, alice, "Lisbon at sunset", reply_to=asked)
+    print("     Alice replies: Lisbon at sunset")
+    await w.settle()
+    w.show(group, "her keyboard")
+
+
 async def main(names: list[str]) -> int:
     chosen = names or list(SCENES)
     async with FakeBotAPI() as tg, FakeImageAPI() as img:
