@@ -16,6 +16,59 @@ from bot.config import Settings
 from tests.fakes.imageapi import FakeImageAPI
 from tests.fakes.telegram import FakeBotAPI
 
+# ---- The suite's schedule (pytest-xdist) ----
+#
+# Most tests wait (on the fakes' delays, status pacing, processes starting) more than they compute, so `-n auto`
+# runs more workers than cores; and the long tests (marked `long`: real processes, injected faults) start first and
+# are dealt out over the workers like cards, so they never end up queued behind each other at the end of the run.
+
+WORKERS_PER_CORE = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long: runs for tens of seconds (real processes, faults); started first, spread over the workers"
+    )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: WORKERS_PER_CORE per core this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, WORKERS_PER_CORE * cores)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `long` tests first (in their collection order), then the rest; the same order on every worker."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: each group keeps its order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist worksteal` (pyproject's addopts) with the first hand-out dealt round-robin instead of in contiguous
+    blocks: every worker begins with its share of the `long` tests collected first; stealing evens out the end."""
+    if config.getvalue("dist") != "worksteal":
+        return None
+    from xdist.scheduler import WorkStealingScheduling
+
+    class LongFirst(WorkStealingScheduling):
+        def schedule(self) -> None:
+            if self.collection is not None or not self.collection_is_completed:
+                return super().schedule()
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return None
+            self.collection = next(iter(self.node2collection.values()))
+            nodes = [node for node in self.node2pending if not node.shutting_down]
+            if not self.collection or not nodes:
+                return None
+            for k, node in enumerate(nodes):
+                dealt = list(range(k, len(self.collection), len(nodes)))
+                self.node2pending[node].extend(dealt)
+                node.send_runtest_some(dealt)
+            self.pending[:] = []
+            return None
+
+    return LongFirst(config, log)  # type: ignore[arg-type]
+
 
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeBotAPI]:

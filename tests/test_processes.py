@@ -25,6 +25,8 @@ from tests.postgres import remove_cluster, start_cluster
 from tests.status_stages import WORKING, assert_forward, line_history
 from tests.test_service import sample
 
+pytestmark = pytest.mark.long
+
 SECRET = "fleet-Secret_123"
 PROMPT = re.compile(r"u(\d+) n(\d+)")
 

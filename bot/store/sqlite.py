@@ -249,15 +249,23 @@ class SqliteBackend:
         """Copy the WAL back into the main file (and sync it) in a thread, every few seconds, so the file stays
         small and no commit on the loop pays for it."""
         connection = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+        checkpoint: asyncio.Future | None = None
         try:
             connection.execute("PRAGMA busy_timeout=1000")
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY)
+                checkpoint = asyncio.ensure_future(
+                    asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                )
                 try:
-                    await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    await asyncio.shield(checkpoint)
                 except sqlite3.Error as exc:
                     log.debug("WAL checkpoint skipped: %s", exc)
         finally:
+            # Cancelled (by close) mid-checkpoint, the thread still uses the connection: closing it under the thread
+            # crashes the process (SIGSEGV in SQLite). Close it once the thread is done with it.
+            if checkpoint is not None and not checkpoint.done():
+                await asyncio.wait([checkpoint])
             connection.close()
 
     def _migrate(self) -> None:
