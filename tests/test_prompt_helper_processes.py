@@ -13,7 +13,7 @@ import pytest
 from tests.fleet import Fleet, free_port
 from tests.test_processes import SECRET, Forwarder, eventually, fetch
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.long]
 
 
 @pytest.fixture
