@@ -3,6 +3,9 @@ user's language, and only moves forward (the several-process case is in test_pro
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.app import run_bot
 from tests.status_stages import QUEUED, SENDING, WORKING, assert_forward, line_history
 from tests.test_edits_and_variants import picture
 
@@ -48,3 +51,38 @@ async def test_an_upscale_says_upscaling(bot, harness, tg, img):
     working = [text for text in texts if text.startswith("⬆")]
     assert working and all(text.startswith("⬆ Upscaling to 2K…") for text in working), texts
     assert not any("Generating" in text for text in texts), texts
+
+
+async def test_a_status_line_the_database_did_not_take_is_recorded_on_a_retry(
+    start_bot, make_settings, pg_cluster, harness, tg, img, monkeypatch
+):
+    """An intake's line is ended by a worker in another process, found by its message id in the database: a line
+    sent while the database was away must still get there, or it keeps its ✖ for ever (seen in the PostgreSQL
+    outage fault test)."""
+    from bot.store.jobs import Jobs
+
+    failed: list[int] = []
+    record = Jobs.set_status_message
+
+    async def away_once(self: Jobs, job_id: str, message_id: int | None) -> None:
+        if message_id is not None and not failed:
+            failed.append(message_id)
+            raise ConnectionError("the database is away")
+        await record(self, job_id, message_id)
+
+    monkeypatch.setattr(Jobs, "set_status_message", away_once)
+    url = pg_cluster.new_database()
+    await start_bot(database_url=url, worker_concurrency=0)  # an intake: its lines are ended by the worker
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_bot(make_settings(database_url=url), stop, intake=False))
+    try:
+        user, chat = harness.person()
+        img.delay_next(4)
+        harness.send(chat, user, "/imagine a lighthouse --ar 1:1 --1k")
+        await harness.result(chat["id"], timeout=30)
+        await asyncio.sleep(1)  # the line's end, after the photo
+        left = [m.get("text") for m in tg.bot_messages(chat["id"]) if m.get("reply_markup") and not m.get("photo")]
+        assert failed and not left, left
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 15)

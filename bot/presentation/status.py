@@ -53,6 +53,9 @@ HOLD_SECONDS = 90.0
 SETTLE_WAIT = 3.0  # the last word waits at most this long for such an edit: a result is not held back for it
 
 
+RECORD_RETRIES = (0.5, 1.0, 2.0, 4.0)  # seconds between tries to record a new line: a database outage's length
+
+
 def status_interval(elapsed: float) -> float:
     """Edit often at first, then calmer: every 5 s for a minute, then every 15 s."""
     return 5.0 if elapsed < 60 else 15.0
@@ -419,7 +422,23 @@ class StatusLines:
         message = await self.send(lead, text, markup)
         if message is not None:
             lead.status_message_id = message
-            await self._store.jobs.set_status_message(lead.id, message)
+            await self._record(lead, message)
+
+    async def _record(self, lead: Job, message: int) -> None:
+        """A new line's message id into the database, where a worker in any process finds it to edit and end it.
+        A line the database never took would keep its ✖ for ever (no one else knows it), so after a few tries
+        (a database outage) the message is deleted instead."""
+        for pause in (*RECORD_RETRIES, None):
+            try:
+                await self._store.jobs.set_status_message(lead.id, message)
+                return
+            except Exception:
+                if pause is None:
+                    lead.status_message_id = None
+                    with contextlib.suppress(TelegramError):
+                        await self._bot.delete_message(lead.origin.chat_id, message)
+                    raise
+                await asyncio.sleep(pause)
 
     async def send(self, job: Job, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         if job.origin.inline:  # nothing is sent beside an inline message: the bot may not write in its chat
