@@ -7,7 +7,8 @@ chat's next update waits until its previous one is done, whichever process handl
 (16:9, then Generate) always take effect in that order. Slow work (generations, album collection) runs outside
 this order as its own task, so a chat is never blocked by its own jobs. A pre-checkout query (no chat; Telegram
 waits 10 s for its answer) is recorded as taken by the process that received it and handled at once, outside the
-claim loop and its slots.
+claim loop and its slots. So is a button press whose chat has nothing waiting (up to TAP_LANE at once): a person
+looking at the keyboard they tapped is not made to wait behind the commands of a crowd received just before.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ UPDATE_LEASE = 120.0  # a handler that has not finished by then is presumed dead
 KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered this long; Telegram retries for less
 HOUSEKEEPING_EVERY = 30.0
 PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._parsed)
+TAP_LANE = 8  # button presses handled at once, beside the claim loop's slots (more wait their turn like any update)
 
 
 def chat_of(payload: dict) -> int | None:
@@ -79,6 +81,7 @@ class Inbox:
         self._owner = owner
         self._slots = concurrency
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._taps: set[asyncio.Task[None]] = set()  # presses taken in their own lane (TAP_LANE)
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         # Updates this process polled, as PTB parsed them, until it handles them: parsing a payload again costs
@@ -91,6 +94,8 @@ class Inbox:
         update_id = payload.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("not an update: no integer update_id")
+        if isinstance(payload.get("callback_query"), dict) and len(self._taps) < TAP_LANE:
+            return await self._accept_tap(update_id, payload)
         urgent = isinstance(payload.get("pre_checkout_query"), dict)
         owner = self._owner if urgent else None
         new = await self._store.updates.record_update(update_id, chat_of(payload), payload, owner, UPDATE_LEASE)
@@ -101,6 +106,17 @@ class Inbox:
         else:
             log.info("update %s seen before; ignored", update_id)
         return new
+
+    async def _accept_tap(self, update_id: int, payload: dict) -> bool:
+        """A press goes ahead of the waiting updates of other chats, never ahead of its own chat's."""
+        kept = await self._store.updates.record_tap(update_id, chat_of(payload), payload, self._owner, UPDATE_LEASE)
+        if kept == "taken":
+            self._taps.add(self._spawn(update_id, payload))
+        elif kept == "queued":
+            self._wake.set()
+        else:
+            log.info("update %s seen before; ignored", update_id)
+        return kept != "seen"
 
     def start(self) -> None:
         self._loops.append(asyncio.create_task(self._dispatch(), name="inbox-dispatch"))
@@ -176,7 +192,7 @@ class Inbox:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            free = self._slots - len(self._in_flight)
+            free = self._slots - len(self._in_flight) + len(self._taps)  # the taps' lane is not the loop's
             claimed: list[tuple[int, dict]] = []
             if free > 0:
                 try:
@@ -202,13 +218,15 @@ class Inbox:
         except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
 
-    def _spawn(self, update_id: int, payload: dict) -> None:
+    def _spawn(self, update_id: int, payload: dict) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._taps.discard(task)
         self._wake.set()
 
     async def _handle(self, update_id: int, payload: dict) -> None:

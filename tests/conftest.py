@@ -198,6 +198,7 @@ ON_BOTH_BACKENDS = {
     "test_model_store",
     "test_payments",
     "test_prompt_helper_store",
+    "test_inbox_taps",
 }
 
 
