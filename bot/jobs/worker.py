@@ -161,16 +161,17 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._closing:
             self._wake.clear()
-            while len(self._making) < self._concurrency and not self._closing:
+            while (free := self._concurrency - len(self._making)) > 0 and not self._closing:
                 began = time.time()
                 try:
-                    job = await self._store.queue.claim(self.name, self._caps, self._lease)
+                    jobs = await self._store.queue.claim_many(self.name, self._caps, self._lease, free)
                 except Exception as exc:
                     complain(log, "could not claim a job", exc)
                     break
-                if job is None:
+                for job in jobs:
+                    self._start(job, Lease(job.epoch, began + self._lease, began))
+                if len(jobs) < free:
                     break
-                self._start(job, Lease(job.epoch, began + self._lease, began))
             await wait_set(self._wake, CLAIM_POLL)
 
     def _start(self, job: Job, lease: Lease) -> None:
