@@ -74,6 +74,11 @@ def chat_of(payload: dict) -> int | None:
     return None
 
 
+def _own_lane(payload: dict) -> bool:
+    """A tap or a pre-checkout: recorded on its own, to be taken at once (`Inbox.accept`)."""
+    return isinstance(payload.get("callback_query"), dict) or isinstance(payload.get("pre_checkout_query"), dict)
+
+
 class Inbox:
     def __init__(self, store: Store, app: Application, *, owner: str, concurrency: int = 64) -> None:
         self._store = store
@@ -173,13 +178,44 @@ class Inbox:
                 delay = min(delay * 2, 30)
                 continue
             delay = 1.0
+            payloads = [update.to_dict() for update in batch]
             for update in batch:
                 self._parsed[update.update_id] = update
                 if len(self._parsed) > PARSED_KEPT:
                     self._parsed.popitem(last=False)
-                if not await self._record(update.to_dict()):
+            # The plain updates in one write (a crowd's commands are recorded at once, and the taps after them
+            # are not kept waiting behind a write each); then taps and pre-checkouts one by one, as `accept` takes
+            # them — but a tap followed in this batch by another update of its chat is recorded with the plain
+            # ones, so that none of its chat is handled before it.
+            own: list[dict] = []
+            plain: list[dict] = []
+            later: set[int | None] = set()
+            for payload in reversed(payloads):
+                chat = chat_of(payload)
+                if _own_lane(payload) and (chat is None or chat not in later):
+                    own.insert(0, payload)
+                else:
+                    plain.insert(0, payload)
+                    later.add(chat)
+            new = await self._record_batch(plain)
+            for payload in own:
+                if await self._record(payload):
+                    new.add(payload["update_id"])
+            for update in batch:
+                if update.update_id not in new:
                     self._parsed.pop(update.update_id, None)
                 offset = update.update_id + 1
+
+    async def _record_batch(self, payloads: list[dict]) -> set[int]:
+        """Recording must succeed before the offset moves on: a database that is down is waited for."""
+        batch = [(p["update_id"], chat_of(p), p) for p in payloads]
+        new = await persist(lambda: self._store.updates.record_updates(batch), "record updates", log)
+        if new:
+            self._wake.set()
+        for payload in payloads:
+            if payload["update_id"] not in new:
+                log.info("update %s seen before; ignored", payload["update_id"])
+        return new
 
     async def _record(self, payload: dict) -> bool:
         """Recording must succeed before the offset moves on: a database that is down is waited for."""

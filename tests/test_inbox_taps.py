@@ -49,3 +49,9 @@ async def test_a_tap_is_handled_ahead_of_the_commands_waiting_in_the_inbox(start
     )
     helped = [c for c in tg.calls_of("sendMessage") if c.error is None and c.params.get("chat_id") != chat["id"]]
     assert len(helped) < len(crowd)  # the crowd's commands were still waiting
+
+
+async def test_a_polled_batch_is_recorded_in_one_write_once(store):
+    assert await store.updates.record_updates([(1, 10, {"update_id": 1}), (2, 20, {"update_id": 2})]) == {1, 2}
+    assert await store.updates.record_updates([(2, 20, {"update_id": 2}), (3, 10, {"update_id": 3})]) == {3}
+    assert [u for u, _ in await store.updates.claim_update("a", 30, 10)] == [1, 2]  # 3 waits for 1 of chat 10

@@ -40,6 +40,23 @@ class Updates(Repository):
             == 1
         )
 
+    async def record_updates(self, batch: Sequence[tuple[int, int | None, dict]]) -> set[int]:
+        """`record_update` for a polled batch of (update id, chat, payload), in one transaction: the ids new here."""
+        now = time.time()
+
+        def work(conn: sa.Connection) -> set[int]:
+            new: set[int] = set()
+            for update_id, chat_id, payload in batch:
+                row: dict[str, Any] = {"update_id": update_id, "chat_id": chat_id, "payload": json.dumps(payload)}
+                row.update(state="new", owner=None, lease_until=None, received_at=now)
+                if conn.execute(self._record_update, row).rowcount == 1:
+                    new.add(update_id)
+            if new:
+                self._db.notify(conn, "updates")
+            return new
+
+        return await self._db.write(work) if batch else set()
+
     async def record_tap(self, update_id: int, chat_id: int | None, payload: dict, owner: str, lease: float) -> str:
         """Keep a button press like any update, but taken by `owner` at once (its own lane, ahead of the commands
         waiting) when nothing of its chat is waiting or being handled: "taken"; else it waits its turn in its chat
