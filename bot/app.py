@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -367,8 +368,12 @@ async def run_bot(
                     services.inbox.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
             await app.start()
             log.info("%s", start_line(settings, services, app.bot.username, intake=intake))
+            # What start-up built (modules, the application, the services) lives until the stop: the collector
+            # need not walk it again at every full collection (a share of each image's CPU otherwise).
+            gc.freeze()
             await stop.wait()
         finally:
+            gc.unfreeze()
             log.info("stopping: no new jobs; waiting for running ones")
             if server is not None:
                 await server.stop()

@@ -7,7 +7,9 @@ chat's next update waits until its previous one is done, whichever process handl
 (16:9, then Generate) always take effect in that order. Slow work (generations, album collection) runs outside
 this order as its own task, so a chat is never blocked by its own jobs. A pre-checkout query (no chat; Telegram
 waits 10 s for its answer) is recorded as taken by the process that received it and handled at once, outside the
-claim loop and its slots — and handled even when the database cannot record it in time.
+claim loop and its slots — and handled even when the database cannot record it in time. So is a button press
+whose chat has nothing waiting (up to TAP_LANE at once): a person looking at the keyboard they tapped is not made
+to wait behind the commands of a crowd received just before.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ KEEP_DONE = 24 * 3600.0  # ids of handled updates (and albums) are remembered th
 HOUSEKEEPING_EVERY = 30.0
 URGENT_RECORD_BUDGET = 1.5  # seconds to record a pre-checkout before it is handled unrecorded (Telegram waits 10 s)
 PARSED_KEPT = 1000  # polled updates kept parsed for their handler (see Inbox._parsed)
+TAP_LANE = 8  # button presses handled at once, beside the claim loop's slots (more wait their turn like any update)
 
 
 def chat_of(payload: dict) -> int | None:
@@ -73,6 +76,11 @@ def chat_of(payload: dict) -> int | None:
     return None
 
 
+def _own_lane(payload: dict) -> bool:
+    """A tap or a pre-checkout: recorded on its own, to be taken at once (`Inbox.accept`)."""
+    return isinstance(payload.get("callback_query"), dict) or isinstance(payload.get("pre_checkout_query"), dict)
+
+
 class Inbox:
     def __init__(self, store: Store, app: Application, *, owner: str, concurrency: int = 64) -> None:
         self._store = store
@@ -80,6 +88,7 @@ class Inbox:
         self._owner = owner
         self._slots = concurrency
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._taps: set[asyncio.Task[None]] = set()  # presses taken in their own lane (TAP_LANE)
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         # Updates this process polled, as PTB parsed them, until it handles them: parsing a payload again costs
@@ -92,6 +101,8 @@ class Inbox:
         update_id = payload.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("not an update: no integer update_id")
+        if isinstance(payload.get("callback_query"), dict) and len(self._taps) < TAP_LANE:
+            return await self._accept_tap(update_id, payload)
         urgent = isinstance(payload.get("pre_checkout_query"), dict)
         if urgent:
             try:
@@ -109,6 +120,17 @@ class Inbox:
         else:
             log.info("update %s seen before; ignored", update_id)
         return new
+
+    async def _accept_tap(self, update_id: int, payload: dict) -> bool:
+        """A press goes ahead of the waiting updates of other chats, never ahead of its own chat's."""
+        kept = await self._store.updates.record_tap(update_id, chat_of(payload), payload, self._owner, UPDATE_LEASE)
+        if kept == "taken":
+            self._taps.add(self._spawn(update_id, payload))
+        elif kept == "queued":
+            self._wake.set()
+        else:
+            log.info("update %s seen before; ignored", update_id)
+        return kept != "seen"
 
     def start(self) -> None:
         self._loops.append(asyncio.create_task(self._dispatch(), name="inbox-dispatch"))
@@ -165,13 +187,44 @@ class Inbox:
                 delay = min(delay * 2, 30)
                 continue
             delay = 1.0
+            payloads = [update.to_dict() for update in batch]
             for update in batch:
                 self._parsed[update.update_id] = update
                 if len(self._parsed) > PARSED_KEPT:
                     self._parsed.popitem(last=False)
-                if not await self._record(update.to_dict()):
+            # The plain updates in one write (a crowd's commands are recorded at once, and the taps after them
+            # are not kept waiting behind a write each); then taps and pre-checkouts one by one, as `accept` takes
+            # them — but a tap followed in this batch by another update of its chat is recorded with the plain
+            # ones, so that none of its chat is handled before it.
+            own: list[dict] = []
+            plain: list[dict] = []
+            later: set[int | None] = set()
+            for payload in reversed(payloads):
+                chat = chat_of(payload)
+                if _own_lane(payload) and (chat is None or chat not in later):
+                    own.insert(0, payload)
+                else:
+                    plain.insert(0, payload)
+                    later.add(chat)
+            new = await self._record_batch(plain)
+            for payload in own:
+                if await self._record(payload):
+                    new.add(payload["update_id"])
+            for update in batch:
+                if update.update_id not in new:
                     self._parsed.pop(update.update_id, None)
                 offset = update.update_id + 1
+
+    async def _record_batch(self, payloads: list[dict]) -> set[int]:
+        """Recording must succeed before the offset moves on: a database that is down is waited for."""
+        batch = [(p["update_id"], chat_of(p), p) for p in payloads]
+        new = await persist(lambda: self._store.updates.record_updates(batch), "record updates", log)
+        if new:
+            self._wake.set()
+        for payload in payloads:
+            if payload["update_id"] not in new:
+                log.info("update %s seen before; ignored", payload["update_id"])
+        return new
 
     async def _record(self, payload: dict) -> bool:
         """Recording must succeed before the offset moves on: a database that is down is waited for."""
@@ -184,7 +237,7 @@ class Inbox:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            free = self._slots - len(self._in_flight)
+            free = self._slots - len(self._in_flight) + len(self._taps)  # the taps' lane is not the loop's
             claimed: list[tuple[int, dict]] = []
             if free > 0:
                 try:
@@ -210,13 +263,15 @@ class Inbox:
         except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
 
-    def _spawn(self, update_id: int, payload: dict) -> None:
+    def _spawn(self, update_id: int, payload: dict) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(update_id, payload), name=f"update-{update_id}")
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._taps.discard(task)
         self._wake.set()
 
     async def _handle(self, update_id: int, payload: dict) -> None:

@@ -83,13 +83,16 @@ class Quota:
 
     async def reserve(self, job: Job) -> None:
         """Take the job's credits now; raises QuotaExceeded and takes nothing when they are not there."""
-        user_limit, chat_limit = self.limits(job.origin)
-        credits = self.cost(job.request)
-        reservation = Reservation(
-            job.id, job.origin.user_id, job.origin.chat_id, self.today(), credits, user_limit, chat_limit
-        )
+        reservation = self.reservation(job)
         if not await self._store.credits.reserve_credits(reservation):
-            raise QuotaExceeded(await self.report(job.origin), credits)
+            raise QuotaExceeded(await self.report(job.origin), reservation.credits)
+
+    def reservation(self, job: Job) -> Reservation:
+        """What the job takes from today's allowance (the queue reserves it as it stores the job)."""
+        user_limit, chat_limit = self.limits(job.origin)
+        return Reservation(
+            job.id, job.origin.user_id, job.origin.chat_id, self.today(), self.cost(job.request), user_limit, chat_limit
+        )
 
     async def refund(self, job: Job) -> bool:
         return await self._store.credits.refund_credits(job.id)

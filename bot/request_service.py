@@ -53,13 +53,16 @@ class RequestService:
         references: list[Reference],
         message_id: int | None,
         style: Style | None = None,
+        prefs: Prefs | None = None,
     ) -> tuple[PendingRequest, tuple[str, ...]]:
         """A new request (not stored yet): flags first, then the style's own options, then an edit's first picture's
         own shape (as 🖼 Keep ratio would pick it), then the remembered defaults of the user or chat, then the bot's;
         for the model `--model`, then the style's, then the remembered one (each if offered), then the bot's
         default. Also the flags that model does not take (`--quality high` for nano-banana-2), to be named as unknown
-        flags are. OptionError for a value it does not offer (`--size 1K` for Seedream)."""
-        prefs = await self._prefs.get_prefs(*prefs_scope(origin))
+        flags are. OptionError for a value it does not offer (`--size 1K` for Seedream). `prefs`: the defaults of the
+        user or chat, when the caller has read them already."""
+        if prefs is None:
+            prefs = await self._prefs.get_prefs(*prefs_scope(origin))
         first = references[0] if references else None
         picture_ratio = closest_ratio(first.width, first.height) if first and first.width and first.height else None
         profile = self.model_of(parsed.model, prefs, style)

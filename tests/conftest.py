@@ -252,6 +252,7 @@ ON_BOTH_BACKENDS = {
     "test_payments",
     "test_prompt_helper_store",
     "test_variants_in_one_call",
+    "test_inbox_taps",
 }
 
 

@@ -15,7 +15,7 @@ from ..imagemodels import PROFILES, profile_for
 from ..inline_messages import edit_inline
 from ..jobs.queue import QueueFull, ShuttingDown
 from ..keyboards import choice_keyboard, packs_keyboard, shop_keyboard
-from ..models import Origin, PendingRequest
+from ..models import Origin, PendingRequest, prefs_scope
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
 from ..prompt_service import HelperBusy
 from ..prompthelper import HelperError
@@ -25,7 +25,7 @@ from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
 from ..style_service import StyleGone
 from ..texts import for_requester, join_list, resets_text, t
-from .replies import edit_quietly, refuse, reply, tell
+from .replies import edit_quietly, prefs_once, refuse, reply, tell
 
 # The keyboard message repeats the prompt only as far as a phone shows it above the buttons.
 KEYBOARD_PROMPT_CHARS = 200
@@ -95,7 +95,8 @@ async def start(
             await tell(context, origin, too_many_text(exc, lang), status_message_id)
             return
     try:
-        pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id, style)
+        prefs = await prefs_once(context, prefs_scope(origin))
+        pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id, style, prefs)
     except OptionError as exc:
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
         return

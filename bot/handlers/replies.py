@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes, filters
 
 from ..delivery import ImageFile, caption, details_line, safe_filename
 from ..inline_messages import edit_inline, send_original
-from ..models import Job, Origin, PendingRequest
+from ..models import Job, Origin, PendingRequest, Prefs
 from ..services import get_services
 from ..targets import Target, send_kwargs
 from ..telegram_limits import REFUSAL_EVERY
@@ -67,8 +67,17 @@ async def user_lang(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> st
     """The language a user chose in /settings, else their Telegram app's."""
     if user is None:
         return None
-    prefs = await get_services(context).prefs.get_prefs("user", user.id)
+    prefs = await prefs_once(context, ("user", user.id))
     return prefs.language or user.language_code
+
+
+async def prefs_once(context: ContextTypes.DEFAULT_TYPE, scope: tuple[str, int]) -> Prefs:
+    """A user's or chat's /settings as this update found them, read once however many of its steps ask (one
+    context serves every handler of an update). For reading only: a change is read from and saved to the store."""
+    read: dict[tuple[str, int], Prefs] = context.__dict__.setdefault("prefs_read", {})
+    if scope not in read:
+        read[scope] = await get_services(context).prefs.get_prefs(*scope)
+    return read[scope]
 
 
 async def origin_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Origin:

@@ -1,8 +1,8 @@
 """The queue as the handlers see it: submit a request, cancel it, list a user's jobs — all in the database.
 
 Caps and round-robin order are decided by the store when a worker claims a job (`Store.claim`), so they hold over
-every process sharing the database. Credits are reserved here, before the jobs are stored, and refunded exactly
-once (the usage row is keyed by job id).
+every process sharing the database. Credits are reserved as the jobs are stored, in the same transaction, and
+refunded exactly once (the usage row is keyed by job id).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..models import Job
 from ..quota import Quota, QuotaExceeded
-from ..store import QueueFull, Store
+from ..store import CreditsShort, QueueFull, Store
 from .interface import Presentation
 
 log = logging.getLogger(__name__)
@@ -65,29 +65,19 @@ class JobQueue:
         if self._closing:
             raise ShuttingDown
         lead = jobs[0]
-        reserved: list[Job] = []
         self._presentation.submitted(list(jobs))
-        try:
-            for job in jobs:
-                await self._quota.reserve(job)
-                reserved.append(job)
-            await self._store.queue.enqueue(list(jobs), self._user_limit)
-        except QuotaExceeded:
+        try:  # the jobs and their credits in one transaction: both or neither
+            await self._store.queue.enqueue(list(jobs), self._user_limit, [self._quota.reservation(j) for j in jobs])
+        except CreditsShort:
             self._presentation.queued(lead.group, ok=False)
-            await self._refund(reserved)
-            report = await self._quota.report(lead.origin)  # after the refunds, so "left" is true
+            report = await self._quota.report(lead.origin)
             raise QuotaExceeded(report, sum(self._quota.cost(j.request) for j in jobs)) from None
         except BaseException:
             self._presentation.queued(lead.group, ok=False)
-            await self._refund(reserved)
             raise
         self._presentation.queued(lead.group, ok=True)
         for listener in self._listeners:
             listener()
-
-    async def _refund(self, jobs: list[Job]) -> None:
-        for job in jobs:
-            await self._quota.refund(job)
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel the request `job_id` belongs to, wherever it runs: waiting jobs end at once, running ones are

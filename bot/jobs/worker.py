@@ -161,34 +161,57 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._closing:
             self._wake.clear()
-            while len(self._making) < self._concurrency and not self._closing:
+            while (free := self._concurrency - len(self._making)) > 0 and not self._closing:
                 began = time.time()
                 try:
-                    job = await self._store.queue.claim(self.name, self._caps, self._lease)
+                    jobs = await self._store.queue.claim_many(self.name, self._caps, self._lease, free)
                 except Exception as exc:
                     complain(log, "could not claim a job", exc)
                     break
-                if job is None:
+                for batch in self._batches(jobs):
+                    leases = [Lease(job.epoch, began + self._lease, began) for job in batch]
+                    more_began = time.time()
+                    for sibling in await self._siblings(batch):
+                        batch.append(sibling)
+                        leases.append(Lease(sibling.epoch, more_began + self._lease, more_began))
+                    self._start(batch, leases)
+                if len(jobs) < free:
                     break
-                jobs, leases = [job], [Lease(job.epoch, began + self._lease, began)]
-                began = time.time()
-                for sibling in await self._siblings(job):
-                    jobs.append(sibling)
-                    leases.append(Lease(sibling.epoch, began + self._lease, began))
-                self._start(jobs, leases)
             await wait_set(self._wake, CLAIM_POLL)
 
-    async def _siblings(self, job: Job) -> list[Job]:
-        """The waiting variants of `job`'s request that one call can make beside it (a model's `n`, within what
-        a call making that many takes in references), claimed for this process; none for a one-image model."""
+    @staticmethod
+    def _most(job: Job) -> int:
+        """How many of `job`'s request's variants one call makes (a model's `n`, within what a call making that many
+        takes in references): 1 for a one-image model."""
         profile = job.request.profile
         most = min(profile.max_outputs, job.variants)
         while most > 1 and profile.max_references(most) < len(job.references):
             most -= 1
-        if job.group_id is None or most < 2:
+        return most if job.group_id is not None else 1
+
+    def _batches(self, jobs: list[Job]) -> list[list[Job]]:
+        """Claimed jobs as calls: the variants of one request together where its model makes several a call."""
+        batches: list[list[Job]] = []
+        filling: dict[str, list[Job]] = {}
+        for job in jobs:
+            batch = filling.get(job.group_id) if job.group_id is not None else None
+            if batch is not None and len(batch) < self._most(job):
+                batch.append(job)
+                continue
+            batches.append([job])
+            if job.group_id is not None and self._most(job) > 1:
+                filling[job.group_id] = batches[-1]
+        return batches
+
+    async def _siblings(self, batch: list[Job]) -> list[Job]:
+        """The waiting variants of the batch's request that one call can make beside it, claimed for this process;
+        none for a one-image model."""
+        job = batch[0]
+        wanted = self._most(job) - len(batch)
+        if wanted < 1:
             return []
         try:
-            return await self._store.queue.claim_siblings(job, self.name, self._lease, most - 1)
+            return await self._store.queue.claim_siblings(job, self.name, self._lease, wanted)
         except Exception as exc:  # they stay queued (or, claimed unseen, come back when their lease runs out)
             complain(log, f"job {job.id}: could not claim the other variants of its request", exc)
             return []

@@ -28,7 +28,7 @@ from .pending import Pending
 from .postgres import PostgresBackend
 from .prefs import PrefsTable
 from .presets import Presets, TooManyPresets
-from .queue import Caps, Queue, QueueFull
+from .queue import Caps, CreditsShort, Queue, QueueFull
 from .sqlite import SqliteBackend
 from .support import SupportWaits, Waiting
 from .updates import Updates
@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "Backend",
     "Caps",
+    "CreditsShort",
     "LeaseLost",
     "LineTurn",
     "PostgresBackend",

@@ -22,15 +22,7 @@ class Credits(Repository):
 
         def work(conn: sa.Connection) -> bool:
             self._db.lock_credits(conn)
-            row = conn.execute(_REFUNDED, {"b_id": r.job_id}).first()
-            if row is not None:
-                return not row[0]  # already reserved by this job (a resumed job keeps it)
-            paid = _purchased_part(conn, r)
-            if paid is None:
-                return False
-            values = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day}
-            conn.execute(sa.insert(usage).values(**values, credits=r.credits, paid=paid, created_at=time.time()))
-            return True
+            return reserve_in(conn, r)
 
         return await self._db.write(work)
 
@@ -78,6 +70,7 @@ class Credits(Repository):
 
 
 _REFUNDED = sa.select(usage.c.refunded).where(usage.c.job_id == sa.bindparam("b_id"))
+_RESERVE = sa.insert(usage)
 _FREE_USED = {
     column: sa.select(sa.func.coalesce(sa.func.sum(usage.c.credits - usage.c.paid), 0)).where(
         usage.c[column] == sa.bindparam("b_who"), usage.c.day == sa.bindparam("b_day"), usage.c.refunded == 0
@@ -94,6 +87,20 @@ _SPENT = sa.select(sa.func.coalesce(sa.func.sum(usage.c.paid), 0)).where(
 _PURCHASED = sa.select(
     _BOUGHT.where(payments.c.user_id == sa.bindparam("b_user")).scalar_subquery() - _SPENT.scalar_subquery()
 )
+
+
+def reserve_in(conn: sa.Connection, r: Reservation) -> bool:
+    """`Credits.reserve_credits` inside a transaction that holds the credits lock (the queue stores a request's
+    jobs and their credits in one)."""
+    row = conn.execute(_REFUNDED, {"b_id": r.job_id}).first()
+    if row is not None:
+        return not row[0]  # already reserved by this job (a resumed job keeps it)
+    paid = _purchased_part(conn, r)
+    if paid is None:
+        return False
+    values = {"job_id": r.job_id, "user_id": r.user_id, "chat_id": r.chat_id, "day": r.day}
+    conn.execute(_RESERVE, {**values, "credits": r.credits, "paid": paid, "created_at": time.time()})
+    return True
 
 
 def purchased_left(conn: sa.Connection, user_id: int) -> int:

@@ -104,28 +104,34 @@ _GROUP: sa.BindParameter[str] = sa.bindparam("b_group")
 IN_GROUP = (jobs.c.group_id == _GROUP) | ((jobs.c.id == _GROUP) & jobs.c.group_id.is_(None))
 IS_LEAD = IN_GROUP & (jobs.c.variant == 1)
 BY_ID = jobs.c.id == sa.bindparam("b_id")
-_ROW_COLUMNS = (
-    *ORIGIN_COLUMNS,
-    "prompt",
-    "aspect_ratio",
-    "size",
-    "request",
-    "refs",
-    *_PLAIN,
-    *_JSON,
-    "style",
-)  # what `job_row` writes
-OUTCOME_COLUMNS = [name for name in _ROW_COLUMNS if name not in ("id", "status_message_id", "epoch")]
+# What a job's run and its delivery change: the rest of its row (who asked, what, its request's shape, when) is
+# written once, when it is queued, and its claim (`_START`) writes its attempt.
+_OUTCOME_PLAIN = (
+    "finished_at",
+    "upstream_seconds",
+    "error_kind",
+    "request_id",
+    "delivery",
+    "width",
+    "height",
+    "bytes",
+    "result_message_id",
+    "photo_file_id",
+    "document_file_id",
+    "extension",
+)
+OUTCOME_COLUMNS = ["status", *_OUTCOME_PLAIN, *_JSON]
 AT_EPOCH = jobs.c.epoch == sa.bindparam("b_epoch")
 
 
 def outcome(job: Job, *, with_status_message: bool = False) -> dict[str, Any]:
     """The parameters of `_WRITE_OUTCOME` / `_CONCLUDE_OUTCOME` for a job."""
-    row = job_row(job)
-    params = {f"v_{name}": row[name] for name in OUTCOME_COLUMNS}
+    params = {f"v_{name}": getattr(job, name) for name in _OUTCOME_PLAIN}
+    params["v_status"] = job.status.value
+    params.update({f"v_{name}": json.dumps(getattr(job, name)) for name in _JSON})
     params["b_id"], params["b_epoch"] = job.id, job.epoch
     if with_status_message:
-        params["v_status_message_id"] = row["status_message_id"]
+        params["v_status_message_id"] = job.status_message_id
     return params
 
 

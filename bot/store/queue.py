@@ -11,10 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import Job, JobStatus
+from ..models import Job, JobStatus, Reservation
 from .backend import Repository
+from .credits import reserve_in
 from .jobrows import BY_ID, UNFINISHED, job_row, members, row_job
 from .schema import jobs, served
+
+
+class CreditsShort(Exception):
+    """A job of the request has not the credits it needs: nothing was stored, nothing charged."""
 
 
 class QueueFull(Exception):
@@ -36,12 +41,19 @@ class Caps:
 class Queue(Repository):
     """Claims and cancels are decided here, one transaction each, under the backend's queue lock."""
 
-    async def enqueue(self, new: list[Job], user_limit: int) -> None:
-        """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished."""
+    async def enqueue(self, new: list[Job], user_limit: int, credits: Sequence[Reservation] = ()) -> None:
+        """Store the jobs of one request as queued, unless the user would have more than `user_limit` unfinished;
+        with their `credits` reserved in the same transaction (CreditsShort, and nothing stored, when they are not
+        there)."""
         user = new[0].origin.user_id
         rows = [job_row(j) for j in new]
 
         def work(conn: sa.Connection) -> None:
+            if credits:
+                self._db.lock_credits(conn)
+                for reservation in credits:
+                    if not reserve_in(conn, reservation):
+                        raise CreditsShort(reservation.job_id)
             self._db.lock_queue(conn)
             count = conn.execute(_UNFINISHED_OF_USER, {"b_user": user}).scalar_one()
             if count + len(new) > user_limit:
@@ -54,22 +66,30 @@ class Queue(Repository):
     async def claim(self, worker: str, caps: Caps, lease: float) -> Job | None:
         """Take the next job for `worker`: round-robin across users (the one served least recently first), the
         rest of a request already started before anyone else, within the caps over every process."""
+        claimed = await self.claim_many(worker, caps, lease, 1)
+        return claimed[0] if claimed else None
+
+    async def claim_many(self, worker: str, caps: Caps, lease: float, limit: int) -> list[Job]:
+        """Up to `limit` jobs for `worker`, each taken as `claim` takes one, in one transaction."""
         now = time.time()
 
-        def work(conn: sa.Connection) -> sa.Row | None:
+        def work(conn: sa.Connection) -> list[sa.Row]:
             self._db.lock_queue(conn)
-            row = conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total}).first()
-            if row is None:
-                return None
-            job_id, user_id = row
-            claimed = conn.execute(
-                _START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease, "v_now": now}
-            ).one()
-            conn.execute(self._served, {"user_id": user_id, "serial": time.time_ns()})
+            claimed: list[sa.Row] = []
+            while len(claimed) < limit:
+                row = conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total}).first()
+                if row is None:
+                    break
+                job_id, user_id = row
+                claimed.append(
+                    conn.execute(
+                        _START, {"b_id": job_id, "v_worker": worker, "v_lease": now + lease, "v_now": now}
+                    ).one()
+                )
+                conn.execute(self._served, {"user_id": user_id, "serial": time.time_ns()})
             return claimed
 
-        claimed = await self._db.write(work)
-        return row_job(claimed) if claimed is not None else None
+        return [row_job(row) for row in await self._db.write(work)]
 
     async def claim_siblings(self, lead: Job, worker: str, lease: float, most: int) -> list[Job]:
         """Beside `lead` (just claimed), up to `most` of its request's other variants still waiting, claimed for the

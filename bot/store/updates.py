@@ -40,6 +40,49 @@ class Updates(Repository):
             == 1
         )
 
+    async def record_updates(self, batch: Sequence[tuple[int, int | None, dict]]) -> set[int]:
+        """`record_update` for a polled batch of (update id, chat, payload), in one transaction: the ids new here."""
+        now = time.time()
+
+        def work(conn: sa.Connection) -> set[int]:
+            new: set[int] = set()
+            for update_id, chat_id, payload in batch:
+                row: dict[str, Any] = {"update_id": update_id, "chat_id": chat_id, "payload": json.dumps(payload)}
+                row.update(state="new", owner=None, lease_until=None, received_at=now)
+                if conn.execute(self._record_update, row).rowcount == 1:
+                    new.add(update_id)
+            if new:
+                self._db.notify(conn, "updates")
+            return new
+
+        return await self._db.write(work) if batch else set()
+
+    async def record_tap(self, update_id: int, chat_id: int | None, payload: dict, owner: str, lease: float) -> str:
+        """Keep a button press like any update, but taken by `owner` at once (its own lane, ahead of the commands
+        waiting) when nothing of its chat is waiting or being handled: "taken"; else it waits its turn in its chat
+        like any update, "queued"; "seen" for one recorded before."""
+        now = time.time()
+
+        def work(conn: sa.Connection) -> str:
+            busy = chat_id is not None and conn.execute(_CHAT_BUSY, {"b_chat": chat_id, "now": now}).first()
+            values = {
+                "update_id": update_id,
+                "chat_id": chat_id,
+                "payload": json.dumps(payload),
+                "state": "new" if busy else "processing",
+                "owner": None if busy else owner,
+                "lease_until": None if busy else now + lease,
+                "received_at": now,
+            }
+            if conn.execute(self._record_update, values).rowcount != 1:
+                return "seen"
+            if busy:
+                self._db.notify(conn, "updates")
+                return "queued"
+            return "taken"
+
+        return await self._db.write(work)
+
     @functools.cached_property
     def _record_update(self) -> Any:
         return self._db.insert(updates).on_conflict_do_nothing(index_elements=["update_id"])
@@ -96,6 +139,9 @@ _NEXT_UPDATES = sa.text("""
         SELECT MIN(m.update_id) FROM updates m WHERE m.chat_id = u.chat_id
         AND (m.state = 'new' OR (m.state = 'processing' AND m.lease_until >= :now))))
     ORDER BY u.update_id LIMIT :limit""")
+_CHAT_BUSY = sa.text("""
+    SELECT 1 FROM updates WHERE chat_id = :b_chat
+    AND (state = 'new' OR (state = 'processing' AND lease_until >= :now)) LIMIT 1""")
 _TAKE_UPDATES = (
     sa.update(updates)
     .where(updates.c.update_id.in_(sa.bindparam("b_ids", expanding=True)))
