@@ -330,17 +330,19 @@ def prefs_keyboard(
     model: str | None = None,
     helper: bool = False,
     options: Sequence[Option] = (),
+    ratios: Sequence[AspectRatio] = tuple(AspectRatio),
+    sizes: Sequence[Resolution] = tuple(Resolution),
 ) -> InlineKeyboardMarkup:
-    """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio, size, that
-    model's own `options` (a row each) and count (✓ on the effective one), the always-send-original switch and (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
+    """/settings: the default model (several `models` offered; ✓ on `model`, the effective one), ratio and size (the
+    `ratios` and `sizes` that model offers), that model's own `options` (a row each) and count (✓ on the effective one), the always-send-original switch and (a user's) language, and with the prompt helper (`helper`) their translate switch. No Done: every tap is
     saved."""
     rows = []
     if models and len(models) > 1:
         buttons = [_button(_mark(m.label, m.name == model), Action.PREFS, scope_key, "m" + m.name) for m in models]
         rows += [buttons[i : i + MODELS_PER_ROW] for i in range(0, len(buttons), MODELS_PER_ROW)]
-    ratios = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in AspectRatio]
-    rows += [ratios[i : i + RATIOS_PER_ROW] for i in range(0, len(ratios), RATIOS_PER_ROW)]
-    rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in Resolution])
+    buttons = [_button(_mark(r.value, r == ratio), Action.PREFS, scope_key, "r" + ratio_arg(r)) for r in ratios]
+    rows += [buttons[i : i + RATIOS_PER_ROW] for i in range(0, len(buttons), RATIOS_PER_ROW)]
+    rows.append([_button(_mark(s.value, s == size), Action.PREFS, scope_key, "s" + s.value) for s in sizes])
     for option in options:  # the default model's own knobs (gpt-image-2's Quality): a row each, ✓ on the remembered
         chosen = prefs.extra.get(option.name, option.default)
         rows.append(

@@ -5,14 +5,19 @@ call valid. Each variant is still its own job — delivered once, refunded once 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 
+from bot import imagemodels
 from bot.imagegen import ImageClient
+from bot.imagemodels import Profile, References, gpt_image_2
+from bot.imagemodels.profile import ratio_option, size_option
 from bot.options import ImageRequest
 from bot.store import make_store
 from bot.store.schema import jobs
@@ -148,3 +153,123 @@ async def test_the_client_refuses_a_count_the_model_cannot_make_in_one_call(img,
     finally:
         await client.aclose()
     assert img.requests == []
+
+
+async def _album(tg, count: int = 1) -> list:
+    return await tg.wait_for(lambda: (a := tg.calls_of("sendMediaGroup")) and len(a) >= count and a, 20, "the album")
+
+
+async def test_an_answer_with_fewer_images_than_n_fails_the_rest_once_each_and_refunds_them(
+    start_bot, harness, tg, img
+):
+    running = await start_bot(image_models=MODELS, user_daily_quota=20)
+    img.fewer_next(2)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine four herons --model gpt --n 4 --ar 1:1 --1k")
+    (album,) = await _album(tg)
+    (rec,) = img.requests
+    assert rec.body["n"] == 4 and len(img.images_for(rec)) == 2
+    assert sorted(data for _, data, _ in album.files.values()) == sorted(img.images_for(rec))
+    await asyncio.sleep(1)  # nothing more arrives
+    assert await _statuses(running.settings) == ["done", "done", "failed", "failed"]
+    texts = harness.texts(chat["id"])
+    sentence = "No image came back"
+    (said,) = [text for text in texts if sentence in text]  # once, for both
+    assert "2 of 4 failed" in said
+    assert "Today you used 4 of 20" in await _used(harness, chat, user, "Today you used")  # 2 × medium (2)
+
+
+DUO = Profile(  # a made-up model whose call makes two images at most, served by the gateway's gpt-image-2
+    name="toy-duo-1",
+    label="Toy Duo",
+    aliases=("duo",),
+    options=(ratio_option(("1:1", "16:9")), size_option(("1K", "2K"))),
+    pixels={k: v for k, v in gpt_image_2.PIXELS.items() if k[0] in ("1:1", "16:9") and k[1] != "4K"},
+    credits={},
+    api="images",
+    path="/v1/images/generations",
+    edit_path="/v1/images/edits",
+    fields=lambda options, pixels, count: {"n": count, "size": f"{pixels[0]}x{pixels[1]}"},
+    references=References("multipart", 16),
+    max_outputs=2,
+)
+
+
+@pytest.fixture
+def duo(monkeypatch):
+    monkeypatch.setitem(imagemodels.PROFILES, DUO.name, DUO)  # "naming it in the registry"
+    return DUO
+
+
+async def test_more_variants_than_a_call_makes_split_into_several_calls(duo, start_bot, harness, tg, img):
+    running = await start_bot(image_models=f"{NANO},{DUO.name}={GPT}", user_daily_quota=20)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine four geese --model duo --n 4 --ar 16:9 --1k")
+    (album,) = await _album(tg)
+    assert len(img.requests) == 2 and [r.body["n"] for r in img.requests] == [2, 2]
+    assert all(r.status == 200 and r.body["size"] == "1360x768" for r in img.requests)
+    served = [data for rec in img.requests for data in img.images_for(rec)]
+    assert sorted(data for _, data, _ in album.files.values()) == sorted(served) and len(set(served)) == 4
+    await asyncio.sleep(1)  # nothing more arrives
+    assert len(tg.calls_of("sendMediaGroup")) == 1
+    assert await _statuses(running.settings) == ["done"] * 4
+    assert "Today you used 4 of 20" in await _used(harness, chat, user, "Today you used")
+
+
+def _png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_a_run_again_asks_only_for_the_variants_without_their_image(
+    make_settings, start_bot, harness, tg, img, tmp_path
+):
+    settings = make_settings(image_models=MODELS, user_daily_quota=20)
+    user, chat = harness.person()
+    polls = len(tg.calls_of("getUpdates"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=_env(settings),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await tg.wait_for(
+            lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot to poll"
+        )
+        assert proc.returncode is None
+        img.delay_next(30)
+        harness.send(chat, user, "/imagine four cranes --model gpt --n 4 --ar 16:9 --1k")
+        await img.wait_for(lambda: img.inflight == 1, 15, "the call to start")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    # What a process killed while keeping the call's images leaves: the first two variants' files on its disk.
+    store = make_store(settings.database)
+    await store.open()
+    try:
+        ids = [row[0] for row in await store.backend.all(sa.select(jobs.c.id).order_by(jobs.c.variant))]
+    finally:
+        await store.close()
+    assert len(ids) == 4
+    kept = {ids[0]: _png(1360, 768, (200, 30, 30)), ids[1]: _png(1360, 768, (30, 200, 30))}
+    originals = settings.data_dir / "originals"
+    originals.mkdir(parents=True, exist_ok=True)
+    for job_id, data in kept.items():
+        (originals / f"{job_id}.png").write_bytes(data)
+
+    await start_bot(image_models=MODELS, user_daily_quota=20)
+    (album,) = await _album(tg)
+    first, second = img.requests
+    assert first.aborted and first.body["n"] == 4
+    assert second.status == 200 and second.body["n"] == 2  # only the two without their image
+    sent = sorted(data for _, data, _ in album.files.values())
+    assert sent == sorted([*kept.values(), *img.images_for(second)])
+    await asyncio.sleep(1)  # nothing more arrives
+    assert len(tg.calls_of("sendMediaGroup")) == 1 and len(img.requests) == 2
+    assert "Today you used 8 of 20" in await _used(harness, chat, user, "Today you used")  # each charged once
+    assert await _statuses(settings) == ["done"] * 4

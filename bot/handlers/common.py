@@ -16,7 +16,7 @@ from ..inline_messages import edit_inline
 from ..keyboards import BUY_START, HELP_MAIN, HELP_SECTIONS, Action, Callback, help_keyboard
 from ..menus import Command
 from ..models import Origin
-from ..options import AspectRatio
+from ..options import AspectRatio, ImageRequest
 from ..services import Services, get_services
 from ..telegram_limits import FloodWaitTooLong
 from ..texts import join_list, resets_text, t
@@ -26,19 +26,32 @@ from .replies import Answer, display_name, edit_quietly, origin_for, reply, user
 log = logging.getLogger(__name__)
 
 
-def _costs(services: Services) -> dict[str, int]:
-    s = services.settings
-    return {"c1": s.quota_credits_1k, "c2": s.quota_credits_2k, "c4": s.quota_credits_4k}
+def _costs(services: Services, request: ImageRequest, lang: str | None) -> tuple[str, str | None]:
+    """What an image of each size costs with the default model (and its own remembered options); and, when several
+    models are offered, that model's name with those options (else None: nothing about models is shown)."""
+    costs = t("usage_cost_sep", lang).join(
+        t("usage_cost_item", lang, size=size, credits=services.quota.cost(request.with_options(size=size)))
+        for size in request.profile.option("size").choices
+    )
+    if len(services.settings.offered) < 2:
+        return costs, None
+    own = [request.options[o.name] for o in request.profile.extra_options]
+    return costs, " · ".join([request.profile.label, *own])
 
 
 async def _quota_line(services: Services, origin: Origin) -> str:
-    """Today's credits, where only their owner reads them: never a person's in a group."""
+    """Today's credits, where only their owner reads them: never a person's in a group; the costs are the default
+    model's, as /usage gives them."""
     if origin.requester is not None:
         return ""
     report = await services.quota.report(origin)
     if report.limit is None:
         return ""
-    return t("quota_line", origin.lang, left=report.left, limit=report.limit + report.granted, **_costs(services))
+    costs, model = _costs(services, await services.requests.default_request(origin), origin.lang)
+    limit = report.limit + report.granted
+    if model is None:
+        return t("quota_line", origin.lang, left=report.left, limit=limit, costs=costs)
+    return t("quota_line_model", origin.lang, left=report.left, limit=limit, model=model, costs=costs)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -123,13 +136,8 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text += t("usage_chat", lang, used=report.chat_used, limit=report.chat_limit)
     resets = resets_text(report.resets_at, services.quota.now(), lang)
     request = await services.requests.default_request(origin)
-    costs = t("usage_cost_sep", lang).join(
-        t("usage_cost_item", lang, size=size, credits=services.quota.cost(request.with_options(size=size)))
-        for size in request.profile.option("size").choices
-    )
-    if len(services.settings.offered) > 1:  # the figures are the default model's (with its own options): name it
-        own = [request.options[o.name] for o in request.profile.extra_options]
-        model = " · ".join([request.profile.label, *own])
+    costs, model = _costs(services, request, lang)
+    if model is not None:  # the figures are the default model's (with its own options): name it
         text += t("usage_costs_model", lang, model=model, costs=costs, resets=resets)
         choice = f"{request.profile.label} · {request.label}"
         text += t("usage_choice", lang, choice=choice, credits=services.quota.cost(request))

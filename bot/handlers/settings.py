@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from ..imagemodels import profile_for
+from ..imagemodels import Profile, profile_for
 from ..keyboards import Action, Callback, choice_label, prefs_keyboard
 from ..menus import Command
 from ..models import Prefs, prefs_scope
@@ -34,8 +34,13 @@ async def may_change(context: ContextTypes.DEFAULT_TYPE, scope: str, scope_id: i
 
 
 def _effective(services: Services, prefs: Prefs) -> tuple[AspectRatio, Resolution]:
+    """The remembered ratio and size (else the bot's), each the closest the default model offers (1K on a model
+    without 1K is its smallest tier), as a request there starts; what is remembered stays for another model."""
     settings = services.settings
-    return prefs.aspect_ratio or settings.default_aspect_ratio, prefs.size or settings.default_size
+    profile = profile_for(_model(services, prefs))
+    ratio = profile.option("ratio").closest((prefs.aspect_ratio or settings.default_aspect_ratio).value)
+    size = profile.option("size").closest((prefs.size or settings.default_size).value)
+    return AspectRatio(ratio), Resolution(size)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -65,6 +70,7 @@ def _keyboard(
 ) -> InlineKeyboardMarkup:
     models = [profile_for(name) for name in services.settings.offered]
     model = _model(services, prefs)
+    profile = profile_for(model)
     return prefs_keyboard(
         key,
         prefs,
@@ -74,7 +80,9 @@ def _keyboard(
         models=models,
         model=model,
         helper=services.prompts is not None,
-        options=profile_for(model).extra_options,
+        options=profile.extra_options,
+        ratios=[AspectRatio(r) for r in profile.option("ratio").choices],
+        sizes=[Resolution(s) for s in profile.option("size").choices],
     )
 
 
@@ -123,10 +131,10 @@ async def _on_prefs_button(
     try:
         if kind == "m" and value in services.settings.offered:
             prefs.model = value
-        elif kind == "r":
-            prefs.aspect_ratio = AspectRatio.parse(value)
+        elif kind == "r":  # checked against the default model now: a button from before it changed is stale
+            prefs.aspect_ratio = AspectRatio(_default_profile(services, prefs).option("ratio").parse(value))
         elif kind == "s":
-            prefs.size = Resolution.parse(value)
+            prefs.size = Resolution(_default_profile(services, prefs).option("size").parse(value))
         elif kind == "v" and value.isdigit() and int(value) in VARIANT_CHOICES:
             prefs.variants = int(value)
         elif kind == "o":
@@ -166,6 +174,10 @@ async def _on_prefs_button(
         services, prefs, lang
     )
     await edit_quietly(query.edit_message_text(text, reply_markup=markup))
+
+
+def _default_profile(services: Services, prefs: Prefs) -> Profile:
+    return profile_for(_model(services, prefs))
 
 
 def _own_option(services: Services, prefs: Prefs, name: str, choice: str) -> str:

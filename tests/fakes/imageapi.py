@@ -367,6 +367,7 @@ class FakeImageAPI:
         self._delays: deque[float] = deque()
         self._streams: deque[tuple[str, int]] = deque()
         self._images: deque[tuple[bytes, str]] = deque()
+        self._fewer: deque[int] = deque()
         self.b64_style: str | None = None  # how base64 answers are written: one of B64_STYLES, None = plain
         self.drip_interval = 1.0  # seconds between the bytes of a "drip" answer
         self._files: dict[str, tuple[bytes, str]] = {}  # "<id>.<ext>" -> (body, content type)
@@ -452,6 +453,11 @@ class FakeImageAPI:
     def image_next(self, data: bytes, content_type: str = "image/png", times: int = 1) -> None:
         """Serve exactly ``data`` as the next ``times`` images (an MPO, a rotated JPEG, a pixel bomb…)."""
         self._images.extend([(data, content_type)] * times)
+
+    def fewer_next(self, count: int, times: int = 1) -> None:
+        """The next ``times`` successful answers bring ``count`` images, however many were asked for (a gateway's
+        filter drops some of an `n`; the vendors promise no more than `n`)."""
+        self._fewer.extend([count] * times)
 
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """The next ``times`` requests take ``seconds`` instead of ``delay``."""
@@ -691,7 +697,8 @@ class FakeImageAPI:
         if self._junk:
             kind = self._junk.popleft()
             return self._gemini_junk(kind, rid) if plan.model == GEMINI else self._junk_answer(kind, rid)
-        pictures = [await self._picture(plan, rid, i) for i in range(len(plan.sizes))]
+        count = min(self._fewer.popleft(), len(plan.sizes)) if self._fewer else len(plan.sizes)
+        pictures = [await self._picture(plan, rid, i) for i in range(count)]
         self._served[rid] = [data for data, _ in pictures]
         answer = self._success(plan, rec, fmt, pictures)
         if self.b64_style == "escaped_slashes" and (fmt == "b64_json" or plan.model == GEMINI):

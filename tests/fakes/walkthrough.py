@@ -265,6 +265,14 @@ async def models(w: Walk) -> None:
     w.tg.send_text(chat, user, "/usage")
     await w.settle()
     w.show(chat, "/usage")
+    w.tg.send_text(chat, user, "/settings")
+    await w.settle()
+    await w.tap(chat, user, "Seedream 4.5")
+    await w.settle(0.5)
+    w.show(chat, "Seedream 4.5 the default: its own sizes (no 1K)")
+    w.tg.send_text(chat, user, "/start")
+    await w.settle()
+    w.show(chat, "/start: the default model's costs")
 
 
 @scene
