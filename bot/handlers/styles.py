@@ -26,7 +26,15 @@ from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid
 from ..targets import Target, send_kwargs
 from ..telegram_references import from_message
 from ..texts import t
-from .dialogue import keyboard_of, models_on_offer, option_error, show_keyboard, too_many_text, unknown_note
+from .dialogue import (
+    keyboard_of,
+    models_on_offer,
+    option_error,
+    show_keyboard,
+    too_many_text,
+    unknown_note,
+    unoffered_note,
+)
 from .replies import MESSAGES, Answer, edit_quietly, is_chat_admin, may_press, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await answer()
             await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending, services)))
             return
+        note = None
         if arg == "n":
             pending.style = None
         else:
@@ -78,15 +87,16 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await answer(t("expired", lang))
                 return
             try:
-                with_pictures(pending.references, style)
+                with_pictures(pending.references, style, services.requests.style_model(pending, style))
             except TooManyPictures as exc:
                 await answer(too_many_text(exc, lang), alert=True)
                 return
             services.requests.choose_style(pending, style)  # its defaults; the user's taps after this override them
+            note = unoffered_note(services, pending, style)
         await answer()
         if query.message is not None:
             pending.message_id = query.message.message_id
-        await show_keyboard(context, services, pending)
+        await show_keyboard(context, services, pending, note)
     finally:
         await answer()
 
@@ -111,7 +121,12 @@ async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await _ask_words(context, services, origin, style, update.effective_user)
             return
         pending, _ = await services.requests.start(origin, ParsedPrompt(""), [], None, style)
-        await show_keyboard(context, services, pending)
+        try:
+            with_pictures((), style, pending.model)
+        except TooManyPictures as exc:
+            await reply(context, origin, too_many_text(exc, origin.lang))
+            return
+        await show_keyboard(context, services, pending, unoffered_note(services, pending, style))
     finally:
         await answer()
 
