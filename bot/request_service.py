@@ -77,6 +77,7 @@ class RequestService:
             base["ratio"] = style_ratio.value
         if style_size:
             base["size"] = style_size.value
+        base.update(model_options(style))
         options, not_taken = parsed.choose(profile, base)
         pending = PendingRequest(
             new_id(),
@@ -147,6 +148,7 @@ class RequestService:
             **pending.options,
             **({"ratio": ratio.value} if ratio else {}),
             **({"size": size.value} if size else {}),
+            **model_options(style),
         }
         pending.style = style.name
         pending.use(self.style_model(pending, style), options)
@@ -264,3 +266,9 @@ def style_options(style: Style | None) -> tuple[AspectRatio | None, Resolution |
     options = style.options if style else {}
     ratio, size = options.get("ratio"), options.get("size")
     return (AspectRatio(ratio) if ratio else None, Resolution(size) if size else None)
+
+
+def model_options(style: Style | None) -> dict[str, str]:
+    """A preset's model-specific options (`quality`): a request for a model that takes them starts with them."""
+    options = style.options if style else {}
+    return {k: v for k, v in options.items() if k not in ("ratio", "size", "model")}

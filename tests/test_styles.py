@@ -669,3 +669,47 @@ async def test_a_preset_whose_model_is_dropped_is_made_with_the_usual_one(start_
     assert img.requests[0].body["model"] == "nano-banana-2" and img.requests[0].body["prompt"] == "a bus, sleek"
     logged = [r.getMessage() for r in caplog.records if "names model gpt-image-2" in r.getMessage()]
     assert len(logged) == 1 and "sleek" in logged[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_a_presets_model_options_are_kept_shown_and_used(start_bot, harness, tg, img):
+    await start_bot(image_models="nano-banana-2,gpt-image-2")
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add crisp {prompt}, crisp --model gpt --quality high --ar 4:3")
+    saved = await harness.reply_text(chat["id"], "Preset “crisp” saved")
+    assert "Not options here" not in saved["text"]
+    harness.send(chat, user, "/preset show crisp")
+    shown = await harness.reply_text(chat["id"], "your preset")
+    assert "Options: 4:3 · GPT Image 2 · Quality High" in shown["text"]
+    harness.send(chat, user, "/imagine a pear --style crisp --1k")
+    await tg.wait_for(lambda: "a pear" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ High" in markup_of(tg, kb) and "✓ GPT Image 2" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["quality"] == "high" and img.requests[0].body["model"] == "gpt-image-2"
+
+    harness.send(chat, user, "/preset add fine {prompt}, fine --quality low")  # no model: one of the bot's takes it
+    saved = await harness.reply_text(chat["id"], "Preset “fine” saved")
+    assert "Not options here" not in saved["text"]
+    harness.send(chat, user, "/preset add odd {prompt} --quality ultra")
+    await harness.reply_text(chat["id"], "GPT Image 2 has no --quality “ultra”")
+    harness.send(chat, user, "/imagine a plum --model gpt")  # picked on the 🎨 page: the request takes it
+    await tg.wait_for(lambda: "a plum" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ Medium" in markup_of(tg, kb)
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "👤 fine", user)
+    await markup_says(tg, kb, "✓ Low")
+
+    harness.send(chat, user, "/preset export")  # and they travel in an export
+    exported = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if m.get("document")), None), 10, "the export"
+    )
+    data = tg.file_bytes(exported["document"]["file_id"])
+    other, other_chat = harness.person()
+    tg.send_document(other_chat, other, data, "presets.json", "application/json", caption="/preset import")
+    await harness.reply_text(other_chat["id"], "Imported 2 presets: crisp, fine")
+    harness.send(other_chat, other, "/preset show crisp")
+    assert "Quality High" in (await harness.reply_text(other_chat["id"], "your preset"))["text"]
