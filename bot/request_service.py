@@ -4,6 +4,8 @@ exactly once, submitted as one job per variant. The handlers say it in Telegram;
 
 from __future__ import annotations
 
+import logging
+
 from .config import Settings
 from .imagemodels import Profile, profile_for
 from .jobs.queue import JobQueue
@@ -14,6 +16,8 @@ from .store.pending import Pending
 from .store.prefs import PrefsTable
 from .style_service import StyleBook
 from .styles import Style
+
+log = logging.getLogger(__name__)
 
 
 class TooManyPictures(Exception):
@@ -45,6 +49,7 @@ class RequestService:
         self._queue = queue
         self._settings = settings
         self._styles = styles
+        self._unoffered_said: set[tuple[str, int, str, str]] = set()
 
     async def start(
         self,
@@ -75,6 +80,7 @@ class RequestService:
             base["ratio"] = style_ratio.value
         if style_size:
             base["size"] = style_size.value
+        base.update(model_options(style))
         options, not_taken = parsed.choose(profile, base)
         pending = PendingRequest(
             new_id(),
@@ -140,15 +146,41 @@ class RequestService:
         """A style chosen on an open request (its 🎨 page, or `--style` in a later part of a split prompt): its
         model (when offered) and its ratio and size replace the current ones; the user's taps after this, and flags
         applied after it, override them."""
-        model = style.options.get("model")
         ratio, size = style_options(style)
         options = {
             **pending.options,
             **({"ratio": ratio.value} if ratio else {}),
             **({"size": size.value} if size else {}),
+            **model_options(style),
         }
         pending.style = style.name
-        pending.use(model if model in self._settings.offered else pending.model, options)
+        pending.use(self.style_model(pending, style), options)
+
+    def unoffered_model(self, origin: Origin, style: Style) -> str | None:
+        """A preset's model that IMAGE_MODELS does not offer (any more): its requests are made with the usual
+        model, and the user is told so when picking it; logged once per preset and model in this process (a style
+        file's are logged at start)."""
+        model = style.options.get("model")
+        if model is None or model in self._settings.offered or style.owner == "builtin":
+            return None
+        key = (style.owner, origin.chat_id if style.owner == "chat" else origin.user_id, style.name, model)
+        if key not in self._unoffered_said:
+            self._unoffered_said.add(key)
+            log.warning(
+                "preset %s (%s %s) names model %s, which IMAGE_MODELS does not offer (%s): made with the usual model",
+                style.name,
+                key[0],
+                key[1],
+                model,
+                ", ".join(self._settings.offered),
+            )
+        return model
+
+    def style_model(self, pending: PendingRequest, style: Style) -> str:
+        """The model an open request is made with once `style` is chosen on it: the style's while it is offered,
+        else the request's own (what its pictures are counted against)."""
+        model = style.options.get("model")
+        return model if model in self._settings.offered else pending.model
 
     async def wait_for_style_words(self, origin: Origin, style: Style, message_id: int) -> None:
         """A preset tapped under /presets whose template wants words: kept for the text that says what to make
@@ -237,3 +269,9 @@ def style_options(style: Style | None) -> tuple[AspectRatio | None, Resolution |
     options = style.options if style else {}
     ratio, size = options.get("ratio"), options.get("size")
     return (AspectRatio(ratio) if ratio else None, Resolution(size) if size else None)
+
+
+def model_options(style: Style | None) -> dict[str, str]:
+    """A preset's model-specific options (`quality`): a request for a model that takes them starts with them."""
+    options = style.options if style else {}
+    return {k: v for k, v in options.items() if k not in ("ratio", "size", "model")}

@@ -394,7 +394,7 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     await harness.reply_text(chat["id"], "Preset “fig” saved with 2 🖼")
     harness.send(chat, user, "/imagine on a shelf --style fig --ar 1:1")
     kb = await harness.keyboard(chat["id"])
-    assert "✓ 2K" in markup_of(tg, kb)  # the preset's size (its pictures join when it is made)
+    assert "✓ 2K" in markup_of(tg, kb) and "Editing 2 images" in kb["text"]  # the preset's size, its pictures
     await harness.press(kb, "Generate", user)
     await harness.result(chat["id"])
     request = img.requests[0]
@@ -542,3 +542,174 @@ async def test_preset_show_sends_every_picture_in_albums_telegram_takes(bot, har
     assert files == [("sendDocument", 1)] * 3  # refused as photos (a file id keeps its type), sent as files
     refused = [c.method for c in tg.calls if c.error]
     assert sorted(refused) == ["sendMediaGroup", "sendPhoto", "sendPhoto", "sendPhoto"]
+
+
+# ---- the last gaps: an edit said on the keyboard, the limit of the model used, pictures answering a preset ----
+
+
+async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_requests_own(bot, harness, tg, img):
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 duo", user)  # pictures of its own: its keyboard at once, an edit of them
+    await tg.wait_for(lambda: "🎨 duo" in str(latest_keyboard(tg, chat["id"])), 10, "the preset's keyboard")
+    assert "Editing 2 images" in latest_keyboard(tg, chat["id"])["text"]
+    own = tg.send_photo(chat, user, picture((9, 9, 200)))
+    await harness.reply_text(chat["id"], "Got the picture")
+    harness.send(chat, user, "/imagine a cat --style duo", reply_to=own)
+    await tg.wait_for(lambda: "a cat" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    assert "Editing 3 images" in latest_keyboard(tg, chat["id"])["text"]
+    harness.send(chat, user, "/imagine a dog", reply_to=own)  # chosen on the 🎨 page: counted there too
+    await tg.wait_for(lambda: "a dog" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "Editing 1 image" in kb["text"]
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "👤 duo", user)
+    await tg.wait_for(lambda: "Editing 3 images" in tg.message(chat["id"], kb["message_id"])["text"], 10, "3 images")
+
+
+async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(start_bot, harness, tg, img):
+    await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="gems") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add gem {prompt} in gems --model pro", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “gem” saved with 2 🖼")
+    own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
+    await asyncio.sleep(0.3)
+    said = (
+        "“gem” brings 2 pictures and your request has 10: 🍌 Banana Pro takes at most 11 together. Send fewer pictures."
+    )
+    harness.send(chat, user, "/imagine all of these --style gem", reply_to=own[0])
+    await harness.reply_text(chat["id"], said)
+    harness.send(chat, user, "/imagine all of these", reply_to=own[0])  # 🍌 Banana 2 takes them; then the preset
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    answer = await harness.press(kb, "👤 gem", user)
+    assert answer.get("text") == said and answer.get("show_alert") and "✓ No style" in markup_of(tg, kb)
+    assert img.requests == [] and "🎨 gem" not in str([m.get("reply_markup") for m in tg.bot_messages(chat["id"])])
+
+
+async def test_a_photo_sent_after_tapping_a_preset_is_its_request(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “kite” saved")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 kite", user)
+    await harness.reply_text(chat["id"], "Send what to make with “kite”")
+    dog = picture((200, 200, 10))
+    tg.send_photo(chat, user, dog, caption="my dog")  # its caption the words, the photo its picture
+    await tg.wait_for(lambda: "my dog" in str(latest_keyboard(tg, chat["id"])), 10, "the preset's keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "🎨 kite" in markup_of(tg, kb) and "Editing 1 image" in kb["text"] and "✓ 16:9" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].images == [dog] and img.requests[0].body["prompt"] == "my dog flying high"
+
+    await harness.press(listing, "👤 kite", user)  # an album without words: the template alone, all its pictures
+    await tg.wait_for(
+        lambda: harness.texts(chat["id"]).count("✍️ Send what to make with “kite”, e.g. a cat on a sofa.") == 2
+    )
+    album = [picture((n * 70, 10, 10)) for n in range(3)]
+    for data in album:
+        tg.send_photo(chat, user, data, media_group_id="kites")
+    await tg.wait_for(lambda: "Editing 3 images" in str(latest_keyboard(tg, chat["id"])), 10, "the album's keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"], count=2)
+    assert img.requests[1].images == album and img.requests[1].body["prompt"] == "flying high"
+    assert not any("Got the picture" in m for m in harness.texts(chat["id"]))
+
+    admin = tg.user(41, "Ada")
+    group = tg.group(-100500, "Kites")
+    tg.set_admins(group["id"], [admin["id"]])
+    harness.send(group, admin, "/preset add glide {prompt} gliding")
+    await harness.reply_text(group["id"], "Preset “glide” saved")
+    harness.send(group, admin, "/presets")
+    listing = await harness.reply_text(group["id"], "tap one to use it")
+    await harness.press(listing, "👥 glide", admin)
+    asked = await harness.reply_text(group["id"], "reply to this message with what to make with “glide”")
+    bird = picture((10, 120, 240))
+    tg.send_photo(group, admin, bird, caption="a gull", reply_to=asked)
+    await tg.wait_for(lambda: "a gull" in str(latest_keyboard(tg, group["id"])), 10, "the group's keyboard")
+    await harness.press(latest_keyboard(tg, group["id"]), "Generate", admin)
+    await harness.result(group["id"])
+    assert img.requests[2].images == [bird] and img.requests[2].body["prompt"] == "a gull gliding"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_a_preset_whose_model_is_dropped_is_made_with_the_usual_one(start_bot, harness, tg, img, caplog):
+    first = await start_bot(image_models="nano-banana-2,gpt-image-2")
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add sleek {prompt}, sleek --model gpt --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “sleek” saved")
+    await first.stop()
+    caplog.set_level("WARNING", logger="bot.request_service")
+    await start_bot(image_models="nano-banana-2")  # IMAGE_MODELS no longer offers GPT Image 2
+    said = "“sleek” was saved with GPT Image 2, which this bot no longer offers: it is made with 🍌 Banana 2."
+    harness.send(chat, user, "/imagine a car --style sleek")
+    kb = await harness.keyboard(chat["id"])
+    assert kb["text"].startswith(said + "\n\n") and "✓ 16:9" in markup_of(tg, kb)
+    harness.send(chat, user, "/imagine a bus")
+    await tg.wait_for(lambda: "a bus" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "👤 sleek", user)
+    await tg.wait_for(lambda: said in tg.message(chat["id"], kb["message_id"])["text"], 10, "the line on the 🎨 pick")
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["model"] == "nano-banana-2" and img.requests[0].body["prompt"] == "a bus, sleek"
+    logged = [r.getMessage() for r in caplog.records if "names model gpt-image-2" in r.getMessage()]
+    assert len(logged) == 1 and "sleek" in logged[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_a_presets_model_options_are_kept_shown_and_used(start_bot, harness, tg, img):
+    await start_bot(image_models="nano-banana-2,gpt-image-2")
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add crisp {prompt}, crisp --model gpt --quality high --ar 4:3")
+    saved = await harness.reply_text(chat["id"], "Preset “crisp” saved")
+    assert "Not options here" not in saved["text"]
+    harness.send(chat, user, "/preset show crisp")
+    shown = await harness.reply_text(chat["id"], "your preset")
+    assert "Options: 4:3 · GPT Image 2 · Quality High" in shown["text"]
+    harness.send(chat, user, "/imagine a pear --style crisp --1k")
+    await tg.wait_for(lambda: "a pear" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ High" in markup_of(tg, kb) and "✓ GPT Image 2" in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].body["quality"] == "high" and img.requests[0].body["model"] == "gpt-image-2"
+
+    harness.send(chat, user, "/preset add fine {prompt}, fine --quality low")  # no model: one of the bot's takes it
+    saved = await harness.reply_text(chat["id"], "Preset “fine” saved")
+    assert "Not options here" not in saved["text"]
+    harness.send(chat, user, "/preset add odd {prompt} --quality ultra")
+    await harness.reply_text(chat["id"], "GPT Image 2 has no --quality “ultra”")
+    harness.send(chat, user, "/imagine a plum --model gpt")  # picked on the 🎨 page: the request takes it
+    await tg.wait_for(lambda: "a plum" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "✓ Medium" in markup_of(tg, kb)
+    await harness.press(kb, "🎨 Style", user)
+    await markup_says(tg, kb, "No style")
+    await harness.press(kb, "👤 fine", user)
+    await markup_says(tg, kb, "✓ Low")
+
+    harness.send(chat, user, "/preset export")  # and they travel in an export
+    exported = await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(chat["id"]) if m.get("document")), None), 10, "the export"
+    )
+    data = tg.file_bytes(exported["document"]["file_id"])
+    other, other_chat = harness.person()
+    tg.send_document(other_chat, other, data, "presets.json", "application/json", caption="/preset import")
+    await harness.reply_text(other_chat["id"], "Imported 2 presets: crisp, fine")
+    harness.send(other_chat, other, "/preset show crisp")
+    assert "Quality High" in (await harness.reply_text(other_chat["id"], "your preset"))["text"]

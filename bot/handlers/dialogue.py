@@ -24,6 +24,7 @@ from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
 from ..style_service import StyleGone
+from ..styles import Style
 from ..texts import for_requester, join_list, resets_text, t
 from .replies import edit_quietly, prefs_once, refuse, reply, tell
 
@@ -88,23 +89,24 @@ async def start(
         text = t(f"error_reference_{exc.kind}", lang, number=exc.number, name=exc.name)
         await tell(context, origin, text, status_message_id)
         return
-    if style is not None:
-        try:
-            with_pictures(tuple(r.id for r in references), style)
-        except TooManyPictures as exc:
-            await tell(context, origin, too_many_text(exc, lang), status_message_id)
-            return
     try:
         prefs = await prefs_once(context, prefs_scope(origin))
         pending, not_taken = await services.requests.start(origin, parsed, references, status_message_id, style, prefs)
+        if style is not None:  # counted against the model the request is for (a preset's own, or the usual)
+            with_pictures(pending.references, style, pending.model)
     except OptionError as exc:
         await tell(context, origin, option_error(exc, lang, offered), status_message_id)
+        return
+    except TooManyPictures as exc:
+        await tell(context, origin, too_many_text(exc, lang), status_message_id)
         return
     most = profile_for(pending.model).max_references()
     if len(pending.references) > most:  # this model takes fewer pictures than any model's cap
         await reply(context, origin, t("refs_trimmed", lang, count=len(pending.references), limit=most))
         pending.references = pending.references[:most]
     notes = [unknown_note((*parsed.unknown, *not_taken), lang)]
+    if style is not None:
+        notes.append(unoffered_note(services, pending, style))
     if parsed.unknown_model is not None:  # nothing is made until they pick one: the keyboard, its model row on top
         notes.append(t("unknown_model_pick", lang, value=parsed.unknown_model, valid=join_list(offered, lang)))
     note = "\n".join(n for n in notes if n) or None
@@ -230,7 +232,8 @@ async def show_keyboard(
 ) -> None:
     """The ratio/size/variants keyboard: in place of a status message when there is one, else as a reply.
     `note` (flags that are not ours) goes above it."""
-    text, markup = choose_text(pending, services), keyboard_of(pending, services)
+    style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    text, markup = choose_text(pending, services, style.pictures if style else ()), keyboard_of(pending, services)
     if note:
         text = f"{note}\n\n{text}"
     if pending.origin.inline_message_id is not None:  # the options in the inline message itself
@@ -282,17 +285,21 @@ def keyboard_prompt(prompt: str) -> str:
     return short + "…" if short != prompt else short
 
 
-def choose_text(pending: PendingRequest, services: Services) -> str:
+def choose_text(pending: PendingRequest, services: Services, style_pictures: tuple[str, ...] = ()) -> str:
+    """The keyboard's text. `style_pictures`: the chosen style's or preset's, which join the request's own when it
+    is made, so it is an edit of them all (counted once each)."""
     lang = pending.origin.lang
     label = services.styles.label(pending.style, lang) if pending.style else None
+    count = len(pending.references) + sum(p not in pending.references for p in style_pictures)
+    images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
     if label and not pending.prompt:  # a preset chosen from /presets: its template is the whole prompt
-        return for_requester(t("choose_preset", lang, label=label, name=pending.style), pending.origin.requester, lang)
+        key = "choose_preset_edit" if count else "choose_preset"
+        text = t(key, lang, label=label, name=pending.style, images=images)
+        return for_requester(text, pending.origin.requester, lang)
     prompt = for_requester(keyboard_prompt(pending.prompt), pending.origin.requester, lang)
     if label:
         prompt = f"{prompt}\n{t('style_line', lang, label=label)}"
-    if pending.references:
-        count = len(pending.references)
-        images = t("images_one", lang) if count == 1 else t("images_many", lang, count=count)
+    if count:
         text = t("edit_choose", lang, prompt=prompt, images=images)
     else:
         text = t("choose", lang, prompt=prompt)
@@ -360,8 +367,20 @@ async def _improve(context: ContextTypes.DEFAULT_TYPE, services: Services, pendi
         await show_keyboard(context, services, current, note)
 
 
+def unoffered_note(services: Services, pending: PendingRequest, style: Style) -> str | None:
+    """The one line for a preset picked whose model this bot no longer offers (it is made with the usual one)."""
+    model = services.requests.unoffered_model(pending.origin, style)
+    if model is None:
+        return None
+    named = profile_for(model).label if model in PROFILES else model
+    usual = profile_for(pending.model).label
+    return t("style_model_unoffered", pending.origin.lang, name=style.name, model=named, usual=usual)
+
+
 def too_many_text(exc: TooManyPictures, lang: str | None) -> str:
-    return t("too_many_pictures", lang, style=exc.style, added=exc.added, own=exc.own, model=exc.model, limit=exc.limit)
+    """The model named as its keyboard row names it (🍌 Banana Pro)."""
+    model = profile_for(exc.model).label if exc.model in PROFILES else exc.model
+    return t("too_many_pictures", lang, style=exc.style, added=exc.added, own=exc.own, model=model, limit=exc.limit)
 
 
 async def submit(

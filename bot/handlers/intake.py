@@ -191,6 +191,46 @@ async def _words_for_preset(
     return True
 
 
+async def _pictures_for_preset(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message
+) -> bool:
+    """Is this photo or album the answer to "what to make with" a preset tapped under /presets (where words would
+    be: the next message in a private chat, a reply to the question)? Then it is that preset's request with these
+    pictures, its caption the words; without one, the preset's template is the whole prompt (as for the figurine).
+    An album answers once: by its part with words, else by its first part."""
+    quoted = message.reply_to_message
+    if quoted is None and message.chat.type != ChatType.PRIVATE:
+        return False
+    if quoted is not None and (quoted.from_user is None or quoted.from_user.id != context.bot.id):
+        return False
+    words = (message.caption or "").strip()
+    if message.media_group_id and not _has_words(words):
+        album = await services.albums.references(message.chat.id, message.media_group_id)
+        own = from_message(message)
+        if album and own and album[0].id != own[0].id:
+            return False
+    origin = await origin_for(update, context)
+    waiting = await services.requests.latest(
+        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
+    )
+    if waiting is None or waiting.style is None or waiting.references:
+        return False  # none asked, or pictures waiting for their words
+    if quoted is not None and quoted.message_id != waiting.message_id:
+        return False
+    if await services.requests.take(waiting.id) is None:
+        return False
+    if message.media_group_id:
+
+        async def quietly(count: int) -> None:
+            return None
+
+        references = await services.albums.complete(message.chat.id, message.media_group_id, quietly)
+    else:
+        references = from_message(message)
+    await start(context, services, origin, words, references, style_name=waiting.style)
+    return True
+
+
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
     """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
     waiting = await services.requests.latest(
@@ -317,6 +357,8 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await services.albums.add(message)
     private = message.chat.type == ChatType.PRIVATE
     commanded = is_imagine(message.caption, context.bot.username)
+    if not commanded and await _pictures_for_preset(update, context, services, message):
+        return
     if not commanded and not private:
         return
     origin = await origin_for(update, context)

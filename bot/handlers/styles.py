@@ -13,7 +13,7 @@ from telegram import ForceReply, InputFile, InputMediaPhoto, Message, MessageEnt
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from ..imagemodels import profile_for
+from ..imagemodels import PROFILES, profile_for
 from ..keyboards import Action, Callback, presets_keyboard, style_key, style_keyboard
 from ..menus import Command
 from ..models import Origin
@@ -26,7 +26,15 @@ from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid
 from ..targets import Target, send_kwargs
 from ..telegram_references import from_message
 from ..texts import t
-from .dialogue import keyboard_of, models_on_offer, option_error, show_keyboard, too_many_text, unknown_note
+from .dialogue import (
+    keyboard_of,
+    models_on_offer,
+    option_error,
+    show_keyboard,
+    too_many_text,
+    unknown_note,
+    unoffered_note,
+)
 from .replies import MESSAGES, Answer, edit_quietly, is_chat_admin, may_press, origin_for, reply, user_lang
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await answer()
             await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending, services)))
             return
+        note = None
         if arg == "n":
             pending.style = None
         else:
@@ -78,15 +87,16 @@ async def on_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await answer(t("expired", lang))
                 return
             try:
-                with_pictures(pending.references, style)
+                with_pictures(pending.references, style, services.requests.style_model(pending, style))
             except TooManyPictures as exc:
                 await answer(too_many_text(exc, lang), alert=True)
                 return
             services.requests.choose_style(pending, style)  # its defaults; the user's taps after this override them
+            note = unoffered_note(services, pending, style)
         await answer()
         if query.message is not None:
             pending.message_id = query.message.message_id
-        await show_keyboard(context, services, pending)
+        await show_keyboard(context, services, pending, note)
     finally:
         await answer()
 
@@ -111,7 +121,12 @@ async def on_preset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await _ask_words(context, services, origin, style, update.effective_user)
             return
         pending, _ = await services.requests.start(origin, ParsedPrompt(""), [], None, style)
-        await show_keyboard(context, services, pending)
+        try:
+            with_pictures((), style, pending.model)
+        except TooManyPictures as exc:
+            await reply(context, origin, too_many_text(exc, origin.lang))
+            return
+        await show_keyboard(context, services, pending, unoffered_note(services, pending, style))
     finally:
         await answer()
 
@@ -206,6 +221,7 @@ async def _add(
         parsed = parse_prompt(parts[1] if len(parts) > 1 else "", models_on_offer(services))
         if parsed.model:  # its ratio and size must be ones that model makes
             parsed.choose(profile_for(parsed.model))
+        kept, kept_not = _model_options(parsed, services.settings.offered)
     except OptionError as exc:
         await reply(context, origin, option_error(exc, lang, services.settings.offered))
         return
@@ -233,7 +249,7 @@ async def _add(
     style = Style(
         name.casefold(),
         parsed.prompt,
-        options={k: v for k, v in options.items() if v is not None},
+        options={**{k: v for k, v in options.items() if v is not None}, **kept},
         pictures=tuple(p.id for p in pictures),
         owner=scope.kind,
     )
@@ -246,9 +262,27 @@ async def _add(
         await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
     count = t("preset_pictures", lang, count=len(pictures)) if pictures else ""
     text = t("preset_saved" if new else "preset_changed", lang, name=style.name, pictures=count)
-    kept_not = tuple(f"--{k} {v}" for k, v in parsed.options.items())  # a model's own knobs: not a preset's
     note = unknown_note((*parsed.unknown, *kept_not), lang)
     await reply(context, origin, f"{note}\n\n{text}" if note else text)
+
+
+def _model_options(parsed: ParsedPrompt, offered: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A preset's model-specific flags (`--quality high`): checked against its model, or, naming none, against
+    the models this bot offers (kept when one takes it). Those none takes come back, to be named as unknown flags
+    are; OptionError for a value no such model offers."""
+    profiles = [profile_for(parsed.model)] if parsed.model else [profile_for(m) for m in offered]
+    kept: dict[str, str] = {}
+    not_taken: list[str] = []
+    for name, value in parsed.options.items():
+        takers = [(p, o) for p in profiles for o in p.extra_options if o.name == name]
+        if not takers:
+            not_taken.append(f"--{name} {value}")
+        elif any(value in o.choices for _, o in takers):
+            kept[name] = value
+        else:
+            profile, option = takers[0]
+            raise OptionError(option.flag, value, list(option.choices), model=profile.name)
+    return kept, tuple(not_taken)
 
 
 async def _replied_pictures(services: Services, message: Message) -> list:
@@ -283,7 +317,7 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
     if found is None:
         await reply(context, origin, t("preset_not_found", lang, name=name))
         return
-    shown = [profile_for(v).label if k == "model" else v for k, v in found.options.items()]
+    shown = [_option_text(k, v, lang) for k, v in found.options.items()]
     options = " · ".join(shown) or t("preset_no_options", lang)
     whose = t("preset_whose_chat" if found.owner == "chat" else "preset_whose_user", lang)
     text = t(
@@ -297,6 +331,18 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: 
     )
     await reply(context, origin, text)
     await _send_pictures(context, origin, [p.removeprefix("tg:") for p in found.pictures if p.startswith("tg:")])
+
+
+def _option_text(name: str, value: str, lang: str | None) -> str:
+    """How `/preset show` names an option: a ratio or size as it is, a model by its label, a model's own option
+    by its keyboard row and choice (`Quality High`)."""
+    if name == "model":
+        return profile_for(value).label if value in PROFILES else value
+    option = next((o for p in PROFILES.values() for o in p.extra_options if o.name == name), None)
+    if option is None:
+        return value
+    choice = t(f"{option.label_key}_{value}", lang) if option.choice_keys else value
+    return f"{t(option.label_key, lang)} {choice}"
 
 
 async def _send_pictures(context: ContextTypes.DEFAULT_TYPE, origin: Origin, file_ids: list[str]) -> None:

@@ -139,10 +139,11 @@ def _options(value: Any, where: str, problems: list[str]) -> Mapping[str, str]:
         )
         return {}
     options: dict[str, str] = {}
+    extras: dict[str, Any] = {}
     for key, raw in value.items():
         parse = OPTIONS.get(key)
         if parse is None:
-            problems.append(f"{where}: unknown option {key!r} (use {', '.join(OPTIONS)})")
+            extras[key] = raw
             continue
         try:
             parsed = parse(str(raw))
@@ -159,7 +160,31 @@ def _options(value: Any, where: str, problems: list[str]) -> Mapping[str, str]:
             choices = profile.option(key).choices
             if key in options and options[key] not in choices:
                 problems.append(f"{where}: {profile.label} has no {key} {options[key]} (use {', '.join(choices)})")
+    options.update(_model_options(extras, options.get("model"), where, problems))
     return MappingProxyType(options)
+
+
+def _model_options(extras: Mapping[str, Any], model: str | None, where: str, problems: list[str]) -> dict[str, str]:
+    """A model's own options (`quality = "high"`): the style's model's, or, naming none, any model's that has
+    them (a request uses them when its model takes them)."""
+    profiles = [profile_for(model)] if model else list(PROFILES.values())
+    known = [*OPTIONS, *dict.fromkeys(o.name for p in profiles for o in p.extra_options)]
+    kept: dict[str, str] = {}
+    for key, raw in extras.items():
+        choices = [o for p in profiles for o in p.extra_options if o.name == key]
+        if not choices:
+            problems.append(f"{where}: unknown option {key!r} (use {', '.join(known)})")
+            continue
+        for option in choices:
+            try:
+                kept[key] = option.parse(str(raw))
+                break
+            except ValueError:
+                continue
+        else:
+            valid = ", ".join(dict.fromkeys(c for o in choices for c in o.choices))
+            problems.append(f"{where}: {key} {raw!r} is not one the bot offers (use {valid})")
+    return kept
 
 
 def _pictures(value: Any, where: str, base: Path | None, problems: list[str]) -> tuple[str, ...]:
