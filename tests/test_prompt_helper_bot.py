@@ -325,6 +325,30 @@ async def test_a_long_prompt_no_part_joined_is_translated_and_improved_once_whol
     assert "🌐 Your words: 雪地里的红狐狸" in shown["text"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_generate_before_a_long_prompt_is_whole_generates_it_whole_and_translated(
+    start_bot, harness, tg, img, backend
+):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, HEAD + TAIL)  # one message near the limit, tapped at once: nothing follows it
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+
+    harness.send(chat, user, HEAD)  # the app's first part, tapped before its next part came
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    harness.send(chat, user, TAIL)
+    upload = (await harness.result(chat["id"], count=2))[1]
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+    assert upload.params["caption"].startswith("雪地里的红狐狸")
+    assert len(img.requests) == 2
+
+
 async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, harness, tg, img):
     await start_bot(**HELPER)
     user, chat = harness.person()
