@@ -361,6 +361,17 @@ async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, ha
     assert asked.user.startswith("<user_prompt>\na very detailed castle") and "dragon on the tower\n<" in asked.user
 
 
+async def test_improve_in_the_first_part_is_kept_when_the_next_part_has_a_broken_flag(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine --improve " + "a very detailed castle " * 180)
+    harness.send(chat, user, "with a dragon on the tower --style")  # no style named: another bot's flag
+    kb = await harness.keyboard(chat["id"])
+    await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
+    (asked,) = img.chat_requests
+    assert "dragon on the tower\n<" in asked.user
+
+
 async def test_inline_offers_improve_and_the_rewrite_comes_into_the_message(start_bot, harness, tg, img):
     from tests.test_inline import STORAGE, answered, choose, image_in, press, says
 
