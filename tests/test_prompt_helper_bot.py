@@ -412,3 +412,40 @@ async def test_inline_requests_are_translated_too(start_bot, harness, tg, img):
     sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
     told = await says(tg, sent.inline_message_id, "Couldn't translate the prompt (the helper is unavailable)")
     assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 1
+
+
+async def test_guest_requests_are_translated_and_improved(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, image_in, press, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    group = tg.group(-100_780, "Not the bot's")
+
+    async def mention(words: str) -> tuple[dict, str]:
+        guest = tg.send_guest_message(group, user, f"@{tg.username} {words}")
+        answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
+        return answer, list(tg._inline_messages)[-1]  # the message Telegram posted for the answer
+
+    answer, inline_id = await mention("雪地里的红狐狸 --ar 16:9 --size 1K")
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow"
+    assert done["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+
+    answer, inline_id = await mention("a lighthouse --improve")  # ✨ by its flag: the rewrite in the message
+    assert "✨" in answer["result"]["title"] or "Improving" in answer["result"]["input_message_content"]["message_text"]
+    shown = await says(tg, inline_id, "✨ Suggested:\na lighthouse, golden hour")
+    assert "Use it" in str(shown["reply_markup"])
+    await press(tg, inline_id, "Use it", user)
+    await tg.wait_for(lambda: "Improve" in str(tg.inline_message(inline_id)["reply_markup"]), 10, "✨ back")
+    await press(tg, inline_id, "Generate", user)
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a lighthouse, golden hour, soft rim light, 35 mm"
+
+    img.chat_fail_next(503)  # a failed translation is said in the message, with ✨ and Generate under it
+    answer, inline_id = await mention("雪地里的红狐狸 --ar 1:1 --size 1K")
+    told = await says(tg, inline_id, "Couldn't translate the prompt (the helper is unavailable)")
+    await press(tg, inline_id, "Improve", user)
+    await says(tg, inline_id, "✨ Suggested:\n雪地里的红狐狸, golden hour")
+    assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 2
+    assert tg.refused() == []  # never a message into the chat the bot is not in
