@@ -225,7 +225,7 @@ async def start_services(
     lines.holds = worker.holds
     queue.on_submit(worker.wake)
     queue.on_cancel(worker.cancel_here)
-    inbox = Inbox(store, app, owner=name) if intake else None
+    inbox = Inbox(store, app, owner=name, clock=clock or time.time) if intake else None
     requests = RequestService(store.pending, store.prefs, queue, settings, style_book)
     services = Services(
         settings,

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
@@ -82,8 +83,17 @@ def _own_lane(payload: dict) -> bool:
 
 
 class Inbox:
-    def __init__(self, store: Store, app: Application, *, owner: str, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        store: Store,
+        app: Application,
+        *,
+        owner: str,
+        concurrency: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        self._clock = clock  # the payments' clock, for /paysupport's waits that ran out
         self._app = app
         self._owner = owner
         self._slots = concurrency
@@ -254,12 +264,14 @@ class Inbox:
             await wait_set(self._wake, IDLE_POLL)
 
     async def _housekeeping(self) -> None:
-        """Updates whose process died while handling them are handled again; old ids and albums are forgotten."""
+        """Updates whose process died while handling them are handled again; old ids and albums, and /paysupport
+        waits that ran out, are forgotten."""
         try:
             if await self._store.updates.reap_updates(dead_here):
                 self._wake.set()
             await self._store.updates.prune_updates(time.time() - KEEP_DONE)
             await self._store.albums.prune_albums(time.time() - KEEP_DONE)
+            await self._store.support.prune_waits(self._clock())
         except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
 

@@ -231,6 +231,13 @@ _SIZE_FLAG = re.compile(
 _SIZE_SHORT = re.compile(rf"(?<!\S){_DASHES}(?P<v>[124]k)(?!\S)", re.IGNORECASE)
 _MODEL_FLAG = re.compile(rf"(?<!\S){_DASHES}model(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 _IMPROVE_FLAG = re.compile(rf"(?<!\S){_DASHES}improve(?!\S)", re.IGNORECASE)
+
+
+def asks_improve(text: str) -> bool:
+    """Does the text have `--improve` (read when the prompt helper is on), whatever else its flags say?"""
+    return _IMPROVE_FLAG.search(text) is not None
+
+
 _STYLE_FLAG = re.compile(rf"(?<!\S){_DASHES}style(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>(?!{_DASHES})\S+)?", re.IGNORECASE)
 _VARIANTS_FLAG = re.compile(rf"(?<!\S){_DASHES}(?:variants|n)(?=[\s=]|$)(?:\s*=\s*|\s+)?(?P<v>\S+)?", re.IGNORECASE)
 # Other bots' habits (Midjourney's above all). `--` before any word is a flag; a phone's dash before a word is

@@ -14,8 +14,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from PIL import Image
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot import inbox
 from bot.config import Settings
 from bot.stars import Pack, parse_packs
 from bot.texts import t
@@ -355,6 +358,31 @@ async def test_an_admin_refunds_and_is_told_when_credits_were_spent(start_bot, h
     assert sample(exposition, "imagine_stars_refunded_total") == 150
 
 
+async def test_a_pack_refunded_while_a_job_holds_its_credits_stays_refunded_when_the_job_fails(
+    start_bot, harness, tg, img, backend
+):
+    """A forced /refund takes what is left of a pack while a job holds one of its credits; that job then fails:
+    its refund gives the buyer nothing of the refunded pack back (the ledger said 0 left)."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine free one --ar 1:1 --1k")
+    await harness.result(chat["id"])
+    charge = await buy(harness, tg, user, chat)
+    img.delay_next(3)
+    img.fail_next(400)
+    harness.send(chat, user, "/imagine paid one --ar 1:1 --1k")  # 1 purchased credit, held while it runs
+    await img.wait_for(lambda: img.inflight == 1)
+    harness.send(boss_chat, boss, f"/refund {charge} force")
+    await harness.reply_text(boss_chat["id"], f"Refunded 50 ⭐ of {charge}: 99 credits taken back")
+    await harness.reply_text(chat["id"], "⚠️ The image service refused", timeout=20)  # failed: credits refunded
+    for _ in range(5):  # a refund that gave them back would show by now
+        assert "Purchased: 0 credits" in await usage(harness, chat, user)
+    harness.send(chat, user, "/buy")
+    assert "You have 0 purchased credits" in (await harness.reply_text(chat["id"], "Choose a pack"))["text"]
+
+
 async def test_a_refund_telegram_makes_by_itself_is_applied_once(start_bot, harness, tg, backend):
     await start_bot(stars_packs=PACKS, user_daily_quota=1)
     user, chat = harness.person()
@@ -465,6 +493,42 @@ async def test_paysupport_waits_in_the_database_for_ten_minutes(start_bot, harne
     harness.send(chat, user, "a green pear")
     await harness.keyboard(chat["id"])
     assert len(forwarded(tg, BOSS_ID)) == 3
+
+
+async def support_waits(database_url: str) -> int:
+    """How many /paysupport waits the database holds."""
+    query = sa.text("SELECT count(*) FROM support_waits")
+    if database_url.startswith("sqlite"):
+        engine = sa.create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                return int(connection.execute(query).scalar_one())
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with async_engine.connect() as connection:
+            return int((await connection.execute(query)).scalar_one())
+    finally:
+        await async_engine.dispose()
+
+
+async def test_a_paysupport_wait_that_ran_out_is_pruned_by_housekeeping(
+    start_bot, harness, tg, backend, database_url, monkeypatch
+):
+    """Nobody wrote after /paysupport: the wait is forgotten by the inbox's housekeeping, not only when they write."""
+    monkeypatch.setattr(inbox, "HOUSEKEEPING_EVERY", 0.2)
+    now = [datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()]
+    await start_bot(clock=lambda: now[0], stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    await asyncio.sleep(0.6)  # housekeeping ran meanwhile: a wait not over is kept
+    assert await support_waits(database_url) == 1
+    now[0] += 601
+    deadline = time.monotonic() + 10
+    while await support_waits(database_url) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert await support_waits(database_url) == 0
 
 
 async def test_paysupport_without_admins_says_where_to_write(start_bot, harness, tg, img, caplog):

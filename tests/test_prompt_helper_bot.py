@@ -325,6 +325,30 @@ async def test_a_long_prompt_no_part_joined_is_translated_and_improved_once_whol
     assert "🌐 Your words: 雪地里的红狐狸" in shown["text"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_generate_before_a_long_prompt_is_whole_generates_it_whole_and_translated(
+    start_bot, harness, tg, img, backend
+):
+    await start_bot(**HELPER)
+    img.chat_reply = whole_translation
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    harness.send(chat, user, HEAD + TAIL)  # one message near the limit, tapped at once: nothing follows it
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+
+    harness.send(chat, user, HEAD)  # the app's first part, tapped before its next part came
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    harness.send(chat, user, TAIL)
+    upload = (await harness.result(chat["id"], count=2))[1]
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow, again and again, under an old tree"
+    assert upload.params["caption"].startswith("雪地里的红狐狸")
+    assert len(img.requests) == 2
+
+
 async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, harness, tg, img):
     await start_bot(**HELPER)
     user, chat = harness.person()
@@ -335,6 +359,17 @@ async def test_improve_in_the_first_part_rewrites_the_whole_prompt(start_bot, ha
     await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
     (asked,) = img.chat_requests
     assert asked.user.startswith("<user_prompt>\na very detailed castle") and "dragon on the tower\n<" in asked.user
+
+
+async def test_improve_in_the_first_part_is_kept_when_the_next_part_has_a_broken_flag(start_bot, harness, tg, img):
+    await start_bot(**HELPER)
+    user, chat = harness.person()
+    harness.send(chat, user, "/imagine --improve " + "a very detailed castle " * 180)
+    harness.send(chat, user, "with a dragon on the tower --style")  # no style named: another bot's flag
+    kb = await harness.keyboard(chat["id"])
+    await suggestion_shown(harness, tg, kb, "✨ Suggested:\na very detailed castle")
+    (asked,) = img.chat_requests
+    assert "dragon on the tower\n<" in asked.user
 
 
 async def test_inline_offers_improve_and_the_rewrite_comes_into_the_message(start_bot, harness, tg, img):
@@ -377,3 +412,40 @@ async def test_inline_requests_are_translated_too(start_bot, harness, tg, img):
     sent = await choose(tg, user, "雪地里的红狐狸 --ar 16:9 --size 1K", chat=group)
     told = await says(tg, sent.inline_message_id, "Couldn't translate the prompt (the helper is unavailable)")
     assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 1
+
+
+async def test_guest_requests_are_translated_and_improved(start_bot, harness, tg, img):
+    from tests.test_inline import STORAGE, image_in, press, says
+
+    await start_bot(**HELPER, inline_storage_chat_id=STORAGE)
+    user, chat = harness.person()
+    await translate_on(harness, tg, user, chat)
+    group = tg.group(-100_780, "Not the bot's")
+
+    async def mention(words: str) -> tuple[dict, str]:
+        guest = tg.send_guest_message(group, user, f"@{tg.username} {words}")
+        answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
+        return answer, list(tg._inline_messages)[-1]  # the message Telegram posted for the answer
+
+    answer, inline_id = await mention("雪地里的红狐狸 --ar 16:9 --size 1K")
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a red fox in the snow"
+    assert done["caption"].startswith("雪地里的红狐狸\n🌐 a red fox in the snow\n\n")
+
+    answer, inline_id = await mention("a lighthouse --improve")  # ✨ by its flag: the rewrite in the message
+    assert "✨" in answer["result"]["title"] or "Improving" in answer["result"]["input_message_content"]["message_text"]
+    shown = await says(tg, inline_id, "✨ Suggested:\na lighthouse, golden hour")
+    assert "Use it" in str(shown["reply_markup"])
+    await press(tg, inline_id, "Use it", user)
+    await tg.wait_for(lambda: "Improve" in str(tg.inline_message(inline_id)["reply_markup"]), 10, "✨ back")
+    await press(tg, inline_id, "Generate", user)
+    done = await image_in(tg, inline_id)
+    assert img.requests[-1].body["prompt"] == "a lighthouse, golden hour, soft rim light, 35 mm"
+
+    img.chat_fail_next(503)  # a failed translation is said in the message, with ✨ and Generate under it
+    answer, inline_id = await mention("雪地里的红狐狸 --ar 1:1 --size 1K")
+    told = await says(tg, inline_id, "Couldn't translate the prompt (the helper is unavailable)")
+    await press(tg, inline_id, "Improve", user)
+    await says(tg, inline_id, "✨ Suggested:\n雪地里的红狐狸, golden hour")
+    assert "Generate" in str(told["reply_markup"]) and len(img.requests) == 2
+    assert tg.refused() == []  # never a message into the chat the bot is not in

@@ -4,7 +4,9 @@ brings it back."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
@@ -17,8 +19,11 @@ from ..options import VARIANT_CHOICES, AspectRatio, Resolution, closest_ratio
 from ..references import Reference, UnusableReference
 from ..services import Services, get_services
 from ..texts import t
-from .dialogue import keyboard_of, keyboard_prompt, show_keyboard, submit
-from .replies import Answer, edit_pressed, edit_quietly, may_press, user_lang
+from .dialogue import SPLIT_WINDOW, keyboard_of, keyboard_prompt, show_keyboard, submit, translated
+from .replies import Answer, edit_pressed, edit_quietly, may_press, reply, user_lang
+
+WHOLE_POLL = 0.2  # seconds between looks at a long prompt tapped ✨ Generate on, until it is whole
+WHOLE_MARGIN = 3.0  # seconds past the moment and the helper's deadline after which it is made whole at the tap
 
 
 async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,6 +53,10 @@ async def _on_pending(
         return
     assert pending is not None  # may_press answered for one gone
     if callback.action == Action.GENERATE:
+        if pending.source_text is not None:  # a long prompt that may go on: generated once whole, never half
+            await answer()
+            context.application.create_task(_generate_whole(context, services, pending.id))
+            return
         taken = await services.requests.take(pending.id)
         if taken is None:
             await answer(t("already_started", lang))
@@ -93,6 +102,31 @@ async def _on_pending(
     if pending != before:
         await services.requests.save(pending)
         await edit_quietly(query.edit_message_reply_markup(keyboard_of(pending, services)))
+
+
+async def _generate_whole(context: ContextTypes.DEFAULT_TYPE, services: Services, pending_id: str) -> None:
+    """✨ Generate on a long prompt before a next part could join it: once the moment is over and it is whole (its
+    parts joined, translated when the user's switch says so, by whichever process has it), it is generated. Its own
+    task, so the chat's next part is not held behind this tap. Should no process make it whole in time (one
+    stopped), it is made whole here: translated now."""
+    wait = SPLIT_WINDOW + 0.5 + services.settings.prompt_helper_timeout + WHOLE_MARGIN
+    current, deadline = await services.requests.get(pending_id), time.monotonic() + wait
+    while current is not None and current.source_text is not None and time.monotonic() < deadline:
+        await asyncio.sleep(WHOLE_POLL)
+        source = current.source_text
+        current = await services.requests.get(pending_id)
+        if current is not None and current.source_text not in (None, source):  # a next part joined: it may go on
+            deadline = time.monotonic() + wait
+    if current is None:
+        return  # queued once whole (its flags chose everything), or taken by another tap
+    taken = await services.requests.take(pending_id)
+    if taken is None:
+        return
+    if taken.source_text is not None:
+        taken.source_text = taken.source_date = None
+        if note := await translated(services, taken):
+            await reply(context, taken.origin, note)
+    await submit(context, services, taken)
 
 
 async def _switch_model(

@@ -236,10 +236,13 @@ async def on_guest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert asked.parsed is not None  # no hint: the words parsed
     pending, _ = await services.requests.start(origin, asked.parsed, references, None)
     label = ImageRequest(pending.prompt, pending.aspect_ratio, pending.size).label
+    improving = asked.parsed.improve and services.prompts is not None  # `--improve`: nothing queued before ✓ or ↩
     placeholder = _article(
         new_id(),
-        t("guest_title", lang, label=label),
-        t("queued", lang, label=label, prompt=keyboard_prompt(pending.prompt)),
+        f"✨ {label}" if improving else t("guest_title", lang, label=label),
+        t("helper_working", lang)
+        if improving
+        else t("queued", lang, label=label, prompt=keyboard_prompt(pending.prompt)),
         markup=inline_wait_keyboard("new", lang),
     )
     sent = await _answer_guest(context, message, placeholder)

@@ -5,6 +5,7 @@ of a prompt the app split, and media the bot cannot use.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -17,7 +18,7 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 from ..keyboards import KEYBOARD_ACTIONS, Action, Callback
 from ..menus import Command
 from ..models import Origin, PendingRequest
-from ..options import MAX_PROMPT_CHARS, OptionError, parse_prompt
+from ..options import MAX_PROMPT_CHARS, OptionError, asks_improve, parse_prompt
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..services import Services, get_services
 from ..telegram_references import from_message, unusable_media
@@ -268,8 +269,9 @@ async def _joined_to_split_prompt(
         parsed = parse_prompt(body, models, lenient_model=True, improve=improve, styles=True)
         note = await _style_of_tail(services, pending, parsed.style)
         apply_flags(pending, parsed)  # after the style's options: the flags win
-    except OptionError:  # a broken flag in the tail stays words; the head's was checked
+    except OptionError:  # a broken flag in the tail stays words; the head's was checked, its --improve kept
         parsed = parse_prompt(pending.prompt + text, improve=improve)
+        parsed = dataclasses.replace(parsed, improve=improve and asks_improve(whole))
         pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
     at_once = bool(parsed.aspect_ratio and parsed.size) and note is None  # an unknown style waits for a tap

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from ..models import JobStatus, Reservation
 from .backend import Repository
-from .schema import grants, jobs, payments, usage
+from .schema import grants, helper_calls, jobs, payments, usage
 
 
 class Credits(Repository):
@@ -81,9 +81,10 @@ _GRANTED = sa.select(sa.func.coalesce(sa.func.sum(grants.c.credits), 0)).where(
     grants.c.user_id == sa.bindparam("b_who"), grants.c.day == sa.bindparam("b_day")
 )
 _BOUGHT = sa.select(sa.func.coalesce(sa.func.sum(payments.c.credits - sa.func.coalesce(payments.c.credits_back, 0)), 0))
-_SPENT = sa.select(sa.func.coalesce(sa.func.sum(usage.c.paid), 0)).where(
-    usage.c.user_id == sa.bindparam("b_user"), usage.c.refunded == 0
-)
+# a job's purchased credits are spent while it holds them; refunded, those a refund of their pack took meanwhile stay
+_SPENT = sa.select(
+    sa.func.coalesce(sa.func.sum(sa.case((usage.c.refunded == 0, usage.c.paid), else_=usage.c.taken_back)), 0)
+).where(usage.c.user_id == sa.bindparam("b_user"))
 _PURCHASED = sa.select(
     _BOUGHT.where(payments.c.user_id == sa.bindparam("b_user")).scalar_subquery() - _SPENT.scalar_subquery()
 )
@@ -106,6 +107,27 @@ def reserve_in(conn: sa.Connection, r: Reservation) -> bool:
 def purchased_left(conn: sa.Connection, user_id: int) -> int:
     """A user's purchased credits left, inside a transaction (the payments repository takes refunds from it)."""
     return int(conn.execute(_PURCHASED, {"b_user": user_id}).scalar_one())
+
+
+def take_back_held(conn: sa.Connection, user_id: int, credits: int) -> None:
+    """A refund took `credits` fewer than its pack because some are held by jobs (or helper calls) not finished:
+    up to that many of theirs are marked taken back, so that a failure of one gives the buyer back only what the
+    refund left them. Inside the refund's transaction."""
+    unfinished = sa.or_(
+        usage.c.job_id.in_(sa.select(jobs.c.id).where(jobs.c.status != JobStatus.DONE.value)),
+        usage.c.job_id.in_(sa.select(helper_calls.c.ledger_key).where(helper_calls.c.ledger_key.is_not(None))),
+    )
+    held = conn.execute(
+        sa.select(usage.c.job_id, usage.c.paid - usage.c.taken_back)
+        .where(usage.c.user_id == user_id, usage.c.refunded == 0, usage.c.paid > usage.c.taken_back, unfinished)
+        .order_by(usage.c.created_at)
+    ).all()
+    for job_id, part in held:
+        if credits <= 0:
+            break
+        take = min(part, credits)
+        conn.execute(sa.update(usage).where(usage.c.job_id == job_id).values(taken_back=usage.c.taken_back + take))
+        credits -= take
 
 
 def _purchased_part(conn: sa.Connection, r: Reservation) -> int | None:

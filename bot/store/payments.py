@@ -10,7 +10,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from .backend import Repository
-from .credits import purchased_left
+from .credits import purchased_left, take_back_held
 from .schema import payments
 
 
@@ -83,6 +83,7 @@ class Payments(Repository):
                 .where(payments.c.charge_id == charge_id, payments.c.refunded_at.is_(None))
                 .values(refunded_at=time.time(), refunded_by=by, credits_back=taken)
             )
+            take_back_held(conn, payment.user_id, payment.credits - taken)
             return RefundOutcome(Refund.APPLIED, payment, taken, left - taken)
 
         return await self._db.write(work)

@@ -152,6 +152,9 @@ usage = Table(
     Column("refunded", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("paid", Integer, nullable=False, server_default="0"),  # schema 0008: of `credits`, those purchased
+    # schema 0016: of `paid`, those a refund of their pack took back while the job held them (the job's own refund
+    # gives back only the rest)
+    Column("taken_back", Integer, nullable=False, server_default="0"),
     Index("usage_by_user", "user_id", "day"),
     Index("usage_by_chat", "chat_id", "day"),
 )

@@ -61,3 +61,8 @@ class SupportWaits(Repository):
             ).all()
         )
         return bool(rows) and rows[0].until >= now and rows[0].album is None
+
+    async def prune_waits(self, now: float) -> int:
+        """Waits that ran out with no message from the buyer (housekeeping: `take` forgets one only when that buyer
+        writes again). How many."""
+        return await self._db.run(sa.delete(support_waits).where(support_waits.c.until < now))
