@@ -164,3 +164,17 @@ async def test_other_bots_flags_are_named_and_left_out(bot, harness, tg, img):
     await harness.result(chat["id"], count=2)
     await harness.reply_text(chat["id"], "Not options here: --stylize 250")
     assert img.requests[1].body["prompt"] == "a heron"
+
+
+async def test_a_broken_flag_in_a_split_prompts_tail_is_said_and_left_out(bot, harness, tg, img):
+    user, chat = harness.person()
+    head = "/imagine " + "a very detailed castle " * 180
+    harness.send(chat, user, head)
+    harness.send(chat, user, "with a dragon on the tower --ar 7:3 --size 2K")
+    await harness.reply_text(chat["id"], "7:3")
+    keyboards = [m for m in tg.bot_messages(chat["id"]) if "Generate" in str(m.get("reply_markup"))]
+    assert len(keyboards) == 1
+    await harness.press(keyboards[0], "Generate", user)
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.body["prompt"].endswith("castle with a dragon on the tower")

@@ -30,6 +30,7 @@ from .dialogue import (
     improve_later,
     measured,
     models_on_offer,
+    option_error,
     prompt_whole,
     show_keyboard,
     start,
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"^/\S*\s*", re.DOTALL)
 _IMAGINE = re.compile(r"^/imagine(?:@(?P<bot>\w+))?(?:\s|$)", re.IGNORECASE)
+MAX_BROKEN_FLAGS = 5  # a split prompt's tail with more broken flags than this loses all its flags
 PICTURE_WAITS = 600.0  # a picture sent without words waits this long for the text that says what to do with it
 
 
@@ -264,13 +266,14 @@ async def _joined_to_split_prompt(
     models = models_on_offer(services)
     improve = services.prompts is not None
     note = None
+    body = command_text(whole) if whole.startswith("/") else whole
     try:
-        body = command_text(whole) if whole.startswith("/") else whole
         parsed = parse_prompt(body, models, lenient_model=True, improve=improve, styles=True)
         note = await _style_of_tail(services, pending, parsed.style)
         apply_flags(pending, parsed)  # after the style's options: the flags win
-    except OptionError:  # a broken flag in the tail stays words; the head's was checked, its --improve kept
-        parsed = parse_prompt(pending.prompt + text, improve=improve)
+    except OptionError as exc:  # a broken flag in the tail: said, and left out; the head's was checked
+        note = option_error(exc, origin.lang, services.settings.offered)
+        parsed = parse_prompt(_without_broken_flags(body, exc), improve=improve)
         parsed = dataclasses.replace(parsed, improve=improve and asks_improve(whole))
         pending.variants = parsed.variants or pending.variants
     pending.prompt = parsed.prompt[:MAX_PROMPT_CHARS]
@@ -284,6 +287,19 @@ async def _joined_to_split_prompt(
         when_whole(context, services, pending.id, whole, improve=parsed.improve, at_once=at_once)
     )
     return True
+
+
+def _without_broken_flags(text: str, exc: OptionError) -> str:
+    """The words of a split prompt's tail with each flag whose value is broken (`--ar 7:3`) taken out, so that the
+    rest still reads (the first broken one is the sentence the user is shown)."""
+    for _ in range(MAX_BROKEN_FLAGS):
+        text = re.sub(rf"\s*{re.escape(exc.flag)}\s+{re.escape(exc.value or '')}(?=\s|$)", "", text, count=1)
+        try:
+            parse_prompt(text)
+            return text
+        except OptionError as again:
+            exc = again
+    return re.sub(r"\s--\S+(\s+[^-\s]\S*)?", "", text)  # many broken flags: none of them kept
 
 
 async def _style_of_tail(services: Services, pending: PendingRequest, typed: str | None) -> str | None:
