@@ -167,28 +167,40 @@ async def _prompt_of(
     return prompt_from(message, bool(references), context.bot.id, request_prompt)
 
 
+def _may_answer_a_preset(context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
+    """Where the answer to "what to make with" a preset may be: a reply to the bot, or in a private chat any
+    message that is no reply to someone else."""
+    quoted = message.reply_to_message
+    if quoted is None:
+        return message.chat.type == ChatType.PRIVATE
+    return quoted.from_user is not None and quoted.from_user.id == context.bot.id
+
+
+async def _preset_asked(services: Services, origin: Origin, quoted: Message | None) -> PendingRequest | None:
+    """The preset request this person was asked words for (the question `quoted`, when a reply), taken once."""
+    waiting = await services.requests.latest(
+        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
+    )
+    if waiting is None or waiting.style is None or waiting.references:
+        return None  # none asked, or pictures waiting for their words
+    if quoted is not None and quoted.message_id != waiting.message_id:
+        return None
+    return await services.requests.take(waiting.id)
+
+
 async def _words_for_preset(
     context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
 ) -> bool:
     """Is this text what to make with a preset tapped under /presets? A reply to the bot's question, or in a
     private chat the next text that is no reply. Then it is the request, with that preset chosen."""
-    quoted = message.reply_to_message
-    if quoted is None and message.chat.type != ChatType.PRIVATE:
-        return False
-    if quoted is not None and (quoted.from_user is None or quoted.from_user.id != context.bot.id):
+    if not _may_answer_a_preset(context, message):
         return False
     text = message.text or ""
     words = command_text(text) if text.startswith("/") else text
     if not _has_words(words):
         return False
-    waiting = await services.requests.latest(
-        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
-    )
-    if waiting is None or waiting.style is None or waiting.references:
-        return False  # none asked, or pictures waiting for their words
-    if quoted is not None and quoted.message_id != waiting.message_id:
-        return False
-    if await services.requests.take(waiting.id) is None:
+    waiting = await _preset_asked(services, origin, message.reply_to_message)
+    if waiting is None:
         return False
     await start(context, services, origin, words, [], source=message, style_name=waiting.style)
     return True
@@ -201,10 +213,7 @@ async def _pictures_for_preset(
     be: the next message in a private chat, a reply to the question)? Then it is that preset's request with these
     pictures, its caption the words; without one, the preset's template is the whole prompt (as for the figurine).
     An album answers once: by its part with words, else by its first part."""
-    quoted = message.reply_to_message
-    if quoted is None and message.chat.type != ChatType.PRIVATE:
-        return False
-    if quoted is not None and (quoted.from_user is None or quoted.from_user.id != context.bot.id):
+    if not _may_answer_a_preset(context, message):
         return False
     words = (message.caption or "").strip()
     if message.media_group_id and not _has_words(words):
@@ -213,14 +222,8 @@ async def _pictures_for_preset(
         if album and own and album[0].id != own[0].id:
             return False
     origin = await origin_for(update, context)
-    waiting = await services.requests.latest(
-        origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
-    )
-    if waiting is None or waiting.style is None or waiting.references:
-        return False  # none asked, or pictures waiting for their words
-    if quoted is not None and quoted.message_id != waiting.message_id:
-        return False
-    if await services.requests.take(waiting.id) is None:
+    waiting = await _preset_asked(services, origin, message.reply_to_message)
+    if waiting is None:
         return False
     if message.media_group_id:
 
