@@ -99,6 +99,19 @@ async def test_uncompressed_photo_document_is_a_reference(bot, harness, tg, img)
     assert img.requests[0].images == [png]
 
 
+async def test_a_file_sent_for_an_edit_is_downloaded_once(bot, harness, tg, img):
+    """Measured at intake and used by the job: the file server serves it once, not once for each."""
+    user, chat = harness.person()
+    png = picture(fmt="PNG")
+    message = tg.send_document(chat, user, png, "holiday.png", "image/png", caption="/imagine brighter")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].images == [png]
+    file_id = message["document"]["file_id"]
+    assert [served for served in tg.downloads if served[0] == file_id] == [(file_id, len(png))]
+
+
 async def test_unusable_references_are_named(bot, harness, tg, img):
     user, chat = harness.person()
     tg.send_document(
