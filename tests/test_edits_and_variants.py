@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import sys
 from pathlib import Path
 
 from PIL import Image
+
+from tests.processes import bot_env, spawn
 
 
 def picture(
@@ -259,17 +259,7 @@ async def test_cli_with_two_images(img, tmp_path):
     first, second = tmp_path / "a.png", tmp_path / "b.jpg"
     first.write_bytes(picture(fmt="PNG"))
     second.write_bytes(picture(colour=(0, 0, 255)))
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": "123:unused",
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
+    proc = await spawn(
         "generate",
         "merge them",
         "--ar",
@@ -280,10 +270,8 @@ async def test_cli_with_two_images(img, tmp_path):
         str(first),
         "--image",
         str(second),
-        env=env,
+        env=bot_env(img=img, TELEGRAM_BOT_TOKEN="123:unused"),
         cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
