@@ -177,7 +177,9 @@ async def start_services(
     library = load_library(settings.styles_file)
     log_unoffered_models(library, settings.offered)
     style_book = StyleBook(library, store.presets)
-    references = ReferenceFetcher(app.bot, originals, settings.data_dir / "spool", library.picture_files)
+    references = ReferenceFetcher(
+        app.bot, originals, settings.data_dir / "spool", library.picture_files, keep_measured=settings.jobs_here > 0
+    )
     name = process_name()
     caps = Caps(settings.max_concurrent_generations, settings.user_max_running)
     lines = StatusLines(app.bot, store, caps, owner=name, name_models=len(settings.offered) > 1)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from .config import Settings
 from .models import Job, Origin, Reservation
@@ -14,12 +15,37 @@ from .options import ImageRequest, Resolution
 from .store import Store
 
 
-class QuotaExceeded(Exception):
-    """Not enough credits left today; carries the report to show."""
+class Limit(StrEnum):
+    """Whose daily credits were short (purchased credits, spent after them, were short too)."""
 
-    def __init__(self, report: UsageReport, credits: int) -> None:
-        super().__init__(f"needs {credits}, {report.left} left")
-        self.report, self.credits = report, credits
+    PERSON = "person"  # USER_DAILY_QUOTA, with what an admin granted today
+    CHAT = "chat"  # CHAT_DAILY_QUOTA: a group's or a channel's own
+
+
+class QuotaExceeded(Exception):
+    """Not enough credits: whose limit was hit, and the figures a refusal may show (`None`: no such limit)."""
+
+    def __init__(
+        self,
+        whose: Limit,
+        credits: int,
+        *,
+        person_left: int | None,
+        chat_left: int | None,
+        purchased: int,
+        resets_at: datetime,
+    ) -> None:
+        super().__init__(
+            f"needs {credits}, {whose} limit hit: person {person_left} left, chat {chat_left} left, "
+            f"{purchased} purchased"
+        )
+        self.whose, self.credits, self.purchased, self.resets_at = whose, credits, purchased, resets_at
+        self.person_left, self.chat_left = person_left, chat_left
+
+    @property
+    def left(self) -> int:
+        """Today's free credits left under every limit that applies: what a smaller request could still use."""
+        return min((n for n in (self.person_left, self.chat_left) if n is not None), default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +111,7 @@ class Quota:
         """Take the job's credits now; raises QuotaExceeded and takes nothing when they are not there."""
         reservation = self.reservation(job)
         if not await self._store.credits.reserve_credits(reservation):
-            raise QuotaExceeded(await self.report(job.origin), reservation.credits)
+            raise await self.exceeded(job.origin, reservation.credits)
 
     def reservation(self, job: Job) -> Reservation:
         """What the job takes from today's allowance (the queue reserves it as it stores the job)."""
@@ -103,10 +129,26 @@ class Quota:
         user_limit, chat_limit = self.limits(origin)
         reservation = Reservation(key, origin.user_id, origin.chat_id, self.today(), credits, user_limit, chat_limit)
         if not await self._store.credits.reserve_credits(reservation):
-            raise QuotaExceeded(await self.report(origin), credits)
+            raise await self.exceeded(origin, credits)
 
     async def refund_use(self, key: str) -> bool:
         return await self._store.credits.refund_credits(key)
+
+    async def exceeded(self, origin: Origin, credits: int) -> QuotaExceeded:
+        """The refusal of `credits` the store found short: the chat's limit when the chat's own credits left can't
+        cover them, else the person's."""
+        report = await self.report(origin)
+        person_left = None if report.limit is None else max(0, report.limit + report.granted - report.used)
+        chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))
+        whose = Limit.CHAT if chat_left is not None and chat_left < credits else Limit.PERSON
+        return QuotaExceeded(
+            whose,
+            credits,
+            person_left=person_left,
+            chat_left=chat_left,
+            purchased=report.purchased,
+            resets_at=report.resets_at,
+        )
 
     async def report(self, origin: Origin) -> UsageReport:
         day = self.today()

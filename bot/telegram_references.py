@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shutil
 import time
@@ -24,6 +25,7 @@ from .references import DOWNLOAD_LIMIT, Reference, UnusableReference
 from .store import Store
 
 ALBUM_QUIET_SECONDS = 2.0
+KEPT_SECONDS = 15 * 60  # how long a file measured at intake waits for its job; a later job downloads it again
 
 
 def from_message(message: Message | None) -> list[Reference]:
@@ -71,32 +73,54 @@ class ReferenceFetcher:
     """
 
     def __init__(
-        self, bot: Bot, originals: OriginalsStore, spool_dir: Path, style_files: frozenset[Path] = frozenset()
+        self,
+        bot: Bot,
+        originals: OriginalsStore,
+        spool_dir: Path,
+        style_files: frozenset[Path] = frozenset(),
+        keep_measured: bool = False,
     ) -> None:
         self._bot = bot
         self._originals = originals
         self._spool = spool_dir
         self._style_files = style_files  # `file:<path>` may name only these: the style file's own pictures
+        self._keep_measured = keep_measured  # only where the job may run: a file kept elsewhere helps nobody
 
     async def measured(self, ref: Reference, number: int = 1) -> Reference:
         """A picture sent as a file, downloaded once at intake: its real size (for the ratio it keeps) and a refusal
-        of what the image service cannot take, before a credit is reserved. Photos come measured by Telegram."""
+        of what the image service cannot take, before a credit is reserved. Photos come measured by Telegram. When
+        this process runs jobs the file is kept a while, so the job that uses it need not download it again."""
         if ref.width and ref.height:
             return ref
+        file_id = ref.id.partition(":")[2]
         path = self._spool / f"probe-{uuid.uuid4().hex}.part"
         try:
-            await self._download(number, ref.id.partition(":")[2], path)
+            await self._download(number, file_id, path)
             try:
                 _, width, height, animated = await asyncio.to_thread(_measure, path)
             except TooManyPixelsError:
                 raise UnusableReference("too_many_pixels", number, ref.name) from None
             except NotAnImageError as exc:
                 raise UnusableReference("not_image", number, ref.name, exc.detail) from None
+            if animated:
+                raise UnusableReference("animated", number, ref.name)
+            if self._keep_measured:
+                await asyncio.to_thread(self._keep, path, self._kept(file_id))
         finally:
             path.unlink(missing_ok=True)
-        if animated:
-            raise UnusableReference("animated", number, ref.name)
         return dataclasses.replace(ref, width=width, height=height)
+
+    def _kept(self, file_id: str) -> Path:
+        return self._spool / f"kept-{hashlib.sha256(file_id.encode()).hexdigest()[:32]}.part"
+
+    def _keep(self, path: Path, kept: Path) -> None:
+        """Keep a measured file under its id's name, and let go of those kept longer than `KEPT_SECONDS`."""
+        os.replace(path, kept)
+        too_old = time.time() - KEPT_SECONDS
+        for other in self._spool.glob("kept-*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if other.stat().st_mtime < too_old:
+                    other.unlink()
 
     async def _download(self, number: int, file_id: str, path: Path) -> None:
         try:
@@ -132,7 +156,8 @@ class ReferenceFetcher:
             await asyncio.to_thread(_link_or_copy, original, path)  # its own name: a prune cannot take it away
         elif kind == "tg":
             paths.append(path)
-            await self._download(number, value, path)
+            if not await asyncio.to_thread(_reused, self._kept(value), path):
+                await self._download(number, value, path)
         elif kind == "file" and Path(value) in self._style_files:
             paths.append(path)
             try:
@@ -157,6 +182,17 @@ def _measure(path: Path) -> tuple[str, int, int, bool]:
     with Image.open(path) as img:
         animated = fmt in ("PNG", "WEBP") and bool(getattr(img, "is_animated", False))
     return fmt, width, height, animated
+
+
+def _reused(kept: Path, target: Path) -> bool:
+    """The file measured at intake as the job's own, unless it is gone or was kept too long."""
+    try:
+        if kept.stat().st_mtime < time.time() - KEPT_SECONDS:
+            return False
+        _link_or_copy(kept, target)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

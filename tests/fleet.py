@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import httpx
 
 from tests.fakes.imageapi import FakeImageAPI
 from tests.fakes.telegram import FakeBotAPI
+from tests.processes import bot_env, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,13 +83,7 @@ class Fleet:
     def __init__(self, tg: FakeBotAPI, img: FakeImageAPI, folder: Path, database_url: str, **env: str) -> None:
         self.tg, self.img, self.folder, self.database_url = tg, img, folder, database_url
         self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "TELEGRAM_BOT_TOKEN": tg.token,
-            "IMAGE_API_KEY": img.api_key,
-            "IMAGE_API_BASE_URL": img.base_url,
-            "TELEGRAM_API_BASE_URL": tg.base_url,
-            "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
+            **bot_env(tg, img),
             "DATABASE_URL": database_url,
             "HTTP_HOST": "127.0.0.1",
             "SHUTDOWN_GRACE_SECONDS": "0.5",
@@ -110,16 +104,8 @@ class Fleet:
         data_dir.mkdir(parents=True, exist_ok=True)
         log = self.folder / f"{name}.log"
         with log.open("ab") as out:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                *args,
-                cwd=data_dir,
-                stdout=out,
-                stderr=out,
-                env={**self.env, "DATA_DIR": str(data_dir), "HTTP_PORT": str(port), **env},
-            )
+            environment = {**self.env, "DATA_DIR": str(data_dir), "HTTP_PORT": str(port), **env}
+            proc = await spawn(*args, env=environment, cwd=data_dir, stdout=out, stderr=out)
         process = BotProcess(name, proc, port, data_dir, log)
         self.processes.append(process)
         if ready:

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from bot.options import AspectRatio, OptionError, Resolution, parse_prompt
+from tests.processes import bot_env, run
 
 
 async def _cli(args: list[str], img, cwd: Path) -> tuple[int, str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": "123:unused",
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "IMAGE_API_RETRY_BACKOFF": "0.05",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "generate",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
+    env = bot_env(img=img, TELEGRAM_BOT_TOKEN="123:unused", IMAGE_API_RETRY_BACKOFF="0.05")
+    return await run("generate", *args, env=env, cwd=cwd)
 
 
 async def test_generate_saves_the_image(img, tmp_path):

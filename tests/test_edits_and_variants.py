@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import sys
 from pathlib import Path
 
 from PIL import Image
+
+from tests.processes import bot_env, spawn
 
 
 def picture(
@@ -97,6 +97,19 @@ async def test_uncompressed_photo_document_is_a_reference(bot, harness, tg, img)
     tg.send_document(chat, user, png, "holiday.png", "image/png", caption="/imagine brighter --ar 3:2 --1k")
     await harness.result(chat["id"])
     assert img.requests[0].images == [png]
+
+
+async def test_a_file_sent_for_an_edit_is_downloaded_once(bot, harness, tg, img):
+    """Measured at intake and used by the job: the file server serves it once, not once for each."""
+    user, chat = harness.person()
+    png = picture(fmt="PNG")
+    message = tg.send_document(chat, user, png, "holiday.png", "image/png", caption="/imagine brighter")
+    kb = await harness.keyboard(chat["id"])
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    assert img.requests[0].images == [png]
+    file_id = message["document"]["file_id"]
+    assert [served for served in tg.downloads if served[0] == file_id] == [(file_id, len(png))]
 
 
 async def test_unusable_references_are_named(bot, harness, tg, img):
@@ -246,17 +259,7 @@ async def test_cli_with_two_images(img, tmp_path):
     first, second = tmp_path / "a.png", tmp_path / "b.jpg"
     first.write_bytes(picture(fmt="PNG"))
     second.write_bytes(picture(colour=(0, 0, 255)))
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": "123:unused",
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
+    proc = await spawn(
         "generate",
         "merge them",
         "--ar",
@@ -267,10 +270,8 @@ async def test_cli_with_two_images(img, tmp_path):
         str(first),
         "--image",
         str(second),
-        env=env,
+        env=bot_env(img=img, TELEGRAM_BOT_TOKEN="123:unused"),
         cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()

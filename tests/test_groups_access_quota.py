@@ -12,6 +12,7 @@ import pytest
 from bot.handlers.admin import stats_text
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
+from bot.quota import Limit, Quota, QuotaExceeded
 from bot.store import make_store
 from bot.texts import EN, TEXTS, ZH, t
 
@@ -300,6 +301,26 @@ async def test_progress_in_groups_is_paced_under_the_flood_limit(bot, harness, t
     ]
     # two 7 s jobs: their first "Generating" lines and one chat action, not an edit every few seconds
     assert len(progress) <= 4, [c.method for c in progress]
+
+
+async def test_a_refusal_names_whose_limit_was_hit(database_url, make_settings):
+    """The chat's CHAT_DAILY_QUOTA when the chat's own credits are short, else the person's, with the figures."""
+    store = make_store(database_url)
+    await store.open()
+    try:
+        quota = Quota(store, make_settings(user_daily_quota=5, chat_daily_quota=3))
+        group = Origin(-1001, 7)
+        await quota.reserve_use("first", group, 2)
+        with pytest.raises(QuotaExceeded) as short:
+            await quota.reserve_use("second", group, 2)
+        figures = (short.value.whose, short.value.credits, short.value.person_left, short.value.chat_left)
+        assert figures == (Limit.CHAT, 2, 3, 1) and short.value.left == 1
+        with pytest.raises(QuotaExceeded) as short:
+            await quota.reserve_use("third", Origin(7, 7), 4)
+        figures = (short.value.whose, short.value.credits, short.value.person_left, short.value.chat_left)
+        assert figures == (Limit.PERSON, 4, 3, None) and short.value.purchased == 0
+    finally:
+        await store.close()
 
 
 async def test_variants_need_credits_for_all_of_them(start_bot, harness, tg, img):

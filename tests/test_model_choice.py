@@ -5,8 +5,6 @@ and its name in the registry."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from bot.imagemodels import PROFILES, Profile, find_profile, profile_for
 from bot.imagemodels.profile import Option, References, ratio_option, size_option
 from bot.options import ImageRequest, OptionError, parse_prompt
 from bot.quota import Quota
+from tests.processes import bot_env, run, spawn
 
 GPT, SEEDREAM = "gpt-image-2", "doubao-seedream-4-5-251128"
 KNOWN = "nano-banana-2, gemini-3-pro-image, gpt-image-2, doubao-seedream-4-5-251128"
@@ -229,27 +228,8 @@ async def test_a_made_up_profile_needs_nothing_else(toy, img, tmp_path):
 
 
 async def _cli(args: list[str], img, cwd: Path, **env: str) -> tuple[int, str, str]:
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "IMAGE_API_RETRY_BACKOFF": "0.05",
-        **{k.upper(): v for k, v in env.items()},
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "generate",
-        *args,
-        env=environ,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
+    environ = bot_env(img=img, IMAGE_API_RETRY_BACKOFF="0.05", **{k.upper(): v for k, v in env.items()})
+    return await run("generate", *args, env=environ, cwd=cwd)
 
 
 def _saved(out: str, cwd: Path) -> Path:
@@ -347,16 +327,7 @@ async def test_a_prompt_flag_the_model_does_not_take_is_named_and_left_out(img, 
 
 
 async def test_help_lists_the_models(img, tmp_path):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "generate",
-        "--help",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn("generate", "--help", env=bot_env(), cwd=tmp_path)
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     text = out.decode()
     assert proc.returncode == 0 and "--quality QUALITY" in text

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import signal
-import sys
 
 from bot.logs import setup_logging
+from tests.processes import bot_env, spawn
 
 
 async def _start_and_stop(env: dict[str, str], cwd) -> str:
     """`python -m bot` until its ready line, then SIGTERM; its whole log."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    proc = await spawn(env=env, cwd=cwd)
     lines: list[str] = []
 
     async def read() -> None:
@@ -35,17 +32,7 @@ async def _start_and_stop(env: dict[str, str], cwd) -> str:
 
 
 async def test_one_start_line_and_alembic_only_when_it_migrates(tmp_path, tg, img):
-    env = {
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "MAX_CONCURRENT_GENERATIONS": "3",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-    }
+    env = bot_env(tg, img, DATA_DIR=str(tmp_path / "data"), MAX_CONCURRENT_GENERATIONS="3")
     first = await _start_and_stop(env, tmp_path)
     again = await _start_and_stop(env, tmp_path)
     for log in (first, again):

@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,13 @@ from bot.imagegen import ImageClient, NotAnImageError
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.references import UnusableReference
 from bot.telegram_references import ReferenceFetcher
+from tests.processes import bot_env, fakes_env, run, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 
 
-async def _run(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60, prefix: list[str] | None = None
-) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *(prefix or []),
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env={**BASE_ENV, **env},
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
+async def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str, str]:
+    return await run(*args, env=bot_env(**env), cwd=cwd, timeout=timeout)
 
 
 # ---- the container, without Docker ----
@@ -81,14 +66,7 @@ async def test_container_with_the_readme_env_gets_past_its_storage_checks(tmp_pa
     """The image's environment, then .env.example's lines (the two secrets filled in, the services pointed at the
     fakes), then compose's `environment:` — compose's order — run as a non-root user in a root-owned /app."""
     compose_env, mount = _compose()
-    filled = {
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-    }
-    env = {**_dockerfile_env(), **_env_file(ROOT / ".env.example"), **filled, **compose_env}
+    env = {**bot_env(**_dockerfile_env()), **_env_file(ROOT / ".env.example"), **fakes_env(tg, img), **compose_env}
     app = tmp_path / "app"  # WORKDIR /app: root's, like in the image
     app.mkdir(mode=0o755)
     volume = tmp_path / "volume"  # the named volume, which Docker gives the image's /data owner
@@ -109,9 +87,7 @@ async def test_container_with_the_readme_env_gets_past_its_storage_checks(tmp_pa
         "--ambient-caps",
         "+dac_read_search",
     ]
-    proc = await asyncio.create_subprocess_exec(
-        *nobody, sys.executable, "-m", "bot", env={**BASE_ENV, **env}, cwd=app, stderr=asyncio.subprocess.PIPE
-    )
+    proc = await spawn(env=env, cwd=app, stdout=None, prefix=nobody)
     try:
         await tg.wait_for(lambda: proc.returncode is not None or tg.calls_of("getUpdates"), 30, "the bot to poll")
     finally:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 import time
 
 import pytest
@@ -15,34 +13,17 @@ from bot.app import run_bot
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.store import StoreError, make_store
+from tests.processes import settings_env, spawn
 from tests.rows import insert_job
 
 
 def _env(settings) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
-        "IMAGE_API_KEY": settings.image_api_key.get_secret_value(),
-        "IMAGE_API_BASE_URL": settings.image_api_base_url,
-        "TELEGRAM_API_BASE_URL": settings.telegram_api_base_url,
-        "TELEGRAM_FILE_BASE_URL": settings.telegram_file_base_url,
-        "DATA_DIR": str(settings.data_dir),
-        "SHUTDOWN_GRACE_SECONDS": "0.5",
-    }
+    return settings_env(settings, SHUTDOWN_GRACE_SECONDS="0.5")
 
 
 async def _spawn_bot(settings, tg, cwd, **extra_env: str):
     polls = len(tg.calls_of("getUpdates"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env={**_env(settings), **extra_env},
-        cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(env={**_env(settings), **extra_env}, cwd=cwd, stdout=asyncio.subprocess.DEVNULL)
     await tg.wait_for(
         lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot process to poll"
     )
@@ -272,15 +253,7 @@ async def test_corrupt_database_exits_2_with_one_line(make_settings, tg, img, tm
     settings = make_settings()
     settings.data_dir.mkdir(parents=True)
     (settings.data_dir / "imagine-bot.sqlite3").write_bytes(b"garbage" * 1000)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=_env(settings),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(env=_env(settings), cwd=tmp_path)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "corrupt" in err.decode() and "Traceback" not in err.decode()

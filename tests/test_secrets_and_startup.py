@@ -5,25 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import subprocess
 import sys
 
 import pytest
 
 from bot.logs import setup_logging
+from tests.processes import bot_env, spawn
 
 
 def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**base, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    command = [sys.executable, "-m", "bot", *args]
+    return subprocess.run(command, env=bot_env(**env), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -62,25 +55,8 @@ def test_settings_come_from_dotenv(tmp_path):
 
 
 async def test_wrong_token_is_refused(tmp_path, tg, img):
-    env = {
-        "TELEGRAM_BOT_TOKEN": "999:WRONG",
-        "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = bot_env(tg, img, TELEGRAM_BOT_TOKEN="999:WRONG", DATA_DIR=str(tmp_path / "data"))
+    proc = await spawn(env=env, cwd=tmp_path)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err.decode()
     assert "TELEGRAM_BOT_TOKEN was refused" in err.decode() and "Traceback" not in err.decode()
@@ -180,25 +156,11 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}/wrong/bot"
-    env = {
-        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART",
-        "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": url,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-    }
+    env = bot_env(
+        img=img, TELEGRAM_BOT_TOKEN="123456:SECRETPART", TELEGRAM_API_BASE_URL=url, DATA_DIR=str(tmp_path / "data")
+    )
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await spawn(env=env, cwd=tmp_path)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await runner.cleanup()

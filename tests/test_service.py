@@ -6,10 +6,8 @@ import asyncio
 import io
 import json
 import logging
-import os
 import signal
 import socket
-import sys
 import time
 
 import httpx
@@ -23,6 +21,7 @@ from bot.metrics import Metrics
 from bot.serve.http import HttpServer, build_app
 from bot.serve.readiness import Readiness
 from bot.serve.webhook import SECRET_HEADER, WebhookEndpoint
+from tests.processes import bot_env, spawn
 
 SECRET = "s3cret-Token_for_tests"
 
@@ -361,27 +360,8 @@ async def test_a_taken_port_is_one_line_and_exit_2(tg, img, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {
-            "TELEGRAM_BOT_TOKEN": tg.token,
-            "IMAGE_API_KEY": img.api_key,
-            "IMAGE_API_BASE_URL": img.base_url,
-            "TELEGRAM_API_BASE_URL": tg.base_url,
-            "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-            "DATA_DIR": str(tmp_path / "data"),
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_PORT": str(port),
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        env = bot_env(tg, img, DATA_DIR=str(tmp_path / "data"), HTTP_HOST="127.0.0.1", HTTP_PORT=str(port))
+        proc = await spawn(env=env, cwd=tmp_path)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err.decode()
     last = err.decode().strip().splitlines()[-1]
@@ -391,27 +371,9 @@ async def test_a_taken_port_is_one_line_and_exit_2(tg, img, tmp_path):
 async def test_sigterm_in_webhook_mode_drains_like_polling(make_settings, tg, img, harness, tmp_path):
     """SIGTERM with the HTTP server running: the running image still finishes and the exit is clean."""
     settings = make_settings()
-    env = {
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "IMAGE_API_KEY": img.api_key,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "DATA_DIR": str(settings.data_dir),
-        "SHUTDOWN_GRACE_SECONDS": "10",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        **{key.upper(): str(value) for key, value in webhook_settings().items()},
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    webhook = {key.upper(): str(value) for key, value in webhook_settings().items()}
+    env = bot_env(tg, img, DATA_DIR=str(settings.data_dir), SHUTDOWN_GRACE_SECONDS="10", **webhook)
+    proc = await spawn(env=env, cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL)
     try:
         await tg.wait_for(lambda: proc.returncode is not None or tg.webhook, 20, "the webhook to be set")
         user, chat = harness.person()

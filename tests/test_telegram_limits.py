@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 
 import pytest
 
 from bot.app import build_application
 from tests.fakes.test_fake_telegram import png
+from tests.processes import bot_env, spawn
 
 
 async def test_a_flood_wait_on_one_chat_does_not_delay_another(bot, harness, tg):
@@ -172,26 +171,8 @@ async def test_a_flooding_user_is_not_flooded_back_and_others_are_answered(start
 
 async def test_sigterm_stops_in_time_under_a_pending_flood_wait(tmp_path, tg, img):
     """A 55 s flood wait (under the 60 s bound, so waited for in line) must not hold a stop."""
-    env = {
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": tg.base_url,
-        "TELEGRAM_FILE_BASE_URL": tg.base_file_url,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "SHUTDOWN_GRACE_SECONDS": "1",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = bot_env(tg, img, DATA_DIR=str(tmp_path / "data"), SHUTDOWN_GRACE_SECONDS="1")
+    proc = await spawn(env=env, cwd=tmp_path)
     try:
         await tg.wait_for(lambda: tg.calls_of("getUpdates") or proc.returncode is not None, 30, "the bot to poll")
         user = tg.user(4242, "Flooded")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
-import sys
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +19,7 @@ from bot.imagemodels.profile import ratio_option, size_option
 from bot.options import ImageRequest
 from bot.store import make_store
 from bot.store.schema import jobs
+from tests.processes import settings_env, spawn
 
 NANO, GPT = "nano-banana-2", "gpt-image-2"
 MODELS = f"{NANO},{GPT}"
@@ -85,20 +84,13 @@ async def test_a_failed_call_fails_and_refunds_each_variant_once(start_bot, harn
 
 
 def _env(settings) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
-        "IMAGE_API_KEY": settings.image_api_key.get_secret_value(),
-        "IMAGE_API_BASE_URL": settings.image_api_base_url,
-        "TELEGRAM_API_BASE_URL": settings.telegram_api_base_url,
-        "TELEGRAM_FILE_BASE_URL": settings.telegram_file_base_url,
-        "DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database,
-        "IMAGE_MODELS": MODELS,
-        "USER_DAILY_QUOTA": "20",
-        "SHUTDOWN_GRACE_SECONDS": "0.5",
-    }
+    return settings_env(
+        settings,
+        DATABASE_URL=settings.database,
+        IMAGE_MODELS=MODELS,
+        USER_DAILY_QUOTA="20",
+        SHUTDOWN_GRACE_SECONDS="0.5",
+    )
 
 
 async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_once(
@@ -107,15 +99,7 @@ async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_o
     settings = make_settings(image_models=MODELS, user_daily_quota=20)
     user, chat = harness.person()
     polls = len(tg.calls_of("getUpdates"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=_env(settings),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(env=_env(settings), cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL)
     try:
         await tg.wait_for(
             lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot to poll"
@@ -228,15 +212,7 @@ async def test_a_run_again_asks_only_for_the_variants_without_their_image(
     settings = make_settings(image_models=MODELS, user_daily_quota=20)
     user, chat = harness.person()
     polls = len(tg.calls_of("getUpdates"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=_env(settings),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(env=_env(settings), cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL)
     try:
         await tg.wait_for(
             lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot to poll"

@@ -19,7 +19,7 @@ from ..models import Origin, PendingRequest, prefs_scope
 from ..options import MAX_PROMPT_CHARS, OptionError, ParsedPrompt, parse_prompt
 from ..prompt_service import HelperBusy
 from ..prompthelper import HelperError
-from ..quota import QuotaExceeded
+from ..quota import Limit, QuotaExceeded
 from ..references import MAX_REFERENCES, Reference, UnusableReference, check
 from ..request_service import TooManyPictures, with_pictures
 from ..services import Services
@@ -406,21 +406,19 @@ async def submit(
         await refuse(context, origin, t("queue_full", origin.lang, limit=exc.limit), pending.message_id)
         return False
     except QuotaExceeded as exc:
-        resets = resets_text(exc.report.resets_at, services.quota.now(), origin.lang)
-        quota, left = services.quota, exc.report.left or 0
+        resets = resets_text(exc.resets_at, services.quota.now(), origin.lang)
+        quota = services.quota
         request = pending.request
         costs = [quota.cost(request.with_options(size=s)) for s in request.profile.option("size").choices]
-        cheaper = any(c < quota.cost(request) and c <= left for c in costs)
+        cheaper = any(c < quota.cost(request) and c <= exc.left for c in costs)
         on_sale = services.purchases.on_sale and origin.user_id > 0  # a person's, not a channel's, credits
         hint = t("quota_hint_smaller" if cheaper else "quota_hint_buy" if on_sale else "quota_hint_admin", origin.lang)
-        report = exc.report
-        chat_left = None if report.chat_limit is None else max(0, report.chat_limit - (report.chat_used or 0))
-        if origin.chat_id < 0 and (chat_left is None or chat_left >= exc.credits):
-            # the person's own figures are theirs, not the group's to read
+        if exc.whose is Limit.CHAT:  # the chat's own credits are short: those figures are the chat's
+            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.chat_left, resets=resets, hint=hint)
+        elif origin.chat_id < 0:  # the person's own figures are theirs, not the group's to read
             text = t("quota_exceeded_group", origin.lang, name=origin.requester or "", credits=exc.credits, hint=hint)
-        else:  # in a group, the chat's own credits are what is short: those figures are the group's
-            shown = chat_left if origin.chat_id < 0 else report.left
-            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=shown, resets=resets, hint=hint)
+        else:
+            text = t("quota_exceeded", origin.lang, credits=exc.credits, left=exc.left, resets=resets, hint=hint)
         markup = None
         if on_sale:
             markup = shop_keyboard(origin.user_id, context.bot.username, origin.lang, private=origin.chat_id > 0)

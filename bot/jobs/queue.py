@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from ..models import Job
-from ..quota import Quota, QuotaExceeded
+from ..quota import Quota
 from ..store import CreditsShort, QueueFull, Store
 from .interface import Presentation
 
@@ -70,8 +70,7 @@ class JobQueue:
             await self._store.queue.enqueue(list(jobs), self._user_limit, [self._quota.reservation(j) for j in jobs])
         except CreditsShort:
             self._presentation.queued(lead.group, ok=False)
-            report = await self._quota.report(lead.origin)
-            raise QuotaExceeded(report, sum(self._quota.cost(j.request) for j in jobs)) from None
+            raise await self._quota.exceeded(lead.origin, sum(self._quota.cost(j.request) for j in jobs)) from None
         except BaseException:
             self._presentation.queued(lead.group, ok=False)
             raise

@@ -1284,6 +1284,7 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         self._last_message_id: dict[int, int] = {}
         self._files: dict[str, _File] = {}
         self._by_path: dict[str, _File] = {}
+        self.downloads: list[tuple[str, int]] = []  # what the file server served: (file_id, bytes)
         self._photo_sets: dict[str, list[dict]] = {}
         self._queries: set[str] = set()
         self._failures: dict[str, list[ApiError]] = {}
@@ -1925,6 +1926,7 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         stored = self._by_path.get(request.match_info["path"])
         if request.match_info["token"] != self.token or stored is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        self.downloads.append((stored.file_id, len(stored.data)))
         return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
 
     # ------------------------------------------------------------ API methods
