@@ -88,6 +88,8 @@ class ImageStub:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.cdn: dict[str, bytes] = {}
+        self.aborted: list[float] = []  # seconds into a slow request when the bot closed it
 
     async def generate(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
@@ -103,17 +105,38 @@ class ImageStub:
         if ratio not in SIZES or size not in ("1K", "2K", "4K") or int(body.get("n", 1)) != 1:
             return web.json_response({"error": {"message": "bad parameter", "type": "invalid"}}, status=400)
         if "slowly" in str(body.get("prompt", "")):
-            await asyncio.sleep(30)
+            started = time.monotonic()
+            while time.monotonic() - started < 30:
+                await asyncio.sleep(0.2)
+                if request.transport is None or request.transport.is_closing():  # the bot hung up: aborted
+                    self.aborted.append(round(time.monotonic() - started, 1))
+                    return web.Response(status=499)
+        await asyncio.sleep(1.5)  # 1K takes seconds at best
         scale = {"1K": 1, "2K": 2, "4K": 4}[size]
         width, height = SIZES[ratio]
-        data = base64.b64encode(png(width * scale, height * scale)).decode()
-        return web.json_response({"created": int(time.time()), "data": [{"b64_json": data}]})
+        image = png(width * scale, height * scale)
+        if body.get("response_format") == "url":  # a CDN link, as the vendor's example answers
+            name = f"{len(self.cdn)}.png"
+            self.cdn[name] = image
+            url = f"{request.scheme}://{request.host}/cdn/{name}"
+            return web.json_response({"created": int(time.time()), "data": [{"url": url}]})
+        return web.json_response(
+            {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(image).decode()}]}
+        )
+
+    async def download(self, request: web.Request) -> web.Response:
+        image = self.cdn.get(request.match_info["name"])
+        return web.Response(body=image, content_type="image/png") if image else web.Response(status=404)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=200 * 2**20)
         app.router.add_post("/v1/images/generations", self.generate)
         app.router.add_post("/v1/images/edits", self.generate)
+        app.router.add_get("/cdn/{name}", self.download)
         return app
+
+
+STUB = ImageStub()
 
 
 # ---------------------------------------------------------------- the adapter in front of the emulator
@@ -127,6 +150,7 @@ class Adapter:
     emulator: str
     gaps: dict[str, int] = field(default_factory=dict)
     chats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    toasts: list[str] = field(default_factory=list)  # answerCallbackQuery texts: the emulator shows them nowhere
     session: aiohttp.ClientSession | None = None
 
     def gap(self, what: str) -> None:
@@ -175,6 +199,8 @@ class Adapter:
         if method == "sendMessage":
             status, answer = await self.emu(method, params)
             return web.json_response({"ok": True, "result": self.message(answer["result"], params)})
+        if method == "answerCallbackQuery" and params.get("text"):
+            self.toasts.append(str(params["text"]))
         if method in ("editMessageText", "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery"):
             status, answer = await self.emu(method, params)
             if not answer.get("ok"):  # deleteMessage of a message it never stored: the Bot API's own refusal
@@ -345,24 +371,31 @@ class Client:
     async def settle(self, quiet: float = 1.5, timeout: float = 20.0, until: str = "") -> list[str]:
         """Wait until the chat stops changing (and `until` shows, if given); what changed, as lines."""
         deadline = time.monotonic() + timeout
+        lines: list[str] = []
         last, last_change = await self.state(), time.monotonic()
+        lines += self.changes(last)
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
             now = await self.state()
             if now != last:
                 last, last_change = now, time.monotonic()
+                lines += self.changes(now)
             shown = " ".join(s.show() for s in now.values())
             if time.monotonic() - last_change >= quiet and (not until or until in shown):
                 break
+        return lines
+
+    def changes(self, now: dict[int, Seen]) -> list[str]:
+        """Every state the client saw, in order: a status line's steps are edits of one message."""
         lines = []
-        for mid, seen in last.items():
+        for mid, seen in now.items():
             old = self.known.get(mid)
             if old is None:
                 lines.append(f"new  #{mid}: {seen.show()}")
             elif old != seen:
                 lines.append(f"edit #{mid}: {seen.show()}")
-        lines += [f"gone #{mid}: {old.show()[:60]}" for mid, old in self.known.items() if mid not in last]
-        self.known = last
+        lines += [f"gone #{mid}: {old.show()[:60]}" for mid, old in self.known.items() if mid not in now]
+        self.known = now
         return lines
 
     def latest(self, needle: str = "") -> Seen | None:
@@ -474,7 +507,38 @@ async def scene_cancel(c: Client, out: list[str]) -> list[Check]:
     await c.say("/cancel")
     out.append("/cancel")
     out += await c.settle(timeout=15)
-    return [("status says Generating", has(out, "Generating")), ("/cancel says cancelled", has(out, "ancel"))]
+    return [
+        ("status says Generating", has(out, "Generating")),
+        ("/cancel answers in the chat: ✖ Cancelled: 1:1 · 1K · …", has(out, "✖ Cancelled: 1:1 · 1K")),
+        ("the upstream request is aborted", bool(STUB.aborted)),
+    ]
+
+
+async def scene_keyboard_cancel(c: Client, out: list[str]) -> list[Check]:
+    await c.say("/imagine a paper boat on a pond")
+    out += await c.settle()
+    await generate_from_keyboard(c, out, ("Cancel",))
+    board = c.latest("paper boat")
+    again = board is not None and await c.tap(board, "Start again")
+    out.append("tap ↩ Start again")
+    out += await c.settle()
+    return [
+        ("✖ Cancel keeps the prompt: ✖ Cancelled.", has(out, "Cancelled.", "paper boat")),
+        ("↩ Start again brings the keyboard back", again and has(out, "Generate")),
+    ]
+
+
+async def scene_double_generate(c: Client, out: list[str]) -> list[Check]:
+    await c.say("/imagine two taps on one keyboard")
+    out += await c.settle()
+    board = c.latest("Generate")
+    assert board is not None, "no keyboard"
+    await c.tap(board, "Generate")
+    await c.tap(board, "Generate")
+    out.append("tap ✨ Generate twice on the same keyboard")
+    out += await c.settle(until="[photo")
+    photos = sum(line.count("[photo") for line in out if line.startswith("new"))
+    return [("two taps make one image", photos == 1)]
 
 
 async def scene_unknown(c: Client, out: list[str]) -> list[Check]:
@@ -509,6 +573,8 @@ SCENES = {
     "history": scene_history,
     "usage": scene_usage,
     "cancel": scene_cancel,
+    "keyboard-cancel": scene_keyboard_cancel,
+    "double-generate": scene_double_generate,
     "unknown-command": scene_unknown,
     "sticker": scene_sticker,
 }
@@ -567,7 +633,7 @@ async def trial(args: argparse.Namespace) -> int:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         try:
             await wait_port(emu_port)
-            adapter, stub = Adapter(emulator_url, session=session), ImageStub()
+            adapter, stub = Adapter(emulator_url, session=session), STUB
             for app, port in ((adapter.app(), adapter_port), (stub.app(), image_port)):
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
@@ -619,6 +685,9 @@ async def trial(args: argparse.Namespace) -> int:
                 for what, ok in checks:
                     failed += not ok
                     print(f"  {'PASS' if ok else 'FAIL'}  {what}")
+                for toast in adapter.toasts:
+                    print(f"  toast (answerCallbackQuery, seen by the adapter): {toast}")
+                adapter.toasts.clear()
                 if adapter.gaps:
                     print(f"  emulator gaps filled: {adapter.gaps}")
                     adapter.gaps.clear()
