@@ -137,6 +137,7 @@ class ImageStub:
 
 
 STUB = ImageStub()
+PATIENCE = [1.0]  # --patience: how much longer than usual a scene waits for `until` (with --refuse, say)
 
 
 # ---------------------------------------------------------------- the adapter in front of the emulator
@@ -150,6 +151,7 @@ class Adapter:
     emulator: str
     gaps: dict[str, int] = field(default_factory=dict)
     chats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refuse: frozenset[str] = frozenset()  # methods whose emulator refusal goes to the bot as it is (--refuse)
     toasts: list[str] = field(default_factory=list)  # answerCallbackQuery texts: the emulator shows them nowhere
     session: aiohttp.ClientSession | None = None
 
@@ -242,6 +244,9 @@ class Adapter:
     async def missing(self, method: str, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> web.Response:
         """A method the emulator does not have: asked first (to quote its refusal), then answered here."""
         status, answer = await self.emu(method, {})
+        if method in self.refuse:
+            self.gap(f"{method}: emulator {status} 'not supported' (relayed to the bot, --refuse)")
+            return web.json_response(answer, status=status)
         self.gap(f"{method}: emulator {status} 'not supported' (answered by the adapter)")
         if method in ("sendPhoto", "sendDocument"):
             kind = "photo" if method == "sendPhoto" else "document"
@@ -370,7 +375,7 @@ class Client:
 
     async def settle(self, quiet: float = 1.5, timeout: float = 20.0, until: str = "") -> list[str]:
         """Wait until the chat stops changing (and `until` shows, if given); what changed, as lines."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * PATIENCE[0]
         lines: list[str] = []
         last, last_change = await self.state(), time.monotonic()
         lines += self.changes(last)
@@ -633,7 +638,7 @@ async def trial(args: argparse.Namespace) -> int:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         try:
             await wait_port(emu_port)
-            adapter, stub = Adapter(emulator_url, session=session), STUB
+            adapter, stub = Adapter(emulator_url, session=session, refuse=frozenset(args.refuse)), STUB
             for app, port in ((adapter.app(), adapter_port), (stub.app(), image_port)):
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
@@ -718,10 +723,19 @@ def main() -> int:
         help="a folder where `npm install telegram-test-api` was run (or TELEGRAM_TEST_API_DIR)",
     )
     parser.add_argument("--scenes", default="", help=f"comma-separated, of: {', '.join([*SCENES, *GROUP_SCENES])}")
+    parser.add_argument(
+        "--refuse",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="relay the emulator's own HTTP 500 for this missing method (sendPhoto, say) to the bot: how it copes",
+    )
+    parser.add_argument("--patience", type=float, default=1.0, help="wait this many times longer in each scene")
     parser.add_argument("--raw", action="store_true", help="the bot straight at the emulator, no adapter")
     args = parser.parse_args()
     if not args.emulator_dir:
         parser.error("name the folder with telegram-test-api: --emulator-dir or TELEGRAM_TEST_API_DIR")
+    PATIENCE[0] = args.patience
     return asyncio.run(trial(args))
 
 
