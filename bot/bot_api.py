@@ -74,6 +74,14 @@ async def wait_for_bot_api(app: Application, settings: Settings) -> None:
             # a silent server must not hold one try for the whole read timeout
             await asyncio.wait_for(app.bot.initialize(), timeout=min(30.0, max(5.0, left)))
             return
+        except (TypeError, ValueError, KeyError) as exc:
+            # JSON with `ok: true` but not a bot account (an emulator or proxy that leaves out `is_bot`, say): PTB
+            # fails building its User, which is the server's fault, not a reason for a traceback.
+            raise NotTheBotApi(
+                f"the server at {url} answered getMe with something that is not the Telegram Bot API "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); check TELEGRAM_API_BASE_URL "
+                "(Telegram's own is https://api.telegram.org/bot)"
+            ) from None
         except (TelegramError, TimeoutError) as exc:
             if isinstance(exc, TelegramError) and (wrong := not_the_bot_api(exc, url)) is not None:
                 raise wrong from None

@@ -170,3 +170,48 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     assert "TELEGRAM_BOT_TOKEN" not in output  # a good token is not sent to be regenerated
     (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
     assert url in line and "404" in line and "TELEGRAM_API_BASE_URL" in line and "<html>" in line, line
+
+
+async def test_a_bot_api_answering_a_user_without_is_bot_is_one_line(tmp_path, img):
+    """A server answering getMe with JSON that is not a bot account (telegram-test-api leaves out `is_bot`) is
+    one line naming the URL, exit 2, not PTB's TypeError traceback."""
+    from aiohttp import web
+
+    async def get_me(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "result": {"id": 666, "first_name": "Test", "username": "TestBot"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", get_me)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/bot"
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART",
+        "IMAGE_API_KEY": img.api_key,
+        "TELEGRAM_API_BASE_URL": url,
+        "IMAGE_API_BASE_URL": img.base_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await runner.cleanup()
+    output = out.decode() + err.decode()
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output and "SECRETPART" not in output
+    (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
+    assert url in line and "getMe" in line and "is_bot" in line and "TELEGRAM_API_BASE_URL" in line, line
