@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bot.logs import setup_logging
-from tests.processes import bot_env, spawn
+from tests.processes import bot_env, run, spawn
 
 
 def _run_cli(args: list[str], env: dict[str, str], cwd, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -168,7 +168,7 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     assert proc.returncode == 2, output
     assert "Traceback" not in output and "SECRETPART" not in output
     assert "TELEGRAM_BOT_TOKEN" not in output  # a good token is not sent to be regenerated
-    (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
+    (line,) = [line for line in err.splitlines() if line.startswith("imagine-bot:")]
     assert url in line and "404" in line and "TELEGRAM_API_BASE_URL" in line and "<html>" in line, line
 
 
@@ -188,30 +188,18 @@ async def test_a_bot_api_answering_a_user_without_is_bot_is_one_line(tmp_path, i
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}/bot"
-    env = {
-        "TELEGRAM_BOT_TOKEN": "123456:SECRETPART",
-        "IMAGE_API_KEY": img.api_key,
-        "TELEGRAM_API_BASE_URL": url,
-        "IMAGE_API_BASE_URL": img.base_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-    }
+    env = bot_env(
+        img=img,
+        TELEGRAM_BOT_TOKEN="123456:SECRETPART",
+        TELEGRAM_API_BASE_URL=url,
+        DATA_DIR=str(tmp_path / "data"),
+    )
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        code, out, err = await run(env=env, cwd=tmp_path, timeout=30)
     finally:
         await runner.cleanup()
-    output = out.decode() + err.decode()
-    assert proc.returncode == 2, output
+    output = out + err
+    assert code == 2, output
     assert "Traceback" not in output and "SECRETPART" not in output
-    (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
+    (line,) = [line for line in err.splitlines() if line.startswith("imagine-bot:")]
     assert url in line and "getMe" in line and "is_bot" in line and "TELEGRAM_API_BASE_URL" in line, line
