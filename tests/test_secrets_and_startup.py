@@ -168,7 +168,7 @@ async def test_a_wrong_bot_api_url_is_named_not_the_token(tmp_path, img):
     assert proc.returncode == 2, output
     assert "Traceback" not in output and "SECRETPART" not in output
     assert "TELEGRAM_BOT_TOKEN" not in output  # a good token is not sent to be regenerated
-    (line,) = [line for line in err.splitlines() if line.startswith("imagine-bot:")]
+    (line,) = [line for line in err.decode().splitlines() if line.startswith("imagine-bot:")]
     assert url in line and "404" in line and "TELEGRAM_API_BASE_URL" in line and "<html>" in line, line
 
 
