@@ -573,6 +573,38 @@ async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_req
     await tg.wait_for(lambda: "Editing 3 images" in tg.message(chat["id"], kb["message_id"])["text"], 10, "3 images")
 
 
+async def test_without_the_picture_sets_a_preset_with_pictures_aside_for_a_new_image(bot, harness, tg, img):
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    own = tg.send_photo(chat, user, picture((9, 9, 200)))
+    await harness.reply_text(chat["id"], "Got the picture")
+    harness.send(chat, user, "/imagine --style duo", reply_to=own)  # no words: the preset's pictures are all
+    await tg.wait_for(lambda: "🎨 duo" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    answer = await harness.press(kb, "Without the picture", user)
+    assert answer.get("show_alert") and "there is nothing to make" in answer.get("text", "")
+    assert "Editing 3 images" in tg.message(chat["id"], kb["message_id"])["text"]
+
+    harness.send(chat, user, "/imagine a cat --style duo", reply_to=own)
+    await tg.wait_for(lambda: "a cat" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "Editing 3 images" in kb["text"]
+    await harness.press(kb, "Without the picture", user)  # a new image: the preset's pictures go with the style
+    shown = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], kb["message_id"])) and "set aside" in m["text"] and m, 10, "the new image"
+    )
+    assert "Editing" not in shown["text"] and "🎨 Style: duo" not in shown["text"]
+    assert "🎨 Style" in str(shown["reply_markup"]) and "🎨 duo" not in str(shown["reply_markup"])
+    assert "Without the picture" not in str(shown["reply_markup"])
+    await harness.press(shown, "Generate", user)
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.path.endswith("/generations") and request.body["prompt"] == "a cat"
+
+
 async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(start_bot, harness, tg, img):
     await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
     user, chat = harness.person()

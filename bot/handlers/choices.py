@@ -70,11 +70,15 @@ async def _on_pending(
         await edit_pressed(context, update, text, reopen_keyboard(pending.id, lang))
         return
     if callback.action in (Action.REOPEN, Action.DROP_PICTURES):
-        await answer()
+        note = None
         if callback.action == Action.DROP_PICTURES:
-            pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+            dropped, note = await _drop_pictures(services, pending, lang)
+            if not dropped:
+                await answer(note, alert=True)
+                return
+        await answer()
         pending.message_id = query.message.message_id if query.message else pending.message_id
-        await show_keyboard(context, services, pending)
+        await show_keyboard(context, services, pending, note)
         return
     before = dataclasses.replace(pending)
     try:
@@ -127,6 +131,22 @@ async def _generate_whole(context: ContextTypes.DEFAULT_TYPE, services: Services
         if note := await translated(services, taken):
             await reply(context, taken.origin, note)
     await submit(context, services, taken)
+
+
+async def _drop_pictures(services: Services, pending: PendingRequest, lang: str | None) -> tuple[bool, str | None]:
+    """🆕 promises a new image: the request's own pictures go, and a style or preset that brings pictures of its
+    own is set aside too (else it would still be an edit of them), said in a line above the keyboard. With no words
+    of the user's, such a style's template is all there is: nothing changes, and the line says why (False)."""
+    style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    note = None
+    if style is not None and style.pictures:
+        label = services.styles.label(style.name, lang)
+        if not pending.prompt:
+            return False, t("drop_pictures_no_words", lang, label=label)
+        pending.style = None
+        note = t("drop_pictures_style_off", lang, label=label)
+    pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+    return True, note
 
 
 async def _switch_model(
