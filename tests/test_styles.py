@@ -628,6 +628,30 @@ async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(
     assert img.requests == [] and "🎨 gem" not in str([m.get("reply_markup") for m in tg.bot_messages(chat["id"])])
 
 
+async def test_a_model_that_takes_fewer_than_the_request_and_its_presets_pictures_is_refused_at_the_tap(
+    start_bot, harness, tg, img
+):
+    await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="pair") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add pair {prompt} with these two", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “pair” saved with 2 🖼")
+    own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
+    await asyncio.sleep(0.3)
+    harness.send(chat, user, "/imagine all of these --style pair", reply_to=own[0])  # 🍌 Banana 2 takes the 12
+    kb = await harness.keyboard(chat["id"])
+    assert "Editing 12 images" in kb["text"] and "✓ 🍌 Banana 2" in markup_of(tg, kb)
+    answer = await harness.press(kb, "🍌 Banana Pro", user)
+    said = "“pair” brings 2 pictures and your request has 10: 🍌 Banana Pro takes at most 11 together. Send fewer pictures."
+    assert answer.get("text") == said and answer.get("show_alert")
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb) and "✓ 🍌 Banana Pro" not in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)  # the switch was not made: what the keyboard shows is made
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.body["model"] == "nano-banana-2" and len(request.images) == 12
+
+
 async def test_a_photo_sent_after_tapping_a_preset_is_its_request(bot, harness, tg, img):
     user, chat = harness.person()
     harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")

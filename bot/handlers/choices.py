@@ -17,9 +17,10 @@ from ..menus import Command
 from ..models import PendingRequest
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution, closest_ratio
 from ..references import Reference, UnusableReference
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services, get_services
 from ..texts import t
-from .dialogue import SPLIT_WINDOW, keyboard_of, keyboard_prompt, show_keyboard, submit, translated
+from .dialogue import SPLIT_WINDOW, keyboard_of, keyboard_prompt, show_keyboard, submit, too_many_text, translated
 from .replies import Answer, edit_pressed, edit_quietly, may_press, reply, user_lang
 
 WHOLE_POLL = 0.2  # seconds between looks at a long prompt tapped ✨ Generate on, until it is whole
@@ -154,7 +155,9 @@ async def _switch_model(
 ) -> bool:
     """The request for another model on offer, its choices carried to that model's closest (16:9 stays 16:9; 1K
     where there is no 1K becomes the smallest size). A model that takes fewer pictures than the request has is
-    refused in the callback's answer, and nothing changes."""
+    refused in the callback's answer, and nothing changes; so is one that takes fewer than the request's and its
+    style's pictures together (an alert naming the model and the counts, as picking that style would), so that
+    ✨ Generate never meets a limit the keyboard let through."""
     if name not in services.settings.offered:
         raise ValueError(name)
     profile = profile_for(name)
@@ -162,6 +165,13 @@ async def _switch_model(
     if len(pending.references) > most:
         await answer(t("model_refs_too_many", lang, model=profile.label, limit=most, count=len(pending.references)))
         return False
+    style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    if style is not None:
+        try:
+            with_pictures(pending.references, style, name)
+        except TooManyPictures as exc:
+            await answer(too_many_text(exc, lang), alert=True)
+            return False
     pending.use(name, pending.options)
     return True
 
