@@ -701,6 +701,30 @@ async def test_a_photo_sent_after_tapping_a_preset_is_its_request(bot, harness, 
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_an_album_answering_a_preset_shows_its_count_while_it_is_collected(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “kite” saved")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 kite", user)
+    await harness.reply_text(chat["id"], "Send what to make with “kite”")
+    album = [picture((n * 50, 10, 10)) for n in range(4)]
+    tg.send_photo(chat, user, album[0], caption="three kites", media_group_id="kites")
+    for data in album[1:]:
+        await asyncio.sleep(0.375)
+        tg.send_photo(chat, user, data, media_group_id="kites")
+    await tg.wait_for(lambda: "Editing 4 images" in str(latest_keyboard(tg, chat["id"])), 10, "the album's keyboard")
+    counts = [c.params.get("text", "") for c in tg.calls if "Pictures received" in c.params.get("text", "")]
+    assert counts[0].startswith("📥 Pictures received: 1 (up to 14")
+    assert any(x.startswith("📥 Pictures received: 4 (") for x in counts)
+    kb = latest_keyboard(tg, chat["id"])
+    assert "🎨 kite" in markup_of(tg, kb) and not any("Pictures received" in m for m in harness.texts(chat["id"]))
+    await harness.press(kb, "Generate", user)  # the count's message became the keyboard, then the result's status
+    await harness.result(chat["id"])
+    assert img.requests[0].images == album and img.requests[0].body["prompt"] == "three kites flying high"
+
+
 async def test_a_preset_whose_model_is_dropped_is_made_with_the_usual_one(start_bot, harness, tg, img, caplog):
     first = await start_bot(image_models="nano-banana-2,gpt-image-2")
     user, chat = harness.person()
