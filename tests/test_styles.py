@@ -573,6 +573,38 @@ async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_req
     await tg.wait_for(lambda: "Editing 3 images" in tg.message(chat["id"], kb["message_id"])["text"], 10, "3 images")
 
 
+async def test_without_the_picture_sets_a_preset_with_pictures_aside_for_a_new_image(bot, harness, tg, img):
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    own = tg.send_photo(chat, user, picture((9, 9, 200)))
+    await harness.reply_text(chat["id"], "Got the picture")
+    harness.send(chat, user, "/imagine --style duo", reply_to=own)  # no words: the preset's pictures are all
+    await tg.wait_for(lambda: "🎨 duo" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    answer = await harness.press(kb, "Without the picture", user)
+    assert answer.get("show_alert") and "there is nothing to make" in answer.get("text", "")
+    assert "Editing 3 images" in tg.message(chat["id"], kb["message_id"])["text"]
+
+    harness.send(chat, user, "/imagine a cat --style duo", reply_to=own)
+    await tg.wait_for(lambda: "a cat" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
+    kb = latest_keyboard(tg, chat["id"])
+    assert "Editing 3 images" in kb["text"]
+    await harness.press(kb, "Without the picture", user)  # a new image: the preset's pictures go with the style
+    shown = await tg.wait_for(
+        lambda: (m := tg.message(chat["id"], kb["message_id"])) and "set aside" in m["text"] and m, 10, "the new image"
+    )
+    assert "Editing" not in shown["text"] and "🎨 Style: duo" not in shown["text"]
+    assert "🎨 Style" in str(shown["reply_markup"]) and "🎨 duo" not in str(shown["reply_markup"])
+    assert "Without the picture" not in str(shown["reply_markup"])
+    await harness.press(shown, "Generate", user)
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.path.endswith("/generations") and request.body["prompt"] == "a cat"
+
+
 async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(start_bot, harness, tg, img):
     await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
     user, chat = harness.person()
@@ -594,6 +626,30 @@ async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(
     answer = await harness.press(kb, "👤 gem", user)
     assert answer.get("text") == said and answer.get("show_alert") and "✓ No style" in markup_of(tg, kb)
     assert img.requests == [] and "🎨 gem" not in str([m.get("reply_markup") for m in tg.bot_messages(chat["id"])])
+
+
+async def test_a_model_that_takes_fewer_than_the_request_and_its_presets_pictures_is_refused_at_the_tap(
+    start_bot, harness, tg, img
+):
+    await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
+    user, chat = harness.person()
+    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="pair") for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    harness.send(chat, user, "/preset add pair {prompt} with these two", reply_to=bound[0])
+    await harness.reply_text(chat["id"], "Preset “pair” saved with 2 🖼")
+    own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
+    await asyncio.sleep(0.3)
+    harness.send(chat, user, "/imagine all of these --style pair", reply_to=own[0])  # 🍌 Banana 2 takes the 12
+    kb = await harness.keyboard(chat["id"])
+    assert "Editing 12 images" in kb["text"] and "✓ 🍌 Banana 2" in markup_of(tg, kb)
+    answer = await harness.press(kb, "🍌 Banana Pro", user)
+    said = "“pair” brings 2 pictures and your request has 10: 🍌 Banana Pro takes at most 11 together. Send fewer pictures."
+    assert answer.get("text") == said and answer.get("show_alert")
+    assert "✓ 🍌 Banana 2" in markup_of(tg, kb) and "✓ 🍌 Banana Pro" not in markup_of(tg, kb)
+    await harness.press(kb, "Generate", user)  # the switch was not made: what the keyboard shows is made
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.body["model"] == "nano-banana-2" and len(request.images) == 12
 
 
 async def test_a_photo_sent_after_tapping_a_preset_is_its_request(bot, harness, tg, img):
@@ -645,6 +701,30 @@ async def test_a_photo_sent_after_tapping_a_preset_is_its_request(bot, harness, 
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_an_album_answering_a_preset_shows_its_count_while_it_is_collected(bot, harness, tg, img):
+    user, chat = harness.person()
+    harness.send(chat, user, "/preset add kite {prompt} flying high --ar 16:9")
+    await harness.reply_text(chat["id"], "Preset “kite” saved")
+    harness.send(chat, user, "/presets")
+    listing = await harness.reply_text(chat["id"], "tap one to use it")
+    await harness.press(listing, "👤 kite", user)
+    await harness.reply_text(chat["id"], "Send what to make with “kite”")
+    album = [picture((n * 50, 10, 10)) for n in range(4)]
+    tg.send_photo(chat, user, album[0], caption="three kites", media_group_id="kites")
+    for data in album[1:]:
+        await asyncio.sleep(0.375)
+        tg.send_photo(chat, user, data, media_group_id="kites")
+    await tg.wait_for(lambda: "Editing 4 images" in str(latest_keyboard(tg, chat["id"])), 10, "the album's keyboard")
+    counts = [c.params.get("text", "") for c in tg.calls if "Pictures received" in c.params.get("text", "")]
+    assert counts[0].startswith("📥 Pictures received: 1 (up to 14")
+    assert any(x.startswith("📥 Pictures received: 4 (") for x in counts)
+    kb = latest_keyboard(tg, chat["id"])
+    assert "🎨 kite" in markup_of(tg, kb) and not any("Pictures received" in m for m in harness.texts(chat["id"]))
+    await harness.press(kb, "Generate", user)  # the count's message became the keyboard, then the result's status
+    await harness.result(chat["id"])
+    assert img.requests[0].images == album and img.requests[0].body["prompt"] == "three kites flying high"
+
+
 async def test_a_preset_whose_model_is_dropped_is_made_with_the_usual_one(start_bot, harness, tg, img, caplog):
     first = await start_bot(image_models="nano-banana-2,gpt-image-2")
     user, chat = harness.person()

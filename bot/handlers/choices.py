@@ -17,9 +17,10 @@ from ..menus import Command
 from ..models import PendingRequest
 from ..options import VARIANT_CHOICES, AspectRatio, Resolution, closest_ratio
 from ..references import Reference, UnusableReference
+from ..request_service import TooManyPictures, with_pictures
 from ..services import Services, get_services
 from ..texts import t
-from .dialogue import SPLIT_WINDOW, keyboard_of, keyboard_prompt, show_keyboard, submit, translated
+from .dialogue import SPLIT_WINDOW, keyboard_of, keyboard_prompt, show_keyboard, submit, too_many_text, translated
 from .replies import Answer, edit_pressed, edit_quietly, may_press, reply, user_lang
 
 WHOLE_POLL = 0.2  # seconds between looks at a long prompt tapped ✨ Generate on, until it is whole
@@ -70,11 +71,15 @@ async def _on_pending(
         await edit_pressed(context, update, text, reopen_keyboard(pending.id, lang))
         return
     if callback.action in (Action.REOPEN, Action.DROP_PICTURES):
-        await answer()
+        note = None
         if callback.action == Action.DROP_PICTURES:
-            pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+            dropped, note = await _drop_pictures(services, pending, lang)
+            if not dropped:
+                await answer(note, alert=True)
+                return
+        await answer()
         pending.message_id = query.message.message_id if query.message else pending.message_id
-        await show_keyboard(context, services, pending)
+        await show_keyboard(context, services, pending, note)
         return
     before = dataclasses.replace(pending)
     try:
@@ -129,12 +134,30 @@ async def _generate_whole(context: ContextTypes.DEFAULT_TYPE, services: Services
     await submit(context, services, taken)
 
 
+async def _drop_pictures(services: Services, pending: PendingRequest, lang: str | None) -> tuple[bool, str | None]:
+    """🆕 promises a new image: the request's own pictures go, and a style or preset that brings pictures of its
+    own is set aside too (else it would still be an edit of them), said in a line above the keyboard. With no words
+    of the user's, such a style's template is all there is: nothing changes, and the line says why (False)."""
+    style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    note = None
+    if style is not None and style.pictures:
+        label = services.styles.label(style.name, lang)
+        if not pending.prompt:
+            return False, t("drop_pictures_no_words", lang, label=label)
+        pending.style = None
+        note = t("drop_pictures_style_off", lang, label=label)
+    pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
+    return True, note
+
+
 async def _switch_model(
     services: Services, pending: PendingRequest, name: str, answer: Answer, lang: str | None
 ) -> bool:
     """The request for another model on offer, its choices carried to that model's closest (16:9 stays 16:9; 1K
     where there is no 1K becomes the smallest size). A model that takes fewer pictures than the request has is
-    refused in the callback's answer, and nothing changes."""
+    refused in the callback's answer, and nothing changes; so is one that takes fewer than the request's and its
+    style's pictures together (an alert naming the model and the counts, as picking that style would), so that
+    ✨ Generate never meets a limit the keyboard let through."""
     if name not in services.settings.offered:
         raise ValueError(name)
     profile = profile_for(name)
@@ -142,6 +165,13 @@ async def _switch_model(
     if len(pending.references) > most:
         await answer(t("model_refs_too_many", lang, model=profile.label, limit=most, count=len(pending.references)))
         return False
+    style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    if style is not None:
+        try:
+            with_pictures(pending.references, style, name)
+        except TooManyPictures as exc:
+            await answer(too_many_text(exc, lang), alert=True)
+            return False
     pending.use(name, pending.options)
     return True
 

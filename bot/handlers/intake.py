@@ -225,16 +225,29 @@ async def _pictures_for_preset(
     waiting = await _preset_asked(services, origin, message.reply_to_message)
     if waiting is None:
         return False
-    if message.media_group_id:
-
-        async def quietly(count: int) -> None:
-            return None
-
-        references = await services.albums.complete(message.chat.id, message.media_group_id, quietly)
-    else:
-        references = from_message(message)
-    await start(context, services, origin, words, references, style_name=waiting.style)
+    references, status_message_id = await _pictures_of(context, services, origin, message)
+    await start(context, services, origin, words, references, status_message_id, style_name=waiting.style)
     return True
+
+
+async def _pictures_of(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message
+) -> tuple[list[Reference], int | None]:
+    """A photo's picture, or an album's, collected until it is complete with a visible count ("📥 Pictures
+    received: 3…", the message the keyboard then replaces: its id comes back too)."""
+    if not message.media_group_id:
+        return from_message(message), None
+    status = await reply(context, origin, t("refs_received", origin.lang, count=1, limit=MAX_REFERENCES))
+
+    async def progress(count: int) -> None:
+        if count > 1:
+            text = t("refs_received", origin.lang, count=min(count, MAX_REFERENCES), limit=MAX_REFERENCES)
+            try:
+                await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=status.message_id)
+            except BadRequest as exc:
+                log.info("album count not shown: %s", exc.message)
+
+    return await services.albums.complete(message.chat.id, message.media_group_id, progress), status.message_id
 
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
@@ -388,22 +401,7 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _wait_for_words(context, services, origin, message)
         return
     await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
-    status_message_id = None
-    if message.media_group_id:
-        status = await reply(context, origin, t("refs_received", origin.lang, count=1, limit=MAX_REFERENCES))
-        status_message_id = status.message_id
-
-        async def progress(count: int) -> None:
-            if count > 1:
-                text = t("refs_received", origin.lang, count=min(count, MAX_REFERENCES), limit=MAX_REFERENCES)
-                try:
-                    await context.bot.edit_message_text(text, chat_id=origin.chat_id, message_id=status.message_id)
-                except BadRequest as exc:
-                    log.info("album count not shown: %s", exc.message)
-
-        references = await services.albums.complete(message.chat.id, message.media_group_id, progress)
-    else:
-        references = from_message(message)
+    references, status_message_id = await _pictures_of(context, services, origin, message)
     await start(context, services, origin, words, references, status_message_id)
 
 
