@@ -265,13 +265,14 @@ class Inbox:
 
     async def _housekeeping(self) -> None:
         """Updates whose process died while handling them are handled again; old ids and albums, and /paysupport
-        waits that ran out, are forgotten."""
+        waits and links to buyers that ran out, are forgotten."""
         try:
             if await self._store.updates.reap_updates(dead_here):
                 self._wake.set()
             await self._store.updates.prune_updates(time.time() - KEEP_DONE)
             await self._store.albums.prune_albums(time.time() - KEEP_DONE)
             await self._store.support.prune_waits(self._clock())
+            await self._store.support.prune_links(self._clock())
         except Exception as exc:
             complain(log, "inbox housekeeping failed", exc)
 

@@ -13,15 +13,16 @@ from enum import StrEnum
 from . import metrics
 from .config import Settings
 from .stars import STARS, Pack, Payload
-from .store import Store, Waiting
+from .store import Buyer, Store, Waiting
 from .store.payments import PaymentRow, Refund, RefundOutcome
 
-__all__ = ["CheckoutRefusal", "Credited", "PaymentRow", "Purchases", "Refund", "RefundOutcome", "Waiting"]
+__all__ = ["Buyer", "CheckoutRefusal", "Credited", "PaymentRow", "Purchases", "Refund", "RefundOutcome", "Waiting"]
 
 log = logging.getLogger(__name__)
 
 SUPPORT_WAIT = 600.0  # seconds /paysupport waits for the buyer's next message
 ALBUM_WAIT = 30.0  # seconds an album's other parts may take to follow its first to the admins
+ANSWER_WAIT = 7 * 24 * 3600.0  # seconds an admin may answer a buyer by replying to what support sent them
 
 
 class CheckoutRefusal(StrEnum):
@@ -154,3 +155,11 @@ class Purchases:
     async def stop_support(self, user_id: int) -> bool:
         """/cancel while support waits: True when it was waiting."""
         return await self._store.support.stop_waiting(user_id, self._clock())
+
+    async def link_answers(self, admin_id: int, message_ids: list[int], buyer: Buyer) -> None:
+        """What support put in an admin's chat: the admin's reply to any of it goes to the buyer, for ANSWER_WAIT."""
+        await self._store.support.link(admin_id, message_ids, buyer, self._clock() + ANSWER_WAIT)
+
+    async def answer_to(self, admin_id: int, message_id: int) -> Buyer | None:
+        """The buyer an admin's reply to this message of their chat goes to (None: not a support message, or old)."""
+        return await self._store.support.linked_buyer(admin_id, message_id, self._clock())

@@ -400,12 +400,12 @@ def picture() -> bytes:
     return buf.getvalue()
 
 
-async def ask_support(harness, chat, user) -> dict:
+async def ask_support(harness, chat, user, lang: str = "en") -> dict:
     """/paysupport: its question."""
-    asked = sum(x == t("paysupport", "en") for x in harness.texts(chat["id"]))
+    asked = sum(x == t("paysupport", lang) for x in harness.texts(chat["id"]))
     harness.send(chat, user, "/paysupport")
     await harness.tg.wait_for(
-        lambda: sum(x == t("paysupport", "en") for x in harness.texts(chat["id"])) > asked, 10, "the question"
+        lambda: sum(x == t("paysupport", lang) for x in harness.texts(chat["id"])) > asked, 10, "the question"
     )
     return harness.tg.bot_messages(chat["id"])[-1]
 
@@ -471,6 +471,72 @@ async def test_paysupport_forwards_the_buyers_next_message_whatever_it_is(start_
     harness.send(chat, user, "/terms")
     terms = await harness.reply_text(chat["id"], "Terms:")
     assert "100 credits · 50 ⭐" in terms["text"] and "/paysupport" in terms["text"]
+
+
+async def test_an_admin_answers_the_buyer_by_replying_even_after_a_restart(start_bot, harness, tg, img, backend):
+    """An admin's reply to the forwarded message (a text) or to the note under it (a photo, copied) reaches the
+    buyer after one line in the buyer's language, though the bot restarted in between; the admin hears it was
+    delivered. The buyer's next message is theirs again: support takes it only after another /paysupport."""
+    settings = {"stars_packs": PACKS, "user_daily_quota": 1, "admin_user_ids": str(BOSS_ID)}
+    bot = await start_bot(**settings)
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    user, chat = harness.person("zh")
+    await ask_support(harness, chat, user, "zh")
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "I paid but got nothing")
+    await said(harness, chat, t("paysupport_sent", "zh"), before)
+    (copy,) = forwarded(tg, BOSS_ID)
+    note = await harness.reply_text(BOSS_ID, "the message above is from")
+    assert "Reply to it or to this note" in note["text"]
+    await bot.stop()
+    await start_bot(**settings)
+
+    before = len(harness.texts(chat["id"]))
+    tg.send_text(boss_chat, boss, "Sorry, refunded: see /refund", reply_to=copy)
+    answer = f"{t('paysupport_answer', 'zh')}\nSorry, refunded: see /refund"
+    assert await said(harness, chat, answer, before) == [answer]
+    await harness.reply_text(BOSS_ID, t("paysupport_answered", "en", user_id=user["id"]))
+
+    photo = tg.send_photo(boss_chat, boss, picture(), caption="Your receipt", reply_to=note)
+    copied = await tg.wait_for(lambda: "photo" in tg.bot_messages(chat["id"])[-1] and tg.bot_messages(chat["id"])[-1])
+    assert copied["photo"] == photo["photo"] and "forward_origin" not in copied
+    assert copied["caption"] == f"{t('paysupport_answer', 'zh')}\nYour receipt"
+    await tg.wait_for(
+        lambda: harness.texts(BOSS_ID).count(t("paysupport_answered", "en", user_id=user["id"])) == 2, 10, "two"
+    )
+    assert len(tg.calls_of("copyMessage")) == 1 and not img.requests
+
+    harness.send(chat, user, "a red apple")  # no /paysupport since: a prompt, not for the admins
+    await harness.reply_text(chat["id"], "🎨 a red apple")
+    assert len(forwarded(tg, BOSS_ID)) == 1
+
+
+async def test_an_answer_to_a_buyer_who_blocked_the_bot_says_so_and_others_replies_change_nothing(
+    start_bot, harness, tg, img, backend
+):
+    """Only an admin's reply is an answer: a non-admin replying to the same message id is a prompt as usual. A
+    buyer who blocked the bot: the admin is told so in one line."""
+    await start_bot(stars_packs=PACKS, user_daily_quota=1, admin_user_ids=str(BOSS_ID))
+    boss = tg.user(BOSS_ID, "Boss")
+    boss_chat = tg.private_chat(boss)
+    user, chat = harness.person()
+    await ask_support(harness, chat, user)
+    before = len(harness.texts(chat["id"]))
+    harness.send(chat, user, "charged twice")
+    await said(harness, chat, t("paysupport_sent", "en"), before)
+    (copy,) = forwarded(tg, BOSS_ID)
+
+    stranger, stranger_chat = harness.person()
+    tg.send_text(stranger_chat, stranger, "a blue whale", reply_to=copy)  # the bot's message id, in their chat
+    await harness.keyboard(stranger_chat["id"])
+    assert len(harness.texts(chat["id"])) == before + 1 and not tg.calls_of("copyMessage")
+
+    tg.block_bot(user)
+    tg.send_text(boss_chat, boss, "Refunded", reply_to=copy)
+    await harness.reply_text(BOSS_ID, t("paysupport_answer_blocked", "en", user_id=user["id"]))
+    assert len(harness.texts(chat["id"])) == before + 1
+    assert any(c.method == "sendMessage" and c.error == 403 for c in tg.calls)
 
 
 async def test_paysupport_waits_in_the_database_for_ten_minutes(start_bot, harness, tg, img):

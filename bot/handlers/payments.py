@@ -11,8 +11,8 @@ import dataclasses
 import logging
 from datetime import datetime
 
-from telegram import ForceReply, LabeledPrice, Message, ReplyParameters, Update, User
-from telegram.error import BadRequest, TelegramError
+from telegram import ForceReply, LabeledPrice, Message, MessageEntity, ReplyParameters, Update, User
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -25,7 +25,7 @@ from telegram.ext import (
 from ..keyboards import Action, Callback
 from ..menus import Command
 from ..models import Origin
-from ..purchases import PaymentRow, Refund, RefundOutcome, Waiting
+from ..purchases import Buyer, PaymentRow, Refund, RefundOutcome, Waiting
 from ..services import Services, get_services
 from ..stars import STARS, Pack
 from ..targets import Target, send_kwargs
@@ -42,6 +42,8 @@ TRY_AGAIN = "pay_try_again"  # the refusal when they could not be made
 LANGUAGE_BUDGET = 1.0  # more seconds to find the buyer's language for a "no" (else their app's)
 RECENT_FOR_SUPPORT = 5  # a buyer's payments sent with their /paysupport message
 RECENT_FOR_ADMINS = 15  # lines of /payments
+TEXT_MAX, CAPTION_MAX = 4096, 1024  # Telegram's limits on a message's text and a caption
+CAPTIONED = ("photo", "document", "video", "audio", "animation", "voice")  # what copyMessage may give a caption
 PERSIST_ATTEMPTS = 20  # tries (0.5 s doubling to 15 s: about four minutes) to record money that moved
 ALREADY_REFUNDED = (
     "charge_already_refunded"  # PTB writes Telegram's CHARGE_ALREADY_REFUNDED as "Charge_already_refunded"
@@ -244,13 +246,23 @@ def _command_of(message: Message, bot_username: str) -> str | None:
 
 async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ahead of every other handler (app.py): the message /paysupport waits for goes to the admins and no further,
-    whatever it is (a photo is not an edit); /cancel ends the wait. Anything else goes on as usual."""
+    whatever it is (a photo is not an edit); /cancel ends the wait; an admin's reply to what support sent them goes
+    to the buyer. Anything else goes on as usual."""
     services = get_services(context)
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None  # a person's private message (SUPPORT_FILTER)
     command = _command_of(message, context.bot.username)
     if command is not None and command != "cancel":  # answered as usual; support waits on for the next message
         return
+    if command is None:
+        try:
+            buyer = await _answering(services, message, user)
+        except Exception as exc:  # the database, as below
+            complain(log, f"could not tell whether message {message.message_id} of {user.id} answers a buyer", exc)
+            return
+        if buyer is not None:
+            await _answer_buyer(context, await origin_for(update, context), message, buyer)
+            raise ApplicationHandlerStop
     try:
         if command == "cancel":
             stopped = await services.purchases.stop_support(user.id)
@@ -273,6 +285,53 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     raise ApplicationHandlerStop
 
 
+async def _answering(services: Services, message: Message, user: User) -> Buyer | None:
+    """The buyer an admin's reply goes to: a reply to a message support put in their chat (any other: None)."""
+    asked = message.reply_to_message
+    if user.id not in services.settings.admin_user_ids or asked is None or asked.from_user is None:
+        return None
+    if not asked.from_user.is_bot:
+        return None
+    return await services.purchases.answer_to(message.chat_id, asked.message_id)
+
+
+async def _answer_buyer(context: ContextTypes.DEFAULT_TYPE, origin: Origin, message: Message, buyer: Buyer) -> None:
+    """The admin's answer to the buyer after one line saying it is payment support: a text as a message, anything
+    else copied (its caption after that line); the admin hears in one line whether it arrived."""
+    prefix = t("paysupport_answer", buyer.lang) + "\n"
+    if message.text is not None:
+        body, entities, limit = message.text, message.entities, TEXT_MAX
+    else:
+        body, entities, limit = message.caption or "", message.caption_entities, CAPTION_MAX
+    text, text_entities = MessageEntity.concatenate((prefix, []), (body, list(entities)))
+    fits = len(text) <= limit and (message.text is not None or any(getattr(message, k) for k in CAPTIONED))
+    bot = context.bot
+    try:
+        if not fits:  # the line on its own, the answer as it is
+            await bot.send_message(buyer.user_id, prefix.strip())
+        if message.text is not None and fits:
+            await bot.send_message(buyer.user_id, text, entities=text_entities)
+        elif fits:
+            await bot.copy_message(
+                buyer.user_id, message.chat_id, message.message_id, caption=text, caption_entities=text_entities
+            )
+        else:
+            await bot.copy_message(buyer.user_id, message.chat_id, message.message_id)
+    except Forbidden as exc:
+        log.info("payment support answer of %s not delivered to %s: %s", origin.user_id, buyer.user_id, exc.message)
+        blocked = "blocked" in exc.message.lower()
+        key = "paysupport_answer_blocked" if blocked else "paysupport_answer_failed"
+        await reply(context, origin, t(key, origin.lang, user_id=buyer.user_id, reason=exc.message))
+        return
+    except BadRequest as exc:
+        log.warning("payment support answer of %s not delivered to %s: %s", origin.user_id, buyer.user_id, exc.message)
+        text = t("paysupport_answer_failed", origin.lang, user_id=buyer.user_id, reason=exc.message)
+        await reply(context, origin, text)
+        return
+    log.info("payment support answer of admin %s delivered to %s", origin.user_id, buyer.user_id)
+    await reply(context, origin, t("paysupport_answered", origin.lang, user_id=buyer.user_id))
+
+
 async def _pass_on(
     context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, message: Message, user: User, *, first: bool
 ) -> None:
@@ -287,6 +346,9 @@ async def _pass_on(
             log.warning("payment support message of %s not forwarded to admin %s: %s", user.id, admin, exc)
     if not admins:
         log.warning("payment support message from %s, but ADMIN_USER_IDS is empty", user.id)
+    buyer = Buyer(user.id, origin.lang)
+    for admin, forwarded in reached.items():  # an admin's reply to it goes back to the buyer
+        await services.purchases.link_answers(admin, [forwarded], buyer)
     if not first:
         return
     if reached:
@@ -301,11 +363,15 @@ async def _pass_on(
                 payments=_lines(recent, services, lang),
             )
             try:
-                await context.bot.send_message(
-                    admin, text[:4096], reply_parameters=ReplyParameters(forwarded, allow_sending_without_reply=True)
+                note = await context.bot.send_message(
+                    admin,
+                    text[:TEXT_MAX],
+                    reply_parameters=ReplyParameters(forwarded, allow_sending_without_reply=True),
                 )
             except TelegramError as exc:
                 log.warning("payment support note about %s not sent to admin %s: %s", user.id, admin, exc)
+                continue
+            await services.purchases.link_answers(admin, [note.message_id], buyer)
         log.info("payment support message from %s forwarded to %d admin(s)", user.id, len(reached))
     await reply(context, origin, t("paysupport_sent" if reached else "paysupport_no_admins", origin.lang))
 

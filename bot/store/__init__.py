@@ -30,12 +30,13 @@ from .prefs import PrefsTable
 from .presets import Presets, TooManyPresets
 from .queue import Caps, CreditsShort, Queue, QueueFull
 from .sqlite import SqliteBackend
-from .support import SupportWaits, Waiting
+from .support import Buyer, SupportWaits, Waiting
 from .updates import Updates
 
 __all__ = [
     "MAX_ATTEMPTS",
     "Backend",
+    "Buyer",
     "Caps",
     "CreditsShort",
     "LeaseLost",

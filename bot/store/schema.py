@@ -273,6 +273,20 @@ support_waits = Table(  # a buyer who sent /paysupport: their next private messa
     Column("album", Text),  # the media group being passed on: its other parts follow it to the admins
 )
 
+# ---- schema 0017: an admin's answer to payment support goes back to the buyer ----
+
+support_links = Table(  # a message the bot put in an admin's chat for /paysupport: a reply to it goes to `user_id`
+    "support_links",
+    metadata,
+    Column("admin_chat_id", BigInteger, nullable=False),
+    Column("message_id", BigInteger, nullable=False),  # the forwarded message, or the note about its sender
+    Column("user_id", BigInteger, nullable=False),  # the buyer
+    Column("lang", Text),  # the buyer's language when they wrote
+    Column("until", Float, nullable=False),
+    PrimaryKeyConstraint("admin_chat_id", "message_id"),
+    Index("support_links_by_age", "until"),
+)
+
 # ---- schema 0015: the prompt helper's calls in flight, whichever process makes them ----
 
 helper_calls = Table(  # a row while a call runs: one call per request and purpose, its credits settled or refunded

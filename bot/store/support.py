@@ -1,14 +1,16 @@
 """Payment support waiting for a buyer's next message: a row per buyer with an expiry, so whichever process or
-replica receives that message knows it is for the admins (and a restart forgets nothing)."""
+replica receives that message knows it is for the admins (and a restart forgets nothing). And the way back: a row per
+message the bot put in an admin's chat for it, naming the buyer an admin's reply to that message goes to."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 import sqlalchemy as sa
 
 from .backend import Repository
-from .schema import support_waits
+from .schema import support_links, support_waits
 
 
 class Waiting(StrEnum):
@@ -17,6 +19,14 @@ class Waiting(StrEnum):
     NO = "no"  # not waited for: an ordinary message
     FIRST = "first"  # the message support waited for (the wait is over)
     MORE = "more"  # another part of the album that was the message
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """Whom an admin's reply to a payment support message goes to."""
+
+    user_id: int
+    lang: str | None  # their language when they wrote
 
 
 class SupportWaits(Repository):
@@ -66,3 +76,29 @@ class SupportWaits(Repository):
         """Waits that ran out with no message from the buyer (housekeeping: `take` forgets one only when that buyer
         writes again). How many."""
         return await self._db.run(sa.delete(support_waits).where(support_waits.c.until < now))
+
+    async def link(self, admin_chat_id: int, message_ids: list[int], buyer: Buyer, until: float) -> None:
+        """Messages the bot put in an admin's chat about the buyer: a reply to one of them goes to the buyer."""
+        for message_id in message_ids:
+            values = {"user_id": buyer.user_id, "lang": buyer.lang, "until": until}
+            statement = self._db.insert(support_links).values(
+                admin_chat_id=admin_chat_id, message_id=message_id, **values
+            )
+            await self._db.run(
+                statement.on_conflict_do_update(index_elements=["admin_chat_id", "message_id"], set_=values)
+            )
+
+    async def linked_buyer(self, admin_chat_id: int, message_id: int, now: float) -> Buyer | None:
+        """The buyer a message in an admin's chat is about, while its link lasts; None for any other message."""
+        rows = await self._db.all(
+            sa.select(support_links.c.user_id, support_links.c.lang).where(
+                support_links.c.admin_chat_id == admin_chat_id,
+                support_links.c.message_id == message_id,
+                support_links.c.until >= now,
+            )
+        )
+        return Buyer(rows[0].user_id, rows[0].lang) if rows else None
+
+    async def prune_links(self, now: float) -> int:
+        """Links that ran out (housekeeping). How many."""
+        return await self._db.run(sa.delete(support_links).where(support_links.c.until < now))

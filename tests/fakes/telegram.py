@@ -23,7 +23,10 @@ of the Bot API for python-telegram-bot (or any HTTP client) to run against it:
   Stars invoice; ``pay`` makes a user pay (pre_checkout_query, answered within ``pre_checkout_timeout``, then a
   successful_payment message); refundStarPayment, ``refund_by_telegram``, getMyStarBalance, getStarTransactions.
 * forwardMessage: any message but a service or protected one, as the bot's own with its ``forward_origin``;
-  an unknown source chat or message refused as Telegram refuses it.
+  an unknown source chat or message refused as Telegram refuses it. copyMessage: the same content without a link to
+  the original (a new caption for a captioned kind), answering a MessageId; an invoice, a service or a protected
+  message refused.
+* ``block_bot(user)``: the user blocked the bot; whatever it sends them is refused with Telegram's 403.
 * inline mode (``send_inline_query``, ``choose_inline_result``, ``press_inline``; ``inline_answers``) and guest
   mode (``send_guest_message``; ``guest_answers``): answers validated as Telegram does, inline messages edited by
   ``inline_message_id`` and a new upload into one refused — see the sections "inline mode" and "guest mode".
@@ -1210,6 +1213,11 @@ class _GuestMode:
         self.guest_queries: dict[str, BotQuery] = {}
         self.guest_answers: dict[str, dict] = {}  # guest query id -> the answerGuestQuery parameters, result parsed
         self._not_member: set[int] = set()  # chats the bot was summoned in as a guest, not a member of
+        self.blocked_by: set[int] = set()  # users who blocked the bot (block_bot)
+
+    def block_bot(self: Any, user: dict) -> None:
+        """The user blocks the bot: sending to them is refused from now on."""
+        self.blocked_by.add(user["id"])
 
     def send_guest_message(self: Any, chat: dict, user: dict, text: str, *, reply_to: dict | None = None) -> dict:
         """A user mentions the bot (`@bot ...` in ``text``) in ``chat``, which the bot is not a member of; the bot
@@ -1248,7 +1256,10 @@ class _GuestMode:
         return {"inline_message_id": sent.inline_message_id}
 
     def _check_member(self: Any, chat_id: int) -> None:
-        """Sending to a chat the bot is only a guest in: the 403 telegram-bot-api's check_chat_access gives."""
+        """Sending to a chat the bot is only a guest in, or to a user who blocked it: the 403 telegram-bot-api
+        gives."""
+        if chat_id in self.blocked_by:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         if chat_id not in self._not_member:
             return
         kind = self._chat(chat_id)["type"]
@@ -2073,6 +2084,36 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             **content,
         )
         return copy.deepcopy(msg)
+
+    @_api("copyMessage")
+    def _copy_message(self, p: dict, files: dict) -> dict:
+        """The content of any message but a service, invoice or protected one, as a new message of the bot (no
+        `forward_origin`); `caption` replaces a captioned kind's caption (a text keeps its text). A MessageId."""
+        chat_id = self._chat_id(p)
+        _required(p, "from_chat_id")
+        _required(p, "message_id")
+        source_chat = self._chat_id({"chat_id": p["from_chat_id"]})
+        if source_chat not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        original = self._messages.get(source_chat, {}).get(_int(p, "message_id"))
+        if original is None:
+            raise ApiError(400, "Bad Request: message to copy not found")
+        content = {k: copy.deepcopy(v) for k, v in original.items() if k in _FORWARDABLE}
+        if not any(k in content for k in _FORWARDABLE_KINDS) or original.get("has_protected_content"):
+            raise ApiError(400, "Bad Request: the message can't be copied")
+        if "caption" in p and any(k in content for k in ("photo", "document", "video", "audio", "animation", "voice")):
+            content["caption"] = self._check_caption(p)
+            content["caption_entities"] = p.get("caption_entities") or None
+        self._check_member(chat_id)
+        msg = self._new_message(
+            self._chat(chat_id),
+            self.bot_user,
+            reply_to=self._reply_to(p, chat_id),
+            thread_id=int(p["message_thread_id"]) if p.get("message_thread_id") is not None else None,
+            reply_markup=_inline_markup(p.get("reply_markup")),
+            **content,
+        )
+        return {"message_id": msg["message_id"]}
 
     @_api("answerCallbackQuery")
     def _answer_callback_query(self, p: dict, files: dict) -> bool:

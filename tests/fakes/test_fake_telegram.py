@@ -95,6 +95,45 @@ async def test_send_edit_delete_message(fake: FakeBotAPI, http: httpx.AsyncClien
     assert r.json()["description"] == "Bad Request: message to delete not found"
 
 
+async def test_copy_message_and_a_user_who_blocked_the_bot(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
+    """copyMessage: the content without its origin, a new caption for a captioned kind, a MessageId; refused for an
+    unknown or protected message and a service one; a user who blocked the bot gets nothing (403)."""
+    admin = fake.user(77, "Boss")
+    fake.private_chat(admin)
+    user = fake.user(501, "Ann")
+    chat = fake.private_chat(user)
+    photo = fake.send_photo(fake.private_chat(admin), admin, png(), caption="receipt")
+    text = fake.send_text(fake.private_chat(admin), admin, "hello")
+    params = {"chat_id": 501, "from_chat_id": 77, "message_id": photo["message_id"], "caption": "🛟\nreceipt"}
+    result = (await http.post("copyMessage", json=params)).json()["result"]
+    copied = fake.message(501, result["message_id"])
+    assert set(result) == {"message_id"} and copied is not None and copied["from"]["is_bot"]
+    assert copied["photo"] == photo["photo"] and copied["caption"] == "🛟\nreceipt" and "forward_origin" not in copied
+    params = {"chat_id": 501, "from_chat_id": 77, "message_id": text["message_id"], "caption": "ignored"}
+    result = (await http.post("copyMessage", json=params)).json()["result"]
+    assert fake.message(501, result["message_id"])["text"] == "hello"
+
+    async def refused(**params: object) -> tuple[int, str]:
+        r = await http.post("copyMessage", json=params)
+        return r.status_code, r.json()["description"]
+
+    assert await refused(chat_id=501, from_chat_id=77, message_id=999) == (
+        400,
+        "Bad Request: message to copy not found",
+    )
+    fake._messages[501][9000] = {"message_id": 9000, "chat": chat, "date": 0, "pinned_message": photo}
+    assert await refused(chat_id=77, from_chat_id=501, message_id=9000) == (
+        400,
+        "Bad Request: the message can't be copied",
+    )
+    fake.block_bot(user)
+    assert await refused(chat_id=501, from_chat_id=77, message_id=text["message_id"]) == (
+        403,
+        "Forbidden: bot was blocked by the user",
+    )
+    assert (await http.post("sendMessage", json={"chat_id": 501, "text": "hi"})).status_code == 403
+
+
 async def test_forward_message(fake: FakeBotAPI, http: httpx.AsyncClient) -> None:
     user = fake.user(501, "Ann")
     chat = fake.private_chat(user)
