@@ -25,6 +25,14 @@ NANO, GPT = "nano-banana-2", "gpt-image-2"
 MODELS = f"{NANO},{GPT}"
 
 
+async def _settle(settings, expected: list[str], timeout: float = 10) -> None:
+    """The jobs reach `expected`: a job's outcome is written just after its delivery, so under load a moment later."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (seen := await _statuses(settings)) != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+    assert seen == expected
+
+
 async def _statuses(settings) -> list[str]:
     """Every job's status, as an operator reads the database."""
     store = make_store(settings.database)
@@ -80,7 +88,7 @@ async def test_a_failed_call_fails_and_refunds_each_variant_once(start_bot, harn
     assert tg.calls_of("sendMediaGroup") == [] and not harness.results(chat["id"])
     assert sum("refused this request as invalid" in text for text in harness.texts(chat["id"])) == 1, note
     assert "Today you used 0 of 20" in await _used(harness, chat, user, "Today you used")
-    assert await _statuses(running.settings) == ["failed"] * 2
+    await _settle(running.settings, ["failed"] * 2)
 
 
 def _env(settings) -> dict[str, str]:
@@ -122,7 +130,7 @@ async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_o
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1
     assert "Today you used 8 of 20" in await _used(harness, chat, user, "Today you used")
-    assert await _statuses(settings) == ["done"] * 4
+    await _settle(settings, ["done"] * 4)
 
 
 @pytest.mark.parametrize("count", [0, 11])
@@ -155,7 +163,7 @@ async def test_an_answer_with_fewer_images_than_n_fails_the_rest_once_each_and_r
     assert rec.body["n"] == 4 and len(img.images_for(rec)) == 2
     assert sorted(data for _, data, _ in album.files.values()) == sorted(img.images_for(rec))
     await asyncio.sleep(1)  # nothing more arrives
-    assert await _statuses(running.settings) == ["done", "done", "failed", "failed"]
+    await _settle(running.settings, ["done", "done", "failed", "failed"])
     texts = harness.texts(chat["id"])
     sentence = "No image came back"
     (said,) = [text for text in texts if sentence in text]  # once, for both
@@ -196,7 +204,7 @@ async def test_more_variants_than_a_call_makes_split_into_several_calls(duo, sta
     assert sorted(data for _, data, _ in album.files.values()) == sorted(served) and len(set(served)) == 4
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1
-    assert await _statuses(running.settings) == ["done"] * 4
+    await _settle(running.settings, ["done"] * 4)
     assert "Today you used 4 of 20" in await _used(harness, chat, user, "Today you used")
 
 
@@ -248,4 +256,4 @@ async def test_a_run_again_asks_only_for_the_variants_without_their_image(
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1 and len(img.requests) == 2
     assert "Today you used 8 of 20" in await _used(harness, chat, user, "Today you used")  # each charged once
-    assert await _statuses(settings) == ["done"] * 4
+    await _settle(settings, ["done"] * 4)
