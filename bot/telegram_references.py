@@ -220,6 +220,17 @@ class AlbumCollector:
         refs, _ = await self._store.albums.album(chat_id, media_group_id)
         return [_restored(ref) for ref in refs]
 
+    async def replied_to(self, message: Message) -> list[Reference]:
+        """The pictures of the message `message` replies to: all of its album's parts when it is one."""
+        quoted = message.reply_to_message
+        if quoted is None:
+            return []
+        if quoted.media_group_id:
+            album = await self.references(quoted.chat.id, quoted.media_group_id)
+            if album:
+                return album
+        return from_message(quoted)
+
     async def complete(
         self, chat_id: int, media_group_id: str, on_progress: Callable[[int], Awaitable[None]]
     ) -> list[Reference]:

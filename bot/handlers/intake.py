@@ -111,17 +111,6 @@ def _has_words(text: str) -> bool:
     return bool(parsed.prompt or parsed.style)
 
 
-async def _replied_references(services: Services, message: Message) -> list[Reference]:
-    quoted = message.reply_to_message
-    if quoted is None:
-        return []
-    if quoted.media_group_id:
-        album = await services.albums.references(quoted.chat.id, quoted.media_group_id)
-        if album:
-            return album
-    return from_message(quoted)
-
-
 async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/imagine prompt`, also as a reply to a text (its text is the prompt) or to pictures (they are references).
 
@@ -135,7 +124,7 @@ async def imagine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if await _words_for_preset(context, services, origin, message):
         return
-    references = await _replied_references(services, message)
+    references = await services.albums.replied_to(message)
     prompt = await _prompt_of(context, services, message, references)
     if (
         not references

@@ -24,7 +24,6 @@ from ..services import Services, get_services
 from ..style_service import BadPresetFile, Scope, TooManyPresets, read_export
 from ..styles import MAX_PICTURES, MAX_PRESETS, MAX_TEMPLATE_CHARS, Style, valid_name
 from ..targets import Target, send_kwargs
-from ..telegram_references import from_message
 from ..texts import t
 from .dialogue import (
     keyboard_of,
@@ -232,7 +231,7 @@ async def _add(
         text = t("preset_template_long", lang, length=len(parsed.prompt), limit=MAX_TEMPLATE_CHARS)
         await reply(context, origin, text)
         return
-    pictures = await _replied_pictures(services, message)
+    pictures = await services.albums.replied_to(message)
     if len(pictures) > MAX_PICTURES:
         await reply(context, origin, t("preset_too_many_pictures", lang, limit=MAX_PICTURES, count=len(pictures)))
         return
@@ -283,18 +282,6 @@ def _model_options(parsed: ParsedPrompt, offered: list[str]) -> tuple[dict[str, 
             profile, option = takers[0]
             raise OptionError(option.flag, value, list(option.choices), model=profile.name)
     return kept, tuple(not_taken)
-
-
-async def _replied_pictures(services: Services, message: Message) -> list:
-    """The photo or album (all its parts) the command replies to: what a preset keeps as its pictures."""
-    quoted = message.reply_to_message
-    if quoted is None:
-        return []
-    if quoted.media_group_id:
-        album = await services.albums.references(quoted.chat.id, quoted.media_group_id)
-        if album:
-            return album
-    return from_message(quoted)
 
 
 async def _delete(context: ContextTypes.DEFAULT_TYPE, services: Services, origin: Origin, name: str) -> None:

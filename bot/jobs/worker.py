@@ -380,21 +380,29 @@ class Worker:
     async def _make(self, job: Job) -> None:
         """The job's image, made or found, kept. A database outage before the image exists (looking for one made
         before, reading a reference we keep) is waited out; once it exists, its writes are retried instead."""
+
+        async def attempt() -> GeneratedImage | None:
+            if await self._made_before(job):
+                return None
+            await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
+            return await self._generate(job)
+
+        image = await self._outlasting_outages(f"job {job.id} waits", attempt)
+        if image is not None:
+            await self._keep(job, image)
+
+    async def _outlasting_outages(self, waits: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()` once more after each database outage, backing off up to a quarter of a lease."""
         delay = 0.5
         while True:
             try:
-                if await self._made_before(job):
-                    return
-                await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
-                image = await self._generate(job)
-                break
+                return await attempt()
             except Exception as exc:
                 if not outage(exc):
                     raise
-                complain(log, f"job {job.id} waits for the database", exc)
+                complain(log, f"{waits} for the database", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max(0.5, self._lease / 4))
-        await self._keep(job, image)
 
     async def _made_before(self, job: Job) -> bool:
         """A job run again (its process stopped or was cut off) may have made its image already: here on disk,
@@ -521,24 +529,20 @@ class Worker:
     async def _make_together(self, jobs: list[Job], made: set[str], lost: set[str]) -> None:
         """As `_make`, for several jobs and one call: those made before (a run again) are kept as they are, the
         rest asked of the image API at once; images one call did not bring back fail their jobs as `no_image`."""
-        delay = 0.5
-        while True:
-            try:
-                for job in jobs:
-                    if job.id not in made and await self._made_before(job):
-                        made.add(job.id)
-                todo = [job for job in jobs if job.id not in made]
-                if not todo:
-                    return
-                await self._originals.ensure_room()
-                images = await self._generate_together(todo)
-                break
-            except Exception as exc:
-                if not outage(exc):
-                    raise
-                complain(log, f"jobs {_ids(jobs)} wait for the database", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, max(0.5, self._lease / 4))
+
+        async def attempt() -> tuple[list[Job], list[GeneratedImage]]:
+            for job in jobs:
+                if job.id not in made and await self._made_before(job):
+                    made.add(job.id)
+            todo = [job for job in jobs if job.id not in made]
+            if not todo:
+                return todo, []
+            await self._originals.ensure_room()
+            return todo, await self._generate_together(todo)
+
+        todo, images = await self._outlasting_outages(f"jobs {_ids(jobs)} wait", attempt)
+        if not todo:
+            return
         waiting = list(zip(todo, images, strict=False))  # one image per job; the answer may have fewer
         try:
             while waiting:
