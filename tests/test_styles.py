@@ -605,6 +605,25 @@ async def test_without_the_picture_sets_a_preset_with_pictures_aside_for_a_new_i
     assert request.path.endswith("/generations") and request.body["prompt"] == "a cat"
 
 
+async def test_without_the_picture_on_a_style_that_works_on_it_and_no_words_changes_nothing(bot, harness, tg, img):
+    user, chat = harness.person()
+    tg.send_photo(chat, user, picture((90, 90, 20)), caption="--style figurine")  # no ratio or size: a keyboard
+    kb = await tg.wait_for(
+        lambda: next(
+            (m for m in tg.bot_messages(chat["id"]) if "Without the picture" in str(m.get("reply_markup"))), None
+        ),
+        10,
+        "the keyboard",
+    )
+    answer = await harness.press(kb, "Without the picture", user)
+    assert answer.get("show_alert") and "without the picture there is nothing to make" in answer.get("text", "")
+    assert "Without the picture" in str(tg.message(chat["id"], kb["message_id"])["reply_markup"])  # unchanged
+    await harness.press(kb, "Generate", user)
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.path.endswith("/edits") and "collectible figurine." in request.body["prompt"]
+
+
 async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(start_bot, harness, tg, img):
     await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
     user, chat = harness.person()

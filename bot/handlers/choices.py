@@ -137,13 +137,16 @@ async def _generate_whole(context: ContextTypes.DEFAULT_TYPE, services: Services
 async def _drop_pictures(services: Services, pending: PendingRequest, lang: str | None) -> tuple[bool, str | None]:
     """🆕 promises a new image: the request's own pictures go, and a style or preset that brings pictures of its
     own is set aside too (else it would still be an edit of them), said in a line above the keyboard. With no words
-    of the user's, such a style's template is all there is: nothing changes, and the line says why (False)."""
+    of the user's, nothing of theirs would be left (a picture-less style's template would be made alone): nothing
+    changes, and the line says why (False)."""
     style = await services.styles.find(pending.origin, pending.style) if pending.style else None
+    label = services.styles.label(style.name, lang) if style is not None else ""
+    if not pending.prompt:
+        if style is None:
+            return False, t("drop_pictures_nothing_left", lang)
+        return False, t("drop_pictures_no_words" if style.pictures else "drop_pictures_no_words_own", lang, label=label)
     note = None
     if style is not None and style.pictures:
-        label = services.styles.label(style.name, lang)
-        if not pending.prompt:
-            return False, t("drop_pictures_no_words", lang, label=label)
         pending.style = None
         note = t("drop_pictures_style_off", lang, label=label)
     pending.references, pending.ref_width, pending.ref_height, pending.album_id = (), None, None, None
