@@ -34,3 +34,18 @@ async def settled(database_url: str, count: int = 1, timeout: float = 15) -> lis
             await asyncio.sleep(0.1)
     finally:
         await store.close()
+
+
+async def album_kept(database_url: str, chat_id: int, media_group_id: str, parts: int, timeout: float = 15) -> None:
+    """Wait until the bot has kept `parts` parts of an album: each part is handled on its own, alongside the next
+    updates, so a message replying to the album right after it is only fair once the bot has them all."""
+    store = make_store(database_url)
+    await store.open()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len((await store.albums.album(chat_id, media_group_id))[0]) < parts:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {parts} parts of {media_group_id}")
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
