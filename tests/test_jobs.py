@@ -128,7 +128,7 @@ async def test_status_line_shows_elapsed_time(start_bot, harness, tg, img):
 
 
 async def test_stop_finishes_quick_jobs_and_pauses_slow_ones(start_bot, harness, tg, img):
-    running_bot = await start_bot(shutdown_grace_seconds=1)
+    running_bot = await start_bot(shutdown_grace_seconds=5)  # room for the quick one on a loaded machine
     user, chat = harness.person()
     img.delay_next(0.3)
     img.delay_next(30)
