@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.processes import bot_env, spawn
+from tests.rows import album_kept
 
 
 def picture(
@@ -59,7 +60,7 @@ async def test_reply_to_an_album_of_three(bot, harness, tg, img):
     user, chat = harness.person()
     photos = [picture(colour=(30 * i, 20, 20)) for i in range(3)]
     parts = [tg.send_photo(chat, user, p, media_group_id="album-3") for p in photos]
-    await asyncio.sleep(0.3)  # the bot has seen the album go by
+    await album_kept(bot.settings.database, chat["id"], "album-3", 3)  # the bot has seen the album go by
     harness.send(chat, user, "/imagine put them in one scene --ar 16:9 --2k", reply_to=parts[1])
     await harness.result(chat["id"])
     assert img.requests[0].images == photos

@@ -12,6 +12,7 @@ from bot.handlers.admin import stats_text
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.texts import language
+from tests.rows import settled
 
 
 def picture(width: int, height: int) -> bytes:
@@ -138,6 +139,7 @@ async def test_history_is_one_line_per_request(bot, harness, tg):
     harness.send(chat, user, "/imagine four foxes --ar 1:1 --1k --n 4")
     await tg.wait_for(lambda: tg.calls_of("sendMediaGroup"), 15, "the album")
     await harness.reply_text(chat["id"], "🎨 ×4")
+    assert await settled(bot.settings.database) == ["done"] * 4  # recorded just after the album went
     harness.send(chat, user, "/history")
     listing = await harness.reply_text(chat["id"], "Your images here")
     assert listing["text"].count("four foxes") == 1 and "×4" in listing["text"]

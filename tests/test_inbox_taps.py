@@ -43,9 +43,9 @@ async def test_a_tap_is_handled_ahead_of_the_commands_waiting_in_the_inbox(start
     for person, their_chat in crowd:
         harness.send(their_chat, person, "/help")
     await tg.wait_for(lambda: len(tg.refused("sendMessage")) >= INBOX_SLOTS, 15, "every slot held by a flood wait")
-    await harness.press(keyboard, "16:9", tapper, timeout=4)  # else after the flood wait, 8 s
+    await harness.press(keyboard, "16:9", tapper, timeout=6)  # else after the flood wait, 8 s
     await tg.wait_for(
-        lambda: "✓ 16:9" in str(tg.message(chat["id"], keyboard["message_id"])["reply_markup"]), 4, "the redraw"
+        lambda: "✓ 16:9" in str(tg.message(chat["id"], keyboard["message_id"])["reply_markup"]), 6, "the redraw"
     )
     helped = [c for c in tg.calls_of("sendMessage") if c.error is None and c.params.get("chat_id") != chat["id"]]
     assert len(helped) < len(crowd)  # the crowd's commands were still waiting

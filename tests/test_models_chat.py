@@ -10,6 +10,8 @@ import io
 import pytest
 from PIL import Image
 
+from tests.rows import settled
+
 NANO, PRO, GPT, SEEDREAM = "nano-banana-2", "gemini-3-pro-image", "gpt-image-2", "doubao-seedream-4-5-251128"
 ALL = f"{NANO},{PRO},{GPT},{SEEDREAM}"
 
@@ -81,13 +83,14 @@ FLAGS = [
 
 @pytest.mark.parametrize(("model", "flags", "path", "pixels"), FLAGS, ids=[f[0] for f in FLAGS])
 async def test_each_model_from_the_prompts_flags(start_bot, harness, img, model, flags, path, pixels):
-    await many(start_bot)
+    running = await many(start_bot)
     user, chat = harness.person()
     harness.send(chat, user, f"/imagine a lighthouse {flags}")
     (call,) = await harness.result(chat["id"])
     (rec,) = img.requests
     assert rec.status == 200 and rec.path == path and rec.model == model and rec.prompt == "a lighthouse"
     assert f"{pixels[0]}×{pixels[1]}" in call.params["caption"] and "⚠️" not in call.params["caption"]
+    await settled(running.settings.database)  # done is recorded just after the photo went
     harness.send(chat, user, "/history")
     label = {NANO: "🍌 Banana 2", PRO: "🍌 Banana Pro", GPT: "GPT Image 2", SEEDREAM: "Seedream 4.5"}[model]
     history = await harness.reply_text(chat["id"], f"1. ✅ {label} · ")
@@ -192,7 +195,7 @@ async def test_settings_remember_a_default_model(start_bot, harness, tg, img):
 
 
 async def test_models_help_and_stats_name_the_models(start_bot, harness, tg, img):
-    await many(start_bot, admin_user_ids="4242")
+    running = await many(start_bot, admin_user_ids="4242")
     admin = tg.user(4242, "Boss", language_code="en")
     chat = tg.private_chat(admin)
     harness.send(chat, admin, "/models")
@@ -207,6 +210,7 @@ async def test_models_help_and_stats_name_the_models(start_bot, harness, tg, img
     assert "GPT Image 2 (--model gpt)" in helped["text"]
     harness.send(chat, admin, "/imagine a cat --model seedream --ar 1:1 --2k")
     await harness.result(chat["id"])
+    await settled(running.settings.database)  # /stats counts images recorded done, just after the photo went
     harness.send(chat, admin, "/stats")
     stats = await harness.reply_text(chat["id"], "By model")
     assert "By model (7 days): Seedream 4.5 1" in stats["text"]

@@ -116,8 +116,13 @@ async def test_an_intake_and_two_workers_make_each_image_once_within_the_caps(fl
         in_flight[user] += 1 if starts else -1
         most[user] = max(most[user], in_flight[user])
     assert max(most.values()) == per_user  # reached by the heavy users at the end, never passed
-    done = [await metric(w, "imagine_jobs_finished_total", outcome="done") for w in workers]
-    assert sum(done) == 100 and all(done), done
+
+    async def counted() -> list[float] | None:  # each process counts a job just after recording it
+        done = [await metric(w, "imagine_jobs_finished_total", outcome="done") for w in workers]
+        return done if sum(done) == 100 else None
+
+    done = await eventually(counted, 10, "100 jobs counted done by the workers")
+    assert all(done), done
     assert await metric(intake, "imagine_jobs_finished_total", outcome="done") == 0
 
     # round-robin across users: everyone's first image before anyone's fifth, upstream and in the chat
@@ -154,7 +159,8 @@ async def test_a_worker_killed_mid_job_is_replaced_by_the_other_once(fleet, harn
     img.delay_next(60)  # the first attempt hangs until its worker dies
     prompt = "killed mid-job"
     harness.send(chat, user, f"/imagine {prompt} --ar 1:1 --1k")
-    await img.wait_for(lambda: img.inflight == 1, 20, "the generation to start")
+    # the request read whole (in flight from its headers on): killed before its body, it would have no prompt
+    await img.wait_for(lambda: img.inflight == 1 and img.requests[0].body.get("prompt") == prompt, 20, "the request")
     victim = await _running_in(fleet, prompt)
     assert victim.name.startswith("worker")
     await victim.kill()
@@ -212,7 +218,8 @@ async def test_cancel_at_the_intake_stops_the_job_in_a_worker(fleet, harness, tg
 
     line = await tg.wait_for(status_line, 10, "the status line with ✖ Cancel")
     await harness.press(line, "✖ Cancel", user)  # only the intake takes updates
-    await img.wait_for(lambda: img.requests[0].aborted, 3, "the upstream request to be aborted")  # ~1 s by design
+    # ~1 s by design; the bound only tells that from the 60 s the request would take
+    await img.wait_for(lambda: img.requests[0].aborted, 10, "the upstream request to be aborted")
     await harness.status_says(chat["id"], "Cancelled")
 
     async def cancelled() -> bool:
@@ -315,7 +322,12 @@ async def test_two_webhook_replicas_keep_a_chats_taps_in_order(fleet, harness, t
         assert sorted(twice) == sorted((port, 200) for port in ports)
         assert len(harness.results(chat["id"])) == 2
         assert sum(r.body["prompt"] == "delivered twice" for r in img.requests) == 1
-        assert sum([await metric(r, "imagine_webhook_duplicates_total") for r in replicas]) == 1
+
+        async def duplicates() -> float:
+            return sum([await metric(r, "imagine_webhook_duplicates_total") for r in replicas])
+
+        await eventually(duplicates, 10, "the duplicate counted")
+        assert await duplicates() == 1
 
         # a wrong secret is refused by every replica
         async with httpx.AsyncClient(timeout=10) as http:
@@ -454,8 +466,14 @@ async def test_two_replicas_receiving_the_same_payment_credit_it_once(fleet, har
         rows = await fetch(fleet.database_url, "SELECT charge_id, credits FROM payments")
         assert [(r["charge_id"], r["credits"]) for r in rows] == [(charge, 100)]
         assert sum("credits added" in x for x in harness.texts(chat["id"])) == 1
-        assert sum([await metric(r, "imagine_credits_purchased_total") for r in replicas]) == 100
-        assert sum([await metric(r, "imagine_stars_received_total") for r in replicas]) == 50
+
+        async def purchase_counted() -> bool:  # counted just after the purchase is recorded and told
+            credits = sum([await metric(r, "imagine_credits_purchased_total") for r in replicas])
+            stars = sum([await metric(r, "imagine_stars_received_total") for r in replicas])
+            assert credits <= 100 and stars <= 50, (credits, stars)
+            return (credits, stars) == (100, 50)
+
+        await eventually(purchase_counted, 10, "the purchase counted once")
     finally:
         await fleet.stop()
         await forwarder.stop()

@@ -80,9 +80,12 @@ async def test_a_status_line_the_database_did_not_take_is_recorded_on_a_retry(
         img.delay_next(4)
         harness.send(chat, user, "/imagine a lighthouse --ar 1:1 --1k")
         await harness.result(chat["id"], timeout=30)
-        await asyncio.sleep(1)  # the line's end, after the photo
-        left = [m.get("text") for m in tg.bot_messages(chat["id"]) if m.get("reply_markup") and not m.get("photo")]
-        assert failed and not left, left
+
+        def left() -> list[str | None]:
+            return [m.get("text") for m in tg.bot_messages(chat["id"]) if m.get("reply_markup") and not m.get("photo")]
+
+        await tg.wait_for(lambda: not left(), 10, "the status line to end, just after the photo")
+        assert failed
     finally:
         stop.set()
         await asyncio.wait_for(worker, 15)

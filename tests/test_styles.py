@@ -14,6 +14,7 @@ from PIL import Image
 from bot.config import Settings, SettingsError, load_settings
 from bot.store import TooManyPresets, make_store
 from bot.styles import Style, StyleFileError, builtin_styles, load_library
+from tests.rows import album_kept
 
 ISSUE_STYLES = {
     "photo",
@@ -388,7 +389,7 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     user, chat = harness.person()
     photos = [picture((30, 150, 60)), picture((150, 30, 60))]
     parts = [tg.send_photo(chat, user, p, media_group_id="preset-album") for p in photos]
-    await asyncio.sleep(0.3)
+    await album_kept(bot.settings.database, chat["id"], "preset-album", 2)
     await harness.reply_text(chat["id"], "")  # the album was answered (pictures waiting for words)
     harness.send(chat, user, "/preset add fig turn it into a figurine {prompt} --size 2K", reply_to=parts[0])
     await harness.reply_text(chat["id"], "Preset “fig” saved with 2 🖼")
@@ -406,7 +407,7 @@ async def test_pictures_bound_to_a_preset_make_an_edit_and_travel_in_its_export(
     assert img.requests[1].images == photos
 
     own = [tg.send_photo(chat, user, picture((i * 18, 90, 90)), media_group_id="thirteen") for i in range(13)]
-    await asyncio.sleep(0.3)
+    await album_kept(bot.settings.database, chat["id"], "thirteen", 13)
     harness.send(chat, user, "/imagine all of them --style fig", reply_to=own[0])
     await harness.reply_text(chat["id"], "“fig” brings 2 pictures and your request has 13")
 
@@ -518,7 +519,7 @@ async def test_preset_show_sends_every_picture_in_albums_telegram_takes(bot, har
             ]
         else:
             parts = [tg.send_photo(chat, user, picture((n * 9, 60, 90)), media_group_id=group) for n in range(count)]
-        await asyncio.sleep(0.5)
+        await album_kept(bot.settings.database, chat["id"], group, count)
         harness.send(chat, user, "/preset add many {prompt} in a row", reply_to=parts[0])
         await harness.reply_text(chat["id"], f"Preset “many” saved with {count} 🖼", timeout=30)
         harness.send(chat, user, "/preset show many")
@@ -625,14 +626,16 @@ async def test_without_the_picture_on_a_style_that_works_on_it_and_no_words_chan
 
 
 async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(start_bot, harness, tg, img):
-    await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
+    running = await start_bot(
+        image_models="nano-banana-2,gemini-3-pro-image"
+    )  # 🍌 Banana Pro takes 11 pictures, not 14
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="gems") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
     harness.send(chat, user, "/preset add gem {prompt} in gems --model pro", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “gem” saved with 2 🖼")
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
-    await asyncio.sleep(0.3)
+    await album_kept(running.settings.database, chat["id"], "ten", 10)
     said = (
         "“gem” brings 2 pictures and your request has 10: 🍌 Banana Pro takes at most 11 together. Send fewer pictures."
     )
@@ -650,14 +653,14 @@ async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(
 async def test_a_model_that_takes_fewer_than_the_request_and_its_presets_pictures_is_refused_at_the_tap(
     start_bot, harness, tg, img
 ):
-    await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11 pictures, not 14
+    running = await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11, not 14
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="pair") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
     harness.send(chat, user, "/preset add pair {prompt} with these two", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “pair” saved with 2 🖼")
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
-    await asyncio.sleep(0.3)
+    await album_kept(running.settings.database, chat["id"], "ten", 10)
     harness.send(chat, user, "/imagine all of these --style pair", reply_to=own[0])  # 🍌 Banana 2 takes the 12
     kb = await harness.keyboard(chat["id"])
     assert "Editing 12 images" in kb["text"] and "✓ 🍌 Banana 2" in markup_of(tg, kb)

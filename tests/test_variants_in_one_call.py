@@ -115,7 +115,8 @@ async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_o
         assert proc.returncode is None
         img.delay_next(30)
         harness.send(chat, user, "/imagine four cranes --model gpt --n 4 --ar 16:9 --1k")
-        await img.wait_for(lambda: img.inflight == 1, 15, "the call to start")
+        # the call read whole (in flight from its headers on): killed before its body, it would have no `n`
+        await img.wait_for(lambda: img.inflight == 1 and img.requests[0].body.get("n") == 4, 15, "the call to start")
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
@@ -228,7 +229,8 @@ async def test_a_run_again_asks_only_for_the_variants_without_their_image(
         assert proc.returncode is None
         img.delay_next(30)
         harness.send(chat, user, "/imagine four cranes --model gpt --n 4 --ar 16:9 --1k")
-        await img.wait_for(lambda: img.inflight == 1, 15, "the call to start")
+        # the call read whole (in flight from its headers on): killed before its body, it would have no `n`
+        await img.wait_for(lambda: img.inflight == 1 and img.requests[0].body.get("n") == 4, 15, "the call to start")
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
