@@ -80,6 +80,39 @@ async def test_expired_lease_is_taken_over_then_fails_on_the_second_interruption
     assert job.status == JobStatus.FAILED and job.error_kind == "interrupted"
 
 
+async def test_a_claim_held_up_past_its_lease_still_gets_a_whole_lease(store, database_url, backend):
+    """A lease runs from when its claim takes effect: a claim held up longer than the lease (the queue locked by
+    another process's transaction, as when that process is cut off mid-write) is not taken back the moment it
+    arrives, while its worker starts the job (the fault test's flake: the image made twice)."""
+    import sqlite3
+
+    import asyncpg
+
+    await store.queue.enqueue([_job("held up", 1)], 10)
+    lease = 2.0
+    if backend == "sqlite":
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+    else:
+        locker = await asyncpg.connect(database_url, timeout=10)
+        held = locker.transaction()
+        await held.start()
+        await locker.execute("SELECT pg_advisory_xact_lock(7242001)")  # bot.store.postgres.QUEUE_LOCK
+    claim = asyncio.create_task(store.queue.claim("held-up", Caps(10, 10), lease))
+    await asyncio.sleep(lease + 0.5)
+    assert not claim.done()
+    if backend == "sqlite":
+        other.execute("COMMIT")
+        other.close()
+    else:
+        await held.commit()
+        await locker.close()
+    job = await asyncio.wait_for(claim, 10)
+    assert job is not None
+    assert (await store.leases.reap("another", 30)).requeued == 0
+    assert (await store.leases.renew("held-up", lease)) == {"held up": job.epoch}
+
+
 async def test_cancel_flags_a_running_job_and_ends_a_waiting_one(store):
     await store.queue.enqueue(
         [_job("r", 1, group_id="g", variant=1, variants=2), _job("w", 1, group_id="g", variant=2, variants=2)], 10

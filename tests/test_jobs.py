@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.store import make_store
+from bot.store.queue import Queue
+
 
 def _data(call) -> bytes:
     ((_, data, _),) = call.files.values()
@@ -143,3 +146,37 @@ async def test_stop_finishes_quick_jobs_and_pauses_slow_ones(start_bot, harness,
     await start_bot()
     await harness.result(chat["id"], count=2)
     assert [r.body["prompt"] for r in img.requests] == ["quick", "very slow", "very slow"]
+
+
+async def test_a_claim_answered_after_its_lease_ran_out_makes_its_image_once(
+    start_bot, harness, tg, img, database_url, monkeypatch
+):
+    """A claim whose answer comes back a lease late (a partition, a stall: the fault test's flake) may have been
+    taken over meanwhile: the worker finds that out before it pays for the image, so the image is made once."""
+    lease = 2.0
+    other = make_store(database_url)  # another process, which takes the job over while the answer is on its way
+    real = Queue.claim_many
+    late: list = []
+
+    async def claim_many(self, worker, caps, lease_seconds, limit):
+        jobs = await real(self, worker, caps, lease_seconds, limit)
+        if jobs and not late:
+            late.extend(jobs)
+            await other.leases.expire([worker])
+            assert (await other.leases.reap("another-process", lease_seconds)).requeued == len(jobs)
+            await asyncio.sleep(lease_seconds + 0.2)
+        return jobs
+
+    monkeypatch.setattr(Queue, "claim_many", claim_many)
+    await start_bot(job_lease_seconds=lease)
+    await other.open()
+    try:
+        img.delay = 2.0  # the first attempt would still be making its image when the job is claimed again
+        user, chat = harness.person()
+        harness.send(chat, user, "/imagine a fox claimed late --ar 1:1 --1k")
+        await harness.result(chat["id"], timeout=20)
+        await asyncio.sleep(lease)  # a second image would be asked for by now
+        assert late and len(harness.results(chat["id"])) == 1
+        assert [r.body["prompt"] for r in img.requests] == ["a fox claimed late"]
+    finally:
+        await other.close()

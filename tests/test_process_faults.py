@@ -5,7 +5,7 @@ upload, and PostgreSQL itself stopped for longer than the lease while images fin
 Each test runs an intake and two workers (real processes, tests/fleet.py) on a real PostgreSQL with a short lease,
 sends a stream of requests from many users, injects its fault, and judges by what reached the fake Bot API and the
 fake image API: exactly one photo per request, one generation per request (two only for a request whose first
-generation was cut off before its image existed), no failure sentence, no status line left behind, every request
+generation was cut off before its image was kept in the database), no failure sentence, no status line left behind, every request
 delivered within two leases of the fault's end, and one log line per kind of database error, no traceback.
 """
 
@@ -46,10 +46,18 @@ CANCEL_PREFIX = status_keyboard("x", "en").inline_keyboard[0][0].callback_data.s
 
 @dataclass
 class Window:
-    """When the fault began and ended (the fake APIs' clock: time.monotonic)."""
+    """When the fault began and ended (the fake APIs' clock: time.monotonic), and the requests whose image was kept
+    in the database (where a takeover finds it) when it began."""
 
     start: float | None = None
     end: float | None = None
+    kept: set[str] | None = None
+
+
+async def _kept(database_url: str) -> set[str]:
+    """The requests whose image is kept in the shared database now: a takeover delivers these, never makes them."""
+    rows = await fetch(database_url, "SELECT j.prompt FROM originals o JOIN jobs j ON j.id = o.job_id")
+    return {m.group(0) for (prompt,) in rows if (m := PROMPT.search(prompt))}
 
 
 async def _stream(harness, people: list) -> dict[str, float]:
@@ -76,7 +84,8 @@ def _on_upload_by(
     tg, fleet: Fleet, workers: list[BotProcess], window: Window, act: Callable[[BotProcess], None]
 ) -> Callable:
     """A Bot API hook: at the first photo a worker uploads after the warm-up, `act` on that worker — the photo
-    has reached Telegram, and the worker has not recorded it yet."""
+    has reached Telegram, and the worker has not recorded it yet; then note what was kept (that worker writes no
+    more)."""
     by_pid = {w.pid: w for w in workers}
 
     async def on_call(call) -> None:
@@ -86,12 +95,14 @@ def _on_upload_by(
         if pid in by_pid and window.start is None:
             window.start = time.monotonic()
             act(by_pid[pid])
+            window.kept = await _kept(fleet.database_url)
 
     return on_call
 
 
 async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) -> None:
     assert window.start is not None and window.end is not None, "the fault was never injected"
+    assert window.kept is not None, "what was kept when the fault began was not noted"
 
     def captions() -> list[str]:
         return [m.group(0) for c in tg.calls_of("sendPhoto") if (m := PROMPT.search(c.params.get("caption", "")))]
@@ -109,7 +120,8 @@ async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) 
     assert {p: n for p, n in photos.items() if n != 1} == {}, "requests with more than one photo"
     assert set(photos) == set(sent)
 
-    # one generation per request; two only where the first was cut off before its image existed
+    # one generation per request; two only where the first was cut off before its image was kept in the database:
+    # made before the fault but not yet kept, it is on its worker's disk alone, which a takeover elsewhere cannot see
     generations: dict[str, list] = {}
     for r in img.requests:
         generations.setdefault(PROMPT.search(r.body["prompt"]).group(0), []).append(r)
@@ -118,7 +130,8 @@ async def _judge(tg, img, fleet: Fleet, sent: dict[str, float], window: Window) 
         if len(tries) == 1:
             continue
         first = min(tries, key=lambda r: r.started)
-        cut = first.started < window.end and (first.finished is None or first.finished > window.start)
+        unkept = first.finished is None or first.finished > window.start or prompt not in window.kept
+        cut = first.started < window.end and unkept
         assert len(tries) == 2 and cut, f"{prompt} generated {len(tries)} times"
 
     # no failure sentence, no status line left behind, every request delivered within two leases of the fault
@@ -264,6 +277,7 @@ async def test_postgresql_stopped_longer_than_the_lease_while_images_finish_lose
             60,
             "images being made after the warm-up",
         )
+        window.kept = await _kept(fleet.database_url)
         window.start = time.monotonic()
         await asyncio.to_thread(server.stop)
         await asyncio.sleep(down_for - (time.monotonic() - window.start))

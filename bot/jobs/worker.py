@@ -385,6 +385,7 @@ class Worker:
             if await self._made_before(job):
                 return None
             await self._originals.ensure_room()  # before a paid image, not when it cannot be kept
+            await self._confirm(job)
             return await self._generate(job)
 
         image = await self._outlasting_outages(f"job {job.id} waits", attempt)
@@ -403,6 +404,17 @@ class Worker:
                 complain(log, f"{waits} for the database", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max(0.5, self._lease / 4))
+
+    async def _confirm(self, job: Job) -> None:
+        """Before paying for an image: a lease already run out by this process's clock (a claim whose answer came
+        back late, through a partition or a stall) is renewed first, so a takeover made meanwhile stops the job here
+        (LeaseLost) instead of being a second generation beside this one."""
+        if self.holds(job.id):
+            return
+        began = time.time()
+        await self._store.leases.hold(job.id, job.epoch, began + self._lease)
+        if (lease := self._leases.get(job.id)) is not None:
+            lease.until = max(lease.until, began + self._lease)
 
     async def _made_before(self, job: Job) -> bool:
         """A job run again (its process stopped or was cut off) may have made its image already: here on disk,
@@ -534,10 +546,19 @@ class Worker:
             for job in jobs:
                 if job.id not in made and await self._made_before(job):
                     made.add(job.id)
-            todo = [job for job in jobs if job.id not in made]
+            todo = [job for job in jobs if job.id not in made | lost]
+            if todo:
+                await self._originals.ensure_room()
+            for job in list(todo):
+                try:
+                    await self._confirm(job)
+                except LeaseLost:
+                    log.info("job %s: taken over by another process before its image was made here", job.id)
+                    self._presentation.lost(job)
+                    lost.add(job.id)
+                    todo.remove(job)
             if not todo:
                 return todo, []
-            await self._originals.ensure_room()
             return todo, await self._generate_together(todo)
 
         todo, images = await self._outlasting_outages(f"jobs {_ids(jobs)} wait", attempt)

@@ -71,10 +71,13 @@ class Queue(Repository):
 
     async def claim_many(self, worker: str, caps: Caps, lease: float, limit: int) -> list[Job]:
         """Up to `limit` jobs for `worker`, each taken as `claim` takes one, in one transaction."""
-        now = time.time()
 
         def work(conn: sa.Connection) -> list[sa.Row]:
             self._db.lock_queue(conn)
+            # The lease runs from when the claim takes effect, not from when it was asked for: a claim that waited
+            # for the queue lock, or was held up (a partition, a stall), would else arrive with its lease run out,
+            # and a reap would take the job back while its worker starts it.
+            now = time.time()
             claimed: list[sa.Row] = []
             while len(claimed) < limit:
                 row = conn.execute(self._claim_query, {"user_cap": caps.per_user, "total": caps.total}).first()
@@ -98,10 +101,10 @@ class Queue(Repository):
         already started, so the caps let them through as `claim` does."""
         if lead.group_id is None or most < 1:
             return []
-        now = time.time()
 
         def work(conn: sa.Connection) -> list[sa.Row]:
             self._db.lock_queue(conn)
+            now = time.time()  # after the lock, as in claim_many
             ids = conn.execute(_WAITING_SIBLINGS, {"b_group": lead.group_id, "b_most": most}).scalars().all()
             params = {"v_worker": worker, "v_lease": now + lease, "v_now": now}
             return [row for job_id in ids if (row := conn.execute(_START_WAITING, {"b_id": job_id, **params}).first())]
