@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
+
+from bot.models import AspectRatio, ImageRequest, Job, JobStatus, Origin, Resolution
 from bot.store import make_store
+from bot.store.leases import Leases
 from bot.store.queue import Queue
+from bot.store.schema import jobs
+from tests.rows import insert_job
 
 
 def _data(call) -> bytes:
@@ -146,6 +152,52 @@ async def test_stop_finishes_quick_jobs_and_pauses_slow_ones(start_bot, harness,
     await start_bot()
     await harness.result(chat["id"], count=2)
     assert [r.body["prompt"] for r in img.requests] == ["quick", "very slow", "very slow"]
+
+
+async def test_after_a_renewal_held_up_past_the_lease_a_live_process_keeps_its_job(
+    start_bot, harness, tg, img, database_url, monkeypatch
+):
+    """The database stalls for longer than a lease: every process's renewal waits, and every lease looks run out
+    when it answers. The process whose renewal comes back first gives the others a lease to renew before it takes
+    anything over, as after an outage, so a live process's job is not made a second time."""
+    lease = 2.0
+    other = make_store(database_url)
+    await other.open()
+    real = Leases.renew
+    stall = asyncio.Event()
+    stalled: list[float] = []
+
+    async def renew(self, worker, lease_seconds):
+        if worker != "another-process" and stall.is_set() and not stalled:
+            stalled.append(lease_seconds)
+            await asyncio.sleep(1.5 * lease_seconds)  # the stall; the other process's leases run out meanwhile
+        return await real(self, worker, lease_seconds)
+
+    monkeypatch.setattr(Leases, "renew", renew)
+    try:
+        user, chat = harness.person()
+        theirs = Job(
+            "theirs01",
+            Origin(chat["id"], user["id"]),
+            ImageRequest("made by a live process", AspectRatio("1:1"), Resolution("1K")),
+            status=JobStatus.RUNNING,
+        )
+        await insert_job(other, theirs)
+        await other.backend.run(sa.update(jobs).where(jobs.c.id == theirs.id).values(worker="another-process"))
+        await other.leases.renew("another-process", lease)  # its lease, as a live process holds it
+        await start_bot(job_lease_seconds=lease)
+        stall.set()
+        await tg.wait_for(lambda: stalled, 10, "the stalled renewal")
+        await asyncio.sleep(1.5 * lease + lease / 3)  # the stall is over; the other process renews in its turn
+        await other.leases.renew("another-process", lease)
+        for _ in range(4):  # a whole lease more of its renewals
+            await asyncio.sleep(lease / 3)
+            await other.leases.renew("another-process", lease)
+        rows = await other.backend.all(sa.select(jobs.c.worker, jobs.c.status).where(jobs.c.id == theirs.id))
+        assert [tuple(r) for r in rows] == [("another-process", "running")]
+        assert img.requests == []
+    finally:
+        await other.close()
 
 
 async def test_a_claim_answered_after_its_lease_ran_out_makes_its_image_once(

@@ -239,7 +239,9 @@ class Worker:
     async def _maintain(self) -> None:
         """Renew our leases (and stop jobs another process took over); take over what other processes left
         behind — but only once this process has reached the database for a whole lease: after an outage every
-        lease looks expired, and their holders get that long to renew them first."""
+        lease looks expired, and their holders get that long to renew them first. A renewal held up for half a
+        lease (the database stalled, a partition that healed before any error) counts as such an outage: the
+        other processes were most likely held up too."""
         every = max(0.2, self._lease / 3)
         contact: float | None = time.monotonic()  # start() has just used the database
         while True:
@@ -247,7 +249,8 @@ class Worker:
             try:
                 began = time.time()
                 self._renewed(await self._store.leases.renew(self.name, self._lease), began)
-                contact = contact if contact is not None else time.monotonic()
+                if contact is None or time.time() - began >= self._lease / 2:
+                    contact = time.monotonic()
                 if time.monotonic() - contact >= self._lease:
                     await self._reap()
                 metrics.jobs_in_queue(*await self._store.queue.queue_counts())
