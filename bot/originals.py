@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -137,7 +138,7 @@ class OriginalsStore:
 
     def _save(self, job_id: str, data: bytes | Path, extension: str) -> Path:
         path = self._dir / f"{job_id}.{extension}"
-        tmp = path.with_suffix(".part")
+        tmp = self._dir / f"{job_id}.{uuid.uuid4().hex[:12]}.part"  # its own: two attempts of a job never share one
         if not isinstance(data, Path) and self._free_space(self._dir) < self._min_free + len(data):
             self._make_room(len(data))  # a copy from the database takes space; a file moved in does not
         try:

@@ -3,6 +3,7 @@ disk."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -46,6 +47,18 @@ async def test_a_file_is_moved_in_not_copied(tmp_path):
     incoming.write_bytes(b"png bytes")
     path = await store.save("job1", incoming, "png")
     assert path.read_bytes() == b"png bytes" and not incoming.exists()
+
+
+async def test_two_attempts_of_one_job_saving_at_once_both_succeed(tmp_path):
+    """A job taken back and run again in the same process (a lease lost while its first attempt was still making
+    the image) may keep its image twice at once: each write has its own temporary file, so neither fails."""
+    store = OriginalsStore(tmp_path, max_age_hours=1, max_total_mb=100)
+    store.open()
+    saved = await asyncio.gather(*(store.save("job1", bytes([n]) * 2_000_000, "png") for n in range(8)))
+    assert {p.name for p in saved} == {"job1.png"} and store.find("job1").read_bytes() in {
+        bytes([n]) * 2_000_000 for n in range(8)
+    }
+    assert not list(tmp_path.glob("*.part"))
 
 
 async def test_the_oldest_originals_give_way_when_the_disk_runs_low(tmp_path):
