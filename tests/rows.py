@@ -49,3 +49,18 @@ async def album_kept(database_url: str, chat_id: int, media_group_id: str, parts
             await asyncio.sleep(0.05)
     finally:
         await store.close()
+
+
+async def pictures_waiting(database_url: str, chat_id: int, user_id: int, timeout: float = 15) -> None:
+    """Wait until pictures sent without words are kept for the next text: the bot says "Got the picture" just
+    before it keeps them, alongside the next updates, so a text right after that line is only fair once they are."""
+    store = make_store(database_url)
+    await store.open()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await store.pending.latest_pending(chat_id, user_id, 0, wants_prompt=True) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for pictures to wait in chat {chat_id}")
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()

@@ -122,7 +122,7 @@ async def test_a_final_sentence_is_never_overwritten_by_progress(bot, harness, t
     def finished() -> bool:
         return sum("API key was refused" in x for _, chat in people for x in harness.texts(chat["id"])) == 20
 
-    await tg.wait_for(finished, 15, "20 failure sentences")
+    await tg.wait_for(finished, 30, "20 failure sentences")
     await asyncio.sleep(0.5)  # any late progress edit would land now
     for _, chat in people:
         assert all("API key was refused" in x for x in harness.texts(chat["id"])), harness.texts(chat["id"])

@@ -15,6 +15,7 @@ from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.quota import Limit, Quota, QuotaExceeded
 from bot.store import make_store
 from bot.texts import EN, TEXTS, ZH, t
+from tests.rows import settled
 
 
 async def test_group_command_with_bot_name_and_foreign_presses(bot, harness, tg, img):
@@ -87,10 +88,12 @@ async def test_allow_lists_and_one_polite_sentence(start_bot, harness, tg, img):
     await harness.reply_text(s_chat["id"], "this bot is private")
     harness.send(s_chat, stranger, "/imagine please --ar 1:1 --1k")
     harness.send(s_chat, stranger, "/help")
+    harness.send(s_chat, stranger, "/id")  # answered whoever asks, after what came before it in the chat
     f_chat = tg.private_chat(friend)
     harness.send(f_chat, friend, "/imagine allowed --ar 1:1 --1k")
     await harness.result(f_chat["id"])
-    assert len(tg.bot_messages(s_chat["id"])) == 1  # told once, then silence
+    await harness.reply_text(s_chat["id"], "Your user id")
+    assert len(tg.bot_messages(s_chat["id"])) == 2  # told once, then silence (but for /id)
     harness.send(team, stranger, "/imagine team work --ar 1:1 --1k")  # the whole group is allowed
     await harness.result(team["id"])
     assert [r.body["prompt"] for r in img.requests] == ["allowed", "team work"]
@@ -106,7 +109,8 @@ async def test_block_and_unblock(start_bot, harness, tg, img):
     harness.send(chat, user, "/imagine blocked --ar 1:1 --1k")
     await harness.reply_text(chat["id"], "can't use this bot")
     harness.send(chat, user, "/imagine still blocked --ar 1:1 --1k")
-    await asyncio.sleep(0.5)  # silence is the expected answer: give it time to (not) come
+    harness.send(chat, user, "/id")  # answered whoever asks: once it is, the request before it was handled (silently)
+    await harness.reply_text(chat["id"], "Your user id")
     harness.send(boss_chat, boss, f"/unblock {user['id']}")
     await harness.reply_text(boss_chat["id"], "is unblocked")
     harness.send(chat, user, "/imagine free again --ar 1:1 --1k")
@@ -178,7 +182,7 @@ async def test_quota_resets_at_midnight_and_grants(start_bot, harness, tg, img):
 
 async def test_stats_match_the_jobs(start_bot, harness, tg, img):
     boss = tg.user(61, "Boss")
-    await start_bot(admin_user_ids="61")
+    running = await start_bot(admin_user_ids="61")
     user, chat = harness.person()
     harness.send(chat, user, "/imagine small --ar 1:1 --1k")
     await harness.result(chat["id"])
@@ -190,6 +194,7 @@ async def test_stats_match_the_jobs(start_bot, harness, tg, img):
     img.fail_next(401)
     harness.send(chat, user, "/imagine fails --ar 1:1 --1k")
     await harness.status_says(chat["id"], "API key was refused")
+    await settled(running.settings.database, 4)  # a delivered job is recorded done just after its photo
     boss_chat = tg.private_chat(boss)
     harness.send(boss_chat, boss, "/stats")
     msg = await harness.reply_text(boss_chat["id"], "Images today")

@@ -35,7 +35,7 @@ def words(message: dict | None) -> str:
 
 
 async def answered(tg: FakeBotAPI, query_id: str) -> dict:
-    return await tg.wait_for(lambda: tg.inline_answers.get(query_id), 5, "the inline answer")
+    return await tg.wait_for(lambda: tg.inline_answers.get(query_id), 10, "the inline answer")
 
 
 async def choose(tg: FakeBotAPI, user: dict, query: str, result_id: str | None = None, chat: dict | None = None):
@@ -209,7 +209,7 @@ async def test_guest_mention_replying_to_a_photo_edits_it(start_bot, harness, tg
     group = tg.group(-100_900, "Not the bot's")
     photo = tg.send_photo(group, user, picture(), caption="my cat")
     guest = tg.send_guest_message(group, user, f"@{tg.username} make it blue --ar 16:9 --size 1K", reply_to=photo)
-    answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
+    answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 10, "the guest answer")
     assert answer["result"]["title"] == "🎨 16:9 · 1K" and answer["result"]["reply_markup"]
     inline_id = next(iter(tg._inline_messages))
     done = await image_in(tg, inline_id)
@@ -220,12 +220,12 @@ async def test_guest_mention_replying_to_a_photo_edits_it(start_bot, harness, tg
 
     # a guest message that looks like a command is no ordinary /imagine: one answer, one job
     guest = tg.send_guest_message(group, user, f"/imagine@{tg.username} a red fox --ar 1:1 --size 1K")
-    await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the second guest answer")
+    await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 10, "the second guest answer")
     await tg.wait_for(lambda: len(img.requests) == 2, 15, "the second image")
     assert img.requests[1].body["prompt"] == "a red fox" and tg.refused() == []
 
     empty = tg.send_guest_message(group, user, f"@{tg.username}")
-    hint = await tg.wait_for(lambda: tg.guest_answers.get(empty["guest_query_id"]), 5, "the hint")
+    hint = await tg.wait_for(lambda: tg.guest_answers.get(empty["guest_query_id"]), 10, "the hint")
     assert hint["result"]["id"] == "hint" and len(img.requests) == 2
 
 
@@ -244,7 +244,7 @@ async def test_people_not_allowed_are_told_where_they_asked(start_bot, harness, 
     assert str(user["id"]) in refusal["title"]
     group = tg.group(-100_901, "Elsewhere")
     guest = tg.send_guest_message(group, user, f"@{tg.username} a fox")
-    answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 5, "the guest answer")
+    answer = await tg.wait_for(lambda: tg.guest_answers.get(guest["guest_query_id"]), 10, "the guest answer")
     assert str(user["id"]) in answer["result"]["title"]
     assert img.requests == [] and tg.refused() == []
 

@@ -370,7 +370,7 @@ async def test_a_pack_refunded_while_a_job_holds_its_credits_stays_refunded_when
     harness.send(chat, user, "/imagine free one --ar 1:1 --1k")
     await harness.result(chat["id"])
     charge = await buy(harness, tg, user, chat)
-    img.delay_next(3)
+    img.delay_next(8)  # still running when the admin's /refund (several round trips) has been answered
     img.fail_next(400)
     harness.send(chat, user, "/imagine paid one --ar 1:1 --1k")  # 1 purchased credit, held while it runs
     await img.wait_for(lambda: img.inflight == 1)

@@ -8,6 +8,8 @@ import io
 
 from PIL import Image
 
+from tests.rows import album_kept, pictures_waiting
+
 
 def jpeg(width: int, height: int, colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
     out = io.BytesIO()
@@ -44,6 +46,7 @@ async def test_a_picture_without_words_waits_for_the_next_text(bot, harness, tg,
     user, chat = harness.person()
     tg.send_photo(chat, user, jpeg(900, 1200))
     await harness.reply_text(chat["id"], "Now send what to do with it")
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])  # kept just after that line
     assert img.requests == []
     harness.send(chat, user, "make it a watercolour")
     kb = await harness.keyboard(chat["id"])
@@ -63,6 +66,7 @@ async def test_the_waiting_picture_can_be_dropped_for_a_new_image(bot, harness, 
     user, chat = harness.person()
     tg.send_document(chat, user, jpeg(800, 800), "scan.jpg", "image/jpeg")
     await harness.reply_text(chat["id"], "Now send what to do with it")
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "a castle on a hill")
     kb = await harness.keyboard(chat["id"])
     await harness.press(kb, "Without the picture", user)
@@ -78,6 +82,8 @@ async def test_an_album_without_words_is_answered_once_and_used_whole(bot, harne
     for colour in ((200, 0, 0), (0, 200, 0), (0, 0, 200)):
         tg.send_photo(chat, user, jpeg(640, 480, colour), media_group_id="holiday")
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(bot.settings.database, chat["id"], "holiday", 3)  # every part handled: any second answer sent
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     await asyncio.sleep(0.5)
     assert sum("Got the pictures" in text for text in harness.texts(chat["id"])) == 1
     harness.send(chat, user, "one poster of all three --ar 16:9 --1k")
@@ -148,8 +154,10 @@ async def test_an_edited_prompt_changes_the_open_keyboard(bot, harness, tg, img)
     assert img.requests[0].body["prompt"] == "a red fox in snow"
     sent = len(tg.calls)
     tg.edit_text(mine, "/imagine a blue fox")  # after Generate: nothing changes, nothing is said
-    await asyncio.sleep(0.7)
-    assert len(img.requests) == 1 and not [c for c in tg.calls[sent:] if c.method == "sendMessage"]
+    harness.send(chat, user, "/id")  # handled after the edit (the chat's order): its answer is the only message
+    await harness.reply_text(chat["id"], "Your user id")
+    said = [c.params["text"] for c in tg.calls[sent:] if c.method == "sendMessage"]
+    assert len(img.requests) == 1 and len(said) == 1 and said[0].startswith("Your user id"), said
 
 
 async def test_other_bots_flags_are_named_and_left_out(bot, harness, tg, img):

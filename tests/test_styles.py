@@ -14,7 +14,7 @@ from PIL import Image
 from bot.config import Settings, SettingsError, load_settings
 from bot.store import TooManyPresets, make_store
 from bot.styles import Style, StyleFileError, builtin_styles, load_library
-from tests.rows import album_kept
+from tests.rows import album_kept, pictures_waiting
 
 ISSUE_STYLES = {
     "photo",
@@ -283,7 +283,7 @@ async def test_a_style_in_the_tail_of_a_split_prompt_is_read(bot, harness, tg, i
     harness.send(other_chat, other, "with a moat --style animee --ar 1:1 --1k")  # said, and nothing made yet
     answer = await harness.reply_text(other_chat["id"], "“animee”")
     assert "Generate" in str(answer.get("reply_markup")) or latest_keyboard(tg, other_chat["id"]) is not None
-    await asyncio.sleep(3)
+    await asyncio.sleep(4)  # the head's own wait for a next part (2.5 s, from before the answer) is over by now
     assert len(img.requests) == 1
 
 
@@ -378,6 +378,8 @@ async def test_pictures_bound_to_a_preset_no_longer_wait_for_words(bot, harness,
     user, chat = harness.person()
     parts = [tg.send_photo(chat, user, picture((n * 40, 60, 90)), media_group_id="bound") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(bot.settings.database, chat["id"], "bound", 2)  # answered at its first part
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/preset add duo {prompt} between these two", reply_to=parts[0])
     await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
     harness.send(chat, user, "a lone tree")  # a new image, not an edit of the preset's pictures
@@ -552,6 +554,8 @@ async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_req
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(bot.settings.database, chat["id"], "duo", 2)
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
     harness.send(chat, user, "/presets")
@@ -561,6 +565,7 @@ async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_req
     assert "Editing 2 images" in latest_keyboard(tg, chat["id"])["text"]
     own = tg.send_photo(chat, user, picture((9, 9, 200)))
     await harness.reply_text(chat["id"], "Got the picture")
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/imagine a cat --style duo", reply_to=own)
     await tg.wait_for(lambda: "a cat" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
     assert "Editing 3 images" in latest_keyboard(tg, chat["id"])["text"]
@@ -578,10 +583,13 @@ async def test_without_the_picture_sets_a_preset_with_pictures_aside_for_a_new_i
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(bot.settings.database, chat["id"], "duo", 2)
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
     own = tg.send_photo(chat, user, picture((9, 9, 200)))
     await harness.reply_text(chat["id"], "Got the picture")
+    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/imagine --style duo", reply_to=own)  # no words: the preset's pictures are all
     await tg.wait_for(lambda: "🎨 duo" in str(latest_keyboard(tg, chat["id"])), 10, "its keyboard")
     kb = latest_keyboard(tg, chat["id"])
@@ -632,6 +640,8 @@ async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="gems") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(running.settings.database, chat["id"], "gems", 2)
+    await pictures_waiting(running.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/preset add gem {prompt} in gems --model pro", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “gem” saved with 2 🖼")
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
@@ -657,6 +667,8 @@ async def test_a_model_that_takes_fewer_than_the_request_and_its_presets_picture
     user, chat = harness.person()
     bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="pair") for n in range(2)]
     await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(running.settings.database, chat["id"], "pair", 2)
+    await pictures_waiting(running.settings.database, chat["id"], user["id"])
     harness.send(chat, user, "/preset add pair {prompt} with these two", reply_to=bound[0])
     await harness.reply_text(chat["id"], "Preset “pair” saved with 2 🖼")
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
