@@ -159,7 +159,7 @@ async def test_an_original_over_the_upload_limit_goes_with_the_same_pixels_when_
         assert sent.tobytes() == original.convert(sent.mode).tobytes()  # lossless
     assert "JPEG" not in document.params["caption"]
     spool = running.settings.data_dir / "spool"
-    await tg.wait_for(lambda: not list(spool.glob("fit-*")), 5, "the copy gone after its upload")
+    await tg.wait_for(lambda: not list(spool.glob("fit-*")), 15, "the copy gone after its upload")
 
 
 async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_after_its_preview(
@@ -178,4 +178,4 @@ async def test_an_original_that_cannot_shrink_goes_as_a_full_resolution_jpeg_aft
         assert sent.format == "JPEG" and sent.size == (2752, 1536)  # full resolution
     assert "全分辨率的 JPEG" in document.params["caption"] and "5 MB" in document.params["caption"]
     spool = running.settings.data_dir / "spool"
-    await tg.wait_for(lambda: not list(spool.glob("fit-*")), 5, "the copy gone after its upload")
+    await tg.wait_for(lambda: not list(spool.glob("fit-*")), 15, "the copy gone after its upload")

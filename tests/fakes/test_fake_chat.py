@@ -469,15 +469,15 @@ async def test_chat_delays_and_an_impatient_client(api, client):
     started = time.monotonic()
     assert (await chat(api, client)).status_code == 200
     assert time.monotonic() - started >= 0.3
-    api.chat_delay = 2
+    api.chat_delay = 10  # still answering long after the client gave up
     with pytest.raises(httpx.TimeoutException):
         await client.post(f"{api.base_url}/v1/chat/completions", json=chat_body(), headers=AUTH, timeout=0.2)
-    await api.wait_for(lambda: api.chat_requests[-1].aborted, timeout=2, what="abort recorded")
+    await api.wait_for(lambda: api.chat_requests[-1].aborted, timeout=10, what="abort recorded")
     assert api.chat_requests[-1].status is None and api.chat_inflight == 0
 
 
 async def test_concurrent_chat_calls_are_counted(api, client):
-    api.chat_delay = 0.2
+    api.chat_delay = 2.0  # long enough for the three to overlap on a loaded machine
     rs = await asyncio.gather(*(chat(api, client) for _ in range(3)))
     assert [r.status_code for r in rs] == [200] * 3
     assert api.chat_max_inflight == 3 and api.chat_inflight == 0 and api.max_inflight == 0
@@ -490,14 +490,14 @@ async def test_image_injections_never_reach_a_chat_call(api, client):
     api.fail_next(503)
     api.stream_next("endless")
     api.junk_next("not_json")
-    api.delay_next(1.0)
-    api.delay = 1.0
+    api.delay_next(3.0)
+    api.delay = 3.0  # far beyond what a chat call takes on a loaded machine
     started = time.monotonic()
     assert content(await chat(api, client)).startswith("Improved")
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5
     api.delay = 0
     assert (await image(api, client)).status_code == 503  # the image queues are whole
-    assert api.requests[0].finished - api.requests[0].started >= 1.0
+    assert api.requests[0].finished - api.requests[0].started >= 3.0
     body = {"model": "nano-banana-2", "prompt": "a cat", "n": 1}
     async with client.stream("POST", f"{api.base_url}/v1/images/generations", json=body, headers=AUTH) as r:
         assert (await anext(r.aiter_bytes())).startswith(b'{"data": [{"b64_json": "')
@@ -511,23 +511,23 @@ async def test_chat_injections_never_reach_an_image_call(api, client):
     api.chat_next("exact")
     api.chat_junk_next("no_choices")
     api.chat_stream_next("endless")
-    api.chat_delay_next(1.0)
-    api.chat_delay = 1.0
+    api.chat_delay_next(3.0)
+    api.chat_delay = 3.0  # far beyond what an image call takes on a loaded machine
     started = time.monotonic()
     r = await image(api, client)
     assert r.status_code == 200 and r.json()["data"][0]["b64_json"]
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5
     api.chat_delay = 0
     assert (await chat(api, client)).status_code == 429  # every chat queue is whole
-    assert api.chat_requests[0].finished - api.chat_requests[0].started >= 1.0
+    assert api.chat_requests[0].finished - api.chat_requests[0].started >= 3.0
     assert api.requests[0].status == 200 and len(api.requests) == 1
 
 
 async def test_chat_and_images_share_the_keys_concurrency_slots(api, client):
     """One gateway key, one set of slots: a chat call over the key's limit is refused like an image call."""
-    api.key_limit, api.key_limit_refuses, api.delay = 1, True, 0.5
+    api.key_limit, api.key_limit_refuses, api.delay = 1, True, 3.0  # in flight while the chat call is made
     slow = asyncio.ensure_future(image(api, client))
-    await api.wait_for(lambda: api.inflight == 1, timeout=2, what="image in flight")
+    await api.wait_for(lambda: api.inflight == 1, timeout=10, what="image in flight")
     error = assert_openai_error(await chat(api, client), 429, None, "rate_limit_exceeded")
     assert error["type"] == "upstream_error"
     assert (await slow).status_code == 200
