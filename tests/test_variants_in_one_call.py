@@ -25,7 +25,7 @@ NANO, GPT = "nano-banana-2", "gpt-image-2"
 MODELS = f"{NANO},{GPT}"
 
 
-async def _settle(settings, expected: list[str], timeout: float = 10) -> None:
+async def _settle(settings, expected: list[str], timeout: float = 15) -> None:
     """The jobs reach `expected`: a job's outcome is written just after its delivery, so under load a moment later."""
     deadline = asyncio.get_running_loop().time() + timeout
     while (seen := await _statuses(settings)) != expected and asyncio.get_running_loop().time() < deadline:
@@ -128,10 +128,10 @@ async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_o
     assert first.aborted and first.body["n"] == 4
     assert second.status == 200 and second.body["n"] == 4
     assert sorted(data for _, data, _ in album.files.values()) == sorted(img.images_for(second))
+    await _settle(settings, ["done"] * 4)  # every outcome written: what comes after it would be a second delivery
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1
     assert "Today you used 8 of 20" in await _used(harness, chat, user, "Today you used")
-    await _settle(settings, ["done"] * 4)
 
 
 @pytest.mark.parametrize("count", [0, 11])
@@ -163,10 +163,11 @@ async def test_an_answer_with_fewer_images_than_n_fails_the_rest_once_each_and_r
     (rec,) = img.requests
     assert rec.body["n"] == 4 and len(img.images_for(rec)) == 2
     assert sorted(data for _, data, _ in album.files.values()) == sorted(img.images_for(rec))
-    await asyncio.sleep(1)  # nothing more arrives
-    await _settle(running.settings, ["done", "done", "failed", "failed"])
-    texts = harness.texts(chat["id"])
     sentence = "No image came back"
+    await tg.wait_for(lambda: any(sentence in text for text in harness.texts(chat["id"])), 10, repr(sentence))
+    await _settle(running.settings, ["done", "done", "failed", "failed"])
+    await asyncio.sleep(1)  # nothing more arrives
+    texts = harness.texts(chat["id"])
     (said,) = [text for text in texts if sentence in text]  # once, for both
     assert "2 of 4 failed" in said
     assert "Today you used 4 of 20" in await _used(harness, chat, user, "Today you used")  # 2 × medium (2)
@@ -203,9 +204,9 @@ async def test_more_variants_than_a_call_makes_split_into_several_calls(duo, sta
     assert all(r.status == 200 and r.body["size"] == "1360x768" for r in img.requests)
     served = [data for rec in img.requests for data in img.images_for(rec)]
     assert sorted(data for _, data, _ in album.files.values()) == sorted(served) and len(set(served)) == 4
+    await _settle(running.settings, ["done"] * 4)
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1
-    await _settle(running.settings, ["done"] * 4)
     assert "Today you used 4 of 20" in await _used(harness, chat, user, "Today you used")
 
 
@@ -255,7 +256,7 @@ async def test_a_run_again_asks_only_for_the_variants_without_their_image(
     assert second.status == 200 and second.body["n"] == 2  # only the two without their image
     sent = sorted(data for _, data, _ in album.files.values())
     assert sent == sorted([*kept.values(), *img.images_for(second)])
+    await _settle(settings, ["done"] * 4)
     await asyncio.sleep(1)  # nothing more arrives
     assert len(tg.calls_of("sendMediaGroup")) == 1 and len(img.requests) == 2
     assert "Today you used 8 of 20" in await _used(harness, chat, user, "Today you used")  # each charged once
-    await _settle(settings, ["done"] * 4)
