@@ -190,7 +190,7 @@ async def test_quick_taps_are_handled_in_order(bot, harness, tg, img):
         tg.press(kb, harness.button(kb, label)["callback_data"], user)
     await harness.result(chat["id"])
     assert (img.requests[0].body["aspect_ratio"], img.requests[0].body["size"]) == ("16:9", "4K")
-    await tg.wait_for(lambda: len(tg.answered) == 3, 10, "every tap answered")  # Generate's may follow its job
+    assert len(tg.answered) == 3
 
 
 async def test_a_keyboard_too_old_to_edit_still_works(bot, harness, tg, img):
