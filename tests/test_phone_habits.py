@@ -62,6 +62,36 @@ async def test_a_picture_without_words_waits_for_the_next_text(bot, harness, tg,
     assert img.requests[1].path.endswith("/generations")
 
 
+async def test_words_sent_right_after_a_picture_are_its_instruction(bot, harness, tg, img):
+    """A photo and then its words at once (two messages shared together, or typed quickly): the words are handled
+    after the photo, in the chat's order, so they find it instead of making a new image without it."""
+    user, chat = harness.person()
+    for n in range(3):
+        tg.send_photo(chat, user, jpeg(900, 1200))
+        harness.send(chat, user, f"make it a watercolour {n}")
+        kb = await tg.wait_for(
+            lambda n=n: next(
+                (m for m in tg.bot_messages(chat["id"]) if f"watercolour {n}" in (m.get("text") or "")), None
+            ),
+            10,
+            "its keyboard",
+        )
+        assert "Editing 1 image" in kb["text"] and "✓ 3:4" in str(kb["reply_markup"])
+
+
+async def test_words_sent_right_after_an_album_take_the_whole_album(bot, harness, tg, img):
+    """An album and then its words at once: the album's first part is kept waiting for words before the text is
+    handled, and the text takes the album once it is whole."""
+    user, chat = harness.person()
+    photos = [jpeg(900 + 10 * n, 1200) for n in range(4)]
+    for p in photos:
+        tg.send_photo(chat, user, p, media_group_id="shared-4")
+    harness.send(chat, user, "make them one watercolour --ar 3:4 --1k")
+    await harness.result(chat["id"])
+    (request,) = img.requests
+    assert request.images == photos and request.body["prompt"] == "make them one watercolour"
+
+
 async def test_the_waiting_picture_can_be_dropped_for_a_new_image(bot, harness, tg, img):
     user, chat = harness.person()
     tg.send_document(chat, user, jpeg(800, 800), "scan.jpg", "image/jpeg")

@@ -214,9 +214,28 @@ async def _pictures_for_preset(
     waiting = await _preset_asked(services, origin, message.reply_to_message)
     if waiting is None:
         return False
-    references, status_message_id = await _pictures_of(context, services, origin, message)
-    await start(context, services, origin, words, references, status_message_id, style_name=waiting.style)
+    _start_with_pictures(update, context, services, origin, message, words, style_name=waiting.style)
     return True
+
+
+def _start_with_pictures(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    origin: Origin,
+    message: Message,
+    words: str,
+    style_name: str | None = None,
+) -> None:
+    """The request of a picture, or of an album once it is whole. Its own task: an album is whole only once its
+    later parts have been handled, which come after this one in the chat's order. Its failure reaches the error
+    handler with the update, as the handler's own would."""
+
+    async def go() -> None:
+        references, status_message_id = await _pictures_of(context, services, origin, message)
+        await start(context, services, origin, words, references, status_message_id, style_name=style_name)
+
+    context.application.create_task(go(), update=update)
 
 
 async def _pictures_of(
@@ -240,20 +259,25 @@ async def _pictures_of(
 
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
-    """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
+    """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references; an
+    album's once it is whole."""
     waiting = await services.requests.latest(
         origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
     )
     if waiting is None or await services.requests.take(waiting.id) is None:
         return []
-    if waiting.album_id:
-        album = await services.albums.references(origin.chat_id, waiting.album_id)
+    if waiting.album_id:  # whole: its later parts may still be on their way in (handled after its first)
+        album = await services.albums.complete(origin.chat_id, waiting.album_id, _unheard)
         if album:
             return album
     return [
         Reference(ref_id, "photo", waiting.ref_width if n == 0 else None, waiting.ref_height if n == 0 else None)
         for n, ref_id in enumerate(waiting.references)
     ]
+
+
+async def _unheard(count: int) -> None:
+    """Pictures waiting for words have their one line already; no count is shown while they complete."""
 
 
 async def _joined_to_split_prompt(
@@ -390,8 +414,7 @@ async def imagine_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _wait_for_words(context, services, origin, message)
         return
     await services.requests.drop_waiting_pictures(origin.chat_id, origin.user_id)
-    references, status_message_id = await _pictures_of(context, services, origin, message)
-    await start(context, services, origin, words, references, status_message_id)
+    _start_with_pictures(update, context, services, origin, message, words)
 
 
 async def _wait_for_words(
@@ -440,6 +463,7 @@ _UNUSABLE = (
     | filters.STORY
 )
 
+
 COMMANDS = [Command("imagine", imagine, private=1, group=1)]
 HANDLERS = [
     # In a private chat any plain text is a prompt: on a phone, typing /imagine each time is friction.
@@ -449,6 +473,7 @@ HANDLERS = [
         filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, continuation
     ),
     MessageHandler(_UNUSABLE & MESSAGES, unusable),  # before pictures: a GIF is a document too
-    MessageHandler((filters.PHOTO | filters.Document.ALL) & MESSAGES, imagine_media, block=False),
+    # In the chat's order, so that the words sent right after a picture find it kept (the request runs on apart).
+    MessageHandler((filters.PHOTO | filters.Document.ALL) & MESSAGES, imagine_media),
     MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edit),
 ]
