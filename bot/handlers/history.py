@@ -26,7 +26,7 @@ ICONS = {
     JobStatus.CANCELLED: "✖",
     JobStatus.QUEUED: "⏳",
     JobStatus.RUNNING: "🎨",
-    JobStatus.MADE: "🎨",
+    JobStatus.MADE: "📤",  # made, being sent
 }
 
 
