@@ -152,6 +152,12 @@ async def picture_first(w: Walk) -> None:
     print("     you: make it a watercolour")
     await w.settle()
     w.show(chat, "keyboard")
+    print("\n== 2b. A photo and its words shared together (two messages at once)")
+    w.tg.send_photo(chat, user, jpeg(1200, 900))
+    w.tg.send_text(chat, user, "turn it into a pencil sketch")
+    print("     you share a photo (1200×900) and, at once, turn it into a pencil sketch")
+    await w.settle()
+    w.show(chat, "keyboard")
 
 
 @scene
