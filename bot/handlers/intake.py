@@ -259,25 +259,20 @@ async def _pictures_of(
 
 
 async def _waiting_pictures(services: Services, origin: Origin) -> list[Reference]:
-    """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references; an
-    album's once it is whole."""
+    """The pictures this user sent without words within PICTURE_WAITS, taken (once) as this text's references."""
     waiting = await services.requests.latest(
         origin.chat_id, origin.user_id, time.time() - PICTURE_WAITS, wants_prompt=True
     )
     if waiting is None or await services.requests.take(waiting.id) is None:
         return []
-    if waiting.album_id:  # whole: its later parts may still be on their way in (handled after its first)
-        album = await services.albums.complete(origin.chat_id, waiting.album_id, _unheard)
+    if waiting.album_id:  # whole: its parts were handled before this text, in the chat's order
+        album = await services.albums.references(origin.chat_id, waiting.album_id)
         if album:
             return album
     return [
         Reference(ref_id, "photo", waiting.ref_width if n == 0 else None, waiting.ref_height if n == 0 else None)
         for n, ref_id in enumerate(waiting.references)
     ]
-
-
-async def _unheard(count: int) -> None:
-    """Pictures waiting for words have their one line already; no count is shown while they complete."""
 
 
 async def _joined_to_split_prompt(
