@@ -60,6 +60,20 @@ async def spawn(
     )
 
 
+async def spawn_polling(env: dict[str, str], tg: FakeBotAPI, cwd: Path) -> asyncio.subprocess.Process:
+    """A bot process (its output dropped) once it polls the fake Bot API; one that exits first fails the test with
+    its error output."""
+    polls = len(tg.calls_of("getUpdates"))
+    proc = await spawn(env=env, cwd=cwd, stdout=asyncio.subprocess.DEVNULL)
+    await tg.wait_for(
+        lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot process to poll"
+    )
+    if proc.returncode is not None:
+        assert proc.stderr is not None
+        raise AssertionError((await proc.stderr.read()).decode())
+    return proc
+
+
 async def run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str, str]:
     """`python -m bot *args` to its end: the exit code, its output and its error output."""
     proc = await spawn(*args, env=env, cwd=cwd)

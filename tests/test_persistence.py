@@ -13,7 +13,7 @@ from bot.app import run_bot
 from bot.models import Job, JobStatus, Origin
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.store import StoreError, make_store
-from tests.processes import settings_env, spawn
+from tests.processes import settings_env, spawn, spawn_polling
 from tests.rows import insert_job
 
 
@@ -22,13 +22,7 @@ def _env(settings) -> dict[str, str]:
 
 
 async def _spawn_bot(settings, tg, cwd, **extra_env: str):
-    polls = len(tg.calls_of("getUpdates"))
-    proc = await spawn(env={**_env(settings), **extra_env}, cwd=cwd, stdout=asyncio.subprocess.DEVNULL)
-    await tg.wait_for(
-        lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot process to poll"
-    )
-    assert proc.returncode is None, (await proc.stderr.read()).decode()
-    return proc
+    return await spawn_polling({**_env(settings), **extra_env}, tg, cwd)
 
 
 def _prompts(img) -> list[str]:

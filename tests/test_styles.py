@@ -42,6 +42,21 @@ def markup_of(tg, message: dict) -> str:
     return str((tg.message(message["chat"]["id"], message["message_id"]) or message).get("reply_markup"))
 
 
+async def preset_with_two_pictures(
+    harness, tg, database: str, user: dict, chat: dict, add: str, album: str, colour: tuple[int, int, int]
+) -> list[dict]:
+    """An album of two sent without words, then `/preset add <add>` in reply to it: the preset, saved with both
+    (once the bot has kept the album and its waiting pictures, so the reply finds them whole). The album's parts."""
+    step, green, blue = colour
+    parts = [tg.send_photo(chat, user, picture((n * step, green, blue)), media_group_id=album) for n in range(2)]
+    await harness.reply_text(chat["id"], "Got the pictures")
+    await album_kept(database, chat["id"], album, 2)
+    await pictures_waiting(database, chat["id"], user["id"])
+    harness.send(chat, user, f"/preset add {add}", reply_to=parts[0])
+    await harness.reply_text(chat["id"], f"Preset “{add.split()[0]}” saved with 2 🖼")
+    return parts
+
+
 def latest_keyboard(tg, chat_id: int) -> dict | None:
     return next((m for m in reversed(tg.bot_messages(chat_id)) if "Generate" in str(m.get("reply_markup"))), None)
 
@@ -376,12 +391,9 @@ async def test_a_tapped_preset_asks_what_to_make_unless_it_needs_no_words(bot, h
 
 async def test_pictures_bound_to_a_preset_no_longer_wait_for_words(bot, harness, tg, img):
     user, chat = harness.person()
-    parts = [tg.send_photo(chat, user, picture((n * 40, 60, 90)), media_group_id="bound") for n in range(2)]
-    await harness.reply_text(chat["id"], "Got the pictures")
-    await album_kept(bot.settings.database, chat["id"], "bound", 2)  # answered at its first part
-    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
-    harness.send(chat, user, "/preset add duo {prompt} between these two", reply_to=parts[0])
-    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    await preset_with_two_pictures(
+        harness, tg, bot.settings.database, user, chat, "duo {prompt} between these two", "bound", (40, 60, 90)
+    )
     harness.send(chat, user, "a lone tree")  # a new image, not an edit of the preset's pictures
     kb = await harness.keyboard(chat["id"])
     assert "a lone tree" in kb["text"] and "Editing" not in kb["text"]
@@ -552,12 +564,9 @@ async def test_preset_show_sends_every_picture_in_albums_telegram_takes(bot, har
 
 async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_requests_own(bot, harness, tg, img):
     user, chat = harness.person()
-    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
-    await harness.reply_text(chat["id"], "Got the pictures")
-    await album_kept(bot.settings.database, chat["id"], "duo", 2)
-    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
-    harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
-    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    await preset_with_two_pictures(
+        harness, tg, bot.settings.database, user, chat, "duo {prompt} between these --ar 1:1", "duo", (60, 40, 40)
+    )
     harness.send(chat, user, "/presets")
     listing = await harness.reply_text(chat["id"], "tap one to use it")
     await harness.press(listing, "👤 duo", user)  # pictures of its own: its keyboard at once, an edit of them
@@ -581,12 +590,9 @@ async def test_a_presets_pictures_make_the_keyboard_an_edit_counted_with_the_req
 
 async def test_without_the_picture_sets_a_preset_with_pictures_aside_for_a_new_image(bot, harness, tg, img):
     user, chat = harness.person()
-    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="duo") for n in range(2)]
-    await harness.reply_text(chat["id"], "Got the pictures")
-    await album_kept(bot.settings.database, chat["id"], "duo", 2)
-    await pictures_waiting(bot.settings.database, chat["id"], user["id"])
-    harness.send(chat, user, "/preset add duo {prompt} between these --ar 1:1", reply_to=bound[0])
-    await harness.reply_text(chat["id"], "Preset “duo” saved with 2 🖼")
+    await preset_with_two_pictures(
+        harness, tg, bot.settings.database, user, chat, "duo {prompt} between these --ar 1:1", "duo", (60, 40, 40)
+    )
     own = tg.send_photo(chat, user, picture((9, 9, 200)))
     await harness.reply_text(chat["id"], "Got the picture")
     await pictures_waiting(bot.settings.database, chat["id"], user["id"])
@@ -638,12 +644,9 @@ async def test_the_picture_limit_is_the_model_the_preset_names_said_when_picked(
         image_models="nano-banana-2,gemini-3-pro-image"
     )  # 🍌 Banana Pro takes 11 pictures, not 14
     user, chat = harness.person()
-    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="gems") for n in range(2)]
-    await harness.reply_text(chat["id"], "Got the pictures")
-    await album_kept(running.settings.database, chat["id"], "gems", 2)
-    await pictures_waiting(running.settings.database, chat["id"], user["id"])
-    harness.send(chat, user, "/preset add gem {prompt} in gems --model pro", reply_to=bound[0])
-    await harness.reply_text(chat["id"], "Preset “gem” saved with 2 🖼")
+    await preset_with_two_pictures(
+        harness, tg, running.settings.database, user, chat, "gem {prompt} in gems --model pro", "gems", (60, 40, 40)
+    )
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
     await album_kept(running.settings.database, chat["id"], "ten", 10)
     said = (
@@ -665,12 +668,9 @@ async def test_a_model_that_takes_fewer_than_the_request_and_its_presets_picture
 ):
     running = await start_bot(image_models="nano-banana-2,gemini-3-pro-image")  # 🍌 Banana Pro takes 11, not 14
     user, chat = harness.person()
-    bound = [tg.send_photo(chat, user, picture((n * 60, 40, 40)), media_group_id="pair") for n in range(2)]
-    await harness.reply_text(chat["id"], "Got the pictures")
-    await album_kept(running.settings.database, chat["id"], "pair", 2)
-    await pictures_waiting(running.settings.database, chat["id"], user["id"])
-    harness.send(chat, user, "/preset add pair {prompt} with these two", reply_to=bound[0])
-    await harness.reply_text(chat["id"], "Preset “pair” saved with 2 🖼")
+    await preset_with_two_pictures(
+        harness, tg, running.settings.database, user, chat, "pair {prompt} with these two", "pair", (60, 40, 40)
+    )
     own = [tg.send_photo(chat, user, picture((n * 20, 90, 90)), media_group_id="ten") for n in range(10)]
     await album_kept(running.settings.database, chat["id"], "ten", 10)
     harness.send(chat, user, "/imagine all of these --style pair", reply_to=own[0])  # 🍌 Banana 2 takes the 12

@@ -19,7 +19,7 @@ from bot.imagemodels.profile import ratio_option, size_option
 from bot.options import ImageRequest
 from bot.store import make_store
 from bot.store.schema import jobs
-from tests.processes import settings_env, spawn
+from tests.processes import settings_env, spawn_polling
 
 NANO, GPT = "nano-banana-2", "gpt-image-2"
 MODELS = f"{NANO},{GPT}"
@@ -101,18 +101,10 @@ def _env(settings) -> dict[str, str]:
     )
 
 
-async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_once(
-    make_settings, start_bot, harness, tg, img, tmp_path
-):
-    settings = make_settings(image_models=MODELS, user_daily_quota=20)
-    user, chat = harness.person()
-    polls = len(tg.calls_of("getUpdates"))
-    proc = await spawn(env=_env(settings), cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL)
+async def _killed_mid_call(settings, harness, tg, img, cwd, user, chat) -> None:
+    """A bot process asked for four variants in one call, killed (SIGKILL) while that call is in flight."""
+    proc = await spawn_polling(_env(settings), tg, cwd)
     try:
-        await tg.wait_for(
-            lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot to poll"
-        )
-        assert proc.returncode is None
         img.delay_next(30)
         harness.send(chat, user, "/imagine four cranes --model gpt --n 4 --ar 16:9 --1k")
         # the call read whole (in flight from its headers on): killed before its body, it would have no `n`
@@ -120,6 +112,14 @@ async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_o
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
+
+
+async def test_a_crash_mid_call_makes_them_again_in_one_call_and_delivers_each_once(
+    make_settings, start_bot, harness, tg, img, tmp_path
+):
+    settings = make_settings(image_models=MODELS, user_daily_quota=20)
+    user, chat = harness.person()
+    await _killed_mid_call(settings, harness, tg, img, tmp_path, user, chat)
     assert (await _statuses(settings)).count("running") == 4  # all four in the one call that died
 
     await start_bot(image_models=MODELS, user_daily_quota=20)
@@ -221,20 +221,7 @@ async def test_a_run_again_asks_only_for_the_variants_without_their_image(
 ):
     settings = make_settings(image_models=MODELS, user_daily_quota=20)
     user, chat = harness.person()
-    polls = len(tg.calls_of("getUpdates"))
-    proc = await spawn(env=_env(settings), cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL)
-    try:
-        await tg.wait_for(
-            lambda: proc.returncode is not None or len(tg.calls_of("getUpdates")) > polls, 20, "the bot to poll"
-        )
-        assert proc.returncode is None
-        img.delay_next(30)
-        harness.send(chat, user, "/imagine four cranes --model gpt --n 4 --ar 16:9 --1k")
-        # the call read whole (in flight from its headers on): killed before its body, it would have no `n`
-        await img.wait_for(lambda: img.inflight == 1 and img.requests[0].body.get("n") == 4, 15, "the call to start")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+    await _killed_mid_call(settings, harness, tg, img, tmp_path, user, chat)
     # What a process killed while keeping the call's images leaves: the first two variants' files on its disk.
     store = make_store(settings.database)
     await store.open()
