@@ -2051,11 +2051,9 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             chat.pop(int(message_id), None)
         return True
 
-    @_api("forwardMessage")
-    def _forward_message(self, p: dict, files: dict) -> dict:
-        """A copy of any message but a service one, as the bot's own in the target chat, with a `forward_origin`
-        naming who wrote it; refused like Telegram for an unknown source chat or message, and a protected one."""
-        chat_id = self._chat_id(p)
+    def _source(self, p: dict, missing: str, refused: str) -> tuple[dict, dict]:
+        """The message `from_chat_id`/`message_id` name, and what of it a forward or a copy carries; refused as
+        Telegram refuses an unknown chat or message (`missing`), and a service or protected one (`refused`)."""
         _required(p, "from_chat_id")
         _required(p, "message_id")
         source_chat = self._chat_id({"chat_id": p["from_chat_id"]})
@@ -2063,10 +2061,18 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
             raise ApiError(400, "Bad Request: chat not found")
         original = self._messages.get(source_chat, {}).get(_int(p, "message_id"))
         if original is None:
-            raise ApiError(400, "Bad Request: message to forward not found")
+            raise ApiError(400, f"Bad Request: {missing}")
         content = {k: copy.deepcopy(v) for k, v in original.items() if k in _FORWARDABLE}
         if not any(k in content for k in _FORWARDABLE_KINDS) or original.get("has_protected_content"):
-            raise ApiError(400, "Bad Request: message can't be forwarded")
+            raise ApiError(400, f"Bad Request: {refused}")
+        return original, content
+
+    @_api("forwardMessage")
+    def _forward_message(self, p: dict, files: dict) -> dict:
+        """A copy of any message but a service one, as the bot's own in the target chat, with a `forward_origin`
+        naming who wrote it; refused like Telegram for an unknown source chat or message, and a protected one."""
+        chat_id = self._chat_id(p)
+        original, content = self._source(p, "message to forward not found", "message can't be forwarded")
         if "from" in original and original.get("chat", {}).get("type") != "channel":
             origin = {"type": "user", "date": original["date"], "sender_user": copy.deepcopy(original["from"])}
         else:
@@ -2090,17 +2096,7 @@ class FakeBotAPI(StarPayments, _InlineMode, _GuestMode):
         """The content of any message but a service, invoice or protected one, as a new message of the bot (no
         `forward_origin`); `caption` replaces a captioned kind's caption (a text keeps its text). A MessageId."""
         chat_id = self._chat_id(p)
-        _required(p, "from_chat_id")
-        _required(p, "message_id")
-        source_chat = self._chat_id({"chat_id": p["from_chat_id"]})
-        if source_chat not in self._chats:
-            raise ApiError(400, "Bad Request: chat not found")
-        original = self._messages.get(source_chat, {}).get(_int(p, "message_id"))
-        if original is None:
-            raise ApiError(400, "Bad Request: message to copy not found")
-        content = {k: copy.deepcopy(v) for k, v in original.items() if k in _FORWARDABLE}
-        if not any(k in content for k in _FORWARDABLE_KINDS) or original.get("has_protected_content"):
-            raise ApiError(400, "Bad Request: the message can't be copied")
+        original, content = self._source(p, "message to copy not found", "the message can't be copied")
         if "caption" in p and any(k in content for k in ("photo", "document", "video", "audio", "animation", "voice")):
             content["caption"] = self._check_caption(p)
             content["caption_entities"] = p.get("caption_entities") or None
