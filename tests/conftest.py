@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import run_bot
 from bot.config import Settings
+from bot.store import Store, make_store
 from tests.fakes.imageapi import FakeImageAPI
 from tests.fakes.telegram import FakeBotAPI
 
@@ -272,3 +273,12 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'imagine-bot.sqlite3'}"
     return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """The store of a fresh database of the test's backend, opened (migrated) and closed after the test."""
+    opened = make_store(database_url)
+    await opened.open()
+    yield opened
+    await opened.close()

@@ -21,14 +21,6 @@ def _job(job_id: str, user: int, **kwargs: object) -> Job:
     return Job(job_id, Origin(user, user), REQUEST, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def store(database_url):
-    s = make_store(database_url)
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_each_job_is_claimed_once_within_the_caps(store, database_url):
     for user in range(5):
         await store.queue.enqueue([_job(f"u{user}j{n}", user) for n in range(4)], 10)

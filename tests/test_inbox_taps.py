@@ -4,19 +4,7 @@ order."""
 
 from __future__ import annotations
 
-import pytest
-
-from bot.store import make_store
-
 INBOX_SLOTS = 64  # updates one process handles at once (bot/inbox.py)
-
-
-@pytest.fixture
-async def store(database_url):
-    s = make_store(database_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def test_a_press_is_taken_at_once_unless_its_chat_has_an_update_waiting(store):

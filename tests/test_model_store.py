@@ -9,7 +9,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -22,14 +21,6 @@ from tests.rows import insert_job
 
 GPT, SEEDREAM = "gpt-image-2", "doubao-seedream-4-5-251128"
 FIXTURE = Path(__file__).with_name("fixtures") / "first-release.sqlite3"
-
-
-@pytest.fixture
-async def store(database_url):
-    s = make_store(database_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def test_a_models_own_choices_survive_the_database(store):

@@ -8,22 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from bot.models import Job, Origin, PendingRequest, Prefs, Reservation
 from bot.options import AspectRatio, ImageRequest, Resolution
 from bot.prompt_service import PromptService
 from bot.prompthelper import PromptHelper
 from bot.quota import Quota
 from bot.store import make_store
-
-
-@pytest.fixture
-async def store(database_url):
-    s = make_store(database_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def _pending(pending_id: str = "p1") -> PendingRequest:
