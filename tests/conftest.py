@@ -23,7 +23,7 @@ from tests.fakes.telegram import FakeBotAPI
 # runs more workers than cores; and the long tests (marked `long`: real processes, injected faults) start first and
 # are dealt out over the workers like cards, so they never end up queued behind each other at the end of the run.
 
-WORKERS_PER_CORE = 3  # 2 took ~215 s for 1000 tests on 2 cores, 3 ~190 s; the tests mostly wait
+WORKERS_PER_CORE = 2
 
 
 def pytest_configure(config: pytest.Config) -> None:
